@@ -1,0 +1,40 @@
+import { mkdir } from 'node:fs/promises';
+import path from 'node:path';
+import { runProcess } from '../process/run-process.js';
+import type { StageContext, StageProgress } from './context.js';
+import { buildEncodeArgs, parseProgressLine, type EncodeOutputs } from './ffmpeg-args.js';
+import type { MediaInfo } from './media-info.js';
+import type { EncodePlan } from './plan.js';
+import { processFailure } from './process-failure.js';
+
+/** Encodes every rendition and the audio in one FFmpeg run; returns the files written. */
+export async function encode(
+  inputPath: string,
+  media: MediaInfo,
+  plan: EncodePlan,
+  outDir: string,
+  ctx: StageContext,
+  onProgress: StageProgress,
+): Promise<EncodeOutputs> {
+  await mkdir(outDir, { recursive: true });
+  const outputs: EncodeOutputs = {
+    video: Object.fromEntries(plan.renditions.map((r) => [r.name, path.join(outDir, `${r.name}.mp4`)])),
+    audio: plan.audio ? path.join(outDir, 'audio.mp4') : undefined,
+  };
+  const args = buildEncodeArgs(inputPath, media, plan, outputs);
+  try {
+    await runProcess(ctx.tools.ffmpeg, args, {
+      logger: ctx.logger,
+      signal: ctx.signal,
+      idleTimeoutMs: ctx.idleTimeoutMs,
+      timeoutMs: ctx.maxRuntimeMs,
+      onStdoutLine: (line) => {
+        const seconds = parseProgressLine(line);
+        if (seconds !== undefined && media.duration > 0) onProgress(Math.min(1, seconds / media.duration));
+      },
+    });
+  } catch (err) {
+    throw processFailure(err, 'encode_failed', 'FFmpeg could not encode the input', [inputPath, outDir]);
+  }
+  return outputs;
+}

@@ -1,0 +1,94 @@
+import { mkdir, readdir } from 'node:fs/promises';
+import path from 'node:path';
+import { runProcess } from '../process/run-process.js';
+import type { StageContext } from './context.js';
+import type { EncodeOutputs } from './ffmpeg-args.js';
+import type { EncodePlan } from './plan.js';
+import { processFailure } from './process-failure.js';
+
+export const MANIFEST_NAME = 'manifest.mpd';
+export const HLS_MASTER_NAME = 'master.m3u8';
+
+export interface PackageResult {
+  dir: string;
+  /** Relative paths of every file in the package, manifests and playlists included. */
+  files: string[];
+  dashManifest?: string;
+  hlsMaster?: string;
+}
+
+/**
+ * Packages the encoded streams with Shaka Packager: fMP4 (CMAF) segments shared by a static DASH manifest
+ * with SegmentTemplate and, when asked, HLS playlists pointing at the same segments.
+ */
+export async function packageStreams(
+  encoded: EncodeOutputs,
+  plan: EncodePlan,
+  pkgDir: string,
+  ctx: StageContext,
+): Promise<PackageResult> {
+  await mkdir(pkgDir, { recursive: true });
+  const dash = plan.formats.includes('dash');
+  const hls = plan.formats.includes('hls');
+  // Paths relative to the package directory (the packager's cwd), so manifests hold relative URLs only.
+  const rel = (file: string) => path.relative(pkgDir, file);
+  const descriptors: string[] = [];
+  for (const r of plan.renditions) {
+    const fields = [
+      `in=${rel(encoded.video[r.name]!)}`,
+      'stream=video',
+      `init_segment=${r.name}/init.mp4`,
+      `segment_template=${r.name}/$Number$.m4s`,
+    ];
+    if (hls) fields.push(`playlist_name=${r.name}/playlist.m3u8`);
+    descriptors.push(fields.join(','));
+  }
+  if (encoded.audio) {
+    const fields = [
+      `in=${rel(encoded.audio)}`,
+      'stream=audio',
+      'init_segment=audio/init.mp4',
+      'segment_template=audio/$Number$.m4s',
+    ];
+    if (hls) fields.push('playlist_name=audio/playlist.m3u8', 'hls_group_id=audio', 'hls_name=audio');
+    descriptors.push(fields.join(','));
+  }
+  const args = [
+    ...descriptors,
+    '--segment_duration',
+    String(plan.segmentDuration),
+    // Segments are cut only at keyframes, which the encoder placed on the segment grid already.
+  ];
+  if (dash) {
+    // A static (VOD) MPD that still uses SegmentTemplate: numbered segments rather than byte ranges.
+    args.push('--generate_static_live_mpd', '--mpd_output', MANIFEST_NAME);
+  }
+  if (hls) {
+    args.push('--hls_master_playlist_output', HLS_MASTER_NAME, '--hls_playlist_type', 'VOD');
+  }
+  try {
+    await runProcess(ctx.tools.packager, args, {
+      cwd: pkgDir,
+      logger: ctx.logger,
+      signal: ctx.signal,
+      idleTimeoutMs: ctx.idleTimeoutMs,
+      timeoutMs: ctx.maxRuntimeMs,
+    });
+  } catch (err) {
+    throw processFailure(err, 'package_failed', 'Shaka Packager could not package the streams', [pkgDir]);
+  }
+  return {
+    dir: pkgDir,
+    files: await listFiles(pkgDir),
+    dashManifest: dash ? MANIFEST_NAME : undefined,
+    hlsMaster: hls ? HLS_MASTER_NAME : undefined,
+  };
+}
+
+export async function listFiles(dir: string): Promise<string[]> {
+  const entries = await readdir(dir, { recursive: true, withFileTypes: true });
+  return entries
+    .filter((e) => e.isFile())
+    .map((e) => path.relative(dir, path.join(e.parentPath, e.name)).split(path.sep).join('/'))
+    .sort();
+}

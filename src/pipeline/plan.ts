@@ -1,0 +1,119 @@
+import type { MediaInfo } from './media-info.js';
+
+export type OutputFormat = 'dash' | 'hls';
+
+/** One rung of the ladder as configured: `height` is the short side of the picture (720 = 720p). */
+export interface RungSpec {
+  height: number;
+  /** Target video bitrate in bits per second. */
+  bitrate: number;
+}
+
+export interface EncodeSettings {
+  ladder: RungSpec[];
+  /** Seconds; also the keyframe interval, so segments align across renditions. */
+  segmentDuration: number;
+  /** libx264 preset. */
+  preset: string;
+  /** Peak bitrate allowed over the target (capped VBR), e.g. 1.1. */
+  maxrateFactor: number;
+  /** VBV buffer as a multiple of the target bitrate, e.g. 2. */
+  bufsizeFactor: number;
+  audioBitrate: number;
+  /** Sources above this frame rate are reduced to it. */
+  maxFrameRate: number;
+  formats: OutputFormat[];
+}
+
+export interface Rendition {
+  /** Directory and representation name, e.g. `video_720p`. */
+  name: string;
+  width: number;
+  height: number;
+  bitrate: number;
+  maxrate: number;
+  bufsize: number;
+}
+
+export interface EncodePlan {
+  renditions: Rendition[];
+  audio?: { bitrate: number; channels: 2; sampleRate: 48000 };
+  segmentDuration: number;
+  /** Frame rate limit applied by a filter, when the source is faster than `maxFrameRate`. */
+  frameRateLimit?: number;
+  /** Keyframe interval in frames at the output frame rate (an upper bound; keyframes are forced by time). */
+  gopFrames: number;
+  preset: string;
+  formats: OutputFormat[];
+  /** Whether a source rung had to be made because every configured rung was larger than the input. */
+  sourceSizedRung: boolean;
+}
+
+const MIN_BITRATE = 150_000;
+
+export const defaultLadder: RungSpec[] = [
+  { height: 360, bitrate: 800_000 },
+  { height: 720, bitrate: 2_800_000 },
+];
+
+/** Rounds to the nearest even number of at least 2 (H.264 with 4:2:0 needs even sizes). */
+function even(value: number): number {
+  return Math.max(2, Math.round(value / 2) * 2);
+}
+
+/**
+ * Chooses what to encode for this input: every configured rung that is not larger than the source (never
+ * upscale), sized to keep the displayed aspect ratio; at least one rung, at the source size, when all
+ * configured rungs are larger.
+ */
+export function planEncode(media: MediaInfo, settings: EncodeSettings): EncodePlan {
+  if (settings.ladder.length === 0) throw new Error('the ladder has no rungs');
+  const { width, height } = media.video;
+  const shortSide = Math.min(width, height);
+  const sizeFor = (rungShort: number) => {
+    const k = rungShort / shortSide;
+    return { width: even(width * k), height: even(height * k) };
+  };
+  const ladder = [...settings.ladder].sort((a, b) => a.height - b.height);
+  const seen = new Set<number>();
+  const renditions: Rendition[] = [];
+  const add = (rungShort: number, bitrate: number) => {
+    const size = sizeFor(rungShort);
+    const key = Math.min(size.width, size.height);
+    if (seen.has(key)) return;
+    seen.add(key);
+    renditions.push({
+      name: `video_${key}p`,
+      ...size,
+      bitrate,
+      maxrate: Math.round(bitrate * settings.maxrateFactor),
+      bufsize: Math.round(bitrate * settings.bufsizeFactor),
+    });
+  };
+  for (const rung of ladder) {
+    if (rung.height <= shortSide) add(rung.height, rung.bitrate);
+  }
+  const sourceSizedRung = renditions.length === 0;
+  if (sourceSizedRung) {
+    const lowest = ladder[0]!;
+    const areaRatio = (shortSide * shortSide) / (lowest.height * lowest.height);
+    add(
+      Math.max(2, Math.floor(shortSide / 2) * 2),
+      Math.max(MIN_BITRATE, Math.round(lowest.bitrate * areaRatio)),
+    );
+  }
+
+  const fps = media.video.frameRate > 0 ? media.video.frameRate : 30;
+  const frameRateLimit = fps > settings.maxFrameRate + 0.01 ? settings.maxFrameRate : undefined;
+  const outputFps = frameRateLimit ?? fps;
+  return {
+    renditions,
+    audio: media.audio ? { bitrate: settings.audioBitrate, channels: 2, sampleRate: 48000 } : undefined,
+    segmentDuration: settings.segmentDuration,
+    frameRateLimit,
+    gopFrames: Math.max(1, Math.round(outputFps * settings.segmentDuration)),
+    preset: settings.preset,
+    formats: settings.formats,
+    sourceSizedRung,
+  };
+}

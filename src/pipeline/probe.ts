@@ -1,0 +1,165 @@
+import type { Logger } from 'pino';
+import { TaskFailure } from '../errors.js';
+import { ProcessError, runProcess } from '../process/run-process.js';
+import type { AudioStreamInfo, MediaInfo, VideoStreamInfo } from './media-info.js';
+
+interface FfprobeStream {
+  index: number;
+  codec_type?: string;
+  codec_name?: string;
+  width?: number;
+  height?: number;
+  sample_aspect_ratio?: string;
+  r_frame_rate?: string;
+  avg_frame_rate?: string;
+  pix_fmt?: string;
+  field_order?: string;
+  duration?: string;
+  channels?: number;
+  sample_rate?: string;
+  tags?: Record<string, string>;
+  side_data_list?: { side_data_type?: string; rotation?: number }[];
+  disposition?: { attached_pic?: number };
+}
+
+interface FfprobeOutput {
+  streams?: FfprobeStream[];
+  format?: { duration?: string; size?: string; format_name?: string };
+}
+
+export interface ProbeOptions {
+  ffprobe: string;
+  logger?: Logger;
+  signal?: AbortSignal;
+  timeoutMs?: number;
+}
+
+/** Reads an input with ffprobe and describes it; anything that is not a playable video is a TaskFailure. */
+export async function probe(inputPath: string, options: ProbeOptions): Promise<MediaInfo> {
+  let stdout: string;
+  try {
+    ({ stdout } = await runProcess(
+      options.ffprobe,
+      [
+        '-v',
+        'error',
+        // The input is a local file handed over by the storage layer: no other protocol may be opened.
+        '-protocol_whitelist',
+        'file',
+        '-print_format',
+        'json',
+        '-show_format',
+        '-show_streams',
+        `file:${inputPath}`,
+      ],
+      { logger: options.logger, signal: options.signal, timeoutMs: options.timeoutMs ?? 60_000 },
+    ));
+  } catch (err) {
+    if (err instanceof ProcessError && err.kind === 'exit') {
+      throw new TaskFailure(
+        'not_a_video',
+        `the input is not a readable media file (${describeProbeError(err)})`,
+        {
+          cause: err,
+        },
+      );
+    }
+    throw err;
+  }
+  return parseProbeOutput(JSON.parse(stdout) as FfprobeOutput);
+}
+
+function describeProbeError(err: ProcessError): string {
+  const line = err.stderrTail
+    .split('\n')
+    .map((l) => l.trim())
+    .filter(Boolean)
+    .pop();
+  // ffprobe prefixes its messages with the input path; keep only what it says about the data.
+  return (line ?? 'ffprobe could not read it').replace(/^.*?:\s(?=[A-Z])/, '').slice(0, 200);
+}
+
+export function parseProbeOutput(data: FfprobeOutput): MediaInfo {
+  const streams = data.streams ?? [];
+  const videoStream = streams.find((s) => s.codec_type === 'video' && !s.disposition?.attached_pic);
+  if (!videoStream) {
+    const hasAudio = streams.some((s) => s.codec_type === 'audio');
+    throw new TaskFailure(
+      'not_a_video',
+      hasAudio ? 'the input has audio but no video stream' : 'the input contains no video stream',
+    );
+  }
+  const video = parseVideoStream(videoStream);
+  const audioStream = streams.find((s) => s.codec_type === 'audio');
+  const audio: AudioStreamInfo | undefined = audioStream
+    ? {
+        index: audioStream.index,
+        codec: audioStream.codec_name ?? 'unknown',
+        channels: audioStream.channels ?? 2,
+        sampleRate: Number(audioStream.sample_rate) || 48000,
+      }
+    : undefined;
+  const duration = firstPositive(Number(data.format?.duration), Number(videoStream.duration));
+  if (!duration)
+    throw new TaskFailure('not_a_video', 'the input has no duration: it holds no playable video');
+  return {
+    duration,
+    size: Number(data.format?.size) || undefined,
+    formatName: data.format?.format_name ?? 'unknown',
+    video,
+    audio,
+  };
+}
+
+function parseVideoStream(s: FfprobeStream): VideoStreamInfo {
+  const codedWidth = s.width ?? 0;
+  const codedHeight = s.height ?? 0;
+  if (codedWidth <= 0 || codedHeight <= 0) {
+    throw new TaskFailure(
+      'not_a_video',
+      'the video stream has no picture size (corrupt or unsupported codec)',
+    );
+  }
+  const rotation = normaliseRotation(
+    s.side_data_list?.find((d) => typeof d.rotation === 'number')?.rotation ?? Number(s.tags?.rotate ?? 0),
+  );
+  const sar = parseRatio(s.sample_aspect_ratio) || 1;
+  // Square the pixels first (the stored width times the SAR), then apply the rotation.
+  const squareWidth = codedWidth * sar;
+  const [width, height] = rotation % 180 === 0 ? [squareWidth, codedHeight] : [codedHeight, squareWidth];
+  const avg = parseRatio(s.avg_frame_rate);
+  const real = parseRatio(s.r_frame_rate);
+  const frameRate = firstPositive(avg, real) ?? 0;
+  return {
+    index: s.index,
+    codec: s.codec_name ?? 'unknown',
+    codedWidth,
+    codedHeight,
+    width: Math.round(width),
+    height: Math.round(height),
+    rotation,
+    sampleAspectRatio: sar,
+    frameRate,
+    variableFrameRate: avg > 0 && real > 0 && Math.abs(avg - real) / real > 0.01,
+    pixelFormat: s.pix_fmt ?? 'unknown',
+    interlaced: !!s.field_order && !['progressive', 'unknown'].includes(s.field_order),
+  };
+}
+
+/** ffprobe reports counter-clockwise degrees (e.g. -90); returns the clockwise turn in 0..270. */
+function normaliseRotation(degrees: number): number {
+  if (!Number.isFinite(degrees)) return 0;
+  const quarter = Math.round(degrees / 90) * 90;
+  return (((-quarter % 360) + 360) % 360) as 0 | 90 | 180 | 270;
+}
+
+function parseRatio(value: string | undefined): number {
+  if (!value) return 0;
+  const [num, den] = value.split(/[/:]/).map(Number);
+  if (!num || !den || !Number.isFinite(num) || !Number.isFinite(den)) return 0;
+  return num / den;
+}
+
+function firstPositive(...values: (number | undefined)[]): number | undefined {
+  return values.find((v): v is number => typeof v === 'number' && Number.isFinite(v) && v > 0);
+}

@@ -1,0 +1,70 @@
+import { createRequire } from 'node:module';
+import path from 'node:path';
+import { runProcess } from '../process/run-process.js';
+
+/** Paths of the external programs the pipeline runs. */
+export interface MediaTools {
+  ffmpeg: string;
+  ffprobe: string;
+  packager: string;
+}
+
+const packagerBinaries: Record<string, string> = {
+  'linux-x64': 'packager-linux-x64',
+  'linux-arm64': 'packager-linux-arm64',
+  'darwin-x64': 'packager-osx-x64',
+  'darwin-arm64': 'packager-osx-arm64',
+  'win32-x64': 'packager-win-x64.exe',
+};
+
+/** The Shaka Packager binary shipped inside the `shaka-packager` npm package. */
+export function bundledPackagerPath(): string {
+  const binary = packagerBinaries[`${process.platform}-${process.arch}`];
+  if (!binary) throw new Error(`shaka-packager ships no binary for ${process.platform}/${process.arch}`);
+  const pkgJson = createRequire(import.meta.url).resolve('shaka-packager/package.json');
+  return path.join(path.dirname(pkgJson), 'bin', binary);
+}
+
+export function defaultTools(overrides: Partial<MediaTools> = {}): MediaTools {
+  return {
+    ffmpeg: overrides.ffmpeg ?? 'ffmpeg',
+    ffprobe: overrides.ffprobe ?? 'ffprobe',
+    packager: overrides.packager ?? bundledPackagerPath(),
+  };
+}
+
+export class ToolMissingError extends Error {
+  override name = 'ToolMissingError';
+}
+
+/** Checks that every tool runs and returns its version line; throws a ToolMissingError a person can act on. */
+export async function checkTools(tools: MediaTools): Promise<Record<keyof MediaTools, string>> {
+  const versionOf = async (name: keyof MediaTools, args: string[], hint: string) => {
+    try {
+      const { stdout } = await runProcess(tools[name], args, { timeoutMs: 15_000 });
+      return stdout.split('\n')[0]?.trim() ?? '';
+    } catch (err) {
+      throw new ToolMissingError(
+        `${name} not usable at "${tools[name]}" (${(err as Error).message}). ${hint}`,
+      );
+    }
+  };
+  const [ffmpeg, ffprobe, packager] = await Promise.all([
+    versionOf(
+      'ffmpeg',
+      ['-hide_banner', '-version'],
+      'Install it with: apt-get install ffmpeg (or set FFMPEG_PATH).',
+    ),
+    versionOf(
+      'ffprobe',
+      ['-hide_banner', '-version'],
+      'It comes with the ffmpeg package (or set FFPROBE_PATH).',
+    ),
+    versionOf(
+      'packager',
+      ['--version'],
+      'Run npm ci to install the shaka-packager package (or set PACKAGER_PATH).',
+    ),
+  ]);
+  return { ffmpeg, ffprobe, packager };
+}

@@ -1,0 +1,143 @@
+import { spawn } from 'node:child_process';
+import { createInterface } from 'node:readline';
+import type { Logger } from 'pino';
+
+/** How much of a failed command's stderr is kept for the error message. */
+const STDERR_TAIL_BYTES = 4096;
+
+export interface RunProcessOptions {
+  logger?: Logger;
+  signal?: AbortSignal;
+  /** Called with each line the process writes to stdout. */
+  onStdoutLine?: (line: string) => void;
+  /** Kill the process when it runs longer than this. */
+  timeoutMs?: number;
+  /** Kill the process when it writes nothing (stdout or stderr) for this long. */
+  idleTimeoutMs?: number;
+  /** Time between SIGTERM and SIGKILL when stopping the process. */
+  killGraceMs?: number;
+  cwd?: string;
+}
+
+export type ProcessFailureKind = 'exit' | 'aborted' | 'timeout' | 'idle' | 'spawn';
+
+export class ProcessError extends Error {
+  constructor(
+    message: string,
+    readonly kind: ProcessFailureKind,
+    readonly command: string,
+    readonly exitCode: number | null,
+    readonly exitSignal: NodeJS.Signals | null,
+    readonly stderrTail: string,
+  ) {
+    super(message);
+    this.name = 'ProcessError';
+  }
+}
+
+/** Quotes an argument list the way `bash -x` shows it, for logs only: nothing is ever run through a shell. */
+export function formatCommand(command: string, args: readonly string[]): string {
+  return [command, ...args]
+    .map((a) => (/^[\w@%+=:,./-]+$/.test(a) ? a : `'${a.replace(/'/g, `'\\''`)}'`))
+    .join(' ');
+}
+
+/**
+ * Runs one program with an argument array (no shell), stdin closed, in its own process group so that
+ * stopping it stops everything it started. Resolves with stdout when it exits 0; rejects with a
+ * ProcessError carrying the exit code, signal, command and the tail of stderr otherwise.
+ */
+export function runProcess(command: string, args: readonly string[], options: RunProcessOptions = {}) {
+  const printable = formatCommand(command, args);
+  options.logger?.debug({ command: printable }, 'spawn');
+  const killGraceMs = options.killGraceMs ?? 3000;
+
+  return new Promise<{ stdout: string }>((resolve, reject) => {
+    if (options.signal?.aborted) {
+      reject(new ProcessError('cancelled before start', 'aborted', printable, null, null, ''));
+      return;
+    }
+    const child = spawn(command, args, {
+      stdio: ['ignore', 'pipe', 'pipe'],
+      detached: true,
+      cwd: options.cwd,
+      shell: false,
+    });
+    let stdout = '';
+    let stderrTail = '';
+    let stopReason: ProcessFailureKind | undefined;
+    let killTimer: NodeJS.Timeout | undefined;
+    let idleTimer: NodeJS.Timeout | undefined;
+    let settled = false;
+
+    const killGroup = (sig: NodeJS.Signals) => {
+      if (child.pid === undefined) return;
+      try {
+        process.kill(-child.pid, sig);
+      } catch {
+        // The group is already gone.
+      }
+    };
+    const stop = (reason: ProcessFailureKind) => {
+      if (stopReason || settled) return;
+      stopReason = reason;
+      killGroup('SIGTERM');
+      killTimer = setTimeout(() => killGroup('SIGKILL'), killGraceMs);
+      killTimer.unref();
+    };
+    const armIdle = () => {
+      if (!options.idleTimeoutMs) return;
+      if (idleTimer) clearTimeout(idleTimer);
+      idleTimer = setTimeout(() => stop('idle'), options.idleTimeoutMs);
+    };
+    const onAbort = () => stop('aborted');
+    options.signal?.addEventListener('abort', onAbort, { once: true });
+    const timeoutTimer = options.timeoutMs ? setTimeout(() => stop('timeout'), options.timeoutMs) : undefined;
+    armIdle();
+
+    const lines = createInterface({ input: child.stdout });
+    lines.on('line', (line) => {
+      armIdle();
+      if (options.onStdoutLine) options.onStdoutLine(line);
+      else if (stdout.length < 16 * 1024 * 1024) stdout += line + '\n';
+    });
+    child.stderr.on('data', (chunk: Buffer) => {
+      armIdle();
+      stderrTail = (stderrTail + chunk.toString('utf8')).slice(-STDERR_TAIL_BYTES);
+    });
+
+    const finish = (err: ProcessError | undefined) => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(timeoutTimer);
+      clearTimeout(idleTimer);
+      clearTimeout(killTimer);
+      options.signal?.removeEventListener('abort', onAbort);
+      if (err) reject(err);
+      else resolve({ stdout });
+    };
+
+    child.on('error', (err) => {
+      finish(new ProcessError(`cannot start ${command}: ${err.message}`, 'spawn', printable, null, null, ''));
+    });
+    child.on('close', (code, sig) => {
+      if (stopReason) {
+        // Make sure nothing the process started outlives it.
+        killGroup('SIGKILL');
+        const what = {
+          aborted: 'was cancelled',
+          timeout: `ran past its time limit of ${Math.round((options.timeoutMs ?? 0) / 1000)} s`,
+          idle: `made no progress for ${Math.round((options.idleTimeoutMs ?? 0) / 1000)} s`,
+          exit: 'stopped',
+          spawn: 'stopped',
+        }[stopReason];
+        finish(new ProcessError(`${command} ${what}`, stopReason, printable, code, sig, stderrTail));
+      } else if (code === 0) {
+        finish(undefined);
+      } else {
+        const how = sig ? `was killed by ${sig}` : `exited with code ${code}`;
+        finish(new ProcessError(`${command} ${how}`, 'exit', printable, code, sig, stderrTail));
+      }
+    });
+  });
+}
