@@ -1,0 +1,68 @@
+import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify';
+import type { Services } from '../app/services.js';
+import { ApiError } from './errors.js';
+import { apiKeyGuard } from './api-key.js';
+import { encodeRoutes } from './routes/encode.js';
+import { healthRoutes } from './routes/health.js';
+import { taskRoutes } from './routes/tasks.js';
+
+export interface AppOptions {
+  logger?: FastifyServerOptions['loggerInstance'];
+}
+
+/** The HTTP API as a Fastify instance: routes, validation, the API key and one error handler. */
+export async function buildApp(services: Services, options: AppOptions = {}): Promise<FastifyInstance> {
+  const app = Fastify({
+    loggerInstance: options.logger ?? services.logger,
+    bodyLimit: services.config.limits.bodyLimitBytes,
+    ajv: {
+      customOptions: {
+        // Unknown fields are rejected (not silently dropped) and types are never coerced in bodies.
+        removeAdditional: false,
+        coerceTypes: false,
+        allErrors: false,
+      },
+    },
+  });
+
+  app.setErrorHandler(
+    (err: Error & { statusCode?: number; validation?: unknown; code?: string }, req, reply) => {
+      if (err instanceof ApiError) {
+        return reply
+          .code(err.statusCode)
+          .headers(err.headers)
+          .send({ error: err.code, message: err.message });
+      }
+      if (err.validation) {
+        return reply.code(400).send({ error: 'bad_request', message: err.message });
+      }
+      const status = err.statusCode ?? 500;
+      if (status < 500) {
+        const code =
+          status === 413
+            ? 'payload_too_large'
+            : status === 415
+              ? 'unsupported_media_type'
+              : status === 404
+                ? 'not_found'
+                : 'bad_request';
+        return reply.code(status).send({ error: code, message: err.message });
+      }
+      req.log.error({ err }, 'request failed');
+      return reply.code(500).send({ error: 'internal', message: 'internal server error' });
+    },
+  );
+  app.setNotFoundHandler((req, reply) => {
+    void reply
+      .code(404)
+      .send({ error: 'not_found', message: `no route ${req.method} ${req.url.split('?')[0]}` });
+  });
+
+  await app.register(healthRoutes, { services });
+  await app.register(async (protectedApp) => {
+    if (services.config.apiKey) protectedApp.addHook('onRequest', apiKeyGuard(services.config.apiKey));
+    await protectedApp.register(encodeRoutes, { services });
+    await protectedApp.register(taskRoutes, { services });
+  });
+  return app;
+}

@@ -1,0 +1,37 @@
+/** Every error the API answers with: code → HTTP status. Messages of 5xx errors are never shown to clients. */
+export const apiErrors = {
+  bad_request: 400,
+  unauthorized: 401,
+  not_found: 404,
+  conflict: 409,
+  payload_too_large: 413,
+  unsupported_media_type: 415,
+  too_many_requests: 429,
+  internal: 500,
+  queue_full: 503,
+  not_ready: 503,
+} as const;
+
+export type ApiErrorCode = keyof typeof apiErrors;
+
+export class ApiError extends Error {
+  override name = 'ApiError';
+  readonly statusCode: number;
+  constructor(
+    readonly code: ApiErrorCode,
+    message: string,
+    readonly headers: Record<string, string> = {},
+  ) {
+    super(message);
+    this.statusCode = apiErrors[code];
+  }
+}
+
+export const errorResponseSchema = {
+  type: 'object',
+  required: ['error', 'message'],
+  properties: {
+    error: { type: 'string', enum: Object.keys(apiErrors) },
+    message: { type: 'string' },
+  },
+} as const;

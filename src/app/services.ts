@@ -1,0 +1,115 @@
+import { mkdir, readdir, rm } from 'node:fs/promises';
+import path from 'node:path';
+import type { Logger } from 'pino';
+import type { Config, QueueSettings, StorageSettings } from '../config/config.js';
+import { CallbackNotifier } from '../callbacks/notifier.js';
+import { toStatusDocument } from '../api/status-document.js';
+import { defaultTools, type MediaTools } from '../pipeline/tools.js';
+import { SqliteTaskQueue } from '../queue/sqlite-queue.js';
+import type { TaskQueue } from '../queue/task-queue.js';
+import { LocalStorage } from '../storage/local-storage.js';
+import type { Storage } from '../storage/storage.js';
+
+/** Everything a process of this service works with, built once from the configuration. */
+export interface Services {
+  config: Config;
+  logger: Logger;
+  tools: MediaTools;
+  input: Storage;
+  output: Storage;
+  queue: TaskQueue;
+  notifier: CallbackNotifier;
+  close(): Promise<void>;
+}
+
+export async function createStorage(settings: StorageSettings, publicBaseUrl?: string): Promise<Storage> {
+  if (settings.kind === 'local') {
+    await mkdir(settings.root, { recursive: true });
+    return new LocalStorage(settings.root, publicBaseUrl);
+  }
+  const { S3Storage } = await import('../storage/s3-storage.js');
+  return new S3Storage(settings, publicBaseUrl);
+}
+
+export async function createQueue(settings: QueueSettings, logger: Logger): Promise<TaskQueue> {
+  if (settings.kind === 'sqlite') {
+    return new SqliteTaskQueue({
+      path: settings.path,
+      leaseMs: settings.leaseMs,
+      maxAttempts: settings.maxAttempts,
+      logger,
+    });
+  }
+  const { BullMqTaskQueue } = await import('../queue/bullmq-queue.js');
+  return new BullMqTaskQueue(settings, logger) as unknown as TaskQueue;
+}
+
+export async function createServices(config: Config, logger: Logger): Promise<Services> {
+  await mkdir(config.workDir, { recursive: true });
+  const closers: (() => Promise<void>)[] = [];
+  try {
+    const input = await createStorage(config.input);
+    closers.push(() => input.close());
+    const output = await createStorage(config.output, config.publicBaseUrl);
+    closers.push(() => output.close());
+    const queue = await createQueue(config.queue, logger.child({ component: 'queue' }));
+    closers.push(() => queue.close());
+    const notifier = new CallbackNotifier(queue, {
+      defaultUrl: config.callback.url,
+      secret: config.callback.secret,
+      maxAttempts: config.callback.maxAttempts,
+      backoffMs: config.callback.backoffMs,
+      timeoutMs: config.callback.timeoutMs,
+      allowPrivate: config.callback.allowPrivate,
+      logger: logger.child({ component: 'callback' }),
+      render: toStatusDocument,
+    });
+    closers.unshift(() => notifier.close());
+    let closed: Promise<void> | undefined;
+    return {
+      config,
+      logger,
+      tools: defaultTools(config.tools),
+      input,
+      output,
+      queue,
+      notifier,
+      close: () =>
+        (closed ??= (async () => {
+          // Every step runs even if one fails; the first failure is reported after all ran.
+          const results = [];
+          for (const close of closers) results.push(await Promise.allSettled([close()]).then((r) => r[0]!));
+          const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+          if (failed) throw failed.reason;
+        })()),
+    };
+  } catch (err) {
+    for (const close of closers.reverse()) await close().catch(() => undefined);
+    throw err;
+  }
+}
+
+/**
+ * Removes work directories left by processes that died (their pid is in the name and no longer runs).
+ * Directories of live processes, this one's included, are left alone.
+ */
+export async function sweepOrphanWorkDirs(workDir: string, logger: Logger): Promise<number> {
+  let removed = 0;
+  for (const name of await readdir(workDir).catch(() => [] as string[])) {
+    const pid = Number(name.split('-')[0]);
+    if (!Number.isInteger(pid) || pid <= 0 || isAlive(pid)) continue;
+    await rm(path.join(workDir, name), { recursive: true, force: true });
+    removed++;
+  }
+  if (removed) logger.info({ removed }, 'removed work directories of stopped processes');
+  return removed;
+}
+
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}

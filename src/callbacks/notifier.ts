@@ -1,0 +1,157 @@
+import { createHmac, randomUUID } from 'node:crypto';
+import http from 'node:http';
+import https from 'node:https';
+import type { Logger } from 'pino';
+import type { CallbackState, TaskRecord } from '../queue/task.js';
+import type { TaskQueue } from '../queue/task-queue.js';
+import { assertCallbackUrl, guardedLookup } from './address-guard.js';
+
+export interface NotifierOptions {
+  defaultUrl?: string;
+  secret?: string;
+  maxAttempts: number;
+  backoffMs: number;
+  timeoutMs: number;
+  allowPrivate: boolean;
+  logger: Logger;
+  /** Builds the JSON document POSTed (the task's status document). */
+  render: (task: TaskRecord) => unknown;
+}
+
+/**
+ * Sends the final status document of a task to its callback URL, signed, with retries and exponential
+ * backoff. Deliveries run in the background: the worker goes on with the next task meanwhile.
+ */
+export class CallbackNotifier {
+  private readonly inFlight = new Set<Promise<void>>();
+  private readonly stop = new AbortController();
+
+  constructor(
+    private readonly queue: TaskQueue,
+    private readonly options: NotifierOptions,
+  ) {}
+
+  notify(task: TaskRecord): void {
+    const url = task.request.callback_url ?? this.options.defaultUrl;
+    if (!url) return;
+    const p = this.deliver(task, url)
+      .catch((err: unknown) =>
+        this.options.logger.error({ taskId: task.id, err }, 'callback delivery crashed'),
+      )
+      .finally(() => this.inFlight.delete(p));
+    this.inFlight.add(p);
+  }
+
+  private async deliver(task: TaskRecord, url: string): Promise<void> {
+    const log = this.options.logger.child({ taskId: task.id });
+    const deliveryId = randomUUID();
+    const body = JSON.stringify(this.options.render(task));
+    const state: CallbackState = { url: redactUrl(url), status: 'pending', attempts: 0 };
+    for (let attempt = 1; attempt <= this.options.maxAttempts; attempt++) {
+      state.attempts = attempt;
+      try {
+        await this.post(url, body, deliveryId, task.id);
+        state.status = 'delivered';
+        state.delivered_at = new Date().toISOString();
+        delete state.last_error;
+        await this.queue.setCallbackState(task.id, state);
+        log.info({ attempt }, 'callback delivered');
+        return;
+      } catch (err) {
+        state.last_error = (err as Error).message.slice(0, 300);
+        log.warn({ attempt, error: state.last_error }, 'callback attempt failed');
+        const final = attempt === this.options.maxAttempts || (err as { permanent?: boolean }).permanent;
+        if (final) break;
+        await this.queue.setCallbackState(task.id, state).catch(() => undefined);
+        const delay = Math.min(this.options.backoffMs * 2 ** (attempt - 1), 5 * 60_000);
+        if (!(await sleep(delay, this.stop.signal))) break;
+      }
+    }
+    state.status = 'failed';
+    await this.queue.setCallbackState(task.id, state).catch(() => undefined);
+  }
+
+  private post(rawUrl: string, body: string, deliveryId: string, taskId: string): Promise<void> {
+    let url: URL;
+    try {
+      url = assertCallbackUrl(rawUrl);
+    } catch (err) {
+      return Promise.reject(Object.assign(err as Error, { permanent: true }));
+    }
+    const timestamp = Math.floor(Date.now() / 1000).toString();
+    const headers: Record<string, string> = {
+      'content-type': 'application/json',
+      'content-length': String(Buffer.byteLength(body)),
+      'user-agent': 'dash-video-converter',
+      'x-dvc-delivery': deliveryId,
+      'x-dvc-task-id': taskId,
+      'x-dvc-timestamp': timestamp,
+    };
+    if (this.options.secret) {
+      const mac = createHmac('sha256', this.options.secret).update(`${timestamp}.${body}`).digest('hex');
+      headers['x-dvc-signature'] = `sha256=${mac}`;
+    }
+    const client = url.protocol === 'https:' ? https : http;
+    return new Promise((resolve, reject) => {
+      const req = client.request(
+        url,
+        {
+          method: 'POST',
+          headers,
+          timeout: this.options.timeoutMs,
+          lookup: guardedLookup(this.options.allowPrivate),
+          signal: this.stop.signal,
+        },
+        (res) => {
+          res.resume();
+          const code = res.statusCode ?? 0;
+          // Redirects are not followed: a redirect could point anywhere, private addresses included.
+          if (code >= 200 && code < 300) resolve();
+          else reject(new Error(`receiver answered HTTP ${code}`));
+        },
+      );
+      req.on('timeout', () => req.destroy(new Error(`no answer within ${this.options.timeoutMs} ms`)));
+      req.on('error', (err) => reject(err));
+      req.end(body);
+    });
+  }
+
+  /** Waits up to `graceMs` for deliveries under way, then abandons the rest. Idempotent. */
+  async close(graceMs = 5000): Promise<void> {
+    if (this.inFlight.size) {
+      let timer: NodeJS.Timeout | undefined;
+      await Promise.race([
+        Promise.allSettled([...this.inFlight]),
+        new Promise((r) => (timer = setTimeout(r, graceMs))),
+      ]);
+      clearTimeout(timer);
+    }
+    this.stop.abort();
+    await Promise.allSettled([...this.inFlight]);
+  }
+}
+
+function sleep(ms: number, signal: AbortSignal): Promise<boolean> {
+  return new Promise((resolve) => {
+    if (signal.aborted) return resolve(false);
+    const timer = setTimeout(() => {
+      signal.removeEventListener('abort', onAbort);
+      resolve(true);
+    }, ms);
+    const onAbort = () => {
+      clearTimeout(timer);
+      resolve(false);
+    };
+    signal.addEventListener('abort', onAbort, { once: true });
+  });
+}
+
+/** The URL as shown in status documents: query strings often carry tokens. */
+export function redactUrl(raw: string): string {
+  try {
+    const u = new URL(raw);
+    return `${u.protocol}//${u.host}${u.pathname}${u.search ? '?…' : ''}`;
+  } catch {
+    return 'invalid URL';
+  }
+}

@@ -1,0 +1,97 @@
+import { SingleBar, Presets } from 'cli-progress';
+import { cp, mkdir, mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { parseArgs } from 'node:util';
+import { loadConfig } from '../config/config.js';
+import { TaskFailure } from '../errors.js';
+import { createLogger } from '../logger.js';
+import { convert } from '../pipeline/convert.js';
+import { checkTools, defaultTools } from '../pipeline/tools.js';
+
+/** `convert INPUT -o DIR`: the pipeline on one local file, without server or queue. */
+export async function runConvert(args: string[]): Promise<number> {
+  const { values, positionals } = parseArgs({
+    args,
+    allowPositionals: true,
+    options: {
+      output: { type: 'string', short: 'o' },
+      ladder: { type: 'string' },
+      formats: { type: 'string' },
+      'segment-duration': { type: 'string' },
+      preset: { type: 'string' },
+      quiet: { type: 'boolean', short: 'q' },
+    },
+  });
+  const input = positionals[0];
+  if (!input || !values.output || positionals.length > 1) {
+    console.error('usage: dash-video-converter convert INPUT -o OUTDIR');
+    return 2;
+  }
+  const env = { ...process.env };
+  if (values.ladder) env.LADDER = values.ladder;
+  if (values.formats) env.OUTPUT_FORMATS = values.formats;
+  if (values['segment-duration']) env.SEGMENT_DURATION = values['segment-duration'];
+  if (values.preset) env.X264_PRESET = values.preset;
+  const config = loadConfig(env);
+
+  const logger = createLogger(process.env.LOG_LEVEL ?? 'warn', process.stderr);
+  const tools = defaultTools(config.tools);
+  await checkTools(tools);
+  const outDir = path.resolve(values.output);
+  const workDir = await mkdtemp(path.join(tmpdir(), 'dvc-convert-'));
+  const bar = values.quiet
+    ? undefined
+    : new SingleBar(
+        { format: ' {bar} {percentage}% | {stage} | {duration_formatted}', hideCursor: true },
+        Presets.shades_classic,
+      );
+  bar?.start(100, 0, { stage: 'probe' });
+  const controller = new AbortController();
+  const onSignal = () => controller.abort();
+  process.once('SIGINT', onSignal);
+  process.once('SIGTERM', onSignal);
+  const started = Date.now();
+  try {
+    const result = await convert(
+      path.resolve(input),
+      workDir,
+      {
+        tools,
+        logger,
+        signal: controller.signal,
+        idleTimeoutMs: config.watchdog.idleTimeoutMs,
+        maxRuntimeMs: config.watchdog.maxRuntimeMs,
+      },
+      {
+        settings: config.encode,
+        limits: config.limits,
+        onProgress: (stage, f) => bar?.update(Math.round(f * 1000) / 10, { stage }),
+      },
+    );
+    bar?.update(100, { stage: 'done' });
+    bar?.stop();
+    await mkdir(outDir, { recursive: true });
+    await cp(result.package.dir, outDir, { recursive: true });
+    const seconds = (Date.now() - started) / 1000;
+    console.log(
+      `${result.package.files.length} files in ${outDir} (${seconds.toFixed(1)} s, ${(result.media.duration / seconds).toFixed(1)}× realtime)`,
+    );
+    for (const r of result.plan.renditions)
+      console.log(`  ${r.name}: ${r.width}x${r.height} @ ${Math.round(r.bitrate / 1000)} kbit/s`);
+    if (result.package.dashManifest) console.log(`  DASH: ${path.join(outDir, result.package.dashManifest)}`);
+    if (result.package.hlsMaster) console.log(`  HLS:  ${path.join(outDir, result.package.hlsMaster)}`);
+    return 0;
+  } catch (err) {
+    bar?.stop();
+    if (err instanceof TaskFailure) {
+      console.error(`conversion failed: ${err.message}`);
+      return 1;
+    }
+    throw err;
+  } finally {
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+    await rm(workDir, { recursive: true, force: true });
+  }
+}

@@ -1,0 +1,60 @@
+#!/usr/bin/env node
+import { parseArgs } from 'node:util';
+import { ConfigError, loadConfig } from '../config/config.js';
+import { createLogger } from '../logger.js';
+import { closeOnSignals, startService } from '../server.js';
+import { runConvert } from './convert-command.js';
+
+const usage = `dash-video-converter: turns videos into adaptive streams (MPEG-DASH and HLS).
+
+Usage:
+  dash-video-converter serve [--no-worker]   Start the HTTP API (with an in-process worker unless --no-worker)
+  dash-video-converter worker                Run workers only (WORKER_CONCURRENCY tasks at once)
+  dash-video-converter convert INPUT -o DIR  Convert one local file into DIR, with a progress bar
+      [--ladder 360:800k,720:2800k] [--formats dash,hls] [--segment-duration 4] [--preset veryfast]
+
+Settings come from the environment (see .env.example and the README).`;
+
+async function main(argv: string[]): Promise<number> {
+  const [command, ...rest] = argv;
+  switch (command) {
+    case 'serve':
+    case 'worker': {
+      const { values } = parseArgs({
+        args: rest,
+        options: { 'no-worker': { type: 'boolean' } },
+        strict: true,
+      });
+      const config = loadConfig();
+      const logger = createLogger(config.logLevel);
+      const running = await startService(config, logger, {
+        api: command === 'serve',
+        worker: command === 'worker' || !values['no-worker'],
+      });
+      closeOnSignals(running, logger);
+      return -1;
+    }
+    case 'convert':
+      return runConvert(rest);
+    case undefined:
+    case 'help':
+    case '--help':
+    case '-h':
+      console.log(usage);
+      return command === undefined ? 1 : 0;
+    default:
+      console.error(`unknown command "${command}"\n\n${usage}`);
+      return 2;
+  }
+}
+
+main(process.argv.slice(2)).then(
+  (code) => {
+    if (code >= 0) process.exitCode = code;
+  },
+  (err: unknown) => {
+    if (err instanceof ConfigError) console.error(err.message);
+    else console.error(err instanceof Error ? err.message : err);
+    process.exitCode = err instanceof ConfigError ? 78 : 1;
+  },
+);

@@ -1,0 +1,471 @@
+import Database from 'better-sqlite3';
+import { createHash, randomUUID } from 'node:crypto';
+import { EventEmitter } from 'node:events';
+import { mkdirSync } from 'node:fs';
+import { hostname } from 'node:os';
+import path from 'node:path';
+import type { Logger } from 'pino';
+import { TaskFailure, toTaskFailure, type FailureCode } from '../errors.js';
+import type { CallbackState, TaskOutput, TaskRecord, TaskRequest, TaskStatus } from './task.js';
+import type {
+  ListQuery,
+  SubmitOptions,
+  SubmitResult,
+  TaskHandler,
+  TaskQueue,
+  TaskWorker,
+  WorkerOptions,
+} from './task-queue.js';
+
+export interface SqliteQueueOptions {
+  path: string;
+  /** A claimed task whose lease is not renewed within this time is taken again by another worker. */
+  leaseMs: number;
+  /** Runs of one task before it fails for good (a crash counts as a run). */
+  maxAttempts: number;
+  logger: Logger;
+  /** How often an idle worker looks for work queued by other processes. */
+  pollMs?: number;
+  /** Delay before a task that failed for a transient reason runs again (doubled per attempt). */
+  retryBackoffMs?: number;
+}
+
+interface Row {
+  seq: number;
+  id: string;
+  request: string;
+  status: TaskStatus;
+  stage: string | null;
+  progress: number;
+  error_code: string | null;
+  error_message: string | null;
+  output: string | null;
+  cancelled: number;
+  cancel_requested: number;
+  attempts: number;
+  lease_owner: string | null;
+  lease_expires: number | null;
+  callback: string | null;
+  created_at: string;
+  updated_at: string;
+}
+
+const schema = `
+CREATE TABLE IF NOT EXISTS tasks (
+  seq INTEGER PRIMARY KEY AUTOINCREMENT,
+  id TEXT NOT NULL UNIQUE,
+  request TEXT NOT NULL,
+  status TEXT NOT NULL,
+  stage TEXT,
+  progress REAL NOT NULL DEFAULT 0,
+  error_code TEXT,
+  error_message TEXT,
+  output TEXT,
+  cancelled INTEGER NOT NULL DEFAULT 0,
+  cancel_requested INTEGER NOT NULL DEFAULT 0,
+  attempts INTEGER NOT NULL DEFAULT 0,
+  run_after INTEGER NOT NULL DEFAULT 0,
+  lease_owner TEXT,
+  lease_expires INTEGER,
+  idempotency_key TEXT UNIQUE,
+  request_hash TEXT,
+  callback TEXT,
+  created_at TEXT NOT NULL,
+  updated_at TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS tasks_by_status ON tasks (status, seq);
+`;
+
+/**
+ * The embedded durable queue: task records in one SQLite file (WAL). A worker claims a task with a lease
+ * and renews it while the task runs; a process that dies leaves the lease to run out, and the task is
+ * claimed again. The claim is one UPDATE, so two workers (even in two processes) never run a task at once.
+ */
+export class SqliteTaskQueue implements TaskQueue {
+  private readonly db: Database.Database;
+  private readonly events = new EventEmitter();
+  private readonly workers = new Set<SqliteWorker>();
+  private closed = false;
+
+  constructor(readonly options: SqliteQueueOptions) {
+    mkdirSync(path.dirname(options.path), { recursive: true });
+    this.db = new Database(options.path);
+    this.db.pragma('journal_mode = WAL');
+    this.db.pragma('synchronous = NORMAL');
+    this.db.pragma('busy_timeout = 5000');
+    this.db.exec(schema);
+  }
+
+  async submit(request: TaskRequest, options: SubmitOptions = {}): Promise<SubmitResult> {
+    const hash = createHash('sha256').update(JSON.stringify(request)).digest('hex');
+    const now = new Date().toISOString();
+    const result = this.db.transaction((): SubmitResult => {
+      if (options.idempotencyKey) {
+        const existing = this.db
+          .prepare('SELECT * FROM tasks WHERE idempotency_key = ?')
+          .get(options.idempotencyKey) as (Row & { request_hash: string }) | undefined;
+        if (existing) {
+          return {
+            outcome: existing.request_hash === hash ? 'existing' : 'conflict',
+            task: toRecord(existing),
+          };
+        }
+      }
+      const row = this.db
+        .prepare(
+          `INSERT INTO tasks (id, request, status, progress, idempotency_key, request_hash, created_at, updated_at)
+           VALUES (?, ?, 'queued', 0, ?, ?, ?, ?) RETURNING *`,
+        )
+        .get(randomUUID(), JSON.stringify(request), options.idempotencyKey ?? null, hash, now, now) as Row;
+      return { outcome: 'created', task: toRecord(row) };
+    })();
+    if (result.outcome === 'created') this.events.emit('submitted');
+    return result;
+  }
+
+  async get(id: string): Promise<TaskRecord | undefined> {
+    const row = this.db.prepare('SELECT * FROM tasks WHERE id = ?').get(id) as Row | undefined;
+    return row && toRecord(row);
+  }
+
+  async list(query: ListQuery): Promise<{ tasks: TaskRecord[]; nextCursor?: string }> {
+    const cursor = query.cursor ? Number(query.cursor) : Number.MAX_SAFE_INTEGER;
+    const rows = this.db
+      .prepare(`SELECT * FROM tasks WHERE seq < ? AND (? IS NULL OR status = ?) ORDER BY seq DESC LIMIT ?`)
+      .all(
+        Number.isFinite(cursor) ? cursor : 0,
+        query.status ?? null,
+        query.status ?? null,
+        query.limit + 1,
+      ) as Row[];
+    const page = rows.slice(0, query.limit);
+    return {
+      tasks: page.map(toRecord),
+      nextCursor: rows.length > query.limit ? String(page[page.length - 1]!.seq) : undefined,
+    };
+  }
+
+  async counts(): Promise<Record<TaskStatus, number>> {
+    const counts: Record<TaskStatus, number> = { queued: 0, processing: 0, completed: 0, failed: 0 };
+    for (const r of this.db.prepare('SELECT status, COUNT(*) AS n FROM tasks GROUP BY status').all() as {
+      status: TaskStatus;
+      n: number;
+    }[]) {
+      counts[r.status] = r.n;
+    }
+    return counts;
+  }
+
+  async cancel(id: string): Promise<TaskRecord | undefined> {
+    const now = new Date().toISOString();
+    this.db.transaction(() => {
+      this.db
+        .prepare(
+          `UPDATE tasks SET status = 'failed', cancelled = 1, error_code = 'cancelled', error_message = 'cancelled',
+             stage = 'cancelled', updated_at = ? WHERE id = ? AND status = 'queued'`,
+        )
+        .run(now, id);
+      this.db
+        .prepare(
+          `UPDATE tasks SET cancel_requested = 1, updated_at = ? WHERE id = ? AND status = 'processing'`,
+        )
+        .run(now, id);
+    })();
+    this.events.emit('cancel', id);
+    return this.get(id);
+  }
+
+  async setCallbackState(id: string, state: CallbackState): Promise<void> {
+    this.db.prepare('UPDATE tasks SET callback = ? WHERE id = ?').run(JSON.stringify(state), id);
+  }
+
+  startWorker(handler: TaskHandler, options: WorkerOptions): TaskWorker {
+    if (this.closed) throw new Error('queue is closed');
+    const worker = new SqliteWorker(this, this.db, this.events, handler, options);
+    this.workers.add(worker);
+    worker.start();
+    return {
+      close: async (graceMs?: number) => {
+        await worker.close(graceMs);
+        this.workers.delete(worker);
+      },
+    };
+  }
+
+  async check(): Promise<void> {
+    this.db.prepare('SELECT 1').get();
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    await Promise.allSettled([...this.workers].map((w) => w.close(0)));
+    this.db.close();
+  }
+}
+
+interface Running {
+  task: TaskRecord;
+  controller: AbortController;
+  /** Why the signal was aborted: the task was cancelled, its lease was lost, or the worker stops. */
+  abortReason?: 'cancelled' | 'lease_lost' | 'shutdown';
+  done: Promise<void>;
+}
+
+class SqliteWorker {
+  private readonly owner = `${hostname()}:${process.pid}:${randomUUID().slice(0, 8)}`;
+  private readonly running = new Map<string, Running>();
+  private closing = false;
+  private pollTimer?: NodeJS.Timeout;
+  private leaseTimer?: NodeJS.Timeout;
+  private closePromise?: Promise<void>;
+  private readonly log: Logger;
+  private readonly onSubmitted = () => this.pump();
+  private readonly onCancel = (id: string) => this.checkCancellation(id);
+
+  constructor(
+    private readonly queue: SqliteTaskQueue,
+    private readonly db: Database.Database,
+    private readonly events: EventEmitter,
+    private readonly handler: TaskHandler,
+    private readonly options: WorkerOptions,
+  ) {
+    this.log = queue.options.logger;
+  }
+
+  start(): void {
+    this.events.on('submitted', this.onSubmitted);
+    this.events.on('cancel', this.onCancel);
+    this.pollTimer = setInterval(() => this.pump(), this.queue.options.pollMs ?? 1000);
+    this.leaseTimer = setInterval(() => this.renewLeases(), Math.max(500, this.queue.options.leaseMs / 3));
+    this.pump();
+  }
+
+  /** Claims tasks while there are free slots. */
+  private pump(): void {
+    while (!this.closing && this.running.size < this.options.concurrency) {
+      const task = this.claim();
+      if (!task) return;
+      this.run(task);
+    }
+  }
+
+  private claim(): TaskRecord | undefined {
+    const now = Date.now();
+    const row = this.db
+      .prepare(
+        `UPDATE tasks SET status = 'processing', stage = 'starting', lease_owner = ?, lease_expires = ?,
+           attempts = attempts + 1, updated_at = ?
+         WHERE seq = (SELECT seq FROM tasks
+                      WHERE (status = 'queued' AND run_after <= ?) OR (status = 'processing' AND lease_expires < ?)
+                      ORDER BY seq LIMIT 1)
+         RETURNING *`,
+      )
+      .get(this.owner, now + this.queue.options.leaseMs, new Date(now).toISOString(), now, now) as
+      Row | undefined;
+    if (!row) return undefined;
+    const task = toRecord(row);
+    if (row.cancel_requested) {
+      this.finish(task, { code: 'cancelled', message: 'cancelled' }, true);
+      return this.claim();
+    }
+    if (task.attempts > this.queue.options.maxAttempts) {
+      // Its earlier runs died with their process (crash, OOM kill): do not try it forever.
+      this.finish(task, {
+        code: 'worker_lost',
+        message: `the worker running this task stopped ${task.attempts - 1} times; giving up`,
+      });
+      return this.claim();
+    }
+    if (task.attempts > 1) this.log.warn({ taskId: task.id, attempt: task.attempts }, 'task claimed again');
+    return task;
+  }
+
+  private run(task: TaskRecord): void {
+    const controller = new AbortController();
+    const entry: Running = { task, controller, done: Promise.resolve() };
+    this.running.set(task.id, entry);
+    let lastWrite = 0;
+    let lastStage = '';
+    const reportProgress = (stage: string, progress: number) => {
+      const now = Date.now();
+      if (stage === lastStage && now - lastWrite < 500) return;
+      lastStage = stage;
+      lastWrite = now;
+      this.db
+        .prepare(
+          `UPDATE tasks SET stage = ?, progress = ?, updated_at = ? WHERE id = ? AND lease_owner = ? AND status = 'processing'`,
+        )
+        .run(
+          stage,
+          Math.round(Math.max(0, Math.min(100, progress)) * 10) / 10,
+          new Date(now).toISOString(),
+          task.id,
+          this.owner,
+        );
+    };
+    entry.done = (async () => {
+      try {
+        const output = await this.handler(task, {
+          signal: controller.signal,
+          attempt: task.attempts,
+          reportProgress,
+        });
+        this.complete(task, output);
+      } catch (err) {
+        this.fail(entry, err);
+      } finally {
+        this.running.delete(task.id);
+        setImmediate(() => this.pump());
+      }
+    })();
+  }
+
+  private complete(task: TaskRecord, output: TaskOutput): void {
+    const res = this.db
+      .prepare(
+        `UPDATE tasks SET status = 'completed', stage = 'done', progress = 100, output = ?, error_code = NULL,
+           error_message = NULL, lease_owner = NULL, lease_expires = NULL, updated_at = ?
+         WHERE id = ? AND lease_owner = ?`,
+      )
+      .run(JSON.stringify(output), new Date().toISOString(), task.id, this.owner);
+    if (res.changes === 1) this.settled(task.id);
+  }
+
+  private fail(entry: Running, err: unknown): void {
+    const { task } = entry;
+    if (entry.abortReason === 'shutdown' || entry.abortReason === 'lease_lost') {
+      if (entry.abortReason === 'shutdown') {
+        // Hand it back untouched: this run does not count as an attempt.
+        this.db
+          .prepare(
+            `UPDATE tasks SET status = 'queued', stage = 'requeued', progress = 0, attempts = attempts - 1,
+               lease_owner = NULL, lease_expires = NULL, updated_at = ? WHERE id = ? AND lease_owner = ?`,
+          )
+          .run(new Date().toISOString(), task.id, this.owner);
+      }
+      this.log.info({ taskId: task.id, reason: entry.abortReason }, 'task handed back');
+      return;
+    }
+    const failure =
+      entry.abortReason === 'cancelled' ? new TaskFailure('cancelled', 'cancelled') : toTaskFailure(err);
+    if (failure.code === 'internal')
+      this.log.error({ taskId: task.id, err }, 'task failed with an unexpected error');
+    if (!failure.permanent && task.attempts < this.queue.options.maxAttempts) {
+      const delay = (this.queue.options.retryBackoffMs ?? 2000) * 2 ** (task.attempts - 1);
+      this.db
+        .prepare(
+          `UPDATE tasks SET status = 'queued', stage = 'retrying', error_code = ?, error_message = ?, run_after = ?,
+             lease_owner = NULL, lease_expires = NULL, updated_at = ? WHERE id = ? AND lease_owner = ?`,
+        )
+        .run(
+          failure.code,
+          failure.message,
+          Date.now() + delay,
+          new Date().toISOString(),
+          task.id,
+          this.owner,
+        );
+      this.log.warn({ taskId: task.id, code: failure.code, retryInMs: delay }, 'task will be retried');
+      return;
+    }
+    this.finish(task, { code: failure.code, message: failure.message }, failure.code === 'cancelled');
+  }
+
+  private finish(task: TaskRecord, error: { code: FailureCode; message: string }, cancelled = false): void {
+    const res = this.db
+      .prepare(
+        `UPDATE tasks SET status = 'failed', stage = ?, error_code = ?, error_message = ?, cancelled = ?,
+           lease_owner = NULL, lease_expires = NULL, updated_at = ? WHERE id = ? AND lease_owner = ?`,
+      )
+      .run(
+        cancelled ? 'cancelled' : 'failed',
+        error.code,
+        error.message,
+        cancelled ? 1 : 0,
+        new Date().toISOString(),
+        task.id,
+        this.owner,
+      );
+    if (res.changes === 1) this.settled(task.id);
+  }
+
+  private settled(id: string): void {
+    if (!this.options.onSettled) return;
+    const row = this.db.prepare('SELECT * FROM tasks WHERE id = ?').get(id) as Row | undefined;
+    if (!row) return;
+    try {
+      this.options.onSettled(toRecord(row));
+    } catch (err) {
+      this.log.error({ taskId: id, err }, 'onSettled hook failed');
+    }
+  }
+
+  private renewLeases(): void {
+    const expires = Date.now() + this.queue.options.leaseMs;
+    for (const [id, entry] of this.running) {
+      const row = this.db
+        .prepare(
+          `UPDATE tasks SET lease_expires = ? WHERE id = ? AND lease_owner = ? AND status = 'processing'
+           RETURNING cancel_requested`,
+        )
+        .get(expires, id, this.owner) as { cancel_requested: number } | undefined;
+      if (!row) this.abort(entry, 'lease_lost');
+      else if (row.cancel_requested) this.abort(entry, 'cancelled');
+    }
+  }
+
+  private checkCancellation(id: string): void {
+    const entry = this.running.get(id);
+    if (!entry) return;
+    const row = this.db.prepare('SELECT cancel_requested FROM tasks WHERE id = ?').get(id) as
+      { cancel_requested: number } | undefined;
+    if (row?.cancel_requested) this.abort(entry, 'cancelled');
+  }
+
+  private abort(entry: Running, reason: NonNullable<Running['abortReason']>): void {
+    if (entry.abortReason) return;
+    entry.abortReason = reason;
+    this.log.info({ taskId: entry.task.id, reason }, 'stopping task');
+    entry.controller.abort(new Error(reason));
+  }
+
+  close(graceMs = 0): Promise<void> {
+    this.closePromise ??= (async () => {
+      this.closing = true;
+      clearInterval(this.pollTimer);
+      this.events.off('submitted', this.onSubmitted);
+      this.events.off('cancel', this.onCancel);
+      const all = () => Promise.allSettled([...this.running.values()].map((r) => r.done));
+      if (this.running.size && graceMs > 0) {
+        let timer: NodeJS.Timeout | undefined;
+        await Promise.race([all(), new Promise((r) => (timer = setTimeout(r, graceMs)))]);
+        clearTimeout(timer);
+      }
+      for (const entry of this.running.values()) this.abort(entry, 'shutdown');
+      await all();
+      clearInterval(this.leaseTimer);
+    })();
+    return this.closePromise;
+  }
+}
+
+function toRecord(row: Row): TaskRecord {
+  return {
+    id: row.id,
+    request: JSON.parse(row.request) as TaskRequest,
+    status: row.status,
+    stage: row.stage ?? undefined,
+    progress: row.progress,
+    error:
+      row.error_code && (row.status === 'failed' || row.status === 'queued')
+        ? { code: row.error_code as FailureCode, message: row.error_message ?? '' }
+        : undefined,
+    output: row.output ? (JSON.parse(row.output) as TaskOutput) : undefined,
+    cancelled: row.cancelled ? true : undefined,
+    attempts: row.attempts,
+    createdAt: row.created_at,
+    updatedAt: row.updated_at,
+    callback: row.callback ? (JSON.parse(row.callback) as CallbackState) : undefined,
+  };
+}

@@ -1,0 +1,71 @@
+import type { TaskFailure } from '../errors.js';
+import type { CallbackState, TaskOutput, TaskRecord, TaskRequest, TaskStatus } from './task.js';
+
+/**
+ * The durable queue and the store of task records behind the API and the workers. One adapter per backend
+ * (embedded SQLite, BullMQ on Redis); the API and the pipeline only see this contract.
+ */
+export interface TaskQueue {
+  /** Records a new task as `queued`. With an idempotency key, returns the task already made for it. */
+  submit(request: TaskRequest, options?: SubmitOptions): Promise<SubmitResult>;
+  get(id: string): Promise<TaskRecord | undefined>;
+  /** Newest first. */
+  list(query: ListQuery): Promise<{ tasks: TaskRecord[]; nextCursor?: string }>;
+  /** Number of tasks by status (finished ones within retention). */
+  counts(): Promise<Record<TaskStatus, number>>;
+  /**
+   * Cancels a task: a queued one fails at once, a running one is told to stop (its handler's signal is
+   * aborted within seconds). Returns the record, or undefined for an unknown id.
+   */
+  cancel(id: string): Promise<TaskRecord | undefined>;
+  /** Records the state of the completion callback in the task's record. */
+  setCallbackState(id: string, state: CallbackState): Promise<void>;
+  /** Starts taking tasks and running the handler on them. */
+  startWorker(handler: TaskHandler, options: WorkerOptions): TaskWorker;
+  /** Throws when the backend cannot be reached (readiness). */
+  check(): Promise<void>;
+  /** Closes connections; idempotent. Workers started from this queue must be closed first. */
+  close(): Promise<void>;
+}
+
+export interface SubmitOptions {
+  idempotencyKey?: string;
+}
+
+export type SubmitResult =
+  | { outcome: 'created' | 'existing'; task: TaskRecord }
+  /** The idempotency key was used before with another request. */
+  | { outcome: 'conflict'; task: TaskRecord };
+
+export interface ListQuery {
+  status?: TaskStatus;
+  limit: number;
+  cursor?: string;
+}
+
+export interface TaskRunContext {
+  signal: AbortSignal;
+  /** 1 for the first run. */
+  attempt: number;
+  /** Records stage and progress (0..100); cheap to call often, the queue throttles writes. */
+  reportProgress(stage: string, progress: number): void;
+}
+
+/** Runs one task; resolves with its output, or rejects (a TaskFailure says whether a retry can help). */
+export type TaskHandler = (task: TaskRecord, ctx: TaskRunContext) => Promise<TaskOutput>;
+
+export interface WorkerOptions {
+  concurrency: number;
+  /** Called once per task by the worker that settled it, after its final status is stored. */
+  onSettled?: (task: TaskRecord) => void;
+}
+
+export interface TaskWorker {
+  /**
+   * Stops taking tasks. Running tasks may finish within `graceMs`; after it they are aborted and handed
+   * back to the queue (not failed), so another worker or the next start takes them again. Idempotent.
+   */
+  close(graceMs?: number): Promise<void>;
+}
+
+export type { TaskFailure };

@@ -1,0 +1,62 @@
+import type { FailureCode } from '../errors.js';
+
+export const taskStatuses = ['queued', 'processing', 'completed', 'failed'] as const;
+export type TaskStatus = (typeof taskStatuses)[number];
+
+/** What a client asked for: the body of POST /encode after validation. */
+export interface TaskRequest {
+  video_filename: string;
+  callback_url?: string;
+}
+
+export interface RenditionOutput {
+  name: string;
+  width: number;
+  height: number;
+  /** Target bitrate, bits per second. */
+  bitrate: number;
+}
+
+/** Where the finished package is. Keys are relative to the output storage. */
+export interface TaskOutput {
+  storage: 'local' | 's3';
+  bucket?: string;
+  prefix: string;
+  manifest?: { key: string; url?: string };
+  hls_master?: { key: string; url?: string };
+  poster: { key: string; url?: string };
+  renditions: RenditionOutput[];
+  audio: boolean;
+  /** Seconds of media. */
+  duration: number;
+  files: number;
+  bytes: number;
+}
+
+export interface CallbackState {
+  url: string;
+  status: 'pending' | 'delivered' | 'failed';
+  attempts: number;
+  last_error?: string;
+  delivered_at?: string;
+}
+
+export interface TaskRecord {
+  id: string;
+  request: TaskRequest;
+  status: TaskStatus;
+  stage?: string;
+  /** 0..100 */
+  progress: number;
+  error?: { code: FailureCode; message: string };
+  output?: TaskOutput;
+  cancelled?: boolean;
+  attempts: number;
+  createdAt: string;
+  updatedAt: string;
+  callback?: CallbackState;
+}
+
+export function isFinal(status: TaskStatus): boolean {
+  return status === 'completed' || status === 'failed';
+}

@@ -1,0 +1,106 @@
+import type { FastifyInstance } from 'fastify';
+import type { Logger } from 'pino';
+import { buildApp } from './api/app.js';
+import { createServices, sweepOrphanWorkDirs, type Services } from './app/services.js';
+import type { Config } from './config/config.js';
+import { checkTools } from './pipeline/tools.js';
+import type { TaskWorker } from './queue/task-queue.js';
+import { createTaskProcessor } from './tasks/process-task.js';
+
+export interface RunOptions {
+  api: boolean;
+  worker: boolean;
+}
+
+export interface RunningService {
+  services: Services;
+  app?: FastifyInstance;
+  worker?: TaskWorker;
+  /** The address the API listens on. */
+  address?: string;
+  /** Stops taking requests and tasks, lets running tasks finish within the grace period, closes everything. */
+  close(): Promise<void>;
+}
+
+/** Starts the API and/or an in-process worker with this configuration. */
+export async function startService(
+  config: Config,
+  logger: Logger,
+  options: RunOptions,
+): Promise<RunningService> {
+  const services = await createServices(config, logger);
+  let app: FastifyInstance | undefined;
+  let worker: TaskWorker | undefined;
+  try {
+    if (options.worker) {
+      const versions = await checkTools(services.tools);
+      logger.info(versions, 'media tools');
+      await sweepOrphanWorkDirs(config.workDir, logger);
+      worker = services.queue.startWorker(
+        createTaskProcessor({
+          config,
+          tools: services.tools,
+          input: services.input,
+          output: services.output,
+          logger,
+        }),
+        { concurrency: config.workerConcurrency, onSettled: (task) => services.notifier.notify(task) },
+      );
+    }
+    let address: string | undefined;
+    if (options.api) {
+      app = await buildApp(services);
+      address = await app.listen({ host: config.host, port: config.port });
+    }
+    logger.info(
+      {
+        address,
+        worker: !!worker,
+        input: services.input.description,
+        output: services.output.description,
+        queue: config.queue.kind,
+      },
+      'dash-video-converter started',
+    );
+    let closing: Promise<void> | undefined;
+    return {
+      services,
+      app,
+      worker,
+      address,
+      close: () =>
+        (closing ??= (async () => {
+          const results = await Promise.allSettled([app?.close(), worker?.close(config.shutdownGraceMs)]);
+          await services.close();
+          const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+          if (failed) throw failed.reason;
+        })()),
+    };
+  } catch (err) {
+    await Promise.allSettled([app?.close(), worker?.close(0)]);
+    await services.close();
+    throw err;
+  }
+}
+
+/** Closes the service on SIGTERM or SIGINT (a second signal exits at once). */
+export function closeOnSignals(running: RunningService, logger: Logger): void {
+  let stopping = false;
+  const onSignal = (signal: NodeJS.Signals) => {
+    if (stopping) {
+      logger.warn({ signal }, 'second signal: exiting now');
+      process.exit(130);
+    }
+    stopping = true;
+    logger.info({ signal }, 'shutting down');
+    running.close().then(
+      () => process.exit(0),
+      (err: unknown) => {
+        logger.error({ err }, 'error while shutting down');
+        process.exit(1);
+      },
+    );
+  };
+  process.on('SIGTERM', onSignal);
+  process.on('SIGINT', onSignal);
+}

@@ -1,0 +1,22 @@
+const types: Record<string, string> = {
+  '.mpd': 'application/dash+xml',
+  '.m3u8': 'application/vnd.apple.mpegurl',
+  '.m4s': 'video/mp4',
+  '.mp4': 'video/mp4',
+  '.m4a': 'audio/mp4',
+  '.jpg': 'image/jpeg',
+  '.jpeg': 'image/jpeg',
+  '.png': 'image/png',
+  '.json': 'application/json',
+};
+
+export function contentTypeFor(key: string): string {
+  const dot = key.lastIndexOf('.');
+  const ext = dot >= 0 ? key.slice(dot).toLowerCase() : '';
+  return types[ext] ?? 'application/octet-stream';
+}
+
+/** Manifests and playlists: published last, cached briefly. */
+export function isManifest(key: string): boolean {
+  return key.endsWith('.mpd') || key.endsWith('.m3u8');
+}

@@ -1,0 +1,62 @@
+/** Longest key accepted, in bytes (S3's own limit is 1024). */
+export const MAX_KEY_BYTES = 1024;
+const MAX_SEGMENT_BYTES = 255;
+
+export class UnsafeKeyError extends Error {
+  override name = 'UnsafeKeyError';
+}
+
+/**
+ * Accepts only plain relative keys: `/`-separated segments of printable characters, no empty, `.` or `..`
+ * segment, no backslash, no control or invisible characters, NFC-normalised, of bounded length. Such a key
+ * can never leave its storage root, whatever the backend. Throws an UnsafeKeyError saying what is wrong.
+ */
+export function assertSafeKey(key: unknown, what = 'video_filename'): asserts key is string {
+  if (typeof key !== 'string' || key.length === 0)
+    throw new UnsafeKeyError(`${what} must be a non-empty string`);
+  if (Buffer.byteLength(key) > MAX_KEY_BYTES) {
+    throw new UnsafeKeyError(`${what} is longer than ${MAX_KEY_BYTES} bytes`);
+  }
+  if (key.normalize('NFC') !== key) throw new UnsafeKeyError(`${what} must be in Unicode NFC form`);
+  // Control characters (C0, DEL, C1), format characters (zero-width, bidi overrides), line separators.
+  if (/[\p{Cc}\p{Cf}\p{Zl}\p{Zp}]/u.test(key)) {
+    throw new UnsafeKeyError(`${what} contains control or invisible characters`);
+  }
+  if (key.includes('\\')) throw new UnsafeKeyError(`${what} must use / as separator, not \\`);
+  if (key.startsWith('/')) throw new UnsafeKeyError(`${what} must be a relative key, not an absolute path`);
+  for (const segment of key.split('/')) {
+    if (segment === '' || segment === '.' || segment === '..') {
+      throw new UnsafeKeyError(`${what} must not contain empty, "." or ".." path segments`);
+    }
+    if (Buffer.byteLength(segment) > MAX_SEGMENT_BYTES) {
+      throw new UnsafeKeyError(`${what} has a path segment longer than ${MAX_SEGMENT_BYTES} bytes`);
+    }
+  }
+}
+
+export function isSafeKey(key: unknown): key is string {
+  try {
+    assertSafeKey(key);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** `videos/example.mp4` → `videos/example`: where the package of an input goes, below OUTPUT_PREFIX. */
+export function outputPrefixFor(inputKey: string, basePrefix = ''): string {
+  const lastSlash = inputKey.lastIndexOf('/');
+  const dir = inputKey.slice(0, lastSlash + 1);
+  const name = inputKey.slice(lastSlash + 1);
+  const dot = name.lastIndexOf('.');
+  const stem = dot > 0 ? name.slice(0, dot) : name;
+  const base = basePrefix.replace(/^\/+|\/+$/g, '');
+  return [base, `${dir}${stem}`].filter(Boolean).join('/');
+}
+
+export function joinKey(...parts: string[]): string {
+  return parts
+    .map((p) => p.replace(/^\/+|\/+$/g, ''))
+    .filter(Boolean)
+    .join('/');
+}
