@@ -79,13 +79,11 @@ export const encodeRoutes: FastifyPluginAsync<{ services: Services }> = async (a
         throw new ApiError('conflict', 'this Idempotency-Key was already used with a different request');
       }
       req.log.info({ taskId: result.task.id, outcome: result.outcome }, 'task submitted');
-      return reply
-        .code(202)
-        .send({
-          task_id: result.task.id,
-          status: result.task.status,
-          status_url: `/status/${result.task.id}`,
-        });
+      return reply.code(202).send({
+        task_id: result.task.id,
+        status: result.task.status,
+        status_url: `/status/${result.task.id}`,
+      });
     },
   );
 };

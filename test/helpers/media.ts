@@ -1,0 +1,63 @@
+import { execFile } from 'node:child_process';
+import { existsSync, mkdirSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
+
+const run = promisify(execFile);
+
+/** The real clips shared beside the project (../shared/media from the repository root). */
+export const sharedMediaDir = path.resolve(fileURLToPath(import.meta.url), '../../../../shared/media');
+
+export const sharedClips = [
+  'bbb_720p_5s_h264_aac51.mp4',
+  'bbb_720p_30s_vp8_vorbis.webm',
+  'iphone_rot90_audio_first.mov',
+  'phone_rot180_vfr_720p.mp4',
+  'screen_vfr_3026x1386_noaudio.mp4',
+  'sar_2x1_noaudio.mp4',
+  'bottle_29.83fps_noaudio.mp4',
+] as const;
+
+export interface ClipSpec {
+  width: number;
+  height: number;
+  seconds: number;
+  audio: boolean;
+  fps?: number;
+}
+
+const cacheDir = path.join(tmpdir(), 'dvc-test-clips');
+
+/**
+ * A short test clip made by FFmpeg (test pattern, sine tone), cached per spec for the whole test run.
+ * Encoded fast at high bitrate so it is a clean source.
+ */
+export async function generateClip(spec: ClipSpec): Promise<string> {
+  mkdirSync(cacheDir, { recursive: true });
+  const fps = spec.fps ?? 30;
+  const file = path.join(
+    cacheDir,
+    `${spec.width}x${spec.height}_${spec.seconds}s_${fps}fps_${spec.audio ? 'a' : 'na'}.mp4`,
+  );
+  if (existsSync(file)) return file;
+  const tmp = `${file}.${process.pid}.tmp.mp4`;
+  const args = [
+    '-v',
+    'error',
+    '-y',
+    '-f',
+    'lavfi',
+    '-i',
+    `testsrc2=size=${spec.width}x${spec.height}:rate=${fps}:duration=${spec.seconds}`,
+  ];
+  if (spec.audio)
+    args.push('-f', 'lavfi', '-i', `sine=frequency=440:sample_rate=48000:duration=${spec.seconds}`);
+  args.push('-c:v', 'libx264', '-preset', 'ultrafast', '-crf', '18', '-pix_fmt', 'yuv420p');
+  if (spec.audio) args.push('-c:a', 'aac', '-b:a', '128k');
+  args.push(tmp);
+  await run('ffmpeg', args);
+  await run('mv', [tmp, file]);
+  return file;
+}

@@ -1,0 +1,162 @@
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
+import { XMLParser } from 'fast-xml-parser';
+
+const run = promisify(execFile);
+
+export const mpdSchema = path.resolve(
+  fileURLToPath(import.meta.url),
+  '../../../../shared/xsd/DASH-MPD.local.xsd',
+);
+
+export interface MpdRepresentation {
+  id: string;
+  contentType: 'video' | 'audio';
+  bandwidth: number;
+  width?: number;
+  height?: number;
+  init: string;
+  /** Segment URLs in order, relative to the manifest. */
+  segments: string[];
+  /** Segment durations in seconds. */
+  durations: number[];
+}
+
+export interface ParsedMpd {
+  type: string;
+  duration: number;
+  representations: MpdRepresentation[];
+}
+
+const asArray = <T>(v: T | T[] | undefined): T[] => (v === undefined ? [] : Array.isArray(v) ? v : [v]);
+
+/** Parses a static MPD with SegmentTemplate + SegmentTimeline (what the packager writes) into plain data. */
+export function parseMpd(xml: string): ParsedMpd {
+  const doc = new XMLParser({ ignoreAttributes: false, attributeNamePrefix: '' }).parse(xml) as {
+    MPD: Record<string, unknown>;
+  };
+  const mpd = doc.MPD as { type: string; mediaPresentationDuration: string; Period: unknown };
+  const reps: MpdRepresentation[] = [];
+  for (const period of asArray(mpd.Period as Record<string, unknown> | Record<string, unknown>[])) {
+    for (const set of asArray(period.AdaptationSet as Record<string, unknown>[] | Record<string, unknown>)) {
+      const contentType = set.contentType as 'video' | 'audio';
+      for (const rep of asArray(set.Representation as Record<string, unknown>[] | Record<string, unknown>)) {
+        const tpl = rep.SegmentTemplate as Record<string, unknown>;
+        assert.ok(tpl, 'every representation has a SegmentTemplate');
+        const timescale = Number(tpl.timescale);
+        const startNumber = Number(tpl.startNumber ?? 1);
+        const timeline = asArray(
+          (tpl.SegmentTimeline as Record<string, unknown>).S as Record<string, string>[],
+        );
+        const durations: number[] = [];
+        for (const s of timeline) {
+          for (let i = 0; i <= Number(s.r ?? 0); i++) durations.push(Number(s.d) / timescale);
+        }
+        const media = String(tpl.media);
+        reps.push({
+          id: String(rep.id),
+          contentType,
+          bandwidth: Number(rep.bandwidth),
+          width: rep.width ? Number(rep.width) : set.width ? Number(set.width) : undefined,
+          height: rep.height ? Number(rep.height) : set.height ? Number(set.height) : undefined,
+          init: String(tpl.initialization),
+          segments: durations.map((_, i) => media.replace('$Number$', String(startNumber + i))),
+          durations,
+        });
+      }
+    }
+  }
+  return { type: mpd.type, duration: parseIsoDuration(mpd.mediaPresentationDuration), representations: reps };
+}
+
+function parseIsoDuration(value: string): number {
+  const m = /^PT(?:(\d+)H)?(?:(\d+)M)?(?:([\d.]+)S)?$/.exec(value ?? '');
+  if (!m) return NaN;
+  return Number(m[1] ?? 0) * 3600 + Number(m[2] ?? 0) * 60 + Number(m[3] ?? 0);
+}
+
+export async function validateMpdSchema(mpdPath: string): Promise<void> {
+  await run('xmllint', ['--noout', '--nonet', '--schema', mpdSchema, mpdPath]);
+}
+
+export interface PackageExpectations {
+  /** Video heights expected, lowest first. */
+  heights?: number[];
+  audio?: boolean;
+  segmentDuration?: number;
+  /** Decode every representation (init + all segments) with FFmpeg. Slower; on by default. */
+  decode?: boolean;
+}
+
+/**
+ * Checks a DASH package on local disk the way a player would meet it: the MPD validates against the
+ * schema and parses, every referenced file exists, segment durations match the target (but the last),
+ * video segment boundaries line up across renditions, and FFmpeg decodes init + segments of each one.
+ */
+export async function checkDashPackage(dir: string, expect: PackageExpectations = {}): Promise<ParsedMpd> {
+  const mpdPath = path.join(dir, 'manifest.mpd');
+  await validateMpdSchema(mpdPath);
+  const mpd = parseMpd(await readFile(mpdPath, 'utf8'));
+  assert.equal(mpd.type, 'static');
+  const videos = mpd.representations
+    .filter((r) => r.contentType === 'video')
+    .sort((a, b) => a.height! - b.height!);
+  const audios = mpd.representations.filter((r) => r.contentType === 'audio');
+  if (expect.heights) {
+    assert.deepEqual(
+      videos.map((v) => Math.min(v.width!, v.height!)),
+      expect.heights,
+      'video representations (short side)',
+    );
+  }
+  if (expect.audio !== undefined) assert.equal(audios.length, expect.audio ? 1 : 0, 'audio adaptation set');
+  for (const rep of mpd.representations) {
+    assert.ok(rep.bandwidth > 0, `bandwidth of ${rep.id}`);
+    for (const file of [rep.init, ...rep.segments]) {
+      assert.ok(!file.startsWith('/') && !/^[a-z]+:/i.test(file), `relative URL ${file}`);
+      assert.ok(existsSync(path.join(dir, file)), `referenced file exists: ${file}`);
+    }
+    if (expect.segmentDuration) {
+      rep.durations.slice(0, -1).forEach((d, i) => {
+        assert.ok(
+          Math.abs(d - expect.segmentDuration!) <= expect.segmentDuration! * 0.1,
+          `${rep.init}: segment ${i + 1} lasts ${d.toFixed(3)} s, target ${expect.segmentDuration} s`,
+        );
+      });
+    }
+  }
+  for (const v of videos.slice(1)) {
+    assert.equal(
+      v.durations.length,
+      videos[0]!.durations.length,
+      'same number of segments in every rendition',
+    );
+    v.durations.forEach((d, i) =>
+      assert.ok(Math.abs(d - videos[0]!.durations[i]!) < 0.002, `segment ${i + 1} aligned across renditions`),
+    );
+  }
+  if (expect.decode !== false) {
+    for (const rep of mpd.representations) await decodeRepresentation(dir, rep);
+  }
+  return mpd;
+}
+
+/** Joins init + segments into one file and decodes it fully with FFmpeg; returns the decoded seconds. */
+export async function decodeRepresentation(dir: string, rep: MpdRepresentation): Promise<void> {
+  const tmp = await mkdtemp(path.join(tmpdir(), 'dvc-decode-'));
+  try {
+    const joined = path.join(tmp, 'joined.mp4');
+    const parts = await Promise.all([rep.init, ...rep.segments].map((f) => readFile(path.join(dir, f))));
+    await writeFile(joined, Buffer.concat(parts));
+    const { stderr } = await run('ffmpeg', ['-v', 'error', '-xerror', '-i', joined, '-f', 'null', '-']);
+    assert.equal(stderr.trim(), '', `FFmpeg decodes ${rep.init} and its segments without error`);
+  } finally {
+    await rm(tmp, { recursive: true, force: true });
+  }
+}
