@@ -1,0 +1,57 @@
+import assert from 'node:assert/strict';
+import { copyFile } from 'node:fs/promises';
+import path from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { checkDashPackage } from '../helpers/package-check.js';
+import { sharedMediaDir } from '../helpers/media.js';
+import { startTestService, submit, waitForFinal, type TestService } from '../helpers/service.js';
+
+/** What each real clip must give: the clips in ../shared/media break naive pipelines in different ways. */
+const expectations: { file: string; heights: number[]; audio: boolean; size?: [number, number] }[] = [
+  // AAC 5.1: downmixed to stereo.
+  { file: 'bbb_720p_5s_h264_aac51.mp4', heights: [360, 720], audio: true, size: [1280, 720] },
+  // VP8 + Vorbis in WebM.
+  { file: 'bbb_720p_30s_vp8_vorbis.webm', heights: [360, 720], audio: true, size: [1280, 720] },
+  // 568x320 stored with a -90° display matrix, audio as stream 0: a portrait 320x568 source, smaller than 360p.
+  { file: 'iphone_rot90_audio_first.mov', heights: [320], audio: true, size: [320, 568] },
+  // Rotated 180°: same shape, upright pixels.
+  { file: 'phone_rot180_vfr_720p.mp4', heights: [360, 720], audio: true, size: [1280, 720] },
+  // Extreme variable frame rate, odd size, no audio.
+  { file: 'screen_vfr_3026x1386_noaudio.mp4', heights: [360, 720], audio: false, size: [1572, 720] },
+  // 640x360 stored with 2:1 pixels: displayed 1280x360, delivered with square pixels.
+  { file: 'sar_2x1_noaudio.mp4', heights: [360], audio: false, size: [1280, 360] },
+  // 179/6 fps camera footage, 40 s.
+  { file: 'bottle_29.83fps_noaudio.mp4', heights: [360], audio: false },
+];
+
+describe('the real clips in ../shared/media convert to packages that validate and decode', () => {
+  let svc: TestService;
+  before(async () => {
+    svc = await startTestService({ X264_PRESET: 'ultrafast' });
+  });
+  after(async () => {
+    await svc.close();
+  });
+
+  for (const clip of expectations) {
+    test(clip.file, async () => {
+      await copyFile(path.join(sharedMediaDir, clip.file), path.join(svc.inputDir, clip.file));
+      const { doc } = await waitForFinal(svc.url, await submit(svc.url, clip.file), 240_000);
+      assert.equal(doc.status, 'completed', doc.error ?? '');
+      const top = doc.output!.renditions[doc.output!.renditions.length - 1]!;
+      if (clip.size) assert.deepEqual([top.width, top.height], clip.size, 'top rendition size');
+      const prefix = path.join(svc.outputDir, doc.output!.prefix);
+      const mpd = await checkDashPackage(prefix, {
+        heights: clip.heights,
+        audio: clip.audio,
+        segmentDuration: 4,
+      });
+      const video = mpd.representations.filter((r) => r.contentType === 'video');
+      const total = video[0]!.durations.reduce((a, b) => a + b, 0);
+      assert.ok(
+        Math.abs(total - mpd.duration) < 0.5,
+        `video lasts ${total.toFixed(2)} s of ${mpd.duration} s`,
+      );
+    });
+  }
+});
