@@ -1,0 +1,56 @@
+import assert from 'node:assert/strict';
+import { describe, test } from 'node:test';
+import { ConfigError, loadConfig } from '../../src/config/config.js';
+
+describe('configuration from the environment', () => {
+  test('no settings: embedded default (local disk, SQLite, port 8080, DASH + HLS)', () => {
+    const c = loadConfig({});
+    assert.equal(c.port, 8080);
+    assert.equal(c.input.kind, 'local');
+    assert.equal(c.output.kind, 'local');
+    assert.equal(c.queue.kind, 'sqlite');
+    assert.deepEqual(c.encode.formats, ['dash', 'hls']);
+    assert.deepEqual(
+      c.encode.ladder.map((r) => r.height),
+      [360, 720],
+    );
+  });
+  test("the seed's bucket variables switch to S3 on their side", () => {
+    const c = loadConfig({
+      INPUT_S3_BUCKET: 'in',
+      OUTPUT_S3_BUCKET: 'out',
+      AWS_ACCESS_KEY_ID: 'AK',
+      AWS_SECRET_ACCESS_KEY: 'SK',
+    });
+    assert.equal(c.input.kind === 's3' && c.input.bucket, 'in');
+    assert.equal(c.output.kind === 's3' && c.output.bucket, 'out');
+    const mixed = loadConfig({ OUTPUT_S3_BUCKET: 'out' });
+    assert.equal(mixed.input.kind, 'local');
+    assert.equal(mixed.output.kind, 's3');
+  });
+  test('every problem is reported at once, naming the setting, never echoing secrets', () => {
+    try {
+      loadConfig({
+        PORT: 'eighty',
+        QUEUE: 'kafka',
+        LADDER: '720:fast',
+        OUTPUT_FORMATS: 'smooth',
+        AWS_SECRET_ACCESS_KEY: 'SUPERSECRET',
+      });
+      assert.fail('should throw');
+    } catch (err) {
+      assert.ok(err instanceof ConfigError);
+      assert.equal(err.problems.length, 6, err.message);
+      for (const name of ['PORT', 'QUEUE', 'LADDER', 'OUTPUT_FORMATS', 'AWS_ACCESS_KEY_ID'])
+        assert.match(err.message, new RegExp(name));
+      assert.doesNotMatch(err.message, /SUPERSECRET/);
+    }
+  });
+  test('LADDER parses heights and bitrates with k/M suffixes', () => {
+    const c = loadConfig({ LADDER: '240:400k, 1080p:5M' });
+    assert.deepEqual(c.encode.ladder, [
+      { height: 240, bitrate: 400_000 },
+      { height: 1080, bitrate: 5_000_000 },
+    ]);
+  });
+});

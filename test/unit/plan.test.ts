@@ -1,0 +1,89 @@
+import assert from 'node:assert/strict';
+import { describe, test } from 'node:test';
+import type { MediaInfo } from '../../src/pipeline/media-info.js';
+import { defaultLadder, planEncode, type EncodeSettings } from '../../src/pipeline/plan.js';
+
+const settings: EncodeSettings = {
+  ladder: defaultLadder,
+  segmentDuration: 4,
+  preset: 'veryfast',
+  maxrateFactor: 1.1,
+  bufsizeFactor: 2,
+  audioBitrate: 128_000,
+  maxFrameRate: 60,
+  formats: ['dash'],
+};
+
+function media(
+  width: number,
+  height: number,
+  extra: Partial<MediaInfo['video']> = {},
+  audio = true,
+): MediaInfo {
+  return {
+    duration: 10,
+    formatName: 'mp4',
+    video: {
+      index: 0,
+      codec: 'h264',
+      codedWidth: width,
+      codedHeight: height,
+      width,
+      height,
+      rotation: 0,
+      sampleAspectRatio: 1,
+      frameRate: 30,
+      variableFrameRate: false,
+      pixelFormat: 'yuv420p',
+      interlaced: false,
+      ...extra,
+    },
+    audio: audio ? { index: 1, codec: 'aac', channels: 2, sampleRate: 48000 } : undefined,
+  };
+}
+
+const sizes = (m: MediaInfo, s = settings) =>
+  planEncode(m, s).renditions.map((r) => `${r.width}x${r.height}`);
+
+describe('planEncode', () => {
+  test('a 1080p source gets both default rungs', () => {
+    assert.deepEqual(sizes(media(1920, 1080)), ['640x360', '1280x720']);
+  });
+  test('never upscales: 640x360 gets only 360p, 480p gets only 360p', () => {
+    assert.deepEqual(sizes(media(640, 360)), ['640x360']);
+    assert.deepEqual(sizes(media(854, 480)), ['640x360']);
+  });
+  test('a source smaller than every rung gets one rung at its own (even) size', () => {
+    const plan = planEncode(media(321, 241), settings);
+    assert.deepEqual(
+      plan.renditions.map((r) => [r.width, r.height]),
+      [[320, 240]],
+    );
+    assert.ok(plan.sourceSizedRung);
+    assert.ok(plan.renditions[0]!.bitrate < 800_000 && plan.renditions[0]!.bitrate >= 150_000);
+  });
+  test('portrait keeps its orientation; the rung is the short side', () => {
+    assert.deepEqual(sizes(media(1080, 1920)), ['360x640', '720x1280']);
+  });
+  test('odd aspect ratios give even sizes with the shape kept', () => {
+    assert.deepEqual(sizes(media(3026, 1386)), ['786x360', '1572x720']);
+  });
+  test('capped VBR: maxrate and bufsize follow the target', () => {
+    const r = planEncode(media(1280, 720), settings).renditions[1]!;
+    assert.deepEqual([r.bitrate, r.maxrate, r.bufsize], [2_800_000, 3_080_000, 5_600_000]);
+  });
+  test('keyframe interval is the segment duration at the frame rate; fast sources are limited', () => {
+    assert.equal(planEncode(media(1280, 720, { frameRate: 25 }), settings).gopFrames, 100);
+    const fast = planEncode(media(1280, 720, { frameRate: 120 }), settings);
+    assert.equal(fast.frameRateLimit, 60);
+    assert.equal(fast.gopFrames, 240);
+  });
+  test('audio is planned only when the source has it', () => {
+    assert.ok(planEncode(media(1280, 720), settings).audio);
+    assert.equal(planEncode(media(1280, 720, {}, false), settings).audio, undefined);
+  });
+  test('a three-rung ladder with 1080p on a 4K source', () => {
+    const ladder = [...defaultLadder, { height: 1080, bitrate: 5_000_000 }];
+    assert.deepEqual(sizes(media(3840, 2160), { ...settings, ladder }), ['640x360', '1280x720', '1920x1080']);
+  });
+});
