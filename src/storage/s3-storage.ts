@@ -1,37 +1,249 @@
+import { createReadStream, createWriteStream } from 'node:fs';
+import { stat } from 'node:fs/promises';
+import type { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import {
+  DeleteObjectsCommand,
+  GetObjectCommand,
+  HeadBucketCommand,
+  HeadObjectCommand,
+  ListObjectsV2Command,
+  PutObjectCommand,
+  S3Client,
+  type S3ClientConfig,
+} from '@aws-sdk/client-s3';
+import { Upload } from '@aws-sdk/lib-storage';
+import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
 import type { S3Settings } from '../config/config.js';
+import { TaskFailure } from '../errors.js';
+import { assertSafeKey, joinKey } from './keys.js';
+import { isAbortError, isTransientNetworkError, summarizeS3Error, toS3Failure } from './s3-errors.js';
 import type { ObjectInfo, ObjectLocation, PutOptions, Storage } from './storage.js';
 
-/** Placeholder until the S3 adapter lands. */
+/** Multipart part size; with `queueSize` parts in flight, one upload buffers at most 16 MB. */
+const PART_SIZE = 8 * 1024 * 1024;
+const PARTS_IN_FLIGHT = 2;
+/** DeleteObjects takes at most 1000 keys per request. */
+const DELETE_BATCH = 1000;
+
+/**
+ * Objects in one bucket of S3 or any S3-compatible store (MinIO, Ceph, R2…), through the AWS SDK v3.
+ * Requests are retried by the SDK's standard retry strategy (`maxAttempts`); a download whose connection
+ * drops mid-body resumes where it stopped. Every failure leaves as a TaskFailure that names the bucket and
+ * never a credential.
+ */
 export class S3Storage implements Storage {
   readonly kind = 's3' as const;
   readonly description: string;
-  constructor(settings: S3Settings, _publicBaseUrl?: string) {
+  readonly bucket: string;
+  private readonly client: S3Client;
+  private readonly maxAttempts: number;
+
+  constructor(
+    settings: S3Settings,
+    private readonly publicBaseUrl?: string,
+  ) {
+    this.bucket = settings.bucket;
+    this.maxAttempts = settings.maxAttempts;
     this.description = `s3://${settings.bucket}`;
-    throw new Error('S3 storage is not implemented yet');
+    const config: S3ClientConfig = {
+      region: settings.region,
+      forcePathStyle: settings.forcePathStyle,
+      maxAttempts: settings.maxAttempts,
+      retryMode: 'standard',
+      requestHandler: { connectionTimeout: 10_000, socketTimeout: 120_000 },
+    };
+    if (settings.endpoint) {
+      config.endpoint = settings.endpoint;
+      // Stores other than AWS often reject or mangle the SDK's default CRC trailers (aws-chunked bodies) and
+      // presigned URLs that carry them; send checksums only where the API demands them.
+      config.requestChecksumCalculation = 'WHEN_REQUIRED';
+      config.responseChecksumValidation = 'WHEN_REQUIRED';
+    }
+    // Absent keys: the SDK's default chain (environment, profile, web identity, instance role).
+    if (settings.credentials) config.credentials = settings.credentials;
+    this.client = new S3Client(config);
   }
-  head(_key: string): Promise<ObjectInfo | undefined> {
-    throw new Error('not implemented');
+
+  private fail(err: unknown, key?: string): Error {
+    return toS3Failure(err, { bucket: this.bucket, key, maxAttempts: this.maxAttempts });
   }
-  download(_key: string, _dest: string): Promise<void> {
-    throw new Error('not implemented');
+
+  async head(key: string): Promise<ObjectInfo | undefined> {
+    assertSafeKey(key, 'key');
+    try {
+      const res = await this.client.send(new HeadObjectCommand({ Bucket: this.bucket, Key: key }));
+      return { size: res.ContentLength ?? 0 };
+    } catch (err) {
+      // A HEAD answer has no body, so a missing bucket and a missing key both arrive as a bare 404.
+      if (summarizeS3Error(err).status === 404) {
+        await this.check();
+        return undefined;
+      }
+      throw this.fail(err, key);
+    }
   }
+
   localPath(): undefined {
     return undefined;
   }
-  upload(_key: string, _src: string, _o: PutOptions): Promise<void> {
-    throw new Error('not implemented');
+
+  /**
+   * Streams the object to `destPath` with back-pressure, so memory stays flat whatever the size. When the
+   * connection breaks mid-body, the rest is fetched with a Range request pinned to the same ETag.
+   */
+  async download(key: string, destPath: string, signal?: AbortSignal): Promise<void> {
+    assertSafeKey(key, 'key');
+    let written = 0;
+    let etag: string | undefined;
+    let total: number | undefined;
+    for (let attempt = 1; ; attempt++) {
+      signal?.throwIfAborted();
+      let body: Readable;
+      try {
+        const res = await this.client.send(
+          new GetObjectCommand({
+            Bucket: this.bucket,
+            Key: key,
+            ...(written > 0 ? { Range: `bytes=${written}-`, IfMatch: etag } : {}),
+          }),
+          { abortSignal: signal },
+        );
+        if (written === 0) {
+          etag = res.ETag;
+          total = res.ContentLength;
+        }
+        body = res.Body as Readable;
+      } catch (err) {
+        if (written > 0 && summarizeS3Error(err).name === 'PreconditionFailed') {
+          throw new TaskFailure('storage_error', 'the input changed while it was being downloaded');
+        }
+        throw this.fail(err, key);
+      }
+      try {
+        await pipeline(
+          body,
+          createWriteStream(destPath, written > 0 ? { flags: 'r+', start: written } : {}),
+          {
+            signal,
+          },
+        );
+      } catch (err) {
+        if (isAbortError(err) || signal?.aborted) throw err;
+        written = (await stat(destPath)).size;
+        if (!isTransientNetworkError(err) || attempt >= this.maxAttempts) throw this.fail(err, key);
+        continue;
+      }
+      written = (await stat(destPath)).size;
+      if (total === undefined || written >= total) return;
+      if (attempt >= this.maxAttempts) {
+        throw new TaskFailure(
+          'storage_error',
+          `the download from bucket "${this.bucket}" stopped early, ${written} of ${total} bytes`,
+        );
+      }
+    }
   }
-  delete(_keys: string[]): Promise<void> {
-    throw new Error('not implemented');
+
+  /** Uploads in parts (bounded buffering, parts retried by the SDK); a failed multipart upload is aborted. */
+  async upload(key: string, srcPath: string, options: PutOptions): Promise<void> {
+    assertSafeKey(key, 'key');
+    const body = createReadStream(srcPath);
+    const upload = new Upload({
+      client: this.client,
+      queueSize: PARTS_IN_FLIGHT,
+      partSize: PART_SIZE,
+      leavePartsOnError: false,
+      params: {
+        Bucket: this.bucket,
+        Key: key,
+        Body: body,
+        ContentType: options.contentType,
+        ...(options.cacheControl ? { CacheControl: options.cacheControl } : {}),
+      },
+    });
+    try {
+      await upload.done();
+    } catch (err) {
+      throw this.fail(err);
+    } finally {
+      body.destroy();
+    }
   }
-  list(_prefix: string): Promise<string[]> {
-    throw new Error('not implemented');
+
+  async delete(keys: string[]): Promise<void> {
+    for (let i = 0; i < keys.length; i += DELETE_BATCH) {
+      const batch = keys.slice(i, i + DELETE_BATCH);
+      batch.forEach((k) => assertSafeKey(k, 'key'));
+      let errors: { Key?: string; Code?: string }[] | undefined;
+      try {
+        const res = await this.client.send(
+          new DeleteObjectsCommand({
+            Bucket: this.bucket,
+            Delete: { Objects: batch.map((Key) => ({ Key })), Quiet: true },
+          }),
+        );
+        errors = res.Errors;
+      } catch (err) {
+        throw this.fail(err);
+      }
+      const first = errors?.find((e) => e.Code !== 'NoSuchKey');
+      if (first) throw this.fail({ name: first.Code ?? 'DeleteFailed' });
+    }
   }
+
+  async list(prefix: string): Promise<string[]> {
+    const base = joinKey(prefix);
+    const keys: string[] = [];
+    let token: string | undefined;
+    try {
+      do {
+        const res = await this.client.send(
+          new ListObjectsV2Command({
+            Bucket: this.bucket,
+            Prefix: base ? `${base}/` : undefined,
+            ContinuationToken: token,
+          }),
+        );
+        for (const o of res.Contents ?? []) if (o.Key) keys.push(o.Key);
+        token = res.IsTruncated ? res.NextContinuationToken : undefined;
+      } while (token);
+    } catch (err) {
+      throw this.fail(err);
+    }
+    return keys.sort();
+  }
+
   location(key: string): ObjectLocation {
-    return { key };
+    const loc: ObjectLocation = { key, bucket: this.bucket };
+    if (this.publicBaseUrl) loc.url = `${this.publicBaseUrl.replace(/\/+$/, '')}/${joinKey(key)}`;
+    return loc;
   }
-  check(): Promise<void> {
-    throw new Error('not implemented');
+
+  async check(): Promise<void> {
+    try {
+      await this.client.send(new HeadBucketCommand({ Bucket: this.bucket }));
+    } catch (err) {
+      // HEAD answers carry no error code; a bare 404 on the bucket itself can only mean it is missing.
+      throw this.fail(summarizeS3Error(err).status === 404 ? { name: 'NoSuchBucket' } : err);
+    }
   }
-  async close(): Promise<void> {}
+
+  /** A presigned PUT URL; the client must send the same Content-Type, which is part of the signature. */
+  async createUploadUrl(key: string, contentType: string, expiresInSeconds: number): Promise<string> {
+    assertSafeKey(key, 'key');
+    try {
+      return await getSignedUrl(
+        this.client,
+        new PutObjectCommand({ Bucket: this.bucket, Key: key, ContentType: contentType }),
+        { expiresIn: expiresInSeconds, signableHeaders: new Set(['content-type']) },
+      );
+    } catch (err) {
+      throw this.fail(err);
+    }
+  }
+
+  async close(): Promise<void> {
+    this.client.destroy();
+  }
 }
