@@ -24,7 +24,15 @@ export type StorageSettings = { kind: 'local'; root: string } | ({ kind: 's3' } 
 
 export type QueueSettings =
   | { kind: 'sqlite'; path: string; leaseMs: number; maxAttempts: number }
-  | { kind: 'redis'; url: string; prefix: string; maxAttempts: number; retentionSeconds: number };
+  | {
+      kind: 'redis';
+      url: string;
+      prefix: string;
+      maxAttempts: number;
+      retentionSeconds: number;
+      /** A task whose worker stops renewing its lock for this long is taken as stalled and run again. */
+      leaseMs: number;
+    };
 
 export interface Config {
   host: string;
@@ -222,6 +230,7 @@ export function loadConfig(env: Env = process.env): Config {
       prefix: str('QUEUE_PREFIX', 'dvc')!,
       maxAttempts,
       retentionSeconds: int('TASK_RETENTION_SECONDS', 7 * 24 * 3600, 60),
+      leaseMs: int('LEASE_SECONDS', 30, 2, 3600) * 1000,
     };
   } else {
     queue = {
