@@ -26,7 +26,6 @@ const badCredentials = new Set([
   'InvalidToken',
   'TokenRefreshRequired',
   'InvalidClientTokenId',
-  'CredentialsProviderError',
 ]);
 const denied = new Set(['AccessDenied', 'Forbidden', 'AllAccessDisabled', 'AccountProblem']);
 const wrongRegion = new Set([
@@ -106,6 +105,13 @@ export function toS3Failure(err: unknown, context: S3ErrorContext): Error {
   if (context.key !== undefined && (missingObject.has(name) || status === 404)) {
     return new TaskFailure('input_not_found', 'input not found', cause);
   }
+  if (name === 'CredentialsProviderError') {
+    return new TaskFailure(
+      'storage_denied',
+      `no S3 credentials found for ${bucket}: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY or give the machine a role`,
+      cause,
+    );
+  }
   if (badCredentials.has(name)) {
     return new TaskFailure(
       'storage_denied',
@@ -123,7 +129,7 @@ export function toS3Failure(err: unknown, context: S3ErrorContext): Error {
   if (wrongRegion.has(name) || status === 301) {
     return new TaskFailure(
       'storage_denied',
-      `${bucket} is not reachable in region or endpoint configured (${name}): check AWS_REGION and S3_ENDPOINT`,
+      `${bucket} is in another region or behind another endpoint (${name}): check AWS_REGION and S3_ENDPOINT`,
       cause,
     );
   }

@@ -5,13 +5,18 @@ export interface ProxiedRequest {
   method: string;
   /** Path and query, as sent. */
   url: string;
+  /** The Range header, when the request has one. */
+  range?: string;
 }
 
 export interface FaultProxyOptions {
   /** Where requests go when no fault is injected, e.g. http://127.0.0.1:4568. */
   target: string;
-  /** Each distinct request (method + URL) that matches answers 503 SlowDown to its first `times` attempts. */
-  unavailable?: { match: (req: ProxiedRequest) => boolean; times: number };
+  /**
+   * Each distinct request (method + URL) that matches answers 503 to its first `times` attempts, with the
+   * S3 error code `code` (ServiceUnavailable by default; SlowDown makes the SDK back off longer).
+   */
+  unavailable?: { match: (req: ProxiedRequest) => boolean; times: number; code?: string };
   /** Matching GET responses are cut (socket destroyed) after `afterBytes` body bytes, `times` times in all. */
   cutBody?: { match: (req: ProxiedRequest) => boolean; afterBytes: number; times: number };
 }
@@ -19,6 +24,8 @@ export interface FaultProxyOptions {
 export interface FaultProxy {
   url: string;
   stats: { requests: number; unavailable: number; cut: number };
+  /** Every request that reached the proxy, in order. */
+  seen: ProxiedRequest[];
   close(): Promise<void>;
 }
 
@@ -29,25 +36,30 @@ export interface FaultProxy {
 export async function startFaultProxy(options: FaultProxyOptions): Promise<FaultProxy> {
   const target = new URL(options.target);
   const stats = { requests: 0, unavailable: 0, cut: 0 };
+  const seen: ProxiedRequest[] = [];
   const attempts = new Map<string, number>();
   let cutsLeft = options.cutBody?.times ?? 0;
   const agent = new http.Agent({ keepAlive: true });
 
   const server = http.createServer((req, res) => {
     stats.requests++;
-    const info: ProxiedRequest = { method: req.method ?? 'GET', url: req.url ?? '/' };
+    const info: ProxiedRequest = {
+      method: req.method ?? 'GET',
+      url: req.url ?? '/',
+      ...(req.headers.range ? { range: req.headers.range } : {}),
+    };
+    seen.push(info);
     const id = `${info.method} ${info.url}`;
-    const seen = (attempts.get(id) ?? 0) + 1;
-    attempts.set(id, seen);
+    const attempt = (attempts.get(id) ?? 0) + 1;
+    attempts.set(id, attempt);
 
-    if (options.unavailable?.match(info) && seen <= options.unavailable.times) {
+    if (options.unavailable?.match(info) && attempt <= options.unavailable.times) {
       stats.unavailable++;
       // Read the body first, as a real server would, so the client sees a clean answer, not a reset.
       req.resume();
       req.once('end', () => {
-        const body =
-          '<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>SlowDown</Code>' +
-          '<Message>Please reduce your request rate.</Message></Error>';
+        const code = options.unavailable?.code ?? 'ServiceUnavailable';
+        const body = `<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>${code}</Code><Message>injected by the test proxy</Message></Error>`;
         res.writeHead(503, { 'content-type': 'application/xml', 'content-length': Buffer.byteLength(body) });
         res.end(req.method === 'HEAD' ? undefined : body);
       });
@@ -97,6 +109,7 @@ export async function startFaultProxy(options: FaultProxyOptions): Promise<Fault
   return {
     url: `http://127.0.0.1:${port}`,
     stats,
+    seen,
     close: () =>
       (closed ??= new Promise<void>((resolve) => {
         server.close(() => resolve());

@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import type { DestinationStream } from 'pino';
 import { loadConfig } from '../../src/config/config.js';
 import { createLogger } from '../../src/logger.js';
 import { startService, type RunningService } from '../../src/server.js';
@@ -23,7 +24,14 @@ export interface TestService {
  */
 export async function startTestService(
   env: Record<string, string> = {},
-  options: { api?: boolean; worker?: boolean; root?: string; keepRoot?: boolean } = {},
+  options: {
+    api?: boolean;
+    worker?: boolean;
+    root?: string;
+    keepRoot?: boolean;
+    /** Where log lines go (default stdout), e.g. to capture them; LOG_LEVEL in `env` sets the level. */
+    logDestination?: DestinationStream;
+  } = {},
 ): Promise<TestService> {
   const root = options.root ?? (await mkdtemp(path.join(tmpdir(), 'dvc-test-')));
   const fullEnv: Record<string, string> = {
@@ -37,7 +45,7 @@ export async function startTestService(
     ...env,
   };
   const config = loadConfig(fullEnv);
-  const logger = createLogger(config.logLevel);
+  const logger = createLogger(config.logLevel, options.logDestination);
   const running = await startService(config, logger, {
     api: options.api ?? true,
     worker: options.worker ?? true,
