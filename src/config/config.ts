@@ -2,6 +2,7 @@ import path from 'node:path';
 import type { InputLimits } from '../pipeline/convert.js';
 import { defaultLadder, type EncodeSettings, type OutputFormat, type RungSpec } from '../pipeline/plan.js';
 import type { MediaTools } from '../pipeline/tools.js';
+import { builtInProfiles, readProfilesFile, x264Presets, type EncodeProfile } from './profiles.js';
 
 export class ConfigError extends Error {
   override name = 'ConfigError';
@@ -52,6 +53,12 @@ export interface Config {
   /** Seconds a stopping worker lets its running tasks finish before handing them back. */
   shutdownGraceMs: number;
   encode: EncodeSettings;
+  /** Named encoder settings a request can pick with `"ladder": "<name>"` (built-ins, then PROFILES_FILE). */
+  profiles: Record<string, EncodeProfile>;
+  /** Checks of every package before it is published: `enforce` fails the task, `warn` only records. */
+  qc: { mode: 'enforce' | 'warn' | 'off'; quality: boolean };
+  /** /readyz answers 503 when the work directory's disk has less free space than this. */
+  minFreeDiskBytes: number;
   limits: InputLimits & { maxInputBytes: number; maxQueuedTasks: number; bodyLimitBytes: number };
   watchdog: { idleTimeoutMs: number; maxRuntimeMs: number };
   callback: {
@@ -106,6 +113,10 @@ export const settingNames = [
   'AUDIO_BITRATE',
   'MAX_FRAME_RATE',
   'OUTPUT_FORMATS',
+  'PROFILES_FILE',
+  'QC_MODE',
+  'QC_QUALITY',
+  'MIN_FREE_DISK_MB',
   'MAX_INPUT_BYTES',
   'MAX_DURATION_SECONDS',
   'MAX_PIXELS',
@@ -123,6 +134,7 @@ export const settingNames = [
   'FFMPEG_PATH',
   'FFPROBE_PATH',
   'PACKAGER_PATH',
+  'XMLLINT_PATH',
 ] as const;
 
 /** Reads and checks the whole configuration; every problem is reported at once, with the setting named. */
@@ -270,27 +282,19 @@ export function loadConfig(env: Env = process.env): Config {
     encode: {
       ladder,
       segmentDuration: num('SEGMENT_DURATION', 4, 1, 30),
-      preset: oneOf(
-        'X264_PRESET',
-        [
-          'ultrafast',
-          'superfast',
-          'veryfast',
-          'faster',
-          'fast',
-          'medium',
-          'slow',
-          'slower',
-          'veryslow',
-        ] as const,
-        'veryfast',
-      ),
+      preset: oneOf('X264_PRESET', x264Presets, 'veryfast'),
       maxrateFactor: 1.1,
       bufsizeFactor: 2,
       audioBitrate: int('AUDIO_BITRATE', 128_000, 32_000, 512_000),
       maxFrameRate: num('MAX_FRAME_RATE', 60, 1, 240),
       formats,
     },
+    profiles: {},
+    qc: {
+      mode: oneOf('QC_MODE', ['enforce', 'warn', 'off'] as const, 'enforce'),
+      quality: bool('QC_QUALITY', false),
+    },
+    minFreeDiskBytes: int('MIN_FREE_DISK_MB', 1024, 0) * 1024 * 1024,
     limits: {
       maxInputBytes: int('MAX_INPUT_BYTES', 10 * 1024 ** 3, 1),
       maxDurationSeconds: num('MAX_DURATION_SECONDS', 4 * 3600, 1, 1e7),
@@ -315,7 +319,13 @@ export function loadConfig(env: Env = process.env): Config {
       ffmpeg: str('FFMPEG_PATH'),
       ffprobe: str('FFPROBE_PATH'),
       packager: str('PACKAGER_PATH'),
+      xmllint: str('XMLLINT_PATH'),
     },
+  };
+  const profilesFile = str('PROFILES_FILE');
+  config.profiles = {
+    ...builtInProfiles(config.encode),
+    ...(profilesFile ? readProfilesFile(path.resolve(profilesFile), parseLadderText, problems) : {}),
   };
   if (problems.length) throw new ConfigError(problems);
   return config;
@@ -337,6 +347,10 @@ function parseFormats(raw: string, problems: string[]): OutputFormat[] {
 /** `LADDER=360:800k,720:2800k,1080:5000k`: short side in pixels, bitrate in bit/s (k and M suffixes). */
 export function parseLadder(raw: string | undefined, problems: string[]): RungSpec[] {
   if (!raw) return defaultLadder;
+  return parseLadderText(raw, problems, 'LADDER');
+}
+
+function parseLadderText(raw: string, problems: string[], what = 'ladder'): RungSpec[] {
   const rungs: RungSpec[] = [];
   for (const part of raw
     .split(',')
@@ -344,20 +358,20 @@ export function parseLadder(raw: string | undefined, problems: string[]): RungSp
     .filter(Boolean)) {
     const m = /^(\d{2,4})p?:(\d+(?:\.\d+)?)([kKmM]?)$/.exec(part);
     if (!m) {
-      problems.push(`LADDER entry "${part}" must look like 720:2800k (height:bitrate)`);
+      problems.push(`${what} entry "${part}" must look like 720:2800k (height:bitrate)`);
       continue;
     }
     const factor = { '': 1, k: 1e3, K: 1e3, m: 1e6, M: 1e6 }[m[3] ?? ''] ?? 1;
     const height = Number(m[1]);
     const bitrate = Math.round(Number(m[2]) * factor);
     if (height < 16 || height > 4320 || bitrate < 50_000 || bitrate > 100_000_000) {
-      problems.push(`LADDER entry "${part}" is out of range (height 16–4320, bitrate 50k–100M)`);
+      problems.push(`${what} entry "${part}" is out of range (height 16–4320, bitrate 50k–100M)`);
       continue;
     }
     rungs.push({ height, bitrate });
   }
   if (rungs.length === 0) {
-    problems.push('LADDER has no valid rung');
+    problems.push(`${what} has no valid rung`);
     return defaultLadder;
   }
   return rungs;

@@ -7,6 +7,8 @@ export interface MediaTools {
   ffmpeg: string;
   ffprobe: string;
   packager: string;
+  /** Validates manifests against the MPEG-DASH schema in the quality check (Debian: libxml2-utils). */
+  xmllint: string;
 }
 
 const packagerBinaries: Record<string, string> = {
@@ -30,6 +32,7 @@ export function defaultTools(overrides: Partial<MediaTools> = {}): MediaTools {
     ffmpeg: overrides.ffmpeg ?? 'ffmpeg',
     ffprobe: overrides.ffprobe ?? 'ffprobe',
     packager: overrides.packager ?? bundledPackagerPath(),
+    xmllint: overrides.xmllint ?? 'xmllint',
   };
 }
 
@@ -42,14 +45,15 @@ export async function checkTools(tools: MediaTools): Promise<Record<keyof MediaT
   const versionOf = async (name: keyof MediaTools, args: string[], hint: string) => {
     try {
       const { stdout } = await runProcess(tools[name], args, { timeoutMs: 15_000 });
-      return stdout.split('\n')[0]?.trim() ?? '';
+      // xmllint prints its version on stderr: an empty stdout still means it ran.
+      return stdout.split('\n')[0]?.trim() || 'found';
     } catch (err) {
       throw new ToolMissingError(
         `${name} not usable at "${tools[name]}" (${(err as Error).message}). ${hint}`,
       );
     }
   };
-  const [ffmpeg, ffprobe, packager] = await Promise.all([
+  const [ffmpeg, ffprobe, packager, xmllint] = await Promise.all([
     versionOf(
       'ffmpeg',
       ['-hide_banner', '-version'],
@@ -65,6 +69,11 @@ export async function checkTools(tools: MediaTools): Promise<Record<keyof MediaT
       ['--version'],
       'Run npm ci to install the shaka-packager package (or set PACKAGER_PATH).',
     ),
+    versionOf(
+      'xmllint',
+      ['--version'],
+      'Install it with: apt-get install libxml2-utils (or set XMLLINT_PATH).',
+    ),
   ]);
-  return { ffmpeg, ffprobe, packager };
+  return { ffmpeg, ffprobe, packager, xmllint };
 }

@@ -1,4 +1,5 @@
 import type { FailureCode } from '../errors.js';
+import type { QcReport } from '../qc/report.js';
 
 export const taskStatuses = ['queued', 'processing', 'completed', 'failed'] as const;
 export type TaskStatus = (typeof taskStatuses)[number];
@@ -7,6 +8,15 @@ export type TaskStatus = (typeof taskStatuses)[number];
 export interface TaskRequest {
   video_filename: string;
   callback_url?: string;
+  /** Rungs (`height` is the short side) or the name of a configured profile. */
+  ladder?: string | { height: number; bitrate: number }[];
+  /** Seconds. */
+  segment_duration?: number;
+  formats?: ('dash' | 'hls')[];
+  /** Where the package goes, below OUTPUT_PREFIX (instead of the input's name). */
+  output_prefix?: string;
+  /** Opaque to the service: echoed in the status document and the callback. */
+  metadata?: Record<string, unknown>;
 }
 
 export interface RenditionOutput {
@@ -31,6 +41,12 @@ export interface TaskOutput {
   duration: number;
   files: number;
   bytes: number;
+  /** Seconds spent per stage (fetch, probe, encode, package, poster, qc, publish) and in total. */
+  timings?: Record<string, number>;
+  /** Media seconds encoded per second of encoding. */
+  encode_speed?: number;
+  /** The checks the package passed before it was published (absent with QC_MODE=off). */
+  qc?: QcReport;
 }
 
 export interface CallbackState {
@@ -48,6 +64,8 @@ export interface TaskRecord {
   stage?: string;
   /** 0..100 */
   progress: number;
+  /** Seconds left, estimated from the measured encoding speed, while processing (when the queue keeps it). */
+  etaSeconds?: number;
   error?: { code: FailureCode; message: string };
   output?: TaskOutput;
   cancelled?: boolean;

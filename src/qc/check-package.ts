@@ -1,0 +1,201 @@
+import { createReadStream, createWriteStream } from 'node:fs';
+import { mkdir, readdir, readFile, rm, stat } from 'node:fs/promises';
+import path from 'node:path';
+import { finished, pipeline } from 'node:stream/promises';
+import type { Logger } from 'pino';
+import {
+  checkAlignment,
+  checkAvDurations,
+  checkRepresentations,
+  checkSegmentDurations,
+  checkSegmentsExist,
+  type Expectations,
+  type StreamView,
+} from './checks.js';
+import { parseMasterPlaylist, parseMediaPlaylist, resolveUri } from './hls.js';
+import { parseManifest } from './mpd.js';
+import type { QcCheck, QcReport, QualityScore } from './report.js';
+import { checkMpdSchema } from './schema.js';
+import { measureQuality, type QualityOptions } from './quality.js';
+
+export interface PackageUnderCheck {
+  /** The package directory on local disk. */
+  dir: string;
+  /** Keys of the DASH manifest and HLS master playlist in the package, when made. */
+  dashManifest?: string;
+  hlsMaster?: string;
+  expect: Expectations;
+}
+
+export interface CheckOptions {
+  tools: { xmllint: string; ffmpeg: string };
+  logger?: Logger;
+  signal?: AbortSignal;
+  /** Also measure PSNR and SSIM of every video rendition against the source (slow: decodes everything). */
+  quality?: Omit<QualityOptions, 'ffmpeg' | 'logger' | 'signal'> & { renditions: Expectations['renditions'] };
+}
+
+/**
+ * Checks a package before anyone sees it: the manifest and playlists parse and list the planned streams,
+ * every file they point at exists, video segments line up across renditions, segments last the target,
+ * audio and video last as long as the source, and the MPD validates against the MPEG-DASH schema.
+ */
+export async function checkPackage(pkg: PackageUnderCheck, options: CheckOptions): Promise<QcReport> {
+  const sizes = await fileSizes(pkg.dir);
+  const streams: StreamView[] = [];
+  const referenced: string[] = [];
+  const parseProblems: string[] = [];
+  let playlists = 0;
+
+  if (pkg.dashManifest) {
+    referenced.push(pkg.dashManifest);
+    try {
+      const mpd = parseManifest(await readFile(path.join(pkg.dir, pkg.dashManifest), 'utf8'));
+      if (mpd.type !== 'static') parseProblems.push(`the MPD is of type "${mpd.type}", not static`);
+      for (const rep of mpd.representations) {
+        const at = (url: string) => resolveUri(pkg.dashManifest!, url);
+        streams.push({
+          format: 'dash',
+          id: rep.id,
+          kind: rep.contentType,
+          width: rep.width,
+          height: rep.height,
+          init: rep.init && at(rep.init),
+          segments: rep.segments.map((s) => ({ ...s, url: at(s.url) })),
+        });
+      }
+    } catch (err) {
+      parseProblems.push(`${pkg.dashManifest}: ${(err as Error).message}`);
+    }
+  }
+  if (pkg.hlsMaster) {
+    referenced.push(pkg.hlsMaster);
+    try {
+      const master = parseMasterPlaylist(await readFile(path.join(pkg.dir, pkg.hlsMaster), 'utf8'), pkg.hlsMaster);
+      const entries = [
+        ...master.variants.map((v) => ({ uri: v.uri, kind: 'video' as const, size: v.resolution })),
+        ...master.media.map((m) => ({
+          uri: m.uri,
+          kind: m.type === 'AUDIO' ? ('audio' as const) : ('other' as const),
+          size: undefined,
+        })),
+      ];
+      for (const entry of entries) {
+        referenced.push(entry.uri);
+        if (!sizes.has(entry.uri)) continue;
+        try {
+          const media = parseMediaPlaylist(await readFile(path.join(pkg.dir, entry.uri), 'utf8'), entry.uri);
+          playlists++;
+          if (!media.ended) parseProblems.push(`${entry.uri} has no EXT-X-ENDLIST`);
+          streams.push({
+            format: 'hls',
+            id: entry.uri,
+            kind: entry.kind,
+            width: entry.size?.width,
+            height: entry.size?.height,
+            init: media.map,
+            segments: media.segments,
+          });
+        } catch (err) {
+          parseProblems.push(`${entry.uri}: ${(err as Error).message}`);
+        }
+      }
+    } catch (err) {
+      parseProblems.push(`${pkg.hlsMaster}: ${(err as Error).message}`);
+    }
+  }
+  for (const s of streams) {
+    if (s.init) referenced.push(s.init);
+    for (const seg of s.segments) referenced.push(seg.url);
+  }
+
+  const checks: QcCheck[] = [
+    parseProblems.length
+      ? { name: 'manifests_parse', passed: false, detail: parseProblems.join('; ').slice(0, 400) }
+      : {
+          name: 'manifests_parse',
+          passed: true,
+          detail: [pkg.dashManifest && 'the MPD', pkg.hlsMaster && `the HLS master and ${playlists} playlists`]
+            .filter(Boolean)
+            .join(' and ')
+            .concat(' read'),
+        },
+    checkRepresentations(streams, pkg.expect),
+    checkSegmentsExist(referenced, sizes),
+    checkAlignment(streams, pkg.expect.frameRate),
+    checkSegmentDurations(streams, pkg.expect),
+    checkAvDurations(streams, pkg.expect),
+  ];
+  if (pkg.dashManifest && sizes.has(pkg.dashManifest)) {
+    checks.push(
+      await checkMpdSchema(options.tools.xmllint, path.join(pkg.dir, pkg.dashManifest), {
+        logger: options.logger,
+        signal: options.signal,
+      }),
+    );
+  }
+  const passed = checks.every((c) => c.passed);
+  const report: QcReport = { passed, checks };
+  if (options.quality && passed) {
+    report.quality = await qualityOf(pkg.dir, streams, options.quality, options);
+  }
+  return report;
+}
+
+async function qualityOf(
+  dir: string,
+  streams: StreamView[],
+  quality: NonNullable<CheckOptions['quality']>,
+  options: CheckOptions,
+): Promise<QualityScore[]> {
+  const format = streams.some((s) => s.format === 'dash') ? 'dash' : 'hls';
+  const scores: QualityScore[] = [];
+  await mkdir(quality.tempDir, { recursive: true });
+  try {
+    for (const rendition of quality.renditions) {
+      const stream = streams.find(
+        (s) => s.format === format && s.kind === 'video' && s.width === rendition.width && s.height === rendition.height,
+      );
+      if (!stream) continue;
+      const joined = path.join(quality.tempDir, `${rendition.name}.mp4`);
+      await joinFiles(
+        dir,
+        [...(stream.init ? [stream.init] : []), ...stream.segments.map((s) => s.url)],
+        joined,
+      );
+      scores.push(
+        await measureQuality(rendition, joined, {
+          ...quality,
+          ffmpeg: options.tools.ffmpeg,
+          logger: options.logger,
+          signal: options.signal,
+        }),
+      );
+      await rm(joined, { force: true });
+    }
+  } finally {
+    await rm(quality.tempDir, { recursive: true, force: true });
+  }
+  return scores;
+}
+
+async function joinFiles(dir: string, keys: string[], dest: string): Promise<void> {
+  const out = createWriteStream(dest);
+  try {
+    for (const key of keys) await pipeline(createReadStream(path.join(dir, key)), out, { end: false });
+  } finally {
+    out.end();
+    await finished(out);
+  }
+}
+
+/** Size of every file under `dir`, by `/`-separated relative key. */
+async function fileSizes(dir: string): Promise<Map<string, number>> {
+  const sizes = new Map<string, number>();
+  for (const entry of await readdir(dir, { recursive: true, withFileTypes: true })) {
+    if (!entry.isFile()) continue;
+    const full = path.join(entry.parentPath, entry.name);
+    sizes.set(path.relative(dir, full).split(path.sep).join('/'), (await stat(full)).size);
+  }
+  return sizes;
+}

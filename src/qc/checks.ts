@@ -1,0 +1,196 @@
+import type { MediaSegment } from './mpd.js';
+import type { QcCheck } from './report.js';
+
+/** One stream as a manifest or playlist describes it; URLs are keys of the package. */
+export interface StreamView {
+  format: 'dash' | 'hls';
+  id: string;
+  kind: 'video' | 'audio' | 'other';
+  width?: number;
+  height?: number;
+  init?: string;
+  segments: MediaSegment[];
+}
+
+export interface Expectations {
+  renditions: { name: string; width: number; height: number }[];
+  audio: boolean;
+  formats: ('dash' | 'hls')[];
+  /** Target segment duration, seconds. */
+  segmentDuration: number;
+  /** Frame rate of the output video. */
+  frameRate: number;
+  /** Source durations per stream, seconds. */
+  source: { video: number; audio?: number };
+  /** Sample rate of the output audio. */
+  audioSampleRate: number;
+}
+
+const plural = (n: number, word: string) => `${n} ${word}${n === 1 ? '' : 's'}`;
+const s3 = (v: number) => `${v.toFixed(3)} s`;
+
+function listSome(items: string[], max = 5): string {
+  return items.length > max ? `${items.slice(0, max).join(', ')} and ${items.length - max} more` : items.join(', ');
+}
+
+/** Every format asked for lists the planned video renditions (by size) and the audio when there is one. */
+export function checkRepresentations(streams: StreamView[], expect: Expectations): QcCheck {
+  const problems: string[] = [];
+  const wanted = expect.renditions.map((r) => `${r.width}x${r.height}`).sort();
+  for (const format of expect.formats) {
+    const own = streams.filter((s) => s.format === format);
+    const videos = own
+      .filter((s) => s.kind === 'video')
+      .map((s) => `${s.width}x${s.height}`)
+      .sort();
+    if (videos.join() !== wanted.join()) {
+      problems.push(`${format} lists video ${videos.join(', ') || 'none'}, planned ${wanted.join(', ')}`);
+    }
+    const audios = own.filter((s) => s.kind === 'audio').length;
+    if (audios !== (expect.audio ? 1 : 0)) {
+      problems.push(`${format} lists ${plural(audios, 'audio stream')}, planned ${expect.audio ? 1 : 0}`);
+    }
+  }
+  for (const format of ['dash', 'hls'] as const) {
+    if (!expect.formats.includes(format) && streams.some((s) => s.format === format))
+      problems.push(`${format} was not asked for but is present`);
+  }
+  return problems.length
+    ? { name: 'representations', passed: false, detail: problems.join('; ') }
+    : {
+        name: 'representations',
+        passed: true,
+        detail: `${expect.formats.join(' and ')}: ${plural(wanted.length, 'video rendition')}${expect.audio ? ' and audio' : ''} as planned`,
+      };
+}
+
+/** Every file a manifest or playlist points at is in the package and not empty. */
+export function checkSegmentsExist(referenced: Iterable<string>, sizes: Map<string, number>): QcCheck {
+  const unique = [...new Set(referenced)];
+  const outside = unique.filter((k) => k.startsWith('!')).map((k) => k.slice(1));
+  const missing = unique.filter((k) => !k.startsWith('!') && !sizes.has(k));
+  const empty = unique.filter((k) => sizes.get(k) === 0);
+  const problems: string[] = [];
+  if (missing.length) problems.push(`missing: ${listSome(missing)}`);
+  if (empty.length) problems.push(`empty: ${listSome(empty)}`);
+  if (outside.length) problems.push(`pointing outside the package: ${listSome(outside)}`);
+  return problems.length
+    ? { name: 'segments_exist', passed: false, detail: problems.join('; ') }
+    : { name: 'segments_exist', passed: true, detail: `all ${plural(unique.length, 'referenced file')} present` };
+}
+
+/** Video streams of one format start their segments at the same instants (within half a frame). */
+export function checkAlignment(streams: StreamView[], frameRate: number): QcCheck {
+  const tolerance = 0.5 / frameRate;
+  const problems: string[] = [];
+  let compared = 0;
+  for (const format of ['dash', 'hls'] as const) {
+    const videos = streams.filter((s) => s.format === format && s.kind === 'video');
+    const [first, ...others] = videos;
+    if (!first) continue;
+    for (const other of others) {
+      compared++;
+      if (other.segments.length !== first.segments.length) {
+        problems.push(
+          `${format}: ${other.id} has ${plural(other.segments.length, 'segment')}, ${first.id} has ${first.segments.length}`,
+        );
+        continue;
+      }
+      const at = other.segments.findIndex((seg, i) => Math.abs(seg.start - first.segments[i]!.start) > tolerance);
+      if (at >= 0) {
+        problems.push(
+          `${format}: segment ${at + 1} starts at ${s3(other.segments[at]!.start)} in ${other.id}, ${s3(first.segments[at]!.start)} in ${first.id}`,
+        );
+      }
+    }
+  }
+  return problems.length
+    ? { name: 'segment_alignment', passed: false, detail: problems.join('; ') }
+    : {
+        name: 'segment_alignment',
+        passed: true,
+        detail: compared ? 'segment boundaries line up across video renditions' : 'one video rendition',
+      };
+}
+
+/**
+ * Tolerance of a segment's duration: keyframes are forced at the first frame at or after each boundary, and
+ * audio is cut on whole codec frames, so a segment may miss the target by up to a couple of frames.
+ */
+export function segmentTolerance(target: number, frameRate: number): number {
+  return Math.max(0.1 * target, 2 / frameRate);
+}
+
+/** Every segment but the last lasts the target (within tolerance); the last is not longer. */
+export function checkSegmentDurations(streams: StreamView[], expect: Expectations): QcCheck {
+  const target = expect.segmentDuration;
+  const tolerance = segmentTolerance(target, expect.frameRate);
+  const problems: string[] = [];
+  for (const stream of streams) {
+    if (stream.kind === 'other') continue;
+    const segs = stream.segments;
+    if (segs.length === 0) {
+      problems.push(`${stream.format} ${stream.id} has no segments`);
+      continue;
+    }
+    const bad = segs.findIndex((seg, i) =>
+      i === segs.length - 1 ? !(seg.duration > 0 && seg.duration <= target + tolerance) : Math.abs(seg.duration - target) > tolerance,
+    );
+    if (bad >= 0) {
+      problems.push(`${stream.format} ${stream.id} segment ${bad + 1} lasts ${s3(segs[bad]!.duration)}`);
+    }
+  }
+  return problems.length
+    ? {
+        name: 'segment_durations',
+        passed: false,
+        detail: `target ${s3(target)} ± ${s3(tolerance)}: ${listSome(problems, 4)}`,
+      }
+    : {
+        name: 'segment_durations',
+        passed: true,
+        detail: `every segment within ${s3(tolerance)} of ${s3(target)} (the last not longer)`,
+      };
+}
+
+export function streamDuration(stream: StreamView): number {
+  const segs = stream.segments;
+  if (!segs.length) return 0;
+  const last = segs[segs.length - 1]!;
+  return last.start + last.duration - segs[0]!.start;
+}
+
+/**
+ * Video and audio each last as long as in the source (within one frame of their own kind), so they also
+ * last as long as each other, give or take what the source itself had between them.
+ */
+export function checkAvDurations(streams: StreamView[], expect: Expectations): QcCheck {
+  // DASH timelines are exact; HLS EXTINF values are rounded to milliseconds.
+  const format = streams.some((s) => s.format === 'dash') ? 'dash' : 'hls';
+  const own = streams.filter((s) => s.format === format);
+  const video = own.find((s) => s.kind === 'video');
+  const audio = own.find((s) => s.kind === 'audio');
+  const rounding = format === 'hls' ? 0.0005 * Math.max(video?.segments.length ?? 0, audio?.segments.length ?? 0) : 0;
+  const videoTol = 1 / expect.frameRate + rounding + 0.001;
+  const audioTol = Math.max(1 / expect.frameRate, 1024 / expect.audioSampleRate) + rounding + 0.001;
+  const problems: string[] = [];
+  const found: string[] = [];
+  if (video) {
+    const v = streamDuration(video);
+    found.push(`video ${s3(v)} (source ${s3(expect.source.video)})`);
+    if (Math.abs(v - expect.source.video) > videoTol)
+      problems.push(`video lasts ${s3(v)}, the source's video ${s3(expect.source.video)}`);
+    if (audio && expect.source.audio !== undefined) {
+      const a = streamDuration(audio);
+      found.push(`audio ${s3(a)} (source ${s3(expect.source.audio)})`);
+      if (Math.abs(a - expect.source.audio) > audioTol)
+        problems.push(`audio lasts ${s3(a)}, the source's audio ${s3(expect.source.audio)}`);
+      const drift = a - v - (expect.source.audio - expect.source.video);
+      if (Math.abs(drift) > videoTol + audioTol)
+        problems.push(`audio and video differ by ${s3(a - v)}, ${s3(Math.abs(drift))} more than in the source`);
+    }
+  }
+  return problems.length
+    ? { name: 'av_durations', passed: false, detail: problems.join('; ') }
+    : { name: 'av_durations', passed: true, detail: found.join(', ') || 'no streams to compare' };
+}
