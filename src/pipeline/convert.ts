@@ -7,6 +7,7 @@ import { packageStreams, type PackageResult } from './package.js';
 import { planEncode, type EncodePlan, type EncodeSettings } from './plan.js';
 import { makePoster, POSTER_NAME } from './poster.js';
 import { probe } from './probe.js';
+import { assertComplete } from './truncation.js';
 
 export type ConvertStage = 'probe' | 'encode' | 'package' | 'poster';
 
@@ -61,6 +62,7 @@ export async function convert(
     signal: ctx.signal,
   });
   checkLimits(media, options.limits);
+  await assertComplete(inputPath, media.formatName);
   const plan = planEncode(media, options.settings);
   ctx.logger.info(
     {

@@ -1,3 +1,4 @@
+import { inputGuardArgs } from './input-formats.js';
 import type { MediaInfo } from './media-info.js';
 import type { EncodePlan } from './plan.js';
 
@@ -34,9 +35,9 @@ export function buildEncodeArgs(
     '-hide_banner',
     '-nostdin',
     '-y',
-    // Only the local file may be opened: a key can never smuggle in concat:, http: or another protocol.
-    '-protocol_whitelist',
-    'file,pipe',
+    // Only the local file may be opened, and only as a video container: a key can never smuggle in
+    // concat:, http: or another protocol, nor an upload a playlist that names other files.
+    ...inputGuardArgs(),
     '-i',
     `file:${inputPath}`,
     '-filter_complex',

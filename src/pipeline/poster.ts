@@ -1,4 +1,5 @@
 import { runProcess } from '../process/run-process.js';
+import { inputGuardArgs } from './input-formats.js';
 import type { StageContext } from './context.js';
 import type { MediaInfo } from './media-info.js';
 import type { Rendition } from './plan.js';
@@ -31,8 +32,7 @@ export async function makePoster(
         '-y',
         '-v',
         'error',
-        '-protocol_whitelist',
-        'file',
+        ...inputGuardArgs(),
         '-ss',
         at.toFixed(3),
         '-i',

@@ -1,6 +1,7 @@
 import type { Logger } from 'pino';
 import { TaskFailure } from '../errors.js';
 import { ProcessError, runProcess } from '../process/run-process.js';
+import { inputGuardArgs, refusedFormat } from './input-formats.js';
 import type { AudioStreamInfo, MediaInfo, VideoStreamInfo } from './media-info.js';
 
 interface FfprobeStream {
@@ -43,9 +44,9 @@ export async function probe(inputPath: string, options: ProbeOptions): Promise<M
       [
         '-v',
         'error',
-        // The input is a local file handed over by the storage layer: no other protocol may be opened.
-        '-protocol_whitelist',
-        'file',
+        // The input is a local file handed over by the storage layer: no other protocol may be opened, and
+        // no playlist or reference format that would open other files.
+        ...inputGuardArgs(),
         '-print_format',
         'json',
         '-show_format',
@@ -56,12 +57,18 @@ export async function probe(inputPath: string, options: ProbeOptions): Promise<M
     ));
   } catch (err) {
     if (err instanceof ProcessError && err.kind === 'exit') {
+      const refused = refusedFormat(err.stderrTail);
+      if (refused) {
+        throw new TaskFailure(
+          'not_a_video',
+          `the input is not a video container this service accepts (FFmpeg reads it as ${refused.split(',')[0]})`,
+          { cause: err },
+        );
+      }
       throw new TaskFailure(
         'not_a_video',
-        `the input is not a readable media file (${describeProbeError(err)})`,
-        {
-          cause: err,
-        },
+        `the input is not a readable media file (${describeProbeError(err, inputPath)})`,
+        { cause: err },
       );
     }
     throw err;
@@ -69,14 +76,21 @@ export async function probe(inputPath: string, options: ProbeOptions): Promise<M
   return parseProbeOutput(JSON.parse(stdout) as FfprobeOutput);
 }
 
-function describeProbeError(err: ProcessError): string {
+function describeProbeError(err: ProcessError, inputPath: string): string {
   const line = err.stderrTail
     .split('\n')
     .map((l) => l.trim())
     .filter(Boolean)
     .pop();
-  // ffprobe prefixes its messages with the input path; keep only what it says about the data.
-  return (line ?? 'ffprobe could not read it').replace(/^.*?:\s(?=[A-Z])/, '').slice(0, 200);
+  // ffprobe prefixes its messages with the input path; keep only what it says about the data (the path is
+  // removed whole first: a key may itself contain ": ").
+  return (line ?? 'ffprobe could not read it')
+    .split(`file:${inputPath}`)
+    .join('')
+    .split(inputPath)
+    .join('')
+    .replace(/^.*?:\s(?=[A-Z])/, '')
+    .slice(0, 200);
 }
 
 export function parseProbeOutput(data: FfprobeOutput): MediaInfo {

@@ -1,6 +1,14 @@
 import { TaskFailure, type FailureCode } from '../errors.js';
 import { ProcessError } from '../process/run-process.js';
 
+/** FFmpeg messages whose words mean little to the person who uploaded the file, and what they mean. */
+const knownCauses: [RegExp, string][] = [
+  [
+    /Cannot determine format of input stream|Output file is empty, nothing was encoded/,
+    'no frame of its video stream could be decoded (the stream is corrupt)',
+  ],
+];
+
 /**
  * Maps a failed child process to the reason a person reads: cancellation and watchdog kills keep their own
  * codes, other failures quote the tool's last line of stderr with local paths removed.
@@ -11,12 +19,22 @@ export function processFailure(err: unknown, code: FailureCode, what: string, hi
   if (err.kind === 'timeout' || err.kind === 'idle') {
     return new TaskFailure('timeout', `${what}: ${err.message}`, { cause: err });
   }
+  const known = knownCauses.find(([pattern]) => pattern.test(err.stderrTail));
+  if (known) return new TaskFailure(code, `${what}: ${known[1]}`, { cause: err });
   let detail =
     err.stderrTail
       .split('\n')
       .map((l) => l.trim())
-      .filter((l) => l && !/^(Conversion failed|Error while|\[out#|frame=)/.test(l))
+      .filter(
+        (l) =>
+          l &&
+          !/^(Conversion failed|Error while|Error marking filters|Last message repeated|\[out#|frame=)/.test(
+            l,
+          ),
+      )
       .pop() ?? err.message;
+  // `[h264 @ 0x55d0c2a4] Invalid NAL unit size` → `h264: Invalid NAL unit size`: no addresses in reasons.
+  detail = detail.replace(/^\[([\w,]+) @ 0x[0-9a-f]+\]\s*/, '$1: ');
   for (const p of hidePaths) detail = detail.split(p).join('');
   detail = detail.replace(/file:\S*/g, '').slice(0, 240);
   return new TaskFailure(code, `${what}: ${detail}`, { cause: err });
