@@ -42,10 +42,16 @@ export function isPrivateAddress(address: string): boolean {
 
 export class CallbackTargetError extends Error {
   override name = 'CallbackTargetError';
+  /** Retrying cannot help: the notifier gives up at once. */
+  readonly permanent = true;
 }
 
-/** Checks the URL's form: http or https, no credentials in it. Throws a CallbackTargetError. */
-export function assertCallbackUrl(raw: string): URL {
+/**
+ * Checks the URL's form: http or https, no credentials in it and, unless `allowPrivate`, no private or
+ * loopback IP address written in it (names are checked when they are resolved, by guardedLookup: Node
+ * connects to an IP literal without any lookup). Throws a CallbackTargetError.
+ */
+export function assertCallbackUrl(raw: string, options: { allowPrivate?: boolean } = {}): URL {
   let url: URL;
   try {
     url = new URL(raw);
@@ -56,6 +62,12 @@ export function assertCallbackUrl(raw: string): URL {
     throw new CallbackTargetError('callback_url must use http or https');
   }
   if (url.username || url.password) throw new CallbackTargetError('callback_url must not carry credentials');
+  const host = url.hostname.replace(/^\[(.*)\]$/, '$1');
+  if (!options.allowPrivate && isIP(host) && isPrivateAddress(host)) {
+    throw new CallbackTargetError(
+      `callback_url points at ${host}, a private, loopback or link-local address (set CALLBACK_ALLOW_PRIVATE=true for internal receivers)`,
+    );
+  }
   return url;
 }
 

@@ -74,7 +74,7 @@ export class CallbackNotifier {
   private post(rawUrl: string, body: string, deliveryId: string, taskId: string): Promise<void> {
     let url: URL;
     try {
-      url = assertCallbackUrl(rawUrl);
+      url = assertCallbackUrl(rawUrl, { allowPrivate: this.options.allowPrivate });
     } catch (err) {
       return Promise.reject(Object.assign(err as Error, { permanent: true }));
     }

@@ -56,7 +56,7 @@ export const encodeRoutes: FastifyPluginAsync<{ services: Services }> = async (a
       }
       if (body.callback_url !== undefined) {
         try {
-          assertCallbackUrl(body.callback_url);
+          assertCallbackUrl(body.callback_url, { allowPrivate: services.config.callback.allowPrivate });
         } catch (err) {
           if (err instanceof CallbackTargetError) throw new ApiError('bad_request', err.message);
           throw err;
