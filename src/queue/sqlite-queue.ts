@@ -237,7 +237,12 @@ class SqliteWorker {
     this.events.on('submitted', this.onSubmitted);
     this.events.on('cancel', this.onCancel);
     this.pollTimer = setInterval(() => this.pump(), this.queue.options.pollMs ?? 1000);
-    this.leaseTimer = setInterval(() => this.renewLeases(), Math.max(500, this.queue.options.leaseMs / 3));
+    // Renewal also reads the cancel flag set by an API in another process: at most 2 s apart, so a cancel
+    // stops a running task within seconds whatever the lease length.
+    this.leaseTimer = setInterval(
+      () => this.renewLeases(),
+      Math.min(2000, Math.max(500, this.queue.options.leaseMs / 3)),
+    );
     this.pump();
   }
 
