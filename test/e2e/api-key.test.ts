@@ -1,0 +1,43 @@
+import assert from 'node:assert/strict';
+import { after, before, describe, test } from 'node:test';
+import { startTestService, type TestService } from '../helpers/service.js';
+
+describe('API_KEY protects every route but health', () => {
+  let svc: TestService;
+  const key = 'k3y-for-tests-only';
+  before(async () => {
+    svc = await startTestService({ API_KEY: key }, { worker: false });
+  });
+  after(async () => {
+    await svc.close();
+  });
+
+  test('without or with a wrong X-API-Key: 401, and the key is not echoed', async () => {
+    for (const headers of [{}, { 'x-api-key': 'wrong' }, { 'x-api-key': key + 'x' }]) {
+      const res = await fetch(`${svc.url}/encode`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', ...headers },
+        body: JSON.stringify({ video_filename: 'a.mp4' }),
+      });
+      assert.equal(res.status, 401);
+      const text = await res.text();
+      assert.match(text, /unauthorized/);
+      assert.ok(!text.includes(key));
+    }
+    assert.equal((await fetch(`${svc.url}/status/x`)).status, 401);
+  });
+
+  test('with the right key the API answers; /healthz needs no key', async () => {
+    const res = await fetch(`${svc.url}/encode`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', 'x-api-key': key },
+      body: JSON.stringify({ video_filename: 'a.mp4' }),
+    });
+    assert.equal(res.status, 202);
+    const { task_id } = (await res.json()) as { task_id: string };
+    const status = await fetch(`${svc.url}/status/${task_id}`, { headers: { 'x-api-key': key } });
+    assert.equal(status.status, 200);
+    assert.equal(((await status.json()) as { status: string }).status, 'queued');
+    assert.equal((await fetch(`${svc.url}/healthz`)).status, 200);
+  });
+});

@@ -1,0 +1,64 @@
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { describe, test } from 'node:test';
+import { promisify } from 'node:util';
+import { checkDashPackage } from '../helpers/package-check.js';
+import { generateClip } from '../helpers/media.js';
+
+const run = promisify(execFile);
+const cli = ['--import', 'tsx', 'src/cli/main.ts'];
+
+describe('dash-video-converter convert', () => {
+  test('converts a local file into a directory, without server or queue', async () => {
+    const out = await mkdtemp(path.join(tmpdir(), 'dvc-cli-'));
+    try {
+      const clip = await generateClip({ width: 1280, height: 720, seconds: 4, audio: true });
+      const { stdout } = await run(process.execPath, [
+        ...cli,
+        'convert',
+        clip,
+        '-o',
+        out,
+        '--preset',
+        'ultrafast',
+        '--quiet',
+      ]);
+      assert.match(stdout, /video_720p: 1280x720/);
+      await checkDashPackage(out, { heights: [360, 720], audio: true });
+    } finally {
+      await rm(out, { recursive: true, force: true });
+    }
+  });
+
+  test('a file that is not a video exits 1 with the reason', async () => {
+    const dir = await mkdtemp(path.join(tmpdir(), 'dvc-cli-'));
+    try {
+      const bad = path.join(dir, 'bad.mp4');
+      await writeFile(bad, 'hello');
+      await assert.rejects(
+        run(process.execPath, [...cli, 'convert', bad, '-o', path.join(dir, 'out'), '--quiet']),
+        (err: { code: number; stderr: string }) => {
+          assert.equal(err.code, 1);
+          assert.match(err.stderr, /conversion failed: the input is not a readable media file/);
+          return true;
+        },
+      );
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
+  test('a bad setting exits 78 naming it', async () => {
+    await assert.rejects(
+      run(process.execPath, [...cli, 'serve'], { env: { ...process.env, PORT: 'x' } }),
+      (err: { code: number; stderr: string }) => {
+        assert.equal(err.code, 78);
+        assert.match(err.stderr, /PORT=x must be a whole number/);
+        return true;
+      },
+    );
+  });
+});
