@@ -62,10 +62,11 @@ export function summarizeS3Error(err: unknown): S3ErrorSummary {
   const candidates = [e.code, e.Code, e.name];
   const identifier = (v: unknown) => typeof v === 'string' && /^[A-Za-z][A-Za-z0-9_]{0,63}$/.test(v);
   // Node's network errors carry the useful part in `code` (ECONNREFUSED) and a generic `name` (Error).
-  const name =
-    (candidates.find((v) => identifier(v) && v !== 'Error') as string | undefined) ??
-    (identifier(e.name) ? (e.name as string) : 'UnknownError');
   const status = e.$metadata?.httpStatusCode;
+  // Answers without a body (HEAD) get a placeholder name from the SDK; the status says more.
+  const found = candidates.find((v) => identifier(v) && v !== 'Error' && v !== 'Unknown') as
+    string | undefined;
+  const name = found ?? (status ? `HTTP ${status}` : 'UnknownError');
   const requestId = e.$metadata?.requestId;
   return {
     name,

@@ -75,12 +75,35 @@ export class S3Storage implements Storage {
       const res = await this.client.send(new HeadObjectCommand({ Bucket: this.bucket, Key: key }));
       return { size: res.ContentLength ?? 0 };
     } catch (err) {
+      const { status } = summarizeS3Error(err);
       // A HEAD answer has no body, so a missing bucket and a missing key both arrive as a bare 404.
-      if (summarizeS3Error(err).status === 404) {
+      if (status === 404) {
         await this.check();
         return undefined;
       }
+      // A bare 403 could be bad credentials or a policy; a one-byte GET brings the error code that tells.
+      if (status === 403 || status === 400) {
+        throw this.fail(
+          await this.explain(err, async () => {
+            const res = await this.client.send(
+              new GetObjectCommand({ Bucket: this.bucket, Key: key, Range: 'bytes=0-0' }),
+            );
+            (res.Body as Readable | undefined)?.destroy();
+          }),
+          key,
+        );
+      }
       throw this.fail(err, key);
+    }
+  }
+
+  /** The error of a probing request that returns a body (and so an error code), or `err` if it succeeds. */
+  private async explain(err: unknown, probe: () => Promise<unknown>): Promise<unknown> {
+    try {
+      await probe();
+      return err;
+    } catch (probeErr) {
+      return probeErr;
     }
   }
 
@@ -224,8 +247,17 @@ export class S3Storage implements Storage {
     try {
       await this.client.send(new HeadBucketCommand({ Bucket: this.bucket }));
     } catch (err) {
+      const { status } = summarizeS3Error(err);
       // HEAD answers carry no error code; a bare 404 on the bucket itself can only mean it is missing.
-      throw this.fail(summarizeS3Error(err).status === 404 ? { name: 'NoSuchBucket' } : err);
+      if (status === 404) throw this.fail({ name: 'NoSuchBucket' });
+      if (status === 403 || status === 400) {
+        throw this.fail(
+          await this.explain(err, () =>
+            this.client.send(new ListObjectsV2Command({ Bucket: this.bucket, MaxKeys: 1 })),
+          ),
+        );
+      }
+      throw this.fail(err);
     }
   }
 
