@@ -41,7 +41,7 @@ export async function createQueue(settings: QueueSettings, logger: Logger): Prom
     });
   }
   const { BullMqTaskQueue } = await import('../queue/bullmq-queue.js');
-  return new BullMqTaskQueue(settings, logger) as unknown as TaskQueue;
+  return new BullMqTaskQueue(settings, logger);
 }
 
 export async function createServices(config: Config, logger: Logger): Promise<Services> {

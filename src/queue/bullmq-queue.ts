@@ -1,11 +1,554 @@
+import { Job, Queue, UnrecoverableError, WaitingError, Worker, type JobState } from 'bullmq';
+import { Redis } from 'ioredis';
+import { createHash, randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
 import type { QueueSettings } from '../config/config.js';
-import type { TaskQueue } from './task-queue.js';
+import { failureCodes, TaskFailure, toTaskFailure, type FailureCode } from '../errors.js';
+import type { CallbackState, TaskOutput, TaskRecord, TaskRequest, TaskStatus } from './task.js';
+import type {
+  ListQuery,
+  SubmitOptions,
+  SubmitResult,
+  TaskHandler,
+  TaskQueue,
+  TaskWorker,
+  WorkerOptions,
+} from './task-queue.js';
 
-/** Placeholder until the BullMQ adapter lands. */
-export class BullMqTaskQueue {
-  constructor(_settings: Extract<QueueSettings, { kind: 'redis' }>, _logger: Logger) {
-    throw new Error('QUEUE=redis is not implemented yet');
+export type BullMqSettings = Extract<QueueSettings, { kind: 'redis' }>;
+
+export interface BullMqQueueOptions {
+  /** Delay before a task that failed for a transient reason runs again (doubled per attempt). */
+  retryBackoffMs?: number;
+  /** How often a worker looks for cancellation requests of the tasks it runs. */
+  cancelPollMs?: number;
+}
+
+/** What a BullMQ job carries: the request, and what tells a repeated submission from a new one. */
+interface JobData {
+  request: TaskRequest;
+  requestHash: string;
+  /** Random per submit call: the call whose nonce is stored is the one that created the job. */
+  nonce: string;
+}
+
+interface ProgressData {
+  stage: string;
+  progress: number;
+  /** When it was written (ms), for `updatedAt`. */
+  at: number;
+}
+
+/** Fields of a task that BullMQ's job does not hold, kept in one hash per task. */
+interface TaskMeta {
+  callback?: string;
+  /** '1' once a cancellation was asked for while the task ran. */
+  cancel?: string;
+  /** The final record of a task cancelled while queued (its job is removed from the queue). */
+  record?: string;
+  requestHash?: string;
+}
+
+type TaskJob = Job<JobData, TaskOutput>;
+
+const queueName = 'tasks';
+const jobName = 'convert';
+const uuidPattern = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+
+/**
+ * The scale-out queue: BullMQ on Redis. A task is a BullMQ job whose id is the task id; its state, progress,
+ * result and failure are BullMQ's. Locks, stalled-job detection, retries with backoff and retention are
+ * BullMQ's too. Beside the jobs this adapter keeps only what BullMQ has no place for: a creation-ordered
+ * index for listing, the callback state, cancellation requests, and the records of tasks cancelled while
+ * still queued.
+ */
+export class BullMqTaskQueue implements TaskQueue {
+  readonly queue: Queue<JobData, TaskOutput>;
+  private readonly redis: Redis;
+  private readonly base: string;
+  private readonly workers = new Set<BullMqWorker>();
+  private closing?: Promise<void>;
+
+  constructor(
+    readonly settings: BullMqSettings,
+    readonly logger: Logger,
+    readonly options: BullMqQueueOptions = {},
+  ) {
+    // Commands fail after a few reconnection attempts instead of waiting forever, so a request to the API
+    // gets an error (and /readyz a 503) while Redis is away.
+    this.redis = new Redis(settings.url, { maxRetriesPerRequest: 2, lazyConnect: false });
+    this.redis.on('error', (err) => logger.warn({ err: err.message }, 'redis connection error'));
+    this.base = `${settings.prefix}:${queueName}`;
+    this.queue = new Queue<JobData, TaskOutput>(queueName, {
+      connection: this.redis,
+      prefix: settings.prefix,
+      defaultJobOptions: {
+        attempts: settings.maxAttempts,
+        backoff: { type: 'exponential', delay: options.retryBackoffMs ?? 2000 },
+        removeOnComplete: { age: settings.retentionSeconds },
+        removeOnFail: { age: settings.retentionSeconds },
+      },
+    });
+    this.queue.on('error', (err) => logger.warn({ err: err.message }, 'queue error'));
+  }
+
+  private key(name: 'index' | 'seq' | 'cancelled'): string {
+    return `${this.base}:task-${name}`;
+  }
+
+  private metaKey(id: string): string {
+    return `${this.base}:task-meta:${id}`;
+  }
+
+  async submit(request: TaskRequest, options: SubmitOptions = {}): Promise<SubmitResult> {
+    const requestHash = createHash('sha256').update(JSON.stringify(request)).digest('hex');
+    const id = options.idempotencyKey ? idFromKey(options.idempotencyKey) : randomUUID();
+    if (options.idempotencyKey) {
+      const meta = (await this.redis.hgetall(this.metaKey(id))) as TaskMeta;
+      if (meta.record) {
+        const task = await this.get(id);
+        if (task) return { outcome: meta.requestHash === requestHash ? 'existing' : 'conflict', task };
+      }
+    }
+    const nonce = randomUUID();
+    // With a jobId that exists already, BullMQ keeps the stored job and adds nothing.
+    await this.queue.add(jobName, { request, requestHash, nonce }, { jobId: id });
+    let outcome: SubmitResult['outcome'] = 'created';
+    if (options.idempotencyKey) {
+      const stored = (await Job.fromId(this.queue, id)) as TaskJob | undefined;
+      if (stored && stored.data.nonce !== nonce) {
+        outcome = stored.data.requestHash === requestHash ? 'existing' : 'conflict';
+      }
+    }
+    if (outcome === 'created') {
+      const seq = await this.redis.incr(this.key('seq'));
+      await this.redis.zadd(this.key('index'), 'NX', seq, id);
+    }
+    const task = await this.get(id);
+    if (!task) throw new Error('the task just submitted is missing');
+    return { outcome, task };
+  }
+
+  async get(id: string): Promise<TaskRecord | undefined> {
+    if (!uuidPattern.test(id)) return undefined;
+    // The state is read before the job: a job read later can only be newer, so a final state always comes
+    // with its result.
+    const [state, meta] = await Promise.all([
+      this.queue.getJobState(id),
+      this.redis.hgetall(this.metaKey(id)) as Promise<TaskMeta>,
+    ]);
+    const job = state === 'unknown' ? undefined : ((await Job.fromId(this.queue, id)) as TaskJob | undefined);
+    if (!job) return meta.record ? withCallback(JSON.parse(meta.record) as TaskRecord, meta) : undefined;
+    return toRecord(job, state, meta);
+  }
+
+  async list(query: ListQuery): Promise<{ tasks: TaskRecord[]; nextCursor?: string }> {
+    const tasks: TaskRecord[] = [];
+    const gone: string[] = [];
+    let max = '+inf';
+    if (query.cursor !== undefined) {
+      if (!/^\d+$/.test(query.cursor)) return { tasks };
+      max = `(${query.cursor}`;
+    }
+    const batch = Math.max(20, query.limit * 2);
+    let lastSeq = '';
+    try {
+      for (;;) {
+        const rows = await this.redis.zrevrangebyscore(
+          this.key('index'),
+          max,
+          '-inf',
+          'WITHSCORES',
+          'LIMIT',
+          0,
+          batch,
+        );
+        const ids = rows.filter((_, i) => i % 2 === 0);
+        const records = await Promise.all(ids.map((id) => this.get(id)));
+        for (let i = 0; i < ids.length; i++) {
+          const record = records[i];
+          if (!record) {
+            gone.push(ids[i]!);
+            continue;
+          }
+          if (query.status && record.status !== query.status) continue;
+          if (tasks.length === query.limit) return { tasks, nextCursor: lastSeq };
+          tasks.push(record);
+          lastSeq = rows[i * 2 + 1]!;
+        }
+        if (ids.length < batch) return { tasks };
+        max = `(${rows[rows.length - 1]}`;
+      }
+    } finally {
+      // Tasks removed by retention leave their index entry behind until a listing passes over it.
+      if (gone.length) {
+        await this.redis
+          .zrem(this.key('index'), ...gone)
+          .catch((err: unknown) => this.logger.warn({ err }, 'could not prune the task index'));
+      }
+    }
+  }
+
+  async counts(): Promise<Record<TaskStatus, number>> {
+    const c = await this.queue.getJobCounts(
+      'waiting',
+      'prioritized',
+      'delayed',
+      'waiting-children',
+      'active',
+      'completed',
+      'failed',
+    );
+    await this.redis.zremrangebyscore(
+      this.key('cancelled'),
+      '-inf',
+      Date.now() - this.settings.retentionSeconds * 1000,
+    );
+    const cancelled = await this.redis.zcard(this.key('cancelled'));
+    return {
+      queued: (c.waiting ?? 0) + (c.prioritized ?? 0) + (c.delayed ?? 0) + (c['waiting-children'] ?? 0),
+      processing: c.active ?? 0,
+      completed: c.completed ?? 0,
+      failed: (c.failed ?? 0) + cancelled,
+    };
+  }
+
+  async cancel(id: string): Promise<TaskRecord | undefined> {
+    const task = await this.get(id);
+    if (!task || task.status === 'completed' || task.status === 'failed') return task;
+    if (task.status === 'queued') {
+      const now = new Date().toISOString();
+      const record: TaskRecord = {
+        ...task,
+        status: 'failed',
+        stage: 'cancelled',
+        progress: 0,
+        error: { code: 'cancelled', message: 'cancelled' },
+        cancelled: true,
+        callback: undefined,
+        updatedAt: now,
+      };
+      const job = (await Job.fromId(this.queue, id)) as TaskJob | undefined;
+      // The record is written before the job goes, so the task is never missing in between.
+      await this.redis
+        .multi()
+        .hset(this.metaKey(id), {
+          record: JSON.stringify(record),
+          requestHash: job?.data.requestHash ?? '',
+        })
+        .expire(this.metaKey(id), this.settings.retentionSeconds)
+        .zadd(this.key('cancelled'), Date.now(), id)
+        .exec();
+      try {
+        // BullMQ refuses to remove a job that a worker has just locked: then it is cancelled as a running one.
+        await this.queue.remove(id);
+        const removed = !(await Job.fromId(this.queue, id));
+        if (removed) return this.get(id);
+      } catch (err) {
+        this.logger.debug({ taskId: id, err }, 'queued task was taken by a worker while being cancelled');
+      }
+      await this.redis
+        .multi()
+        .hdel(this.metaKey(id), 'record', 'requestHash')
+        .zrem(this.key('cancelled'), id)
+        .exec();
+    }
+    await this.redis
+      .multi()
+      .hset(this.metaKey(id), 'cancel', '1')
+      .expire(this.metaKey(id), this.settings.retentionSeconds)
+      .exec();
+    return this.get(id);
+  }
+
+  async setCallbackState(id: string, state: CallbackState): Promise<void> {
+    await this.redis
+      .multi()
+      .hset(this.metaKey(id), 'callback', JSON.stringify(state))
+      .expire(this.metaKey(id), this.settings.retentionSeconds)
+      .exec();
+  }
+
+  /** Which of these tasks have a cancellation request. */
+  async cancelRequested(ids: string[]): Promise<Set<string>> {
+    if (ids.length === 0) return new Set();
+    const pipeline = this.redis.pipeline();
+    for (const id of ids) pipeline.hget(this.metaKey(id), 'cancel');
+    const results = (await pipeline.exec()) ?? [];
+    return new Set(ids.filter((_, i) => results[i]?.[1] === '1'));
+  }
+
+  startWorker(handler: TaskHandler, options: WorkerOptions): TaskWorker {
+    if (this.closing) throw new Error('queue is closed');
+    const worker = new BullMqWorker(this, handler, options);
+    this.workers.add(worker);
+    return {
+      close: async (graceMs?: number) => {
+        await worker.close(graceMs);
+        this.workers.delete(worker);
+      },
+    };
+  }
+
+  async check(): Promise<void> {
+    await this.redis.ping();
+  }
+
+  close(): Promise<void> {
+    this.closing ??= (async () => {
+      await Promise.allSettled([...this.workers].map((w) => w.close(0)));
+      const results = await Promise.allSettled([this.queue.close()]);
+      this.redis.disconnect();
+      const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+      if (failed) throw failed.reason;
+    })();
+    return this.closing;
   }
 }
-export type _Check = TaskQueue;
+
+type AbortReason = 'cancelled' | 'shutdown' | 'lease_lost';
+
+/** One BullMQ worker with its own connections; runs the handler on the jobs BullMQ hands it. */
+class BullMqWorker {
+  private readonly connection: Redis;
+  private readonly worker: Worker<JobData, TaskOutput>;
+  private readonly running = new Set<string>();
+  private readonly settling = new Set<Promise<void>>();
+  private readonly cancelTimer: NodeJS.Timeout;
+  private readonly log: Logger;
+  /** Set when the grace period is over: a job fetched from now on goes straight back to the queue. */
+  private handingBack = false;
+  private closing?: Promise<void>;
+
+  constructor(
+    private readonly owner: BullMqTaskQueue,
+    private readonly handler: TaskHandler,
+    private readonly options: WorkerOptions,
+  ) {
+    this.log = owner.logger;
+    const { settings } = owner;
+    // BullMQ's blocking commands need maxRetriesPerRequest: null on the worker's connection.
+    this.connection = new Redis(settings.url, { maxRetriesPerRequest: null });
+    this.connection.on('error', (err) => this.log.warn({ err: err.message }, 'redis connection error'));
+    this.worker = new Worker<JobData, TaskOutput>(
+      queueName,
+      (job, token, signal) => this.process(job, token, signal),
+      {
+        connection: this.connection,
+        prefix: settings.prefix,
+        concurrency: options.concurrency,
+        // A worker that dies stops renewing its locks; after this its tasks are found stalled and run again.
+        lockDuration: settings.leaseMs,
+        stalledInterval: settings.leaseMs,
+        // A task that keeps killing its worker (crash, OOM) fails after as many runs as a failing one.
+        maxStalledCount: settings.maxAttempts,
+      },
+    );
+    this.worker.on('error', (err) => this.log.error({ err }, 'worker error'));
+    this.worker.on('completed', (job) => this.settled(job.id!));
+    this.worker.on('failed', (job, err) => {
+      if (!job) return;
+      if (job.finishedOn) this.settled(job.id!);
+      else this.log.warn({ taskId: job.id, reason: err.message }, 'task will be retried');
+    });
+    this.worker.on('stalled', (jobId) =>
+      this.log.warn({ taskId: jobId }, 'task stalled (its worker stopped); queued again'),
+    );
+    this.worker.on('lockRenewalFailed', (jobIds) => {
+      for (const id of jobIds) this.worker.cancelJob(id, 'lease_lost');
+    });
+    this.cancelTimer = setInterval(() => this.pollCancellations(), owner.options.cancelPollMs ?? 1000);
+  }
+
+  private async process(job: TaskJob, token: string | undefined, signal?: AbortSignal): Promise<TaskOutput> {
+    const id = job.id!;
+    const log = this.log.child({ taskId: id });
+    this.running.add(id);
+    const progress = new ProgressWriter(job, log);
+    try {
+      if (this.handingBack) this.worker.cancelJob(id, 'shutdown');
+      if ((await this.owner.cancelRequested([id])).has(id)) throw new TaskFailure('cancelled', 'cancelled');
+      if (job.attemptsStarted > 1) log.warn({ attempt: job.attemptsStarted }, 'task taken again');
+      progress.write({ stage: 'starting', progress: 0, at: Date.now() });
+      const task = toRecord(job, 'active', {});
+      try {
+        signal?.throwIfAborted();
+        return await this.handler(task, {
+          signal: signal ?? new AbortController().signal,
+          attempt: job.attemptsStarted,
+          reportProgress: (stage, value) => progress.report(stage, value),
+        });
+      } finally {
+        await progress.flush();
+      }
+    } catch (err) {
+      const reason = signal?.aborted ? (signal.reason as AbortReason) : undefined;
+      if (reason === 'shutdown' || reason === 'lease_lost') {
+        // Hand the task back without failing it: on shutdown it goes to the front of the queue; with a lost
+        // lock it is already queued again (or running elsewhere) and is not ours to touch.
+        if (reason === 'shutdown' && token) await job.moveToWait(token);
+        log.info({ reason }, 'task handed back');
+        throw new WaitingError();
+      }
+      const failure = reason === 'cancelled' ? new TaskFailure('cancelled', 'cancelled') : toTaskFailure(err);
+      if (failure.code === 'internal') log.error({ err }, 'task failed with an unexpected error');
+      const message = JSON.stringify({ code: failure.code, message: failure.message });
+      // UnrecoverableError tells BullMQ not to retry, whatever attempts remain.
+      throw failure.permanent ? new UnrecoverableError(message) : new Error(message);
+    } finally {
+      this.running.delete(id);
+    }
+  }
+
+  private pollCancellations(): void {
+    if (this.running.size === 0) return;
+    this.owner.cancelRequested([...this.running]).then(
+      (ids) => {
+        for (const id of ids) {
+          if (this.worker.cancelJob(id, 'cancelled'))
+            this.log.info({ taskId: id }, 'stopping task: cancelled');
+        }
+      },
+      (err: unknown) => this.log.warn({ err }, 'could not read cancellation requests'),
+    );
+  }
+
+  /** Tells the owner of the worker about a final outcome, once BullMQ has stored it. */
+  private settled(id: string): void {
+    const { onSettled } = this.options;
+    if (!onSettled) return;
+    const done = this.owner
+      .get(id)
+      .then((task) => {
+        if (task) onSettled(task);
+      })
+      .catch((err: unknown) => this.log.error({ taskId: id, err }, 'onSettled hook failed'))
+      .finally(() => this.settling.delete(done));
+    this.settling.add(done);
+  }
+
+  close(graceMs = 0): Promise<void> {
+    this.closing ??= (async () => {
+      // BullMQ's close stops fetching jobs and waits for the running ones.
+      const closed = this.worker.close().catch((err: unknown) => this.log.error({ err }, 'worker close'));
+      let timer: NodeJS.Timeout | undefined;
+      await Promise.race([closed, new Promise((r) => (timer = setTimeout(r, graceMs)))]);
+      clearTimeout(timer);
+      this.handingBack = true;
+      this.worker.cancelAllJobs('shutdown');
+      await closed;
+      clearInterval(this.cancelTimer);
+      await Promise.allSettled([...this.settling]);
+      this.connection.disconnect();
+    })();
+    return this.closing;
+  }
+}
+
+/** Writes progress in order and at most every half second per stage; the handler never waits for it. */
+class ProgressWriter {
+  private chain = Promise.resolve();
+  private lastWrite = 0;
+  private lastStage = '';
+
+  constructor(
+    private readonly job: TaskJob,
+    private readonly log: Logger,
+  ) {}
+
+  report(stage: string, progress: number): void {
+    const now = Date.now();
+    if (stage === this.lastStage && now - this.lastWrite < 500) return;
+    this.lastStage = stage;
+    this.lastWrite = now;
+    this.write({ stage, progress: Math.round(Math.max(0, Math.min(100, progress)) * 10) / 10, at: now });
+  }
+
+  write(data: ProgressData): void {
+    this.chain = this.chain
+      .then(() => this.job.updateProgress(data as unknown as object))
+      .catch((err: unknown) => this.log.warn({ err }, 'could not record progress'));
+  }
+
+  flush(): Promise<void> {
+    return this.chain;
+  }
+}
+
+/** Idempotency keys map to a fixed task id, so BullMQ's own jobId uniqueness makes the submission atomic. */
+function idFromKey(key: string): string {
+  const h = createHash('sha256').update(`idempotency-key\0${key}`).digest('hex');
+  return `${h.slice(0, 8)}-${h.slice(8, 12)}-8${h.slice(13, 16)}-${((parseInt(h[16]!, 16) & 3) | 8).toString(16)}${h.slice(17, 20)}-${h.slice(20, 32)}`;
+}
+
+function statusOf(state: JobState | 'unknown'): TaskStatus {
+  switch (state) {
+    case 'active':
+      return 'processing';
+    case 'completed':
+      return 'completed';
+    case 'failed':
+      return 'failed';
+    default:
+      return 'queued';
+  }
+}
+
+/** Reads the failure this adapter stored as the job's failedReason; BullMQ's own reasons mean a lost worker. */
+function decodeFailure(reason: string | undefined): { code: FailureCode; message: string } {
+  try {
+    const parsed = JSON.parse(reason ?? '') as { code?: string; message?: string };
+    if (parsed.code && parsed.code in failureCodes && typeof parsed.message === 'string') {
+      return { code: parsed.code as FailureCode, message: parsed.message };
+    }
+  } catch {
+    // Not one of ours.
+  }
+  if (reason?.includes('stalled') || reason?.includes('started more than')) {
+    return {
+      code: 'worker_lost',
+      message: 'the workers running this task stopped too many times; giving up',
+    };
+  }
+  return { code: 'internal', message: 'internal error while processing the task' };
+}
+
+function toRecord(job: TaskJob, state: JobState | 'unknown', meta: TaskMeta): TaskRecord {
+  const status = statusOf(state);
+  const progress = isProgress(job.progress) ? job.progress : undefined;
+  const error =
+    job.failedReason && (status === 'failed' || status === 'queued')
+      ? decodeFailure(job.failedReason)
+      : undefined;
+  let stage: string | undefined;
+  if (status === 'completed') stage = 'done';
+  else if (status === 'failed') stage = error?.code === 'cancelled' ? 'cancelled' : 'failed';
+  else if (status === 'processing') stage = progress?.stage ?? 'starting';
+  else if (job.attemptsMade > 0) stage = 'retrying';
+  else if (job.attemptsStarted > 0) stage = 'requeued';
+  const updated = Math.max(job.timestamp, job.processedOn ?? 0, job.finishedOn ?? 0, progress?.at ?? 0);
+  return withCallback(
+    {
+      id: job.id!,
+      request: job.data.request,
+      status,
+      stage,
+      progress: status === 'completed' ? 100 : status === 'queued' ? 0 : (progress?.progress ?? 0),
+      error,
+      output: status === 'completed' ? job.returnvalue : undefined,
+      cancelled: error?.code === 'cancelled' && status === 'failed' ? true : undefined,
+      attempts: job.attemptsStarted,
+      createdAt: new Date(job.timestamp).toISOString(),
+      updatedAt: new Date(updated).toISOString(),
+    },
+    meta,
+  );
+}
+
+function withCallback(record: TaskRecord, meta: TaskMeta): TaskRecord {
+  return { ...record, callback: meta.callback ? (JSON.parse(meta.callback) as CallbackState) : undefined };
+}
+
+function isProgress(value: unknown): value is ProgressData {
+  return typeof value === 'object' && value !== null && typeof (value as ProgressData).stage === 'string';
+}

@@ -1,0 +1,404 @@
+import assert from 'node:assert/strict';
+import { after, afterEach, describe, test } from 'node:test';
+import { TaskFailure } from '../../src/errors.js';
+import type { TaskOutput, TaskRecord } from '../../src/queue/task.js';
+import type { TaskHandler, TaskQueue, TaskWorker } from '../../src/queue/task-queue.js';
+
+/**
+ * How a suite gets queues. Every call gives a fresh, empty queue of its own; `maxAttempts` is the number of
+ * runs a task gets; retries wait a short backoff, and a running task notices a cancellation within a second.
+ */
+export interface QueueFactory {
+  name: string;
+  open(options: { maxAttempts: number }): Promise<TaskQueue>;
+}
+
+const output = (name: string): TaskOutput => ({
+  storage: 'local',
+  prefix: name,
+  poster: { key: `${name}/poster.jpg` },
+  renditions: [],
+  audio: false,
+  duration: 1,
+  files: 1,
+  bytes: 1,
+});
+
+/** A handler that finishes at once. */
+const quick: TaskHandler = async (task) => output(task.request.video_filename);
+
+/** A handler that runs until it is aborted, then rejects with the abort reason. */
+const untilAborted =
+  (started: Set<string>, aborted: Map<string, unknown>): TaskHandler =>
+  (task, ctx) =>
+    new Promise((_, reject) => {
+      started.add(task.id);
+      ctx.signal.addEventListener('abort', () => {
+        aborted.set(task.id, ctx.signal.reason);
+        reject(new Error('aborted'));
+      });
+    });
+
+async function until<T>(what: string, probe: () => Promise<T | undefined | false>, timeoutMs = 15_000) {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await probe();
+    if (value) return value;
+    if (Date.now() > deadline) assert.fail(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+const finalRecord = (queue: TaskQueue, id: string, timeoutMs?: number) =>
+  until(
+    `task ${id} to finish`,
+    async () => {
+      const t = await queue.get(id);
+      return t && (t.status === 'completed' || t.status === 'failed') ? t : undefined;
+    },
+    timeoutMs,
+  );
+
+/** The TaskQueue contract: every implementation runs this same suite. */
+export function taskQueueContract(factory: QueueFactory): void {
+  describe(`TaskQueue contract: ${factory.name}`, () => {
+    const open: TaskQueue[] = [];
+    const workers: TaskWorker[] = [];
+    const openQueue = async (maxAttempts = 3) => {
+      const q = await factory.open({ maxAttempts });
+      open.push(q);
+      return q;
+    };
+    const start = (q: TaskQueue, handler: TaskHandler, options: Parameters<TaskQueue['startWorker']>[1]) => {
+      const w = q.startWorker(handler, options);
+      workers.push(w);
+      return w;
+    };
+    afterEach(async () => {
+      await Promise.all(workers.splice(0).map((w) => w.close(0)));
+      await Promise.all(open.splice(0).map((q) => q.close()));
+    });
+    after(async () => {
+      await Promise.all(open.map((q) => q.close()));
+    });
+
+    test('submit records a queued task that get returns; unknown ids are undefined', async () => {
+      const q = await openQueue();
+      const { outcome, task } = await q.submit({ video_filename: 'a.mp4', callback_url: 'http://x/cb' });
+      assert.equal(outcome, 'created');
+      assert.equal(task.status, 'queued');
+      assert.equal(task.progress, 0);
+      assert.equal(task.attempts, 0);
+      assert.deepEqual(task.request, { video_filename: 'a.mp4', callback_url: 'http://x/cb' });
+      assert.ok(!Number.isNaN(Date.parse(task.createdAt)));
+      const got = await q.get(task.id);
+      assert.equal(got?.id, task.id);
+      assert.equal(got?.status, 'queued');
+      assert.deepEqual(got?.request, task.request);
+      assert.equal(await q.get('00000000-0000-4000-8000-000000000000'), undefined);
+      assert.equal(await q.get('not-a-task'), undefined);
+      await q.check();
+    });
+
+    test('list is newest first, pages with a cursor and filters by status; counts by status', async () => {
+      const q = await openQueue();
+      const ids: string[] = [];
+      for (let i = 0; i < 5; i++) ids.push((await q.submit({ video_filename: `v${i}.mp4` })).task.id);
+      const page1 = await q.list({ limit: 2 });
+      assert.deepEqual(
+        page1.tasks.map((t) => t.id),
+        [ids[4], ids[3]],
+      );
+      assert.ok(page1.nextCursor);
+      const page2 = await q.list({ limit: 2, cursor: page1.nextCursor });
+      assert.deepEqual(
+        page2.tasks.map((t) => t.id),
+        [ids[2], ids[1]],
+      );
+      const page3 = await q.list({ limit: 2, cursor: page2.nextCursor });
+      assert.deepEqual(
+        page3.tasks.map((t) => t.id),
+        [ids[0]],
+      );
+      assert.equal(page3.nextCursor, undefined);
+
+      await q.cancel(ids[1]!);
+      const failed = await q.list({ limit: 10, status: 'failed' });
+      assert.deepEqual(
+        failed.tasks.map((t) => t.id),
+        [ids[1]],
+      );
+      const queued = await q.list({ limit: 3, status: 'queued' });
+      assert.deepEqual(
+        queued.tasks.map((t) => t.id),
+        [ids[4], ids[3], ids[2]],
+      );
+      const rest = await q.list({ limit: 3, status: 'queued', cursor: queued.nextCursor });
+      assert.deepEqual(
+        rest.tasks.map((t) => t.id),
+        [ids[0]],
+      );
+      assert.deepEqual(await q.counts(), { queued: 4, processing: 0, completed: 0, failed: 1 });
+    });
+
+    test('an idempotency key returns the same task for the same request and conflicts on another', async () => {
+      const q = await openQueue();
+      const first = await q.submit({ video_filename: 'k.mp4' }, { idempotencyKey: 'key-1' });
+      assert.equal(first.outcome, 'created');
+      const again = await q.submit({ video_filename: 'k.mp4' }, { idempotencyKey: 'key-1' });
+      assert.equal(again.outcome, 'existing');
+      assert.equal(again.task.id, first.task.id);
+      const other = await q.submit({ video_filename: 'other.mp4' }, { idempotencyKey: 'key-1' });
+      assert.equal(other.outcome, 'conflict');
+      assert.equal(other.task.id, first.task.id);
+      const noKey1 = await q.submit({ video_filename: 'k.mp4' });
+      const noKey2 = await q.submit({ video_filename: 'k.mp4' });
+      assert.notEqual(noKey1.task.id, noKey2.task.id);
+      const otherKey = await q.submit({ video_filename: 'k.mp4' }, { idempotencyKey: 'key-2' });
+      assert.equal(otherKey.outcome, 'created');
+      assert.notEqual(otherKey.task.id, first.task.id);
+      assert.equal((await q.list({ limit: 10 })).tasks.length, 4, 'repeated submissions add no task');
+
+      // A cancelled task still answers for its key.
+      await q.cancel(first.task.id);
+      const afterCancel = await q.submit({ video_filename: 'k.mp4' }, { idempotencyKey: 'key-1' });
+      assert.equal(afterCancel.outcome, 'existing');
+      assert.equal(afterCancel.task.status, 'failed');
+    });
+
+    test('cancelling a queued task fails it at once, marked cancelled', async () => {
+      const q = await openQueue();
+      const { task } = await q.submit({ video_filename: 'c.mp4' });
+      const cancelled = await q.cancel(task.id);
+      assert.equal(cancelled?.status, 'failed');
+      assert.equal(cancelled?.cancelled, true);
+      assert.equal(cancelled?.error?.code, 'cancelled');
+      assert.equal((await q.get(task.id))?.status, 'failed');
+      assert.equal(await q.cancel('00000000-0000-4000-8000-000000000000'), undefined);
+      // A worker started afterwards never runs it.
+      const ran: string[] = [];
+      start(q, async (t) => (ran.push(t.id), output(t.id)), { concurrency: 1 });
+      const later = await q.submit({ video_filename: 'later.mp4' });
+      await finalRecord(q, later.task.id);
+      assert.deepEqual(ran, [later.task.id]);
+      const again = await q.get(task.id);
+      assert.equal(again?.status, 'failed');
+      assert.equal(again?.cancelled, true);
+      assert.equal(again?.attempts, 0);
+    });
+
+    test('cancelling a running task aborts its handler and fails it as cancelled, settled once', async () => {
+      const q = await openQueue();
+      const started = new Set<string>();
+      const aborted = new Map<string, unknown>();
+      const settled: TaskRecord[] = [];
+      start(q, untilAborted(started, aborted), { concurrency: 1, onSettled: (t) => settled.push(t) });
+      const { task } = await q.submit({ video_filename: 'run.mp4' });
+      await until('the handler to start', async () => started.has(task.id));
+      const during = await q.cancel(task.id);
+      assert.ok(during && (during.status === 'processing' || during.status === 'failed'));
+      const t0 = Date.now();
+      await until('the signal to be aborted', async () => aborted.has(task.id), 5000);
+      assert.ok(Date.now() - t0 < 5000);
+      const final = await finalRecord(q, task.id);
+      assert.equal(final.status, 'failed');
+      assert.equal(final.cancelled, true);
+      assert.equal(final.error?.code, 'cancelled');
+      await until('onSettled', async () => settled.length === 1);
+      assert.equal(settled[0]?.id, task.id);
+      assert.equal(settled[0]?.cancelled, true);
+    });
+
+    test('progress and stage reported by the handler are visible while it runs', async () => {
+      const q = await openQueue();
+      let release!: () => void;
+      const gate = new Promise<void>((r) => (release = r));
+      start(
+        q,
+        async (t, ctx) => {
+          ctx.reportProgress('encode', 42);
+          await gate;
+          return output(t.id);
+        },
+        { concurrency: 1 },
+      );
+      const { task } = await q.submit({ video_filename: 'p.mp4' });
+      const seen = await until('progress 42 in stage encode', async () => {
+        const t = await q.get(task.id);
+        return t?.status === 'processing' && t.stage === 'encode' && t.progress === 42 ? t : undefined;
+      });
+      assert.equal(seen.attempts, 1);
+      assert.equal((await q.counts()).processing, 1);
+      assert.equal((await q.list({ limit: 1, status: 'processing' })).tasks[0]?.id, task.id);
+      release();
+      const final = await finalRecord(q, task.id);
+      assert.equal(final.status, 'completed');
+      assert.equal(final.progress, 100);
+      assert.deepEqual(final.output, output(task.id));
+      assert.deepEqual(await q.counts(), { queued: 0, processing: 0, completed: 1, failed: 0 });
+    });
+
+    test('a transient failure is retried after a backoff; the next attempt can succeed', async () => {
+      const q = await openQueue(3);
+      const attempts: number[] = [];
+      const settled: TaskRecord[] = [];
+      start(
+        q,
+        async (t, ctx) => {
+          attempts.push(ctx.attempt);
+          if (ctx.attempt === 1) throw new TaskFailure('storage_error', 'storage unreachable');
+          return output(t.id);
+        },
+        { concurrency: 1, onSettled: (t) => settled.push(t) },
+      );
+      const { task } = await q.submit({ video_filename: 'retry.mp4' });
+      const final = await finalRecord(q, task.id);
+      assert.equal(final.status, 'completed', JSON.stringify(final.error));
+      assert.deepEqual(attempts, [1, 2]);
+      assert.equal(final.attempts, 2);
+      await until('onSettled', async () => settled.length === 1);
+      assert.equal(settled[0]?.status, 'completed');
+    });
+
+    test('transient failures stop after the last attempt', async () => {
+      const q = await openQueue(2);
+      let runs = 0;
+      start(
+        q,
+        async () => {
+          runs++;
+          throw new TaskFailure('storage_error', 'storage unreachable');
+        },
+        { concurrency: 1 },
+      );
+      const { task } = await q.submit({ video_filename: 'down.mp4' });
+      const final = await finalRecord(q, task.id);
+      assert.equal(final.status, 'failed');
+      assert.equal(final.error?.code, 'storage_error');
+      assert.equal(final.error?.message, 'storage unreachable');
+      assert.equal(runs, 2);
+    });
+
+    test('a permanent failure is not retried; unknown errors do not leak their message', async () => {
+      const q = await openQueue(3);
+      const runs = new Map<string, number>();
+      start(
+        q,
+        async (t) => {
+          runs.set(t.request.video_filename, (runs.get(t.request.video_filename) ?? 0) + 1);
+          if (t.request.video_filename === 'text.mp4') throw new TaskFailure('not_a_video', 'not a video');
+          throw new Error('secret internal detail /srv/path');
+        },
+        { concurrency: 1 },
+      );
+      const bad = await q.submit({ video_filename: 'text.mp4' });
+      const final = await finalRecord(q, bad.task.id);
+      assert.equal(final.status, 'failed');
+      assert.equal(final.error?.code, 'not_a_video');
+      assert.equal(final.error?.message, 'not a video');
+      assert.equal(final.cancelled, undefined);
+      assert.equal(runs.get('text.mp4'), 1);
+
+      const odd = await q.submit({ video_filename: 'odd.mp4' });
+      const oddFinal = await finalRecord(q, odd.task.id);
+      assert.equal(oddFinal.error?.code, 'internal');
+      assert.ok(!oddFinal.error?.message.includes('secret'));
+      assert.equal(runs.get('odd.mp4'), 3, 'internal errors count as transient');
+    });
+
+    test('with two workers every task runs once and is settled exactly once', async () => {
+      const q = await openQueue(1);
+      const runs = new Map<string, number>();
+      const settled = new Map<string, number>();
+      const handler: TaskHandler = async (t) => {
+        runs.set(t.id, (runs.get(t.id) ?? 0) + 1);
+        await new Promise((r) => setTimeout(r, 20));
+        if (t.request.video_filename.startsWith('bad')) throw new TaskFailure('not_a_video', 'no');
+        return output(t.id);
+      };
+      const onSettled = (t: TaskRecord) => {
+        assert.ok(t.status === 'completed' || t.status === 'failed', 'settled with a final status');
+        settled.set(t.id, (settled.get(t.id) ?? 0) + 1);
+      };
+      start(q, handler, { concurrency: 2, onSettled });
+      start(q, handler, { concurrency: 2, onSettled });
+      const ids: string[] = [];
+      for (let i = 0; i < 8; i++) {
+        ids.push((await q.submit({ video_filename: `${i % 4 === 0 ? 'bad' : 'ok'}${i}.mp4` })).task.id);
+      }
+      for (const id of ids) await finalRecord(q, id);
+      await until('all settled', async () => settled.size === ids.length);
+      await new Promise((r) => setTimeout(r, 300));
+      for (const id of ids) {
+        assert.equal(settled.get(id), 1, `settled once: ${id}`);
+        assert.equal(runs.get(id), 1, `ran once: ${id}`);
+      }
+      assert.deepEqual(await q.counts(), { queued: 0, processing: 0, completed: 6, failed: 2 });
+    });
+
+    test('closing a worker past its grace hands the running task back; another worker completes it', async () => {
+      const q = await openQueue();
+      const started = new Set<string>();
+      const aborted = new Map<string, unknown>();
+      const settled: TaskRecord[] = [];
+      const first = start(q, untilAborted(started, aborted), {
+        concurrency: 1,
+        onSettled: (t) => settled.push(t),
+      });
+      const { task } = await q.submit({ video_filename: 'long.mp4' });
+      await until('the handler to start', async () => started.has(task.id));
+      await first.close(200);
+      assert.ok(aborted.has(task.id), 'the running handler was aborted');
+      const back = await q.get(task.id);
+      assert.equal(back?.status, 'queued');
+      assert.equal(back?.error, undefined);
+      assert.equal(settled.length, 0, 'a hand-back is not a final outcome');
+
+      const attempts: number[] = [];
+      start(
+        q,
+        async (t, ctx) => {
+          attempts.push(ctx.attempt);
+          return output(t.id);
+        },
+        { concurrency: 1 },
+      );
+      const final = await finalRecord(q, task.id);
+      assert.equal(final.status, 'completed');
+      assert.equal(attempts.length, 1);
+    });
+
+    test('closing a worker within its grace lets the running task finish', async () => {
+      const q = await openQueue();
+      let started = false;
+      const w = start(
+        q,
+        async (t) => {
+          started = true;
+          await new Promise((r) => setTimeout(r, 500));
+          return output(t.id);
+        },
+        { concurrency: 1 },
+      );
+      const { task } = await q.submit({ video_filename: 'short.mp4' });
+      await until('the handler to start', async () => started);
+      await w.close(10_000);
+      assert.equal((await q.get(task.id))?.status, 'completed');
+      // The closed worker takes nothing more.
+      const next = await q.submit({ video_filename: 'next.mp4' });
+      await new Promise((r) => setTimeout(r, 500));
+      assert.equal((await q.get(next.task.id))?.status, 'queued');
+    });
+
+    test('setCallbackState is kept in the record', async () => {
+      const q = await openQueue();
+      start(q, quick, { concurrency: 1 });
+      const { task } = await q.submit({ video_filename: 'cb.mp4', callback_url: 'http://x/cb' });
+      await finalRecord(q, task.id);
+      await q.setCallbackState(task.id, { url: 'http://x/cb', status: 'delivered', attempts: 2 });
+      const got = await q.get(task.id);
+      assert.deepEqual(got?.callback, { url: 'http://x/cb', status: 'delivered', attempts: 2 });
+      assert.equal(got?.status, 'completed');
+    });
+  });
+}
