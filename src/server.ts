@@ -43,8 +43,15 @@ export async function startService(
           input: services.input,
           output: services.output,
           logger,
+          metrics: services.metrics,
         }),
-        { concurrency: config.workerConcurrency, onSettled: (task) => services.notifier.notify(task) },
+        {
+          concurrency: config.workerConcurrency,
+          onSettled: (task) => {
+            services.metrics.taskFinished(task);
+            services.notifier.notify(task);
+          },
+        },
       );
     }
     let address: string | undefined;

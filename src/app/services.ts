@@ -4,6 +4,7 @@ import type { Logger } from 'pino';
 import type { Config, QueueSettings, StorageSettings } from '../config/config.js';
 import { CallbackNotifier } from '../callbacks/notifier.js';
 import { toStatusDocument } from '../api/status-document.js';
+import { ServiceMetrics } from '../metrics/metrics.js';
 import { defaultTools, type MediaTools } from '../pipeline/tools.js';
 import { SqliteTaskQueue } from '../queue/sqlite-queue.js';
 import type { TaskQueue } from '../queue/task-queue.js';
@@ -19,6 +20,8 @@ export interface Services {
   output: Storage;
   queue: TaskQueue;
   notifier: CallbackNotifier;
+  /** Prometheus metrics of this instance, in a registry of its own. */
+  metrics: ServiceMetrics;
   close(): Promise<void>;
 }
 
@@ -54,6 +57,7 @@ export async function createServices(config: Config, logger: Logger): Promise<Se
     closers.push(() => output.close());
     const queue = await createQueue(config.queue, logger.child({ component: 'queue' }));
     closers.push(() => queue.close());
+    const metrics = new ServiceMetrics({ counts: () => queue.counts() });
     const notifier = new CallbackNotifier(queue, {
       defaultUrl: config.callback.url,
       secret: config.callback.secret,
@@ -63,6 +67,7 @@ export async function createServices(config: Config, logger: Logger): Promise<Se
       allowPrivate: config.callback.allowPrivate,
       logger: logger.child({ component: 'callback' }),
       render: toStatusDocument,
+      onFinished: (outcome) => metrics.callbackDeliveries.inc({ outcome }),
     });
     closers.unshift(() => notifier.close());
     let closed: Promise<void> | undefined;
@@ -74,6 +79,7 @@ export async function createServices(config: Config, logger: Logger): Promise<Se
       output,
       queue,
       notifier,
+      metrics,
       close: () =>
         (closed ??= (async () => {
           // Every step runs even if one fails; the first failure is reported after all ran.

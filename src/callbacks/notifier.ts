@@ -16,6 +16,8 @@ export interface NotifierOptions {
   logger: Logger;
   /** Builds the JSON document POSTed (the task's status document). */
   render: (task: TaskRecord) => unknown;
+  /** Told the final outcome of each delivery (for metrics). */
+  onFinished?: (outcome: 'delivered' | 'failed') => void;
 }
 
 /**
@@ -56,6 +58,7 @@ export class CallbackNotifier {
         delete state.last_error;
         await this.queue.setCallbackState(task.id, state);
         log.info({ attempt }, 'callback delivered');
+        this.options.onFinished?.('delivered');
         return;
       } catch (err) {
         state.last_error = (err as Error).message.slice(0, 300);
@@ -68,6 +71,7 @@ export class CallbackNotifier {
       }
     }
     state.status = 'failed';
+    this.options.onFinished?.('failed');
     await this.queue.setCallbackState(task.id, state).catch(() => undefined);
   }
 

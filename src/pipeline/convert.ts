@@ -93,7 +93,8 @@ export async function convert(
   return { media, plan, package: pkg, poster: POSTER_NAME };
 }
 
-function checkLimits(media: MediaInfo, limits: InputLimits): void {
+/** Refuses inputs beyond the configured limits (also used by dry runs, before anything is encoded). */
+export function checkLimits(media: MediaInfo, limits: InputLimits): void {
   const { width, height, frameRate } = media.video;
   if (media.duration > limits.maxDurationSeconds) {
     throw new TaskFailure(

@@ -9,7 +9,14 @@ import { startFaultProxy } from '../helpers/fault-proxy.js';
 import { generateClip } from '../helpers/media.js';
 import { checkDashPackage } from '../helpers/package-check.js';
 import { startS3Server, type StoredObject, type TestS3 } from '../helpers/s3-server.js';
-import { getJson, startTestService, submit, waitForFinal, type TestService } from '../helpers/service.js';
+import {
+  getJson,
+  startTestService,
+  submit,
+  waitForFinal,
+  type StatusDoc,
+  type TestService,
+} from '../helpers/service.js';
 
 const segmentCache = 'public, max-age=123, immutable';
 const manifestCache = 'public, max-age=5';
@@ -22,6 +29,16 @@ const fast = {
   TASK_MAX_ATTEMPTS: '1',
   S3_MAX_ATTEMPTS: '3',
 };
+
+/** The fields of the status document's `output` these tests read (StatusDoc in the harness lists fewer). */
+interface PublishedOutput {
+  storage: string;
+  bucket?: string;
+  prefix: string;
+  manifest?: { key: string; url?: string };
+  files: number;
+}
+const outputOf = (doc: StatusDoc) => doc.output as unknown as PublishedOutput;
 
 describe('S3 input and output: HTTP → queue → FFmpeg → packager → s3rver over HTTP', () => {
   let s3: TestS3;
@@ -70,11 +87,7 @@ describe('S3 input and output: HTTP → queue → FFmpeg → packager → s3rver
     );
     const { doc } = await waitForFinal(svc.url, await submit(svc.url, 'uploads/example.mp4'));
     assert.equal(doc.status, 'completed', doc.error ?? '');
-    const out = doc.output as NonNullable<typeof doc.output> & {
-      storage: string;
-      bucket: string;
-      files: number;
-    };
+    const out = outputOf(doc);
     assert.equal(out.storage, 's3');
     assert.equal(out.bucket, output);
     assert.equal(out.prefix, 'packages/uploads/example');
@@ -115,7 +128,7 @@ describe('S3 input and output: HTTP → queue → FFmpeg → packager → s3rver
     const { doc } = await waitForFinal(svc.url, await submit(svc.url, 'local.mp4'));
     assert.equal(doc.status, 'completed', doc.error ?? '');
     assert.equal(doc.output?.manifest?.key, 'local/manifest.mpd');
-    assert.equal((doc.output as { bucket?: string }).bucket, output);
+    assert.equal(outputOf(doc).bucket, output);
     const pkgDir = path.join(tmp, 'mixed');
     assertHeaders(await s3.downloadPrefix(output, 'local/', pkgDir));
     await checkDashPackage(pkgDir, { heights: [180, 360], audio: true, decode: false });
@@ -201,7 +214,7 @@ describe('S3 input and output: HTTP → queue → FFmpeg → packager → s3rver
       const { doc } = await waitForFinal(svc.url, await submit(svc.url, 'flaky.mp4'));
       assert.equal(doc.status, 'completed', doc.error ?? '');
       const objects = await s3.listObjects(output, 'flaky/');
-      assert.equal(objects.length, (doc.output as { files: number }).files);
+      assert.equal(objects.length, outputOf(doc).files);
       assert.ok(
         proxy.stats.unavailable >= 2 * objects.length,
         `every request met two 503s first (${proxy.stats.unavailable} served)`,
