@@ -2,9 +2,13 @@ import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastif
 import type { Services } from '../app/services.js';
 import { ApiError } from './errors.js';
 import { apiKeyGuard } from './api-key.js';
+import { dashboardRoutes } from './routes/dashboard.js';
 import { encodeRoutes } from './routes/encode.js';
+import { eventRoutes } from './routes/events.js';
 import { healthRoutes } from './routes/health.js';
+import { outputFileRoutes } from './routes/output-files.js';
 import { taskRoutes } from './routes/tasks.js';
+import { uploadRoutes } from './routes/uploads.js';
 
 export interface AppOptions {
   logger?: FastifyServerOptions['loggerInstance'];
@@ -63,6 +67,10 @@ export async function buildApp(services: Services, options: AppOptions = {}): Pr
     if (services.config.apiKey) protectedApp.addHook('onRequest', apiKeyGuard(services.config.apiKey));
     await protectedApp.register(encodeRoutes, { services });
     await protectedApp.register(taskRoutes, { services });
+    await protectedApp.register(uploadRoutes, { services });
+    await protectedApp.register(eventRoutes, { services });
+    await protectedApp.register(outputFileRoutes, { services });
   });
+  await app.register(dashboardRoutes);
   return app;
 }

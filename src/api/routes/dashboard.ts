@@ -1,0 +1,62 @@
+import { existsSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import fastifyStatic from '@fastify/static';
+import type { FastifyPluginAsync } from 'fastify';
+
+/** Where `npm run build` puts the dashboard (web/build.ts): dist/web at the package root. */
+export const defaultDashboardDir = fileURLToPath(new URL('../../../dist/web/', import.meta.url));
+
+/**
+ * The dashboard's page and its script, style and font files at `/`. These hold no data and no secret, so
+ * they are served without the API key; everything the page reads or does (tasks, events, uploads, output
+ * files, cancel) goes through the protected routes with the key in the X-API-Key header, which the page
+ * asks for when the API answers 401. Keeping the key out of cookies and URLs keeps it out of logs and
+ * keeps the API free of cross-site request forgery.
+ */
+export const dashboardRoutes: FastifyPluginAsync<{ dir?: string }> = async (app, options) => {
+  const dir = options.dir ?? defaultDashboardDir;
+  const securityHeaders = {
+    'content-security-policy': [
+      "default-src 'self'",
+      "script-src 'self'",
+      "style-src 'self'",
+      // Media and manifests may come from a public bucket or CDN (PUBLIC_BASE_URL), uploads may go
+      // straight to a presigned S3 URL; blob: is how the player feeds Media Source Extensions.
+      'img-src * blob: data:',
+      'media-src * blob:',
+      'connect-src *',
+      "object-src 'none'",
+      "base-uri 'none'",
+      "frame-ancestors 'none'",
+      "form-action 'self'",
+    ].join('; '),
+    'x-content-type-options': 'nosniff',
+    'referrer-policy': 'no-referrer',
+  };
+  if (!existsSync(dir)) {
+    app.get('/', async (_req, reply) =>
+      reply
+        .code(503)
+        .headers(securityHeaders)
+        .type('text/html; charset=utf-8')
+        .send(
+          '<!doctype html><title>dash-video-converter</title><p>The dashboard is not built. Run <code>npm run build</code> and restart the service. The API works without it.</p>',
+        ),
+    );
+    return;
+  }
+  await app.register(fastifyStatic, {
+    root: dir,
+    prefix: '/',
+    decorateReply: false,
+    index: ['index.html'],
+    list: false,
+    dotfiles: 'ignore',
+    // File names carry no content hash: browsers revalidate each load (ETag makes that cheap).
+    cacheControl: false,
+    setHeaders: (reply) => {
+      reply.headers(securityHeaders);
+      reply.header('cache-control', 'no-cache');
+    },
+  });
+};

@@ -1,0 +1,177 @@
+import type { ServerResponse } from 'node:http';
+import type { FastifyBaseLogger, FastifyPluginAsync } from 'fastify';
+import type { Services } from '../../app/services.js';
+import type { TaskQueue } from '../../queue/task-queue.js';
+import type { TaskRecord } from '../../queue/task.js';
+import { errorResponseSchema } from '../errors.js';
+import { statusDocumentSchema, toStatusDocument, type StatusDocument } from '../status-document.js';
+
+export interface EventRouteOptions {
+  services: Services;
+  /** How often the shared ticker reads the queue while someone listens. */
+  intervalMs?: number;
+  /** How many of the newest tasks are watched and listed. */
+  limit?: number;
+  heartbeatMs?: number;
+}
+
+/** A client whose buffered but unsent data grows past this is too slow to follow and is dropped. */
+const MAX_BUFFERED_BYTES = 1024 * 1024;
+
+/**
+ * The live view of the newest tasks for the dashboard. `GET /events` is a Server-Sent Events stream: a
+ * `snapshot` event with the newest tasks on connect, then `update` events with the tasks that changed. One
+ * shared ticker reads the queue for every listener, and only while there is one. `GET /api/dashboard/tasks`
+ * is the same list as JSON, for the page's polling fallback.
+ */
+export const eventRoutes: FastifyPluginAsync<EventRouteOptions> = async (app, options) => {
+  const limit = options.limit ?? 50;
+  const feed = new TaskFeed(options.services.queue, {
+    intervalMs: options.intervalMs ?? 1000,
+    heartbeatMs: options.heartbeatMs ?? 15_000,
+    limit,
+    logger: app.log,
+  });
+  // Before the server closes, or its close would wait for these never-ending responses.
+  app.addHook('preClose', async () => feed.close());
+
+  app.get(
+    '/api/dashboard/tasks',
+    {
+      schema: {
+        response: {
+          200: { type: 'object', properties: { tasks: { type: 'array', items: statusDocumentSchema } } },
+          '5xx': errorResponseSchema,
+        },
+      },
+    },
+    async () => ({ tasks: (await options.services.queue.list({ limit })).tasks.map(toStatusDocument) }),
+  );
+
+  app.get('/events', async (req, reply) => {
+    reply.hijack();
+    const res = reply.raw;
+    res.writeHead(200, {
+      'content-type': 'text/event-stream; charset=utf-8',
+      'cache-control': 'no-store',
+      // Proxies such as nginx would otherwise buffer the stream.
+      'x-accel-buffering': 'no',
+    });
+    res.write('retry: 3000\n\n');
+    await feed.subscribe(res, req.log);
+  });
+};
+
+class TaskFeed {
+  private readonly clients = new Set<ServerResponse>();
+  private last = new Map<string, string>();
+  private timer: NodeJS.Timeout | undefined;
+  private heartbeat: NodeJS.Timeout | undefined;
+  private ticking = false;
+  private closed = false;
+
+  constructor(
+    private readonly queue: TaskQueue,
+    private readonly options: {
+      intervalMs: number;
+      heartbeatMs: number;
+      limit: number;
+      logger: FastifyBaseLogger;
+    },
+  ) {}
+
+  async subscribe(res: ServerResponse, log: FastifyBaseLogger): Promise<void> {
+    if (this.closed) {
+      res.end();
+      return;
+    }
+    res.on('close', () => this.unsubscribe(res));
+    res.on('error', (err) => {
+      log.debug({ err }, 'event stream error');
+      this.unsubscribe(res);
+    });
+    try {
+      const docs = (await this.read()).map(toStatusDocument);
+      send(res, 'snapshot', { tasks: docs });
+      // The first listener's snapshot is what the ticker compares its first reading against.
+      if (!this.timer) this.last = new Map(docs.map((d) => [d.task_id, JSON.stringify(d)]));
+    } catch (err) {
+      log.warn({ err }, 'could not read tasks for the event stream');
+      res.end();
+      return;
+    }
+    if (res.destroyed || this.closed) return;
+    this.clients.add(res);
+    this.start();
+  }
+
+  private unsubscribe(res: ServerResponse): void {
+    this.clients.delete(res);
+    if (this.clients.size === 0) this.stop();
+  }
+
+  private start(): void {
+    if (this.timer) return;
+    this.timer = setInterval(() => void this.tick(), this.options.intervalMs);
+    this.heartbeat = setInterval(() => this.broadcast(': ping\n\n'), this.options.heartbeatMs);
+  }
+
+  private stop(): void {
+    clearInterval(this.timer);
+    clearInterval(this.heartbeat);
+    this.timer = undefined;
+    this.heartbeat = undefined;
+  }
+
+  private async read(): Promise<TaskRecord[]> {
+    return (await this.queue.list({ limit: this.options.limit })).tasks;
+  }
+
+  private async tick(): Promise<void> {
+    if (this.ticking) return;
+    this.ticking = true;
+    try {
+      const tasks = await this.read();
+      if (this.closed) return;
+      const next = new Map<string, string>();
+      const changed: StatusDocument[] = [];
+      for (const task of tasks) {
+        const doc = toStatusDocument(task);
+        const signature = JSON.stringify(doc);
+        next.set(task.id, signature);
+        if (this.last.get(task.id) !== signature) changed.push(doc);
+      }
+      this.last = next;
+      if (changed.length) this.broadcast(frame('update', { tasks: changed }));
+    } catch (err) {
+      this.options.logger.warn({ err }, 'could not read tasks for the event stream');
+    } finally {
+      this.ticking = false;
+    }
+  }
+
+  private broadcast(data: string): void {
+    for (const res of this.clients) {
+      if (res.writableLength > MAX_BUFFERED_BYTES) {
+        res.destroy();
+        continue;
+      }
+      res.write(data);
+    }
+  }
+
+  close(): void {
+    this.closed = true;
+    this.stop();
+    for (const res of this.clients) res.end();
+    this.clients.clear();
+  }
+}
+
+function frame(event: string, data: unknown): string {
+  return `event: ${event}\ndata: ${JSON.stringify(data)}\n\n`;
+}
+
+function send(res: ServerResponse, event: string, data: unknown): void {
+  res.write(frame(event, data));
+}

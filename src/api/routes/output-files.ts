@@ -1,0 +1,31 @@
+import fastifyStatic from '@fastify/static';
+import type { FastifyPluginAsync } from 'fastify';
+import type { Services } from '../../app/services.js';
+import { contentTypeFor, isManifest } from '../../storage/content-type.js';
+
+/**
+ * `GET /output/<key>`: the packages in a local output directory over HTTP, so a player (the dashboard's
+ * or any other) can fetch the MPD, the HLS playlists and the segments. Only for local output storage: S3
+ * output is served by the bucket or a CDN in front of it (PUBLIC_BASE_URL).
+ */
+export const outputFileRoutes: FastifyPluginAsync<{ services: Services }> = async (app, { services }) => {
+  const output = services.config.output;
+  if (output.kind !== 'local') return;
+  const { segments, manifests } = services.config.cacheControl;
+  await app.register(fastifyStatic, {
+    root: output.root,
+    prefix: '/output/',
+    decorateReply: false,
+    index: false,
+    list: false,
+    dotfiles: 'ignore',
+    cacheControl: false,
+    // Files still being written (`*.part`) are never served.
+    allowedPath: (pathName) => !pathName.endsWith('.part'),
+    setHeaders: (reply, filePath) => {
+      reply.header('content-type', contentTypeFor(filePath));
+      reply.header('cache-control', isManifest(filePath) ? manifests : segments);
+      reply.header('x-content-type-options', 'nosniff');
+    },
+  });
+};

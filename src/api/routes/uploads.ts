@@ -1,0 +1,193 @@
+import { randomBytes } from 'node:crypto';
+import { createWriteStream } from 'node:fs';
+import { mkdir, rename, rm, rmdir, stat } from 'node:fs/promises';
+import path from 'node:path';
+import { pipeline } from 'node:stream/promises';
+import multipart from '@fastify/multipart';
+import type { FastifyPluginAsync, FastifyRequest } from 'fastify';
+import type { Services } from '../../app/services.js';
+import { ApiError, errorResponseSchema } from '../errors.js';
+import { safeContentType, sanitiseFilename, uploadKeyFor } from './upload-names.js';
+
+/** How long a presigned upload URL stays valid. */
+const PRESIGN_SECONDS = 3600;
+
+const uploadOptionsSchema = {
+  type: 'object',
+  required: ['max_bytes', 'multipart', 'presigned'],
+  properties: {
+    max_bytes: { type: 'integer', description: 'Largest file accepted (MAX_INPUT_BYTES).' },
+    multipart: { type: 'boolean', description: 'POST /uploads takes multipart/form-data with one file.' },
+    presigned: {
+      type: 'boolean',
+      description: 'POST /uploads with JSON {filename, content_type} answers with a URL to PUT the file to.',
+    },
+  },
+} as const;
+
+const uploadedSchema = {
+  type: 'object',
+  required: ['video_filename'],
+  properties: {
+    video_filename: { type: 'string', description: 'The key to pass to POST /encode.' },
+    bytes: { type: 'integer' },
+    upload_url: { type: 'string' },
+    method: { type: 'string', enum: ['PUT'] },
+    headers: { type: 'object', additionalProperties: { type: 'string' } },
+    expires_in: { type: 'integer' },
+    task_id: { type: 'string' },
+    status: { type: 'string' },
+    status_url: { type: 'string' },
+  },
+} as const;
+
+interface PresignRequest {
+  filename: string;
+  content_type?: string;
+  size?: number;
+}
+
+/**
+ * POST /uploads: a browser or client sends a video to the input storage. Multipart/form-data (one file) is
+ * streamed to storage, never held in memory, and cut off at MAX_INPUT_BYTES; with `?encode=true` a task is
+ * submitted at once. A JSON request {filename, content_type, size?} answers with a presigned PUT URL when
+ * the input storage can make one (S3), so large files go straight to the bucket.
+ */
+export const uploadRoutes: FastifyPluginAsync<{ services: Services }> = async (app, { services }) => {
+  const maxBytes = services.config.limits.maxInputBytes;
+  await app.register(multipart, {
+    limits: { fileSize: maxBytes, files: 1, fields: 10, fieldSize: 1024, parts: 12, headerPairs: 100 },
+  });
+
+  app.get('/uploads', { schema: { response: { 200: uploadOptionsSchema } } }, async () => ({
+    max_bytes: maxBytes,
+    multipart: true,
+    presigned: typeof services.input.createUploadUrl === 'function',
+  }));
+
+  app.post<{ Querystring: { encode?: string } }>(
+    '/uploads',
+    {
+      schema: {
+        querystring: {
+          type: 'object',
+          properties: { encode: { type: 'string', enum: ['true', 'false', '1', '0'] } },
+        },
+        response: { 201: uploadedSchema, '4xx': errorResponseSchema, '5xx': errorResponseSchema },
+      },
+    },
+    async (req, reply) => {
+      if (req.isMultipart()) {
+        const encode = ['true', '1'].includes(req.query.encode ?? '');
+        // Refused before the upload, not after: a client must not send gigabytes only to hear "queue full".
+        if (encode) await assertQueueHasRoom(services);
+        const stored = await receiveMultipart(req, services);
+        const task = encode ? await submitTask(services, stored.key) : undefined;
+        req.log.info({ key: stored.key, bytes: stored.bytes, taskId: task?.task_id }, 'upload stored');
+        return reply.code(201).send({ video_filename: stored.key, bytes: stored.bytes, ...task });
+      }
+      if (!req.headers['content-type']?.startsWith('application/json')) {
+        throw new ApiError(
+          'unsupported_media_type',
+          'send the file as multipart/form-data, or JSON {filename, content_type} for an upload URL',
+        );
+      }
+      const body = parsePresignRequest(req.body);
+      if (body.size !== undefined && body.size > maxBytes) throw tooLarge(services);
+      if (!services.input.createUploadUrl) {
+        throw new ApiError(
+          'unsupported_media_type',
+          'this input storage takes uploads as multipart/form-data; upload URLs need S3 input storage',
+        );
+      }
+      const key = uploadKeyFor(body.filename);
+      const contentType = safeContentType(body.content_type);
+      const uploadUrl = await services.input.createUploadUrl(key, contentType, PRESIGN_SECONDS);
+      return reply.code(201).send({
+        video_filename: key,
+        upload_url: uploadUrl,
+        method: 'PUT',
+        headers: { 'content-type': contentType },
+        expires_in: PRESIGN_SECONDS,
+      });
+    },
+  );
+};
+
+/**
+ * Streams the one file of a multipart request to the input storage. On local disk it is written beside its
+ * final place as a `.part` file and renamed when whole; elsewhere it goes through a temporary file in the
+ * work directory and `Storage.upload`. Whatever fails, no partial file is left behind.
+ */
+async function receiveMultipart(
+  req: FastifyRequest,
+  services: Services,
+): Promise<{ key: string; bytes: number }> {
+  const file = await req.file();
+  if (!file) throw new ApiError('bad_request', 'the form has no file part');
+  const key = uploadKeyFor(file.filename || 'video');
+  const finalPath = services.input.localPath(key);
+  const tmpDir = finalPath
+    ? path.dirname(finalPath)
+    : path.join(services.config.workDir, `${process.pid}-upload-${randomBytes(6).toString('hex')}`);
+  const tmp = finalPath
+    ? `${finalPath}.${randomBytes(6).toString('hex')}.part`
+    : path.join(tmpDir, sanitiseFilename(file.filename || 'video'));
+  await mkdir(tmpDir, { recursive: true });
+  try {
+    await pipeline(file.file, createWriteStream(tmp, { flags: 'wx' }));
+    if (file.file.truncated) throw tooLarge(services);
+    const { size } = await stat(tmp);
+    if (size === 0) throw new ApiError('bad_request', 'the file is empty');
+    if (finalPath) await rename(tmp, finalPath);
+    else await services.input.upload(key, tmp, { contentType: safeContentType(file.mimetype) });
+    return { key, bytes: size };
+  } catch (err) {
+    await rm(tmp, { force: true });
+    if (finalPath) await rmdir(tmpDir).catch(() => undefined);
+    if ((err as { code?: string }).code === 'FST_REQ_FILE_TOO_LARGE') throw tooLarge(services);
+    throw err;
+  } finally {
+    if (!finalPath) await rm(tmpDir, { recursive: true, force: true });
+  }
+}
+
+function tooLarge(services: Services): ApiError {
+  return new ApiError(
+    'payload_too_large',
+    `the file is larger than the limit of ${services.config.limits.maxInputBytes} bytes`,
+  );
+}
+
+function parsePresignRequest(body: unknown): PresignRequest {
+  if (!body || typeof body !== 'object' || Array.isArray(body)) {
+    throw new ApiError('bad_request', 'body must be a JSON object {filename, content_type}');
+  }
+  const allowed = new Set(['filename', 'content_type', 'size']);
+  const unknown = Object.keys(body).filter((k) => !allowed.has(k));
+  if (unknown.length) throw new ApiError('bad_request', `unknown field: ${unknown[0]}`);
+  const { filename, content_type, size } = body as Record<string, unknown>;
+  if (typeof filename !== 'string' || filename.length === 0 || filename.length > 1024) {
+    throw new ApiError('bad_request', 'filename must be a string of 1 to 1024 characters');
+  }
+  if (content_type !== undefined && typeof content_type !== 'string') {
+    throw new ApiError('bad_request', 'content_type must be a string');
+  }
+  if (size !== undefined && (typeof size !== 'number' || !Number.isInteger(size) || size < 0)) {
+    throw new ApiError('bad_request', 'size must be a whole number of bytes');
+  }
+  return { filename, content_type, size };
+}
+
+/** The same rule as POST /encode. */
+async function assertQueueHasRoom(services: Services): Promise<void> {
+  const counts = await services.queue.counts();
+  if (counts.queued >= services.config.limits.maxQueuedTasks) {
+    throw new ApiError('queue_full', 'too many tasks are waiting; try again later', { 'retry-after': '30' });
+  }
+}
+
+async function submitTask(services: Services, key: string) {
+  const { task } = await services.queue.submit({ video_filename: key });
+  return { task_id: task.id, status: task.status, status_url: `/status/${task.id}` };
+}
