@@ -1,0 +1,78 @@
+import { Api } from './api.js';
+import { byId } from './dom.js';
+import { EtaTracker } from './eta.js';
+import { PlayerPanel } from './player.js';
+import { TaskList } from './task-list.js';
+import { TaskStream, type StreamMode } from './task-stream.js';
+import type { StatusDocument } from './types.js';
+import { Uploader } from './upload.js';
+
+const modeWords: Record<StreamMode, string> = {
+  connecting: 'Connecting…',
+  live: 'Live updates',
+  polling: 'Updating every few seconds',
+  offline: 'Cannot reach the service; retrying',
+  locked: 'API key needed',
+};
+
+function main(): void {
+  const api = new Api();
+  const connection = byId('connection');
+  const keyPanel = byId('key-panel');
+  const keyInput = byId<HTMLInputElement>('api-key');
+  const keyMessage = byId('key-message');
+  const player = new PlayerPanel(api);
+
+  const list = new TaskList(byId<HTMLUListElement>('task-list'), byId('tasks-empty'), new EtaTracker(), {
+    cancel: async (id) => {
+      try {
+        list.merge([await api.json<StatusDocument>('POST', `/tasks/${encodeURIComponent(id)}/cancel`)]);
+      } catch (err) {
+        byId('upload-message').textContent = `Could not cancel: ${(err as Error).message}.`;
+      }
+    },
+    play: (doc) => {
+      list.select(doc.task_id);
+      void player.open(doc);
+    },
+  });
+
+  const stream = new TaskStream(api, {
+    snapshot: (tasks) => list.replaceAll(tasks),
+    update: (tasks) => list.merge(tasks),
+    mode: (mode) => {
+      connection.dataset.mode = mode;
+      connection.textContent = modeWords[mode];
+    },
+  });
+
+  const showTask = async (id: string) => {
+    try {
+      list.merge([await api.json<StatusDocument>('GET', `/status/${encodeURIComponent(id)}`)]);
+    } catch {
+      // The stream brings it a moment later anyway.
+    }
+  };
+  const uploader = new Uploader(api, (id) => void showTask(id));
+
+  api.onUnauthorized = () => {
+    keyPanel.hidden = false;
+    if (keyInput.value) keyMessage.textContent = 'That key was not accepted.';
+    keyInput.focus();
+  };
+  byId<HTMLFormElement>('key-form').addEventListener('submit', (e) => {
+    e.preventDefault();
+    api.setKey(keyInput.value.trim());
+    keyMessage.textContent = '';
+    keyPanel.hidden = true;
+    stream.stop();
+    stream.start();
+    void uploader.loadOptions().catch(() => undefined);
+  });
+
+  window.setInterval(() => list.tick(), 1000);
+  stream.start();
+  void uploader.loadOptions().catch(() => undefined);
+}
+
+main();

@@ -1,0 +1,200 @@
+import shaka from 'shaka-player/dist/shaka-player.compiled-es2021.js';
+import type { Api } from './api.js';
+import { byId, el } from './dom.js';
+import type { StatusDocument, TaskOutputView } from './types.js';
+import { displayName, formatBitrate, playerErrorWords } from './words.js';
+
+export type StreamFormat = 'dash' | 'hls';
+
+/**
+ * The player panel: Shaka Player on a <video>, the DASH manifest by default with a switch to the HLS
+ * master playlist of the same segments, the renditions with the one playing marked, the poster and the
+ * manifest URL to copy.
+ */
+export class PlayerPanel {
+  private readonly panel = byId('player-panel');
+  private readonly title = byId('player-title');
+  private readonly video = byId<HTMLVideoElement>('video');
+  private readonly formats = byId<HTMLFieldSetElement>('format-switch');
+  private readonly error = byId('player-error');
+  private readonly urlInput = byId<HTMLInputElement>('manifest-url');
+  private readonly copyButton = byId<HTMLButtonElement>('copy-url');
+  private readonly copyMessage = byId('copy-message');
+  private readonly renditions = byId<HTMLTableElement>('renditions');
+  private readonly poster = byId<HTMLImageElement>('poster');
+  private player: shaka.Player | undefined;
+  private doc: StatusDocument | undefined;
+  private posterUrl: string | undefined;
+  private loading = 0;
+
+  constructor(private readonly api: Api) {
+    shaka.polyfill.installAll();
+    this.formats.addEventListener('change', () => {
+      if (this.doc) void this.load(this.format(), this.video.currentTime);
+    });
+    this.copyButton.addEventListener('click', () => void this.copy());
+  }
+
+  get taskId(): string | undefined {
+    return this.doc?.task_id;
+  }
+
+  async open(doc: StatusDocument): Promise<void> {
+    const output = doc.output;
+    if (!output) return;
+    this.doc = doc;
+    this.panel.hidden = false;
+    this.title.textContent = `Player: ${displayName(doc.video_filename)}`;
+    this.showRenditions(output);
+    void this.showPoster(output);
+    const hls = this.formats.querySelector<HTMLInputElement>('input[value="hls"]')!;
+    hls.disabled = !output.hls_master;
+    const dash = this.formats.querySelector<HTMLInputElement>('input[value="dash"]')!;
+    dash.disabled = !output.manifest;
+    if (!output.manifest) hls.checked = true;
+    else if (!output.hls_master) dash.checked = true;
+    this.title.focus();
+    this.panel.scrollIntoView({ block: 'start' });
+    await this.load(this.format(), 0);
+  }
+
+  private format(): StreamFormat {
+    const checked = this.formats.querySelector<HTMLInputElement>('input[name="format"]:checked');
+    return checked?.value === 'hls' ? 'hls' : 'dash';
+  }
+
+  private async ensurePlayer(): Promise<shaka.Player> {
+    if (this.player) return this.player;
+    if (!shaka.Player.isBrowserSupported()) throw new Error('this browser cannot play adaptive streams');
+    const player = new shaka.Player();
+    await player.attach(this.video);
+    // The key goes to this service only, never to a bucket or CDN holding public output.
+    player.getNetworkingEngine()?.registerRequestFilter((_type, request) => {
+      const uri = request.uris[0];
+      if (uri && this.api.isOwn(uri)) Object.assign(request.headers, this.api.headers());
+    });
+    player.addEventListener('error', (event) => {
+      this.showError(playerErrorWords((event as unknown as { detail: unknown }).detail));
+    });
+    player.addEventListener('variantchanged', () => this.markActive());
+    player.addEventListener('adaptation', () => this.markActive());
+    this.player = player;
+    return player;
+  }
+
+  private async load(format: StreamFormat, startTime: number): Promise<void> {
+    const output = this.doc?.output;
+    if (!output) return;
+    const attempt = ++this.loading;
+    this.showError('');
+    delete this.panel.dataset.loaded;
+    const url = outputUrl(output, format === 'hls' ? output.hls_master : output.manifest);
+    this.urlInput.value = url ?? '';
+    if (!url) {
+      this.showError(
+        output.storage === 's3'
+          ? 'This package is in a bucket without a public address: set PUBLIC_BASE_URL to play it here.'
+          : `This task has no ${format === 'hls' ? 'HLS' : 'DASH'} output.`,
+      );
+      return;
+    }
+    try {
+      const player = await this.ensurePlayer();
+      await player.load(url, startTime > 0 ? startTime : null);
+      if (attempt !== this.loading) return;
+      this.panel.dataset.loaded = format;
+      this.markActive();
+      await this.video.play().catch(() => {
+        // Autoplay may be refused without a user gesture: the controls are there to start it.
+      });
+    } catch (err) {
+      // A newer load interrupts an older one (Shaka error 7000): not something to show.
+      if (attempt !== this.loading || (err as { code?: number }).code === 7000) return;
+      this.showError(playerErrorWords(err));
+    }
+  }
+
+  private showError(text: string): void {
+    this.error.textContent = text;
+  }
+
+  private showRenditions(output: TaskOutputView): void {
+    const body = this.renditions.tBodies[0]!;
+    body.replaceChildren();
+    for (const r of output.renditions ?? []) {
+      const tr = el('tr');
+      tr.dataset.height = String(r.height);
+      tr.dataset.width = String(r.width);
+      for (const text of [
+        `${Math.min(r.width ?? 0, r.height ?? 0)}p`,
+        `${r.width}×${r.height}`,
+        formatBitrate(r.bitrate ?? 0),
+      ]) {
+        const td = el('td');
+        td.textContent = text;
+        tr.append(td);
+      }
+      body.append(tr);
+    }
+    if (output.audio) {
+      const tr = el('tr');
+      for (const text of ['audio', 'AAC stereo', '']) {
+        const td = el('td');
+        td.textContent = text;
+        tr.append(td);
+      }
+      body.append(tr);
+    }
+  }
+
+  /** Marks the rendition the player is on now (it changes with the bandwidth). */
+  private markActive(): void {
+    const active = this.player?.getVariantTracks().find((t) => t.active);
+    for (const tr of this.renditions.tBodies[0]!.rows) {
+      const on =
+        !!active && tr.dataset.height === String(active.height) && tr.dataset.width === String(active.width);
+      tr.setAttribute('aria-current', on ? 'true' : 'false');
+    }
+  }
+
+  private async showPoster(output: TaskOutputView): Promise<void> {
+    if (this.posterUrl?.startsWith('blob:')) URL.revokeObjectURL(this.posterUrl);
+    this.posterUrl = undefined;
+    this.poster.removeAttribute('src');
+    this.video.removeAttribute('poster');
+    const url = outputUrl(output, output.poster);
+    if (!url) return;
+    try {
+      this.posterUrl = await this.api.imageUrl(url);
+      this.poster.src = this.posterUrl;
+      this.video.poster = this.posterUrl;
+    } catch {
+      this.poster.alt = 'The poster could not be loaded.';
+    }
+  }
+
+  private async copy(): Promise<void> {
+    const url = this.urlInput.value;
+    if (!url) return;
+    try {
+      await navigator.clipboard.writeText(url);
+      this.copyMessage.textContent = 'Copied.';
+    } catch {
+      // Without clipboard permission the text is selected for the person to copy.
+      this.urlInput.select();
+      this.copyMessage.textContent = 'Press Ctrl+C (⌘C) to copy the selected URL.';
+    }
+  }
+}
+
+/**
+ * Where a file of the package can be fetched: its public URL (PUBLIC_BASE_URL), else this service's
+ * /output/ route for local output. S3 output without a public address cannot be reached from a browser.
+ */
+function outputUrl(output: TaskOutputView, location: { key?: string; url?: string } | undefined) {
+  if (!location) return undefined;
+  if (location.url) return location.url;
+  if (output.storage !== 'local' || !location.key) return undefined;
+  const path = location.key.split('/').map(encodeURIComponent).join('/');
+  return new URL(`/output/${path}`, window.location.href).href;
+}
