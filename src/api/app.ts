@@ -2,6 +2,9 @@ import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastif
 import type { Services } from '../app/services.js';
 import { ApiError } from './errors.js';
 import { apiKeyGuard } from './api-key.js';
+import { observeHttp } from '../metrics/http.js';
+import { registerOpenApi } from './openapi.js';
+import { metricsRoutes } from './routes/metrics.js';
 import { dashboardRoutes } from './routes/dashboard.js';
 import { encodeRoutes } from './routes/encode.js';
 import { eventRoutes } from './routes/events.js';
@@ -28,6 +31,10 @@ export async function buildApp(services: Services, options: AppOptions = {}): Pr
       },
     },
   });
+
+  // First: the OpenAPI document describes every route registered after it, whatever plugin adds it.
+  await registerOpenApi(app, services);
+  observeHttp(app, services.metrics);
 
   app.setErrorHandler(
     (err: Error & { statusCode?: number; validation?: unknown; code?: string }, req, reply) => {
@@ -63,6 +70,7 @@ export async function buildApp(services: Services, options: AppOptions = {}): Pr
   });
 
   await app.register(healthRoutes, { services });
+  await app.register(metricsRoutes, { metrics: services.metrics });
   await app.register(async (protectedApp) => {
     if (services.config.apiKey) protectedApp.addHook('onRequest', apiKeyGuard(services.config.apiKey));
     await protectedApp.register(encodeRoutes, { services });

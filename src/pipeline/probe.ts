@@ -76,21 +76,27 @@ export async function probe(inputPath: string, options: ProbeOptions): Promise<M
   return parseProbeOutput(JSON.parse(stdout) as FfprobeOutput);
 }
 
+/**
+ * The last two things ffprobe said (the demuxer's own complaint, e.g. "moov atom not found", comes before
+ * the generic "Invalid data found"), without the input path or FFmpeg's `[demuxer @ 0x…]` prefixes.
+ */
 function describeProbeError(err: ProcessError, inputPath: string): string {
-  const line = err.stderrTail
+  const lines = err.stderrTail
     .split('\n')
-    .map((l) => l.trim())
-    .filter(Boolean)
-    .pop();
-  // ffprobe prefixes its messages with the input path; keep only what it says about the data (the path is
-  // removed whole first: a key may itself contain ": ").
-  return (line ?? 'ffprobe could not read it')
-    .split(`file:${inputPath}`)
-    .join('')
-    .split(inputPath)
-    .join('')
-    .replace(/^.*?:\s(?=[A-Z])/, '')
-    .slice(0, 200);
+    .map((l) =>
+      l
+        .trim()
+        // The path is removed whole first: a key may itself contain ": ".
+        .split(`file:${inputPath}`)
+        .join('')
+        .split(inputPath)
+        .join('')
+        .replace(/^\[([\w]+)[\w,]* @ 0x[0-9a-f]+\]\s*/, '')
+        .replace(/^:\s*/, ''),
+    )
+    .filter(Boolean);
+  const last = [...new Set(lines.slice(-2))];
+  return (last.length ? last.join('; ') : 'ffprobe could not read it').slice(0, 200);
 }
 
 export function parseProbeOutput(data: FfprobeOutput): MediaInfo {
