@@ -369,6 +369,7 @@ class BullMqWorker {
       if (this.handingBack) this.worker.cancelJob(id, 'shutdown');
       if ((await this.owner.cancelRequested([id])).has(id)) throw new TaskFailure('cancelled', 'cancelled');
       if (job.attemptsStarted > 1) log.warn({ attempt: job.attemptsStarted }, 'task taken again');
+      else log.info({ attempt: job.attemptsStarted }, 'task started');
       progress.write({ stage: 'starting', progress: 0, at: Date.now() });
       const task = toRecord(job, 'active', {});
       try {
