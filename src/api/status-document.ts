@@ -1,8 +1,18 @@
 import type { TaskRecord } from '../queue/task.js';
 
-/** The public JSON view of a task, as GET /status and callbacks show it. */
-export function toStatusDocument(task: TaskRecord) {
-  return {
+/**
+ * The public JSON view of a task, as GET /status, GET /tasks and callbacks show it. `queue_position` is
+ * added by the routes that can ask the queue (it needs a lookup); callbacks are sent for final tasks only.
+ */
+export function toStatusDocument(task: TaskRecord): StatusDocument {
+  const { request } = task;
+  const output = task.status === 'completed' ? task.output : undefined;
+  const options: Record<string, unknown> = {};
+  if (request.ladder !== undefined) options.ladder = request.ladder;
+  if (request.segment_duration !== undefined) options.segment_duration = request.segment_duration;
+  if (request.formats !== undefined) options.formats = request.formats;
+  if (request.output_prefix !== undefined) options.output_prefix = request.output_prefix;
+  const doc: StatusDocument = {
     task_id: task.id,
     status: task.status,
     stage: task.stage ?? null,
@@ -10,20 +20,99 @@ export function toStatusDocument(task: TaskRecord) {
     error: task.status === 'failed' ? (task.error?.message ?? 'failed') : null,
     error_code: task.status === 'failed' ? (task.error?.code ?? null) : null,
     cancelled: task.cancelled ?? false,
-    video_filename: task.request.video_filename,
+    video_filename: request.video_filename,
+    options,
+    metadata: request.metadata ?? null,
     attempts: task.attempts,
     created_at: task.createdAt,
     updated_at: task.updatedAt,
-    output: task.status === 'completed' ? (task.output ?? null) : null,
+    eta_seconds: task.status === 'processing' ? (task.etaSeconds ?? null) : null,
+    output: null,
+    timings: output?.timings ?? null,
+    encode_speed: output?.encode_speed ?? null,
+    qc: output?.qc ?? null,
     callback: task.callback ?? null,
   };
+  if (output) {
+    const { timings: _t, encode_speed: _s, qc: _q, ...rest } = output;
+    doc.output = rest;
+  }
+  return doc;
 }
 
-export type StatusDocument = ReturnType<typeof toStatusDocument>;
+export interface StatusDocument {
+  task_id: string;
+  status: TaskRecord['status'];
+  stage: string | null;
+  progress: number;
+  error: string | null;
+  error_code: string | null;
+  cancelled: boolean;
+  video_filename: string;
+  options: Record<string, unknown>;
+  metadata: Record<string, unknown> | null;
+  attempts: number;
+  created_at: string;
+  updated_at: string;
+  queue_position?: number | null;
+  eta_seconds: number | null;
+  output: Omit<NonNullable<TaskRecord['output']>, 'timings' | 'encode_speed' | 'qc'> | null;
+  timings: Record<string, number> | null;
+  encode_speed: number | null;
+  qc: NonNullable<TaskRecord['output']>['qc'] | null;
+  callback: TaskRecord['callback'] | null;
+}
 
 const location = {
   type: 'object',
-  properties: { key: { type: 'string' }, url: { type: 'string' } },
+  properties: {
+    key: { type: 'string', description: 'Key in the output storage.' },
+    url: { type: 'string', description: 'Public URL, when PUBLIC_BASE_URL is set.' },
+  },
+} as const;
+
+export const qcReportSchema = {
+  type: ['object', 'null'],
+  description:
+    'The checks the package passed before it was published (null until completed, or with QC_MODE=off). ' +
+    'A failed check fails the task with error_code qc_failed unless QC_MODE=warn.',
+  properties: {
+    passed: { type: 'boolean' },
+    checks: {
+      type: 'array',
+      items: {
+        type: 'object',
+        properties: {
+          name: {
+            type: 'string',
+            enum: [
+              'manifests_parse',
+              'representations',
+              'segments_exist',
+              'segment_alignment',
+              'segment_durations',
+              'av_durations',
+              'mpd_schema',
+            ],
+          },
+          passed: { type: 'boolean' },
+          detail: { type: 'string' },
+        },
+      },
+    },
+    quality: {
+      type: 'array',
+      description: 'With QC_QUALITY=true: PSNR (dB) and SSIM per rendition against the source scaled to it.',
+      items: {
+        type: 'object',
+        properties: {
+          rendition: { type: 'string' },
+          psnr: { type: 'number' },
+          ssim: { type: 'number' },
+        },
+      },
+    },
+  },
 } as const;
 
 export const statusDocumentSchema = {
@@ -32,17 +121,49 @@ export const statusDocumentSchema = {
   properties: {
     task_id: { type: 'string' },
     status: { type: 'string', enum: ['queued', 'processing', 'completed', 'failed'] },
-    stage: { type: ['string', 'null'] },
+    stage: {
+      type: ['string', 'null'],
+      description:
+        'What the task is doing: starting, fetch, probe, encode, package, poster, qc, publish, done; ' +
+        'retrying or requeued while queued again; failed or cancelled at the end.',
+    },
     progress: { type: 'number', minimum: 0, maximum: 100 },
     error: { type: ['string', 'null'], description: 'Why the task failed, in words a person understands.' },
-    error_code: { type: ['string', 'null'] },
+    error_code: {
+      type: ['string', 'null'],
+      description:
+        'input_not_found, invalid_input, not_a_video, limit_exceeded, encode_failed, package_failed, ' +
+        'qc_failed, cancelled, timeout, storage_error, storage_denied, disk_full, worker_lost or internal.',
+    },
     cancelled: { type: 'boolean' },
     video_filename: { type: 'string' },
+    options: {
+      type: 'object',
+      description:
+        'The per-request options given to POST /encode (ladder, segment_duration, formats, output_prefix).',
+      additionalProperties: true,
+    },
+    metadata: {
+      type: ['object', 'null'],
+      description: 'The metadata given to POST /encode, unchanged.',
+      additionalProperties: true,
+    },
     attempts: { type: 'integer' },
     created_at: { type: 'string', format: 'date-time' },
     updated_at: { type: 'string', format: 'date-time' },
+    queue_position: {
+      type: ['integer', 'null'],
+      description:
+        'While queued: 1 when the task is next in line. Null when not queued or when the queue backend cannot tell.',
+    },
+    eta_seconds: {
+      type: ['number', 'null'],
+      description:
+        'While processing: seconds left, from the encoding speed measured so far (null until measured).',
+    },
     output: {
       type: ['object', 'null'],
+      description: 'Where the package is, once completed.',
       properties: {
         storage: { type: 'string', enum: ['local', 's3'] },
         bucket: { type: 'string' },
@@ -58,16 +179,27 @@ export const statusDocumentSchema = {
               name: { type: 'string' },
               width: { type: 'integer' },
               height: { type: 'integer' },
-              bitrate: { type: 'integer' },
+              bitrate: { type: 'integer', description: 'Target video bitrate, bit/s.' },
             },
           },
         },
         audio: { type: 'boolean' },
-        duration: { type: 'number' },
+        duration: { type: 'number', description: 'Seconds of media.' },
         files: { type: 'integer' },
         bytes: { type: 'integer' },
       },
     },
+    timings: {
+      type: ['object', 'null'],
+      description:
+        'Once completed: seconds per stage (fetch, probe, encode, package, poster, qc, publish) and total.',
+      additionalProperties: { type: 'number' },
+    },
+    encode_speed: {
+      type: ['number', 'null'],
+      description: 'Once completed: seconds of media encoded per second (× realtime), whole ladder at once.',
+    },
+    qc: qcReportSchema,
     callback: {
       type: ['object', 'null'],
       properties: {

@@ -71,7 +71,10 @@ export async function checkPackage(pkg: PackageUnderCheck, options: CheckOptions
   if (pkg.hlsMaster) {
     referenced.push(pkg.hlsMaster);
     try {
-      const master = parseMasterPlaylist(await readFile(path.join(pkg.dir, pkg.hlsMaster), 'utf8'), pkg.hlsMaster);
+      const master = parseMasterPlaylist(
+        await readFile(path.join(pkg.dir, pkg.hlsMaster), 'utf8'),
+        pkg.hlsMaster,
+      );
       const entries = [
         ...master.variants.map((v) => ({ uri: v.uri, kind: 'video' as const, size: v.resolution })),
         ...master.media.map((m) => ({
@@ -115,7 +118,10 @@ export async function checkPackage(pkg: PackageUnderCheck, options: CheckOptions
       : {
           name: 'manifests_parse',
           passed: true,
-          detail: [pkg.dashManifest && 'the MPD', pkg.hlsMaster && `the HLS master and ${playlists} playlists`]
+          detail: [
+            pkg.dashManifest && 'the MPD',
+            pkg.hlsMaster && `the HLS master and ${playlists} playlists`,
+          ]
             .filter(Boolean)
             .join(' and ')
             .concat(' read'),
@@ -154,7 +160,11 @@ async function qualityOf(
   try {
     for (const rendition of quality.renditions) {
       const stream = streams.find(
-        (s) => s.format === format && s.kind === 'video' && s.width === rendition.width && s.height === rendition.height,
+        (s) =>
+          s.format === format &&
+          s.kind === 'video' &&
+          s.width === rendition.width &&
+          s.height === rendition.height,
       );
       if (!stream) continue;
       const joined = path.join(quality.tempDir, `${rendition.name}.mp4`);

@@ -30,7 +30,9 @@ const plural = (n: number, word: string) => `${n} ${word}${n === 1 ? '' : 's'}`;
 const s3 = (v: number) => `${v.toFixed(3)} s`;
 
 function listSome(items: string[], max = 5): string {
-  return items.length > max ? `${items.slice(0, max).join(', ')} and ${items.length - max} more` : items.join(', ');
+  return items.length > max
+    ? `${items.slice(0, max).join(', ')} and ${items.length - max} more`
+    : items.join(', ');
 }
 
 /** Every format asked for lists the planned video renditions (by size) and the audio when there is one. */
@@ -76,7 +78,11 @@ export function checkSegmentsExist(referenced: Iterable<string>, sizes: Map<stri
   if (outside.length) problems.push(`pointing outside the package: ${listSome(outside)}`);
   return problems.length
     ? { name: 'segments_exist', passed: false, detail: problems.join('; ') }
-    : { name: 'segments_exist', passed: true, detail: `all ${plural(unique.length, 'referenced file')} present` };
+    : {
+        name: 'segments_exist',
+        passed: true,
+        detail: `all ${plural(unique.length, 'referenced file')} present`,
+      };
 }
 
 /** Video streams of one format start their segments at the same instants (within half a frame). */
@@ -96,7 +102,9 @@ export function checkAlignment(streams: StreamView[], frameRate: number): QcChec
         );
         continue;
       }
-      const at = other.segments.findIndex((seg, i) => Math.abs(seg.start - first.segments[i]!.start) > tolerance);
+      const at = other.segments.findIndex(
+        (seg, i) => Math.abs(seg.start - first.segments[i]!.start) > tolerance,
+      );
       if (at >= 0) {
         problems.push(
           `${format}: segment ${at + 1} starts at ${s3(other.segments[at]!.start)} in ${other.id}, ${s3(first.segments[at]!.start)} in ${first.id}`,
@@ -134,7 +142,9 @@ export function checkSegmentDurations(streams: StreamView[], expect: Expectation
       continue;
     }
     const bad = segs.findIndex((seg, i) =>
-      i === segs.length - 1 ? !(seg.duration > 0 && seg.duration <= target + tolerance) : Math.abs(seg.duration - target) > tolerance,
+      i === segs.length - 1
+        ? !(seg.duration > 0 && seg.duration <= target + tolerance)
+        : Math.abs(seg.duration - target) > tolerance,
     );
     if (bad >= 0) {
       problems.push(`${stream.format} ${stream.id} segment ${bad + 1} lasts ${s3(segs[bad]!.duration)}`);
@@ -170,7 +180,8 @@ export function checkAvDurations(streams: StreamView[], expect: Expectations): Q
   const own = streams.filter((s) => s.format === format);
   const video = own.find((s) => s.kind === 'video');
   const audio = own.find((s) => s.kind === 'audio');
-  const rounding = format === 'hls' ? 0.0005 * Math.max(video?.segments.length ?? 0, audio?.segments.length ?? 0) : 0;
+  const rounding =
+    format === 'hls' ? 0.0005 * Math.max(video?.segments.length ?? 0, audio?.segments.length ?? 0) : 0;
   const videoTol = 1 / expect.frameRate + rounding + 0.001;
   const audioTol = Math.max(1 / expect.frameRate, 1024 / expect.audioSampleRate) + rounding + 0.001;
   const problems: string[] = [];
@@ -187,7 +198,9 @@ export function checkAvDurations(streams: StreamView[], expect: Expectations): Q
         problems.push(`audio lasts ${s3(a)}, the source's audio ${s3(expect.source.audio)}`);
       const drift = a - v - (expect.source.audio - expect.source.video);
       if (Math.abs(drift) > videoTol + audioTol)
-        problems.push(`audio and video differ by ${s3(a - v)}, ${s3(Math.abs(drift))} more than in the source`);
+        problems.push(
+          `audio and video differ by ${s3(a - v)}, ${s3(Math.abs(drift))} more than in the source`,
+        );
     }
   }
   return problems.length

@@ -17,7 +17,10 @@ export interface MediaPlaylist {
 }
 
 const attribute = (line: string, name: string) =>
-  new RegExp(`(?:^|[:,])${name}=(?:"([^"]*)"|([^,]*))`).exec(line)?.slice(1).find((v) => v !== undefined);
+  new RegExp(`(?:^|[:,])${name}=(?:"([^"]*)"|([^,]*))`)
+    .exec(line)
+    ?.slice(1)
+    .find((v) => v !== undefined);
 
 /** `playlist` is the playlist's own key in the package; URIs in it are resolved against its directory. */
 export function parseMasterPlaylist(text: string, playlist: string): MasterPlaylist {

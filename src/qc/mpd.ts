@@ -38,7 +38,10 @@ export function parseManifest(xml: string): ParsedManifest {
   for (const period of childrenNamed(mpd, 'Period')) {
     for (const set of childrenNamed(period, 'AdaptationSet')) {
       for (const rep of childrenNamed(set, 'Representation')) {
-        const template = mergeTemplates(childNamed(set, 'SegmentTemplate'), childNamed(rep, 'SegmentTemplate'));
+        const template = mergeTemplates(
+          childNamed(set, 'SegmentTemplate'),
+          childNamed(rep, 'SegmentTemplate'),
+        );
         if (!template) throw new Error(`representation ${rep.attrs.id ?? '?'} has no SegmentTemplate`);
         const attr = (name: string) => rep.attrs[name] ?? set.attrs[name];
         const kind = contentTypeOf(attr('contentType'), attr('mimeType'));
@@ -87,7 +90,8 @@ function segmentsOf(
       if (s.attrs.t !== undefined) time = Number(s.attrs.t);
       const d = Number(s.attrs.d);
       const repeat = Number(s.attrs.r ?? 0);
-      if (!(d > 0) || repeat < 0) throw new Error('a SegmentTimeline entry has no positive duration or repeat');
+      if (!(d > 0) || repeat < 0)
+        throw new Error('a SegmentTimeline entry has no positive duration or repeat');
       for (let i = 0; i <= repeat; i++) {
         segments.push({
           url: fill(media, { ...vars, Number: String(number), Time: String(time) }),
@@ -101,7 +105,8 @@ function segmentsOf(
     return segments;
   }
   const d = Number(template.attrs.duration);
-  if (!(d > 0) || !presentationDuration) throw new Error('a SegmentTemplate has neither timeline nor duration');
+  if (!(d > 0) || !presentationDuration)
+    throw new Error('a SegmentTemplate has neither timeline nor duration');
   const count = Math.ceil(presentationDuration / (d / timescale) - 1e-9);
   for (let i = 0; i < count; i++) {
     const start = (i * d) / timescale;

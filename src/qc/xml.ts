@@ -29,7 +29,8 @@ export function parseXml(source: string): XmlElement {
   if (/<!DOCTYPE/i.test(text)) throw new Error('DOCTYPE declarations are not accepted');
   const root: XmlElement = { name: '#document', attrs: {}, children: [], text: '' };
   const stack: XmlElement[] = [root];
-  const tag = /<(\/?)([A-Za-z_][\w:.-]*)((?:\s+[^\s=/>]+\s*=\s*(?:"[^"]*"|'[^']*'))*)\s*(\/?)>|<!\[CDATA\[([\s\S]*?)\]\]>/g;
+  const tag =
+    /<(\/?)([A-Za-z_][\w:.-]*)((?:\s+[^\s=/>]+\s*=\s*(?:"[^"]*"|'[^']*'))*)\s*(\/?)>|<!\[CDATA\[([\s\S]*?)\]\]>/g;
   let last = 0;
   for (let m = tag.exec(text); m; m = tag.exec(text)) {
     const top = stack[stack.length - 1]!;

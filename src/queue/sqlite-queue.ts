@@ -11,6 +11,7 @@ import type {
   ListQuery,
   SubmitOptions,
   SubmitResult,
+  ProgressDetails,
   TaskHandler,
   TaskQueue,
   TaskWorker,
@@ -37,6 +38,7 @@ interface Row {
   status: TaskStatus;
   stage: string | null;
   progress: number;
+  eta_seconds: number | null;
   error_code: string | null;
   error_message: string | null;
   output: string | null;
@@ -58,6 +60,7 @@ CREATE TABLE IF NOT EXISTS tasks (
   status TEXT NOT NULL,
   stage TEXT,
   progress REAL NOT NULL DEFAULT 0,
+  eta_seconds REAL,
   error_code TEXT,
   error_message TEXT,
   output TEXT,
@@ -94,6 +97,11 @@ export class SqliteTaskQueue implements TaskQueue {
     this.db.pragma('synchronous = NORMAL');
     this.db.pragma('busy_timeout = 5000');
     this.db.exec(schema);
+    // Databases made before a column existed get it added.
+    const columns = new Set(
+      (this.db.prepare('PRAGMA table_info(tasks)').all() as { name: string }[]).map((c) => c.name),
+    );
+    if (!columns.has('eta_seconds')) this.db.exec('ALTER TABLE tasks ADD COLUMN eta_seconds REAL');
   }
 
   async submit(request: TaskRequest, options: SubmitOptions = {}): Promise<SubmitResult> {
@@ -154,6 +162,16 @@ export class SqliteTaskQueue implements TaskQueue {
       counts[r.status] = r.n;
     }
     return counts;
+  }
+
+  async position(id: string): Promise<number | undefined> {
+    const row = this.db
+      .prepare(
+        `SELECT (SELECT COUNT(*) FROM tasks q WHERE q.status = 'queued' AND q.seq < t.seq) + 1 AS position
+         FROM tasks t WHERE t.id = ? AND t.status = 'queued'`,
+      )
+      .get(id) as { position: number } | undefined;
+    return row?.position;
   }
 
   async cancel(id: string): Promise<TaskRecord | undefined> {
@@ -259,7 +277,7 @@ class SqliteWorker {
     const now = Date.now();
     const row = this.db
       .prepare(
-        `UPDATE tasks SET status = 'processing', stage = 'starting', lease_owner = ?, lease_expires = ?,
+        `UPDATE tasks SET status = 'processing', stage = 'starting', eta_seconds = NULL, lease_owner = ?, lease_expires = ?,
            attempts = attempts + 1, updated_at = ?
          WHERE seq = (SELECT seq FROM tasks
                       WHERE (status = 'queued' AND run_after <= ?) OR (status = 'processing' AND lease_expires < ?)
@@ -292,18 +310,20 @@ class SqliteWorker {
     this.running.set(task.id, entry);
     let lastWrite = 0;
     let lastStage = '';
-    const reportProgress = (stage: string, progress: number) => {
+    const reportProgress = (stage: string, progress: number, details?: ProgressDetails) => {
       const now = Date.now();
       if (stage === lastStage && now - lastWrite < 500) return;
       lastStage = stage;
       lastWrite = now;
       this.db
         .prepare(
-          `UPDATE tasks SET stage = ?, progress = ?, updated_at = ? WHERE id = ? AND lease_owner = ? AND status = 'processing'`,
+          `UPDATE tasks SET stage = ?, progress = ?, eta_seconds = ?, updated_at = ?
+           WHERE id = ? AND lease_owner = ? AND status = 'processing'`,
         )
         .run(
           stage,
           Math.round(Math.max(0, Math.min(100, progress)) * 10) / 10,
+          details?.etaSeconds ?? null,
           new Date(now).toISOString(),
           task.id,
           this.owner,
@@ -462,6 +482,7 @@ function toRecord(row: Row): TaskRecord {
     status: row.status,
     stage: row.stage ?? undefined,
     progress: row.progress,
+    etaSeconds: row.status === 'processing' && row.eta_seconds !== null ? row.eta_seconds : undefined,
     error:
       row.error_code && (row.status === 'failed' || row.status === 'queued')
         ? { code: row.error_code as FailureCode, message: row.error_message ?? '' }

@@ -14,6 +14,11 @@ export interface TaskQueue {
   /** Number of tasks by status (finished ones within retention). */
   counts(): Promise<Record<TaskStatus, number>>;
   /**
+   * Where a queued task stands in line: 1 when it is the next to be taken. Undefined when the task is not
+   * queued. Optional: a backend that cannot tell leaves `queue_position` out of the status document.
+   */
+  position?(id: string): Promise<number | undefined>;
+  /**
    * Cancels a task: a queued one fails at once, a running one is told to stop (its handler's signal is
    * aborted within seconds). Returns the record, or undefined for an unknown id.
    */
@@ -47,8 +52,15 @@ export interface TaskRunContext {
   signal: AbortSignal;
   /** 1 for the first run. */
   attempt: number;
-  /** Records stage and progress (0..100); cheap to call often, the queue throttles writes. */
-  reportProgress(stage: string, progress: number): void;
+  /**
+   * Records stage and progress (0..100) and, when known, the seconds left; cheap to call often, the queue
+   * throttles writes. A backend that keeps `details.etaSeconds` shows it as `eta_seconds` while processing.
+   */
+  reportProgress(stage: string, progress: number, details?: ProgressDetails): void;
+}
+
+export interface ProgressDetails {
+  etaSeconds?: number;
 }
 
 /** Runs one task; resolves with its output, or rejects (a TaskFailure says whether a retry can help). */

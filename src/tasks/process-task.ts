@@ -1,15 +1,21 @@
-import { mkdir, rm, stat, statfs } from 'node:fs/promises';
+import { mkdir, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
 import type { Logger } from 'pino';
 import type { Config } from '../config/config.js';
 import { TaskFailure } from '../errors.js';
+import type { ServiceMetrics } from '../metrics/metrics.js';
 import { convert, type ConvertStage } from '../pipeline/convert.js';
 import type { MediaTools } from '../pipeline/tools.js';
+import { checkConversion } from '../qc/check-conversion.js';
+import { describeFailures, type QcReport } from '../qc/report.js';
 import type { TaskOutput, TaskRecord } from '../queue/task.js';
 import type { TaskHandler, TaskRunContext } from '../queue/task-queue.js';
-import { assertSafeKey, joinKey, outputPrefixFor } from '../storage/keys.js';
+import { joinKey } from '../storage/keys.js';
 import type { Storage } from '../storage/storage.js';
+import { packagePrefixFor, resolveEncodeSettings } from './encode-settings.js';
+import { fetchInput } from './fetch-input.js';
 import { publishPackage } from './publish.js';
+import { EtaEstimator, StageClock } from './stage-clock.js';
 
 export interface TaskProcessorDeps {
   config: Config;
@@ -17,14 +23,15 @@ export interface TaskProcessorDeps {
   input: Storage;
   output: Storage;
   logger: Logger;
+  metrics?: ServiceMetrics;
 }
 
 /** Where each step of a task sits in its 0..100 progress. */
-const span = { fetch: [0, 4], convert: [4, 96], publish: [96, 100] } as const;
+const span = { fetch: [0, 4], convert: [4, 95], qc: [95, 96], publish: [96, 100] } as const;
 
 /**
- * The job layer: fetches the input, runs the pipeline in a private work directory, publishes the package and
- * describes it. The work directory is removed whatever happens.
+ * The job layer: fetches the input, runs the pipeline in a private work directory, checks the package,
+ * publishes it and describes it. The work directory is removed whatever happens.
  */
 export function createTaskProcessor(deps: TaskProcessorDeps): TaskHandler {
   return async (task, ctx) => {
@@ -32,17 +39,23 @@ export function createTaskProcessor(deps: TaskProcessorDeps): TaskHandler {
     const workDir = path.join(deps.config.workDir, workDirName(task));
     await mkdir(workDir, { recursive: true });
     const started = Date.now();
+    deps.metrics?.workerActive.inc();
     try {
       const output = await runTask(task, ctx, workDir, deps, log);
       log.info({ ms: Date.now() - started, prefix: output.prefix }, 'task completed');
       return output;
     } catch (err) {
+      deps.metrics?.errors.inc({
+        source: 'task',
+        kind: err instanceof TaskFailure ? err.code : ctx.signal.aborted ? 'aborted' : 'internal',
+      });
       log.warn(
         { ms: Date.now() - started, err: err instanceof TaskFailure ? err.message : err },
         'task run failed',
       );
       throw err;
     } finally {
+      deps.metrics?.workerActive.dec();
       await rm(workDir, { recursive: true, force: true }).catch((err: unknown) =>
         log.error({ err }, 'could not remove the work directory'),
       );
@@ -63,60 +76,73 @@ async function runTask(
   log: Logger,
 ): Promise<TaskOutput> {
   const { config } = deps;
-  const key = task.request.video_filename;
-  try {
-    assertSafeKey(key);
-  } catch (err) {
-    throw new TaskFailure('invalid_input', (err as Error).message);
-  }
+  const settings = resolveEncodeSettings(config, task.request);
+  const prefix = packagePrefixFor(config, task.request);
+  const clock = new StageClock();
+  const eta = new EtaEstimator();
   const at = (step: keyof typeof span, f: number) => span[step][0] + (span[step][1] - span[step][0]) * f;
+  const report = (stage: string, progress: number, encoding = false) => {
+    clock.enter(stage);
+    const etaSeconds = eta.update(progress / 100, encoding);
+    ctx.reportProgress(stage, progress, etaSeconds === undefined ? undefined : { etaSeconds });
+  };
 
-  ctx.reportProgress('fetch', at('fetch', 0));
-  const info = await deps.input.head(key);
-  if (!info) throw new TaskFailure('input_not_found', 'input not found');
-  if (info.size === 0) throw new TaskFailure('not_a_video', 'the input file is empty');
-  if (info.size > config.limits.maxInputBytes) {
-    throw new TaskFailure(
-      'limit_exceeded',
-      `the input is ${info.size} bytes, over the limit of ${config.limits.maxInputBytes} bytes`,
-    );
+  report('fetch', at('fetch', 0));
+  const input = await fetchInput(deps.input, task.request.video_filename, workDir, {
+    maxInputBytes: config.limits.maxInputBytes,
+    // Room for the encoded streams and the package (each at most about the input's size).
+    reserveBytes: (size) => 2 * size + 64 * 1024 * 1024,
+    signal: ctx.signal,
+  });
+
+  const stageCtx = {
+    tools: deps.tools,
+    logger: log,
+    signal: ctx.signal,
+    idleTimeoutMs: config.watchdog.idleTimeoutMs,
+    maxRuntimeMs: config.watchdog.maxRuntimeMs,
+  };
+  const result = await convert(input.path, workDir, stageCtx, {
+    settings,
+    limits: config.limits,
+    onProgress: (stage: ConvertStage, f) => report(stage, at('convert', f), stage === 'encode'),
+  });
+
+  let qc: QcReport | undefined;
+  if (config.qc.mode !== 'off') {
+    report('qc', at('qc', 0));
+    qc = await checkConversion(result, input.path, workDir, stageCtx, { quality: config.qc.quality });
+    if (!qc.passed) {
+      const why = describeFailures(qc);
+      if (config.qc.mode === 'enforce') {
+        throw new TaskFailure('qc_failed', `the package failed its quality checks: ${why}`);
+      }
+      log.warn({ qc: why }, 'the package failed quality checks; publishing anyway (QC_MODE=warn)');
+    }
   }
-  let inputPath = deps.input.localPath(key);
-  // Room for the download, the encoded streams and the package (each at most about the input's size).
-  await ensureFreeSpace(workDir, (inputPath ? 0 : info.size) + 2 * info.size + 64 * 1024 * 1024);
-  if (!inputPath) {
-    inputPath = path.join(workDir, `input${path.extname(key).slice(0, 10)}`);
-    await deps.input.download(key, inputPath, ctx.signal);
-  }
-  ctx.signal.throwIfAborted();
 
-  const result = await convert(
-    inputPath,
-    workDir,
-    {
-      tools: deps.tools,
-      logger: log,
-      signal: ctx.signal,
-      idleTimeoutMs: config.watchdog.idleTimeoutMs,
-      maxRuntimeMs: config.watchdog.maxRuntimeMs,
-    },
-    {
-      settings: config.encode,
-      limits: config.limits,
-      onProgress: (stage: ConvertStage, f) => ctx.reportProgress(stage, at('convert', f)),
-    },
-  );
-
-  ctx.reportProgress('publish', at('publish', 0));
-  const prefix = outputPrefixFor(key, config.outputPrefix);
+  report('publish', at('publish', 0));
   await publishPackage(deps.output, result.package.dir, result.package.files, prefix, {
     concurrency: config.uploadConcurrency,
     cacheControl: config.cacheControl,
     logger: log,
     signal: ctx.signal,
   });
+  clock.stop();
   let bytes = 0;
   for (const f of result.package.files) bytes += (await stat(path.join(result.package.dir, f))).size;
+
+  const timings = clock.seconds();
+  const encodeSeconds = timings.encode ?? 0;
+  const encodeSpeed = encodeSeconds > 0 ? result.media.duration / encodeSeconds : undefined;
+  if (deps.metrics) {
+    for (const [stage, seconds] of Object.entries(timings)) {
+      if (stage !== 'total') deps.metrics.stageSeconds.observe({ stage }, seconds);
+    }
+    const fps = result.plan.frameRateLimit ?? (result.media.video.frameRate || 30);
+    const pixels = result.plan.renditions.reduce((sum, r) => sum + r.width * r.height, 0);
+    deps.metrics.encoded(settings.preset, result.media.duration, encodeSeconds, pixels * fps);
+  }
 
   const locate = (file: string) => {
     const { bucket: _bucket, ...loc } = deps.output.location(joinKey(prefix, file));
@@ -140,16 +166,8 @@ async function runTask(
     duration: Math.round(result.media.duration * 1000) / 1000,
     files: result.package.files.length,
     bytes,
+    timings,
+    ...(encodeSpeed ? { encode_speed: Math.round(encodeSpeed * 100) / 100 } : {}),
+    ...(qc ? { qc } : {}),
   };
-}
-
-async function ensureFreeSpace(dir: string, needed: number): Promise<void> {
-  const fs = await statfs(dir);
-  const free = fs.bavail * fs.bsize;
-  if (free < needed) {
-    throw new TaskFailure(
-      'disk_full',
-      `not enough free disk space for this input: ${Math.round(needed / 1e6)} MB needed, ${Math.round(free / 1e6)} MB free`,
-    );
-  }
 }

@@ -1,67 +1,97 @@
-import type { FastifyPluginAsync } from 'fastify';
+import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
 import type { Services } from '../../app/services.js';
-import { assertCallbackUrl, CallbackTargetError } from '../../callbacks/address-guard.js';
-import type { TaskRequest } from '../../queue/task.js';
-import { assertSafeKey, UnsafeKeyError } from '../../storage/keys.js';
+import { TaskFailure } from '../../errors.js';
+import { previewTask } from '../../tasks/preview.js';
+import { encodeRequestSchema, toTaskRequest, type EncodeRequestBody } from '../encode-request.js';
 import { ApiError, errorResponseSchema } from '../errors.js';
+import { planDocumentSchema } from '../plan-schema.js';
 
-const encodeBodySchema = {
+const errors = { '4xx': errorResponseSchema, '5xx': errorResponseSchema };
+
+const acceptedSchema = {
   type: 'object',
-  required: ['video_filename'],
-  additionalProperties: false,
+  required: ['task_id', 'status'],
   properties: {
-    video_filename: {
-      type: 'string',
-      minLength: 1,
-      maxLength: 1024,
-      description: 'Key of the input in the input storage, e.g. "example.mp4" or "uploads/2024/clip.mov".',
-    },
-    callback_url: {
-      type: 'string',
-      minLength: 1,
-      maxLength: 2048,
-      description: 'Receives a POST with the final status document (overrides CALLBACK_URL).',
-    },
+    task_id: { type: 'string' },
+    status: { type: 'string', enum: ['queued', 'processing', 'completed', 'failed'] },
+    status_url: { type: 'string', description: 'Where to follow the task: GET /status/{task_id}.' },
   },
 } as const;
 
 export const encodeRoutes: FastifyPluginAsync<{ services: Services }> = async (app, { services }) => {
-  app.post<{ Body: TaskRequest; Headers: { 'idempotency-key'?: string } }>(
+  const plan = async (req: FastifyRequest, reply: FastifyReply, body: EncodeRequestBody) => {
+    const request = toTaskRequest(body, services);
+    // A client that goes away before its answer stops the probe (and the download from S3).
+    const abort = new AbortController();
+    const onClose = () => {
+      if (!reply.raw.writableEnded) abort.abort(new Error('client closed the connection'));
+    };
+    reply.raw.once('close', onClose);
+    try {
+      return await previewTask(
+        {
+          config: services.config,
+          tools: services.tools,
+          input: services.input,
+          logger: services.logger.child({ reqId: req.id }),
+          measuredPixelRate: (preset) => services.metrics.pixelRate(preset),
+        },
+        request,
+        abort.signal,
+      );
+    } catch (err) {
+      if (!(err instanceof TaskFailure)) throw err;
+      if (err.code === 'input_not_found') throw new ApiError('not_found', 'input not found');
+      if (err.permanent && err.code !== 'cancelled') throw new ApiError('bad_request', err.message);
+      throw err;
+    } finally {
+      reply.raw.off('close', onClose);
+    }
+  };
+
+  app.post<{
+    Body: EncodeRequestBody;
+    Querystring: { dry_run?: 'true' | 'false' };
+    Headers: { 'idempotency-key'?: string };
+  }>(
     '/encode',
     {
       schema: {
-        body: encodeBodySchema,
-        response: {
-          202: {
-            type: 'object',
-            required: ['task_id', 'status'],
-            properties: {
-              task_id: { type: 'string' },
-              status: { type: 'string' },
-              status_url: { type: 'string' },
+        tags: ['tasks'],
+        summary: 'Convert a video',
+        description:
+          'Queues a task that converts an input of the input storage into a DASH and/or HLS package and ' +
+          'answers 202 with its task_id. Every option is optional; without them the configured defaults ' +
+          'apply. With an Idempotency-Key header, repeating the same request returns the same task ' +
+          '(another request with the same key is a 409). With ?dry_run=true nothing is queued: the input is ' +
+          'probed and the plan is returned with 200, as POST /plan does.',
+        querystring: {
+          type: 'object',
+          additionalProperties: false,
+          properties: {
+            dry_run: {
+              type: 'string',
+              enum: ['true', 'false'],
+              description: 'true: return the plan (200) instead of queueing.',
             },
           },
-          '4xx': errorResponseSchema,
-          '5xx': errorResponseSchema,
         },
+        headers: {
+          type: 'object',
+          properties: {
+            'idempotency-key': {
+              type: 'string',
+              description: '1 to 255 characters; the same key and body always give the same task.',
+            },
+          },
+        },
+        body: encodeRequestSchema,
+        response: { 200: planDocumentSchema, 202: acceptedSchema, ...errors },
       },
     },
     async (req, reply) => {
-      const body = req.body;
-      try {
-        assertSafeKey(body.video_filename);
-      } catch (err) {
-        if (err instanceof UnsafeKeyError) throw new ApiError('bad_request', err.message);
-        throw err;
-      }
-      if (body.callback_url !== undefined) {
-        try {
-          assertCallbackUrl(body.callback_url, { allowPrivate: services.config.callback.allowPrivate });
-        } catch (err) {
-          if (err instanceof CallbackTargetError) throw new ApiError('bad_request', err.message);
-          throw err;
-        }
-      }
+      if (req.query.dry_run === 'true') return reply.code(200).send(await plan(req, reply, req.body));
+      const request = toTaskRequest(req.body, services);
       const idempotencyKey = req.headers['idempotency-key'];
       if (idempotencyKey !== undefined && (idempotencyKey.length === 0 || idempotencyKey.length > 255)) {
         throw new ApiError('bad_request', 'Idempotency-Key must be 1 to 255 characters');
@@ -72,12 +102,11 @@ export const encodeRoutes: FastifyPluginAsync<{ services: Services }> = async (a
           'retry-after': '30',
         });
       }
-      const request: TaskRequest = { video_filename: body.video_filename };
-      if (body.callback_url) request.callback_url = body.callback_url;
       const result = await services.queue.submit(request, { idempotencyKey });
       if (result.outcome === 'conflict') {
         throw new ApiError('conflict', 'this Idempotency-Key was already used with a different request');
       }
+      services.metrics.tasksSubmitted.inc({ outcome: result.outcome });
       req.log.info({ taskId: result.task.id, outcome: result.outcome }, 'task submitted');
       return reply.code(202).send({
         task_id: result.task.id,
@@ -85,5 +114,24 @@ export const encodeRoutes: FastifyPluginAsync<{ services: Services }> = async (a
         status_url: `/status/${result.task.id}`,
       });
     },
+  );
+
+  app.post<{ Body: EncodeRequestBody }>(
+    '/plan',
+    {
+      schema: {
+        tags: ['tasks'],
+        summary: 'Plan a conversion without running it',
+        description:
+          'Takes the body of POST /encode, fetches and probes the input like a task would, and answers ' +
+          'with what a task would do: the renditions after the no-upscale and frame-rate rules, the GOP ' +
+          'and segment plan, estimated output size and work time, and warnings about the input (variable ' +
+          'frame rate, odd dimensions, rotation, interlacing, missing audio…). No task is created. ' +
+          'An input that a task would refuse (not a video, over a limit) is a 400 with the reason.',
+        body: encodeRequestSchema,
+        response: { 200: planDocumentSchema, ...errors },
+      },
+    },
+    async (req, reply) => plan(req, reply, req.body),
   );
 };

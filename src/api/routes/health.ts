@@ -1,25 +1,97 @@
+import { statfs } from 'node:fs/promises';
 import type { FastifyPluginAsync } from 'fastify';
 import type { Services } from '../../app/services.js';
+import { checkTools } from '../../pipeline/tools.js';
+
+/** How long a successful tool check is trusted: running four programs on every probe would be wasteful. */
+const TOOLS_CHECK_TTL_MS = 60_000;
 
 export const healthRoutes: FastifyPluginAsync<{ services: Services }> = async (app, { services }) => {
-  app.get('/healthz', async () => ({ status: 'ok' }));
+  app.get(
+    '/healthz',
+    {
+      schema: {
+        tags: ['operations'],
+        summary: 'Liveness',
+        description: 'Answers 200 while the process runs. Not behind the API key.',
+        response: {
+          200: {
+            type: 'object',
+            required: ['status'],
+            properties: { status: { type: 'string', enum: ['ok'] } },
+          },
+        },
+      },
+    },
+    async () => ({ status: 'ok' as const }),
+  );
 
-  app.get('/readyz', async (_req, reply) => {
-    const checks: Record<string, string> = {};
-    const run = async (name: string, fn: () => Promise<unknown>) => {
-      try {
-        await fn();
-        checks[name] = 'ok';
-      } catch (err) {
-        checks[name] = (err as Error).message.slice(0, 200);
-      }
-    };
-    await Promise.all([
-      run('queue', () => services.queue.check()),
-      run('input_storage', () => services.input.check()),
-      run('output_storage', () => services.output.check()),
-    ]);
-    const ready = Object.values(checks).every((v) => v === 'ok');
-    return reply.code(ready ? 200 : 503).send({ status: ready ? 'ready' : 'not_ready', checks });
-  });
+  let toolsCheckedAt = 0;
+  const checkToolsCached = async () => {
+    if (Date.now() - toolsCheckedAt < TOOLS_CHECK_TTL_MS) return;
+    await checkTools(services.tools);
+    toolsCheckedAt = Date.now();
+  };
+  const checkDisk = async () => {
+    const fs = await statfs(services.config.workDir);
+    const free = fs.bavail * fs.bsize;
+    if (free < services.config.minFreeDiskBytes) {
+      throw new Error(
+        `${Math.round(free / 2 ** 20)} MiB free in the work directory, below MIN_FREE_DISK_MB=${Math.round(services.config.minFreeDiskBytes / 2 ** 20)}`,
+      );
+    }
+  };
+
+  const readiness = {
+    type: 'object',
+    required: ['status', 'checks'],
+    properties: {
+      status: { type: 'string', enum: ['ready', 'not_ready'] },
+      checks: {
+        type: 'object',
+        description: '"ok", or what is wrong, per check.',
+        properties: {
+          queue: { type: 'string' },
+          input_storage: { type: 'string' },
+          output_storage: { type: 'string' },
+          tools: { type: 'string', description: 'FFmpeg, ffprobe, Shaka Packager and xmllint run.' },
+          disk: { type: 'string', description: 'Free space in WORK_DIR is at least MIN_FREE_DISK_MB.' },
+        },
+      },
+    },
+  } as const;
+  app.get(
+    '/readyz',
+    {
+      schema: {
+        tags: ['operations'],
+        summary: 'Readiness',
+        description:
+          'Answers 200 when the queue and both storages are reachable, the media tools run and the work ' +
+          'directory has at least MIN_FREE_DISK_MB free; 503 with the failing checks otherwise. Not behind ' +
+          'the API key.',
+        response: { 200: readiness, 503: readiness },
+      },
+    },
+    async (_req, reply) => {
+      const checks: Record<string, string> = {};
+      const run = async (name: string, fn: () => Promise<unknown>) => {
+        try {
+          await fn();
+          checks[name] = 'ok';
+        } catch (err) {
+          checks[name] = (err as Error).message.slice(0, 200);
+        }
+      };
+      await Promise.all([
+        run('queue', () => services.queue.check()),
+        run('input_storage', () => services.input.check()),
+        run('output_storage', () => services.output.check()),
+        run('tools', checkToolsCached),
+        run('disk', checkDisk),
+      ]);
+      const ready = Object.values(checks).every((v) => v === 'ok');
+      return reply.code(ready ? 200 : 503).send({ status: ready ? 'ready' : 'not_ready', checks });
+    },
+  );
 };

@@ -1,16 +1,35 @@
 import type { FastifyPluginAsync } from 'fastify';
 import type { Services } from '../../app/services.js';
-import { isFinal } from '../../queue/task.js';
+import { isFinal, taskStatuses, type TaskRecord, type TaskStatus } from '../../queue/task.js';
 import { ApiError, errorResponseSchema } from '../errors.js';
 import { statusDocumentSchema, toStatusDocument } from '../status-document.js';
 
 const taskIdParams = {
   type: 'object',
   required: ['task_id'],
-  properties: { task_id: { type: 'string', maxLength: 100 } },
+  properties: {
+    task_id: { type: 'string', maxLength: 100, description: 'The task_id POST /encode returned.' },
+  },
 } as const;
 
-const responses = { 200: statusDocumentSchema, '4xx': errorResponseSchema, '5xx': errorResponseSchema };
+const listQuery = {
+  type: 'object',
+  additionalProperties: false,
+  properties: {
+    status: { type: 'string', enum: [...taskStatuses], description: 'Only tasks with this status.' },
+    // Query strings are not coerced (the ajv config keeps types strict), so numbers arrive as digits.
+    limit: { type: 'string', pattern: '^[0-9]{1,3}$', description: 'Tasks per page, 1 to 100 (default 20).' },
+    cursor: {
+      type: 'string',
+      minLength: 1,
+      maxLength: 200,
+      description: 'The next_cursor of the previous page.',
+    },
+  },
+} as const;
+
+const errors = { '4xx': errorResponseSchema, '5xx': errorResponseSchema };
+const responses = { 200: statusDocumentSchema, ...errors };
 
 export const taskRoutes: FastifyPluginAsync<{ services: Services }> = async (app, { services }) => {
   const load = async (id: string) => {
@@ -18,11 +37,63 @@ export const taskRoutes: FastifyPluginAsync<{ services: Services }> = async (app
     if (!task) throw new ApiError('not_found', 'no task with this id');
     return task;
   };
+  const render = async (task: TaskRecord) => {
+    const doc = toStatusDocument(task);
+    if (task.status === 'queued') doc.queue_position = (await services.queue.position?.(task.id)) ?? null;
+    return doc;
+  };
 
   app.get<{ Params: { task_id: string } }>(
     '/status/:task_id',
-    { schema: { params: taskIdParams, response: responses } },
-    async (req) => toStatusDocument(await load(req.params.task_id)),
+    {
+      schema: {
+        tags: ['tasks'],
+        summary: 'Status of a task',
+        description:
+          'The status document: status and stage, progress (0–100), queue_position while queued, ' +
+          'eta_seconds while processing, and once completed the output locations, per-stage timings and ' +
+          'the QC report; the reason (error, error_code) when failed. The same document is POSTed to the ' +
+          'callback URL when the task ends.',
+        params: taskIdParams,
+        response: responses,
+      },
+    },
+    async (req) => render(await load(req.params.task_id)),
+  );
+
+  app.get<{ Querystring: { status?: TaskStatus; limit?: string; cursor?: string } }>(
+    '/tasks',
+    {
+      schema: {
+        tags: ['tasks'],
+        summary: 'List tasks',
+        description:
+          'Tasks newest first, as status documents, a page at a time: pass the next_cursor of one page as ' +
+          'cursor to get the next; next_cursor is null on the last page. Finished tasks are listed while ' +
+          'the queue keeps them (TASK_RETENTION_SECONDS with QUEUE=redis).',
+        querystring: listQuery,
+        response: {
+          200: {
+            type: 'object',
+            required: ['tasks', 'next_cursor'],
+            properties: {
+              tasks: { type: 'array', items: statusDocumentSchema },
+              next_cursor: { type: ['string', 'null'] },
+            },
+          },
+          ...errors,
+        },
+      },
+    },
+    async (req) => {
+      const limit = req.query.limit === undefined ? 20 : Number(req.query.limit);
+      if (limit < 1 || limit > 100) throw new ApiError('bad_request', 'limit must be from 1 to 100');
+      const page = await services.queue.list({ status: req.query.status, limit, cursor: req.query.cursor });
+      return {
+        tasks: await Promise.all(page.tasks.map(render)),
+        next_cursor: page.nextCursor ?? null,
+      };
+    },
   );
 
   const cancel = async (id: string) => {
@@ -30,17 +101,40 @@ export const taskRoutes: FastifyPluginAsync<{ services: Services }> = async (app
     if (isFinal(before.status)) return toStatusDocument(before);
     const task = (await services.queue.cancel(id)) ?? before;
     // A queued task is final at once, and no worker will settle it: its callback is sent from here.
-    if (before.status === 'queued' && task.status === 'failed') services.notifier.notify(task);
-    return toStatusDocument(task);
+    if (before.status === 'queued' && task.status === 'failed') {
+      services.metrics.taskFinished(task);
+      services.notifier.notify(task);
+    }
+    return render(task);
   };
+  const cancelDescription =
+    'A queued task fails at once with error_code cancelled; a running task is told to stop and fails with ' +
+    'cancelled within seconds (the answer may still show it processing). A finished task is left as it is. ' +
+    'Answers with the status document.';
   app.post<{ Params: { task_id: string } }>(
     '/tasks/:task_id/cancel',
-    { schema: { params: taskIdParams, response: responses } },
+    {
+      schema: {
+        tags: ['tasks'],
+        summary: 'Cancel a task',
+        description: cancelDescription,
+        params: taskIdParams,
+        response: responses,
+      },
+    },
     async (req) => cancel(req.params.task_id),
   );
   app.delete<{ Params: { task_id: string } }>(
     '/tasks/:task_id',
-    { schema: { params: taskIdParams, response: responses } },
+    {
+      schema: {
+        tags: ['tasks'],
+        summary: 'Cancel a task (DELETE form)',
+        description: `Same as POST /tasks/{task_id}/cancel. ${cancelDescription}`,
+        params: taskIdParams,
+        response: responses,
+      },
+    },
     async (req) => cancel(req.params.task_id),
   );
 };

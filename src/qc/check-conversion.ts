@@ -1,0 +1,56 @@
+import path from 'node:path';
+import type { StageContext } from '../pipeline/context.js';
+import type { ConversionResult } from '../pipeline/convert.js';
+import { checkPackage } from './check-package.js';
+import type { QcReport } from './report.js';
+import { sourceDurations } from './source-durations.js';
+
+/** Checks the package of a conversion against its plan and its source (see `checkPackage`). */
+export async function checkConversion(
+  result: ConversionResult,
+  inputPath: string,
+  workDir: string,
+  ctx: StageContext,
+  options: { quality: boolean },
+): Promise<QcReport> {
+  const { media, plan } = result;
+  const source = await sourceDurations(
+    ctx.tools.ffprobe,
+    inputPath,
+    { video: media.video.index, audio: plan.audio ? media.audio?.index : undefined },
+    { logger: ctx.logger, signal: ctx.signal },
+  );
+  const renditions = plan.renditions.map((r) => ({ name: r.name, width: r.width, height: r.height }));
+  return checkPackage(
+    {
+      dir: result.package.dir,
+      dashManifest: result.package.dashManifest,
+      hlsMaster: result.package.hlsMaster,
+      expect: {
+        renditions,
+        audio: !!plan.audio,
+        formats: plan.formats,
+        segmentDuration: plan.segmentDuration,
+        frameRate: plan.frameRateLimit ?? (media.video.frameRate > 0 ? media.video.frameRate : 30),
+        source,
+        audioSampleRate: plan.audio?.sampleRate ?? 48_000,
+      },
+    },
+    {
+      tools: ctx.tools,
+      logger: ctx.logger,
+      signal: ctx.signal,
+      quality: options.quality
+        ? {
+            renditions,
+            sourcePath: inputPath,
+            videoIndex: media.video.index,
+            frameRateLimit: plan.frameRateLimit,
+            tempDir: path.join(workDir, 'qc'),
+            idleTimeoutMs: ctx.idleTimeoutMs,
+            maxRuntimeMs: ctx.maxRuntimeMs,
+          }
+        : undefined,
+    },
+  );
+}

@@ -1,0 +1,63 @@
+import { statfs } from 'node:fs/promises';
+import path from 'node:path';
+import { TaskFailure } from '../errors.js';
+import { assertSafeKey } from '../storage/keys.js';
+import type { Storage } from '../storage/storage.js';
+
+export interface FetchOptions {
+  maxInputBytes: number;
+  /** Free space wanted in `workDir` besides the download itself (encoded streams, package), by input size. */
+  reserveBytes?: (inputSize: number) => number;
+  signal?: AbortSignal;
+}
+
+export interface FetchedInput {
+  /** A local file to read: the object in place on local storage, a download in `workDir` otherwise. */
+  path: string;
+  size: number;
+  downloaded: boolean;
+}
+
+/**
+ * Makes an input of the input storage readable as a local file, after the checks every reader of an input
+ * needs: a safe key, an object that exists, is not empty, is within the size limit, and fits on disk.
+ */
+export async function fetchInput(
+  storage: Storage,
+  key: string,
+  workDir: string,
+  options: FetchOptions,
+): Promise<FetchedInput> {
+  try {
+    assertSafeKey(key);
+  } catch (err) {
+    throw new TaskFailure('invalid_input', (err as Error).message);
+  }
+  const info = await storage.head(key);
+  if (!info) throw new TaskFailure('input_not_found', 'input not found');
+  if (info.size === 0) throw new TaskFailure('not_a_video', 'the input file is empty');
+  if (info.size > options.maxInputBytes) {
+    throw new TaskFailure(
+      'limit_exceeded',
+      `the input is ${info.size} bytes, over the limit of ${options.maxInputBytes} bytes`,
+    );
+  }
+  const local = storage.localPath(key);
+  await ensureFreeSpace(workDir, (local ? 0 : info.size) + (options.reserveBytes?.(info.size) ?? 0));
+  if (local) return { path: local, size: info.size, downloaded: false };
+  const dest = path.join(workDir, `input${path.extname(key).slice(0, 10)}`);
+  await storage.download(key, dest, options.signal);
+  options.signal?.throwIfAborted();
+  return { path: dest, size: info.size, downloaded: true };
+}
+
+export async function ensureFreeSpace(dir: string, needed: number): Promise<void> {
+  const fs = await statfs(dir);
+  const free = fs.bavail * fs.bsize;
+  if (free < needed) {
+    throw new TaskFailure(
+      'disk_full',
+      `not enough free disk space for this input: ${Math.round(needed / 1e6)} MB needed, ${Math.round(free / 1e6)} MB free`,
+    );
+  }
+}

@@ -1,0 +1,211 @@
+import { randomUUID } from 'node:crypto';
+import { mkdir, rm } from 'node:fs/promises';
+import path from 'node:path';
+import type { Logger } from 'pino';
+import type { Config } from '../config/config.js';
+import { checkLimits } from '../pipeline/convert.js';
+import type { MediaInfo } from '../pipeline/media-info.js';
+import { planEncode, type EncodePlan, type EncodeSettings } from '../pipeline/plan.js';
+import { probe } from '../pipeline/probe.js';
+import type { MediaTools } from '../pipeline/tools.js';
+import type { TaskRequest } from '../queue/task.js';
+import type { Storage } from '../storage/storage.js';
+import { packagePrefixFor, resolveEncodeSettings } from './encode-settings.js';
+import { fetchInput } from './fetch-input.js';
+
+export interface PreviewDeps {
+  config: Config;
+  tools: MediaTools;
+  input: Storage;
+  logger: Logger;
+  /** Output pixels encoded per second by this process, by x264 preset, when measured. */
+  measuredPixelRate?: (preset: string) => number | undefined;
+}
+
+export interface PlanWarning {
+  code:
+    | 'variable_frame_rate'
+    | 'odd_dimensions'
+    | 'rotation'
+    | 'interlaced'
+    | 'no_audio'
+    | 'non_square_pixels'
+    | 'frame_rate_reduced'
+    | 'rungs_skipped'
+    | 'source_sized_rung';
+  message: string;
+}
+
+/**
+ * Rough output pixels per second of x264 with the whole ladder in one FFmpeg run on one modern core pair,
+ * used until this process has measured its own speed. An estimate, labelled as such in the answer.
+ */
+const defaultPixelRate: Record<string, number> = {
+  ultrafast: 80e6,
+  superfast: 50e6,
+  veryfast: 35e6,
+  faster: 25e6,
+  fast: 18e6,
+  medium: 14e6,
+  slow: 8e6,
+  slower: 4e6,
+  veryslow: 2e6,
+};
+
+/**
+ * What a task for this request would do, without queueing it: the input is fetched and probed like a task
+ * does, then planned with the request's settings; the answer adds estimates and warnings about the input.
+ */
+export async function previewTask(deps: PreviewDeps, request: TaskRequest, signal?: AbortSignal) {
+  const settings = resolveEncodeSettings(deps.config, request);
+  const prefix = packagePrefixFor(deps.config, request);
+  // The pid leads the name, so the start-up sweep removes it if this process dies meanwhile.
+  const workDir = path.join(deps.config.workDir, `${process.pid}-plan-${randomUUID()}`);
+  await mkdir(workDir, { recursive: true });
+  try {
+    const input = await fetchInput(deps.input, request.video_filename, workDir, {
+      maxInputBytes: deps.config.limits.maxInputBytes,
+      signal,
+    });
+    const media = await probe(input.path, { ffprobe: deps.tools.ffprobe, logger: deps.logger, signal });
+    checkLimits(media, deps.config.limits);
+    const plan = planEncode(media, settings);
+    return describePlan(request, prefix, input.size, media, plan, settings, deps.measuredPixelRate);
+  } finally {
+    await rm(workDir, { recursive: true, force: true }).catch((err: unknown) =>
+      deps.logger.error({ err }, 'could not remove a dry-run work directory'),
+    );
+  }
+}
+
+export function describePlan(
+  request: TaskRequest,
+  prefix: string,
+  inputBytes: number,
+  media: MediaInfo,
+  plan: EncodePlan,
+  settings: EncodeSettings,
+  measuredPixelRate?: (preset: string) => number | undefined,
+) {
+  const v = media.video;
+  const outputFps = plan.frameRateLimit ?? (v.frameRate > 0 ? v.frameRate : 30);
+  const videoBitrate = plan.renditions.reduce((sum, r) => sum + r.bitrate, 0);
+  const totalBitrate = videoBitrate + (plan.audio?.bitrate ?? 0);
+  const pixelsPerSecond = plan.renditions.reduce((sum, r) => sum + r.width * r.height, 0) * outputFps;
+  const measured = measuredPixelRate?.(plan.preset);
+  const pixelRate = measured ?? defaultPixelRate[plan.preset] ?? defaultPixelRate.veryfast!;
+  // Encoding dominates; probing, packaging, the poster, the checks and publishing add a little.
+  const workSeconds = (pixelsPerSecond * media.duration) / pixelRate + 1 + media.duration * 0.02;
+
+  const warnings: PlanWarning[] = [];
+  if (v.variableFrameRate) {
+    warnings.push({
+      code: 'variable_frame_rate',
+      message: `the frame rate varies (about ${v.frameRate.toFixed(2)} fps on average); frames keep their timing and keyframes are placed by time`,
+    });
+  }
+  if (v.codedWidth % 2 || v.codedHeight % 2) {
+    warnings.push({
+      code: 'odd_dimensions',
+      message: `the picture is ${v.codedWidth}x${v.codedHeight}; renditions are rounded to even sizes`,
+    });
+  }
+  if (v.rotation) {
+    warnings.push({
+      code: 'rotation',
+      message: `the video is stored rotated (${v.rotation}° clockwise); renditions are encoded upright at ${v.width}x${v.height}`,
+    });
+  }
+  if (v.interlaced) {
+    warnings.push({
+      code: 'interlaced',
+      message: 'the video is interlaced and is not deinterlaced: expect combing on motion',
+    });
+  }
+  if (!media.audio) warnings.push({ code: 'no_audio', message: 'the input has no audio stream' });
+  if (Math.abs(v.sampleAspectRatio - 1) > 0.01) {
+    warnings.push({
+      code: 'non_square_pixels',
+      message: `the pixels are not square (${v.sampleAspectRatio.toFixed(3)}:1); renditions use square pixels at the displayed shape`,
+    });
+  }
+  if (plan.frameRateLimit) {
+    warnings.push({
+      code: 'frame_rate_reduced',
+      message: `the frame rate is reduced from ${v.frameRate.toFixed(2)} to ${plan.frameRateLimit} fps`,
+    });
+  }
+  const skipped = settings.ladder.filter((r) => r.height > Math.min(v.width, v.height));
+  if (plan.sourceSizedRung) {
+    warnings.push({
+      code: 'source_sized_rung',
+      message: `every rung is larger than the source; one rendition is made at the source size`,
+    });
+  } else if (skipped.length) {
+    warnings.push({
+      code: 'rungs_skipped',
+      message: `rungs above the source's ${Math.min(v.width, v.height)}p are skipped (never upscaled): ${skipped.map((r) => `${r.height}p`).join(', ')}`,
+    });
+  }
+
+  return {
+    dry_run: true as const,
+    video_filename: request.video_filename,
+    output_prefix: prefix,
+    input: {
+      bytes: inputBytes,
+      container: media.formatName,
+      duration: round(media.duration, 3),
+      video: {
+        codec: v.codec,
+        width: v.width,
+        height: v.height,
+        coded_width: v.codedWidth,
+        coded_height: v.codedHeight,
+        rotation: v.rotation,
+        sample_aspect_ratio: round(v.sampleAspectRatio, 4),
+        frame_rate: round(v.frameRate, 3),
+        variable_frame_rate: v.variableFrameRate,
+        interlaced: v.interlaced,
+        pixel_format: v.pixelFormat,
+      },
+      audio: media.audio
+        ? { codec: media.audio.codec, channels: media.audio.channels, sample_rate: media.audio.sampleRate }
+        : null,
+    },
+    plan: {
+      renditions: plan.renditions.map((r) => ({
+        name: r.name,
+        width: r.width,
+        height: r.height,
+        bitrate: r.bitrate,
+        maxrate: r.maxrate,
+        bufsize: r.bufsize,
+      })),
+      audio: plan.audio
+        ? { bitrate: plan.audio.bitrate, channels: plan.audio.channels, sample_rate: plan.audio.sampleRate }
+        : null,
+      frame_rate: round(outputFps, 3),
+      frame_rate_limit: plan.frameRateLimit ?? null,
+      gop_frames: plan.gopFrames,
+      segment_duration: plan.segmentDuration,
+      segments: Math.max(1, Math.ceil(media.duration / plan.segmentDuration - 1e-6)),
+      preset: plan.preset,
+      formats: plan.formats,
+      source_sized_rung: plan.sourceSizedRung,
+    },
+    estimate: {
+      output_bytes: Math.round(((totalBitrate * media.duration) / 8) * 1.03),
+      work_seconds: round(workSeconds, 1),
+      basis: measured ? ('measured' as const) : ('default' as const),
+    },
+    warnings,
+  };
+}
+
+export type PlanDocument = Awaited<ReturnType<typeof previewTask>>;
+
+function round(value: number, digits: number): number {
+  const f = 10 ** digits;
+  return Math.round(value * f) / f;
+}
