@@ -151,6 +151,15 @@ describe('S3 input and output: HTTP → queue → FFmpeg → packager → s3rver
     assert.equal(inDoc.status, 'failed');
     assert.equal(inDoc.error_code, 'storage_denied');
     assert.equal(inDoc.error, `bucket "${absentIn}" does not exist`);
+    const ready = await getJson(`${noInBucket.url}/readyz`);
+    assert.equal(ready.status, 503, 'not ready while the input bucket is missing');
+    assert.deepEqual(
+      [
+        (ready.body.checks as Record<string, string>).input_storage,
+        (ready.body.checks as Record<string, string>).output_storage,
+      ],
+      [`bucket "${absentIn}" does not exist`, 'ok'],
+    );
 
     const noOutBucket = await start(s3.env({ ...fast, INPUT_S3_BUCKET: input, OUTPUT_S3_BUCKET: absentOut }));
     const outDoc = (await waitForFinal(noOutBucket.url, await submit(noOutBucket.url, 'there.mp4'))).doc;
