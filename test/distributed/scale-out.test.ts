@@ -31,10 +31,10 @@ describe('scale-out: API and worker processes sharing Redis (BullMQ) and S3', ()
   let apiUrl: string;
   let workers: ServiceProcess[];
 
-  const start = async (name: string, args: string[]) => {
+  const start = async (name: string, args: string[], extra: Record<string, string> = {}) => {
     const stateDir = path.join(root, name);
     await mkdir(stateDir, { recursive: true });
-    const proc = startProcess(name, args, { ...env, STATE_DIR: stateDir });
+    const proc = startProcess(name, args, { ...env, STATE_DIR: stateDir, ...extra });
     processes.push(proc);
     const started = await proc.waitFor((l) => l.msg === 'dash-video-converter started', 60_000);
     return { proc, address: started.address };
@@ -66,6 +66,7 @@ describe('scale-out: API and worker processes sharing Redis (BullMQ) and S3', ()
     await Promise.all([
       ...[1, 2, 3, 4, 5, 6].map((i) => s3.putFile(inputBucket, `batch/in${i}.mp4`, short)),
       s3.putFile(inputBucket, 'long.mp4', long),
+      s3.putFile(inputBucket, 'long2.mp4', long),
     ]);
     env = {
       ...s3.env({ INPUT_S3_BUCKET: inputBucket, OUTPUT_S3_BUCKET: outputBucket }),
@@ -176,6 +177,35 @@ describe('scale-out: API and worker processes sharing Redis (BullMQ) and S3', ()
     const dir = path.join(root, 'long-package');
     await s3.downloadPrefix(outputBucket, 'long/', dir);
     await checkDashPackage(dir, { heights: [144, 360], audio: true, segmentDuration: 2 });
+  });
+
+  test('SIGTERM: an idle worker exits; a busy one past its grace hands its task back to the queue', async () => {
+    const survivor = workers.find((w) => w.child.exitCode === null && w.child.signalCode === null)!;
+    const graceful = (await start('worker-c', ['worker'], { SHUTDOWN_GRACE_SECONDS: '1' })).proc;
+    await survivor.stop();
+    assert.equal(await survivor.exited, 0, 'the idle worker exited cleanly');
+
+    const id = await submit(apiUrl, 'long2.mp4');
+    await waitUntil(async () => {
+      const doc = (await getJson(`${apiUrl}/status/${id}`)).body as unknown as StatusDoc;
+      return doc.status === 'processing' && doc.stage === 'encode';
+    }, 60_000);
+    assert.ok(graceful.tasks('task started').includes(id));
+    const t0 = Date.now();
+    await graceful.stop(20_000);
+    assert.equal(await graceful.exited, 0, 'the busy worker exited cleanly');
+    assert.ok(Date.now() - t0 < 10_000, 'within its grace period and a little');
+    assert.ok(graceful.tasks('task handed back').includes(id), 'the task was handed back');
+    const back = (await getJson(`${apiUrl}/status/${id}`)).body as unknown as StatusDoc;
+    assert.equal(back.status, 'queued');
+    assert.equal(back.error, null);
+
+    const next = (await start('worker-d', ['worker'])).proc;
+    const { doc } = await waitForFinal(apiUrl, id, 120_000);
+    assert.equal(doc.status, 'completed', doc.error ?? '');
+    assert.ok(next.tasks('task completed').includes(id));
+    await waitUntil(() => callbacks.some((c) => c.task_id === id));
+    assert.equal(callbacks.filter((c) => c.task_id === id).length, 1);
   });
 });
 
