@@ -368,15 +368,15 @@ class BullMqWorker {
     try {
       if (this.handingBack) this.worker.cancelJob(id, 'shutdown');
       if ((await this.owner.cancelRequested([id])).has(id)) throw new TaskFailure('cancelled', 'cancelled');
-      if (job.attemptsStarted > 1) log.warn({ attempt: job.attemptsStarted }, 'task taken again');
-      else log.info({ attempt: job.attemptsStarted }, 'task started');
+      const attempt = countedRuns(job) + 1;
+      log.info({ attempt, starts: job.attemptsStarted }, 'task started');
       progress.write({ stage: 'starting', progress: 0, at: Date.now() });
       const task = toRecord(job, 'active', {});
       try {
         signal?.throwIfAborted();
         return await this.handler(task, {
           signal: signal ?? new AbortController().signal,
-          attempt: job.attemptsStarted,
+          attempt,
           reportProgress: (stage, value) => progress.report(stage, value),
         });
       } finally {
@@ -482,6 +482,14 @@ function idFromKey(key: string): string {
   return `${h.slice(0, 8)}-${h.slice(8, 12)}-8${h.slice(13, 16)}-${((parseInt(h[16]!, 16) & 3) | 8).toString(16)}${h.slice(17, 20)}-${h.slice(20, 32)}`;
 }
 
+/**
+ * Runs that count against the attempts, as the SQLite queue counts them: runs that finished or failed, and
+ * runs lost with their worker (stalled); a run handed back at shutdown is not one.
+ */
+function countedRuns(job: TaskJob): number {
+  return job.attemptsMade + (job.stalledCounter ?? 0);
+}
+
 function statusOf(state: JobState | 'unknown'): TaskStatus {
   switch (state) {
     case 'active':
@@ -538,7 +546,7 @@ function toRecord(job: TaskJob, state: JobState | 'unknown', meta: TaskMeta): Ta
       error,
       output: status === 'completed' ? job.returnvalue : undefined,
       cancelled: error?.code === 'cancelled' && status === 'failed' ? true : undefined,
-      attempts: job.attemptsStarted,
+      attempts: countedRuns(job) + (status === 'processing' ? 1 : 0),
       createdAt: new Date(job.timestamp).toISOString(),
       updatedAt: new Date(updated).toISOString(),
     },

@@ -365,7 +365,8 @@ export function taskQueueContract(factory: QueueFactory): void {
       );
       const final = await finalRecord(q, task.id);
       assert.equal(final.status, 'completed');
-      assert.equal(attempts.length, 1);
+      assert.deepEqual(attempts, [1], 'a hand-back does not count as an attempt');
+      assert.equal(final.attempts, 1);
     });
 
     test('closing a worker within its grace lets the running task finish', async () => {
