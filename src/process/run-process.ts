@@ -1,4 +1,5 @@
 import { spawn } from 'node:child_process';
+import path from 'node:path';
 import { createInterface } from 'node:readline';
 import type { Logger } from 'pino';
 
@@ -51,6 +52,8 @@ export function runProcess(command: string, args: readonly string[], options: Ru
   const printable = formatCommand(command, args);
   options.logger?.debug({ command: printable }, 'spawn');
   const killGraceMs = options.killGraceMs ?? 3000;
+  // Messages name the program, not its path: they reach task reasons, which never show server paths.
+  const name = path.basename(command);
 
   return new Promise<{ stdout: string }>((resolve, reject) => {
     if (options.signal?.aborted) {
@@ -131,12 +134,12 @@ export function runProcess(command: string, args: readonly string[], options: Ru
           exit: 'stopped',
           spawn: 'stopped',
         }[stopReason];
-        finish(new ProcessError(`${command} ${what}`, stopReason, printable, code, sig, stderrTail));
+        finish(new ProcessError(`${name} ${what}`, stopReason, printable, code, sig, stderrTail));
       } else if (code === 0) {
         finish(undefined);
       } else {
         const how = sig ? `was killed by ${sig}` : `exited with code ${code}`;
-        finish(new ProcessError(`${command} ${how}`, 'exit', printable, code, sig, stderrTail));
+        finish(new ProcessError(`${name} ${how}`, 'exit', printable, code, sig, stderrTail));
       }
     });
   });
