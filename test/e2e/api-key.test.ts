@@ -13,7 +13,8 @@ describe('API_KEY protects every route but health', () => {
   });
 
   test('without or with a wrong X-API-Key: 401, and the key is not echoed', async () => {
-    for (const headers of [{}, { 'x-api-key': 'wrong' }, { 'x-api-key': key + 'x' }]) {
+    const attempts: Record<string, string>[] = [{}, { 'x-api-key': 'wrong' }, { 'x-api-key': key + 'x' }];
+    for (const headers of attempts) {
       const res = await fetch(`${svc.url}/encode`, {
         method: 'POST',
         headers: { 'content-type': 'application/json', ...headers },
