@@ -340,8 +340,8 @@ class BullMqWorker {
         // A worker that dies stops renewing its locks; after this its tasks are found stalled and run again.
         lockDuration: settings.leaseMs,
         stalledInterval: settings.leaseMs,
-        // A task that keeps killing its worker (crash, OOM) fails after as many runs as a failing one.
-        maxStalledCount: settings.maxAttempts,
+        // A task that keeps killing its worker (crash, OOM) fails after as many runs as a failing one gets.
+        maxStalledCount: settings.maxAttempts - 1,
       },
     );
     this.worker.on('error', (err) => this.log.error({ err }, 'worker error'));
