@@ -1,19 +1,28 @@
 import pino, { type Logger } from 'pino';
 
-/** Paths redacted from every log line: credentials never reach the logs, whatever object is logged. */
+/** Keys whose values are credentials wherever they sit in a logged object. */
+const sensitiveKeys = [
+  'secretAccessKey',
+  'secret_access_key',
+  'sessionToken',
+  'credentials',
+  'apiKey',
+  'secret',
+  'password',
+  'authorization',
+];
+
+/**
+ * Paths redacted from every log line: credentials never reach the logs, whatever object is logged. Pino's
+ * wildcards match one level each, so every key is listed down to the depth of the deepest credential in
+ * the configuration (`config.input.credentials.secretAccessKey`).
+ */
 export const redactPaths = [
   'req.headers["x-api-key"]',
-  'req.headers.authorization',
   'headers["x-api-key"]',
-  'headers.authorization',
-  '*.secretAccessKey',
-  '*.secret_access_key',
-  '*.sessionToken',
-  '*.apiKey',
-  '*.secret',
-  '*.password',
-  'config.callback.secret',
-  'config.apiKey',
+  '*.headers["x-api-key"]',
+  '*.headers.cookie',
+  ...sensitiveKeys.flatMap((key) => [0, 1, 2, 3].map((depth) => `${'*.'.repeat(depth)}${key}`)),
 ];
 
 export function createLogger(level: string, destination?: pino.DestinationStream): Logger {
