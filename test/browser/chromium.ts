@@ -70,8 +70,8 @@ export async function withScreenshot<T>(page: Page, name: string, step: () => Pr
 }
 
 /**
- * Waits until the page's <video> has played past `seconds` with no error shown by the player; returns the
- * current time then.
+ * Waits until the page's <video> has played past `seconds` (still playing, or played to its end) with no
+ * error shown by the player; returns the current time then.
  */
 export async function waitForPlayback(page: Page, seconds: number, timeoutMs = 30_000): Promise<number> {
   await page.waitForFunction(
@@ -79,7 +79,7 @@ export async function waitForPlayback(page: Page, seconds: number, timeoutMs = 3
       const error = document.getElementById('player-error')?.textContent;
       if (error) throw new Error(`player error: ${error}`);
       const v = document.querySelector('video');
-      return !!v && v.currentTime > s && !v.paused;
+      return !!v && v.currentTime > s && (!v.paused || v.ended);
     },
     seconds,
     { timeout: timeoutMs, polling: 100 },
