@@ -1,0 +1,55 @@
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { startTestService, type TestService } from '../helpers/service.js';
+
+/** The pid of a process that has exited: a worker that died without cleaning up had one like it. */
+async function deadPid(): Promise<number> {
+  const child = spawn('true');
+  await new Promise((r) => child.on('exit', r));
+  assert.ok(child.pid);
+  return child.pid;
+}
+
+describe('start-up sweep of orphan work directories', () => {
+  let root: string;
+  let svc: TestService | undefined;
+  before(async () => {
+    root = await mkdtemp(path.join(tmpdir(), 'dvc-sweep-'));
+  });
+  after(async () => {
+    await svc?.close();
+    await rm(root, { recursive: true, force: true });
+  });
+
+  test('directories of dead processes are removed; live ones and foreign names are kept', async () => {
+    const work = path.join(root, 'state', 'work');
+    const dead = path.join(work, `${await deadPid()}-0b6e1f1c-dead-task`);
+    const live = path.join(work, `${process.pid}-5d0c9a2e-live-task`);
+    const foreign = path.join(work, 'lost+found');
+    for (const dir of [dead, live, foreign]) {
+      await mkdir(path.join(dir, 'encoded'), { recursive: true });
+      await writeFile(path.join(dir, 'encoded', 'video_360p.mp4'), Buffer.alloc(1024));
+    }
+    svc = await startTestService({}, { root, keepRoot: true });
+    assert.ok(!existsSync(dead), 'the dead worker’s directory is gone');
+    assert.ok(
+      existsSync(path.join(live, 'encoded', 'video_360p.mp4')),
+      'a running process’s directory stays',
+    );
+    assert.ok(existsSync(foreign), 'a directory not named by a pid stays');
+  });
+
+  test('an API-only process does not sweep (it runs no tasks)', async () => {
+    await svc?.close();
+    svc = undefined;
+    const dead = path.join(root, 'state', 'work', `${await deadPid()}-a1b2c3d4-api-only`);
+    await mkdir(dead, { recursive: true });
+    svc = await startTestService({}, { root, keepRoot: true, worker: false });
+    assert.ok(existsSync(dead));
+  });
+});
