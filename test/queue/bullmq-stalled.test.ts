@@ -1,0 +1,129 @@
+import assert from 'node:assert/strict';
+import { randomUUID } from 'node:crypto';
+import { after, before, describe, test } from 'node:test';
+import { Worker } from 'bullmq';
+import { Redis } from 'ioredis';
+import { createLogger } from '../../src/logger.js';
+import { BullMqTaskQueue } from '../../src/queue/bullmq-queue.js';
+import type { TaskRecord } from '../../src/queue/task.js';
+import { startRedisServer, type RedisServer } from '../helpers/redis-server.js';
+
+/**
+ * A worker process that dies mid-task, played by a bare BullMQ worker closed with `force`: it stops renewing
+ * the lock of the task it holds and never finishes it, as a SIGKILLed process would.
+ */
+describe('BullMqTaskQueue: tasks of dead workers', () => {
+  let redis: RedisServer;
+  const logger = createLogger(process.env.TEST_LOG_LEVEL ?? 'silent');
+  before(async () => {
+    redis = await startRedisServer();
+  });
+  after(async () => {
+    await redis?.stop();
+  });
+
+  const open = (maxAttempts: number) => {
+    const settings = {
+      kind: 'redis' as const,
+      url: redis.url,
+      prefix: `stall-${randomUUID().slice(0, 8)}`,
+      maxAttempts,
+      retentionSeconds: 3600,
+      leaseMs: 1000,
+    };
+    return new BullMqTaskQueue(settings, logger, { retryBackoffMs: 100 });
+  };
+
+  const dieWhileRunning = async (queue: BullMqTaskQueue, id: string) => {
+    const connection = new Redis(redis.url, { maxRetriesPerRequest: null });
+    let taken!: () => void;
+    const running = new Promise<void>((r) => (taken = r));
+    const doomed = new Worker(
+      'tasks',
+      () => {
+        taken();
+        return new Promise(() => undefined);
+      },
+      { connection, prefix: queue.settings.prefix, lockDuration: 1000, stalledInterval: 1000 },
+    );
+    await running;
+    assert.equal((await queue.get(id))?.status, 'processing');
+    await doomed.close(true);
+    connection.disconnect();
+  };
+
+  test('the task of a dead worker runs again on another and completes', async () => {
+    const queue = open(3);
+    try {
+      const { task } = await queue.submit({ video_filename: 'a.mp4' });
+      await dieWhileRunning(queue, task.id);
+      const attempts: number[] = [];
+      const settled: TaskRecord[] = [];
+      const worker = queue.startWorker(
+        async (t, ctx) => {
+          attempts.push(ctx.attempt);
+          return {
+            storage: 'local',
+            prefix: t.id,
+            poster: { key: 'p' },
+            renditions: [],
+            audio: false,
+            duration: 1,
+            files: 1,
+            bytes: 1,
+          };
+        },
+        { concurrency: 1, onSettled: (t) => settled.push(t) },
+      );
+      const final = await waitFinal(queue, task.id);
+      assert.equal(final.status, 'completed');
+      assert.deepEqual(attempts, [2], 'the lost run counts as an attempt');
+      assert.equal(final.attempts, 2);
+      await worker.close(0);
+      assert.deepEqual(
+        settled.map((t) => t.status),
+        ['completed'],
+      );
+    } finally {
+      await queue.close();
+    }
+  });
+
+  test('a task whose worker died in its last attempt fails as worker_lost, settled once', async () => {
+    const queue = open(1);
+    try {
+      const { task } = await queue.submit({ video_filename: 'b.mp4' });
+      await dieWhileRunning(queue, task.id);
+      let ran = false;
+      const settled: TaskRecord[] = [];
+      const worker = queue.startWorker(
+        async () => {
+          ran = true;
+          throw new Error('must not run');
+        },
+        { concurrency: 1, onSettled: (t) => settled.push(t) },
+      );
+      const final = await waitFinal(queue, task.id);
+      assert.equal(final.status, 'failed');
+      assert.equal(final.error?.code, 'worker_lost');
+      assert.equal(ran, false);
+      await new Promise((r) => setTimeout(r, 300));
+      await worker.close(0);
+      assert.equal(settled.length, 1);
+      assert.equal(settled[0]?.error?.code, 'worker_lost');
+      assert.deepEqual(await queue.counts(), { queued: 0, processing: 0, completed: 0, failed: 1 });
+    } finally {
+      await queue.close();
+    }
+  });
+});
+
+async function waitFinal(queue: BullMqTaskQueue, id: string): Promise<TaskRecord> {
+  const deadline = Date.now() + 20_000;
+  for (;;) {
+    const t = await queue.get(id);
+    if (t && (t.status === 'completed' || t.status === 'failed')) return t;
+    if (Date.now() > deadline) assert.fail(`task still ${t?.status}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
