@@ -109,6 +109,7 @@ export const qcReportSchema = {
           rendition: { type: 'string' },
           psnr: { type: 'number' },
           ssim: { type: 'number' },
+          error: { type: 'string', description: 'Why this rendition could not be measured.' },
         },
       },
     },

@@ -3,7 +3,7 @@ import type { StageContext } from '../pipeline/context.js';
 import type { ConversionResult } from '../pipeline/convert.js';
 import { checkPackage } from './check-package.js';
 import type { QcReport } from './report.js';
-import { sourceDurations } from './source-durations.js';
+import { sourceSpans } from './source-durations.js';
 
 /** Checks the package of a conversion against its plan and its source (see `checkPackage`). */
 export async function checkConversion(
@@ -14,12 +14,18 @@ export async function checkConversion(
   options: { quality: boolean },
 ): Promise<QcReport> {
   const { media, plan } = result;
-  const source = await sourceDurations(
+  const spans = await sourceSpans(
     ctx.tools.ffprobe,
     inputPath,
     { video: media.video.index, audio: plan.audio ? media.audio?.index : undefined },
-    { logger: ctx.logger, signal: ctx.signal },
+    { logger: ctx.logger, signal: ctx.signal, duration: media.duration },
   );
+  const source = {
+    video: spans.video.duration,
+    audio: spans.audio?.duration,
+    lastVideoFrame: spans.video.lastSample,
+  };
+  const frameRate = plan.frameRateLimit ?? (media.video.frameRate > 0 ? media.video.frameRate : 30);
   const renditions = plan.renditions.map((r) => ({ name: r.name, width: r.width, height: r.height }));
   return checkPackage(
     {
@@ -31,7 +37,7 @@ export async function checkConversion(
         audio: !!plan.audio,
         formats: plan.formats,
         segmentDuration: plan.segmentDuration,
-        frameRate: plan.frameRateLimit ?? (media.video.frameRate > 0 ? media.video.frameRate : 30),
+        frameRate,
         source,
         audioSampleRate: plan.audio?.sampleRate ?? 48_000,
       },

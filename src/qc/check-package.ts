@@ -1,8 +1,7 @@
-import { createReadStream, createWriteStream } from 'node:fs';
-import { mkdir, readdir, readFile, rm, stat } from 'node:fs/promises';
+import { mkdir, open, readdir, readFile, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
-import { finished, pipeline } from 'node:stream/promises';
 import type { Logger } from 'pino';
+import { ProcessError } from '../process/run-process.js';
 import {
   checkAlignment,
   checkAvDurations,
@@ -28,11 +27,13 @@ export interface PackageUnderCheck {
 }
 
 export interface CheckOptions {
-  tools: { xmllint: string; ffmpeg: string };
+  tools: { xmllint: string; ffmpeg: string; ffprobe: string };
   logger?: Logger;
   signal?: AbortSignal;
   /** Also measure PSNR and SSIM of every video rendition against the source (slow: decodes everything). */
-  quality?: Omit<QualityOptions, 'ffmpeg' | 'logger' | 'signal'> & { renditions: Expectations['renditions'] };
+  quality?: Omit<QualityOptions, 'ffmpeg' | 'ffprobe' | 'logger' | 'signal'> & {
+    renditions: Expectations['renditions'];
+  };
 }
 
 /**
@@ -173,14 +174,22 @@ async function qualityOf(
         [...(stream.init ? [stream.init] : []), ...stream.segments.map((s) => s.url)],
         joined,
       );
-      scores.push(
-        await measureQuality(rendition, joined, {
-          ...quality,
-          ffmpeg: options.tools.ffmpeg,
-          logger: options.logger,
-          signal: options.signal,
-        }),
-      );
+      try {
+        scores.push(
+          await measureQuality(rendition, joined, {
+            ...quality,
+            ffmpeg: options.tools.ffmpeg,
+            ffprobe: options.tools.ffprobe,
+            logger: options.logger,
+            signal: options.signal,
+          }),
+        );
+      } catch (err) {
+        options.signal?.throwIfAborted();
+        options.logger?.warn({ err, rendition: rendition.name }, 'could not measure PSNR/SSIM');
+        const detail = err instanceof ProcessError ? err.stderrTail.trim().split('\n').pop() : undefined;
+        scores.push({ rendition: rendition.name, error: (detail || (err as Error).message).slice(0, 200) });
+      }
       await rm(joined, { force: true });
     }
   } finally {
@@ -189,13 +198,13 @@ async function qualityOf(
   return scores;
 }
 
+/** Concatenates init and media segments into one playable file (one segment in memory at a time). */
 async function joinFiles(dir: string, keys: string[], dest: string): Promise<void> {
-  const out = createWriteStream(dest);
+  const out = await open(dest, 'w');
   try {
-    for (const key of keys) await pipeline(createReadStream(path.join(dir, key)), out, { end: false });
+    for (const key of keys) await out.write(await readFile(path.join(dir, key)));
   } finally {
-    out.end();
-    await finished(out);
+    await out.close();
   }
 }
 

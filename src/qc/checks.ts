@@ -20,8 +20,11 @@ export interface Expectations {
   segmentDuration: number;
   /** Frame rate of the output video. */
   frameRate: number;
-  /** Source durations per stream, seconds. */
-  source: { video: number; audio?: number };
+  /**
+   * How long the source's streams last (from first to last timestamp), and how long its last video frame
+   * is shown: a variable frame rate source may hold it for seconds, which the output need not copy exactly.
+   */
+  source: { video: number; audio?: number; lastVideoFrame?: number };
   /** Sample rate of the output audio. */
   audioSampleRate: number;
 }
@@ -171,8 +174,9 @@ export function streamDuration(stream: StreamView): number {
 }
 
 /**
- * Video and audio each last as long as in the source (within one frame of their own kind), so they also
- * last as long as each other, give or take what the source itself had between them.
+ * Video and audio each last as long as in the source (within one frame of their own kind: one output frame,
+ * or the source's last frame when it is held longer; one codec frame for audio), so they also last as long
+ * as each other, give or take what the source itself had between them.
  */
 export function checkAvDurations(streams: StreamView[], expect: Expectations): QcCheck {
   // DASH timelines are exact; HLS EXTINF values are rounded to milliseconds.
@@ -182,18 +186,18 @@ export function checkAvDurations(streams: StreamView[], expect: Expectations): Q
   const audio = own.find((s) => s.kind === 'audio');
   const rounding =
     format === 'hls' ? 0.0005 * Math.max(video?.segments.length ?? 0, audio?.segments.length ?? 0) : 0;
-  const videoTol = 1 / expect.frameRate + rounding + 0.001;
+  const videoTol = Math.max(1 / expect.frameRate, expect.source.lastVideoFrame ?? 0) + rounding + 0.001;
   const audioTol = Math.max(1 / expect.frameRate, 1024 / expect.audioSampleRate) + rounding + 0.001;
   const problems: string[] = [];
   const found: string[] = [];
   if (video) {
     const v = streamDuration(video);
-    found.push(`video ${s3(v)} (source ${s3(expect.source.video)})`);
+    found.push(`video ${s3(v)} (source ${s3(expect.source.video)} ± ${s3(videoTol)})`);
     if (Math.abs(v - expect.source.video) > videoTol)
       problems.push(`video lasts ${s3(v)}, the source's video ${s3(expect.source.video)}`);
     if (audio && expect.source.audio !== undefined) {
       const a = streamDuration(audio);
-      found.push(`audio ${s3(a)} (source ${s3(expect.source.audio)})`);
+      found.push(`audio ${s3(a)} (source ${s3(expect.source.audio)} ± ${s3(audioTol)})`);
       if (Math.abs(a - expect.source.audio) > audioTol)
         problems.push(`audio lasts ${s3(a)}, the source's audio ${s3(expect.source.audio)}`);
       const drift = a - v - (expect.source.audio - expect.source.video);

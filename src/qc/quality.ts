@@ -6,6 +6,7 @@ import type { QualityScore } from './report.js';
 
 export interface QualityOptions {
   ffmpeg: string;
+  ffprobe: string;
   /** The source file and its video stream index. */
   sourcePath: string;
   videoIndex: number;
@@ -23,6 +24,12 @@ export interface QualityOptions {
  * PSNR and SSIM of one rendition (a playable MP4: init + segments joined) against the source scaled the
  * same way the encoder scaled it, averaged over all frames. PSNR is computed from the mean squared error
  * over the whole clip, as FFmpeg's own summary does.
+ *
+ * Frames are paired in order, not by timestamp: the MP4 muxer retimes a variable frame rate source onto a
+ * constant grid, which moves frames by a fraction of a frame, and timestamp pairing would then compare
+ * neighbouring frames. The reference gets the encoder's frame rate limit, so both sides hold the same frames;
+ * when the muxer also repeated or dropped frames (the counts differ), the reference is put on the
+ * rendition's constant grid the same way first.
  */
 export async function measureQuality(
   rendition: { name: string; width: number; height: number },
@@ -31,16 +38,26 @@ export async function measureQuality(
 ): Promise<QualityScore> {
   const psnrLog = `${rendition.name}.psnr.log`;
   const ssimLog = `${rendition.name}.ssim.log`;
+  let grid = options.frameRateLimit ? `fps=${options.frameRateLimit}` : undefined;
+  if (!grid) {
+    const probeOptions = { logger: options.logger, signal: options.signal };
+    const [source, output] = await Promise.all([
+      countFrames(options.ffprobe, options.sourcePath, String(options.videoIndex), probeOptions),
+      countFrames(options.ffprobe, renditionFile, 'v:0', probeOptions),
+    ]);
+    if (source.frames !== output.frames && output.rate) grid = `fps=${output.rate}:round=near`;
+  }
   const ref = [
-    ...(options.frameRateLimit ? [`fps=${options.frameRateLimit}`] : []),
+    ...(grid ? [grid] : []),
     'format=yuv420p',
     `scale=${rendition.width}:${rendition.height}:flags=bicubic`,
     'setsar=1',
+    'setpts=N/(25*TB)',
     'split[r1][r2]',
   ].join(',');
   const graph = [
     `[1:${options.videoIndex}]${ref}`,
-    '[0:v:0]format=yuv420p,setsar=1,split[d1][d2]',
+    '[0:v:0]format=yuv420p,setsar=1,setpts=N/(25*TB),split[d1][d2]',
     // Statistics files are named relative to the working directory: no path ever needs escaping.
     `[d1][r1]psnr=stats_file=${psnrLog}[o1]`,
     `[d2][r2]ssim=stats_file=${ssimLog}[o2]`,
@@ -55,9 +72,10 @@ export async function measureQuality(
       '-protocol_whitelist',
       'file',
       '-i',
-      `file:${renditionFile}`,
+      // Absolute: the process runs in the statistics directory.
+      `file:${path.resolve(renditionFile)}`,
       '-i',
-      `file:${options.sourcePath}`,
+      `file:${path.resolve(options.sourcePath)}`,
       '-filter_complex',
       graph,
       '-map',
@@ -82,6 +100,37 @@ export async function measureQuality(
   const psnrText = await readFile(path.join(options.tempDir, psnrLog), 'utf8');
   const ssimText = await readFile(path.join(options.tempDir, ssimLog), 'utf8');
   return { rendition: rendition.name, psnr: psnrFromStats(psnrText), ssim: ssimFromStats(ssimText) };
+}
+
+/** Frames (packets) of one video stream and its frame rate, by demuxing only. */
+async function countFrames(
+  ffprobe: string,
+  file: string,
+  stream: string,
+  options: { logger?: Logger; signal?: AbortSignal },
+): Promise<{ frames: number; rate?: string }> {
+  const { stdout } = await runProcess(
+    ffprobe,
+    [
+      '-v',
+      'error',
+      '-protocol_whitelist',
+      'file',
+      '-select_streams',
+      stream,
+      '-count_packets',
+      '-print_format',
+      'json',
+      '-show_entries',
+      'stream=nb_read_packets,r_frame_rate',
+      `file:${path.resolve(file)}`,
+    ],
+    { ...options, timeoutMs: 300_000 },
+  );
+  const s = (JSON.parse(stdout) as { streams?: { nb_read_packets?: string; r_frame_rate?: string }[] })
+    .streams?.[0];
+  const rate = s?.r_frame_rate && /^\d+\/[1-9]\d*$/.test(s.r_frame_rate) ? s.r_frame_rate : undefined;
+  return { frames: Number(s?.nb_read_packets ?? 0), rate };
 }
 
 /** Mean PSNR in dB from the per-frame `mse_avg` values of FFmpeg's psnr statistics (8-bit). */

@@ -17,8 +17,10 @@ export type QcCheckName =
 /** PSNR (dB) and SSIM (0..1) of a rendition against the source scaled to its size, averaged over frames. */
 export interface QualityScore {
   rendition: string;
-  psnr: number;
-  ssim: number;
+  psnr?: number;
+  ssim?: number;
+  /** Why the rendition could not be measured (the measurement is informative: it never fails a task). */
+  error?: string;
 }
 
 export interface QcReport {

@@ -1,26 +1,34 @@
 import type { Logger } from 'pino';
 import { runProcess } from '../process/run-process.js';
 
-interface ProbeStreams {
-  streams?: {
-    index: number;
-    duration?: string;
-    start_time?: string;
-    tags?: Record<string, string>;
-  }[];
-  format?: { duration?: string; start_time?: string };
+interface ProbePackets {
+  packets?: { stream_index: number; pts_time?: string; duration_time?: string }[];
+  format?: { duration?: string };
 }
 
+export interface StreamSpan {
+  /** Seconds from the first sample's start to the last sample's end. */
+  duration: number;
+  /** How long the last sample is shown (a variable frame rate source may hold its last frame for long). */
+  lastSample: number;
+}
+
+/** Seconds read at each end of the source: enough for a whole GOP, whatever the interleaving. */
+const EDGE_SECONDS = 10;
+
 /**
- * How long the given streams of a source last, in seconds: the stream's own duration, its DURATION tag
- * (Matroska, WebM), or the container's duration less the stream's start.
+ * How long the given streams of a source last, from their packet timestamps (the span a player shows,
+ * gaps and held last frames included, which the streams' duration fields do not always say). Only the
+ * first and last seconds of the file are read.
  */
-export async function sourceDurations(
+export async function sourceSpans(
   ffprobe: string,
   inputPath: string,
   indexes: { video: number; audio?: number },
-  options: { logger?: Logger; signal?: AbortSignal } = {},
-): Promise<{ video: number; audio?: number }> {
+  options: { logger?: Logger; signal?: AbortSignal; duration?: number } = {},
+): Promise<{ video: StreamSpan; audio?: StreamSpan }> {
+  const d = options.duration ?? 0;
+  const intervals = d > 2 * EDGE_SECONDS ? `%+${EDGE_SECONDS},${(d - EDGE_SECONDS).toFixed(3)}%` : undefined;
   const { stdout } = await runProcess(
     ffprobe,
     [
@@ -29,39 +37,43 @@ export async function sourceDurations(
       // A local file already probed by the pipeline: still, no other protocol may be opened.
       '-protocol_whitelist',
       'file',
+      ...(intervals ? ['-read_intervals', intervals] : []),
       '-print_format',
       'json',
       '-show_entries',
-      'stream=index,duration,start_time:stream_tags=DURATION:format=duration,start_time',
+      'packet=stream_index,pts_time,duration_time',
       `file:${inputPath}`,
     ],
-    { logger: options.logger, signal: options.signal, timeoutMs: 60_000 },
+    { logger: options.logger, signal: options.signal, timeoutMs: 120_000 },
   );
-  return durationsFrom(JSON.parse(stdout) as ProbeStreams, indexes);
+  return spansFrom(JSON.parse(stdout) as ProbePackets, indexes);
 }
 
-export function durationsFrom(
-  data: ProbeStreams,
+export function spansFrom(
+  data: ProbePackets,
   indexes: { video: number; audio?: number },
-): { video: number; audio?: number } {
-  const container = Number(data.format?.duration);
-  const containerStart = Number(data.format?.start_time) || 0;
-  const of = (index: number): number => {
-    const s = data.streams?.find((x) => x.index === index);
-    const own = Number(s?.duration);
-    if (own > 0) return own;
-    const tagged = clock(s?.tags?.DURATION ?? s?.tags?.duration);
-    if (tagged > 0) return tagged;
-    return Math.max(0, container - ((Number(s?.start_time) || 0) - containerStart));
+): { video: StreamSpan; audio?: StreamSpan } {
+  const of = (index: number): StreamSpan => {
+    let start = Infinity;
+    let end = -Infinity;
+    let lastPts = -Infinity;
+    let lastSample = 0;
+    for (const p of data.packets ?? []) {
+      if (p.stream_index !== index) continue;
+      const pts = Number(p.pts_time);
+      if (!Number.isFinite(pts)) continue;
+      const dur = Number(p.duration_time) || 0;
+      start = Math.min(start, pts);
+      end = Math.max(end, pts + dur);
+      if (pts > lastPts) {
+        lastPts = pts;
+        lastSample = dur;
+      }
+    }
+    return Number.isFinite(start) ? { duration: end - start, lastSample } : { duration: 0, lastSample: 0 };
   };
   return {
     video: of(indexes.video),
     ...(indexes.audio !== undefined ? { audio: of(indexes.audio) } : {}),
   };
-}
-
-/** `00:00:30.003000000` → 30.003 */
-function clock(value: string | undefined): number {
-  const m = /^(\d+):(\d{2}):(\d{2}(?:\.\d+)?)$/.exec(value ?? '');
-  return m ? Number(m[1]) * 3600 + Number(m[2]) * 60 + Number(m[3]) : 0;
 }
