@@ -2,6 +2,30 @@ import { inputGuardArgs } from './input-formats.js';
 import type { MediaInfo } from './media-info.js';
 import type { EncodePlan } from './plan.js';
 
+/** How the encode uses the machine; the defaults are what bench/levers.ts measured best (see BENCHMARKS.md). */
+export interface EncodeTuning {
+  /**
+   * Scale each rung from the next larger rung's frames instead of from the source: the 1080p frame is read
+   * once, by the top rung's scaler.
+   */
+  cascade: boolean;
+  /** libx264 threads per rendition; 0 leaves x264's choice (1.5 × cores each, so every rung oversubscribes). */
+  x264Threads: number;
+  /** Decoder threads; 0 leaves FFmpeg's choice. */
+  decodeThreads: number;
+  /** Filter graph threads; 0 leaves FFmpeg's choice. */
+  filterThreads: number;
+  scaleFlags: string;
+}
+
+export const defaultTuning: EncodeTuning = {
+  cascade: false,
+  x264Threads: 0,
+  decodeThreads: 0,
+  filterThreads: 0,
+  scaleFlags: 'bicubic',
+};
+
 export interface EncodeOutputs {
   /** Local file per rendition name. */
   video: Record<string, string>;
@@ -18,18 +42,13 @@ export function buildEncodeArgs(
   media: MediaInfo,
   plan: EncodePlan,
   outputs: EncodeOutputs,
+  tuning: EncodeTuning = defaultTuning,
 ): string[] {
-  const n = plan.renditions.length;
   const pre: string[] = [];
   if (plan.frameRateLimit) pre.push(`fps=${plan.frameRateLimit}`);
   // 8-bit 4:2:0 is what every H.264 player decodes; 10-bit or 4:4:4 sources are converted once, before the split.
   pre.push('format=yuv420p');
-  const branches = plan.renditions.map((_, i) => `[s${i}]`).join('');
-  const graph = [`[0:${media.video.index}]${pre.join(',')},split=${n}${branches}`];
-  plan.renditions.forEach((r, i) => {
-    // An explicit size with square pixels: non-square sources are resampled to their display shape.
-    graph.push(`[s${i}]scale=${r.width}:${r.height}:flags=bicubic,setsar=1[v${i}]`);
-  });
+  const graph = filterGraph(`[0:${media.video.index}]${pre.join(',')}`, plan, tuning);
 
   const args = [
     '-hide_banner',
@@ -38,10 +57,12 @@ export function buildEncodeArgs(
     // Only the local file may be opened, and only as a video container: a key can never smuggle in
     // concat:, http: or another protocol, nor an upload a playlist that names other files.
     ...inputGuardArgs(),
+    ...(tuning.decodeThreads > 0 ? ['-threads', String(tuning.decodeThreads)] : []),
     '-i',
     `file:${inputPath}`,
+    ...(tuning.filterThreads > 0 ? ['-filter_complex_threads', String(tuning.filterThreads)] : []),
     '-filter_complex',
-    graph.join(';'),
+    graph,
     '-progress',
     'pipe:1',
     '-nostats',
@@ -60,6 +81,7 @@ export function buildEncodeArgs(
       '-1',
       '-c:v',
       'libx264',
+      ...(tuning.x264Threads > 0 ? ['-threads', String(tuning.x264Threads)] : []),
       '-preset',
       plan.preset,
       '-profile:v',
@@ -108,6 +130,36 @@ export function buildEncodeArgs(
     );
   }
   return args;
+}
+
+/**
+ * Decoded frames → `[v<i>]` per rendition (plan order, smallest first). Each rung gets an explicit size with
+ * square pixels: non-square sources are resampled to their display shape.
+ */
+function filterGraph(source: string, plan: EncodePlan, tuning: EncodeTuning): string {
+  const n = plan.renditions.length;
+  const scale = (i: number) => {
+    const r = plan.renditions[i]!;
+    return `scale=${r.width}:${r.height}:flags=${tuning.scaleFlags},setsar=1`;
+  };
+  if (!tuning.cascade || n === 1) {
+    const branches = plan.renditions.map((_, i) => `[s${i}]`).join('');
+    return [
+      `${source},split=${n}${branches}`,
+      ...plan.renditions.map((_, i) => `[s${i}]${scale(i)}[v${i}]`),
+    ].join(';');
+  }
+  // Largest first: each scaled rung is split into its own output and the input of the next smaller one.
+  const chains: string[] = [];
+  let from = source;
+  for (let i = n - 1; i >= 0; i--) {
+    if (i === 0) chains.push(`${from}${from === source ? ',' : ''}${scale(i)}[v${i}]`);
+    else {
+      chains.push(`${from}${from === source ? ',' : ''}${scale(i)},split=2[v${i}][c${i}]`);
+      from = `[c${i}]`;
+    }
+  }
+  return chains.join(';');
 }
 
 /** Seconds of output written so far, from one line of `-progress pipe:1`; undefined for other lines. */

@@ -1,0 +1,200 @@
+import type { MachineInfo } from './machine.js';
+import type { RungQuality } from './quality.js';
+import { ratio, spread, type Spread } from './stats.js';
+import type { ThroughputResult } from './throughput.js';
+import type { RunResult } from './variants.js';
+
+export interface VariantResult {
+  name: string;
+  description: string;
+  env: Record<string, string>;
+  runs: Omit<RunResult, 'packageDir'>[];
+  quality?: RungQuality[];
+}
+
+export interface InputResult {
+  label: string;
+  path: string;
+  media: {
+    duration: number;
+    width: number;
+    height: number;
+    frameRate: number;
+    codec: string;
+    audio: boolean;
+  };
+  variants: VariantResult[];
+}
+
+export interface RssLongResult {
+  inputSeconds: number;
+  wallMs: number;
+  nodePeakRss: number;
+  ffmpegPeakRss: number;
+}
+
+export interface BenchResults {
+  startedAt: string;
+  finishedAt: string;
+  machine: MachineInfo;
+  options: { runs: number; quick: boolean; variants: string[] };
+  inputs: InputResult[];
+  throughput?: ThroughputResult;
+  rssLong?: RssLongResult[];
+}
+
+/** The limit each of our variants is compared with: the same encoder settings without muxing or packaging. */
+const limitFor: Record<string, string> = {
+  cli: 'limit',
+  server: 'limit',
+  'cli-seedcfg': 'limit-seedcfg',
+  'server-seedcfg': 'limit-seedcfg',
+};
+
+const s2 = (ms: number) => (ms / 1000).toFixed(2);
+const mb = (bytes: number | undefined) =>
+  bytes === undefined || !Number.isFinite(bytes) ? '–' : (bytes / 2 ** 20).toFixed(0);
+const fmtSpread = (s: Spread, f: (x: number) => string) =>
+  s.n === 0 ? '–' : s.n === 1 ? f(s.median) : `${f(s.median)} (${f(s.min)}–${f(s.max)})`;
+const fmtRatio = (s: Spread) => fmtSpread(s, (x) => x.toFixed(2));
+const maxOf = (xs: (number | undefined)[]) => {
+  const v = xs.filter((x): x is number => x !== undefined);
+  return v.length ? Math.max(...v) : undefined;
+};
+
+const wall = (v: VariantResult) => v.runs.map((r) => r.wallMs);
+
+export function renderMarkdown(results: BenchResults): string {
+  const m = results.machine;
+  const lines: string[] = [
+    `Run ${results.startedAt} → ${results.finishedAt}, ${results.options.runs} alternated runs per variant${results.options.quick ? ' (quick)' : ''}.`,
+    '',
+    `Machine: ${m.cpu}, ${m.cores} cores, ${m.memoryGiB} GiB, ${m.kernel}, Node ${m.node}, load average ${m.loadAverage} at start.`,
+    `Tools: ${m.ffmpeg}; Shaka Packager ${m.packager}.`,
+    '',
+  ];
+  for (const input of results.inputs) lines.push(...renderInput(input));
+  lines.push(...renderTargets(results));
+  return lines.join('\n') + '\n';
+}
+
+function renderInput(input: InputResult): string[] {
+  const { media } = input;
+  const byName = new Map(input.variants.map((v) => [v.name, v]));
+  const seed = byName.get('seed');
+  const lines = [
+    `### ${input.label}`,
+    '',
+    `${media.width}x${media.height} ${media.codec}, ${media.frameRate} fps, ${media.duration.toFixed(1)} s, ${media.audio ? 'with' : 'no'} audio.`,
+    '',
+    '| variant | wall s, median (min–max) | × seed | × limit | CPU s | CPU s ffmpeg / packager / node | first manifest s | peak RSS MB node / ffmpeg / packager | output MB |',
+    '|---|---|---|---|---|---|---|---|---|',
+  ];
+  for (const v of input.variants) {
+    const limit = byName.get(limitFor[v.name] ?? '');
+    const peak = (p: string) => mb(maxOf(v.runs.map((r) => r.peakRss.byProgram[p])));
+    const first = v.runs.map((r) => r.firstManifestMs).filter((x): x is number => x !== undefined);
+    lines.push(
+      [
+        '',
+        `**${v.name}**`,
+        fmtSpread(spread(wall(v)), s2),
+        seed && v !== seed ? fmtRatio(ratio(wall(v), wall(seed))) : '',
+        limit ? fmtRatio(ratio(wall(v), wall(limit))) : '',
+        spread(v.runs.map((r) => r.cpu.total)).median.toFixed(1),
+        ['ffmpeg', 'packager', 'node']
+          .map((p) => {
+            const xs = v.runs.map((r) => (p === 'node' ? r.cpu.node : r.cpuByProgram[p]) ?? NaN);
+            const med = spread(xs).median;
+            return Number.isFinite(med) ? med.toFixed(2) : '–';
+          })
+          .join(' / '),
+        first.length ? s2(spread(first).median) : '',
+        `${peak('node')} / ${peak('ffmpeg')} / ${peak('packager')}`,
+        v.runs[0]!.outputBytes ? (spread(v.runs.map((r) => r.outputBytes)).median / 2 ** 20).toFixed(1) : '',
+        '',
+      ]
+        .join(' | ')
+        .trim(),
+    );
+  }
+  lines.push('');
+  const withQuality = input.variants.filter((v) => v.quality?.length);
+  if (withQuality.length) {
+    lines.push(
+      '| variant | rung | size | kbit/s | PSNR Y dB | PSNR avg dB | SSIM Y | SSIM all |',
+      '|---|---|---|---|---|---|---|---|',
+    );
+    for (const v of withQuality) {
+      for (const q of v.quality!) {
+        lines.push(
+          `| ${v.name} | ${q.rung} | ${q.width}x${q.height} | ${q.kbps} | ${q.psnrY.toFixed(2)} | ${q.psnrAvg.toFixed(2)} | ${q.ssimY.toFixed(4)} | ${q.ssimAll.toFixed(4)} |`,
+        );
+      }
+    }
+    lines.push('');
+  }
+  return lines;
+}
+
+function renderTargets(results: BenchResults): string[] {
+  const lines = ['### Targets (medians, first input)', ''];
+  const input = results.inputs[0];
+  const verdict = (ok: boolean | undefined) =>
+    ok === undefined ? 'not measured' : ok ? '**met**' : '**not met**';
+  if (input) {
+    const byName = new Map(input.variants.map((v) => [v.name, v]));
+    const r = (a: string, b: string) => {
+      const va = byName.get(a);
+      const vb = byName.get(b);
+      return va && vb ? ratio(wall(va), wall(vb)).median : undefined;
+    };
+    const check = (label: string, value: number | undefined, limit: number) =>
+      `| ${label} | ${value === undefined ? '–' : value.toFixed(2)} | ≤ ${limit} | ${verdict(value === undefined ? undefined : value <= limit)} |`;
+    lines.push(`Input: ${input.label}.`, '', '| target | measured | goal | |', '|---|---|---|---|');
+    lines.push(check('seed settings: CLI / seed', r('cli-seedcfg', 'seed'), 0.55));
+    lines.push(check('seed settings: server / seed', r('server-seedcfg', 'seed'), 0.55));
+    lines.push(check('seed settings: CLI / limit', r('cli-seedcfg', 'limit-seedcfg'), 1.08));
+    lines.push(check('seed settings: server / limit', r('server-seedcfg', 'limit-seedcfg'), 1.08));
+    lines.push(check('defaults: CLI / seed', r('cli', 'seed'), 1.0));
+    lines.push(check('defaults: server / seed', r('server', 'seed'), 1.0));
+    for (const name of ['server', 'cli']) {
+      const v = byName.get(name);
+      if (!v) continue;
+      const f = v.runs.map((x) => (x.firstManifestMs ?? NaN) / x.wallMs);
+      lines.push(check(`first manifest / total (${name})`, spread(f).median, 0.6));
+      break;
+    }
+    lines.push('');
+    const seedQ = byName.get('seed')?.quality;
+    for (const name of ['cli', 'cli-seedrates']) {
+      const q = byName.get(name)?.quality;
+      if (!seedQ || !q) continue;
+      lines.push(`Quality, ${name} vs seed (PSNR avg, bitrate):`, '');
+      for (const rung of q) {
+        const s = seedQ.find((x) => x.height === rung.height);
+        if (!s) continue;
+        const ok = rung.psnrAvg >= s.psnrAvg && rung.kbps <= s.kbps;
+        lines.push(
+          `- ${rung.rung}: ${rung.psnrAvg.toFixed(2)} dB at ${rung.kbps} kbit/s vs ${s.psnrAvg.toFixed(2)} dB at ${s.kbps} kbit/s: ${ok ? 'equal or better at equal or lower bitrate' : rung.psnrAvg >= s.psnrAvg ? 'better PSNR but at a higher bitrate' : 'lower PSNR'}`,
+        );
+      }
+      lines.push('');
+    }
+  }
+  if (results.rssLong?.length) {
+    const worst = Math.max(...results.rssLong.map((x) => x.nodePeakRss));
+    lines.push(
+      `Service peak RSS (Node process, FFmpeg excluded): ${results.rssLong.map((x) => `${mb(x.nodePeakRss)} MB for ${x.inputSeconds} s (conversion ${s2(x.wallMs)} s)`).join(', ')}; goal < 250 MB for both: ${verdict(worst < 250 * 2 ** 20)}.`,
+      '',
+    );
+  }
+  const t = results.throughput;
+  if (t) {
+    lines.push(
+      `POST /encode on the embedded queue (autocannon, ${t.connections} connections, ${t.seconds} s, LOG_LEVEL=${t.logLevel}): ${t.requestsPerSecond} req/s, p50 ${t.latencyMs.p50} ms, p99 ${t.latencyMs.p99} ms, max ${t.latencyMs.max} ms, ${t.non2xx} non-2xx, ${t.errors} errors, server CPU ${t.serverCpuSeconds} s; goal ≥ 2000 req/s with p99 < 25 ms: ${verdict(t.requestsPerSecond >= 2000 && t.latencyMs.p99 < 25 && t.non2xx === 0)}.`,
+      '',
+    );
+  }
+  return lines;
+}
