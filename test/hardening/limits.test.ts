@@ -1,0 +1,65 @@
+import assert from 'node:assert/strict';
+import { copyFile } from 'node:fs/promises';
+import path from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { generateClip } from '../helpers/media.js';
+import { postJson, startTestService, submit, waitForFinal, type TestService } from '../helpers/service.js';
+
+describe('configured limits', () => {
+  const services: TestService[] = [];
+  let clip: string;
+  before(async () => {
+    clip = await generateClip({ width: 320, height: 180, seconds: 2, audio: false, fps: 25 });
+  });
+  after(async () => {
+    for (const s of services) await s.close();
+  });
+
+  test('MAX_QUEUED_TASKS: a full queue answers 503 with Retry-After', async () => {
+    const svc = await startTestService({ MAX_QUEUED_TASKS: '2' }, { worker: false });
+    services.push(svc);
+    await submit(svc.url, 'a.mp4');
+    await submit(svc.url, 'b.mp4');
+    const res = await fetch(`${svc.url}/encode`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ video_filename: 'c.mp4' }),
+    });
+    assert.equal(res.status, 503);
+    assert.equal(res.headers.get('retry-after'), '30');
+    assert.deepEqual(await res.json(), {
+      error: 'queue_full',
+      message: 'too many tasks are waiting; try again later',
+    });
+  });
+
+  test('BODY_LIMIT_BYTES: a body over the limit is a 413', async () => {
+    const svc = await startTestService({ BODY_LIMIT_BYTES: '2048' }, { worker: false });
+    services.push(svc);
+    const res = await postJson(`${svc.url}/encode`, {
+      video_filename: 'a'.repeat(1000),
+      callback_url: 'x'.repeat(1100),
+    });
+    assert.equal(res.status, 413);
+    assert.equal(res.body.error, 'payload_too_large');
+  });
+
+  test('duration, picture size and frame rate limits fail the task and name the limit', async () => {
+    const cases: [Record<string, string>, RegExp][] = [
+      [{ MAX_DURATION_SECONDS: '1' }, /^the input lasts 2 s, over the limit of 1 s$/],
+      [{ MAX_PIXELS: '50000' }, /^the picture is 320x180, over the limit of 50000 pixels$/],
+      [{ MAX_INPUT_FRAME_RATE: '24' }, /^the frame rate is 25\.00 fps, over the limit of 24 fps$/],
+      [{ MAX_INPUT_BYTES: '1000' }, /^the input is \d+ bytes, over the limit of 1000 bytes$/],
+    ];
+    for (const [env, reason] of cases) {
+      const svc = await startTestService(env);
+      services.push(svc);
+      await copyFile(clip, path.join(svc.inputDir, 'clip.mp4'));
+      const { doc } = await waitForFinal(svc.url, await submit(svc.url, 'clip.mp4'), 60_000);
+      assert.equal(doc.status, 'failed', JSON.stringify(env));
+      assert.equal(doc.error_code, 'limit_exceeded');
+      assert.match(doc.error ?? '', reason);
+      assert.equal((doc as unknown as { attempts: number }).attempts, 1, 'a limit is not retried');
+    }
+  });
+});
