@@ -1,8 +1,10 @@
 import assert from 'node:assert/strict';
-import { writeFile } from 'node:fs/promises';
+import { readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
+import { PutBucketCorsCommand } from '@aws-sdk/client-s3';
 import { generateClip } from '../helpers/media.js';
+import { startS3Server, type TestS3 } from '../helpers/s3-server.js';
 import { postJson, startTestService, type TestService } from '../helpers/service.js';
 import {
   ensureDashboardBuilt,
@@ -68,8 +70,41 @@ describe('dashboard in Chromium: upload, live progress, DASH and HLS playback be
         });
       });
 
+      // A slow uplink (~400 KB/s), so the upload's progress bar is seen moving.
+      const cdp = await browser.context.newCDPSession(page);
+      await cdp.send('Network.emulateNetworkConditions', {
+        offline: false,
+        latency: 20,
+        downloadThroughput: -1,
+        uploadThroughput: 400 * 1024,
+      });
+      await page.evaluate(() => {
+        const values: number[] = [];
+        (window as unknown as { uploadValues: number[] }).uploadValues = values;
+        const bar = document.getElementById('upload-progress') as HTMLProgressElement;
+        new MutationObserver(() => values.push(bar.value)).observe(bar, { attributes: true });
+      });
       await page.setInputFiles('#file-input', clip);
-      await page.getByText('is uploaded and queued for conversion').waitFor({ timeout: 30_000 });
+      await page.locator('#upload-status').waitFor({ state: 'visible' });
+      await page
+        .locator('#upload-text')
+        .filter({ hasText: /^[1-9]\d?% · [\d.]+ (KB|MB) of [\d.]+ MB$/ })
+        .waitFor();
+      await page.getByText('is uploaded and queued for conversion').waitFor({ timeout: 60_000 });
+      await cdp.send('Network.emulateNetworkConditions', {
+        offline: false,
+        latency: 0,
+        downloadThroughput: -1,
+        uploadThroughput: -1,
+      });
+      const uploadValues = await page.evaluate(
+        () => (window as unknown as { uploadValues: number[] }).uploadValues,
+      );
+      assert.ok(
+        uploadValues.filter((v) => v > 0 && v < 100).length >= 3,
+        `the upload bar moved in steps: ${uploadValues.map((v) => v.toFixed(0)).join(', ')}`,
+      );
+      assert.equal(await page.locator('#upload-status').isHidden(), true, 'the bar goes away when done');
       const row = page.locator('li.task').first();
       const id = (await row.getAttribute('data-task-id'))!;
       assert.ok(id, 'the new task is listed');
@@ -86,6 +121,10 @@ describe('dashboard in Chromium: upload, live progress, DASH and HLS playback be
         `the row went through queued/processing before completing: ${seen.status.join(' → ')}`,
       );
       assert.equal(await row.getByRole('button', { name: /^Cancel/ }).isHidden(), true);
+      await page
+        .getByRole('status')
+        .filter({ hasText: /\.mp4 is ready to play\.$/ })
+        .waitFor();
 
       // DASH first.
       await row.getByRole('button', { name: /^Play/ }).click();
@@ -173,7 +212,7 @@ describe('dashboard in Chromium: failures in plain words, polling fallback, canc
     await Promise.allSettled([svc?.close(), idle?.close()]);
   });
 
-  test('without /events the page polls, and a file that is no video fails with a reason a person reads', async () => {
+  test('without /events the page polls; a dropped file that is no video fails with a reason a person reads', async () => {
     const { page, pageErrors } = browser;
     await withScreenshot(page, 'dashboard-failure-polling', async () => {
       await page.route('**/events', (route) => route.abort());
@@ -181,7 +220,18 @@ describe('dashboard in Chromium: failures in plain words, polling fallback, canc
       await page.locator('#connection[data-mode="polling"]').waitFor({ timeout: 15_000 });
       const notVideo = path.join(svc.root, 'notes.mp4');
       await writeFile(notVideo, 'these are notes, not a video\n'.repeat(100));
-      await page.setInputFiles('#file-input', notVideo);
+      // Dropped on the drop zone, as a person would drag it from a file manager.
+      const dropped = await page.evaluateHandle(
+        (text) => {
+          const dt = new DataTransfer();
+          dt.items.add(new File([text], 'notes.mp4', { type: 'video/mp4' }));
+          return dt;
+        },
+        await readFile(notVideo, 'utf8'),
+      );
+      await page.dispatchEvent('#drop-zone', 'dragover', { dataTransfer: dropped });
+      assert.match((await page.locator('#drop-zone').getAttribute('class')) ?? '', /dragging/);
+      await page.dispatchEvent('#drop-zone', 'drop', { dataTransfer: dropped });
       const row = page.locator('li.task').first();
       await row.locator('xpath=self::*[@data-status="failed"]').waitFor({ timeout: 60_000 });
       assert.equal(await row.locator('.badge').textContent(), 'Failed');
@@ -213,6 +263,60 @@ describe('dashboard in Chromium: failures in plain words, polling fallback, canc
       assert.equal(await row.getByRole('button', { name: /^Cancel/ }).isHidden(), true);
       const status = await (await fetch(`${idle.url}/status/${id}`)).json();
       assert.equal((status as { cancelled: boolean }).cancelled, true);
+      assert.deepEqual(pageErrors, []);
+    });
+  });
+});
+
+describe('dashboard in Chromium on S3 input storage: the file goes straight to the bucket', () => {
+  let s3: TestS3;
+  let svc: TestService;
+  let browser: Browser;
+  let bucket: string;
+  before(async () => {
+    await ensureDashboardBuilt();
+    s3 = await startS3Server();
+    bucket = await s3.createBucket('page-uploads');
+    // A browser may PUT to another origin only when the bucket allows it: the bucket owner's setting.
+    await s3.client.send(
+      new PutBucketCorsCommand({
+        Bucket: bucket,
+        CORSConfiguration: {
+          CORSRules: [{ AllowedOrigins: ['*'], AllowedMethods: ['PUT'], AllowedHeaders: ['*'] }],
+        },
+      }),
+    );
+    svc = await startTestService(s3.env({ INPUT_S3_BUCKET: bucket }));
+    browser = await launchBrowser();
+  });
+  after(async () => {
+    await browser?.close();
+    await svc?.close();
+    await s3?.stop();
+  });
+
+  test('upload by presigned PUT with progress, then conversion and playback', async () => {
+    const { page, pageErrors } = browser;
+    const clip = await generateClip({ width: 640, height: 360, seconds: 6, audio: true });
+    const puts: string[] = [];
+    page.on('request', (r) => {
+      if (r.method() === 'PUT') puts.push(r.url());
+    });
+    await withScreenshot(page, 'dashboard-s3-upload', async () => {
+      await page.goto(svc.url);
+      await page.locator('#connection[data-mode="live"]').waitFor();
+      await page.setInputFiles('#file-input', clip);
+      await page.getByText('is uploaded and queued for conversion').waitFor({ timeout: 30_000 });
+      assert.equal(puts.length, 1);
+      assert.ok(puts[0]!.startsWith(s3.endpoint), `the PUT went to the bucket: ${puts[0]}`);
+      const stored = await s3.listObjects(bucket, 'uploads/');
+      assert.equal(stored.length, 1);
+      assert.match(stored[0]!.key, /^uploads\/[0-9a-f-]{36}\/640x360_6s_30fps_a\.mp4$/);
+      const row = page.locator('li.task').first();
+      await row.locator('xpath=self::*[@data-status="completed"]').waitFor({ timeout: 120_000 });
+      await row.getByRole('button', { name: /^Play/ }).click();
+      await page.locator('#player-panel[data-loaded="dash"]').waitFor({ timeout: 30_000 });
+      assert.ok((await waitForPlayback(page, 2)) > 2);
       assert.deepEqual(pageErrors, []);
     });
   });

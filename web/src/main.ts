@@ -6,6 +6,7 @@ import { TaskList } from './task-list.js';
 import { TaskStream, type StreamMode } from './task-stream.js';
 import type { StatusDocument } from './types.js';
 import { Uploader } from './upload.js';
+import { displayName, failureWords } from './words.js';
 
 const modeWords: Record<StreamMode, string> = {
   connecting: 'Connecting…',
@@ -21,6 +22,7 @@ function main(): void {
   const keyPanel = byId('key-panel');
   const keyInput = byId<HTMLInputElement>('api-key');
   const keyMessage = byId('key-message');
+  const announcer = byId('announcer');
   const player = new PlayerPanel(api);
 
   const list = new TaskList(byId<HTMLUListElement>('task-list'), byId('tasks-empty'), new EtaTracker(), {
@@ -34,6 +36,11 @@ function main(): void {
     play: (doc) => {
       list.select(doc.task_id);
       void player.open(doc);
+    },
+    finished: (doc) => {
+      const name = displayName(doc.video_filename);
+      announcer.textContent =
+        doc.status === 'completed' ? `${name} is ready to play.` : `${name}: ${failureWords(doc)}`;
     },
   });
 

@@ -6,6 +6,8 @@ import { displayName, failureWords, formatSeconds, stageWords, statusWords } fro
 export interface TaskListActions {
   cancel(id: string): Promise<void>;
   play(doc: StatusDocument): void;
+  /** A task the page was watching has just finished (for a screen reader announcement). */
+  finished(doc: StatusDocument): void;
 }
 
 interface Row {
@@ -55,6 +57,9 @@ export class TaskList {
       // Updates may cross on the wire (stream and a direct answer): never step back in time.
       if (known && known.updated_at > doc.updated_at) continue;
       this.tasks.set(doc.task_id, doc);
+      if (known && known.status !== doc.status && (doc.status === 'completed' || doc.status === 'failed')) {
+        this.actions.finished(doc);
+      }
       this.eta.observe(doc);
     }
     this.render();
