@@ -76,7 +76,7 @@ export class BullMqTaskQueue implements TaskQueue {
   ) {
     // Commands fail after a few reconnection attempts instead of waiting forever, so a request to the API
     // gets an error (and /readyz a 503) while Redis is away.
-    this.redis = new Redis(settings.url, { maxRetriesPerRequest: 2, lazyConnect: false });
+    this.redis = new Redis(settings.url, { maxRetriesPerRequest: 2 });
     this.redis.on('error', (err) => logger.warn({ err: err.message }, 'redis connection error'));
     this.base = `${settings.prefix}:${queueName}`;
     this.queue = new Queue<JobData, TaskOutput>(queueName, {
@@ -123,6 +123,7 @@ export class BullMqTaskQueue implements TaskQueue {
     if (outcome === 'created') {
       const seq = await this.redis.incr(this.key('seq'));
       await this.redis.zadd(this.key('index'), 'NX', seq, id);
+      await this.pruneIndex();
     }
     const task = await this.get(id);
     if (!task) throw new Error('the task just submitted is missing');
@@ -186,6 +187,24 @@ export class BullMqTaskQueue implements TaskQueue {
           .zrem(this.key('index'), ...gone)
           .catch((err: unknown) => this.logger.warn({ err }, 'could not prune the task index'));
       }
+    }
+  }
+
+  /**
+   * Drops the oldest index entries whose task is gone (removed by retention). A few per submission keep the
+   * index as long as the retained tasks, even when nobody lists them.
+   */
+  private async pruneIndex(count = 3): Promise<void> {
+    try {
+      const oldest = await this.redis.zrange(this.key('index'), 0, count - 1);
+      if (oldest.length === 0) return;
+      const pipeline = this.redis.pipeline();
+      for (const id of oldest) pipeline.exists(`${this.base}:${id}`, this.metaKey(id));
+      const results = (await pipeline.exec()) ?? [];
+      const gone = oldest.filter((_, i) => results[i]?.[1] === 0);
+      if (gone.length) await this.redis.zrem(this.key('index'), ...gone);
+    } catch (err) {
+      this.logger.warn({ err }, 'could not prune the task index');
     }
   }
 

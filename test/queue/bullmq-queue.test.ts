@@ -5,14 +5,15 @@ import { Worker } from 'bullmq';
 import { Redis } from 'ioredis';
 import { createLogger } from '../../src/logger.js';
 import { BullMqTaskQueue } from '../../src/queue/bullmq-queue.js';
-import type { TaskRecord } from '../../src/queue/task.js';
+import type { TaskOutput, TaskRecord } from '../../src/queue/task.js';
+import { TaskFailure } from '../../src/errors.js';
 import { startRedisServer, type RedisServer } from '../helpers/redis-server.js';
 
 /**
  * A worker process that dies mid-task, played by a bare BullMQ worker closed with `force`: it stops renewing
  * the lock of the task it holds and never finishes it, as a SIGKILLed process would.
  */
-describe('BullMqTaskQueue: tasks of dead workers', () => {
+describe('BullMqTaskQueue: dead workers, retention', () => {
   let redis: RedisServer;
   const logger = createLogger(process.env.TEST_LOG_LEVEL ?? 'silent');
   before(async () => {
@@ -22,13 +23,13 @@ describe('BullMqTaskQueue: tasks of dead workers', () => {
     await redis?.stop();
   });
 
-  const open = (maxAttempts: number) => {
+  const open = (maxAttempts: number, retentionSeconds = 3600) => {
     const settings = {
       kind: 'redis' as const,
       url: redis.url,
-      prefix: `stall-${randomUUID().slice(0, 8)}`,
+      prefix: `bq-${randomUUID().slice(0, 8)}`,
       maxAttempts,
-      retentionSeconds: 3600,
+      retentionSeconds,
       leaseMs: 1000,
     };
     return new BullMqTaskQueue(settings, logger, { retryBackoffMs: 100 });
@@ -116,7 +117,64 @@ describe('BullMqTaskQueue: tasks of dead workers', () => {
       await queue.close();
     }
   });
+
+  test('finished tasks are removed after the retention, from get, list and the index', async () => {
+    const queue = open(1, 1);
+    try {
+      const handler = async (t: TaskRecord) => {
+        if (t.request.video_filename === 'bad.mp4') throw new TaskFailure('not_a_video', 'no');
+        return output(t.id);
+      };
+      const worker = queue.startWorker(handler, { concurrency: 1 });
+      const done = (await queue.submit({ video_filename: 'old.mp4' })).task.id;
+      const failed = (await queue.submit({ video_filename: 'bad.mp4' })).task.id;
+      const cancelled = (await queue.submit({ video_filename: 'c.mp4' })).task.id;
+      await waitFinal(queue, done);
+      await waitFinal(queue, failed);
+      await worker.close(0);
+      await queue.cancel(cancelled);
+      assert.equal((await queue.list({ limit: 10 })).tasks.length, 3);
+      await new Promise((r) => setTimeout(r, 2100));
+      // BullMQ removes old finished jobs when later ones finish.
+      const next = queue.startWorker(handler, { concurrency: 1 });
+      const fresh = (await queue.submit({ video_filename: 'new.mp4' })).task.id;
+      await waitFinal(queue, fresh);
+      const fresh2 = (await queue.submit({ video_filename: 'bad.mp4' })).task.id;
+      await waitFinal(queue, fresh2);
+      await next.close(0);
+      assert.equal(await queue.get(done), undefined);
+      assert.equal(await queue.get(failed), undefined);
+      assert.deepEqual(
+        (await queue.list({ limit: 10 })).tasks.map((t) => t.id).sort(),
+        [fresh, fresh2].sort(),
+      );
+      assert.equal(await queue.get(cancelled), undefined, 'a task cancelled while queued goes too');
+      assert.deepEqual(await queue.counts(), { queued: 0, processing: 0, completed: 1, failed: 1 });
+      const probe = new Redis(redis.url);
+      try {
+        const indexed = await probe.zrange(`${queue.settings.prefix}:tasks:task-index`, 0, -1);
+        assert.deepEqual(indexed.sort(), [fresh, fresh2].sort(), 'the index forgets removed tasks');
+      } finally {
+        probe.disconnect();
+      }
+    } finally {
+      await queue.close();
+    }
+  });
 });
+
+function output(prefix: string): TaskOutput {
+  return {
+    storage: 'local',
+    prefix,
+    poster: { key: 'p' },
+    renditions: [],
+    audio: false,
+    duration: 1,
+    files: 1,
+    bytes: 1,
+  };
+}
 
 async function waitFinal(queue: BullMqTaskQueue, id: string): Promise<TaskRecord> {
   const deadline = Date.now() + 20_000;
