@@ -13,6 +13,8 @@ export const healthRoutes: FastifyPluginAsync<{ services: Services }> = async (a
       schema: {
         tags: ['operations'],
         summary: 'Liveness',
+        // Public even when API_KEY is set: probes and scrapers carry no key.
+        security: [],
         description: 'Answers 200 while the process runs. Not behind the API key.',
         response: {
           200: {
@@ -66,6 +68,8 @@ export const healthRoutes: FastifyPluginAsync<{ services: Services }> = async (a
       schema: {
         tags: ['operations'],
         summary: 'Readiness',
+        // Public even when API_KEY is set: probes and scrapers carry no key.
+        security: [],
         description:
           'Answers 200 when the queue and both storages are reachable, the media tools run and the work ' +
           'directory has at least MIN_FREE_DISK_MB free; 503 with the failing checks otherwise. Not behind ' +

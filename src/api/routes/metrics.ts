@@ -8,6 +8,8 @@ export const metricsRoutes: FastifyPluginAsync<{ metrics: ServiceMetrics }> = as
       schema: {
         tags: ['operations'],
         summary: 'Prometheus metrics',
+        // Public even when API_KEY is set: probes and scrapers carry no key.
+        security: [],
         description:
           'Metrics of this service instance in the Prometheus text format: tasks submitted and finished by ' +
           'status and failure code, queue depth, running tasks, stage durations and encode speed ' +
