@@ -1,9 +1,11 @@
 import assert from 'node:assert/strict';
+import { randomUUID } from 'node:crypto';
 import { copyFile, mkdtemp, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { generateClip } from '../helpers/media.js';
+import { startRedisServer, type RedisServer } from '../helpers/redis-server.js';
 import {
   getJson,
   startTestService,
@@ -53,97 +55,115 @@ async function assertCancelled(svc: TestService, id: string, cancelledAt: number
   assert.ok(!published.includes(stem), 'nothing is published in the output dir');
 }
 
-describe('cancel', () => {
-  let svc: TestService;
-  let clip: string;
-  before(async () => {
-    clip = await generateClip({ width: 640, height: 360, seconds: 10, audio: true });
-    svc = await startTestService({ ...slowEnv, WORKER_CONCURRENCY: '1' });
-  });
-  after(async () => {
-    await svc?.close();
-  });
+/** The same tests on the embedded SQLite queue and on BullMQ with a real redis-server. */
+const backends: { name: string; env(): Promise<Record<string, string>> }[] = [
+  { name: 'sqlite', env: async () => ({}) },
+  {
+    name: 'bullmq',
+    env: async () => {
+      redis ??= await startRedisServer();
+      return { QUEUE: 'redis', REDIS_URL: redis.url, QUEUE_PREFIX: `dvc-cancel-${randomUUID().slice(0, 8)}` };
+    },
+  },
+];
+let redis: RedisServer | undefined;
+after(async () => {
+  await redis?.stop();
+});
 
-  test('a running task stops within seconds: FFmpeg killed, work dir removed, nothing published', async () => {
-    await copyFile(clip, path.join(svc.inputDir, 'running.mp4'));
-    const id = await submit(svc.url, 'running.mp4');
-    await waitForEncoder(id);
-    const at = Date.now();
-    const res = await fetch(`${svc.url}/tasks/${id}/cancel`, { method: 'POST' });
-    assert.equal(res.status, 200);
-    await assertCancelled(svc, id, at, 'running');
-  });
-
-  test('a queued task fails at once and never runs; DELETE is an alias', async () => {
-    await copyFile(clip, path.join(svc.inputDir, 'first.mp4'));
-    await copyFile(clip, path.join(svc.inputDir, 'second.mp4'));
-    const first = await submit(svc.url, 'first.mp4');
-    const second = await submit(svc.url, 'second.mp4');
-    await waitForEncoder(first);
-    assert.equal((await status(svc, second)).status, 'queued', 'one worker slot: the second task waits');
-
-    const res = await fetch(`${svc.url}/tasks/${second}`, { method: 'DELETE' });
-    assert.equal(res.status, 200);
-    const doc = (await res.json()) as StatusDoc;
-    assert.equal(doc.status, 'failed', 'a queued task is failed by the cancel itself');
-    assert.equal(doc.cancelled, true);
-    assert.equal(doc.error, 'cancelled');
-
-    const at = Date.now();
-    await fetch(`${svc.url}/tasks/${first}/cancel`, { method: 'POST' });
-    await assertCancelled(svc, first, at, 'first');
-    const after = await status(svc, second);
-    assert.equal((after as unknown as { attempts: number }).attempts, 0, 'the queued task never ran');
-    assert.ok(!(await readdir(svc.outputDir)).includes('second'));
-  });
-
-  test('cancelling a finished task changes nothing; an unknown id is 404', async () => {
-    await copyFile(
-      await generateClip({ width: 320, height: 180, seconds: 1, audio: false }),
-      path.join(svc.inputDir, 'done.mp4'),
-    );
-    const id = await submit(svc.url, 'done.mp4');
-    await waitForFinal(svc.url, id, 120_000);
-    const res = await fetch(`${svc.url}/tasks/${id}/cancel`, { method: 'POST' });
-    const doc = (await res.json()) as StatusDoc;
-    assert.equal(doc.status, 'completed');
-    assert.equal(doc.cancelled, false);
-    const missing = await fetch(`${svc.url}/tasks/00000000-0000-0000-0000-000000000000/cancel`, {
-      method: 'POST',
+for (const backend of backends) {
+  describe(`cancel (${backend.name})`, () => {
+    let svc: TestService;
+    let clip: string;
+    before(async () => {
+      clip = await generateClip({ width: 640, height: 360, seconds: 10, audio: true });
+      svc = await startTestService({ ...slowEnv, ...(await backend.env()), WORKER_CONCURRENCY: '1' });
     });
-    assert.equal(missing.status, 404);
-  });
-});
+    after(async () => {
+      await svc?.close();
+    });
 
-describe('cancel across processes (API and worker with separate queues on one database)', () => {
-  let root: string;
-  let worker: TestService;
-  let api: TestService;
-  before(async () => {
-    root = await mkdtemp(path.join(tmpdir(), 'dvc-cancel-split-'));
-    // The default 30 s lease: the worker must still notice the cancel within seconds.
-    worker = await startTestService(
-      { ...slowEnv, LEASE_SECONDS: '30' },
-      { api: false, root, keepRoot: true },
-    );
-    api = await startTestService({ ...slowEnv }, { worker: false, root, keepRoot: true });
-  });
-  after(async () => {
-    await api?.close();
-    await worker?.close();
-    await rm(root, { recursive: true, force: true });
+    test('a running task stops within seconds: FFmpeg killed, work dir removed, nothing published', async () => {
+      await copyFile(clip, path.join(svc.inputDir, 'running.mp4'));
+      const id = await submit(svc.url, 'running.mp4');
+      await waitForEncoder(id);
+      const at = Date.now();
+      const res = await fetch(`${svc.url}/tasks/${id}/cancel`, { method: 'POST' });
+      assert.equal(res.status, 200);
+      await assertCancelled(svc, id, at, 'running');
+    });
+
+    test('a queued task fails at once and never runs; DELETE is an alias', async () => {
+      await copyFile(clip, path.join(svc.inputDir, 'first.mp4'));
+      await copyFile(clip, path.join(svc.inputDir, 'second.mp4'));
+      const first = await submit(svc.url, 'first.mp4');
+      const second = await submit(svc.url, 'second.mp4');
+      await waitForEncoder(first);
+      assert.equal((await status(svc, second)).status, 'queued', 'one worker slot: the second task waits');
+
+      const res = await fetch(`${svc.url}/tasks/${second}`, { method: 'DELETE' });
+      assert.equal(res.status, 200);
+      const doc = (await res.json()) as StatusDoc;
+      assert.equal(doc.status, 'failed', 'a queued task is failed by the cancel itself');
+      assert.equal(doc.cancelled, true);
+      assert.equal(doc.error, 'cancelled');
+
+      const at = Date.now();
+      await fetch(`${svc.url}/tasks/${first}/cancel`, { method: 'POST' });
+      await assertCancelled(svc, first, at, 'first');
+      const after = await status(svc, second);
+      assert.equal((after as unknown as { attempts: number }).attempts, 0, 'the queued task never ran');
+      assert.ok(!(await readdir(svc.outputDir)).includes('second'));
+    });
+
+    test('cancelling a finished task changes nothing; an unknown id is 404', async () => {
+      await copyFile(
+        await generateClip({ width: 320, height: 180, seconds: 1, audio: false }),
+        path.join(svc.inputDir, 'done.mp4'),
+      );
+      const id = await submit(svc.url, 'done.mp4');
+      await waitForFinal(svc.url, id, 120_000);
+      const res = await fetch(`${svc.url}/tasks/${id}/cancel`, { method: 'POST' });
+      const doc = (await res.json()) as StatusDoc;
+      assert.equal(doc.status, 'completed');
+      assert.equal(doc.cancelled, false);
+      const missing = await fetch(`${svc.url}/tasks/00000000-0000-0000-0000-000000000000/cancel`, {
+        method: 'POST',
+      });
+      assert.equal(missing.status, 404);
+    });
   });
 
-  test('a cancel through the API reaches the worker within seconds', async () => {
-    await copyFile(
-      await generateClip({ width: 640, height: 360, seconds: 10, audio: true }),
-      path.join(api.inputDir, 'split.mp4'),
-    );
-    const id = await submit(api.url, 'split.mp4');
-    await waitForEncoder(id);
-    const at = Date.now();
-    const res = await fetch(`${api.url}/tasks/${id}/cancel`, { method: 'POST' });
-    assert.equal(res.status, 200);
-    await assertCancelled(api, id, at, 'split');
+  describe(`cancel across processes (${backend.name}: API and worker with queues of their own)`, () => {
+    let root: string;
+    let worker: TestService;
+    let api: TestService;
+    before(async () => {
+      root = await mkdtemp(path.join(tmpdir(), 'dvc-cancel-split-'));
+      // The default 30 s lease: the worker must still notice the cancel within seconds.
+      worker = await startTestService(
+        { ...slowEnv, LEASE_SECONDS: '30' },
+        { api: false, root, keepRoot: true },
+      );
+      api = await startTestService({ ...slowEnv }, { worker: false, root, keepRoot: true });
+    });
+    after(async () => {
+      await api?.close();
+      await worker?.close();
+      await rm(root, { recursive: true, force: true });
+    });
+
+    test('a cancel through the API reaches the worker within seconds', async () => {
+      await copyFile(
+        await generateClip({ width: 640, height: 360, seconds: 10, audio: true }),
+        path.join(api.inputDir, 'split.mp4'),
+      );
+      const id = await submit(api.url, 'split.mp4');
+      await waitForEncoder(id);
+      const at = Date.now();
+      const res = await fetch(`${api.url}/tasks/${id}/cancel`, { method: 'POST' });
+      assert.equal(res.status, 200);
+      await assertCancelled(api, id, at, 'split');
+    });
   });
-});
+}
