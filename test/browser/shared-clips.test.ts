@@ -48,7 +48,7 @@ describe('every real clip in ../shared/media converts and plays in Shaka Player 
   });
 
   // One page session for all of them: each is picked from the task list and played in turn.
-  test('each plays: time advances, the picture has the shape of the top rendition, no player error', async () => {
+  test('each plays as DASH and as HLS: time advances, the picture has the shape of the top rendition, no player error', async () => {
     // Those that converted are played even when another did not: each failure is its own finding.
     assert.ok(done.size > 0, 'some clip converted');
     const { page, pageErrors } = browser;
@@ -80,6 +80,17 @@ describe('every real clip in ../shared/media converts and plays in Shaka Player 
           `${clip}: shown ${shape.w}x${shape.h}, top rendition ${top.width}x${top.height}`,
         );
         assert.equal(await page.locator('#player-error').textContent(), '');
+
+        // The same package as HLS, from the start.
+        await page.getByLabel('HLS').check();
+        await page.locator('#player-panel[data-loaded="hls"]').waitFor({ timeout: 30_000 });
+        await page.evaluate(() => {
+          document.querySelector('video')!.currentTime = 0;
+          void document.querySelector('video')!.play();
+        });
+        await page.waitForFunction(() => document.querySelector('video')!.currentTime < 1);
+        await waitForPlayback(page, Math.min(1.5, duration * 0.6), 40_000);
+        await page.getByLabel('MPEG-DASH').check();
       });
     }
     assert.deepEqual(pageErrors, []);
