@@ -196,7 +196,7 @@ export class BullMqTaskQueue implements TaskQueue {
    */
   private async pruneIndex(count = 3): Promise<void> {
     try {
-      const oldest = await this.redis.zrange(this.key('index'), 0, count - 1);
+      const oldest = await this.redis.zrange(this.key('index'), '0', String(count - 1));
       if (oldest.length === 0) return;
       const pipeline = this.redis.pipeline();
       for (const id of oldest) pipeline.exists(`${this.base}:${id}`, this.metaKey(id));

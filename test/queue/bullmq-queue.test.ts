@@ -152,7 +152,7 @@ describe('BullMqTaskQueue: dead workers, retention', () => {
       assert.deepEqual(await queue.counts(), { queued: 0, processing: 0, completed: 1, failed: 1 });
       const probe = new Redis(redis.url);
       try {
-        const indexed = await probe.zrange(`${queue.settings.prefix}:tasks:task-index`, 0, -1);
+        const indexed = await probe.zrange(`${queue.settings.prefix}:tasks:task-index`, '0', '-1');
         assert.deepEqual(indexed.sort(), [fresh, fresh2].sort(), 'the index forgets removed tasks');
       } finally {
         probe.disconnect();
