@@ -174,7 +174,7 @@ export function streamDuration(stream: StreamView): number {
 }
 
 /**
- * Video and audio each last as long as in the source (within one frame of their own kind: one output frame,
+ * Every video rendition and the audio last as long as in the source (within one frame of their own kind: one output frame,
  * or the source's last frame when it is held longer; one codec frame for audio), so they also last as long
  * as each other, give or take what the source itself had between them.
  */
@@ -182,7 +182,8 @@ export function checkAvDurations(streams: StreamView[], expect: Expectations): Q
   // DASH timelines are exact; HLS EXTINF values are rounded to milliseconds.
   const format = streams.some((s) => s.format === 'dash') ? 'dash' : 'hls';
   const own = streams.filter((s) => s.format === format);
-  const video = own.find((s) => s.kind === 'video');
+  const videos = own.filter((s) => s.kind === 'video');
+  const video = videos[0];
   const audio = own.find((s) => s.kind === 'audio');
   const rounding =
     format === 'hls' ? 0.0005 * Math.max(video?.segments.length ?? 0, audio?.segments.length ?? 0) : 0;
@@ -193,8 +194,11 @@ export function checkAvDurations(streams: StreamView[], expect: Expectations): Q
   if (video) {
     const v = streamDuration(video);
     found.push(`video ${s3(v)} (source ${s3(expect.source.video)} ± ${s3(videoTol)})`);
-    if (Math.abs(v - expect.source.video) > videoTol)
-      problems.push(`video lasts ${s3(v)}, the source's video ${s3(expect.source.video)}`);
+    for (const other of videos) {
+      const d = streamDuration(other);
+      if (Math.abs(d - expect.source.video) > videoTol)
+        problems.push(`video ${other.id} lasts ${s3(d)}, the source's video ${s3(expect.source.video)}`);
+    }
     if (audio && expect.source.audio !== undefined) {
       const a = streamDuration(audio);
       found.push(`audio ${s3(a)} (source ${s3(expect.source.audio)} ± ${s3(audioTol)})`);

@@ -1,0 +1,197 @@
+import assert from 'node:assert/strict';
+import { chmod, copyFile, cp, mkdtemp, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { loadConfig } from '../../src/config/config.js';
+import { createLogger } from '../../src/logger.js';
+import { convert, type ConversionResult } from '../../src/pipeline/convert.js';
+import { defaultTools } from '../../src/pipeline/tools.js';
+import { checkConversion } from '../../src/qc/check-conversion.js';
+import { describeFailures, type QcReport } from '../../src/qc/report.js';
+import { generateClip } from '../helpers/media.js';
+import { getJson, startTestService, submit, waitForFinal } from '../helpers/service.js';
+
+const failed = (report: QcReport) => report.checks.filter((c) => !c.passed).map((c) => c.name);
+
+describe('QC: the package checker', () => {
+  let root: string;
+  let input: string;
+  let result: ConversionResult;
+  const ctx = {
+    tools: defaultTools(),
+    logger: createLogger('silent'),
+    idleTimeoutMs: 60_000,
+    maxRuntimeMs: 300_000,
+  };
+
+  before(async () => {
+    root = await mkdtemp(path.join(tmpdir(), 'dvc-qc-'));
+    input = await generateClip({ width: 640, height: 360, seconds: 4, audio: true });
+    const config = loadConfig({
+      X264_PRESET: 'ultrafast',
+      LADDER: '180:300k,360:800k',
+      SEGMENT_DURATION: '2',
+    });
+    result = await convert(input, path.join(root, 'work'), ctx, {
+      settings: config.encode,
+      limits: config.limits,
+    });
+  });
+  after(async () => {
+    await rm(root, { recursive: true, force: true });
+  });
+
+  /** A copy of the package to break, and the conversion result pointing at it. */
+  let copies = 0;
+  const copyOfPackage = async () => {
+    const dir = path.join(root, `copy-${++copies}`);
+    await cp(result.package.dir, dir, { recursive: true });
+    return { dir, result: { ...result, package: { ...result.package, dir } } };
+  };
+
+  test('a sound package passes every check, with PSNR and SSIM per rendition', async () => {
+    const report = await checkConversion(result, input, path.join(root, 'qc-work'), ctx, { quality: true });
+    assert.deepEqual(failed(report), [], describeFailures(report));
+    assert.equal(report.passed, true);
+    assert.equal(report.checks.length, 7);
+    assert.deepEqual(
+      report.quality?.map((q) => q.rendition),
+      ['video_180p', 'video_360p'],
+    );
+    for (const q of report.quality ?? []) {
+      assert.ok(q.psnr! > 30 && q.psnr! < 100, `PSNR of ${q.rendition}: ${q.psnr}`);
+      assert.ok(q.ssim! > 0.9 && q.ssim! <= 1, `SSIM of ${q.rendition}: ${q.ssim}`);
+    }
+  });
+
+  test('a deleted segment is caught and named', async () => {
+    const copy = await copyOfPackage();
+    await rm(path.join(copy.dir, 'video_180p/2.m4s'));
+    const report = await checkConversion(copy.result, input, root, ctx, { quality: false });
+    assert.equal(report.passed, false);
+    assert.deepEqual(failed(report), ['segments_exist']);
+    assert.match(describeFailures(report), /segments_exist: missing: video_180p\/2\.m4s/);
+  });
+
+  test('an empty segment and a playlist pointing outside the package are caught', async () => {
+    const copy = await copyOfPackage();
+    await writeFile(path.join(copy.dir, 'audio/1.m4s'), '');
+    const playlist = path.join(copy.dir, 'video_360p/playlist.m3u8');
+    await writeFile(
+      playlist,
+      (await readFile(playlist, 'utf8')).replace(/^2\.m4s$/m, '../../elsewhere/2.m4s'),
+    );
+    const report = await checkConversion(copy.result, input, root, ctx, { quality: false });
+    const detail = report.checks.find((c) => c.name === 'segments_exist')!.detail;
+    assert.match(detail, /empty: audio\/1\.m4s/);
+    assert.match(detail, /outside the package: \.\.\/\.\.\/elsewhere\/2\.m4s/);
+  });
+
+  test('shifted segment boundaries and wrong durations are caught', async () => {
+    const copy = await copyOfPackage();
+    const mpdPath = path.join(copy.dir, 'manifest.mpd');
+    const mpd = await readFile(mpdPath, 'utf8');
+    // Make the first video segment of the 360p rendition 1 s longer (its timescale is 15360).
+    const start = mpd.indexOf('video_360p/init.mp4');
+    const at = mpd.indexOf('<S ', start);
+    const end = mpd.indexOf('/>', at);
+    const entry = mpd.slice(at, end);
+    const d = Number(/d="(\d+)"/.exec(entry)![1]);
+    await writeFile(
+      mpdPath,
+      mpd.slice(0, at) + entry.replace(/d="\d+"/, `d="${d + 15360}"`) + mpd.slice(end),
+    );
+    const report = await checkConversion(copy.result, input, root, ctx, { quality: false });
+    const names = failed(report);
+    for (const name of ['segment_alignment', 'segment_durations', 'av_durations'])
+      assert.ok(names.includes(name), `${name} in ${names.join(', ')}`);
+    assert.match(describeFailures(report), /segment 2 starts at 3\.000 s in/);
+  });
+
+  test('an MPD that breaks the MPEG-DASH schema is caught', async () => {
+    const copy = await copyOfPackage();
+    const mpdPath = path.join(copy.dir, 'manifest.mpd');
+    const mpd = await readFile(mpdPath, 'utf8');
+    await writeFile(mpdPath, mpd.replace(/minBufferTime="[^"]+"/, 'minBufferTime="two seconds"'));
+    const report = await checkConversion(copy.result, input, root, ctx, { quality: false });
+    assert.deepEqual(failed(report), ['mpd_schema']);
+    assert.match(describeFailures(report), /minBufferTime/);
+    assert.doesNotMatch(describeFailures(report), new RegExp(root), 'no local paths in the reason');
+  });
+
+  test('a missing rendition and a missing audio stream are caught', async () => {
+    const copy = await copyOfPackage();
+    const master = path.join(copy.dir, 'master.m3u8');
+    const text = await readFile(master, 'utf8');
+    await writeFile(
+      master,
+      text
+        .split('\n')
+        .filter((l, i, all) => !l.includes('video_180p') && !(all[i + 1] ?? '').includes('video_180p'))
+        .filter((l) => !l.startsWith('#EXT-X-MEDIA'))
+        .join('\n'),
+    );
+    const report = await checkConversion(copy.result, input, root, ctx, { quality: false });
+    const detail = report.checks.find((c) => c.name === 'representations')!;
+    assert.equal(detail.passed, false);
+    assert.match(detail.detail, /hls lists video 640x360, planned 320x180, 640x360/);
+    assert.match(detail.detail, /hls lists 0 audio streams, planned 1/);
+  });
+
+  test('a renamed segment breaks both the MPD and the playlist references', async () => {
+    const copy = await copyOfPackage();
+    await rename(path.join(copy.dir, 'audio/2.m4s'), path.join(copy.dir, 'audio/2.bak'));
+    const report = await checkConversion(copy.result, input, root, ctx, { quality: false });
+    assert.deepEqual(failed(report), ['segments_exist']);
+    assert.match(report.checks.find((c) => c.name === 'segments_exist')!.detail, /missing: audio\/2\.m4s$/);
+  });
+});
+
+describe('QC in the task: enforce fails the task, warn records and publishes', () => {
+  let scriptDir: string;
+  before(async () => {
+    scriptDir = await mkdtemp(path.join(tmpdir(), 'dvc-qc-tool-'));
+    // A stand-in xmllint that finds every MPD invalid: the fault is injected where the real tool sits.
+    const script = path.join(scriptDir, 'xmllint');
+    await writeFile(
+      script,
+      '#!/bin/sh\n' +
+        'if [ "$1" = "--version" ]; then echo "xmllint: using libxml version 0" >&2; exit 0; fi\n' +
+        'echo "manifest.mpd:2: element MPD: Schemas validity error : injected by the test" >&2\n' +
+        'echo "manifest.mpd fails to validate" >&2\n' +
+        'exit 3\n',
+    );
+    await chmod(script, 0o755);
+  });
+  after(async () => {
+    await rm(scriptDir, { recursive: true, force: true });
+  });
+
+  for (const mode of ['enforce', 'warn'] as const) {
+    test(`QC_MODE=${mode}`, async () => {
+      const svc = await startTestService({ QC_MODE: mode, XMLLINT_PATH: path.join(scriptDir, 'xmllint') });
+      try {
+        await copyFile(
+          await generateClip({ width: 640, height: 360, seconds: 2, audio: false }),
+          path.join(svc.inputDir, 'clip.mp4'),
+        );
+        const id = await submit(svc.url, 'clip.mp4');
+        const { doc } = await waitForFinal(svc.url, id);
+        if (mode === 'enforce') {
+          assert.equal(doc.status, 'failed');
+          assert.equal(doc.error_code, 'qc_failed');
+          assert.match(doc.error ?? '', /mpd_schema: .*injected by the test/);
+          assert.deepEqual(await readdir(svc.outputDir), [], 'nothing was published');
+        } else {
+          assert.equal(doc.status, 'completed', doc.error ?? '');
+          const full = (await getJson(`${svc.url}/status/${id}`)).body as { qc: QcReport };
+          assert.equal(full.qc.passed, false);
+          assert.deepEqual(failed(full.qc), ['mpd_schema']);
+        }
+      } finally {
+        await svc.close();
+      }
+    });
+  }
+});
