@@ -291,6 +291,57 @@ describe('bad-input corpus', () => {
     { status: 413, error: 'payload_too_large' },
   );
 
+  // ---- per-request options ----
+  const withOption = (title: string, option: Record<string, unknown>, message: RegExp) =>
+    rejected(title, { video_filename: 'a.mp4', ...option }, message);
+  withOption(
+    'output_prefix ../',
+    { output_prefix: `../../${MARK}` },
+    /output_prefix must not contain .* "\.\." path/,
+  );
+  withOption(
+    'output_prefix absolute',
+    { output_prefix: `/tmp/${MARK}` },
+    /output_prefix must be a relative key/,
+  );
+  withOption(
+    'output_prefix backslash',
+    { output_prefix: `..\\${MARK}` },
+    /output_prefix must use \/ as separator/,
+  );
+  withOption('output_prefix newline', { output_prefix: `a\n${MARK}` }, /output_prefix contains control/);
+  withOption(
+    'rung of 100000 lines',
+    { ladder: [{ height: 100000, bitrate: 800000 }] },
+    /height must be <= 4320/,
+  );
+  withOption(
+    '1000 rungs',
+    { ladder: Array.from({ length: 1000 }, () => ({ height: 360, bitrate: 800_000 })) },
+    /must NOT have more than 8 items/,
+  );
+  withOption('shell in a profile name', { ladder: '; rm -rf /' }, /ladder must match pattern/);
+  withOption('unknown profile', { ladder: `${MARK}` }, /unknown profile/);
+  withOption('segment_duration 0', { segment_duration: 0 }, /segment_duration must be >= 1/);
+  withOption('segment_duration 1e9', { segment_duration: 1e9 }, /segment_duration must be <= 30/);
+  withOption('segment_duration as a string', { segment_duration: '4' }, /segment_duration must be number/);
+  withOption(
+    'unknown format',
+    { formats: ['dash; rm -rf /'] },
+    /formats\/0 must be equal to one of the allowed/,
+  );
+  withOption('5 KB metadata', { metadata: { big: 'x'.repeat(5000) } }, /metadata must be at most 4096 bytes/);
+  item('output_prefix with shell syntax is a plain key inside the output root', async () => {
+    await upload('prefixed.mp4', goodClip);
+    const prefix = `$(touch ${MARK}-prefix)/\`x\``;
+    const doc = await runTask({ video_filename: 'prefixed.mp4', output_prefix: prefix });
+    assert.equal(doc.status, 'completed', doc.error ?? '');
+    assert.ok(
+      existsSync(path.join(svc.outputDir, prefix, 'manifest.mpd')),
+      'published under the literal prefix',
+    );
+  });
+
   // ---- callback targets ----
   const callback = (title: string, url: string, message: RegExp) =>
     rejected(`callback ${title}`, { video_filename: 'a.mp4', callback_url: url }, message);
