@@ -104,7 +104,7 @@ describe('QC: the package checker', () => {
     );
     const report = await checkConversion(copy.result, input, root, ctx, { quality: false });
     const names = failed(report);
-    for (const name of ['segment_alignment', 'segment_durations', 'av_durations'])
+    for (const name of ['segment_alignment', 'segment_durations', 'av_durations'] as const)
       assert.ok(names.includes(name), `${name} in ${names.join(', ')}`);
     assert.match(describeFailures(report), /segment 2 starts at 3\.000 s in/);
   });
