@@ -40,13 +40,13 @@ describe('watchdog', () => {
   });
 
   test('a process silent for PROCESS_IDLE_TIMEOUT_SECONDS is killed with its whole process group', async () => {
-    // Stands in for an FFmpeg that hangs without a word: answers -version like the real one (start-up
-    // checks it), otherwise starts a child of its own and waits on it forever.
+    // Stands in for an FFmpeg that hangs without a word when it encodes (the run with -progress): starts a
+    // child of its own and waits on it forever. Any other call (start-up checks) runs the real FFmpeg.
     const marker = `${1000 + (process.pid % 1000)}.${Date.now() % 100000}`;
     const hang = path.join(dir, 'hanging-ffmpeg');
     await writeFile(
       hang,
-      `#!/bin/sh\ncase " $* " in *" -version "*) exec ffmpeg "$@" ;; esac\nsleep ${marker} &\nwait\n`,
+      `#!/bin/sh\ncase " $* " in *" -progress "*) ;; *) exec ffmpeg "$@" ;; esac\nsleep ${marker} &\nwait\n`,
     );
     await chmod(hang, 0o755);
     const svc = await startTestService({ PROCESS_IDLE_TIMEOUT_SECONDS: '1', FFMPEG_PATH: hang });
