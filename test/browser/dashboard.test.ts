@@ -254,7 +254,7 @@ describe('dashboard in Chromium: failures in plain words, polling fallback, canc
       await page.goto(idle.url);
       const row = page.locator(`li.task[data-task-id="${id}"]`);
       await row.locator('xpath=self::*[@data-status="queued"]').waitFor();
-      assert.equal(await row.locator('.task-detail').textContent(), 'waiting for a worker');
+      assert.equal(await row.locator('.task-detail').textContent(), 'waiting: number 1 in the queue');
       await row.getByRole('button', { name: 'Cancel waiting.mp4' }).focus();
       await page.keyboard.press('Enter');
       await row.locator('xpath=self::*[@data-status="cancelled"]').waitFor();

@@ -146,7 +146,7 @@ describe('dashboard API on local storage: uploads, events, output files, the pag
     assert.equal(mine.at(-1)?.status, 'completed');
     assert.equal(mine.at(-1)?.progress, 100);
 
-    const list = (await (await fetch(`${svc.url}/api/dashboard/tasks`)).json()) as {
+    const list = (await (await fetch(`${svc.url}/tasks`)).json()) as {
       tasks: { task_id: string }[];
     };
     assert.equal(list.tasks[0]?.task_id, id, 'newest first');
@@ -223,9 +223,9 @@ describe('dashboard API behind an API key', () => {
     await svc.close();
   });
 
-  test('the page is public; uploads, events, task list and output files need the key', async () => {
+  test('the page is public; uploads, events and output files need the key', async () => {
     assert.equal((await fetch(`${svc.url}/`)).status, 200);
-    for (const p of ['/uploads', '/events', '/api/dashboard/tasks', '/output/a/manifest.mpd']) {
+    for (const p of ['/uploads', '/events', '/output/a/manifest.mpd']) {
       const res = await fetch(`${svc.url}${p}`);
       assert.equal(res.status, 401, p);
       await res.arrayBuffer();
@@ -235,7 +235,7 @@ describe('dashboard API behind an API key', () => {
     assert.deepEqual(await filesUnder(svc.inputDir), []);
     const ok = await uploadForm(`${svc.url}/uploads`, 'a.mp4', new Uint8Array(10), { 'x-api-key': key });
     assert.equal(ok.status, 201);
-    const list = await fetch(`${svc.url}/api/dashboard/tasks`, { headers: { 'x-api-key': key } });
+    const list = await fetch(`${svc.url}/tasks`, { headers: { 'x-api-key': key } });
     assert.equal(list.status, 200);
   });
 });

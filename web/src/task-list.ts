@@ -161,10 +161,14 @@ export class TaskList {
   }
 
   private detailText(doc: StatusDocument): string {
-    if (doc.status === 'queued') return 'waiting for a worker';
+    if (doc.status === 'queued') {
+      const position = doc.queue_position;
+      return position ? `waiting: number ${position} in the queue` : 'waiting for a worker';
+    }
     if (doc.status !== 'processing') return '';
     const stage = stageWords(doc.stage);
-    const left = this.eta.secondsLeft(doc.task_id);
+    // The service's estimate when it gives one, else the page's own from the pace of progress.
+    const left = doc.eta_seconds ?? this.eta.secondsLeft(doc.task_id);
     return left === undefined ? stage : `${stage} · about ${formatSeconds(left)} left`;
   }
 }

@@ -73,7 +73,7 @@ export class TaskStream {
   }
 
   async poll(): Promise<StatusDocument[]> {
-    return (await this.api.json<{ tasks: StatusDocument[] }>('GET', '/api/dashboard/tasks')).tasks;
+    return (await this.api.json<{ tasks: StatusDocument[] }>('GET', '/tasks?limit=50')).tasks;
   }
 
   private async stream(onOpen: () => void): Promise<void> {

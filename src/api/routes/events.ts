@@ -4,7 +4,7 @@ import type { Services } from '../../app/services.js';
 import type { TaskQueue } from '../../queue/task-queue.js';
 import type { TaskRecord } from '../../queue/task.js';
 import { errorResponseSchema } from '../errors.js';
-import { statusDocumentSchema, toStatusDocument, type StatusDocument } from '../status-document.js';
+import { toStatusDocument, type StatusDocument } from '../status-document.js';
 
 export interface EventRouteOptions {
   services: Services;
@@ -21,8 +21,8 @@ const MAX_BUFFERED_BYTES = 1024 * 1024;
 /**
  * The live view of the newest tasks for the dashboard. `GET /events` is a Server-Sent Events stream: a
  * `snapshot` event with the newest tasks on connect, then `update` events with the tasks that changed. One
- * shared ticker reads the queue for every listener, and only while there is one. `GET /api/dashboard/tasks`
- * is the same list as JSON, for the page's polling fallback.
+ * shared ticker reads the queue for every listener, and only while there is one. The page's polling
+ * fallback reads the same documents from GET /tasks.
  */
 export const eventRoutes: FastifyPluginAsync<EventRouteOptions> = async (app, options) => {
   const limit = options.limit ?? 50;
@@ -36,30 +36,39 @@ export const eventRoutes: FastifyPluginAsync<EventRouteOptions> = async (app, op
   app.addHook('preClose', async () => feed.close());
 
   app.get(
-    '/api/dashboard/tasks',
+    '/events',
     {
       schema: {
+        tags: ['tasks'],
+        summary: 'Live task updates (Server-Sent Events)',
+        description:
+          `A text/event-stream for dashboards: on connect a \`snapshot\` event whose data is ` +
+          `{"tasks": [status documents]} of the ${limit} newest tasks, then an \`update\` event with the ` +
+          'tasks that changed, checked every second, and a comment line every 15 s to keep proxies from ' +
+          'closing the stream. With an API key, send it in the X-API-Key header (read the stream with ' +
+          'fetch; EventSource cannot send headers). Clients that cannot keep a stream poll GET /tasks.',
         response: {
-          200: { type: 'object', properties: { tasks: { type: 'array', items: statusDocumentSchema } } },
-          '5xx': errorResponseSchema,
+          200: {
+            description: 'The event stream; it stays open until the client or the service closes it.',
+            content: { 'text/event-stream': { schema: { type: 'string' } } },
+          },
+          '4xx': errorResponseSchema,
         },
       },
     },
-    async () => ({ tasks: (await options.services.queue.list({ limit })).tasks.map(toStatusDocument) }),
+    async (req, reply) => {
+      reply.hijack();
+      const res = reply.raw;
+      res.writeHead(200, {
+        'content-type': 'text/event-stream; charset=utf-8',
+        'cache-control': 'no-store',
+        // Proxies such as nginx would otherwise buffer the stream.
+        'x-accel-buffering': 'no',
+      });
+      res.write('retry: 3000\n\n');
+      await feed.subscribe(res, req.log);
+    },
   );
-
-  app.get('/events', async (req, reply) => {
-    reply.hijack();
-    const res = reply.raw;
-    res.writeHead(200, {
-      'content-type': 'text/event-stream; charset=utf-8',
-      'cache-control': 'no-store',
-      // Proxies such as nginx would otherwise buffer the stream.
-      'x-accel-buffering': 'no',
-    });
-    res.write('retry: 3000\n\n');
-    await feed.subscribe(res, req.log);
-  });
 };
 
 class TaskFeed {
@@ -91,7 +100,7 @@ class TaskFeed {
       this.unsubscribe(res);
     });
     try {
-      const docs = (await this.read()).map(toStatusDocument);
+      const docs = await this.read();
       send(res, 'snapshot', { tasks: docs });
       // The first listener's snapshot is what the ticker compares its first reading against.
       if (!this.timer) this.last = new Map(docs.map((d) => [d.task_id, JSON.stringify(d)]));
@@ -123,23 +132,30 @@ class TaskFeed {
     this.heartbeat = undefined;
   }
 
-  private async read(): Promise<TaskRecord[]> {
-    return (await this.queue.list({ limit: this.options.limit })).tasks;
+  /** The newest tasks as GET /tasks shows them, queue positions included. */
+  private async read(): Promise<StatusDocument[]> {
+    const { tasks } = await this.queue.list({ limit: this.options.limit });
+    return Promise.all(tasks.map((task) => this.render(task)));
+  }
+
+  private async render(task: TaskRecord): Promise<StatusDocument> {
+    const doc = toStatusDocument(task);
+    if (task.status === 'queued') doc.queue_position = (await this.queue.position?.(task.id)) ?? null;
+    return doc;
   }
 
   private async tick(): Promise<void> {
     if (this.ticking) return;
     this.ticking = true;
     try {
-      const tasks = await this.read();
+      const docs = await this.read();
       if (this.closed) return;
       const next = new Map<string, string>();
       const changed: StatusDocument[] = [];
-      for (const task of tasks) {
-        const doc = toStatusDocument(task);
+      for (const doc of docs) {
         const signature = JSON.stringify(doc);
-        next.set(task.id, signature);
-        if (this.last.get(task.id) !== signature) changed.push(doc);
+        next.set(doc.task_id, signature);
+        if (this.last.get(doc.task_id) !== signature) changed.push(doc);
       }
       this.last = next;
       if (changed.length) this.broadcast(frame('update', { tasks: changed }));

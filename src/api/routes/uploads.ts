@@ -41,6 +41,17 @@ const uploadedSchema = {
   },
 } as const;
 
+const presignBodySchema = {
+  type: 'object',
+  required: ['filename'],
+  additionalProperties: false,
+  properties: {
+    filename: { type: 'string', minLength: 1, maxLength: 1024, description: 'The name of the file.' },
+    content_type: { type: 'string', maxLength: 100, description: 'Its media type, e.g. video/mp4.' },
+    size: { type: 'integer', minimum: 0, description: 'Its size in bytes, checked against the limit.' },
+  },
+} as const;
+
 interface PresignRequest {
   filename: string;
   content_type?: string;
@@ -59,19 +70,58 @@ export const uploadRoutes: FastifyPluginAsync<{ services: Services }> = async (a
     limits: { fileSize: maxBytes, files: 1, fields: 10, fieldSize: 1024, parts: 12, headerPairs: 100 },
   });
 
-  app.get('/uploads', { schema: { response: { 200: uploadOptionsSchema } } }, async () => ({
-    max_bytes: maxBytes,
-    multipart: true,
-    presigned: typeof services.input.createUploadUrl === 'function',
-  }));
-
-  app.post<{ Querystring: { encode?: string } }>(
+  app.get(
     '/uploads',
     {
       schema: {
+        tags: ['uploads'],
+        summary: 'How to upload',
+        description:
+          'The largest file accepted and the ways POST /uploads takes a file: multipart/form-data always, ' +
+          'presigned PUT URLs when the input storage is S3.',
+        response: { 200: uploadOptionsSchema, '4xx': errorResponseSchema },
+      },
+    },
+    async () => ({
+      max_bytes: maxBytes,
+      multipart: true,
+      presigned: typeof services.input.createUploadUrl === 'function',
+    }),
+  );
+
+  app.post<{ Querystring: { encode?: string }; Body: PresignRequest | undefined }>(
+    '/uploads',
+    {
+      schema: {
+        tags: ['uploads'],
+        summary: 'Upload a video',
+        description:
+          'multipart/form-data with one file part: the file is streamed to the input storage under ' +
+          '`uploads/<uuid>/<safe name>` (never held in memory, cut off at MAX_INPUT_BYTES with 413), and ' +
+          'the answer gives the video_filename for POST /encode; with ?encode=true the task is submitted ' +
+          'at once and its task_id is in the answer. JSON {filename, content_type, size} instead answers ' +
+          'with a presigned URL to PUT the file to (S3 input storage only; 415 otherwise), then submit ' +
+          'the video_filename with POST /encode. The bucket needs a CORS rule allowing PUT for browsers.',
         querystring: {
           type: 'object',
-          properties: { encode: { type: 'string', enum: ['true', 'false', '1', '0'] } },
+          properties: {
+            encode: {
+              type: 'string',
+              enum: ['true', 'false', '1', '0'],
+              description: 'Multipart only: submit a conversion task as soon as the file is stored.',
+            },
+          },
+        },
+        body: {
+          content: {
+            // No `type`: the multipart parser streams the file and leaves no body to validate.
+            'multipart/form-data': {
+              schema: {
+                properties: { file: { type: 'string', format: 'binary', description: 'The video file.' } },
+              },
+            },
+            'application/json': { schema: presignBodySchema },
+          },
         },
         response: { 201: uploadedSchema, '4xx': errorResponseSchema, '5xx': errorResponseSchema },
       },
@@ -92,7 +142,7 @@ export const uploadRoutes: FastifyPluginAsync<{ services: Services }> = async (a
           'send the file as multipart/form-data, or JSON {filename, content_type} for an upload URL',
         );
       }
-      const body = parsePresignRequest(req.body);
+      const body = req.body!;
       if (body.size !== undefined && body.size > maxBytes) throw tooLarge(services);
       if (!services.input.createUploadUrl) {
         throw new ApiError(
@@ -157,26 +207,6 @@ function tooLarge(services: Services): ApiError {
     'payload_too_large',
     `the file is larger than the limit of ${services.config.limits.maxInputBytes} bytes`,
   );
-}
-
-function parsePresignRequest(body: unknown): PresignRequest {
-  if (!body || typeof body !== 'object' || Array.isArray(body)) {
-    throw new ApiError('bad_request', 'body must be a JSON object {filename, content_type}');
-  }
-  const allowed = new Set(['filename', 'content_type', 'size']);
-  const unknown = Object.keys(body).filter((k) => !allowed.has(k));
-  if (unknown.length) throw new ApiError('bad_request', `unknown field: ${unknown[0]}`);
-  const { filename, content_type, size } = body as Record<string, unknown>;
-  if (typeof filename !== 'string' || filename.length === 0 || filename.length > 1024) {
-    throw new ApiError('bad_request', 'filename must be a string of 1 to 1024 characters');
-  }
-  if (content_type !== undefined && typeof content_type !== 'string') {
-    throw new ApiError('bad_request', 'content_type must be a string');
-  }
-  if (size !== undefined && (typeof size !== 'number' || !Number.isInteger(size) || size < 0)) {
-    throw new ApiError('bad_request', 'size must be a whole number of bytes');
-  }
-  return { filename, content_type, size };
 }
 
 /** The same rule as POST /encode. */
