@@ -63,7 +63,7 @@ const uuidPattern = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{1
  * still queued.
  */
 export class BullMqTaskQueue implements TaskQueue {
-  readonly queue: Queue<JobData, TaskOutput>;
+  private readonly queue: Queue<JobData, TaskOutput>;
   private readonly redis: Redis;
   private readonly base: string;
   private readonly workers = new Set<BullMqWorker>();
@@ -406,7 +406,12 @@ class BullMqWorker {
       if (reason === 'shutdown' || reason === 'lease_lost') {
         // Hand the task back without failing it: on shutdown it goes to the front of the queue; with a lost
         // lock it is already queued again (or running elsewhere) and is not ours to touch.
-        if (reason === 'shutdown' && token) await job.moveToWait(token);
+        if (reason === 'shutdown' && token) {
+          // If this fails the lock still runs out, and the stalled check queues the task again.
+          await job
+            .moveToWait(token)
+            .catch((e: unknown) => log.warn({ err: e }, 'could not hand the task back'));
+        }
         log.info({ reason }, 'task handed back');
         throw new WaitingError();
       }
