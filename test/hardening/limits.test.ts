@@ -1,9 +1,14 @@
 import assert from 'node:assert/strict';
-import { copyFile } from 'node:fs/promises';
+import { execFile } from 'node:child_process';
+import { copyFile, mkdtemp, readdir, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
+import { promisify } from 'node:util';
 import { generateClip } from '../helpers/media.js';
 import { postJson, startTestService, submit, waitForFinal, type TestService } from '../helpers/service.js';
+
+const run = promisify(execFile);
 
 describe('configured limits', () => {
   const services: TestService[] = [];
@@ -60,6 +65,35 @@ describe('configured limits', () => {
       assert.equal(doc.error_code, 'limit_exceeded');
       assert.match(doc.error ?? '', reason);
       assert.equal((doc as unknown as { attempts: number }).attempts, 1, 'a limit is not retried');
+    }
+  });
+
+  test('the disk-space check fails a task whose work directory is too small, before any download', async (t) => {
+    // A 32 MB tmpfs as WORK_DIR (needs root, as in CI; skipped elsewhere).
+    const small = await mkdtemp(path.join(tmpdir(), 'dvc-small-disk-'));
+    try {
+      await run('mount', ['-t', 'tmpfs', '-o', 'size=32m', 'tmpfs', small]);
+    } catch (err) {
+      await rm(small, { recursive: true, force: true });
+      t.skip(`cannot mount a tmpfs here: ${(err as Error).message.split('\n')[0]}`);
+      return;
+    }
+    try {
+      const svc = await startTestService({ WORK_DIR: small, TASK_MAX_ATTEMPTS: '1' });
+      services.push(svc);
+      await copyFile(clip, path.join(svc.inputDir, 'clip.mp4'));
+      const { doc } = await waitForFinal(svc.url, await submit(svc.url, 'clip.mp4'), 60_000);
+      assert.equal(doc.status, 'failed');
+      assert.equal(doc.error_code, 'disk_full');
+      assert.match(
+        doc.error ?? '',
+        /^not enough free disk space for this input: \d+ MB needed, \d+ MB free$/,
+      );
+      await svc.close();
+      assert.deepEqual(await readdir(small), [], 'the work directory is removed');
+    } finally {
+      await run('umount', [small]);
+      await rm(small, { recursive: true, force: true });
     }
   });
 });
