@@ -33,7 +33,7 @@ describe('bad-input corpus', () => {
   let mediaDir: string;
   let media: Record<string, Buffer>;
   let goodClip: Buffer;
-  let before_: Set<string>;
+  let treeBefore: Set<string>;
   const uploaded = new Set<string>();
   const tally = { inputs: 0, handled: 0, crashes: 0 };
 
@@ -59,7 +59,7 @@ describe('bad-input corpus', () => {
       'playlist.mp4',
       Buffer.from('#EXTM3U\n#EXT-X-TARGETDURATION:1\n#EXTINF:1,\nother-user.mp4\n#EXT-X-ENDLIST\n'),
     );
-    before_ = await snapshotTree(svc.root);
+    treeBefore = await snapshotTree(svc.root);
   });
 
   after(async () => {
@@ -377,7 +377,7 @@ describe('bad-input corpus', () => {
 
   // ---- after the corpus ----
   test('nothing was written outside the work and output roots', async () => {
-    const stray = newPathsOutside(before_, await snapshotTree(svc.root), ['output', 'state']);
+    const stray = newPathsOutside(treeBefore, await snapshotTree(svc.root), ['output', 'state']);
     // Only what the tests themselves uploaded for the legal hostile names may be new in input/.
     assert.deepEqual(
       stray.filter((p) => !uploaded.has(p)),
