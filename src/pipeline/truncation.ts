@@ -3,6 +3,8 @@ import { TaskFailure } from '../errors.js';
 
 /** Top-level boxes walked at most: enough for any real file, bounded for a hostile one. */
 const MAX_BOXES = 10_000;
+/** Boxes that hold samples or their index: one cut short means the upload is incomplete. */
+const mediaBoxes = new Set(['mdat', 'moov', 'moof']);
 
 /**
  * Fails an input whose container says it is longer than the file: an upload cut short. FFmpeg reads such a
@@ -49,7 +51,10 @@ async function isoBmffShortfall(file: FileHandle, fileSize: number): Promise<num
       boxSize = Number(head.readBigUInt64BE(8));
     }
     if (boxSize < 8) return 0; // not a box structure FFmpeg accepted; leave the verdict to it
-    if (offset + boxSize > fileSize) return offset + boxSize - fileSize;
+    // Only a media or index box counts: some writers leave a few stray bytes after the last box.
+    if (offset + boxSize > fileSize) {
+      return mediaBoxes.has(head.toString('latin1', 4, 8)) ? offset + boxSize - fileSize : 0;
+    }
     offset += boxSize;
   }
   return 0;
