@@ -35,6 +35,7 @@ interface JobData {
 interface ProgressData {
   stage: string;
   progress: number;
+  etaSeconds?: number;
   /** When it was written (ms), for `updatedAt`. */
   at: number;
 }
@@ -232,6 +233,14 @@ export class BullMqTaskQueue implements TaskQueue {
     };
   }
 
+  async position(id: string): Promise<number | undefined> {
+    if (!uuidPattern.test(id)) return undefined;
+    // BullMQ adds to the left of its wait list and workers take from the right.
+    const wait = this.queue.keys.wait!;
+    const [index, length] = await Promise.all([this.redis.lpos(wait, id), this.redis.llen(wait)]);
+    return index === null ? undefined : length - index;
+  }
+
   async cancel(id: string): Promise<TaskRecord | undefined> {
     const task = await this.get(id);
     if (!task || task.status === 'completed' || task.status === 'failed') return task;
@@ -396,7 +405,7 @@ class BullMqWorker {
         return await this.handler(task, {
           signal: signal ?? new AbortController().signal,
           attempt,
-          reportProgress: (stage, value) => progress.report(stage, value),
+          reportProgress: (stage, value, details) => progress.report(stage, value, details?.etaSeconds),
         });
       } finally {
         await progress.flush();
@@ -481,12 +490,17 @@ class ProgressWriter {
     private readonly log: Logger,
   ) {}
 
-  report(stage: string, progress: number): void {
+  report(stage: string, progress: number, etaSeconds?: number): void {
     const now = Date.now();
     if (stage === this.lastStage && now - this.lastWrite < 500) return;
     this.lastStage = stage;
     this.lastWrite = now;
-    this.write({ stage, progress: Math.round(Math.max(0, Math.min(100, progress)) * 10) / 10, at: now });
+    this.write({
+      stage,
+      progress: Math.round(Math.max(0, Math.min(100, progress)) * 10) / 10,
+      etaSeconds,
+      at: now,
+    });
   }
 
   write(data: ProgressData): void {
@@ -567,6 +581,7 @@ function toRecord(job: TaskJob, state: JobState | 'unknown', meta: TaskMeta): Ta
       status,
       stage,
       progress: status === 'completed' ? 100 : status === 'queued' ? 0 : (progress?.progress ?? 0),
+      etaSeconds: status === 'processing' ? progress?.etaSeconds : undefined,
       error,
       output: status === 'completed' ? job.returnvalue : undefined,
       cancelled: error?.code === 'cancelled' && status === 'failed' ? true : undefined,

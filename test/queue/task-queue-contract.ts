@@ -141,6 +141,25 @@ export function taskQueueContract(factory: QueueFactory): void {
       assert.deepEqual(await q.counts(), { queued: 4, processing: 0, completed: 0, failed: 1 });
     });
 
+    test('position tells where a queued task stands in line', async () => {
+      const q = await openQueue();
+      const ids: string[] = [];
+      for (let i = 0; i < 3; i++) ids.push((await q.submit({ video_filename: `q${i}.mp4` })).task.id);
+      assert.ok(q.position, 'the queue can tell positions');
+      assert.deepEqual(await Promise.all(ids.map((id) => q.position!(id))), [1, 2, 3]);
+      await q.cancel(ids[0]!);
+      assert.deepEqual(await Promise.all(ids.map((id) => q.position!(id))), [undefined, 1, 2]);
+      assert.equal(await q.position('00000000-0000-4000-8000-000000000000'), undefined);
+      let release!: () => void;
+      const gate = new Promise<void>((r) => (release = r));
+      start(q, async (t) => (await gate, output(t.id)), { concurrency: 1 });
+      await until('the first task to run', async () => (await q.get(ids[1]!))?.status === 'processing');
+      assert.equal(await q.position(ids[1]!), undefined, 'a running task has no position');
+      assert.equal(await q.position(ids[2]!), 1);
+      release();
+      await finalRecord(q, ids[2]!);
+    });
+
     test('an idempotency key returns the same task for the same request and conflicts on another', async () => {
       const q = await openQueue();
       const first = await q.submit({ video_filename: 'k.mp4' }, { idempotencyKey: 'key-1' });
@@ -216,7 +235,7 @@ export function taskQueueContract(factory: QueueFactory): void {
       start(
         q,
         async (t, ctx) => {
-          ctx.reportProgress('encode', 42);
+          ctx.reportProgress('encode', 42, { etaSeconds: 12 });
           await gate;
           return output(t.id);
         },
@@ -228,12 +247,14 @@ export function taskQueueContract(factory: QueueFactory): void {
         return t?.status === 'processing' && t.stage === 'encode' && t.progress === 42 ? t : undefined;
       });
       assert.equal(seen.attempts, 1);
+      assert.equal(seen.etaSeconds, 12);
       assert.equal((await q.counts()).processing, 1);
       assert.equal((await q.list({ limit: 1, status: 'processing' })).tasks[0]?.id, task.id);
       release();
       const final = await finalRecord(q, task.id);
       assert.equal(final.status, 'completed');
       assert.equal(final.progress, 100);
+      assert.equal(final.etaSeconds, undefined);
       assert.deepEqual(final.output, output(task.id));
       assert.deepEqual(await q.counts(), { queued: 0, processing: 0, completed: 1, failed: 0 });
     });
