@@ -5,11 +5,13 @@ import { fileURLToPath } from 'node:url';
 const root = path.resolve(fileURLToPath(import.meta.url), '../..');
 
 /**
- * Bundles the CLI from the current sources into bench/results/.build, so the bench times plain `node` start-up
+ * Bundles the CLI from the current sources into bench/results/cli.mjs, so the bench times plain `node` start-up
  * (as `node dist/cli/main.js` would run) without tsx's compile step, and without touching the shared dist/.
  */
-export async function buildCli(resultsDir: string): Promise<string> {
-  const outfile = path.join(resultsDir, '.build', 'cli.mjs');
+export async function buildCli(): Promise<string> {
+  // Two directories below the root, like dist/cli/main.js: modules that find files relative to themselves
+  // (../../package.json, ../../schemas) find them from the bundle too.
+  const outfile = path.join(root, 'bench', 'results', 'cli.mjs');
   await build({
     entryPoints: [path.join(root, 'src/cli/main.ts')],
     outfile,

@@ -4,6 +4,9 @@ import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { buildEncodeArgs, defaultTuning, type EncodeTuning } from '../src/pipeline/ffmpeg-args.js';
 import { planEncode } from '../src/pipeline/plan.js';
+import { makePoster } from '../src/pipeline/poster.js';
+import { defaultTools } from '../src/pipeline/tools.js';
+import { createLogger } from '../src/logger.js';
 import { probe } from '../src/pipeline/probe.js';
 import { resolveInputs } from './inputs.js';
 import { cpuTimes } from './proc.js';
@@ -18,17 +21,27 @@ Times our single FFmpeg encode (files written, as the pipeline writes them) with
 alternating the levers run by run; the first lever is the baseline of the ratios. A SPEC is comma-separated
 key=value pairs: cascade=1, threads=N (x264 per rung), dthreads=N (decoder), fthreads=N (filter graph),
 flags=bicubic|bilinear|fast_bilinear, preset=NAME, ladder=360:800k,720:2800k (use + instead of , there),
-segment=SECONDS. An empty SPEC ("base") is our current default.`;
+segment=SECONDS, poster=separate|inline (none by default). An empty SPEC ("base") is our current default.`;
+
+const stageContext = {
+  tools: defaultTools(),
+  logger: createLogger('silent'),
+  idleTimeoutMs: 120_000,
+  maxRuntimeMs: 3_600_000,
+};
 
 interface Lever {
   label: string;
   tuning: EncodeTuning;
   env: Record<string, string>;
+  /** Poster made by a second FFmpeg run afterwards (as convert does today), in the encode run, or not at all. */
+  poster?: 'separate' | 'inline';
 }
 
 function parseLever(spec: string): Lever {
   const tuning: EncodeTuning = { ...defaultTuning };
   const env: Record<string, string> = {};
+  let poster: Lever['poster'];
   for (const pair of spec.split(',').filter((p) => p && p !== 'base')) {
     const [key, value = ''] = pair.split('=');
     if (key === 'cascade') tuning.cascade = value !== '0';
@@ -39,9 +52,10 @@ function parseLever(spec: string): Lever {
     else if (key === 'preset') env.X264_PRESET = value;
     else if (key === 'ladder') env.LADDER = value.replace(/\+/g, ',');
     else if (key === 'segment') env.SEGMENT_DURATION = value;
+    else if (key === 'poster' && (value === 'separate' || value === 'inline')) poster = value;
     else throw new Error(`unknown lever "${key}"\n\n${usage}`);
   }
-  return { label: spec || 'base', tuning, env };
+  return { label: spec || 'base', tuning, env, poster };
 }
 
 async function main(): Promise<void> {
@@ -74,11 +88,16 @@ async function main(): Promise<void> {
         const outputs = {
           video: Object.fromEntries(plan.renditions.map((r) => [r.name, path.join(dir, `${r.name}.mp4`)])),
           audio: plan.audio ? path.join(dir, 'audio.mp4') : undefined,
+          poster: lever.poster === 'inline' ? path.join(dir, 'poster.jpg') : undefined,
         };
         const args = buildEncodeArgs(input!.path, media, plan, outputs, lever.tuning);
         const before = cpuTimes('self').children;
         const t0 = performance.now();
         await run('ffmpeg', args);
+        if (lever.poster === 'separate') {
+          const top = plan.renditions[plan.renditions.length - 1]!;
+          await makePoster(input!.path, media, top, path.join(dir, 'poster.jpg'), stageContext);
+        }
         const wall = performance.now() - t0;
         const cpu = cpuTimes('self').children - before;
         walls.get(lever.label)!.push(wall);
@@ -86,6 +105,7 @@ async function main(): Promise<void> {
         console.error(
           `  ${round}/${runs} ${lever.label.padEnd(40)} ${(wall / 1000).toFixed(2)} s cpu ${cpu.toFixed(2)} s`,
         );
+        if (lever.poster) await stat(path.join(dir, 'poster.jpg')); // made, or this throws
         if (round === 1 && !values['no-quality']) {
           const q = [];
           for (const r of plan.renditions) {

@@ -101,7 +101,7 @@ async function main(): Promise<void> {
   const startedAt = new Date().toISOString();
   const machine = machineInfo();
   log(`machine: ${machine.cpu}, ${machine.cores} cores, load ${machine.loadAverage}`);
-  const cli = await buildCli(outDir);
+  const cli = await buildCli();
   const inputs = await resolveInputs(
     (values.inputs ?? (quick ? 'generated' : 'generated,shared')).split(','),
     quick,

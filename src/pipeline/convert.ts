@@ -1,3 +1,4 @@
+import { rename } from 'node:fs/promises';
 import path from 'node:path';
 import { TaskFailure } from '../errors.js';
 import type { StageContext } from './context.js';
@@ -86,7 +87,9 @@ export async function convert(
 
   report('poster', 0);
   const top = plan.renditions[plan.renditions.length - 1]!;
-  await makePoster(inputPath, media, top, path.join(pkgDir, POSTER_NAME), ctx);
+  // The encode run takes the poster from the frames it decodes anyway; a second decode only when it could not.
+  if (encoded.poster) await rename(encoded.poster, path.join(pkgDir, POSTER_NAME));
+  else await makePoster(inputPath, media, top, path.join(pkgDir, POSTER_NAME), ctx);
   pkg.files.push(POSTER_NAME);
   report('poster', 1);
 

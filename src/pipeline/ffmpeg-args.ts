@@ -19,7 +19,7 @@ export interface EncodeTuning {
 }
 
 export const defaultTuning: EncodeTuning = {
-  cascade: false,
+  cascade: true,
   x264Threads: 0,
   decodeThreads: 0,
   filterThreads: 0,
@@ -30,6 +30,11 @@ export interface EncodeOutputs {
   /** Local file per rendition name. */
   video: Record<string, string>;
   audio?: string;
+  /**
+   * A JPEG poster taken from the decoded frames of the same run (no second decode of the source): chosen as
+   * makePoster chooses it, the most representative of the frames a fifth of the way in, at the top rung's size.
+   */
+  poster?: string;
 }
 
 /**
@@ -48,7 +53,12 @@ export function buildEncodeArgs(
   if (plan.frameRateLimit) pre.push(`fps=${plan.frameRateLimit}`);
   // 8-bit 4:2:0 is what every H.264 player decodes; 10-bit or 4:4:4 sources are converted once, before the split.
   pre.push('format=yuv420p');
-  const graph = filterGraph(`[0:${media.video.index}]${pre.join(',')}`, plan, tuning);
+  const graph = filterGraph(
+    `[0:${media.video.index}]${pre.join(',')}`,
+    plan,
+    tuning,
+    posterFilters(media, plan, outputs),
+  );
 
   const args = [
     '-hide_banner',
@@ -108,6 +118,26 @@ export function buildEncodeArgs(
     );
   });
 
+  if (outputs.poster) {
+    args.push(
+      '-map',
+      '[poster]',
+      '-map_metadata',
+      '-1',
+      '-frames:v',
+      '1',
+      '-c:v',
+      'mjpeg',
+      '-q:v',
+      '3',
+      '-update',
+      '1',
+      '-f',
+      'image2',
+      `file:${outputs.poster}`,
+    );
+  }
+
   if (plan.audio && media.audio && outputs.audio) {
     args.push(
       '-map',
@@ -133,33 +163,52 @@ export function buildEncodeArgs(
 }
 
 /**
- * Decoded frames → `[v<i>]` per rendition (plan order, smallest first). Each rung gets an explicit size with
- * square pixels: non-square sources are resampled to their display shape.
+ * Decoded frames → `[v<i>]` per rendition (plan order, smallest first), and `[poster]` when asked. Each rung gets
+ * an explicit size with square pixels: non-square sources are resampled to their display shape.
  */
-function filterGraph(source: string, plan: EncodePlan, tuning: EncodeTuning): string {
+function filterGraph(source: string, plan: EncodePlan, tuning: EncodeTuning, poster?: string): string {
   const n = plan.renditions.length;
   const scale = (i: number) => {
     const r = plan.renditions[i]!;
     return `scale=${r.width}:${r.height}:flags=${tuning.scaleFlags},setsar=1`;
   };
-  if (!tuning.cascade || n === 1) {
-    const branches = plan.renditions.map((_, i) => `[s${i}]`).join('');
-    return [
-      `${source},split=${n}${branches}`,
-      ...plan.renditions.map((_, i) => `[s${i}]${scale(i)}[v${i}]`),
-    ].join(';');
-  }
-  // Largest first: each scaled rung is split into its own output and the input of the next smaller one.
-  const chains: string[] = [];
-  let from = source;
-  for (let i = n - 1; i >= 0; i--) {
-    if (i === 0) chains.push(`${from}${from === source ? ',' : ''}${scale(i)}[v${i}]`);
-    else {
-      chains.push(`${from}${from === source ? ',' : ''}${scale(i)},split=2[v${i}][c${i}]`);
+  const cascade = tuning.cascade && n > 1;
+  // What reads the decoded frames: every rung, or only the top one when the rungs cascade; and the poster.
+  const readers = cascade ? ['c'] : plan.renditions.map((_, i) => `s${i}`);
+  if (poster) readers.push('p');
+  const chains = [`${source},split=${readers.length}${readers.map((l) => `[${l}]`).join('')}`];
+  if (cascade) {
+    // Largest first: each scaled rung is split into its own output and the input of the next smaller one.
+    let from = '[c]';
+    for (let i = n - 1; i > 0; i--) {
+      chains.push(`${from}${scale(i)},split=2[v${i}][c${i}]`);
       from = `[c${i}]`;
     }
+    chains.push(`${from}${scale(0)}[v0]`);
+  } else {
+    plan.renditions.forEach((_, i) => chains.push(`[s${i}]${scale(i)}[v${i}]`));
   }
+  if (poster) chains.push(`[p]${poster}[poster]`);
   return chains.join(';');
+}
+
+/**
+ * The poster branch: the frames of a short window a fifth of the way in (past black openings and titles), the
+ * most representative of them (FFmpeg's `thumbnail`), scaled to the top rung. The window closes the branch,
+ * so the rest of the input costs it nothing.
+ */
+function posterFilters(media: MediaInfo, plan: EncodePlan, outputs: EncodeOutputs): string | undefined {
+  if (!outputs.poster) return undefined;
+  const fps = plan.frameRateLimit ?? (media.video.frameRate || 25);
+  const at = media.duration > 1 ? media.duration * 0.2 : 0;
+  const frames = Math.max(1, Math.min(50, Math.floor((media.duration - at) * fps * 0.8)));
+  const top = plan.renditions[plan.renditions.length - 1]!;
+  return [
+    'setpts=PTS-STARTPTS',
+    `trim=start=${at.toFixed(3)}:duration=${((frames + 1) / fps).toFixed(3)}`,
+    `thumbnail=n=${frames}`,
+    `scale=${top.width}:${top.height}:flags=bicubic,setsar=1`,
+  ].join(',');
 }
 
 /** Seconds of output written so far, from one line of `-progress pipe:1`; undefined for other lines. */
