@@ -30,7 +30,10 @@ export class PlayerPanel {
   constructor(private readonly api: Api) {
     shaka.polyfill.installAll();
     this.formats.addEventListener('change', () => {
-      if (this.doc) void this.load(this.format(), this.video.currentTime);
+      // The other format goes on from the same moment, or from the start when this one had finished.
+      const v = this.video;
+      const finished = v.ended || (v.duration > 0 && v.duration - v.currentTime < 0.5);
+      if (this.doc) void this.load(this.format(), finished ? 0 : v.currentTime);
     });
     this.copyButton.addEventListener('click', () => void this.copy());
   }
@@ -101,6 +104,7 @@ export class PlayerPanel {
     try {
       const player = await this.ensurePlayer();
       await player.load(url, startTime > 0 ? startTime : null);
+      await this.settled();
       if (attempt !== this.loading) return;
       this.panel.dataset.loaded = format;
       this.markActive();
@@ -112,6 +116,22 @@ export class PlayerPanel {
       if (attempt !== this.loading || (err as { code?: number }).code === 7000) return;
       this.showError(playerErrorWords(err));
     }
+  }
+
+  /**
+   * Waits until the video knows its metadata and is done seeking: Shaka applies the start time when the
+   * metadata arrives, which may be after load() resolved. Until then a seek of the person's would be undone.
+   */
+  private async settled(): Promise<void> {
+    const v = this.video;
+    // Bounded: if the media never loads, the player's error event says why; the page must not hang on it.
+    const once = (event: string) =>
+      new Promise((resolve) => {
+        v.addEventListener(event, resolve, { once: true });
+        window.setTimeout(resolve, 15_000);
+      });
+    if (v.readyState < HTMLMediaElement.HAVE_METADATA) await once('loadedmetadata');
+    if (v.seeking) await once('seeked');
   }
 
   private showError(text: string): void {

@@ -114,9 +114,10 @@ export const uploadRoutes: FastifyPluginAsync<{ services: Services }> = async (a
         },
         body: {
           content: {
-            // No `type`: the multipart parser streams the file and leaves no body to validate.
+            // The multipart parser streams the file and leaves no body (null) to validate.
             'multipart/form-data': {
               schema: {
+                type: ['object', 'null'],
                 properties: { file: { type: 'string', format: 'binary', description: 'The video file.' } },
               },
             },
