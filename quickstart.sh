@@ -30,7 +30,7 @@ fi
 node dist/cli/main.js serve &
 server=$!
 trap 'kill -TERM $server 2>/dev/null; wait $server' INT TERM
-node scripts/demo.mjs "http://127.0.0.1:${PORT}" example.mp4 || true
+node --import tsx scripts/demo.ts "http://127.0.0.1:${PORT}" example.mp4 || true
 echo "Serving on http://${HOST}:${PORT} (Ctrl-C stops). Try:"
 echo "  curl -X POST http://127.0.0.1:${PORT}/encode -H 'content-type: application/json' -d '{\"video_filename\":\"example.mp4\"}'"
 wait $server

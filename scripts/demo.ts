@@ -1,7 +1,20 @@
 // Submits one video to a running server and follows it to the end, as a client would.
 // Usage: node scripts/demo.mjs BASE_URL VIDEO_FILENAME
+interface StatusDocument {
+  status: string;
+  stage: string | null;
+  progress: number;
+  error: string | null;
+  output: {
+    manifest?: { key: string };
+    hls_master?: { key: string };
+    poster: { key: string };
+    renditions: { width: number; height: number; bitrate: number }[];
+  };
+}
+
 const [base, video] = process.argv.slice(2);
-const headers = { 'content-type': 'application/json' };
+const headers: Record<string, string> = { 'content-type': 'application/json' };
 if (process.env.API_KEY) headers['x-api-key'] = process.env.API_KEY;
 
 for (let i = 0; ; i++) {
@@ -19,11 +32,11 @@ const res = await fetch(`${base}/encode`, {
   headers,
   body: JSON.stringify({ video_filename: video }),
 });
-const { task_id: id } = await res.json();
+const { task_id: id } = (await res.json()) as { task_id: string };
 console.log(`POST /encode ${video} → task ${id}`);
 let last = '';
 for (;;) {
-  const doc = await (await fetch(`${base}/status/${id}`, { headers })).json();
+  const doc = (await (await fetch(`${base}/status/${id}`, { headers })).json()) as StatusDocument;
   const line = `${doc.status} ${doc.stage ?? ''} ${Math.round(doc.progress)}%`;
   if (line !== last) console.log(`  ${line}`);
   last = line;
