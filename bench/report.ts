@@ -39,7 +39,7 @@ export interface BenchResults {
   machine: MachineInfo;
   options: { runs: number; quick: boolean; variants: string[] };
   inputs: InputResult[];
-  throughput?: ThroughputResult;
+  throughput?: ThroughputResult[];
   rssLong?: RssLongResult[];
 }
 
@@ -49,6 +49,7 @@ const limitFor: Record<string, string> = {
   server: 'limit',
   'cli-seedcfg': 'limit-seedcfg',
   'server-seedcfg': 'limit-seedcfg',
+  'server-seedprofile': 'limit-seedcfg',
 };
 
 const s2 = (ms: number) => (ms / 1000).toFixed(2);
@@ -189,8 +190,7 @@ function renderTargets(results: BenchResults): string[] {
       '',
     );
   }
-  const t = results.throughput;
-  if (t) {
+  for (const t of results.throughput ?? []) {
     lines.push(
       `POST /encode on the embedded queue (autocannon, ${t.connections} connections, ${t.seconds} s, LOG_LEVEL=${t.logLevel}): ${t.requestsPerSecond} req/s, p50 ${t.latencyMs.p50} ms, p99 ${t.latencyMs.p99} ms, max ${t.latencyMs.max} ms, ${t.non2xx} non-2xx, ${t.errors} errors, server CPU ${t.serverCpuSeconds} s; goal ≥ 2000 req/s with p99 < 25 ms: ${verdict(t.requestsPerSecond >= 2000 && t.latencyMs.p99 < 25 && t.non2xx === 0)}.`,
       '',

@@ -26,7 +26,8 @@ const usage = `npm run bench -- [options]
   --inputs LIST       comma-separated: generated | generated:WxH:SECONDS | shared | a file in ../shared/media | a path
                       (default: generated,shared; --quick: a 6 s 1080p generated clip)
   --runs N            runs of each variant, alternated A B C A B C (default 3)
-  --variants LIST     seed,limit,limit-seedcfg,cli,cli-seedcfg,cli-seedrates,server,server-seedcfg (default: all)
+  --variants LIST     seed,limit,limit-seedcfg,cli,cli-seedcfg,cli-seedrates,server,server-seedcfg (the default),
+                      server-seedprofile (POST /encode with "ladder": "seed", the named profile)
   --quick             a short clip, fewer variants, a short throughput run, no long-input RSS check
   --no-quality        skip PSNR/SSIM
   --no-throughput     skip the POST /encode measurement
@@ -45,7 +46,7 @@ const allVariants = [
 ];
 const quickVariants = ['seed', 'limit-seedcfg', 'cli-seedcfg', 'limit', 'cli'];
 /** The server runs the same pipeline as the CLI: its output's quality is the CLI's. */
-const qualityVariants = new Set(['seed', 'cli', 'cli-seedcfg', 'cli-seedrates']);
+const qualityVariants = new Set(['seed', 'cli', 'cli-seedcfg', 'cli-seedrates', 'server-seedprofile']);
 
 function makeVariant(name: string, cli: string): Variant {
   switch (name) {
@@ -65,6 +66,9 @@ function makeVariant(name: string, cli: string): Variant {
       return serverVariant(name, cli, {});
     case 'server-seedcfg':
       return serverVariant(name, cli, seedEnv);
+    case 'server-seedprofile':
+      // The named profile: the seed's ladder, preset and segments with near-constant bitrate (maxrate = bufsize).
+      return serverVariant(name, cli, {}, { ladder: 'seed' });
     default:
       throw new Error(`unknown variant "${name}"; known: ${allVariants.join(', ')}`);
   }
@@ -128,11 +132,13 @@ async function main(): Promise<void> {
     }
     if (!values['no-throughput']) {
       log('POST /encode throughput (autocannon)');
-      results.throughput = await measureThroughput(cli, tmpRoot, {
-        seconds: quick ? 5 : 10,
-        connections: 10,
-        logLevel: 'info',
-      });
+      // The default log level (info: three lines per request), then warn, to show what logging costs.
+      results.throughput = [];
+      for (const logLevel of ['info', 'warn']) {
+        results.throughput.push(
+          await measureThroughput(cli, tmpRoot, { seconds: quick ? 5 : 10, connections: 10, logLevel }),
+        );
+      }
     }
     if (!quick && !values['no-rss-long']) results.rssLong = await rssLong(cli, tmpRoot, live);
   } finally {

@@ -188,13 +188,18 @@ export function cliVariant(name: string, cliBundle: string, env: Record<string, 
  * timed from POST /encode to a completed status. CPU is read from the server process: its own time is Node's,
  * its reaped children's is FFmpeg's and the packager's.
  */
-export function serverVariant(name: string, cliBundle: string, env: Record<string, string>): Variant {
+export function serverVariant(
+  name: string,
+  cliBundle: string,
+  env: Record<string, string>,
+  requestExtra: Record<string, unknown> = {},
+): Variant {
   let server: Spawned | undefined;
   let root = '';
   let url = '';
   return {
     name,
-    description: `ours: serve, POST /encode → completed${describeEnv(env)}`,
+    description: `ours: serve, POST /encode → completed${describeEnv(env)}${Object.keys(requestExtra).length ? ` with ${JSON.stringify(requestExtra)}` : ''}`,
     env,
     async start() {
       root = path.join(process.env.DVC_BENCH_TMP ?? '/tmp', `dvc-bench-${name}-${process.pid}`);
@@ -216,7 +221,7 @@ export function serverVariant(name: string, cliBundle: string, env: Record<strin
         const res = await fetch(`${url}/encode`, {
           method: 'POST',
           headers: { 'content-type': 'application/json' },
-          body: JSON.stringify({ video_filename: key }),
+          body: JSON.stringify({ video_filename: key, ...requestExtra }),
         });
         if (res.status !== 202) throw new Error(`POST /encode answered ${res.status}: ${await res.text()}`);
         const { task_id } = (await res.json()) as { task_id: string };

@@ -2,19 +2,24 @@ import { inputGuardArgs } from './input-formats.js';
 import type { MediaInfo } from './media-info.js';
 import type { EncodePlan } from './plan.js';
 
-/** How the encode uses the machine; the defaults are what bench/levers.ts measured best (see BENCHMARKS.md). */
+/**
+ * How the encode uses the machine. `tsx bench/levers.ts` times each knob on its own; the defaults are the ones
+ * its numbers supported (BENCHMARKS.md): cascade scaling saves CPU at no measurable quality cost, the thread
+ * counts made no difference beyond the noise on 2 cores and are left to FFmpeg and x264.
+ */
 export interface EncodeTuning {
   /**
-   * Scale each rung from the next larger rung's frames instead of from the source: the 1080p frame is read
-   * once, by the top rung's scaler.
+   * Scale each rung from the next larger rung's frames instead of from the source: the full-size frame is read
+   * by one scaler only.
    */
   cascade: boolean;
-  /** libx264 threads per rendition; 0 leaves x264's choice (1.5 × cores each, so every rung oversubscribes). */
+  /** libx264 threads per rendition; 0 leaves x264's choice (1.5 × cores each). */
   x264Threads: number;
   /** Decoder threads; 0 leaves FFmpeg's choice. */
   decodeThreads: number;
   /** Filter graph threads; 0 leaves FFmpeg's choice. */
   filterThreads: number;
+  /** libswscale algorithm for the rungs. */
   scaleFlags: string;
 }
 
