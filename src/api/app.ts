@@ -32,6 +32,11 @@ export async function buildApp(services: Services, options: AppOptions = {}): Pr
     },
   });
 
+  // Reads (status polls, health checks, the page) are logged only when they go wrong; changes always are.
+  app.addHook('onRoute', (route) => {
+    const methods = Array.isArray(route.method) ? route.method : [route.method];
+    if (!route.logLevel && methods.every((m) => m === 'GET' || m === 'HEAD')) route.logLevel = 'warn';
+  });
   // First: the OpenAPI document describes every route registered after it, whatever plugin adds it.
   await registerOpenApi(app, services);
   observeHttp(app, services.metrics);
