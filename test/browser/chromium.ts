@@ -86,3 +86,23 @@ export async function waitForPlayback(page: Page, seconds: number, timeoutMs = 3
   );
   return page.evaluate(() => document.querySelector('video')!.currentTime);
 }
+
+/**
+ * Seeks the video back to its start and plays, until the page reports a position under 1 s: a seek issued
+ * while the player is still loading a new manifest (or after the video ended) can be undone, so it is
+ * repeated until it holds.
+ */
+export async function restartPlayback(page: Page, timeoutMs = 30_000): Promise<void> {
+  await page.waitForFunction(
+    () => {
+      const v = document.querySelector('video');
+      if (!v) return false;
+      if (v.currentTime < 1 && !v.ended) return true;
+      v.currentTime = 0;
+      void v.play().catch(() => undefined);
+      return false;
+    },
+    undefined,
+    { timeout: timeoutMs, polling: 250 },
+  );
+}

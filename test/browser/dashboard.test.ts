@@ -9,6 +9,7 @@ import { postJson, startTestService, type TestService } from '../helpers/service
 import {
   ensureDashboardBuilt,
   launchBrowser,
+  restartPlayback,
   waitForPlayback,
   withScreenshot,
   type Browser,
@@ -160,10 +161,7 @@ describe('dashboard in Chromium: upload, live progress, DASH and HLS playback be
       await page.getByLabel('HLS').check();
       await page.locator('#player-panel[data-loaded="hls"]').waitFor({ timeout: 30_000 });
       assert.match(await page.getByLabel('Manifest URL').inputValue(), /\/master\.m3u8$/);
-      await page.evaluate(() => {
-        document.querySelector('video')!.currentTime = 0;
-      });
-      await page.waitForFunction(() => document.querySelector('video')!.currentTime < 1);
+      await restartPlayback(page);
       assert.ok((await waitForPlayback(page, 2)) > 2);
       const hlsRequests = requests.slice(before);
       assert.ok(

@@ -13,6 +13,7 @@ import {
 import {
   ensureDashboardBuilt,
   launchBrowser,
+  restartPlayback,
   waitForPlayback,
   withScreenshot,
   type Browser,
@@ -84,11 +85,7 @@ describe('every real clip in ../shared/media converts and plays in Shaka Player 
         // The same package as HLS, from the start.
         await page.getByLabel('HLS').check();
         await page.locator('#player-panel[data-loaded="hls"]').waitFor({ timeout: 30_000 });
-        await page.evaluate(() => {
-          document.querySelector('video')!.currentTime = 0;
-          void document.querySelector('video')!.play();
-        });
-        await page.waitForFunction(() => document.querySelector('video')!.currentTime < 1);
+        await restartPlayback(page);
         await waitForPlayback(page, Math.min(1.5, duration * 0.6), 40_000);
         await page.getByLabel('MPEG-DASH').check();
       });
