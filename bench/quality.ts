@@ -1,9 +1,7 @@
 import { execFile } from 'node:child_process';
-import { createReadStream, createWriteStream } from 'node:fs';
-import { mkdtemp, readdir, rm, stat } from 'node:fs/promises';
+import { mkdtemp, open, readdir, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { pipeline } from 'node:stream/promises';
 import { promisify } from 'node:util';
 import { runForStderr } from './spawn.js';
 
@@ -44,15 +42,17 @@ export async function measureQuality(
         .filter((f) => /^\d+\.m4s$/.test(f))
         .sort((a, b) => parseInt(a) - parseInt(b));
       const joined = path.join(tmp, `${rung}.mp4`);
-      const sink = createWriteStream(joined);
+      const sink = await open(joined, 'w');
       let bytes = 0;
-      for (const f of ['init.mp4', ...segments]) {
-        bytes += (await stat(path.join(dir, f))).size;
-        await pipeline(createReadStream(path.join(dir, f)), sink, { end: false });
+      try {
+        for (const f of ['init.mp4', ...segments]) {
+          const data = await readFile(path.join(dir, f));
+          bytes += data.length;
+          await sink.write(data);
+        }
+      } finally {
+        await sink.close();
       }
-      await new Promise<void>((resolve, reject) =>
-        sink.end((err?: Error | null) => (err ? reject(err) : resolve())),
-      );
       const q = await measureFileQuality(source, joined);
       out.push({ rung, kbps: Math.round((bytes * 8) / durationSeconds / 1000), ...q });
     }

@@ -41,6 +41,8 @@ export interface BenchResults {
   inputs: InputResult[];
   throughput?: ThroughputResult[];
   rssLong?: RssLongResult[];
+  /** Parts of the run that failed, with the first line of the reason. */
+  errors: string[];
 }
 
 /** The limit each of our variants is compared with: the same encoder settings without muxing or packaging. */
@@ -76,6 +78,8 @@ export function renderMarkdown(results: BenchResults): string {
   ];
   for (const input of results.inputs) lines.push(...renderInput(input));
   lines.push(...renderTargets(results));
+  if (results.errors.length)
+    lines.push('Failed parts of this run:', '', ...results.errors.map((e) => `- ${e}`), '');
   return lines.join('\n') + '\n';
 }
 

@@ -117,6 +117,7 @@ async function main(): Promise<void> {
     machine,
     options: { runs, quick, variants: variantNames },
     inputs: [],
+    errors: [],
   };
   const live: Variant[] = [];
   const onSignal = () => {
@@ -124,23 +125,40 @@ async function main(): Promise<void> {
   };
   process.once('SIGINT', onSignal);
   process.once('SIGTERM', onSignal);
+  // A part that fails is recorded and the others still run: one broken input must not lose a 15-minute run.
+  const attempt = async (what: string, fn: () => Promise<void>) => {
+    try {
+      await fn();
+    } catch (err) {
+      log(`${what} failed: ${(err as Error).message}`);
+      results.errors.push(`${what}: ${(err as Error).message.split('\n')[0]}`);
+    }
+  };
   try {
     for (const input of inputs) {
-      results.inputs.push(
-        await benchInput(input, variantNames, cli, runs, tmpRoot, !values['no-quality'], live),
-      );
+      await attempt(input.label, async () => {
+        results.inputs.push(
+          await benchInput(input, variantNames, cli, runs, tmpRoot, !values['no-quality'], live),
+        );
+      });
     }
     if (!values['no-throughput']) {
       log('POST /encode throughput (autocannon)');
       // The default log level (info: three lines per request), then warn, to show what logging costs.
       results.throughput = [];
       for (const logLevel of ['info', 'warn']) {
-        results.throughput.push(
-          await measureThroughput(cli, tmpRoot, { seconds: quick ? 5 : 10, connections: 10, logLevel }),
-        );
+        await attempt(`throughput at ${logLevel}`, async () => {
+          results.throughput!.push(
+            await measureThroughput(cli, tmpRoot, { seconds: quick ? 5 : 10, connections: 10, logLevel }),
+          );
+        });
       }
     }
-    if (!quick && !values['no-rss-long']) results.rssLong = await rssLong(cli, tmpRoot, live);
+    if (!quick && !values['no-rss-long']) {
+      await attempt('long-input RSS', async () => {
+        results.rssLong = await rssLong(cli, tmpRoot, live);
+      });
+    }
   } finally {
     await Promise.allSettled(live.map((v) => v.close?.()));
     await rm(tmpRoot, { recursive: true, force: true });

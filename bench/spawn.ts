@@ -4,6 +4,7 @@ export interface Spawned {
   child: ChildProcess;
   /** Resolves when the process exits 0; rejects with the command and the tail of stderr otherwise. */
   done: Promise<void>;
+  stderrTail(): string;
 }
 
 /**
@@ -45,7 +46,7 @@ export function start(
         );
     });
   });
-  return { child, done };
+  return { child, done, stderrTail: () => stderr };
 }
 
 export function run(

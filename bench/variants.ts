@@ -1,4 +1,5 @@
 import { copyFile, link, mkdir, readdir, rm, stat } from 'node:fs/promises';
+import { createServer, type AddressInfo } from 'node:net';
 import path from 'node:path';
 import { loadConfig } from '../src/config/config.js';
 import { buildEncodeArgs } from '../src/pipeline/ffmpeg-args.js';
@@ -261,43 +262,60 @@ export function serverVariant(
   };
 }
 
-/** Spawns `serve` with its own directories under `root` and waits for the address it logs. */
+/**
+ * Spawns `serve` with its own directories under `root` on a free loopback port and waits until it answers
+ * HTTP (any log level: nothing is read from its logs).
+ */
 export async function startServer(
   cliBundle: string,
   root: string,
   env: Record<string, string>,
   args: string[] = [],
 ): Promise<{ server: Spawned; url: string }> {
-  let onAddress: (url: string) => void = () => {};
-  const address = new Promise<string>((resolve) => (onAddress = resolve));
+  const port = await freePort();
+  const url = `http://127.0.0.1:${port}`;
   const server = start(process.execPath, [cliBundle, 'serve', ...args], {
     env: {
       ...process.env,
       HOST: '127.0.0.1',
-      PORT: '0',
+      PORT: String(port),
       INPUT_DIR: path.join(root, 'input'),
       OUTPUT_DIR: path.join(root, 'output'),
       STATE_DIR: path.join(root, 'state'),
-      // The address is read from the start-up line, so that line must be logged (info is the default).
-      LOG_LEVEL: 'info',
       ...env,
-    },
-    onStdoutLine: (line) => {
-      if (!line.includes('dash-video-converter started')) return;
-      const parsed = JSON.parse(line) as { address?: string };
-      if (parsed.address) onAddress(parsed.address);
     },
   });
   servicePids.add(server.child.pid!);
-  const timeout = new Promise<never>((_, reject) =>
-    setTimeout(() => reject(new Error('the server did not start within 30 s')), 30_000).unref(),
-  );
-  const url = await Promise.race([
-    address,
-    timeout,
-    server.done.then(() => Promise.reject(new Error('exited'))),
-  ]);
-  return { server, url };
+  let exited = false;
+  server.done.catch(() => {}).finally(() => (exited = true));
+  try {
+    const deadline = Date.now() + 30_000;
+    for (;;) {
+      if (exited) throw new Error(`the server exited at start-up:\n${server.stderrTail()}`);
+      if (Date.now() > deadline)
+        throw new Error(`the server did not answer within 30 s:\n${server.stderrTail()}`);
+      const answered = await fetch(`${url}/healthz`).then(
+        () => true,
+        () => false,
+      );
+      if (answered) return { server, url };
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  } catch (err) {
+    await stopServer(server);
+    throw err;
+  }
+}
+
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const probe = createServer();
+    probe.once('error', reject);
+    probe.listen(0, '127.0.0.1', () => {
+      const { port } = probe.address() as AddressInfo;
+      probe.close(() => resolve(port));
+    });
+  });
 }
 
 export async function stopServer(server: Spawned): Promise<void> {
