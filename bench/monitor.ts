@@ -23,7 +23,7 @@ export interface MonitorResult {
 export class Monitor {
   private timer: NodeJS.Timeout | undefined;
   private readonly startedAt = performance.now();
-  private readonly peaks = new Map<number, { name: string; peak: number; cpu: number }>();
+  private readonly peaks = new Map<string, { name: string; peak: number; cpu: number }>();
   private peakTotal = 0;
   private firstFileMs: number | undefined;
 
@@ -50,14 +50,17 @@ export class Monitor {
       const mem = memoryOf(pid);
       if (!mem) continue;
       total += mem.rss;
-      const seen = this.peaks.get(pid) ?? { name: mem.name, peak: 0, cpu: 0 };
+      // Keyed by pid and name: a child sampled between fork and exec is still called node, and must not lend
+      // that name to the program it becomes.
+      const key = `${pid}:${mem.name}`;
+      const seen = this.peaks.get(key) ?? { name: mem.name, peak: 0, cpu: 0 };
       seen.peak = Math.max(seen.peak, mem.peak);
       try {
         seen.cpu = cpuTimes(pid).self;
       } catch {
         // Exited between the two reads.
       }
-      this.peaks.set(pid, seen);
+      this.peaks.set(key, seen);
     }
     this.peakTotal = Math.max(this.peakTotal, total);
   }
