@@ -48,7 +48,7 @@ ENV HOST=0.0.0.0 \
 VOLUME ["/data"]
 EXPOSE 8080
 
-# /healthz answers while the HTTP server runs (a `worker` container has none: see docker-compose.yml).
+# /healthz answers while the HTTP server runs (a `worker` serves it when METRICS_PORT=PORT: see docker-compose.yml).
 HEALTHCHECK --interval=30s --timeout=5s --start-period=30s --retries=3 \
   CMD ["node", "-e", "fetch('http://127.0.0.1:'+(process.env.PORT||8080)+'/healthz').then(r=>process.exit(r.ok?0:1),()=>process.exit(1))"]
 

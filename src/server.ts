@@ -1,6 +1,6 @@
 import type { FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
-import { buildApp } from './api/app.js';
+import { buildApp, buildProbeApp } from './api/app.js';
 import { createServices, sweepOrphanWorkDirs, type Services } from './app/services.js';
 import type { Config } from './config/config.js';
 import { checkTools } from './pipeline/tools.js';
@@ -16,7 +16,7 @@ export interface RunningService {
   services: Services;
   app?: FastifyInstance;
   worker?: TaskWorker;
-  /** The address the API listens on. */
+  /** The address the API listens on (or, in a process without the API, its probe and metrics server). */
   address?: string;
   /** Stops taking requests and tasks, lets running tasks finish within the grace period, closes everything. */
   close(): Promise<void>;
@@ -58,6 +58,9 @@ export async function startService(
     if (options.api) {
       app = await buildApp(services);
       address = await app.listen({ host: config.host, port: config.port });
+    } else if (config.metricsPort !== undefined) {
+      app = await buildProbeApp(services);
+      address = await app.listen({ host: config.host, port: config.metricsPort });
     }
     logger.info(
       {

@@ -17,6 +17,17 @@ export interface AppOptions {
   logger?: FastifyServerOptions['loggerInstance'];
 }
 
+/** What a process without the API (a `worker`) serves on METRICS_PORT: /healthz, /readyz and /metrics. */
+export async function buildProbeApp(services: Services, options: AppOptions = {}): Promise<FastifyInstance> {
+  const app = Fastify({ loggerInstance: options.logger ?? services.logger });
+  app.addHook('onRoute', (route) => {
+    route.logLevel = 'warn';
+  });
+  await app.register(healthRoutes, { services });
+  await app.register(metricsRoutes, { metrics: services.metrics });
+  return app;
+}
+
 /** The HTTP API as a Fastify instance: routes, validation, the API key and one error handler. */
 export async function buildApp(services: Services, options: AppOptions = {}): Promise<FastifyInstance> {
   const app = Fastify({

@@ -59,6 +59,8 @@ export interface Config {
   qc: { mode: 'enforce' | 'warn' | 'off'; quality: boolean };
   /** /readyz answers 503 when the work directory's disk has less free space than this. */
   minFreeDiskBytes: number;
+  /** A process without the API (`worker`) serves /healthz, /readyz and /metrics on this port when set. */
+  metricsPort?: number;
   limits: InputLimits & { maxInputBytes: number; maxQueuedTasks: number; bodyLimitBytes: number };
   watchdog: { idleTimeoutMs: number; maxRuntimeMs: number };
   callback: {
@@ -117,6 +119,7 @@ export const settingNames = [
   'QC_MODE',
   'QC_QUALITY',
   'MIN_FREE_DISK_MB',
+  'METRICS_PORT',
   'MAX_INPUT_BYTES',
   'MAX_DURATION_SECONDS',
   'MAX_PIXELS',
@@ -295,6 +298,7 @@ export function loadConfig(env: Env = process.env): Config {
       quality: bool('QC_QUALITY', false),
     },
     minFreeDiskBytes: int('MIN_FREE_DISK_MB', 1024, 0) * 1024 * 1024,
+    metricsPort: str('METRICS_PORT') === undefined ? undefined : int('METRICS_PORT', 0, 0, 65535),
     limits: {
       maxInputBytes: int('MAX_INPUT_BYTES', 10 * 1024 ** 3, 1),
       maxDurationSeconds: num('MAX_DURATION_SECONDS', 4 * 3600, 1, 1e7),
