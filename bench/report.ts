@@ -36,6 +36,8 @@ export interface RssLongResult {
 export interface BenchResults {
   startedAt: string;
   finishedAt: string;
+  /** 1-minute load average when the bench ended. */
+  loadAverageEnd?: number;
   machine: MachineInfo;
   options: { runs: number; quick: boolean; variants: string[] };
   inputs: InputResult[];
@@ -72,7 +74,7 @@ export function renderMarkdown(results: BenchResults): string {
   const lines: string[] = [
     `Run ${results.startedAt} → ${results.finishedAt}, ${results.options.runs} alternated runs per variant${results.options.quick ? ' (quick)' : ''}.`,
     '',
-    `Machine: ${m.cpu}, ${m.cores} cores, ${m.memoryGiB} GiB, ${m.kernel}, Node ${m.node}, load average ${m.loadAverage} at start.`,
+    `Machine: ${m.cpu}, ${m.cores} cores, ${m.memoryGiB} GiB, ${m.kernel}, Node ${m.node}, load average ${m.loadAverage} at start, ${results.loadAverageEnd ?? '?'} at the end.`,
     `Tools: ${m.ffmpeg}; Shaka Packager ${m.packager}.`,
     '',
   ];
@@ -149,20 +151,31 @@ function renderTargets(results: BenchResults): string[] {
     ok === undefined ? 'not measured' : ok ? '**met**' : '**not met**';
   if (input) {
     const byName = new Map(input.variants.map((v) => [v.name, v]));
-    const r = (a: string, b: string) => {
+    const cpu = (v: VariantResult) => v.runs.map((x) => x.cpu.total);
+    // A wall ratio whose rounds disagree by more than 20 % was measured while something else took the cores.
+    const ratioCheck = (label: string, a: string, b: string, limit: number) => {
       const va = byName.get(a);
       const vb = byName.get(b);
-      return va && vb ? ratio(wall(va), wall(vb)).median : undefined;
+      if (!va || !vb) return `| ${label} | – | – | ≤ ${limit} | not measured |`;
+      const w = ratio(wall(va), wall(vb));
+      const noisy = w.max / w.min > 1.2;
+      return `| ${label} | ${fmtRatio(w)} | ${ratio(cpu(va), cpu(vb)).median.toFixed(2)} | ≤ ${limit} | ${noisy ? 'too noisy to judge' : verdict(w.median <= limit)} |`;
     };
     const check = (label: string, value: number | undefined, limit: number) =>
-      `| ${label} | ${value === undefined ? '–' : value.toFixed(2)} | ≤ ${limit} | ${verdict(value === undefined ? undefined : value <= limit)} |`;
-    lines.push(`Input: ${input.label}.`, '', '| target | measured | goal | |', '|---|---|---|---|');
-    lines.push(check('seed settings: CLI / seed', r('cli-seedcfg', 'seed'), 0.55));
-    lines.push(check('seed settings: server / seed', r('server-seedcfg', 'seed'), 0.55));
-    lines.push(check('seed settings: CLI / limit', r('cli-seedcfg', 'limit-seedcfg'), 1.08));
-    lines.push(check('seed settings: server / limit', r('server-seedcfg', 'limit-seedcfg'), 1.08));
-    lines.push(check('defaults: CLI / seed', r('cli', 'seed'), 1.0));
-    lines.push(check('defaults: server / seed', r('server', 'seed'), 1.0));
+      `| ${label} | ${value === undefined ? '–' : value.toFixed(2)} | | ≤ ${limit} | ${verdict(value === undefined ? undefined : value <= limit)} |`;
+    lines.push(
+      `Input: ${input.label}. Wall ratios are judged; CPU ratios (which the machine's other load hardly moves) are shown beside them.`,
+      '',
+      '| target | wall ratio (per-round range) | CPU ratio | goal | |',
+      '|---|---|---|---|---|',
+    );
+    lines.push(ratioCheck('seed settings: CLI / seed', 'cli-seedcfg', 'seed', 0.55));
+    lines.push(ratioCheck('seed settings: server / seed', 'server-seedcfg', 'seed', 0.55));
+    lines.push(ratioCheck('seed settings: limit / seed (for reference)', 'limit-seedcfg', 'seed', 0.55));
+    lines.push(ratioCheck('seed settings: CLI / limit', 'cli-seedcfg', 'limit-seedcfg', 1.08));
+    lines.push(ratioCheck('seed settings: server / limit', 'server-seedcfg', 'limit-seedcfg', 1.08));
+    lines.push(ratioCheck('defaults: CLI / seed', 'cli', 'seed', 1.0));
+    lines.push(ratioCheck('defaults: server / seed', 'server', 'seed', 1.0));
     for (const name of ['server', 'cli']) {
       const v = byName.get(name);
       if (!v) continue;

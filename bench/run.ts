@@ -164,6 +164,7 @@ async function main(): Promise<void> {
     await rm(tmpRoot, { recursive: true, force: true });
   }
   results.finishedAt = new Date().toISOString();
+  results.loadAverageEnd = Math.round(os.loadavg()[0]! * 100) / 100;
   const stamp = startedAt.replace(/[:.]/g, '-');
   const markdown = renderMarkdown(results);
   await writeFile(path.join(outDir, `bench-${stamp}.json`), JSON.stringify(results, null, 2));
