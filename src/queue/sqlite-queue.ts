@@ -84,8 +84,24 @@ CREATE INDEX IF NOT EXISTS tasks_by_status ON tasks (status, seq);
  * and renews it while the task runs; a process that dies leaves the lease to run out, and the task is
  * claimed again. The claim is one UPDATE, so two workers (even in two processes) never run a task at once.
  */
+/** Prepared statements by SQL text: preparing is most of the cost of a small query in better-sqlite3. */
+class StatementCache {
+  private readonly statements = new Map<string, Database.Statement>();
+  constructor(private readonly db: Database.Database) {}
+  prepare(sql: string): Database.Statement {
+    let statement = this.statements.get(sql);
+    if (!statement) {
+      statement = this.db.prepare(sql);
+      this.statements.set(sql, statement);
+    }
+    return statement;
+  }
+}
+
 export class SqliteTaskQueue implements TaskQueue {
   private readonly db: Database.Database;
+  /** Shared with this queue's workers. */
+  readonly sql: StatementCache;
   private readonly events = new EventEmitter();
   private readonly workers = new Set<SqliteWorker>();
   private closed = false;
@@ -93,13 +109,14 @@ export class SqliteTaskQueue implements TaskQueue {
   constructor(readonly options: SqliteQueueOptions) {
     mkdirSync(path.dirname(options.path), { recursive: true });
     this.db = new Database(options.path);
+    this.sql = new StatementCache(this.db);
     this.db.pragma('journal_mode = WAL');
     this.db.pragma('synchronous = NORMAL');
     this.db.pragma('busy_timeout = 5000');
     this.db.exec(schema);
     // Databases made before a column existed get it added.
     const columns = new Set(
-      (this.db.prepare('PRAGMA table_info(tasks)').all() as { name: string }[]).map((c) => c.name),
+      (this.sql.prepare('PRAGMA table_info(tasks)').all() as { name: string }[]).map((c) => c.name),
     );
     if (!columns.has('eta_seconds')) this.db.exec('ALTER TABLE tasks ADD COLUMN eta_seconds REAL');
   }
@@ -109,7 +126,7 @@ export class SqliteTaskQueue implements TaskQueue {
     const now = new Date().toISOString();
     const result = this.db.transaction((): SubmitResult => {
       if (options.idempotencyKey) {
-        const existing = this.db
+        const existing = this.sql
           .prepare('SELECT * FROM tasks WHERE idempotency_key = ?')
           .get(options.idempotencyKey) as (Row & { request_hash: string }) | undefined;
         if (existing) {
@@ -119,7 +136,7 @@ export class SqliteTaskQueue implements TaskQueue {
           };
         }
       }
-      const row = this.db
+      const row = this.sql
         .prepare(
           `INSERT INTO tasks (id, request, status, progress, idempotency_key, request_hash, created_at, updated_at)
            VALUES (?, ?, 'queued', 0, ?, ?, ?, ?) RETURNING *`,
@@ -132,13 +149,13 @@ export class SqliteTaskQueue implements TaskQueue {
   }
 
   async get(id: string): Promise<TaskRecord | undefined> {
-    const row = this.db.prepare('SELECT * FROM tasks WHERE id = ?').get(id) as Row | undefined;
+    const row = this.sql.prepare('SELECT * FROM tasks WHERE id = ?').get(id) as Row | undefined;
     return row && toRecord(row);
   }
 
   async list(query: ListQuery): Promise<{ tasks: TaskRecord[]; nextCursor?: string }> {
     const cursor = query.cursor ? Number(query.cursor) : Number.MAX_SAFE_INTEGER;
-    const rows = this.db
+    const rows = this.sql
       .prepare(`SELECT * FROM tasks WHERE seq < ? AND (? IS NULL OR status = ?) ORDER BY seq DESC LIMIT ?`)
       .all(
         Number.isFinite(cursor) ? cursor : 0,
@@ -155,7 +172,7 @@ export class SqliteTaskQueue implements TaskQueue {
 
   async counts(): Promise<Record<TaskStatus, number>> {
     const counts: Record<TaskStatus, number> = { queued: 0, processing: 0, completed: 0, failed: 0 };
-    for (const r of this.db.prepare('SELECT status, COUNT(*) AS n FROM tasks GROUP BY status').all() as {
+    for (const r of this.sql.prepare('SELECT status, COUNT(*) AS n FROM tasks GROUP BY status').all() as {
       status: TaskStatus;
       n: number;
     }[]) {
@@ -165,7 +182,7 @@ export class SqliteTaskQueue implements TaskQueue {
   }
 
   async position(id: string): Promise<number | undefined> {
-    const row = this.db
+    const row = this.sql
       .prepare(
         `SELECT (SELECT COUNT(*) FROM tasks q WHERE q.status = 'queued' AND q.seq < t.seq) + 1 AS position
          FROM tasks t WHERE t.id = ? AND t.status = 'queued'`,
@@ -177,13 +194,13 @@ export class SqliteTaskQueue implements TaskQueue {
   async cancel(id: string): Promise<TaskRecord | undefined> {
     const now = new Date().toISOString();
     this.db.transaction(() => {
-      this.db
+      this.sql
         .prepare(
           `UPDATE tasks SET status = 'failed', cancelled = 1, error_code = 'cancelled', error_message = 'cancelled',
              stage = 'cancelled', updated_at = ? WHERE id = ? AND status = 'queued'`,
         )
         .run(now, id);
-      this.db
+      this.sql
         .prepare(
           `UPDATE tasks SET cancel_requested = 1, updated_at = ? WHERE id = ? AND status = 'processing'`,
         )
@@ -194,7 +211,7 @@ export class SqliteTaskQueue implements TaskQueue {
   }
 
   async setCallbackState(id: string, state: CallbackState): Promise<void> {
-    this.db.prepare('UPDATE tasks SET callback = ? WHERE id = ?').run(JSON.stringify(state), id);
+    this.sql.prepare('UPDATE tasks SET callback = ? WHERE id = ?').run(JSON.stringify(state), id);
   }
 
   startWorker(handler: TaskHandler, options: WorkerOptions): TaskWorker {
@@ -211,7 +228,7 @@ export class SqliteTaskQueue implements TaskQueue {
   }
 
   async check(): Promise<void> {
-    this.db.prepare('SELECT 1').get();
+    this.sql.prepare('SELECT 1').get();
   }
 
   async close(): Promise<void> {
@@ -238,6 +255,7 @@ class SqliteWorker {
   private leaseTimer?: NodeJS.Timeout;
   private closePromise?: Promise<void>;
   private readonly log: Logger;
+  private readonly sql: StatementCache;
   private readonly onSubmitted = () => this.pump();
   private readonly onCancel = (id: string) => this.checkCancellation(id);
 
@@ -249,6 +267,7 @@ class SqliteWorker {
     private readonly options: WorkerOptions,
   ) {
     this.log = queue.options.logger;
+    this.sql = queue.sql;
   }
 
   start(): void {
@@ -275,7 +294,7 @@ class SqliteWorker {
 
   private claim(): TaskRecord | undefined {
     const now = Date.now();
-    const row = this.db
+    const row = this.sql
       .prepare(
         `UPDATE tasks SET status = 'processing', stage = 'starting', eta_seconds = NULL, lease_owner = ?, lease_expires = ?,
            attempts = attempts + 1, updated_at = ?
@@ -315,7 +334,7 @@ class SqliteWorker {
       if (stage === lastStage && now - lastWrite < 500) return;
       lastStage = stage;
       lastWrite = now;
-      this.db
+      this.sql
         .prepare(
           `UPDATE tasks SET stage = ?, progress = ?, eta_seconds = ?, updated_at = ?
            WHERE id = ? AND lease_owner = ? AND status = 'processing'`,
@@ -347,7 +366,7 @@ class SqliteWorker {
   }
 
   private complete(task: TaskRecord, output: TaskOutput): void {
-    const res = this.db
+    const res = this.sql
       .prepare(
         `UPDATE tasks SET status = 'completed', stage = 'done', progress = 100, output = ?, error_code = NULL,
            error_message = NULL, lease_owner = NULL, lease_expires = NULL, updated_at = ?
@@ -362,7 +381,7 @@ class SqliteWorker {
     if (entry.abortReason === 'shutdown' || entry.abortReason === 'lease_lost') {
       if (entry.abortReason === 'shutdown') {
         // Hand it back untouched: this run does not count as an attempt.
-        this.db
+        this.sql
           .prepare(
             `UPDATE tasks SET status = 'queued', stage = 'requeued', progress = 0, attempts = attempts - 1,
                lease_owner = NULL, lease_expires = NULL, updated_at = ? WHERE id = ? AND lease_owner = ?`,
@@ -378,7 +397,7 @@ class SqliteWorker {
       this.log.error({ taskId: task.id, err }, 'task failed with an unexpected error');
     if (!failure.permanent && task.attempts < this.queue.options.maxAttempts) {
       const delay = (this.queue.options.retryBackoffMs ?? 2000) * 2 ** (task.attempts - 1);
-      this.db
+      this.sql
         .prepare(
           `UPDATE tasks SET status = 'queued', stage = 'retrying', error_code = ?, error_message = ?, run_after = ?,
              lease_owner = NULL, lease_expires = NULL, updated_at = ? WHERE id = ? AND lease_owner = ?`,
@@ -398,7 +417,7 @@ class SqliteWorker {
   }
 
   private finish(task: TaskRecord, error: { code: FailureCode; message: string }, cancelled = false): void {
-    const res = this.db
+    const res = this.sql
       .prepare(
         `UPDATE tasks SET status = 'failed', stage = ?, error_code = ?, error_message = ?, cancelled = ?,
            lease_owner = NULL, lease_expires = NULL, updated_at = ? WHERE id = ? AND lease_owner = ?`,
@@ -417,7 +436,7 @@ class SqliteWorker {
 
   private settled(id: string): void {
     if (!this.options.onSettled) return;
-    const row = this.db.prepare('SELECT * FROM tasks WHERE id = ?').get(id) as Row | undefined;
+    const row = this.sql.prepare('SELECT * FROM tasks WHERE id = ?').get(id) as Row | undefined;
     if (!row) return;
     try {
       this.options.onSettled(toRecord(row));
@@ -429,7 +448,7 @@ class SqliteWorker {
   private renewLeases(): void {
     const expires = Date.now() + this.queue.options.leaseMs;
     for (const [id, entry] of this.running) {
-      const row = this.db
+      const row = this.sql
         .prepare(
           `UPDATE tasks SET lease_expires = ? WHERE id = ? AND lease_owner = ? AND status = 'processing'
            RETURNING cancel_requested`,
@@ -443,7 +462,7 @@ class SqliteWorker {
   private checkCancellation(id: string): void {
     const entry = this.running.get(id);
     if (!entry) return;
-    const row = this.db.prepare('SELECT cancel_requested FROM tasks WHERE id = ?').get(id) as
+    const row = this.sql.prepare('SELECT cancel_requested FROM tasks WHERE id = ?').get(id) as
       { cancel_requested: number } | undefined;
     if (row?.cancel_requested) this.abort(entry, 'cancelled');
   }
