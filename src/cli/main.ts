@@ -2,7 +2,6 @@
 import { parseArgs } from 'node:util';
 import { ConfigError, loadConfig } from '../config/config.js';
 import { createLogger } from '../logger.js';
-import { closeOnSignals, startService } from '../server.js';
 import { runConvert } from './convert-command.js';
 
 const usage = `dash-video-converter: turns videos into adaptive streams (MPEG-DASH and HLS).
@@ -27,6 +26,8 @@ async function main(argv: string[]): Promise<number> {
       });
       const config = loadConfig();
       const logger = createLogger(config.logLevel);
+      // Loaded here, not at the top: `convert` needs none of the server (Fastify, AWS SDK, BullMQ).
+      const { closeOnSignals, startService } = await import('../server.js');
       const running = await startService(config, logger, {
         api: command === 'serve',
         worker: command === 'worker' || !values['no-worker'],
