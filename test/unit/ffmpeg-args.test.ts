@@ -1,0 +1,81 @@
+import assert from 'node:assert/strict';
+import { describe, test } from 'node:test';
+import { buildEncodeArgs, parseProgressLine } from '../../src/pipeline/ffmpeg-args.js';
+import type { MediaInfo } from '../../src/pipeline/media-info.js';
+import { defaultLadder, planEncode } from '../../src/pipeline/plan.js';
+
+const media: MediaInfo = {
+  duration: 20,
+  formatName: 'mov,mp4',
+  video: {
+    index: 1,
+    codec: 'h264',
+    codedWidth: 1920,
+    codedHeight: 1080,
+    width: 1920,
+    height: 1080,
+    rotation: 0,
+    sampleAspectRatio: 1,
+    frameRate: 30,
+    variableFrameRate: false,
+    pixelFormat: 'yuv420p',
+    interlaced: false,
+  },
+  audio: { index: 0, codec: 'aac', channels: 6, sampleRate: 48000 },
+};
+
+const plan = planEncode(media, {
+  ladder: defaultLadder,
+  segmentDuration: 4,
+  preset: 'veryfast',
+  maxrateFactor: 1.1,
+  bufsizeFactor: 2,
+  audioBitrate: 128_000,
+  maxFrameRate: 60,
+  formats: ['dash'],
+});
+
+const outputs = {
+  video: { video_360p: '/w/e/video_360p.mp4', video_720p: '/w/e/video_720p.mp4' },
+  audio: '/w/e/audio.mp4',
+  poster: '/w/e/poster.jpg',
+};
+
+describe('the single FFmpeg invocation', () => {
+  const args = buildEncodeArgs('/in/-x;$(rm -rf ~).mp4', media, plan, outputs);
+  const after = (flag: string) => args.filter((_, i) => args[i - 1] === flag);
+
+  test('one input, read as a local file only, whatever its name', () => {
+    assert.deepEqual(after('-i'), ['file:/in/-x;$(rm -rf ~).mp4']);
+    assert.deepEqual(after('-protocol_whitelist'), ['file']);
+    assert.equal(after('-format_whitelist').length, 1);
+  });
+  test('decodes once: one filter graph splitting the stream that probe chose', () => {
+    const [graph] = after('-filter_complex');
+    assert.ok(graph!.startsWith('[0:1]'), graph);
+    assert.match(graph!, /split=/);
+    assert.match(graph!, /scale=1280:720/);
+    assert.match(graph!, /scale=640:360/);
+  });
+  test('every rung: libx264 capped VBR, keyframes forced on the segment grid, no scene cuts', () => {
+    assert.deepEqual(after('-c:v'), ['libx264', 'libx264', 'mjpeg'], 'two rungs, then the poster');
+    assert.deepEqual(after('-b:v'), ['800000', '2800000']);
+    assert.deepEqual(after('-maxrate'), ['880000', '3080000']);
+    assert.deepEqual(after('-bufsize'), ['1600000', '5600000']);
+    assert.deepEqual(after('-force_key_frames'), ['expr:gte(t,n_forced*4)', 'expr:gte(t,n_forced*4)']);
+    assert.deepEqual(after('-sc_threshold'), ['0', '0']);
+  });
+  test('audio encoded once, stereo at 48 kHz, from the stream probe chose; outputs are file: URLs', () => {
+    assert.deepEqual(after('-c:a'), ['aac']);
+    assert.deepEqual(after('-ac'), ['2']);
+    assert.ok(after('-map').includes('0:0'));
+    for (const f of [...Object.values(outputs.video), outputs.audio])
+      assert.ok(args.includes(`file:${f}`), f);
+    assert.ok(args.includes('pipe:1'), 'progress on stdout');
+  });
+  test('progress lines give seconds of output', () => {
+    assert.equal(parseProgressLine('out_time_us=2500000'), 2.5);
+    assert.equal(parseProgressLine('out_time_ms=1000000'), 1);
+    assert.equal(parseProgressLine('frame=12'), undefined);
+  });
+});
