@@ -2,38 +2,16 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { buildEncodeArgs, parseProgressLine } from '../../src/pipeline/ffmpeg-args.js';
 import type { MediaInfo } from '../../src/pipeline/media-info.js';
-import { defaultLadder, planEncode } from '../../src/pipeline/plan.js';
+import { planEncode } from '../../src/pipeline/plan.js';
+import { mediaInfo, testEncodeSettings } from '../helpers/media-info.js';
 
+// 1080p with audio as stream 0 and video as stream 1, 5.1 audio, 20 s.
 const media: MediaInfo = {
+  ...mediaInfo(1920, 1080, { index: 1 }),
   duration: 20,
-  formatName: 'mov,mp4',
-  video: {
-    index: 1,
-    codec: 'h264',
-    codedWidth: 1920,
-    codedHeight: 1080,
-    width: 1920,
-    height: 1080,
-    rotation: 0,
-    sampleAspectRatio: 1,
-    frameRate: 30,
-    variableFrameRate: false,
-    pixelFormat: 'yuv420p',
-    interlaced: false,
-  },
   audio: { index: 0, codec: 'aac', channels: 6, sampleRate: 48000 },
 };
-
-const plan = planEncode(media, {
-  ladder: defaultLadder,
-  segmentDuration: 4,
-  preset: 'veryfast',
-  maxrateFactor: 1.1,
-  bufsizeFactor: 2,
-  audioBitrate: 128_000,
-  maxFrameRate: 60,
-  formats: ['dash'],
-});
+const plan = planEncode(media, testEncodeSettings);
 
 const outputs = {
   video: { video_360p: '/w/e/video_360p.mp4', video_720p: '/w/e/video_720p.mp4' },

@@ -1,46 +1,11 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import type { MediaInfo } from '../../src/pipeline/media-info.js';
-import { defaultLadder, planEncode, type EncodeSettings } from '../../src/pipeline/plan.js';
+import { defaultLadder, planEncode } from '../../src/pipeline/plan.js';
+import { mediaInfo, testEncodeSettings } from '../helpers/media-info.js';
 
-const settings: EncodeSettings = {
-  ladder: defaultLadder,
-  segmentDuration: 4,
-  preset: 'veryfast',
-  maxrateFactor: 1.1,
-  bufsizeFactor: 2,
-  audioBitrate: 128_000,
-  maxFrameRate: 60,
-  formats: ['dash'],
-};
-
-function media(
-  width: number,
-  height: number,
-  extra: Partial<MediaInfo['video']> = {},
-  audio = true,
-): MediaInfo {
-  return {
-    duration: 10,
-    formatName: 'mp4',
-    video: {
-      index: 0,
-      codec: 'h264',
-      codedWidth: width,
-      codedHeight: height,
-      width,
-      height,
-      rotation: 0,
-      sampleAspectRatio: 1,
-      frameRate: 30,
-      variableFrameRate: false,
-      pixelFormat: 'yuv420p',
-      interlaced: false,
-      ...extra,
-    },
-    audio: audio ? { index: 1, codec: 'aac', channels: 2, sampleRate: 48000 } : undefined,
-  };
-}
+const settings = testEncodeSettings;
+const media = mediaInfo;
 
 const sizes = (m: MediaInfo, s = settings) =>
   planEncode(m, s).renditions.map((r) => `${r.width}x${r.height}`);
