@@ -294,8 +294,26 @@ describe('SQLite queue: positions, ETA, and databases from before', () => {
       assert.equal(await queue.position('old-1'), 1);
       assert.equal(await queue.position(task.id), 2);
       assert.equal(await queue.position('nope'), undefined);
+      assert.deepEqual(
+        await queue.counts(),
+        { queued: 2, processing: 0, completed: 0, failed: 0 },
+        'old rows counted',
+      );
+      await queue.cancel('old-1');
+      assert.deepEqual(await queue.counts(), { queued: 1, processing: 0, completed: 0, failed: 1 });
     } finally {
       await queue.close();
+    }
+    // The counts kept by triggers agree with the rows themselves.
+    const check = new Database(file, { readonly: true });
+    try {
+      const rows = check
+        .prepare('SELECT status, COUNT(*) AS n FROM tasks GROUP BY status ORDER BY status')
+        .all();
+      const kept = check.prepare('SELECT status, n FROM task_counts WHERE n > 0 ORDER BY status').all();
+      assert.deepEqual(kept, rows);
+    } finally {
+      check.close();
     }
   });
 
