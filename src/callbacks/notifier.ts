@@ -5,6 +5,7 @@ import type { Logger } from 'pino';
 import type { CallbackState, TaskRecord } from '../queue/task.js';
 import type { TaskQueue } from '../queue/task-queue.js';
 import { assertCallbackUrl, guardedLookup } from './address-guard.js';
+import { waitAtMost } from '../wait-at-most.js';
 
 export interface NotifierOptions {
   defaultUrl?: string;
@@ -122,14 +123,7 @@ export class CallbackNotifier {
 
   /** Waits up to `graceMs` for deliveries under way, then abandons the rest. Idempotent. */
   async close(graceMs = 5000): Promise<void> {
-    if (this.inFlight.size) {
-      let timer: NodeJS.Timeout | undefined;
-      await Promise.race([
-        Promise.allSettled([...this.inFlight]),
-        new Promise((r) => (timer = setTimeout(r, graceMs))),
-      ]);
-      clearTimeout(timer);
-    }
+    if (this.inFlight.size) await waitAtMost(Promise.allSettled([...this.inFlight]), graceMs);
     this.stop.abort();
     await Promise.allSettled([...this.inFlight]);
   }

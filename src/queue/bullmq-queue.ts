@@ -4,6 +4,7 @@ import { createHash, randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
 import type { QueueSettings } from '../config/config.js';
 import { failureCodes, TaskFailure, toTaskFailure, type FailureCode } from '../errors.js';
+import { waitAtMost } from '../wait-at-most.js';
 import type { CallbackState, TaskOutput, TaskRecord, TaskRequest, TaskStatus } from './task.js';
 import type {
   ListQuery,
@@ -465,9 +466,7 @@ class BullMqWorker {
     this.closing ??= (async () => {
       // BullMQ's close stops fetching jobs and waits for the running ones.
       const closed = this.worker.close().catch((err: unknown) => this.log.error({ err }, 'worker close'));
-      let timer: NodeJS.Timeout | undefined;
-      await Promise.race([closed, new Promise((r) => (timer = setTimeout(r, graceMs)))]);
-      clearTimeout(timer);
+      await waitAtMost(closed, graceMs);
       this.handingBack = true;
       this.worker.cancelAllJobs('shutdown');
       await closed;

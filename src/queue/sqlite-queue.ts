@@ -6,6 +6,7 @@ import { hostname } from 'node:os';
 import path from 'node:path';
 import type { Logger } from 'pino';
 import { TaskFailure, toTaskFailure, type FailureCode } from '../errors.js';
+import { waitAtMost } from '../wait-at-most.js';
 import type { CallbackState, TaskOutput, TaskRecord, TaskRequest, TaskStatus } from './task.js';
 import type {
   ListQuery,
@@ -510,11 +511,7 @@ class SqliteWorker {
       this.events.off('submitted', this.onSubmitted);
       this.events.off('cancel', this.onCancel);
       const all = () => Promise.allSettled([...this.running.values()].map((r) => r.done));
-      if (this.running.size && graceMs > 0) {
-        let timer: NodeJS.Timeout | undefined;
-        await Promise.race([all(), new Promise((r) => (timer = setTimeout(r, graceMs)))]);
-        clearTimeout(timer);
-      }
+      if (this.running.size && graceMs > 0) await waitAtMost(all(), graceMs);
       for (const entry of this.running.values()) this.abort(entry, 'shutdown');
       await all();
       clearInterval(this.leaseTimer);
