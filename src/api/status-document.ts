@@ -1,4 +1,5 @@
 import type { TaskRecord } from '../queue/task.js';
+import { qcCheckNames } from '../qc/report.js';
 
 /**
  * The public JSON view of a task, as GET /status, GET /tasks and callbacks show it. `queue_position` is
@@ -83,18 +84,7 @@ export const qcReportSchema = {
       items: {
         type: 'object',
         properties: {
-          name: {
-            type: 'string',
-            enum: [
-              'manifests_parse',
-              'representations',
-              'segments_exist',
-              'segment_alignment',
-              'segment_durations',
-              'av_durations',
-              'mpd_schema',
-            ],
-          },
+          name: { type: 'string', enum: qcCheckNames },
           passed: { type: 'boolean' },
           detail: { type: 'string' },
         },

@@ -5,14 +5,18 @@ export interface QcCheck {
   detail: string;
 }
 
-export type QcCheckName =
-  | 'manifests_parse'
-  | 'representations'
-  | 'segments_exist'
-  | 'segment_alignment'
-  | 'segment_durations'
-  | 'av_durations'
-  | 'mpd_schema';
+/** Every check, in the order the report lists them. */
+export const qcCheckNames = [
+  'manifests_parse',
+  'representations',
+  'segments_exist',
+  'segment_alignment',
+  'segment_durations',
+  'av_durations',
+  'mpd_schema',
+] as const;
+
+export type QcCheckName = (typeof qcCheckNames)[number];
 
 /** PSNR (dB) and SSIM (0..1) of a rendition against the source scaled to its size, averaged over frames. */
 export interface QualityScore {
