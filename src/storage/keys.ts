@@ -34,15 +34,6 @@ export function assertSafeKey(key: unknown, what = 'video_filename'): asserts ke
   }
 }
 
-export function isSafeKey(key: unknown): key is string {
-  try {
-    assertSafeKey(key);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
 /** `videos/example.mp4` → `videos/example`: where the package of an input goes, below OUTPUT_PREFIX. */
 export function outputPrefixFor(inputKey: string, basePrefix = ''): string {
   const lastSlash = inputKey.lastIndexOf('/');
