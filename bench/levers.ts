@@ -3,7 +3,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { buildEncodeArgs, defaultTuning, type EncodeTuning } from '../src/pipeline/ffmpeg-args.js';
-import { planEncode } from '../src/pipeline/plan.js';
+import { planEncode, type EncodeSettings } from '../src/pipeline/plan.js';
 import { makePoster } from '../src/pipeline/poster.js';
 import { defaultTools } from '../src/pipeline/tools.js';
 import { createLogger } from '../src/logger.js';
@@ -21,7 +21,8 @@ Times our single FFmpeg encode (files written, as the pipeline writes them) with
 alternating the levers run by run; the first lever is the baseline of the ratios. A SPEC is comma-separated
 key=value pairs: cascade=1, threads=N (x264 per rung), dthreads=N (decoder), fthreads=N (filter graph),
 flags=bicubic|bilinear|fast_bilinear, preset=NAME, ladder=360:800k,720:2800k (use + instead of , there),
-segment=SECONDS, poster=separate|inline (none by default). An empty SPEC ("base") is our current default.`;
+segment=SECONDS, maxrate=FACTOR and bufsize=FACTOR (of the target bitrate), poster=separate|inline (none by
+default). An empty SPEC ("base") is our current default.`;
 
 const stageContext = {
   tools: defaultTools(),
@@ -34,6 +35,8 @@ interface Lever {
   label: string;
   tuning: EncodeTuning;
   env: Record<string, string>;
+  /** Encoder settings that have no environment variable. */
+  settings: Partial<EncodeSettings>;
   /** Poster made by a second FFmpeg run afterwards (as convert does today), in the encode run, or not at all. */
   poster?: 'separate' | 'inline';
 }
@@ -41,6 +44,7 @@ interface Lever {
 function parseLever(spec: string): Lever {
   const tuning: EncodeTuning = { ...defaultTuning };
   const env: Record<string, string> = {};
+  const settings: Partial<EncodeSettings> = {};
   let poster: Lever['poster'];
   for (const pair of spec.split(',').filter((p) => p && p !== 'base')) {
     const [key, value = ''] = pair.split('=');
@@ -52,10 +56,12 @@ function parseLever(spec: string): Lever {
     else if (key === 'preset') env.X264_PRESET = value;
     else if (key === 'ladder') env.LADDER = value.replace(/\+/g, ',');
     else if (key === 'segment') env.SEGMENT_DURATION = value;
+    else if (key === 'maxrate') settings.maxrateFactor = Number(value);
+    else if (key === 'bufsize') settings.bufsizeFactor = Number(value);
     else if (key === 'poster' && (value === 'separate' || value === 'inline')) poster = value;
     else throw new Error(`unknown lever "${key}"\n\n${usage}`);
   }
-  return { label: spec || 'base', tuning, env, poster };
+  return { label: spec || 'base', tuning, env, settings, poster };
 }
 
 async function main(): Promise<void> {
@@ -83,7 +89,7 @@ async function main(): Promise<void> {
   try {
     for (let round = 1; round <= runs; round++) {
       for (const lever of levers) {
-        const plan = planEncode(media, settingsFor(lever.env));
+        const plan = planEncode(media, { ...settingsFor(lever.env), ...lever.settings });
         const dir = await mkdtemp(path.join(tmp, 'run-'));
         const outputs = {
           video: Object.fromEntries(plan.renditions.map((r) => [r.name, path.join(dir, `${r.name}.mp4`)])),

@@ -159,11 +159,26 @@ export function limitVariant(name: string, env: Record<string, string>): Variant
         video: Object.fromEntries(plan.renditions.map((r) => [r.name, marker(r.name)])),
         audio: plan.audio ? marker('audio') : undefined,
       });
-      const nulled = args.flatMap((a) => (a.startsWith('file:/dev/null/') ? ['-f', 'null', '-'] : [a]));
+      const nulled = toNullOutputs(args);
       const measured = await measureLocal(undefined, () => run('ffmpeg', nulled));
       return { ...measured, outputBytes: 0 };
     },
   };
+}
+
+/** MP4 muxer options that the null muxer would refuse, with their values. */
+const mp4MuxerOptions = new Set(['-movflags', '-frag_duration']);
+
+/** Our FFmpeg arguments with every `file:/dev/null/…` output sent to the null muxer instead of MP4. */
+export function toNullOutputs(args: string[]): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < args.length; i++) {
+    const a = args[i]!;
+    if (mp4MuxerOptions.has(a)) i++;
+    else if (a.startsWith('file:/dev/null/')) out.push('-f', 'null', '-');
+    else out.push(a);
+  }
+  return out;
 }
 
 /** Our CLI, `convert INPUT -o DIR`, from the bundle of the current sources. */

@@ -2,9 +2,9 @@ import { rename } from 'node:fs/promises';
 import path from 'node:path';
 import { TaskFailure } from '../errors.js';
 import type { StageContext } from './context.js';
-import { encode } from './encode.js';
+import { encodeAndPackage, type EncodeAndPackageResult } from './encode-package.js';
 import type { MediaInfo } from './media-info.js';
-import { packageStreams, type PackageResult } from './package.js';
+import type { PackageResult } from './package.js';
 import { planEncode, type EncodePlan, type EncodeSettings } from './plan.js';
 import { makePoster, POSTER_NAME } from './poster.js';
 import { probe } from './probe.js';
@@ -24,6 +24,13 @@ export interface ConvertOptions {
   limits: InputLimits;
   /** Receives the stage and the 0..1 fraction of the whole conversion done. */
   onProgress?: (stage: ConvertStage, fraction: number) => void;
+  /**
+   * Asks for an early package: the lowest rung and the audio are encoded first, in a run of their own, and
+   * handed to this callback (which publishes them) before the other rungs are encoded in a second run. That
+   * second run decodes the source again: the whole conversion takes longer, the first playable manifest
+   * comes much sooner. Ignored when the plan has a single rung.
+   */
+  onEarlyPackage?: (early: PackageResult) => Promise<void>;
 }
 
 export interface ConversionResult {
@@ -33,17 +40,21 @@ export interface ConversionResult {
   poster: string;
 }
 
-/** Where each stage sits in the whole conversion, as fractions: encoding is nearly all of the work. */
+/**
+ * Where each stage sits in the whole conversion, as fractions: encoding is nearly all of the work, and the
+ * packager works during the encode, so what is left of it afterwards is short.
+ */
 const stageSpan: Record<ConvertStage, [number, number]> = {
   probe: [0, 0.02],
-  encode: [0.02, 0.92],
-  package: [0.92, 0.98],
-  poster: [0.98, 1],
+  encode: [0.02, 0.97],
+  package: [0.97, 0.99],
+  poster: [0.99, 1],
 };
 
 /**
  * Converts one local input file into a DASH (and HLS) package inside `workDir`:
- * probe → plan → encode (one FFmpeg run for the whole ladder) → package → poster.
+ * probe → plan → encode (one FFmpeg run for the whole ladder) and package (Shaka Packager reading the
+ * encoder's output as it is written) → poster.
  */
 export async function convert(
   inputPath: string,
@@ -77,23 +88,60 @@ export async function convert(
   );
 
   report('encode', 0);
-  const encoded = await encode(inputPath, media, plan, path.join(workDir, 'encoded'), ctx, (f) =>
-    report('encode', f),
-  );
-
-  report('package', 0);
   const pkgDir = path.join(workDir, 'package');
-  const pkg = await packageStreams(encoded, plan, pkgDir, ctx);
+  const streamsDir = path.join(workDir, 'streams');
+  const [lowest, ...rest] = plan.renditions;
+  let result: EncodeAndPackageResult;
+  if (options.onEarlyPackage && lowest && rest.length > 0) {
+    // Two runs: the lowest rung and the audio (kept as files), published as a package of their own; then the
+    // other rungs, packaged together with the first run's streams into the full package.
+    const firstShare = earlyRunShare(plan);
+    const early = await encodeAndPackage(
+      inputPath,
+      media,
+      plan,
+      streamsDir,
+      path.join(workDir, 'early'),
+      ctx,
+      {
+        renditions: [lowest],
+        poster: false,
+        keepStreams: true,
+        onProgress: (stage, f) => stage === 'encode' && report('encode', f * firstShare),
+      },
+    );
+    await options.onEarlyPackage(early.package);
+    result = await encodeAndPackage(inputPath, media, plan, streamsDir, pkgDir, ctx, {
+      renditions: rest,
+      audio: false,
+      alsoPackage: early.streams,
+      onProgress: (stage, f) => report(stage, stage === 'encode' ? firstShare + f * (1 - firstShare) : f),
+    });
+  } else {
+    result = await encodeAndPackage(inputPath, media, plan, streamsDir, pkgDir, ctx, { onProgress: report });
+  }
+  const pkg = result.package;
+  report('package', 1);
 
   report('poster', 0);
   const top = plan.renditions[plan.renditions.length - 1]!;
   // The encode run takes the poster from the frames it decodes anyway; a second decode only when it could not.
-  if (encoded.poster) await rename(encoded.poster, path.join(pkgDir, POSTER_NAME));
+  if (result.poster) await rename(result.poster, path.join(pkgDir, POSTER_NAME));
   else await makePoster(inputPath, media, top, path.join(pkgDir, POSTER_NAME), ctx);
   pkg.files.push(POSTER_NAME);
   report('poster', 1);
 
   return { media, plan, package: pkg, poster: POSTER_NAME };
+}
+
+/**
+ * The first run's share of the encoding time when the lowest rung goes first: each run decodes the whole
+ * source, which costs about as much as encoding the full ladder, and the first encodes the lowest rung only.
+ */
+function earlyRunShare(plan: EncodePlan): number {
+  const pixels = plan.renditions.map((r) => r.width * r.height);
+  const all = pixels.reduce((a, b) => a + b, 0);
+  return (all + pixels[0]!) / (3 * all);
 }
 
 /** Refuses inputs beyond the configured limits (also used by dry runs, before anything is encoded). */

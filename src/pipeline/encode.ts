@@ -1,4 +1,4 @@
-import { mkdir, stat } from 'node:fs/promises';
+import { stat } from 'node:fs/promises';
 import path from 'node:path';
 import { runProcess } from '../process/run-process.js';
 import type { StageContext, StageProgress } from './context.js';
@@ -7,25 +7,29 @@ import type { MediaInfo } from './media-info.js';
 import type { EncodePlan } from './plan.js';
 import { processFailure } from './process-failure.js';
 
+/** Where the encode writes each stream of the plan (regular files or pipes) and the poster, inside `dir`. */
+export function encodeOutputsIn(dir: string, plan: EncodePlan): EncodeOutputs {
+  return {
+    video: Object.fromEntries(plan.renditions.map((r) => [r.name, path.join(dir, `${r.name}.mp4`)])),
+    audio: plan.audio ? path.join(dir, 'audio.mp4') : undefined,
+    poster: path.join(dir, 'poster.jpg'),
+  };
+}
+
 /**
- * Encodes every rendition, the audio and the poster in one FFmpeg run; returns the files written. `poster` is
- * absent when the poster window held no video frame (a video stream shorter than the audio): the caller makes
- * one another way.
+ * Encodes every rendition, the audio and the poster in one FFmpeg run into `outputs` (fragmented MP4, so the
+ * stream outputs may be pipes read by the packager as they are written). Returns whether a poster was made: it
+ * is not when the poster window held no video frame (a video stream shorter than the audio), and the caller
+ * makes one another way.
  */
 export async function encode(
   inputPath: string,
   media: MediaInfo,
   plan: EncodePlan,
-  outDir: string,
+  outputs: EncodeOutputs,
   ctx: StageContext,
   onProgress: StageProgress,
-): Promise<EncodeOutputs> {
-  await mkdir(outDir, { recursive: true });
-  const outputs: EncodeOutputs = {
-    video: Object.fromEntries(plan.renditions.map((r) => [r.name, path.join(outDir, `${r.name}.mp4`)])),
-    audio: plan.audio ? path.join(outDir, 'audio.mp4') : undefined,
-    poster: path.join(outDir, 'poster.jpg'),
-  };
+): Promise<{ poster: boolean }> {
   const args = buildEncodeArgs(inputPath, media, plan, outputs);
   try {
     await runProcess(ctx.tools.ffmpeg, args, {
@@ -39,9 +43,12 @@ export async function encode(
       },
     });
   } catch (err) {
-    throw processFailure(err, 'encode_failed', 'FFmpeg could not encode the input', [inputPath, outDir]);
+    const dirs = new Set([
+      path.dirname(inputPath),
+      ...Object.values(outputs.video).map((f) => path.dirname(f)),
+    ]);
+    throw processFailure(err, 'encode_failed', 'FFmpeg could not encode the input', [inputPath, ...dirs]);
   }
-  if (outputs.poster && !(await stat(outputs.poster).catch(() => undefined))?.size)
-    outputs.poster = undefined;
-  return outputs;
+  const poster = !!outputs.poster && !!(await stat(outputs.poster).catch(() => undefined))?.size;
+  return { poster };
 }

@@ -117,6 +117,11 @@ export function buildEncodeArgs(
       '-sc_threshold',
       '0',
       '-an',
+      // Fragmented MP4, a fragment per segment: written front to back, so the packager can read it from a
+      // pipe while the encode goes on. delay_moov writes the header once the first fragment is known, with
+      // the edit list that places the first frame at 0 (as a non-fragmented file has it).
+      '-movflags',
+      '+frag_keyframe+empty_moov+delay_moov+default_base_moof',
       '-f',
       'mp4',
       `file:${file}`,
@@ -159,6 +164,12 @@ export function buildEncodeArgs(
       '-ar',
       String(plan.audio.sampleRate),
       '-vn',
+      // Audio has no keyframes to cut fragments at: one fragment per segment's worth of samples. The edit
+      // list that delay_moov allows hides the AAC encoder's priming samples, so audio stays in sync.
+      '-movflags',
+      '+empty_moov+delay_moov+default_base_moof',
+      '-frag_duration',
+      String(Math.round(plan.segmentDuration * 1e6)),
       '-f',
       'mp4',
       `file:${outputs.audio}`,

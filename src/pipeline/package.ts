@@ -17,15 +17,25 @@ export interface PackageResult {
   hlsMaster?: string;
 }
 
+export interface PackageOptions {
+  /**
+   * Whether the inputs are pipes written by a running encode: the packager then waits on them without output
+   * for as long as the encoder takes, so its watchdogs are the encoder's (see encodeAndPackage).
+   */
+  streaming?: boolean;
+}
+
 /**
  * Packages the encoded streams with Shaka Packager: fMP4 (CMAF) segments shared by a static DASH manifest
- * with SegmentTemplate and, when asked, HLS playlists pointing at the same segments.
+ * with SegmentTemplate and, when asked, HLS playlists pointing at the same segments. The inputs may be
+ * regular files or pipes that an encode is writing.
  */
 export async function packageStreams(
-  encoded: EncodeOutputs,
+  encoded: Pick<EncodeOutputs, 'video' | 'audio'>,
   plan: EncodePlan,
   pkgDir: string,
   ctx: StageContext,
+  options: PackageOptions = {},
 ): Promise<PackageResult> {
   await mkdir(pkgDir, { recursive: true });
   const dash = plan.formats.includes('dash');
@@ -33,9 +43,12 @@ export async function packageStreams(
   // Paths relative to the package directory (the packager's cwd), so manifests hold relative URLs only.
   const rel = (file: string) => path.relative(pkgDir, file);
   const descriptors: string[] = [];
+  // The renditions of the plan that were encoded (all of them, or the lowest alone for an early manifest).
   for (const r of plan.renditions) {
+    const file = encoded.video[r.name];
+    if (!file) continue;
     const fields = [
-      `in=${rel(encoded.video[r.name]!)}`,
+      `in=${rel(file)}`,
       'stream=video',
       `init_segment=${r.name}/init.mp4`,
       `segment_template=${r.name}/$Number$.m4s`,
@@ -71,8 +84,8 @@ export async function packageStreams(
       cwd: pkgDir,
       logger: ctx.logger,
       signal: ctx.signal,
-      idleTimeoutMs: ctx.idleTimeoutMs,
-      timeoutMs: ctx.maxRuntimeMs,
+      idleTimeoutMs: options.streaming ? undefined : ctx.idleTimeoutMs,
+      timeoutMs: options.streaming ? undefined : ctx.maxRuntimeMs,
     });
   } catch (err) {
     throw processFailure(err, 'package_failed', 'Shaka Packager could not package the streams', [pkgDir]);

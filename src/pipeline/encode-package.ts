@@ -1,0 +1,149 @@
+import { mkdir } from 'node:fs/promises';
+import { TaskFailure } from '../errors.js';
+import { makeFifos } from '../process/make-fifos.js';
+import { ProcessError } from '../process/run-process.js';
+import type { StageContext } from './context.js';
+import { encode, encodeOutputsIn } from './encode.js';
+import type { EncodeOutputs } from './ffmpeg-args.js';
+import type { MediaInfo } from './media-info.js';
+import { packageStreams, type PackageResult } from './package.js';
+import type { EncodePlan, Rendition } from './plan.js';
+
+export interface EncodeAndPackageResult {
+  package: PackageResult;
+  /** The poster the encode made from its own frames, when its window held a video frame. */
+  poster?: string;
+  /** The streams as encoded: pipes (gone with their data) unless `keepStreams` asked for files. */
+  streams: EncodeOutputs;
+}
+
+export interface EncodeAndPackageOptions {
+  /** The renditions to encode (default: the whole plan). */
+  renditions?: Rendition[];
+  /** Whether to encode the audio (default: when the plan has audio). */
+  audio?: boolean;
+  /** Whether to take a poster from the frames (default: yes), at the size of the largest rung encoded. */
+  poster?: boolean;
+  /** Streams encoded earlier (regular files) to package beside the ones encoded now. */
+  alsoPackage?: Pick<EncodeOutputs, 'video' | 'audio'>;
+  /** Write the streams to regular files kept in `streamsDir`, for a later packaging run to reuse. */
+  keepStreams?: boolean;
+  onProgress?: (stage: 'encode' | 'package', fraction: number) => void;
+}
+
+/**
+ * Encodes and packages at the same time, as Shaka Streamer does: FFmpeg writes each stream as fragmented MP4
+ * into a named pipe and Shaka Packager reads the pipes as they fill, so the package is complete moments after
+ * the last frame is encoded instead of a whole packaging pass later, and no intermediate file is written.
+ *
+ * The two programs fail together: when one fails the other is stopped, and the error is that of the one that
+ * failed first on its own (FFmpeg losing its pipe because the packager died is the packager's failure).
+ */
+export async function encodeAndPackage(
+  inputPath: string,
+  media: MediaInfo,
+  plan: EncodePlan,
+  streamsDir: string,
+  pkgDir: string,
+  ctx: StageContext,
+  options: EncodeAndPackageOptions = {},
+): Promise<EncodeAndPackageResult> {
+  await mkdir(streamsDir, { recursive: true });
+  // What this run encodes: the whole plan, or part of it (the lowest rung first, then the rest).
+  const encodePlan: EncodePlan = {
+    ...plan,
+    renditions: options.renditions ?? plan.renditions,
+    audio: options.audio === false ? undefined : plan.audio,
+  };
+  const outputs = encodeOutputsIn(streamsDir, encodePlan);
+  if (options.poster === false) outputs.poster = undefined;
+  const streamFiles = [...Object.values(outputs.video), ...(outputs.audio ? [outputs.audio] : [])];
+  const toPackage = {
+    video: { ...options.alsoPackage?.video, ...outputs.video },
+    audio: outputs.audio ?? options.alsoPackage?.audio,
+  };
+
+  if (options.keepStreams) {
+    const { poster } = await encode(inputPath, media, encodePlan, outputs, ctx, (f) =>
+      options.onProgress?.('encode', f),
+    );
+    options.onProgress?.('package', 0);
+    const pkg = await packageStreams(toPackage, plan, pkgDir, ctx);
+    return { package: pkg, poster: poster ? outputs.poster : undefined, streams: outputs };
+  }
+
+  await makeFifos(streamFiles);
+  // One signal stops both programs: the caller's cancel, or the failure of either.
+  const both = new AbortController();
+  const onCallerAbort = () => both.abort();
+  ctx.signal?.addEventListener('abort', onCallerAbort, { once: true });
+  const pairCtx: StageContext = { ...ctx, signal: both.signal };
+
+  let packagerStuck = false;
+  let stuckTimer: NodeJS.Timeout | undefined;
+  const packaging = packageStreams(toPackage, plan, pkgDir, pairCtx, { streaming: true });
+  // A packager that fails often does so because FFmpeg failed first (a pipe closed before any data): FFmpeg
+  // gets a moment to exit with its own, truer reason before it is stopped.
+  let partnerTimer: NodeJS.Timeout | undefined;
+  packaging.catch(() => {
+    partnerTimer = setTimeout(() => both.abort(), PARTNER_EXIT_GRACE_MS);
+  });
+  const encoding = encode(inputPath, media, encodePlan, outputs, pairCtx, (f) =>
+    options.onProgress?.('encode', f),
+  ).then(
+    (result) => {
+      options.onProgress?.('package', 0);
+      // The packager has everything once FFmpeg has closed its pipes: it has a watchdog period to finish.
+      stuckTimer = setTimeout(() => {
+        packagerStuck = true;
+        both.abort();
+      }, ctx.idleTimeoutMs);
+      return result;
+    },
+    (err: unknown) => {
+      both.abort();
+      throw err;
+    },
+  );
+
+  try {
+    const [enc, pkg] = await Promise.allSettled([encoding, packaging]);
+    if (enc.status === 'fulfilled' && pkg.status === 'fulfilled') {
+      return {
+        package: pkg.value,
+        poster: enc.value.poster ? outputs.poster : undefined,
+        streams: outputs,
+      };
+    }
+    const encErr = enc.status === 'rejected' ? enc.reason : undefined;
+    const pkgErr = pkg.status === 'rejected' ? pkg.reason : undefined;
+    if (ctx.signal?.aborted) throw encErr ?? pkgErr;
+    if (packagerStuck) {
+      throw new TaskFailure(
+        'timeout',
+        `Shaka Packager did not finish within ${Math.round(ctx.idleTimeoutMs / 1000)} s of the end of the encode`,
+      );
+    }
+    if (encErr && !stoppedByPartner(encErr) && !lostItsPipe(encErr)) throw encErr;
+    if (pkgErr && !stoppedByPartner(pkgErr)) throw pkgErr;
+    throw encErr ?? pkgErr;
+  } finally {
+    clearTimeout(stuckTimer);
+    clearTimeout(partnerTimer);
+    ctx.signal?.removeEventListener('abort', onCallerAbort);
+  }
+}
+
+/** How long FFmpeg may go on after the packager failed, to exit on its own if the fault was its. */
+const PARTNER_EXIT_GRACE_MS = 1000;
+
+/** Stopped because the other program failed (the caller's own cancel is handled before this is asked). */
+function stoppedByPartner(err: unknown): boolean {
+  return err instanceof TaskFailure && err.code === 'cancelled';
+}
+
+/** FFmpeg failing to write into a pipe whose reader is gone. */
+function lostItsPipe(err: unknown): boolean {
+  const cause = err instanceof Error ? err.cause : undefined;
+  return cause instanceof ProcessError && /Broken pipe|EPIPE/i.test(cause.stderrTail);
+}
