@@ -1,5 +1,5 @@
 import { SingleBar, Presets } from 'cli-progress';
-import { cp, mkdir, mkdtemp, rm } from 'node:fs/promises';
+import { copyFile, mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
@@ -7,7 +7,9 @@ import { loadConfig } from '../config/config.js';
 import { TaskFailure } from '../errors.js';
 import { createLogger } from '../logger.js';
 import { convert } from '../pipeline/convert.js';
+import type { PackageResult } from '../pipeline/package.js';
 import { checkTools, defaultTools } from '../pipeline/tools.js';
+import { isManifest } from '../storage/content-type.js';
 
 /** `convert INPUT -o DIR`: the pipeline on one local file, without server or queue. */
 export async function runConvert(args: string[]): Promise<number> {
@@ -67,12 +69,12 @@ export async function runConvert(args: string[]): Promise<number> {
         settings: config.encode,
         limits: config.limits,
         onProgress: (stage, f) => bar?.update(Math.round(f * 1000) / 10, { stage }),
+        onEarlyPackage: config.earlyManifest ? (early) => copyPackage(early, outDir) : undefined,
       },
     );
     bar?.update(100, { stage: 'done' });
     bar?.stop();
-    await mkdir(outDir, { recursive: true });
-    await cp(result.package.dir, outDir, { recursive: true });
+    await copyPackage(result.package, outDir);
     const seconds = (Date.now() - started) / 1000;
     console.log(
       `${result.package.files.length} files in ${outDir} (${seconds.toFixed(1)} s, ${(result.media.duration / seconds).toFixed(1)}× realtime)`,
@@ -93,5 +95,18 @@ export async function runConvert(args: string[]): Promise<number> {
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);
     await rm(workDir, { recursive: true, force: true });
+  }
+}
+
+/**
+ * Copies a package into the output directory, media first and manifests last, so that a player reading the
+ * directory meanwhile (as with EARLY_MANIFEST) never finds a manifest whose segments are not there yet.
+ */
+async function copyPackage(pkg: PackageResult, outDir: string): Promise<void> {
+  const last = (f: string) => Number(isManifest(f)) + Number(isManifest(f) && !f.includes('/'));
+  for (const file of [...pkg.files].sort((a, b) => last(a) - last(b))) {
+    const to = path.join(outDir, file);
+    await mkdir(path.dirname(to), { recursive: true });
+    await copyFile(path.join(pkg.dir, file), to);
   }
 }

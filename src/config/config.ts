@@ -55,6 +55,11 @@ export interface Config {
   encode: EncodeSettings;
   /** Named encoder settings a request can pick with `"ladder": "<name>"` (built-ins, then PROFILES_FILE). */
   profiles: Record<string, EncodeProfile>;
+  /**
+   * Publish the lowest rung and the audio as a playable package before the other rungs are encoded (a second
+   * decode of the source: playable sooner, complete later).
+   */
+  earlyManifest: boolean;
   /** Checks of every package before it is published: `enforce` fails the task, `warn` only records. */
   qc: { mode: 'enforce' | 'warn' | 'off'; quality: boolean };
   /** /readyz answers 503 when the work directory's disk has less free space than this. */
@@ -116,6 +121,7 @@ export const settingNames = [
   'MAX_FRAME_RATE',
   'OUTPUT_FORMATS',
   'PROFILES_FILE',
+  'EARLY_MANIFEST',
   'QC_MODE',
   'QC_QUALITY',
   'MIN_FREE_DISK_MB',
@@ -293,6 +299,7 @@ export function loadConfig(env: Env = process.env): Config {
       formats,
     },
     profiles: {},
+    earlyManifest: bool('EARLY_MANIFEST', false),
     qc: {
       mode: oneOf('QC_MODE', ['enforce', 'warn', 'off'] as const, 'enforce'),
       quality: bool('QC_QUALITY', false),

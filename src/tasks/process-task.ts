@@ -4,12 +4,13 @@ import type { Logger } from 'pino';
 import type { Config } from '../config/config.js';
 import { TaskFailure } from '../errors.js';
 import type { ServiceMetrics } from '../metrics/metrics.js';
-import { convert, type ConvertStage } from '../pipeline/convert.js';
+import { convert, type ConversionResult, type ConvertStage } from '../pipeline/convert.js';
 import type { MediaTools } from '../pipeline/tools.js';
 import { checkConversion } from '../qc/check-conversion.js';
 import { describeFailures, type QcReport } from '../qc/report.js';
 import type { TaskOutput, TaskRecord } from '../queue/task.js';
 import type { TaskHandler, TaskRunContext } from '../queue/task-queue.js';
+import { isManifest } from '../storage/content-type.js';
 import { joinKey } from '../storage/keys.js';
 import type { Storage } from '../storage/storage.js';
 import { packagePrefixFor, resolveEncodeSettings } from './encode-settings.js';
@@ -102,32 +103,51 @@ async function runTask(
     idleTimeoutMs: config.watchdog.idleTimeoutMs,
     maxRuntimeMs: config.watchdog.maxRuntimeMs,
   };
-  const result = await convert(input.path, workDir, stageCtx, {
-    settings,
-    limits: config.limits,
-    onProgress: (stage: ConvertStage, f) => report(stage, at('convert', f), stage === 'encode'),
-  });
-
-  let qc: QcReport | undefined;
-  if (config.qc.mode !== 'off') {
-    report('qc', at('qc', 0));
-    qc = await checkConversion(result, input.path, workDir, stageCtx, { quality: config.qc.quality });
-    if (!qc.passed) {
-      const why = describeFailures(qc);
-      if (config.qc.mode === 'enforce') {
-        throw new TaskFailure('qc_failed', `the package failed its quality checks: ${why}`);
-      }
-      log.warn({ qc: why }, 'the package failed quality checks; publishing anyway (QC_MODE=warn)');
-    }
-  }
-
-  report('publish', at('publish', 0));
-  await publishPackage(deps.output, result.package.dir, result.package.files, prefix, {
+  const publishOptions = {
     concurrency: config.uploadConcurrency,
     cacheControl: config.cacheControl,
     logger: log,
     signal: ctx.signal,
-  });
+  };
+  // With EARLY_MANIFEST, what the first run published; removed again if the task does not complete.
+  let earlyFiles: string[] = [];
+  let result: ConversionResult;
+  let qc: QcReport | undefined;
+  try {
+    result = await convert(input.path, workDir, stageCtx, {
+      settings,
+      limits: config.limits,
+      onProgress: (stage: ConvertStage, f) => report(stage, at('convert', f), stage === 'encode'),
+      onEarlyPackage: config.earlyManifest
+        ? async (early) => {
+            await publishPackage(deps.output, early.dir, early.files, prefix, publishOptions);
+            earlyFiles = early.files;
+            log.info(
+              { prefix, files: early.files.length },
+              'early package published (lowest rung and audio)',
+            );
+          }
+        : undefined,
+    });
+
+    if (config.qc.mode !== 'off') {
+      report('qc', at('qc', 0));
+      qc = await checkConversion(result, input.path, workDir, stageCtx, { quality: config.qc.quality });
+      if (!qc.passed) {
+        const why = describeFailures(qc);
+        if (config.qc.mode === 'enforce') {
+          throw new TaskFailure('qc_failed', `the package failed its quality checks: ${why}`);
+        }
+        log.warn({ qc: why }, 'the package failed quality checks; publishing anyway (QC_MODE=warn)');
+      }
+    }
+
+    report('publish', at('publish', 0));
+    await publishPackage(deps.output, result.package.dir, result.package.files, prefix, publishOptions);
+  } catch (err) {
+    await unpublishEarly(deps.output, prefix, earlyFiles, log);
+    throw err;
+  }
   clock.stop();
   let bytes = 0;
   for (const f of result.package.files) bytes += (await stat(path.join(result.package.dir, f))).size;
@@ -170,4 +190,18 @@ async function runTask(
     ...(encodeSpeed ? { encode_speed: Math.round(encodeSpeed * 100) / 100 } : {}),
     ...(qc ? { qc } : {}),
   };
+}
+
+/**
+ * Removes an early package whose task did not complete (manifests first, so nothing points at segments being
+ * deleted). Files the full package shares with it were removed with the full package's own failed publish.
+ */
+async function unpublishEarly(storage: Storage, prefix: string, files: string[], log: Logger): Promise<void> {
+  if (files.length === 0) return;
+  const keys = files
+    .map((f) => joinKey(prefix, f))
+    .sort((a, b) => Number(isManifest(b)) - Number(isManifest(a)));
+  await storage.delete(keys).catch((err: unknown) => {
+    log.error({ err, prefix }, 'could not remove the early package of a task that did not complete');
+  });
 }
