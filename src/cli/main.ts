@@ -10,7 +10,7 @@ Usage:
   dash-video-converter serve [--no-worker]   Start the HTTP API (with an in-process worker unless --no-worker)
   dash-video-converter worker                Run workers only (WORKER_CONCURRENCY tasks at once)
   dash-video-converter convert INPUT -o DIR  Convert one local file into DIR, with a progress bar
-      [--ladder 360:800k,720:2800k] [--formats dash,hls] [--segment-duration 4] [--preset veryfast]
+      [--ladder 360:550k,720:2800k] [--formats dash,hls] [--segment-duration 4] [--preset superfast]
 
 Settings come from the environment (see .env.example and the README).`;
 

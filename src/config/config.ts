@@ -291,8 +291,8 @@ export function loadConfig(env: Env = process.env): Config {
     encode: {
       ladder,
       segmentDuration: num('SEGMENT_DURATION', 4, 1, 30),
-      preset: oneOf('X264_PRESET', x264Presets, 'veryfast'),
-      maxrateFactor: 1.1,
+      preset: oneOf('X264_PRESET', x264Presets, 'superfast'),
+      maxrateFactor: 1,
       bufsizeFactor: 2,
       audioBitrate: int('AUDIO_BITRATE', 128_000, 32_000, 512_000),
       maxFrameRate: num('MAX_FRAME_RATE', 60, 1, 240),

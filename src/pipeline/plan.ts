@@ -15,7 +15,7 @@ export interface EncodeSettings {
   segmentDuration: number;
   /** libx264 preset. */
   preset: string;
-  /** Peak bitrate allowed over the target (capped VBR), e.g. 1.1. */
+  /** Peak bitrate as a multiple of the target (VBV-capped VBR): 1 never exceeds the target over `bufsize`. */
   maxrateFactor: number;
   /** VBV buffer as a multiple of the target bitrate, e.g. 2. */
   bufsizeFactor: number;
@@ -52,7 +52,7 @@ export interface EncodePlan {
 const MIN_BITRATE = 150_000;
 
 export const defaultLadder: RungSpec[] = [
-  { height: 360, bitrate: 800_000 },
+  { height: 360, bitrate: 550_000 },
   { height: 720, bitrate: 2_800_000 },
 ];
 

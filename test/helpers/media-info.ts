@@ -5,8 +5,8 @@ import { defaultLadder, type EncodeSettings } from '../../src/pipeline/plan.js';
 export const testEncodeSettings: EncodeSettings = {
   ladder: defaultLadder,
   segmentDuration: 4,
-  preset: 'veryfast',
-  maxrateFactor: 1.1,
+  preset: 'superfast',
+  maxrateFactor: 1,
   bufsizeFactor: 2,
   audioBitrate: 128_000,
   maxFrameRate: 60,

@@ -82,14 +82,14 @@ describe('dry runs: POST /encode?dry_run=true and POST /plan', () => {
     assert.equal(plan.output_prefix, 'small');
     assert.deepEqual(
       plan.plan.renditions.map((r) => [r.name, r.width, r.height, r.bitrate]),
-      [['video_360p', 640, 360, 800_000]],
+      [['video_360p', 640, 360, 550_000]],
     );
     assert.ok(plan.plan.audio);
     assert.equal(plan.plan.segment_duration, 4);
     assert.equal(plan.plan.gop_frames, 120, '4 s at 30 fps');
     assert.equal(plan.plan.segments, 1);
     assert.deepEqual(plan.plan.formats, ['dash', 'hls']);
-    const expectedBytes = ((800_000 + 128_000) * 4) / 8;
+    const expectedBytes = ((550_000 + 128_000) * 4) / 8;
     assert.ok(
       Math.abs(plan.estimate.output_bytes - expectedBytes) < expectedBytes * 0.1,
       `${plan.estimate.output_bytes}`,

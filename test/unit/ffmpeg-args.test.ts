@@ -37,9 +37,9 @@ describe('the single FFmpeg invocation', () => {
   });
   test('every rung: libx264 capped VBR, keyframes forced on the segment grid, no scene cuts', () => {
     assert.deepEqual(after('-c:v'), ['libx264', 'libx264', 'mjpeg'], 'two rungs, then the poster');
-    assert.deepEqual(after('-b:v'), ['800000', '2800000']);
-    assert.deepEqual(after('-maxrate'), ['880000', '3080000']);
-    assert.deepEqual(after('-bufsize'), ['1600000', '5600000']);
+    assert.deepEqual(after('-b:v'), ['550000', '2800000']);
+    assert.deepEqual(after('-maxrate'), ['550000', '2800000']);
+    assert.deepEqual(after('-bufsize'), ['1100000', '5600000']);
     assert.deepEqual(after('-force_key_frames'), ['expr:gte(t,n_forced*4)', 'expr:gte(t,n_forced*4)']);
     assert.deepEqual(after('-sc_threshold'), ['0', '0']);
   });
