@@ -43,6 +43,8 @@ export interface BenchResults {
   inputs: InputResult[];
   throughput?: ThroughputResult[];
   rssLong?: RssLongResult[];
+  /** The first-playable-manifest comparison on a longer input: seed, server and server-early. */
+  early?: InputResult;
   /** Parts of the run that failed, with the first line of the reason. */
   errors: string[];
 }
@@ -79,6 +81,11 @@ export function renderMarkdown(results: BenchResults): string {
     '',
   ];
   for (const input of results.inputs) lines.push(...renderInput(input));
+  if (results.early) {
+    // The same table; its heading says what this input is for.
+    const [, ...rest] = renderInput(results.early);
+    lines.push(`### First playable manifest: ${results.early.label}`, ...rest);
+  }
   lines.push(...renderTargets(results));
   if (results.errors.length)
     lines.push('Failed parts of this run:', '', ...results.errors.map((e) => `- ${e}`), '');
@@ -182,6 +189,24 @@ function renderTargets(results: BenchResults): string[] {
       const f = v.runs.map((x) => (x.firstManifestMs ?? NaN) / x.wallMs);
       lines.push(check(`first manifest / total (${name})`, spread(f).median, 0.6));
       break;
+    }
+    const early = results.early && new Map(results.early.variants.map((v) => [v.name, v]));
+    if (early) {
+      for (const name of ['server', 'server-early']) {
+        const v = early.get(name);
+        if (!v) continue;
+        const f = v.runs.map((x) => (x.firstManifestMs ?? NaN) / x.wallMs);
+        lines.push(check(`first manifest / total (${name}, ${results.early!.label})`, spread(f).median, 0.6));
+      }
+      const [se, s, seed] = ['server-early', 'server', 'seed'].map((n) => early.get(n));
+      if (se && s)
+        lines.push(
+          `| server-early / server total (for reference) | ${fmtRatio(ratio(wall(se), wall(s)))} | ${ratio(cpu(se), cpu(s)).median.toFixed(2)} | | |`,
+        );
+      if (se && seed)
+        lines.push(
+          `| server-early / seed total (for reference) | ${fmtRatio(ratio(wall(se), wall(seed)))} | ${ratio(cpu(se), cpu(seed)).median.toFixed(2)} | | |`,
+        );
     }
     lines.push('');
     const seedQ = byName.get('seed')?.quality;

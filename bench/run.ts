@@ -27,11 +27,15 @@ const usage = `npm run bench -- [options]
                       (default: generated,shared; --quick: a 6 s 1080p generated clip)
   --runs N            runs of each variant, alternated A B C A B C (default 3)
   --variants LIST     seed,limit,limit-seedcfg,cli,cli-seedcfg,cli-seedrates,server,server-seedcfg (the default),
-                      server-seedprofile (POST /encode with "ladder": "seed", the named profile)
+                      server-seedprofile (POST /encode with "ladder": "seed", the named profile),
+                      server-early (EARLY_MANIFEST=true)
   --quick             a short clip, fewer variants, a short throughput run, no long-input RSS check
   --no-quality        skip PSNR/SSIM
   --no-throughput     skip the POST /encode measurement
   --no-rss-long       skip the 10 s vs 10 min peak-RSS check of the service
+  --early-input SPEC  the input of the first-playable-manifest comparison: seed, server and server-early
+                      (EARLY_MANIFEST=true), 2 runs each (default generated:1920x1080:60)
+  --no-early          skip that comparison (--quick skips it too)
   --out DIR           where results go (default bench/results)`;
 
 const allVariants = [
@@ -66,6 +70,8 @@ function makeVariant(name: string, cli: string): Variant {
       return serverVariant(name, cli, {});
     case 'server-seedcfg':
       return serverVariant(name, cli, seedEnv);
+    case 'server-early':
+      return serverVariant(name, cli, { EARLY_MANIFEST: 'true' });
     case 'server-seedprofile':
       // The named profile: the seed's ladder, preset and segments with near-constant bitrate (maxrate = bufsize).
       return serverVariant(name, cli, {}, { ladder: 'seed' });
@@ -84,6 +90,8 @@ async function main(): Promise<void> {
       'no-quality': { type: 'boolean' },
       'no-throughput': { type: 'boolean' },
       'no-rss-long': { type: 'boolean' },
+      'early-input': { type: 'string' },
+      'no-early': { type: 'boolean' },
       out: { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
@@ -139,6 +147,20 @@ async function main(): Promise<void> {
       await attempt(input.label, async () => {
         results.inputs.push(
           await benchInput(input, variantNames, cli, runs, tmpRoot, !values['no-quality'], live),
+        );
+      });
+    }
+    if (!quick && !values['no-early']) {
+      await attempt('first manifest', async () => {
+        const [input] = await resolveInputs([values['early-input'] ?? 'generated:1920x1080:60'], false);
+        results.early = await benchInput(
+          input!,
+          ['seed', 'server', 'server-early'],
+          cli,
+          Math.min(runs, 2),
+          tmpRoot,
+          false,
+          live,
         );
       });
     }
