@@ -39,7 +39,16 @@ export async function runConvert(args: string[]): Promise<number> {
 
   const logger = createLogger(process.env.LOG_LEVEL ?? 'warn', process.stderr);
   const tools = defaultTools(config.tools);
-  await checkTools(tools);
+  const controller = new AbortController();
+  // The tools are checked beside the conversion rather than before it (four programs started and waited for):
+  // a missing one stops the conversion, and its message is the one shown.
+  const toolsMissing = checkTools(tools).then(
+    () => undefined,
+    (err: unknown) => {
+      controller.abort();
+      return err;
+    },
+  );
   const outDir = path.resolve(values.output);
   const workDir = await mkdtemp(path.join(tmpdir(), 'dvc-convert-'));
   const bar = values.quiet
@@ -49,7 +58,6 @@ export async function runConvert(args: string[]): Promise<number> {
         Presets.shades_classic,
       );
   bar?.start(100, 0, { stage: 'probe' });
-  const controller = new AbortController();
   const onSignal = () => controller.abort();
   process.once('SIGINT', onSignal);
   process.once('SIGTERM', onSignal);
@@ -72,6 +80,8 @@ export async function runConvert(args: string[]): Promise<number> {
         onEarlyPackage: config.earlyManifest ? (early) => copyPackage(early, outDir) : undefined,
       },
     );
+    const missing = await toolsMissing;
+    if (missing) throw missing;
     bar?.update(100, { stage: 'done' });
     bar?.stop();
     await copyPackage(result.package, outDir);
@@ -86,6 +96,8 @@ export async function runConvert(args: string[]): Promise<number> {
     return 0;
   } catch (err) {
     bar?.stop();
+    const missing = await toolsMissing;
+    if (missing) throw missing;
     if (err instanceof TaskFailure) {
       console.error(`conversion failed: ${err.message}`);
       return 1;

@@ -1,6 +1,7 @@
 import { inputGuardArgs } from './input-formats.js';
 import type { MediaInfo } from './media-info.js';
 import type { EncodePlan } from './plan.js';
+import { posterWindow } from './poster.js';
 
 /**
  * How the encode uses the machine. `tsx bench/levers.ts` times each knob on its own; the defaults are the ones
@@ -216,8 +217,7 @@ function filterGraph(source: string, plan: EncodePlan, tuning: EncodeTuning, pos
 function posterFilters(media: MediaInfo, plan: EncodePlan, outputs: EncodeOutputs): string | undefined {
   if (!outputs.poster) return undefined;
   const fps = plan.frameRateLimit ?? (media.video.frameRate || 25);
-  const at = media.duration > 1 ? media.duration * 0.2 : 0;
-  const frames = Math.max(1, Math.min(50, Math.floor((media.duration - at) * fps * 0.8)));
+  const { at, frames } = posterWindow(media, fps);
   const top = plan.renditions[plan.renditions.length - 1]!;
   return [
     'setpts=PTS-STARTPTS',
