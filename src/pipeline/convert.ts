@@ -31,6 +31,8 @@ export interface ConvertOptions {
    * comes much sooner. Ignored when the plan has a single rung.
    */
   onEarlyPackage?: (early: PackageResult) => Promise<void>;
+  /** Called once the input is probed and planned, before anything is encoded. */
+  onPlan?: (media: MediaInfo, plan: EncodePlan) => void;
 }
 
 export interface ConversionResult {
@@ -86,6 +88,7 @@ export async function convert(
     },
     'plan',
   );
+  options.onPlan?.(media, plan);
 
   report('encode', 0);
   const pkgDir = path.join(workDir, 'package');

@@ -1,9 +1,31 @@
 import path from 'node:path';
 import type { StageContext } from '../pipeline/context.js';
 import type { ConversionResult } from '../pipeline/convert.js';
+import type { MediaInfo } from '../pipeline/media-info.js';
+import type { EncodePlan } from '../pipeline/plan.js';
 import { checkPackage } from './check-package.js';
 import type { QcReport } from './report.js';
 import { sourceSpans } from './source-durations.js';
+
+export type SourceSpans = Awaited<ReturnType<typeof sourceSpans>>;
+
+/**
+ * What the check needs to know of the source, which depends only on the input and its plan: the job layer
+ * starts it as soon as the plan is known, so it runs while the encode does.
+ */
+export function readSourceSpans(
+  media: MediaInfo,
+  plan: EncodePlan,
+  inputPath: string,
+  ctx: StageContext,
+): Promise<SourceSpans> {
+  return sourceSpans(
+    ctx.tools.ffprobe,
+    inputPath,
+    { video: media.video.index, audio: plan.audio ? media.audio?.index : undefined },
+    { logger: ctx.logger, signal: ctx.signal, duration: media.duration },
+  );
+}
 
 /** Checks the package of a conversion against its plan and its source (see `checkPackage`). */
 export async function checkConversion(
@@ -11,15 +33,10 @@ export async function checkConversion(
   inputPath: string,
   workDir: string,
   ctx: StageContext,
-  options: { quality: boolean },
+  options: { quality: boolean; sourceSpans?: Promise<SourceSpans> },
 ): Promise<QcReport> {
   const { media, plan } = result;
-  const spans = await sourceSpans(
-    ctx.tools.ffprobe,
-    inputPath,
-    { video: media.video.index, audio: plan.audio ? media.audio?.index : undefined },
-    { logger: ctx.logger, signal: ctx.signal, duration: media.duration },
-  );
+  const spans = await (options.sourceSpans ?? readSourceSpans(media, plan, inputPath, ctx));
   const source = {
     video: spans.video.duration,
     audio: spans.audio?.duration,

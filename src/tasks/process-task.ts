@@ -6,7 +6,7 @@ import { TaskFailure } from '../errors.js';
 import type { ServiceMetrics } from '../metrics/metrics.js';
 import { convert, type ConversionResult, type ConvertStage } from '../pipeline/convert.js';
 import type { MediaTools } from '../pipeline/tools.js';
-import { checkConversion } from '../qc/check-conversion.js';
+import { checkConversion, readSourceSpans, type SourceSpans } from '../qc/check-conversion.js';
 import { describeFailures, type QcReport } from '../qc/report.js';
 import type { TaskOutput, TaskRecord } from '../queue/task.js';
 import type { TaskHandler, TaskRunContext } from '../queue/task-queue.js';
@@ -113,11 +113,19 @@ async function runTask(
   let earlyFiles: string[] = [];
   let result: ConversionResult;
   let qc: QcReport | undefined;
+  // The check's look at the source needs only the plan: it runs while the encode does.
+  let sourceSpans: Promise<SourceSpans> | undefined;
   try {
     result = await convert(input.path, workDir, stageCtx, {
       settings,
       limits: config.limits,
       onProgress: (stage: ConvertStage, f) => report(stage, at('convert', f), stage === 'encode'),
+      onPlan: (media, plan) => {
+        if (config.qc.mode === 'off') return;
+        sourceSpans = readSourceSpans(media, plan, input.path, stageCtx);
+        // Awaited by the check; a conversion that fails first must not leave it unhandled.
+        sourceSpans.catch(() => undefined);
+      },
       onEarlyPackage: config.earlyManifest
         ? async (early) => {
             await publishPackage(deps.output, early.dir, early.files, prefix, publishOptions);
@@ -132,7 +140,10 @@ async function runTask(
 
     if (config.qc.mode !== 'off') {
       report('qc', at('qc', 0));
-      qc = await checkConversion(result, input.path, workDir, stageCtx, { quality: config.qc.quality });
+      qc = await checkConversion(result, input.path, workDir, stageCtx, {
+        quality: config.qc.quality,
+        sourceSpans,
+      });
       if (!qc.passed) {
         const why = describeFailures(qc);
         if (config.qc.mode === 'enforce') {
