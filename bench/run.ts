@@ -27,7 +27,7 @@ const usage = `npm run bench -- [options]
                       (default: generated,shared; --quick: a 6 s 1080p generated clip)
   --runs N            runs of each variant, alternated A B C A B C (default 3)
   --variants LIST     seed,limit,limit-seedcfg,cli,cli-seedcfg,cli-seedrates,server,server-seedcfg (the default),
-                      server-seedprofile (POST /encode with "ladder": "seed", the named profile),
+                      server-seedprofile (POST /encode with "profile": "seed", the named profile),
                       server-early (EARLY_MANIFEST=true)
   --quick             a short clip, fewer variants, a short throughput run, no long-input RSS check
   --no-quality        skip PSNR/SSIM
@@ -74,7 +74,7 @@ function makeVariant(name: string, cli: string): Variant {
       return serverVariant(name, cli, { EARLY_MANIFEST: 'true' });
     case 'server-seedprofile':
       // The named profile: the seed's ladder, preset and segments with near-constant bitrate (maxrate = bufsize).
-      return serverVariant(name, cli, {}, { ladder: 'seed' });
+      return serverVariant(name, cli, {}, { profile: 'seed' });
     default:
       throw new Error(`unknown variant "${name}"; known: ${allVariants.join(', ')}`);
   }

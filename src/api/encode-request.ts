@@ -45,6 +45,15 @@ export const encodeRequestSchema = {
         'Receives a POST with the final status document (overrides CALLBACK_URL). Private and loopback ' +
         'addresses are refused unless CALLBACK_ALLOW_PRIVATE=true.',
     },
+    profile: {
+      type: 'string',
+      pattern: PROFILE_NAME_PATTERN,
+      description:
+        'A configured profile: "default" (LADDER and the service settings), "seed" (the settings of the project ' +
+        'this service replaces: 360p at 600 kbit/s and 720p at 3000 kbit/s, near-constant bitrate, x264 ' +
+        'ultrafast, 3 s segments), "high" (the configured ladder plus 1080p at 5000 kbit/s), or one from ' +
+        'PROFILES_FILE. A `ladder` list, `segment_duration` or `formats` given beside it override its own.',
+    },
     ladder: {
       description:
         'The renditions to make: a list of rungs, or the name of a configured profile (built in: ' +
@@ -118,6 +127,7 @@ export function toTaskRequest(body: EncodeRequestBody, services: Services): Task
   }
   const request: TaskRequest = { video_filename: body.video_filename };
   if (body.callback_url !== undefined) request.callback_url = body.callback_url;
+  if (body.profile !== undefined) request.profile = body.profile;
   if (body.ladder !== undefined) request.ladder = body.ladder;
   if (body.segment_duration !== undefined) request.segment_duration = body.segment_duration;
   if (body.formats !== undefined) request.formats = body.formats;

@@ -9,6 +9,7 @@ export function toStatusDocument(task: TaskRecord): StatusDocument {
   const { request } = task;
   const output = task.status === 'completed' ? task.output : undefined;
   const options: Record<string, unknown> = {};
+  if (request.profile !== undefined) options.profile = request.profile;
   if (request.ladder !== undefined) options.ladder = request.ladder;
   if (request.segment_duration !== undefined) options.segment_duration = request.segment_duration;
   if (request.formats !== undefined) options.formats = request.formats;
@@ -131,7 +132,7 @@ export const statusDocumentSchema = {
     options: {
       type: 'object',
       description:
-        'The per-request options given to POST /encode (ladder, segment_duration, formats, output_prefix).',
+        'The per-request options given to POST /encode (profile, ladder, segment_duration, formats, output_prefix).',
       additionalProperties: true,
     },
     metadata: {

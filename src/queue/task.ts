@@ -8,6 +8,8 @@ export type TaskStatus = (typeof taskStatuses)[number];
 export interface TaskRequest {
   video_filename: string;
   callback_url?: string;
+  /** The name of a configured profile (`default`, `seed`, `high`, PROFILES_FILE's). */
+  profile?: string;
   /** Rungs (`height` is the short side) or the name of a configured profile. */
   ladder?: string | { height: number; bitrate: number }[];
   /** Seconds. */

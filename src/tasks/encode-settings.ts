@@ -5,20 +5,27 @@ import type { TaskRequest } from '../queue/task.js';
 import { assertSafeKey, joinKey, outputPrefixFor } from '../storage/keys.js';
 
 /**
- * The encoder settings of one request: the service's settings, then the named profile (when `ladder` names
- * one), then the request's own `ladder`, `segment_duration` and `formats`. An unknown profile is a
- * TaskFailure('invalid_input'), so the API can refuse it before queueing and a worker never guesses.
+ * The encoder settings of one request: the service's settings, then the named profile (`profile`, or `ladder`
+ * when it is a name), then the request's own `ladder`, `segment_duration` and `formats`. An unknown profile, or
+ * two names, is a TaskFailure('invalid_input'), so the API can refuse it before queueing and a worker never
+ * guesses.
  */
 export function resolveEncodeSettings(config: Config, request: TaskRequest): EncodeSettings {
   const settings: EncodeSettings = { ...config.encode };
-  if (typeof request.ladder === 'string') {
-    const profile = Object.hasOwn(config.profiles, request.ladder)
-      ? config.profiles[request.ladder]
-      : undefined;
+  const ladderName = typeof request.ladder === 'string' ? request.ladder : undefined;
+  if (request.profile !== undefined && ladderName !== undefined) {
+    throw new TaskFailure(
+      'invalid_input',
+      `name the profile once: "profile": "${request.profile}" and "ladder": "${ladderName}" were both given`,
+    );
+  }
+  const profileName = request.profile ?? ladderName;
+  if (profileName !== undefined) {
+    const profile = Object.hasOwn(config.profiles, profileName) ? config.profiles[profileName] : undefined;
     if (!profile) {
       throw new TaskFailure(
         'invalid_input',
-        `unknown profile "${request.ladder}"; known profiles: ${Object.keys(config.profiles).join(', ')}`,
+        `unknown profile "${profileName}"; known profiles: ${Object.keys(config.profiles).join(', ')}`,
       );
     }
     settings.ladder = profile.ladder;
@@ -27,7 +34,8 @@ export function resolveEncodeSettings(config: Config, request: TaskRequest): Enc
     if (profile.maxrateFactor !== undefined) settings.maxrateFactor = profile.maxrateFactor;
     if (profile.bufsizeFactor !== undefined) settings.bufsizeFactor = profile.bufsizeFactor;
     if (profile.formats !== undefined) settings.formats = profile.formats;
-  } else if (request.ladder) {
+  }
+  if (Array.isArray(request.ladder)) {
     settings.ladder = request.ladder.map((r) => ({ height: r.height, bitrate: r.bitrate }));
   }
   if (request.segment_duration !== undefined) settings.segmentDuration = request.segment_duration;

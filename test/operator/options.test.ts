@@ -142,7 +142,7 @@ describe('per-request options change the output as documented', () => {
   });
 
   test('the "seed" profile: 600k/3000k rungs, 3 s segments', async () => {
-    const id = await submit(svc.url, 'hd.mp4', { ladder: 'seed' });
+    const id = await submit(svc.url, 'hd.mp4', { profile: 'seed' });
     const { doc } = await waitForFinal(svc.url, id);
     assert.equal(doc.status, 'completed', doc.error ?? '');
     assert.deepEqual(

@@ -42,6 +42,30 @@ describe('profiles and per-request settings', () => {
     assert.equal(seed.segmentDuration, 3);
     assert.equal(seed.maxrateFactor, 1);
     assert.equal(seed.bufsizeFactor, 1);
+    assert.deepEqual(
+      resolveEncodeSettings(config, { video_filename: 'a.mp4', profile: 'seed' }),
+      seed,
+      '"profile": "seed" is "ladder": "seed"',
+    );
+    const seedRungs = resolveEncodeSettings(config, {
+      video_filename: 'a.mp4',
+      profile: 'seed',
+      ladder: [{ height: 480, bitrate: 1_000_000 }],
+    });
+    assert.deepEqual(
+      seedRungs.ladder,
+      [{ height: 480, bitrate: 1_000_000 }],
+      'a ladder list overrides the profile',
+    );
+    assert.equal(seedRungs.preset, 'ultrafast', 'and keeps the rest of it');
+    assert.throws(
+      () => resolveEncodeSettings(config, { video_filename: 'a.mp4', profile: 'seed', ladder: 'high' }),
+      /name the profile once/,
+    );
+    assert.throws(
+      () => resolveEncodeSettings(config, { video_filename: 'a.mp4', profile: 'nope' }),
+      /unknown profile "nope"/,
+    );
     const overridden = resolveEncodeSettings(config, {
       video_filename: 'a.mp4',
       ladder: 'seed',
