@@ -3,6 +3,7 @@ import { chmod, copyFile, mkdtemp, readdir, readFile, rm, writeFile } from 'node
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
+import { runProcess as run } from '../../src/process/run-process.js';
 import { bundledPackagerPath } from '../../src/pipeline/tools.js';
 import { generateClip } from '../helpers/media.js';
 import { checkDashPackage, parseMpd } from '../helpers/package-check.js';
@@ -69,6 +70,39 @@ describe('encoding and packaging at once', () => {
     );
     assert.ok(left, 'the packager was stopped with FFmpeg');
     assert.deepEqual(await readdir(path.join(svc.stateDir, 'work')), [], 'work directory removed');
+  });
+
+  test('audio stays in sync through the pipes: the AAC priming is hidden, so the audio lasts as long as the source', async () => {
+    // Fragmented MP4 written without delay_moov carries no edit list: the encoder's 1,024 priming samples then
+    // play as audio, 21 ms late against the video, and the packaged audio is a frame longer than the source's.
+    const svc = await startTestService({ LADDER: '360:600k' });
+    services.push(svc);
+    await copyFile(clip, path.join(svc.inputDir, 'sync.mp4'));
+    const { doc } = await waitForFinal(svc.url, await submit(svc.url, 'sync.mp4'), 60_000);
+    assert.equal(doc.status, 'completed', doc.error ?? '');
+    const mpd = parseMpd(await readFile(path.join(svc.outputDir, 'sync', 'manifest.mpd'), 'utf8'));
+    const total = (kind: string) =>
+      mpd.representations.find((r) => r.contentType === kind)!.durations.reduce((a, b) => a + b, 0);
+    const { stdout } = await run('ffprobe', [
+      ...[
+        '-v',
+        'error',
+        '-select_streams',
+        'a:0',
+        '-show_entries',
+        'stream=duration',
+        '-of',
+        'csv=p=0',
+        clip,
+      ],
+    ]);
+    const sourceAudio = Number(stdout.trim());
+    const aacFrame = 1024 / 48_000;
+    assert.ok(
+      total('audio') >= sourceAudio - 1e-6 && total('audio') - sourceAudio < aacFrame,
+      `packaged audio ${total('audio').toFixed(4)} s vs source ${sourceAudio.toFixed(4)} s`,
+    );
+    assert.ok(Math.abs(total('video') - 12) < 1 / 30 + 1e-6, `video ${total('video')} s`);
   });
 
   test('EARLY_MANIFEST: the lowest rung and the audio are playable before the task completes, then the full ladder', async () => {
