@@ -7,6 +7,7 @@ import type { EncodePlan } from './plan.js';
 import { processFailure } from './process-failure.js';
 
 export const MANIFEST_NAME = 'manifest.mpd';
+const PACKAGER_IO_CACHE_BYTES = 1024 * 1024;
 export const HLS_MASTER_NAME = 'master.m3u8';
 
 export interface PackageResult {
@@ -68,6 +69,11 @@ export async function packageStreams(
   }
   const args = [
     ...descriptors,
+    // Shaka's threaded I/O keeps a 32 MiB cache per file by default: with three or more streams that was
+    // 250–340 MB of memory and a quarter of a second of CPU (page faults) per job, for local files and pipes
+    // that need none of it. 1 MiB keeps reading and writing off the muxer threads (BENCHMARKS.md).
+    '--io_cache_size',
+    String(PACKAGER_IO_CACHE_BYTES),
     '--segment_duration',
     String(plan.segmentDuration),
     // Segments are cut only at keyframes, which the encoder placed on the segment grid already.
