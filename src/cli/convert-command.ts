@@ -9,6 +9,7 @@ import { createLogger } from '../logger.js';
 import { convert } from '../pipeline/convert.js';
 import type { PackageResult } from '../pipeline/package.js';
 import { checkTools, defaultTools } from '../pipeline/tools.js';
+import { ProcessError } from '../process/run-process.js';
 import { isManifest } from '../storage/content-type.js';
 
 /** `convert INPUT -o DIR`: the pipeline on one local file, without server or queue. */
@@ -40,15 +41,6 @@ export async function runConvert(args: string[]): Promise<number> {
   const logger = createLogger(process.env.LOG_LEVEL ?? 'warn', process.stderr);
   const tools = defaultTools(config.tools);
   const controller = new AbortController();
-  // The tools are checked beside the conversion rather than before it (four programs started and waited for):
-  // a missing one stops the conversion, and its message is the one shown.
-  const toolsMissing = checkTools(tools).then(
-    () => undefined,
-    (err: unknown) => {
-      controller.abort();
-      return err;
-    },
-  );
   const outDir = path.resolve(values.output);
   const workDir = await mkdtemp(path.join(tmpdir(), 'dvc-convert-'));
   const bar = values.quiet
@@ -80,8 +72,6 @@ export async function runConvert(args: string[]): Promise<number> {
         onEarlyPackage: config.earlyManifest ? (early) => copyPackage(early, outDir) : undefined,
       },
     );
-    const missing = await toolsMissing;
-    if (missing) throw missing;
     bar?.update(100, { stage: 'done' });
     bar?.stop();
     await copyPackage(result.package, outDir);
@@ -96,8 +86,9 @@ export async function runConvert(args: string[]): Promise<number> {
     return 0;
   } catch (err) {
     bar?.stop();
-    const missing = await toolsMissing;
-    if (missing) throw missing;
+    // A program that could not be started: the tool check says which, and how to install it (it is not run
+    // before every conversion: four programs started and waited for, for a message only a broken install needs).
+    if (couldNotStart(err)) await checkTools(tools);
     if (err instanceof TaskFailure) {
       console.error(`conversion failed: ${err.message}`);
       return 1;
@@ -108,6 +99,11 @@ export async function runConvert(args: string[]): Promise<number> {
     process.off('SIGTERM', onSignal);
     await rm(workDir, { recursive: true, force: true });
   }
+}
+
+function couldNotStart(err: unknown): boolean {
+  const cause = err instanceof Error && err.cause !== undefined ? err.cause : err;
+  return cause instanceof ProcessError && cause.kind === 'spawn';
 }
 
 /**

@@ -51,6 +51,30 @@ describe('dash-video-converter convert', () => {
     }
   });
 
+  for (const [setting, tool, hint] of [
+    ['FFMPEG_PATH', 'ffmpeg', /apt-get install ffmpeg/],
+    ['PACKAGER_PATH', 'packager', /npm ci/],
+  ] as const) {
+    test(`a missing ${tool} exits 1 saying which program and how to install it`, async () => {
+      const dir = await mkdtemp(path.join(tmpdir(), 'dvc-cli-'));
+      try {
+        const clip = await generateClip({ width: 640, height: 360, seconds: 2, audio: true });
+        const env = { ...process.env, [setting]: path.join(dir, 'not-installed') };
+        await assert.rejects(
+          run(process.execPath, [...cli, 'convert', clip, '-o', path.join(dir, 'out'), '--quiet'], { env }),
+          (err: { code: number; stderr: string }) => {
+            assert.equal(err.code, 1);
+            assert.match(err.stderr, new RegExp(`${tool} not usable at`));
+            assert.match(err.stderr, hint);
+            return true;
+          },
+        );
+      } finally {
+        await rm(dir, { recursive: true, force: true });
+      }
+    });
+  }
+
   test('a bad setting exits 78 naming it', async () => {
     await assert.rejects(
       run(process.execPath, [...cli, 'serve'], { env: { ...process.env, PORT: 'x' } }),
