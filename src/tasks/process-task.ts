@@ -91,7 +91,8 @@ async function runTask(
   report('fetch', at('fetch', 0));
   const input = await fetchInput(deps.input, task.request.video_filename, workDir, {
     maxInputBytes: config.limits.maxInputBytes,
-    // Room for the encoded streams and the package (each at most about the input's size).
+    // Room for the package and, with EARLY_MANIFEST, the first run's streams (each about the input's size at
+    // most, in common cases); the other streams go through pipes, not files.
     reserveBytes: (size) => 2 * size + 64 * 1024 * 1024,
     signal: ctx.signal,
   });
