@@ -29,6 +29,10 @@ export function toStatusDocument(task: TaskRecord): StatusDocument {
     created_at: task.createdAt,
     updated_at: task.updatedAt,
     eta_seconds: task.status === 'processing' ? (task.etaSeconds ?? null) : null,
+    playable:
+      task.status === 'completed'
+        ? !!(output?.manifest ?? output?.hls_master)
+        : task.status === 'processing' && task.playable === true,
     output: null,
     timings: output?.timings ?? null,
     encode_speed: output?.encode_speed ?? null,
@@ -58,6 +62,7 @@ export interface StatusDocument {
   updated_at: string;
   queue_position?: number | null;
   eta_seconds: number | null;
+  playable: boolean;
   output: Omit<NonNullable<TaskRecord['output']>, 'timings' | 'encode_speed' | 'qc'> | null;
   timings: Record<string, number> | null;
   encode_speed: number | null;
@@ -152,6 +157,12 @@ export const statusDocumentSchema = {
       type: ['number', 'null'],
       description:
         'While processing: seconds left, from the encoding speed measured so far (null until measured).',
+    },
+    playable: {
+      type: 'boolean',
+      description:
+        'Whether the manifest at the output location plays: once completed, and while processing when ' +
+        'EARLY_MANIFEST published the lowest rung and the audio first (the full ladder then replaces it in place).',
     },
     output: {
       type: ['object', 'null'],

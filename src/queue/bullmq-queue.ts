@@ -8,6 +8,7 @@ import { waitAtMost } from '../wait-at-most.js';
 import type { CallbackState, TaskOutput, TaskRecord, TaskRequest, TaskStatus } from './task.js';
 import type {
   ListQuery,
+  ProgressDetails,
   SubmitOptions,
   SubmitResult,
   TaskHandler,
@@ -37,6 +38,7 @@ interface ProgressData {
   stage: string;
   progress: number;
   etaSeconds?: number;
+  playable?: boolean;
   /** When it was written (ms), for `updatedAt`. */
   at: number;
 }
@@ -406,7 +408,7 @@ class BullMqWorker {
         return await this.handler(task, {
           signal: signal ?? new AbortController().signal,
           attempt,
-          reportProgress: (stage, value, details) => progress.report(stage, value, details?.etaSeconds),
+          reportProgress: (stage, value, details) => progress.report(stage, value, details),
         });
       } finally {
         await progress.flush();
@@ -489,7 +491,7 @@ class ProgressWriter {
     private readonly log: Logger,
   ) {}
 
-  report(stage: string, progress: number, etaSeconds?: number): void {
+  report(stage: string, progress: number, details: ProgressDetails = {}): void {
     const now = Date.now();
     if (stage === this.lastStage && now - this.lastWrite < 500) return;
     this.lastStage = stage;
@@ -497,7 +499,8 @@ class ProgressWriter {
     this.write({
       stage,
       progress: Math.round(Math.max(0, Math.min(100, progress)) * 10) / 10,
-      etaSeconds,
+      etaSeconds: details.etaSeconds,
+      ...(details.playable ? { playable: true } : {}),
       at: now,
     });
   }
@@ -581,6 +584,7 @@ function toRecord(job: TaskJob, state: JobState | 'unknown', meta: TaskMeta): Ta
       stage,
       progress: status === 'completed' ? 100 : status === 'queued' ? 0 : (progress?.progress ?? 0),
       etaSeconds: status === 'processing' ? progress?.etaSeconds : undefined,
+      playable: status === 'processing' && progress?.playable ? true : undefined,
       error,
       output: status === 'completed' ? job.returnvalue : undefined,
       cancelled: error?.code === 'cancelled' && status === 'failed' ? true : undefined,

@@ -61,6 +61,8 @@ export interface TaskRunContext {
 
 export interface ProgressDetails {
   etaSeconds?: number;
+  /** A first package is published (EARLY_MANIFEST): its manifest plays while the task goes on. */
+  playable?: boolean;
 }
 
 /** Runs one task; resolves with its output, or rejects (a TaskFailure says whether a retry can help). */

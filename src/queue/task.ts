@@ -68,6 +68,8 @@ export interface TaskRecord {
   progress: number;
   /** Seconds left, estimated from the measured encoding speed, while processing (when the queue keeps it). */
   etaSeconds?: number;
+  /** While processing: a first package (EARLY_MANIFEST) is published, so the manifest already plays. */
+  playable?: boolean;
   error?: { code: FailureCode; message: string };
   output?: TaskOutput;
   cancelled?: boolean;

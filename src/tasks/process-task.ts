@@ -82,10 +82,12 @@ async function runTask(
   const clock = new StageClock();
   const eta = new EtaEstimator();
   const at = (step: keyof typeof span, f: number) => span[step][0] + (span[step][1] - span[step][0]) * f;
+  // Set once EARLY_MANIFEST's first package is published: every later report says the manifest plays.
+  let earlyPublished = false;
   const report = (stage: string, progress: number, encoding = false) => {
     clock.enter(stage);
     const etaSeconds = eta.update(progress / 100, encoding);
-    ctx.reportProgress(stage, progress, etaSeconds === undefined ? undefined : { etaSeconds });
+    ctx.reportProgress(stage, progress, { etaSeconds, ...(earlyPublished ? { playable: true } : {}) });
   };
 
   report('fetch', at('fetch', 0));
@@ -131,6 +133,7 @@ async function runTask(
         ? async (early) => {
             await publishPackage(deps.output, early.dir, early.files, prefix, publishOptions);
             earlyFiles = early.files;
+            earlyPublished = true;
             log.info(
               { prefix, files: early.files.length },
               'early package published (lowest rung and audio)',

@@ -119,6 +119,13 @@ describe('encoding and packaging at once', () => {
     const early = await poll(() => readFile(manifestPath, 'utf8').catch(() => ''), 60_000);
     assert.ok(early, 'a manifest was published');
     const statusThen = (await (await fetch(`${svc.url}/status/${id}`)).json()) as { status: string };
+    const playableSeen = await poll(async () => {
+      const d = (await (await fetch(`${svc.url}/status/${id}`)).json()) as {
+        status: string;
+        playable: boolean;
+      };
+      return d.playable ? d : undefined;
+    }, 10_000);
     const earlyMpd = parseMpd(early);
     assert.deepEqual(
       earlyMpd.representations.map((r) => r.height ?? r.contentType),
@@ -126,6 +133,7 @@ describe('encoding and packaging at once', () => {
       'the first manifest lists the lowest rung and the audio',
     );
     assert.equal(statusThen.status, 'processing', 'and it came before the task completed');
+    assert.ok(playableSeen, 'the status says the manifest plays');
     for (const rep of earlyMpd.representations) {
       for (const file of [rep.init, ...rep.segments]) {
         await readFile(path.join(svc.outputDir, 'c', file)); // every file it names is there, or this throws
@@ -134,6 +142,7 @@ describe('encoding and packaging at once', () => {
 
     const { doc } = await waitForFinal(svc.url, id, 120_000);
     assert.equal(doc.status, 'completed', doc.error ?? '');
+    assert.equal((doc as { playable?: boolean }).playable, true);
     await checkDashPackage(path.join(svc.outputDir, 'c'), { heights: [360, 720], audio: true });
   });
 

@@ -232,10 +232,14 @@ export function taskQueueContract(factory: QueueFactory): void {
       const q = await openQueue();
       let release!: () => void;
       const gate = new Promise<void>((r) => (release = r));
+      let release2!: () => void;
+      const gate2 = new Promise<void>((r) => (release2 = r));
       start(
         q,
         async (t, ctx) => {
           ctx.reportProgress('encode', 42, { etaSeconds: 12 });
+          await gate2;
+          ctx.reportProgress('publish', 97, { playable: true });
           await gate;
           return output(t.id);
         },
@@ -248,13 +252,21 @@ export function taskQueueContract(factory: QueueFactory): void {
       });
       assert.equal(seen.attempts, 1);
       assert.equal(seen.etaSeconds, 12);
+      assert.equal(seen.playable, undefined);
       assert.equal((await q.counts()).processing, 1);
       assert.equal((await q.list({ limit: 1, status: 'processing' })).tasks[0]?.id, task.id);
+      release2();
+      const playable = await until('playable in stage publish', async () => {
+        const t = await q.get(task.id);
+        return t?.stage === 'publish' ? t : undefined;
+      });
+      assert.equal(playable.playable, true, 'an early package is shown while processing');
       release();
       const final = await finalRecord(q, task.id);
       assert.equal(final.status, 'completed');
       assert.equal(final.progress, 100);
       assert.equal(final.etaSeconds, undefined);
+      assert.equal(final.playable, undefined, 'only while processing: once completed, the output says it');
       assert.deepEqual(final.output, output(task.id));
       assert.deepEqual(await q.counts(), { queued: 0, processing: 0, completed: 1, failed: 0 });
     });
