@@ -34,7 +34,7 @@ const usage = `npm run bench -- [options]
   --no-throughput     skip the POST /encode measurement
   --no-rss-long       skip the 10 s vs 10 min peak-RSS check of the service
   --early-input SPEC  the input of the first-playable-manifest comparison: seed, server and server-early
-                      (EARLY_MANIFEST=true), 2 runs each (default generated:1920x1080:60)
+                      (EARLY_MANIFEST=true), --runs each (default generated:1920x1080:60)
   --no-early          skip that comparison (--quick skips it too)
   --out DIR           where results go (default bench/results)`;
 
@@ -157,7 +157,7 @@ async function main(): Promise<void> {
           input!,
           ['seed', 'server', 'server-early'],
           cli,
-          Math.min(runs, 2),
+          runs,
           tmpRoot,
           false,
           live,
