@@ -10,7 +10,7 @@ import { convert } from '../pipeline/convert.js';
 import type { PackageResult } from '../pipeline/package.js';
 import { checkTools, defaultTools } from '../pipeline/tools.js';
 import { ProcessError } from '../process/run-process.js';
-import { isManifest } from '../storage/content-type.js';
+import { publishOrder } from '../tasks/publish.js';
 
 /** `convert INPUT -o DIR`: the pipeline on one local file, without server or queue. */
 export async function runConvert(args: string[]): Promise<number> {
@@ -111,8 +111,7 @@ function couldNotStart(err: unknown): boolean {
  * directory meanwhile (as with EARLY_MANIFEST) never finds a manifest whose segments are not there yet.
  */
 async function copyPackage(pkg: PackageResult, outDir: string): Promise<void> {
-  const last = (f: string) => Number(isManifest(f)) + Number(isManifest(f) && !f.includes('/'));
-  for (const file of [...pkg.files].sort((a, b) => last(a) - last(b))) {
+  for (const file of publishOrder(pkg.files).flat()) {
     const to = path.join(outDir, file);
     await mkdir(path.dirname(to), { recursive: true });
     await copyFile(path.join(pkg.dir, file), to);

@@ -43,11 +43,8 @@ export async function encode(
       },
     });
   } catch (err) {
-    const dirs = new Set([
-      path.dirname(inputPath),
-      ...Object.values(outputs.video).map((f) => path.dirname(f)),
-    ]);
-    throw processFailure(err, 'encode_failed', 'FFmpeg could not encode the input', [inputPath, ...dirs]);
+    const outDirs = new Set(Object.values(outputs.video).map((f) => path.dirname(f)));
+    throw processFailure(err, 'encode_failed', 'FFmpeg could not encode the input', [inputPath, ...outDirs]);
   }
   const poster = !!outputs.poster && !!(await stat(outputs.poster).catch(() => undefined))?.size;
   return { poster };

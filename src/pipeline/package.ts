@@ -7,8 +7,9 @@ import type { EncodePlan } from './plan.js';
 import { processFailure } from './process-failure.js';
 
 export const MANIFEST_NAME = 'manifest.mpd';
-const PACKAGER_IO_CACHE_BYTES = 1024 * 1024;
 export const HLS_MASTER_NAME = 'master.m3u8';
+/** Shaka Packager's threaded I/O cache per file (its default is 32 MiB; see the arguments below). */
+const PACKAGER_IO_CACHE_BYTES = 1024 * 1024;
 
 export interface PackageResult {
   dir: string;

@@ -10,12 +10,11 @@ import { checkConversion, readSourceSpans, type SourceSpans } from '../qc/check-
 import { describeFailures, type QcReport } from '../qc/report.js';
 import type { TaskOutput, TaskRecord } from '../queue/task.js';
 import type { TaskHandler, TaskRunContext } from '../queue/task-queue.js';
-import { isManifest } from '../storage/content-type.js';
 import { joinKey } from '../storage/keys.js';
 import type { Storage } from '../storage/storage.js';
 import { packagePrefixFor, resolveEncodeSettings } from './encode-settings.js';
 import { fetchInput } from './fetch-input.js';
-import { publishPackage } from './publish.js';
+import { publishPackage, unpublish } from './publish.js';
 import { EtaEstimator, StageClock } from './stage-clock.js';
 
 export interface TaskProcessorDeps {
@@ -160,7 +159,13 @@ async function runTask(
     report('publish', at('publish', 0));
     await publishPackage(deps.output, result.package.dir, result.package.files, prefix, publishOptions);
   } catch (err) {
-    await unpublishEarly(deps.output, prefix, earlyFiles, log);
+    // Files the full package shares with it went with the full package's own failed publish.
+    await unpublish(
+      deps.output,
+      earlyFiles.map((f) => joinKey(prefix, f)),
+      log,
+      'could not remove the early package of a task that did not complete',
+    );
     throw err;
   }
   clock.stop();
@@ -205,18 +210,4 @@ async function runTask(
     ...(encodeSpeed ? { encode_speed: Math.round(encodeSpeed * 100) / 100 } : {}),
     ...(qc ? { qc } : {}),
   };
-}
-
-/**
- * Removes an early package whose task did not complete (manifests first, so nothing points at segments being
- * deleted). Files the full package shares with it were removed with the full package's own failed publish.
- */
-async function unpublishEarly(storage: Storage, prefix: string, files: string[], log: Logger): Promise<void> {
-  if (files.length === 0) return;
-  const keys = files
-    .map((f) => joinKey(prefix, f))
-    .sort((a, b) => Number(isManifest(b)) - Number(isManifest(a)));
-  await storage.delete(keys).catch((err: unknown) => {
-    log.error({ err, prefix }, 'could not remove the early package of a task that did not complete');
-  });
 }

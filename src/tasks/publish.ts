@@ -23,9 +23,6 @@ export async function publishPackage(
   prefix: string,
   options: PublishOptions,
 ): Promise<void> {
-  const media = files.filter((f) => !isManifest(f));
-  const playlists = files.filter((f) => isManifest(f) && f.includes('/'));
-  const topManifests = files.filter((f) => isManifest(f) && !f.includes('/'));
   const uploaded: string[] = [];
   const put = async (file: string) => {
     options.signal?.throwIfAborted();
@@ -39,7 +36,7 @@ export async function publishPackage(
     uploaded.push(key);
   };
   try {
-    for (const group of [media, playlists, topManifests]) {
+    for (const group of publishOrder(files)) {
       await runLimited(group, options.concurrency, put);
     }
   } catch (err) {
@@ -47,13 +44,30 @@ export async function publishPackage(
       { prefix, uploaded: uploaded.length },
       'publishing failed; removing what was uploaded',
     );
-    // Manifests first, so nothing points at segments being deleted.
-    const ordered = [...uploaded].sort((a, b) => Number(isManifest(b)) - Number(isManifest(a)));
-    await storage.delete(ordered).catch((cleanupErr: unknown) => {
-      options.logger.error({ err: cleanupErr, prefix }, 'could not remove a partly published package');
-    });
+    await unpublish(storage, uploaded, options.logger, 'could not remove a partly published package');
     throw err;
   }
+}
+
+/**
+ * A package's files in the order they may be published: media, then playlists, then the DASH manifest and
+ * HLS master, so a reader never finds a manifest whose segments are missing.
+ */
+export function publishOrder(files: string[]): string[][] {
+  return [
+    files.filter((f) => !isManifest(f)),
+    files.filter((f) => isManifest(f) && f.includes('/')),
+    files.filter((f) => isManifest(f) && !f.includes('/')),
+  ];
+}
+
+/**
+ * Deletes published keys, manifests first so nothing points at segments being deleted. A failure is logged
+ * with `failure`, not thrown: the caller is already handling the error that made it unpublish.
+ */
+export async function unpublish(storage: Storage, keys: string[], logger: Logger, failure: string) {
+  const ordered = [...keys].sort((a, b) => Number(isManifest(b)) - Number(isManifest(a)));
+  await storage.delete(ordered).catch((err: unknown) => logger.error({ err, keys: keys.length }, failure));
 }
 
 /** Runs `fn` over the items with at most `limit` at once; waits for all, then rejects with the first error. */
