@@ -2,6 +2,7 @@ import { spawn } from 'node:child_process';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
 import type { Logger } from 'pino';
+import { launchTiedToParent, setprivExecFailure } from './parent-death.js';
 
 /** How much of a failed command's stderr is kept for the error message. */
 const STDERR_TAIL_BYTES = 4096;
@@ -45,7 +46,8 @@ export function formatCommand(command: string, args: readonly string[]): string 
 
 /**
  * Runs one program with an argument array (no shell), stdin closed, in its own process group so that
- * stopping it stops everything it started. Resolves with stdout when it exits 0; rejects with a
+ * stopping it stops everything it started, and tied to this process: if this process dies, even by SIGKILL,
+ * the kernel kills the program too (parent-death.ts), so no encode outlives the worker that ran it. Resolves with stdout when it exits 0; rejects with a
  * ProcessError carrying the exit code, signal, command and the tail of stderr otherwise.
  */
 export function runProcess(command: string, args: readonly string[], options: RunProcessOptions = {}) {
@@ -60,7 +62,8 @@ export function runProcess(command: string, args: readonly string[], options: Ru
       reject(new ProcessError('cancelled before start', 'aborted', printable, null, null, ''));
       return;
     }
-    const child = spawn(command, args, {
+    const launch = launchTiedToParent(command, args);
+    const child = spawn(launch.command, launch.args, {
       stdio: ['ignore', 'pipe', 'pipe'],
       detached: true,
       cwd: options.cwd,
@@ -137,6 +140,10 @@ export function runProcess(command: string, args: readonly string[], options: Ru
         finish(new ProcessError(`${name} ${what}`, stopReason, printable, code, sig, stderrTail));
       } else if (code === 0) {
         finish(undefined);
+      } else if (launch.viaSetpriv && setprivExecFailure(code, stderrTail)) {
+        // What a direct spawn reports as an 'error' event (ENOENT, EACCES).
+        const why = setprivExecFailure(code, stderrTail)!;
+        finish(new ProcessError(`cannot start ${command}: ${why}`, 'spawn', printable, code, sig, ''));
       } else {
         const how = sig ? `was killed by ${sig}` : `exited with code ${code}`;
         finish(new ProcessError(`${name} ${how}`, 'exit', printable, code, sig, stderrTail));

@@ -5,6 +5,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
 import { describe, test } from 'node:test';
+import { poll, processesMatching } from '../hardening/procs.js';
 import { generateClip } from '../helpers/media.js';
 import { getJson, startTestService, submit, waitForFinal } from '../helpers/service.js';
 
@@ -82,8 +83,17 @@ describe('no task is lost across restarts', () => {
       const running = await submit(url, 'long.mp4');
       const queued = await submit(url, 'short.mp4');
       await waitForStatus(url, running, 'processing');
+      const work = path.join(root, 'state', 'work');
+      await poll(async () => (await processesMatching(work)).length > 0, 30_000);
+      assert.ok((await processesMatching(work)).length > 0, 'FFmpeg was running when the server was killed');
       child.kill('SIGKILL');
       await exited;
+      // Nothing could stop them from inside the dead process: the kernel does (parent-death signal).
+      const left = await poll(async () => ((await processesMatching(work)).length ? undefined : true), 5_000);
+      assert.ok(
+        left,
+        `no FFmpeg or packager outlives the killed server: ${(await processesMatching(work)).join(', ')}`,
+      );
 
       const next = await startTestService(env(root), { root, keepRoot: true });
       try {
