@@ -15,6 +15,11 @@ export interface S3Settings {
   bucket: string;
   region: string;
   endpoint?: string;
+  /**
+   * The store's address as clients outside the service's network reach it (S3_PUBLIC_ENDPOINT): presigned
+   * upload URLs are signed for it. Absent: the endpoint itself.
+   */
+  publicEndpoint?: string;
   forcePathStyle: boolean;
   /** Absent: the SDK's default credential chain (environment, profile, instance role). */
   credentials?: { accessKeyId: string; secretAccessKey: string; sessionToken?: string };
@@ -99,6 +104,7 @@ export const settingNames = [
   'AWS_SESSION_TOKEN',
   'AWS_REGION',
   'S3_ENDPOINT',
+  'S3_PUBLIC_ENDPOINT',
   'S3_FORCE_PATH_STYLE',
   'S3_MAX_ATTEMPTS',
   'OUTPUT_PREFIX',
@@ -220,6 +226,7 @@ export function loadConfig(env: Env = process.env): Config {
   const s3Base = {
     region: str('AWS_REGION', str('AWS_DEFAULT_REGION', 'us-east-1'))!,
     endpoint: url('S3_ENDPOINT', ['http:', 'https:']),
+    publicEndpoint: url('S3_PUBLIC_ENDPOINT', ['http:', 'https:']),
     forcePathStyle: bool('S3_FORCE_PATH_STYLE', !!str('S3_ENDPOINT')),
     credentials:
       accessKeyId && secretAccessKey

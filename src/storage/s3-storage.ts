@@ -37,6 +37,8 @@ export class S3Storage implements Storage {
   readonly description: string;
   readonly bucket: string;
   private readonly client: S3Client;
+  /** Signs presigned URLs for S3_PUBLIC_ENDPOINT when it differs from the address the service uses. */
+  private readonly presignClient: S3Client;
   private readonly maxAttempts: number;
 
   constructor(
@@ -63,6 +65,17 @@ export class S3Storage implements Storage {
     // Absent keys: the SDK's default chain (environment, profile, web identity, instance role).
     if (settings.credentials) config.credentials = settings.credentials;
     this.client = new S3Client(config);
+    // A signature covers the host: a URL for browsers outside the service's network (the service reaches
+    // http://minio:9000, a browser http://localhost:9000) must be signed for the address they will use.
+    this.presignClient =
+      settings.publicEndpoint && settings.publicEndpoint !== settings.endpoint
+        ? new S3Client({
+            ...config,
+            endpoint: settings.publicEndpoint,
+            requestChecksumCalculation: 'WHEN_REQUIRED',
+            responseChecksumValidation: 'WHEN_REQUIRED',
+          })
+        : this.client;
   }
 
   private fail(err: unknown, key?: string): Error {
@@ -266,7 +279,7 @@ export class S3Storage implements Storage {
     assertSafeKey(key, 'key');
     try {
       return await getSignedUrl(
-        this.client,
+        this.presignClient,
         new PutObjectCommand({ Bucket: this.bucket, Key: key, ContentType: contentType }),
         { expiresIn: expiresInSeconds, signableHeaders: new Set(['content-type']) },
       );
@@ -277,5 +290,6 @@ export class S3Storage implements Storage {
 
   async close(): Promise<void> {
     this.client.destroy();
+    if (this.presignClient !== this.client) this.presignClient.destroy();
   }
 }

@@ -170,6 +170,27 @@ describe('S3Storage against a real s3rver over HTTP', () => {
     await assert.rejects(store.createUploadUrl('../escape.mp4', 'video/mp4', 300));
   });
 
+  test('S3_PUBLIC_ENDPOINT: presigned URLs are signed for the address clients use, not the service’s', async () => {
+    const bucket = await s3.createBucket('presign-public');
+    const internal = new URL(s3.endpoint);
+    // The same server under another name, as http://minio:9000 inside a compose network is localhost:9000 outside.
+    const publicEndpoint = `http://localhost:${internal.port}`;
+    const store = new S3Storage(settings(bucket, { publicEndpoint }));
+    opened.push(store);
+    const url = await store.createUploadUrl('uploads/public.mp4', 'video/mp4', 300);
+    assert.ok(url.startsWith(`${publicEndpoint}/${bucket}/uploads/public.mp4?`), url);
+    const body = randomBytes(1024);
+    const res = await fetch(url, { method: 'PUT', headers: { 'content-type': 'video/mp4' }, body });
+    assert.equal(res.status, 200, await res.text());
+    assert.deepEqual(
+      await store.head('uploads/public.mp4'),
+      { size: 1024 },
+      'the service reads it at its own endpoint',
+    );
+    // SigV4 signs the host (which s3rver does not check, AWS and MinIO do): the URL is only valid at that address.
+    assert.match(new URL(url).searchParams.get('X-Amz-SignedHeaders') ?? '', /(^|;)host(;|$)/);
+  });
+
   test('503 answers to the first attempts are retried by the SDK; without retries they fail clearly', async () => {
     const bucket = await s3.createBucket('flaky');
     const proxy = await startFaultProxy({

@@ -24,6 +24,17 @@ describe('configuration from the environment', () => {
     });
     assert.equal(c.input.kind === 's3' && c.input.bucket, 'in');
     assert.equal(c.output.kind === 's3' && c.output.bucket, 'out');
+    const minio = loadConfig({
+      INPUT_S3_BUCKET: 'in',
+      S3_ENDPOINT: 'http://minio:9000',
+      S3_PUBLIC_ENDPOINT: 'http://localhost:9000',
+    });
+    assert.equal(minio.input.kind === 's3' && minio.input.publicEndpoint, 'http://localhost:9000');
+    assert.equal(minio.input.kind === 's3' && minio.input.forcePathStyle, true);
+    assert.throws(
+      () => loadConfig({ INPUT_S3_BUCKET: 'in', S3_PUBLIC_ENDPOINT: 'ftp://x' }),
+      /S3_PUBLIC_ENDPOINT/,
+    );
     const mixed = loadConfig({ OUTPUT_S3_BUCKET: 'out' });
     assert.equal(mixed.input.kind, 'local');
     assert.equal(mixed.output.kind, 's3');
