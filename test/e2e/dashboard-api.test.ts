@@ -1,7 +1,9 @@
 import assert from 'node:assert/strict';
 import { readFile, readdir, writeFile, mkdir } from 'node:fs/promises';
+import http from 'node:http';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
+import { brotliDecompressSync, gunzipSync } from 'node:zlib';
 import { ensureDashboardBuilt } from '../browser/chromium.js';
 import { generateClip } from '../helpers/media.js';
 import { startS3Server, type TestS3 } from '../helpers/s3-server.js';
@@ -194,6 +196,37 @@ describe('dashboard API on local storage: uploads, events, output files, the pag
     assert.match(script.headers.get('content-type') ?? '', /javascript/);
     assert.ok((await script.arrayBuffer()).byteLength > 100_000, 'the bundle carries Shaka Player');
     assert.equal((await fetch(`${svc.url}/no-such-file.js`)).status, 404);
+  });
+
+  test('the script and page go compressed to browsers that accept it (built once, not per request)', async () => {
+    /** The raw answer, as a browser's network layer sees it before decoding. */
+    const raw = (p: string, acceptEncoding?: string) =>
+      new Promise<{ headers: http.IncomingHttpHeaders; body: Buffer }>((resolve, reject) => {
+        const req = http.get(
+          `${svc.url}${p}`,
+          { headers: acceptEncoding ? { 'accept-encoding': acceptEncoding } : {} },
+          (res) => {
+            const chunks: Buffer[] = [];
+            res.on('data', (c: Buffer) => chunks.push(c));
+            res.on('end', () => resolve({ headers: res.headers, body: Buffer.concat(chunks) }));
+            res.on('error', reject);
+          },
+        );
+        req.on('error', reject);
+      });
+    const plain = await raw('/app.js');
+    assert.equal(plain.headers['content-encoding'], undefined);
+    const br = await raw('/app.js', 'gzip, deflate, br');
+    assert.equal(br.headers['content-encoding'], 'br');
+    assert.match(String(br.headers['content-type']), /javascript/);
+    assert.match(String(br.headers['vary']), /accept-encoding/i);
+    assert.match(String(br.headers['content-security-policy']), /script-src 'self'/);
+    assert.ok(br.body.length < plain.body.length / 3, `${br.body.length} vs ${plain.body.length} bytes`);
+    assert.ok(brotliDecompressSync(br.body).equals(plain.body), 'the same script once decoded');
+    const gz = await raw('/', 'gzip');
+    assert.equal(gz.headers['content-encoding'], 'gzip');
+    assert.match(String(gz.headers['content-type']), /^text\/html/);
+    assert.match(gunzipSync(gz.body).toString('utf8'), /<script type="module" src="app.js">/);
   });
 
   test('closing the service ends open event streams instead of waiting on them', async () => {
