@@ -32,7 +32,8 @@ export function toStatusDocument(task: TaskRecord): StatusDocument {
     playable:
       task.status === 'completed'
         ? !!(output?.manifest ?? output?.hls_master)
-        : task.status === 'processing' && task.playable === true,
+        : task.status === 'processing' && !!task.earlyOutput,
+    early_output: task.status === 'processing' ? (task.earlyOutput ?? null) : null,
     output: null,
     timings: output?.timings ?? null,
     encode_speed: output?.encode_speed ?? null,
@@ -63,6 +64,7 @@ export interface StatusDocument {
   queue_position?: number | null;
   eta_seconds: number | null;
   playable: boolean;
+  early_output: NonNullable<TaskRecord['earlyOutput']> | null;
   output: Omit<NonNullable<TaskRecord['output']>, 'timings' | 'encode_speed' | 'qc'> | null;
   timings: Record<string, number> | null;
   encode_speed: number | null;
@@ -75,6 +77,16 @@ const location = {
   properties: {
     key: { type: 'string', description: 'Key in the output storage.' },
     url: { type: 'string', description: 'Public URL, when PUBLIC_BASE_URL is set.' },
+  },
+} as const;
+
+const rendition = {
+  type: 'object',
+  properties: {
+    name: { type: 'string' },
+    width: { type: 'integer' },
+    height: { type: 'integer' },
+    bitrate: { type: 'integer', description: 'Target video bitrate, bit/s.' },
   },
 } as const;
 
@@ -164,6 +176,21 @@ export const statusDocumentSchema = {
         'Whether the manifest at the output location plays: once completed, and while processing when ' +
         'EARLY_MANIFEST published the lowest rung and the audio first (the full ladder then replaces it in place).',
     },
+    early_output: {
+      type: ['object', 'null'],
+      description:
+        'While processing, once EARLY_MANIFEST published the lowest rung and the audio: where their manifests ' +
+        'are. These are the final keys: the full package replaces them in place when the task completes.',
+      properties: {
+        storage: { type: 'string', enum: ['local', 's3'] },
+        bucket: { type: 'string' },
+        prefix: { type: 'string' },
+        manifest: location,
+        hls_master: location,
+        renditions: { type: 'array', description: 'The rungs it holds (the lowest).', items: rendition },
+        audio: { type: 'boolean' },
+      },
+    },
     output: {
       type: ['object', 'null'],
       description: 'Where the package is, once completed.',
@@ -174,18 +201,7 @@ export const statusDocumentSchema = {
         manifest: location,
         hls_master: location,
         poster: location,
-        renditions: {
-          type: 'array',
-          items: {
-            type: 'object',
-            properties: {
-              name: { type: 'string' },
-              width: { type: 'integer' },
-              height: { type: 'integer' },
-              bitrate: { type: 'integer', description: 'Target video bitrate, bit/s.' },
-            },
-          },
-        },
+        renditions: { type: 'array', items: rendition },
         audio: { type: 'boolean' },
         duration: { type: 'number', description: 'Seconds of media.' },
         files: { type: 'integer' },

@@ -5,7 +5,7 @@ import type { StageContext } from './context.js';
 import { encodeAndPackage, type EncodeAndPackageResult } from './encode-package.js';
 import type { MediaInfo } from './media-info.js';
 import type { PackageResult } from './package.js';
-import { planEncode, type EncodePlan, type EncodeSettings } from './plan.js';
+import { planEncode, type EncodePlan, type EncodeSettings, type Rendition } from './plan.js';
 import { makePoster, POSTER_NAME } from './poster.js';
 import { probe } from './probe.js';
 import { assertComplete } from './truncation.js';
@@ -28,11 +28,16 @@ export interface ConvertOptions {
    * Asks for an early package: the lowest rung and the audio are encoded first, in a run of their own, and
    * handed to this callback (which publishes them) before the other rungs are encoded in a second run. That
    * second run decodes the source again: the whole conversion takes longer, the first playable manifest
-   * comes much sooner. Ignored when the plan has a single rung.
+   * comes much sooner. Ignored when the plan has a single rung. `contents` says what the package holds.
    */
-  onEarlyPackage?: (early: PackageResult) => Promise<void>;
+  onEarlyPackage?: (early: PackageResult, contents: EarlyPackageContents) => Promise<void>;
   /** Called once the input is probed and planned, before anything is encoded. */
   onPlan?: (media: MediaInfo, plan: EncodePlan) => void;
+}
+
+export interface EarlyPackageContents {
+  renditions: Rendition[];
+  audio: boolean;
 }
 
 export interface ConversionResult {
@@ -113,7 +118,7 @@ export async function convert(
         onProgress: (stage, f) => stage === 'encode' && report('encode', f * firstShare),
       },
     );
-    await options.onEarlyPackage(early.package);
+    await options.onEarlyPackage(early.package, { renditions: [lowest], audio: !!plan.audio });
     result = await encodeAndPackage(inputPath, media, plan, streamsDir, pkgDir, ctx, {
       renditions: rest,
       audio: false,

@@ -5,7 +5,7 @@ import type { Logger } from 'pino';
 import type { QueueSettings } from '../config/config.js';
 import { failureCodes, TaskFailure, toTaskFailure, type FailureCode } from '../errors.js';
 import { waitAtMost } from '../wait-at-most.js';
-import type { CallbackState, TaskOutput, TaskRecord, TaskRequest, TaskStatus } from './task.js';
+import type { CallbackState, EarlyOutput, TaskOutput, TaskRecord, TaskRequest, TaskStatus } from './task.js';
 import type {
   ListQuery,
   ProgressDetails,
@@ -38,7 +38,7 @@ interface ProgressData {
   stage: string;
   progress: number;
   etaSeconds?: number;
-  playable?: boolean;
+  earlyOutput?: EarlyOutput;
   /** When it was written (ms), for `updatedAt`. */
   at: number;
 }
@@ -500,7 +500,7 @@ class ProgressWriter {
       stage,
       progress: Math.round(Math.max(0, Math.min(100, progress)) * 10) / 10,
       etaSeconds: details.etaSeconds,
-      ...(details.playable ? { playable: true } : {}),
+      ...(details.earlyOutput ? { earlyOutput: details.earlyOutput } : {}),
       at: now,
     });
   }
@@ -584,7 +584,7 @@ function toRecord(job: TaskJob, state: JobState | 'unknown', meta: TaskMeta): Ta
       stage,
       progress: status === 'completed' ? 100 : status === 'queued' ? 0 : (progress?.progress ?? 0),
       etaSeconds: status === 'processing' ? progress?.etaSeconds : undefined,
-      playable: status === 'processing' && progress?.playable ? true : undefined,
+      earlyOutput: status === 'processing' ? progress?.earlyOutput : undefined,
       error,
       output: status === 'completed' ? job.returnvalue : undefined,
       cancelled: error?.code === 'cancelled' && status === 'failed' ? true : undefined,

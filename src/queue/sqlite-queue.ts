@@ -7,7 +7,7 @@ import path from 'node:path';
 import type { Logger } from 'pino';
 import { TaskFailure, toTaskFailure, type FailureCode } from '../errors.js';
 import { waitAtMost } from '../wait-at-most.js';
-import type { CallbackState, TaskOutput, TaskRecord, TaskRequest, TaskStatus } from './task.js';
+import type { CallbackState, EarlyOutput, TaskOutput, TaskRecord, TaskRequest, TaskStatus } from './task.js';
 import type {
   ListQuery,
   SubmitOptions,
@@ -40,7 +40,7 @@ interface Row {
   stage: string | null;
   progress: number;
   eta_seconds: number | null;
-  playable: number | null;
+  early_output: string | null;
   error_code: string | null;
   error_message: string | null;
   output: string | null;
@@ -63,7 +63,7 @@ CREATE TABLE IF NOT EXISTS tasks (
   stage TEXT,
   progress REAL NOT NULL DEFAULT 0,
   eta_seconds REAL,
-  playable INTEGER,
+  early_output TEXT,
   error_code TEXT,
   error_message TEXT,
   output TEXT,
@@ -142,7 +142,7 @@ export class SqliteTaskQueue implements TaskQueue {
       (this.sql.prepare('PRAGMA table_info(tasks)').all() as { name: string }[]).map((c) => c.name),
     );
     if (!columns.has('eta_seconds')) this.db.exec('ALTER TABLE tasks ADD COLUMN eta_seconds REAL');
-    if (!columns.has('playable')) this.db.exec('ALTER TABLE tasks ADD COLUMN playable INTEGER');
+    if (!columns.has('early_output')) this.db.exec('ALTER TABLE tasks ADD COLUMN early_output TEXT');
     // Checked and made in one write transaction, so two processes opening one database make it once.
     this.db
       .transaction(() => {
@@ -329,7 +329,7 @@ class SqliteWorker {
     const now = Date.now();
     const row = this.sql
       .prepare(
-        `UPDATE tasks SET status = 'processing', stage = 'starting', eta_seconds = NULL, playable = NULL, lease_owner = ?, lease_expires = ?,
+        `UPDATE tasks SET status = 'processing', stage = 'starting', eta_seconds = NULL, early_output = NULL, lease_owner = ?, lease_expires = ?,
            attempts = attempts + 1, updated_at = ?
          WHERE seq = (SELECT seq FROM tasks
                       WHERE (status = 'queued' AND run_after <= ?) OR (status = 'processing' AND lease_expires < ?)
@@ -369,14 +369,14 @@ class SqliteWorker {
       lastWrite = now;
       this.sql
         .prepare(
-          `UPDATE tasks SET stage = ?, progress = ?, eta_seconds = ?, playable = ?, updated_at = ?
+          `UPDATE tasks SET stage = ?, progress = ?, eta_seconds = ?, early_output = ?, updated_at = ?
            WHERE id = ? AND lease_owner = ? AND status = 'processing'`,
         )
         .run(
           stage,
           Math.round(Math.max(0, Math.min(100, progress)) * 10) / 10,
           details?.etaSeconds ?? null,
-          details?.playable ? 1 : null,
+          details?.earlyOutput ? JSON.stringify(details.earlyOutput) : null,
           new Date(now).toISOString(),
           task.id,
           this.owner,
@@ -532,7 +532,10 @@ function toRecord(row: Row): TaskRecord {
     stage: row.stage ?? undefined,
     progress: row.progress,
     etaSeconds: row.status === 'processing' && row.eta_seconds !== null ? row.eta_seconds : undefined,
-    playable: row.status === 'processing' && row.playable ? true : undefined,
+    earlyOutput:
+      row.status === 'processing' && row.early_output
+        ? (JSON.parse(row.early_output) as EarlyOutput)
+        : undefined,
     error:
       row.error_code && (row.status === 'failed' || row.status === 'queued')
         ? { code: row.error_code as FailureCode, message: row.error_message ?? '' }

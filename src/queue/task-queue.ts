@@ -1,5 +1,5 @@
 import type { TaskFailure } from '../errors.js';
-import type { CallbackState, TaskOutput, TaskRecord, TaskRequest, TaskStatus } from './task.js';
+import type { CallbackState, EarlyOutput, TaskOutput, TaskRecord, TaskRequest, TaskStatus } from './task.js';
 
 /**
  * The durable queue and the store of task records behind the API and the workers. One adapter per backend
@@ -61,8 +61,8 @@ export interface TaskRunContext {
 
 export interface ProgressDetails {
   etaSeconds?: number;
-  /** A first package is published (EARLY_MANIFEST): its manifest plays while the task goes on. */
-  playable?: boolean;
+  /** A first package is published there (EARLY_MANIFEST): its manifest plays while the task goes on. */
+  earlyOutput?: EarlyOutput;
 }
 
 /** Runs one task; resolves with its output, or rejects (a TaskFailure says whether a retry can help). */

@@ -29,6 +29,15 @@ export interface RenditionOutput {
   bitrate: number;
 }
 
+/**
+ * Where EARLY_MANIFEST's first package (lowest rung and audio) is, while the task goes on: the manifests'
+ * final keys, which the full package's manifests replace in place.
+ */
+export type EarlyOutput = Pick<
+  TaskOutput,
+  'storage' | 'bucket' | 'prefix' | 'manifest' | 'hls_master' | 'renditions' | 'audio'
+>;
+
 /** Where the finished package is. Keys are relative to the output storage. */
 export interface TaskOutput {
   storage: 'local' | 's3';
@@ -68,8 +77,8 @@ export interface TaskRecord {
   progress: number;
   /** Seconds left, estimated from the measured encoding speed, while processing (when the queue keeps it). */
   etaSeconds?: number;
-  /** While processing: a first package (EARLY_MANIFEST) is published, so the manifest already plays. */
-  playable?: boolean;
+  /** While processing: a first package (EARLY_MANIFEST) is published here, so its manifest already plays. */
+  earlyOutput?: EarlyOutput;
   error?: { code: FailureCode; message: string };
   output?: TaskOutput;
   cancelled?: boolean;

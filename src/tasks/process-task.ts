@@ -5,10 +5,11 @@ import type { Config } from '../config/config.js';
 import { TaskFailure } from '../errors.js';
 import type { ServiceMetrics } from '../metrics/metrics.js';
 import { convert, type ConversionResult, type ConvertStage } from '../pipeline/convert.js';
+import type { Rendition } from '../pipeline/plan.js';
 import type { MediaTools } from '../pipeline/tools.js';
 import { checkConversion, readSourceSpans, type SourceSpans } from '../qc/check-conversion.js';
 import { describeFailures, type QcReport } from '../qc/report.js';
-import type { TaskOutput, TaskRecord } from '../queue/task.js';
+import type { EarlyOutput, RenditionOutput, TaskOutput, TaskRecord } from '../queue/task.js';
 import type { TaskHandler, TaskRunContext } from '../queue/task-queue.js';
 import { joinKey } from '../storage/keys.js';
 import type { Storage } from '../storage/storage.js';
@@ -81,12 +82,18 @@ async function runTask(
   const clock = new StageClock();
   const eta = new EtaEstimator();
   const at = (step: keyof typeof span, f: number) => span[step][0] + (span[step][1] - span[step][0]) * f;
-  // Set once EARLY_MANIFEST's first package is published: every later report says the manifest plays.
-  let earlyPublished = false;
+  const locate = (file: string) => {
+    const { bucket: _bucket, ...loc } = deps.output.location(joinKey(prefix, file));
+    return loc;
+  };
+  const bucket = deps.output.location(prefix).bucket;
+  const where = { storage: deps.output.kind, ...(bucket ? { bucket } : {}), prefix };
+  // Set once EARLY_MANIFEST's first package is published: every later report says where it plays.
+  let earlyOutput: EarlyOutput | undefined;
   const report = (stage: string, progress: number, encoding = false) => {
     clock.enter(stage);
     const etaSeconds = eta.update(progress / 100, encoding);
-    ctx.reportProgress(stage, progress, { etaSeconds, ...(earlyPublished ? { playable: true } : {}) });
+    ctx.reportProgress(stage, progress, { etaSeconds, ...(earlyOutput ? { earlyOutput } : {}) });
   };
 
   report('fetch', at('fetch', 0));
@@ -129,10 +136,16 @@ async function runTask(
         sourceSpans.catch(() => undefined);
       },
       onEarlyPackage: config.earlyManifest
-        ? async (early) => {
+        ? async (early, contents) => {
             await publishPackage(deps.output, early.dir, early.files, prefix, publishOptions);
             earlyFiles = early.files;
-            earlyPublished = true;
+            earlyOutput = {
+              ...where,
+              manifest: early.dashManifest ? locate(early.dashManifest) : undefined,
+              hls_master: early.hlsMaster ? locate(early.hlsMaster) : undefined,
+              renditions: contents.renditions.map(renditionOutput),
+              audio: contents.audio,
+            };
             log.info(
               { prefix, files: early.files.length },
               'early package published (lowest rung and audio)',
@@ -184,24 +197,12 @@ async function runTask(
     deps.metrics.encoded(settings.preset, result.media.duration, encodeSeconds, pixels * fps);
   }
 
-  const locate = (file: string) => {
-    const { bucket: _bucket, ...loc } = deps.output.location(joinKey(prefix, file));
-    return loc;
-  };
-  const bucket = deps.output.location(prefix).bucket;
   return {
-    storage: deps.output.kind,
-    ...(bucket ? { bucket } : {}),
-    prefix,
+    ...where,
     manifest: result.package.dashManifest ? locate(result.package.dashManifest) : undefined,
     hls_master: result.package.hlsMaster ? locate(result.package.hlsMaster) : undefined,
     poster: locate(result.poster),
-    renditions: result.plan.renditions.map((r) => ({
-      name: r.name,
-      width: r.width,
-      height: r.height,
-      bitrate: r.bitrate,
-    })),
+    renditions: result.plan.renditions.map(renditionOutput),
     audio: !!result.plan.audio,
     duration: Math.round(result.media.duration * 1000) / 1000,
     files: result.package.files.length,
@@ -210,4 +211,8 @@ async function runTask(
     ...(encodeSpeed ? { encode_speed: Math.round(encodeSpeed * 100) / 100 } : {}),
     ...(qc ? { qc } : {}),
   };
+}
+
+function renditionOutput(r: Rendition): RenditionOutput {
+  return { name: r.name, width: r.width, height: r.height, bitrate: r.bitrate };
 }

@@ -319,3 +319,56 @@ describe('dashboard in Chromium on S3 input storage: the file goes straight to t
     });
   });
 });
+
+describe('dashboard in Chromium with EARLY_MANIFEST: plays while the task runs, then the full ladder', () => {
+  let svc: TestService;
+  let browser: Browser;
+  before(async () => {
+    await ensureDashboardBuilt();
+    svc = await startTestService({
+      EARLY_MANIFEST: 'true',
+      LADDER: '360:600k,720:2000k',
+      // The second run (720p) has to take long enough for the early package to be played on its own.
+      X264_PRESET: 'slow',
+    });
+    browser = await launchBrowser();
+  });
+  after(async () => {
+    await browser?.close();
+    await svc?.close();
+  });
+
+  test('"Play now" plays the lowest rung while processing; on completion the player reloads with both rungs', async () => {
+    const { page, pageErrors } = browser;
+    await withScreenshot(page, 'dashboard-early-manifest', async () => {
+      const clip = await generateClip({ width: 1280, height: 720, seconds: 16, audio: true });
+      await writeFile(path.join(svc.inputDir, 'early.mp4'), await readFile(clip));
+      await page.goto(svc.url);
+      const res = await postJson(`${svc.url}/encode`, { video_filename: 'early.mp4' });
+      assert.equal(res.status, 202);
+      const id = res.body.task_id as string;
+      const row = page.locator(`li.task[data-task-id="${id}"]`);
+      const playNow = row.getByRole('button', { name: 'Play early.mp4 now, in its lowest quality' });
+      await playNow.waitFor({ state: 'visible', timeout: 60_000 });
+      assert.equal(await statusOf(page, id), 'processing');
+      assert.equal(await playNow.textContent(), 'Play now');
+      await playNow.click();
+      await page.locator('#player-panel[data-loaded="dash"][data-early="true"]').waitFor({ timeout: 30_000 });
+      assert.ok((await waitForPlayback(page, 1)) > 1);
+      const heights = () =>
+        page
+          .locator('#renditions tbody tr')
+          .evaluateAll((rows) => rows.map((r) => r.children[0]?.textContent));
+      assert.deepEqual(await heights(), ['360p', 'audio'], 'the early package: lowest rung and audio');
+
+      await row.locator('xpath=self::*[@data-status="completed"]').waitFor({ timeout: 120_000 });
+      await page
+        .locator('#player-panel[data-loaded="dash"][data-early="false"]')
+        .waitFor({ timeout: 30_000 });
+      assert.deepEqual(await heights(), ['360p', '720p', 'audio'], 'the full ladder, reloaded in place');
+      assert.equal(await row.getByRole('button', { name: 'Play early.mp4' }).textContent(), 'Play');
+      await waitForPlayback(page, 0.5);
+      assert.deepEqual(pageErrors, []);
+    });
+  });
+});

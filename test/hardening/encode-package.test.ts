@@ -123,6 +123,7 @@ describe('encoding and packaging at once', () => {
       const d = (await (await fetch(`${svc.url}/status/${id}`)).json()) as {
         status: string;
         playable: boolean;
+        early_output: Record<string, unknown>;
       };
       return d.playable ? d : undefined;
     }, 10_000);
@@ -134,6 +135,19 @@ describe('encoding and packaging at once', () => {
     );
     assert.equal(statusThen.status, 'processing', 'and it came before the task completed');
     assert.ok(playableSeen, 'the status says the manifest plays');
+    assert.deepEqual(
+      playableSeen.early_output,
+      {
+        storage: 'local',
+        prefix: 'c',
+        manifest: { key: 'c/manifest.mpd' },
+        hls_master: { key: 'c/master.m3u8' },
+        renditions: [{ name: 'video_360p', width: 640, height: 360, bitrate: 600_000 }],
+        audio: true,
+      },
+      'and where (the final keys of the manifests), and what plays',
+    );
+    await readFile(path.join(svc.outputDir, 'c', 'master.m3u8')); // the HLS playlist is there too, or this throws
     for (const rep of earlyMpd.representations) {
       for (const file of [rep.init, ...rep.segments]) {
         await readFile(path.join(svc.outputDir, 'c', file)); // every file it names is there, or this throws
@@ -143,6 +157,7 @@ describe('encoding and packaging at once', () => {
     const { doc } = await waitForFinal(svc.url, id, 120_000);
     assert.equal(doc.status, 'completed', doc.error ?? '');
     assert.equal((doc as { playable?: boolean }).playable, true);
+    assert.equal((doc as { early_output?: unknown }).early_output, null, 'once completed, output says where');
     await checkDashPackage(path.join(svc.outputDir, 'c'), { heights: [360, 720], audio: true });
   });
 

@@ -230,6 +230,14 @@ export function taskQueueContract(factory: QueueFactory): void {
 
     test('progress and stage reported by the handler are visible while it runs', async () => {
       const q = await openQueue();
+      const early = {
+        storage: 'local' as const,
+        prefix: 'p',
+        manifest: { key: 'p/manifest.mpd', url: 'https://cdn.example.com/p/manifest.mpd' },
+        hls_master: { key: 'p/master.m3u8' },
+        renditions: [{ name: 'video_360p', width: 640, height: 360, bitrate: 550_000 }],
+        audio: true,
+      };
       let release!: () => void;
       const gate = new Promise<void>((r) => (release = r));
       let release2!: () => void;
@@ -239,7 +247,7 @@ export function taskQueueContract(factory: QueueFactory): void {
         async (t, ctx) => {
           ctx.reportProgress('encode', 42, { etaSeconds: 12 });
           await gate2;
-          ctx.reportProgress('publish', 97, { playable: true });
+          ctx.reportProgress('publish', 97, { earlyOutput: early });
           await gate;
           return output(t.id);
         },
@@ -252,7 +260,7 @@ export function taskQueueContract(factory: QueueFactory): void {
       });
       assert.equal(seen.attempts, 1);
       assert.equal(seen.etaSeconds, 12);
-      assert.equal(seen.playable, undefined);
+      assert.equal(seen.earlyOutput, undefined);
       assert.equal((await q.counts()).processing, 1);
       assert.equal((await q.list({ limit: 1, status: 'processing' })).tasks[0]?.id, task.id);
       release2();
@@ -260,13 +268,13 @@ export function taskQueueContract(factory: QueueFactory): void {
         const t = await q.get(task.id);
         return t?.stage === 'publish' ? t : undefined;
       });
-      assert.equal(playable.playable, true, 'an early package is shown while processing');
+      assert.deepEqual(playable.earlyOutput, early, 'an early package is shown while processing');
       release();
       const final = await finalRecord(q, task.id);
       assert.equal(final.status, 'completed');
       assert.equal(final.progress, 100);
       assert.equal(final.etaSeconds, undefined);
-      assert.equal(final.playable, undefined, 'only while processing: once completed, the output says it');
+      assert.equal(final.earlyOutput, undefined, 'only while processing: once completed, the output says it');
       assert.deepEqual(final.output, output(task.id));
       assert.deepEqual(await q.counts(), { queued: 0, processing: 0, completed: 1, failed: 0 });
     });

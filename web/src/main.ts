@@ -38,6 +38,7 @@ function main(): void {
       void player.open(doc);
     },
     finished: (doc) => {
+      if (doc.status === 'completed') void player.completed(doc);
       const name = displayName(doc.video_filename);
       announcer.textContent =
         doc.status === 'completed' ? `${name} is ready to play.` : `${name}: ${failureWords(doc)}`;

@@ -1,7 +1,7 @@
 import shaka from 'shaka-player/dist/shaka-player.compiled-es2021.js';
 import type { Api } from './api.js';
 import { byId, el } from './dom.js';
-import type { StatusDocument, TaskOutputView } from './types.js';
+import { playableOutput, type PlayableOutput, type StatusDocument } from './types.js';
 import { displayName, formatBitrate, playerErrorWords } from './words.js';
 
 export type StreamFormat = 'dash' | 'hls';
@@ -43,9 +43,10 @@ export class PlayerPanel {
   }
 
   async open(doc: StatusDocument): Promise<void> {
-    const output = doc.output;
+    const output = playableOutput(doc);
     if (!output) return;
     this.doc = doc;
+    this.panel.dataset.early = String(!doc.output);
     this.panel.hidden = false;
     this.title.textContent = `Player: ${displayName(doc.video_filename)}`;
     this.showRenditions(output);
@@ -59,6 +60,21 @@ export class PlayerPanel {
     this.title.focus();
     this.panel.scrollIntoView({ block: 'start' });
     await this.load(this.format(), 0);
+  }
+
+  /**
+   * A task whose early package is playing here has completed: the full ladder replaced the manifest, so it is
+   * loaded again from the same moment (its renditions and poster shown now).
+   */
+  async completed(doc: StatusDocument): Promise<void> {
+    if (this.doc?.task_id !== doc.task_id || this.doc.output || !doc.output) return;
+    const v = this.video;
+    const at = v.ended ? 0 : v.currentTime;
+    this.doc = doc;
+    this.panel.dataset.early = 'false';
+    this.showRenditions(doc.output);
+    void this.showPoster(doc.output);
+    await this.load(this.format(), at);
   }
 
   private format(): StreamFormat {
@@ -86,7 +102,7 @@ export class PlayerPanel {
   }
 
   private async load(format: StreamFormat, startTime: number): Promise<void> {
-    const output = this.doc?.output;
+    const output = this.doc && playableOutput(this.doc);
     if (!output) return;
     const attempt = ++this.loading;
     this.showError('');
@@ -138,7 +154,7 @@ export class PlayerPanel {
     this.error.textContent = text;
   }
 
-  private showRenditions(output: TaskOutputView): void {
+  private showRenditions(output: PlayableOutput): void {
     const body = this.renditions.tBodies[0]!;
     body.replaceChildren();
     for (const r of output.renditions ?? []) {
@@ -177,7 +193,7 @@ export class PlayerPanel {
     }
   }
 
-  private async showPoster(output: TaskOutputView): Promise<void> {
+  private async showPoster(output: PlayableOutput): Promise<void> {
     if (this.posterUrl?.startsWith('blob:')) URL.revokeObjectURL(this.posterUrl);
     this.posterUrl = undefined;
     this.poster.removeAttribute('src');
@@ -211,7 +227,7 @@ export class PlayerPanel {
  * Where a file of the package can be fetched: its public URL (PUBLIC_BASE_URL), else this service's
  * /output/ route for local output. S3 output without a public address cannot be reached from a browser.
  */
-function outputUrl(output: TaskOutputView, location: { key?: string; url?: string } | undefined) {
+function outputUrl(output: PlayableOutput, location: { key?: string; url?: string } | undefined) {
   if (!location) return undefined;
   if (location.url) return location.url;
   if (output.storage !== 'local' || !location.key) return undefined;

@@ -1,6 +1,6 @@
 import { el } from './dom.js';
 import type { EtaTracker } from './eta.js';
-import type { StatusDocument } from './types.js';
+import { playableOutput, type StatusDocument } from './types.js';
 import { displayName, failureWords, formatSeconds, stageWords, statusWords } from './words.js';
 
 export interface TaskListActions {
@@ -157,7 +157,13 @@ export class TaskList {
     row.error.textContent = doc.status === 'failed' ? failureWords(doc) : '';
     const running = doc.status === 'queued' || doc.status === 'processing';
     row.cancel.hidden = !running;
-    row.play.hidden = doc.status !== 'completed';
+    // While processing, EARLY_MANIFEST's first package (the lowest rung and the audio) plays already.
+    row.play.hidden = !playableOutput(doc);
+    const early = doc.status !== 'completed';
+    row.play.textContent = early ? 'Play now' : 'Play';
+    const name = displayName(doc.video_filename);
+    row.play.setAttribute('aria-label', early ? `Play ${name} now, in its lowest quality` : `Play ${name}`);
+    row.play.title = early ? 'The lowest quality and the audio are ready; the others follow.' : '';
   }
 
   private detailText(doc: StatusDocument): string {
