@@ -54,7 +54,9 @@ export class LocalStorage implements Storage {
     }
   }
 
-  async upload(key: string, srcPath: string, _options: PutOptions): Promise<void> {
+  async upload(key: string, srcPath: string, options: PutOptions): Promise<void> {
+    // A local copy is a moment's work: a cancel is honoured before it, not within it.
+    options.signal?.throwIfAborted();
     const dest = this.pathOf(key);
     await mkdir(path.dirname(dest), { recursive: true });
     // Write beside the destination, then rename: a reader sees the old file or the whole new one.

@@ -181,9 +181,14 @@ export class S3Storage implements Storage {
     }
   }
 
-  /** Uploads in parts (bounded buffering, parts retried by the SDK); a failed multipart upload is aborted. */
+  /**
+   * Uploads in parts (bounded buffering, parts retried by the SDK); a failed or cancelled multipart upload is
+   * aborted, so its parts do not linger in the bucket.
+   */
   async upload(key: string, srcPath: string, options: PutOptions): Promise<void> {
     assertSafeKey(key, 'key');
+    const { signal } = options;
+    signal?.throwIfAborted();
     const body = createReadStream(srcPath);
     const upload = new Upload({
       client: this.client,
@@ -198,11 +203,15 @@ export class S3Storage implements Storage {
         ...(options.cacheControl ? { CacheControl: options.cacheControl } : {}),
       },
     });
+    const onAbort = () => void upload.abort();
+    signal?.addEventListener('abort', onAbort, { once: true });
     try {
       await upload.done();
     } catch (err) {
+      if (signal?.aborted) throw signal.reason;
       throw this.fail(err);
     } finally {
+      signal?.removeEventListener('abort', onAbort);
       body.destroy();
     }
   }

@@ -34,6 +34,8 @@ export interface ObjectInfo {
 export interface PutOptions {
   contentType: string;
   cacheControl?: string;
+  /** Stops the upload midway (a cancelled task); the call then rejects with the signal's reason. */
+  signal?: AbortSignal;
 }
 
 export interface ObjectLocation {

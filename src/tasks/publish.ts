@@ -32,6 +32,7 @@ export async function publishPackage(
     await storage.upload(key, src, {
       contentType: contentTypeFor(file),
       cacheControl: manifest ? options.cacheControl.manifests : options.cacheControl.segments,
+      signal: options.signal,
     });
     uploaded.push(key);
   };

@@ -19,6 +19,8 @@ export interface FaultProxyOptions {
   unavailable?: { match: (req: ProxiedRequest) => boolean; times: number; code?: string };
   /** Matching GET responses are cut (socket destroyed) after `afterBytes` body bytes, `times` times in all. */
   cutBody?: { match: (req: ProxiedRequest) => boolean; afterBytes: number; times: number };
+  /** Matching requests are held for `ms` before they go on, as a slow store. */
+  delay?: { match: (req: ProxiedRequest) => boolean; ms: number };
 }
 
 export interface FaultProxy {
@@ -68,39 +70,43 @@ export async function startFaultProxy(options: FaultProxyOptions): Promise<Fault
 
     const cut = info.method === 'GET' && cutsLeft > 0 && options.cutBody?.match(info);
     if (cut) cutsLeft--;
-    const upstream = http.request(
-      {
-        host: target.hostname,
-        port: target.port,
-        method: req.method,
-        path: req.url,
-        headers: req.headers,
-        agent,
-      },
-      (up) => {
-        res.writeHead(up.statusCode ?? 502, up.headers);
-        if (!cut) {
-          up.pipe(res);
-          return;
-        }
-        let sent = 0;
-        const limit = options.cutBody!.afterBytes;
-        up.on('data', (chunk: Buffer) => {
-          if (sent >= limit) return;
-          const part = chunk.subarray(0, limit - sent);
-          sent += part.length;
-          res.write(part);
-          if (sent >= limit) {
-            stats.cut++;
-            up.destroy();
-            res.socket?.destroy();
+    const forward = () => {
+      const upstream = http.request(
+        {
+          host: target.hostname,
+          port: target.port,
+          method: req.method,
+          path: req.url,
+          headers: req.headers,
+          agent,
+        },
+        (up) => {
+          res.writeHead(up.statusCode ?? 502, up.headers);
+          if (!cut) {
+            up.pipe(res);
+            return;
           }
-        });
-        up.on('end', () => res.end());
-      },
-    );
-    upstream.on('error', () => res.socket?.destroy());
-    req.pipe(upstream);
+          let sent = 0;
+          const limit = options.cutBody!.afterBytes;
+          up.on('data', (chunk: Buffer) => {
+            if (sent >= limit) return;
+            const part = chunk.subarray(0, limit - sent);
+            sent += part.length;
+            res.write(part);
+            if (sent >= limit) {
+              stats.cut++;
+              up.destroy();
+              res.socket?.destroy();
+            }
+          });
+          up.on('end', () => res.end());
+        },
+      );
+      upstream.on('error', () => res.socket?.destroy());
+      req.pipe(upstream);
+    };
+    if (options.delay?.match(info)) setTimeout(forward, options.delay.ms);
+    else forward();
   });
 
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));

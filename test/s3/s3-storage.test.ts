@@ -191,6 +191,51 @@ describe('S3Storage against a real s3rver over HTTP', () => {
     assert.match(new URL(url).searchParams.get('X-Amz-SignedHeaders') ?? '', /(^|;)host(;|$)/);
   });
 
+  test('a cancelled upload stops midway: the call rejects with the reason and the multipart upload is aborted', async () => {
+    const bucket = await s3.createBucket('cancel-upload');
+    // Each part takes 1.5 s to reach the store: the cancel comes while the first ones are in flight.
+    const proxy = await startFaultProxy({
+      target: s3.endpoint,
+      delay: { match: (r) => r.method === 'PUT' && r.url.includes('partNumber='), ms: 1500 },
+    });
+    try {
+      const store = new S3Storage(settings(bucket, { endpoint: proxy.url }));
+      opened.push(store);
+      const src = path.join(dir, 'big-for-cancel.bin');
+      await writeFile(src, randomBytes(20 * 1024 * 1024));
+      const controller = new AbortController();
+      const uploading = store.upload('out/big.bin', src, {
+        contentType: 'video/mp4',
+        signal: controller.signal,
+      });
+      const partSent = () => proxy.seen.some((r) => r.url.includes('partNumber='));
+      while (!partSent()) await new Promise((r) => setTimeout(r, 20));
+      const started = Date.now();
+      controller.abort(new Error('cancelled'));
+      await assert.rejects(uploading, /^Error: cancelled$/);
+      assert.ok(
+        Date.now() - started < 1000,
+        `stopped within ${Date.now() - started} ms, parts still in flight`,
+      );
+      const aborted = () => proxy.seen.some((r) => r.method === 'DELETE' && r.url.includes('uploadId='));
+      for (let i = 0; i < 100 && !aborted(); i++) await new Promise((r) => setTimeout(r, 50));
+      assert.ok(
+        aborted(),
+        'AbortMultipartUpload was sent once the parts in flight ended: none are left behind',
+      );
+      const parts = proxy.seen.filter((r) => r.url.includes('partNumber=')).length;
+      assert.ok(parts < 3, `no part was started after the cancel (${parts} of 3 sent)`);
+      assert.equal(await storage(bucket).head('out/big.bin'), undefined, 'nothing was stored');
+      await assert.rejects(
+        store.upload('out/late.bin', src, { contentType: 'video/mp4', signal: controller.signal }),
+        /^Error: cancelled$/,
+        'an upload asked for after the cancel does not start',
+      );
+    } finally {
+      await proxy.close();
+    }
+  });
+
   test('503 answers to the first attempts are retried by the SDK; without retries they fail clearly', async () => {
     const bucket = await s3.createBucket('flaky');
     const proxy = await startFaultProxy({
