@@ -1,14 +1,14 @@
 #!/usr/bin/env bash
 # Installs the Debian/Ubuntu packages the project needs, only those missing.
-#   scripts/system-deps.sh run    what the service needs: ffmpeg (ffmpeg + ffprobe)
-#   scripts/system-deps.sh test   plus what the tests need: redis-server, xmllint, chromium
+#   scripts/system-deps.sh run    what the service needs: ffmpeg (ffmpeg + ffprobe), libxml2-utils (xmllint,
+#                                 which validates every manifest against the MPD schema before it is published)
+#   scripts/system-deps.sh test   plus what the tests need: redis-server, chromium
 set -euo pipefail
 
 mode="${1:-run}"
-declare -A wanted=([ffmpeg]=ffmpeg [ffprobe]=ffmpeg)
+declare -A wanted=([ffmpeg]=ffmpeg [ffprobe]=ffmpeg [xmllint]=libxml2-utils)
 if [ "$mode" = test ]; then
   wanted[redis-server]=redis-server
-  wanted[xmllint]=libxml2-utils
   wanted[chromium]=chromium
 fi
 

@@ -6,6 +6,9 @@ import type { EncodeOutputs } from './ffmpeg-args.js';
 import type { EncodePlan } from './plan.js';
 import { processFailure } from './process-failure.js';
 
+/** The package's directory of audio segments: `audio/init.mp4`, `audio/N.m4s` (served as audio/mp4). */
+export const AUDIO_DIR = 'audio';
+
 export const MANIFEST_NAME = 'manifest.mpd';
 export const HLS_MASTER_NAME = 'master.m3u8';
 /** Shaka Packager's threaded I/O cache per file (its default is 32 MiB; see the arguments below). */
@@ -62,10 +65,10 @@ export async function packageStreams(
     const fields = [
       `in=${rel(encoded.audio)}`,
       'stream=audio',
-      'init_segment=audio/init.mp4',
-      'segment_template=audio/$Number$.m4s',
+      `init_segment=${AUDIO_DIR}/init.mp4`,
+      `segment_template=${AUDIO_DIR}/$Number$.m4s`,
     ];
-    if (hls) fields.push('playlist_name=audio/playlist.m3u8', 'hls_group_id=audio', 'hls_name=audio');
+    if (hls) fields.push(`playlist_name=${AUDIO_DIR}/playlist.m3u8`, 'hls_group_id=audio', 'hls_name=audio');
     descriptors.push(fields.join(','));
   }
   const args = [

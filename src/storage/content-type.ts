@@ -1,3 +1,5 @@
+import { AUDIO_DIR } from '../pipeline/package.js';
+
 const types: Record<string, string> = {
   '.mpd': 'application/dash+xml',
   '.m3u8': 'application/vnd.apple.mpegurl',
@@ -13,6 +15,8 @@ const types: Record<string, string> = {
 export function contentTypeFor(key: string): string {
   const dot = key.lastIndexOf('.');
   const ext = dot >= 0 ? key.slice(dot).toLowerCase() : '';
+  // Audio-only fragments are audio/mp4 (RFC 4337), whatever their extension.
+  if ((ext === '.m4s' || ext === '.mp4') && key.split('/').at(-2) === AUDIO_DIR) return 'audio/mp4';
   return types[ext] ?? 'application/octet-stream';
 }
 

@@ -164,11 +164,18 @@ describe('dashboard API on local storage: uploads, events, output files, the pag
       assert.equal(file.headers.get('content-type'), type);
       assert.deepEqual(Buffer.from(await file.arrayBuffer()), await readFile(path.join(svc.outputDir, key)));
     }
-    const segment = (await filesUnder(path.join(svc.outputDir, out.prefix))).find((f) => f.endsWith('.m4s'))!;
-    const seg = await fetch(`${svc.url}/output/${out.prefix}/${segment}`);
-    assert.equal(seg.headers.get('content-type'), 'video/mp4');
-    assert.match(seg.headers.get('cache-control') ?? '', /immutable/);
-    await seg.arrayBuffer();
+    const files = await filesUnder(path.join(svc.outputDir, out.prefix));
+    for (const [dir, type] of [
+      ['video_360p/', 'video/mp4'],
+      ['audio/', 'audio/mp4'],
+    ] as const) {
+      const segment = files.find((f) => f.startsWith(dir) && f.endsWith('.m4s'));
+      assert.ok(segment, `a segment under ${dir}`);
+      const seg = await fetch(`${svc.url}/output/${out.prefix}/${segment}`);
+      assert.equal(seg.headers.get('content-type'), type, segment);
+      assert.match(seg.headers.get('cache-control') ?? '', /immutable/);
+      await seg.arrayBuffer();
+    }
   });
 
   test('/output never serves a file being written, nor anything outside the output directory', async () => {

@@ -64,6 +64,8 @@ describe('S3 input and output: HTTP → queue → FFmpeg → packager → s3rver
   const assertHeaders = (objects: StoredObject[]) => {
     for (const o of objects) {
       assert.equal(o.contentType, contentTypeFor(o.key), `Content-Type of ${o.key}`);
+      if (/\/audio\/[^/]+\.(m4s|mp4)$/.test(o.key)) assert.equal(o.contentType, 'audio/mp4', o.key);
+      else if (/\.(m4s|mp4)$/.test(o.key)) assert.equal(o.contentType, 'video/mp4', o.key);
       assert.equal(
         o.cacheControl,
         isManifest(o.key) ? manifestCache : segmentCache,
