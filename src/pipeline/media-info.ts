@@ -27,6 +27,8 @@ export interface VideoStreamInfo {
   variableFrameRate: boolean;
   pixelFormat: string;
   interlaced: boolean;
+  /** Seconds of video, when the stream says (MP4/MOV do, Matroska does not): may be shorter than the audio. */
+  duration?: number;
 }
 
 export interface AudioStreamInfo {

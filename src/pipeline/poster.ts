@@ -1,3 +1,5 @@
+import { stat } from 'node:fs/promises';
+import { TaskFailure } from '../errors.js';
 import { runProcess } from '../process/run-process.js';
 import { inputGuardArgs } from './input-formats.js';
 import type { StageContext } from './context.js';
@@ -14,19 +16,21 @@ export const POSTER_NAME = 'poster.jpg';
  */
 export const POSTER_CANDIDATE_FRAMES = 12;
 
-/** Where the poster is looked for: a fifth of the way in (past black openings and titles), and how many frames. */
+/**
+ * Where the poster is looked for: a fifth of the way into the video (past black openings and titles; the video
+ * may end long before the audio does), and how many frames.
+ */
 export function posterWindow(media: MediaInfo, fps: number): { at: number; frames: number } {
-  const at = media.duration > 1 ? media.duration * 0.2 : 0;
-  const frames = Math.max(
-    1,
-    Math.min(POSTER_CANDIDATE_FRAMES, Math.floor((media.duration - at) * fps * 0.8)),
-  );
+  const span = media.video.duration ?? media.duration;
+  const at = span > 1 ? span * 0.2 : 0;
+  const frames = Math.max(1, Math.min(POSTER_CANDIDATE_FRAMES, Math.floor((span - at) * fps * 0.8)));
   return { at, frames };
 }
 
 /**
  * Writes one JPEG frame that stands for the video: from a fifth of the way in (past black openings and
  * titles), the most representative of the next frames (FFmpeg's `thumbnail` filter), at the top rung's size.
+ * When that window holds no frame (the container's duration overstated the video's), from the first frames.
  */
 export async function makePoster(
   inputPath: string,
@@ -35,7 +39,28 @@ export async function makePoster(
   outFile: string,
   ctx: StageContext,
 ): Promise<void> {
-  const { at, frames: framesToCompare } = posterWindow(media, media.video.frameRate || 25);
+  const window = posterWindow(media, media.video.frameRate || 25);
+  await extractPoster(inputPath, media, size, outFile, ctx, window);
+  if (await hasContent(outFile)) return;
+  // FFmpeg exits 0 without writing anything when no frame reached the output.
+  if (window.at > 0) await extractPoster(inputPath, media, size, outFile, ctx, { ...window, at: 0 });
+  if (!(await hasContent(outFile))) {
+    throw new TaskFailure('not_a_video', 'the video stream has no frame that can be decoded');
+  }
+}
+
+async function hasContent(file: string): Promise<boolean> {
+  return !!(await stat(file).catch(() => undefined))?.size;
+}
+
+async function extractPoster(
+  inputPath: string,
+  media: MediaInfo,
+  size: Pick<Rendition, 'width' | 'height'>,
+  outFile: string,
+  ctx: StageContext,
+  { at, frames: framesToCompare }: { at: number; frames: number },
+): Promise<void> {
   try {
     await runProcess(
       ctx.tools.ffmpeg,

@@ -163,6 +163,7 @@ function parseVideoStream(s: FfprobeStream): VideoStreamInfo {
     variableFrameRate: avg > 0 && real > 0 && Math.abs(avg - real) / real > 0.01,
     pixelFormat: s.pix_fmt ?? 'unknown',
     interlaced: !!s.field_order && !['progressive', 'unknown'].includes(s.field_order),
+    ...(Number(s.duration) > 0 ? { duration: Number(s.duration) } : {}),
   };
 }
 

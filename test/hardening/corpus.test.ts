@@ -1,12 +1,12 @@
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
-import { mkdir, mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { startTestService, waitForFinal, type StatusDoc, type TestService } from '../helpers/service.js';
 import { findMarked, newPathsOutside, snapshotTree } from './fs-checks.js';
-import { makeHostileMedia, tinyClip } from './hostile-media.js';
+import { makeHostileMedia, shortVideoLongAudio, tinyClip } from './hostile-media.js';
 
 /**
  * The bad-input corpus: broken and hostile media, hostile names, malformed requests and callback targets
@@ -224,6 +224,19 @@ describe('bad-input corpus', () => {
   converts(`%2e%2e/%2e%2e/${MARK}-percent.mp4`);
   // Would be two files joined by FFmpeg's concat protocol if the name ever reached it as a URL.
   converts(`concat:${MARK}-a.mp4|${MARK}-b.mp4`, 1);
+
+  for (const ext of ['mp4', 'mkv']) {
+    item(
+      `completed: video 1 s, audio 6 s (${ext}): a poster from the video, the package checks out`,
+      async () => {
+        await upload(`short-video.${ext}`, await shortVideoLongAudio(mediaDir, `short-video.${ext}`));
+        const doc = await runTask({ video_filename: `short-video.${ext}` });
+        assert.equal(doc.status, 'completed', doc.error ?? '');
+        const poster = await readFile(path.join(svc.outputDir, 'short-video', 'poster.jpg'));
+        assert.ok(poster.length > 500 && poster[0] === 0xff && poster[1] === 0xd8, 'a JPEG poster');
+      },
+    );
+  }
   fails(`file:/etc/passwd`, /^input not found$/, 'input_not_found');
   fails(`subfile:,,start,0,end,100,,:other-user.mp4`, /^input not found$/, 'input_not_found');
   // Full-width dots and solidus, and the division slash: look like ../ but are ordinary characters.

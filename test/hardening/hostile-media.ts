@@ -55,6 +55,18 @@ export async function tinyClip(dir: string, name: string, faststart: boolean, se
 }
 
 /**
+ * 1 s of video and 6 s of audio (a recording whose camera stopped first): the container lasts 6 s. In MP4 the
+ * video stream states its own duration; in Matroska (by the name's extension) nothing does.
+ */
+export async function shortVideoLongAudio(dir: string, name: string): Promise<Buffer> {
+  return ffmpeg(dir, name, [
+    ...['-f', 'lavfi', '-i', 'testsrc2=size=160x90:rate=25:duration=1'],
+    ...['-f', 'lavfi', '-i', 'sine=frequency=440:sample_rate=48000:duration=6'],
+    ...['-c:v', 'libx264', '-preset', 'ultrafast', '-pix_fmt', 'yuv420p', '-c:a', 'aac'],
+  ]);
+}
+
+/**
  * The broken and hostile media files of the corpus, made in `dir` from FFmpeg's test sources and byte
  * patches. Keys are the names they are uploaded under.
  */
