@@ -1,7 +1,8 @@
 import type { FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
 import { buildApp, buildProbeApp } from './api/app.js';
-import { createServices, sweepOrphanWorkDirs, type Services } from './app/services.js';
+import { createServices, type Services } from './app/services.js';
+import { sweepOrphanWorkDirs } from './app/work-dirs.js';
 import type { Config } from './config/config.js';
 import { checkTools } from './pipeline/tools.js';
 import type { TaskWorker } from './queue/task-queue.js';

@@ -1,5 +1,4 @@
-import { mkdir, readdir, rm } from 'node:fs/promises';
-import path from 'node:path';
+import { mkdir } from 'node:fs/promises';
 import type { Logger } from 'pino';
 import type { Config, QueueSettings, StorageSettings } from '../config/config.js';
 import { CallbackNotifier } from '../callbacks/notifier.js';
@@ -92,30 +91,5 @@ export async function createServices(config: Config, logger: Logger): Promise<Se
   } catch (err) {
     for (const close of closers.reverse()) await close().catch(() => undefined);
     throw err;
-  }
-}
-
-/**
- * Removes work directories left by processes that died (their pid is in the name and no longer runs).
- * Directories of live processes, this one's included, are left alone.
- */
-export async function sweepOrphanWorkDirs(workDir: string, logger: Logger): Promise<number> {
-  let removed = 0;
-  for (const name of await readdir(workDir).catch(() => [] as string[])) {
-    const pid = Number(name.split('-')[0]);
-    if (!Number.isInteger(pid) || pid <= 0 || isAlive(pid)) continue;
-    await rm(path.join(workDir, name), { recursive: true, force: true });
-    removed++;
-  }
-  if (removed) logger.info({ removed }, 'removed work directories of stopped processes');
-  return removed;
-}
-
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
   }
 }

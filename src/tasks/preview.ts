@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { mkdir, rm } from 'node:fs/promises';
 import path from 'node:path';
 import type { Logger } from 'pino';
+import { ownedWorkDirName } from '../app/work-dirs.js';
 import type { Config } from '../config/config.js';
 import { checkLimits } from '../pipeline/convert.js';
 import type { MediaInfo } from '../pipeline/media-info.js';
@@ -59,8 +60,8 @@ const defaultPixelRate: Record<string, number> = {
 export async function previewTask(deps: PreviewDeps, request: TaskRequest, signal?: AbortSignal) {
   const settings = resolveEncodeSettings(deps.config, request);
   const prefix = packagePrefixFor(deps.config, request);
-  // The pid leads the name, so the start-up sweep removes it if this process dies meanwhile.
-  const workDir = path.join(deps.config.workDir, `${process.pid}-plan-${randomUUID()}`);
+  // Named as this process's, so the start-up sweep removes it if this process dies meanwhile.
+  const workDir = path.join(deps.config.workDir, ownedWorkDirName(`plan-${randomUUID()}`));
   await mkdir(workDir, { recursive: true });
   try {
     const input = await fetchInput(deps.input, request.video_filename, workDir, {

@@ -11,6 +11,7 @@ import { checkConversion, readSourceSpans, type SourceSpans } from '../qc/check-
 import { describeFailures, type QcReport } from '../qc/report.js';
 import type { EarlyOutput, RenditionOutput, TaskOutput, TaskRecord } from '../queue/task.js';
 import type { TaskHandler, TaskRunContext } from '../queue/task-queue.js';
+import { ownedWorkDirName } from '../app/work-dirs.js';
 import { joinKey } from '../storage/keys.js';
 import type { Storage } from '../storage/storage.js';
 import { packagePrefixFor, resolveEncodeSettings } from './encode-settings.js';
@@ -38,6 +39,8 @@ export function createTaskProcessor(deps: TaskProcessorDeps): TaskHandler {
   return async (task, ctx) => {
     const log = deps.logger.child({ taskId: task.id, attempt: ctx.attempt });
     const workDir = path.join(deps.config.workDir, workDirName(task));
+    // Empty, whatever an earlier run of this task in this process left (named pipes would make mkfifo fail).
+    await rm(workDir, { recursive: true, force: true });
     await mkdir(workDir, { recursive: true });
     const started = Date.now();
     deps.metrics?.workerActive.inc();
@@ -64,9 +67,9 @@ export function createTaskProcessor(deps: TaskProcessorDeps): TaskHandler {
   };
 }
 
-/** Work directories carry the process id, so a start-up sweep can tell which ones belong to dead processes. */
+/** Work directories carry the process's identity, so a start-up sweep can tell which ones are orphans. */
 export function workDirName(task: Pick<TaskRecord, 'id'>): string {
-  return `${process.pid}-${task.id}`;
+  return ownedWorkDirName(task.id);
 }
 
 async function runTask(

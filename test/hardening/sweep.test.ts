@@ -26,17 +26,23 @@ describe('start-up sweep of orphan work directories', () => {
     await rm(root, { recursive: true, force: true });
   });
 
-  test('directories of dead processes are removed; live ones and foreign names are kept', async () => {
+  test('directories of dead processes are removed; live ones and foreign names are kept', async (t) => {
     const work = path.join(root, 'state', 'work');
     const dead = path.join(work, `${await deadPid()}-0b6e1f1c-dead-task`);
-    const live = path.join(work, `${process.pid}-5d0c9a2e-live-task`);
+    // Another process that runs (it may be encoding into its directory right now).
+    const other = spawn('sleep', ['30']);
+    t.after(() => other.kill());
+    const live = path.join(work, `${other.pid}-5d0c9a2e-live-task`);
+    // This process's pid, but from before a restart (a container's node gets the same pid each time).
+    const earlierSelf = path.join(work, `${process.pid}-0000beef-task-of-the-last-run`);
     const foreign = path.join(work, 'lost+found');
-    for (const dir of [dead, live, foreign]) {
+    for (const dir of [dead, live, earlierSelf, foreign]) {
       await mkdir(path.join(dir, 'encoded'), { recursive: true });
       await writeFile(path.join(dir, 'encoded', 'video_360p.mp4'), Buffer.alloc(1024));
     }
     svc = await startTestService({}, { root, keepRoot: true });
     assert.ok(!existsSync(dead), 'the dead worker’s directory is gone');
+    assert.ok(!existsSync(earlierSelf), 'so is the one of the previous run under the same pid');
     assert.ok(
       existsSync(path.join(live, 'encoded', 'video_360p.mp4')),
       'a running process’s directory stays',

@@ -6,6 +6,7 @@ import { pipeline } from 'node:stream/promises';
 import multipart from '@fastify/multipart';
 import type { FastifyPluginAsync, FastifyRequest } from 'fastify';
 import type { Services } from '../../app/services.js';
+import { ownedWorkDirName } from '../../app/work-dirs.js';
 import { ApiError, errorResponseSchema } from '../errors.js';
 import { safeContentType, sanitiseFilename, uploadKeyFor } from './upload-names.js';
 
@@ -180,7 +181,7 @@ async function receiveMultipart(
   const finalPath = services.input.localPath(key);
   const tmpDir = finalPath
     ? path.dirname(finalPath)
-    : path.join(services.config.workDir, `${process.pid}-upload-${randomBytes(6).toString('hex')}`);
+    : path.join(services.config.workDir, ownedWorkDirName(`upload-${randomBytes(6).toString('hex')}`));
   const tmp = finalPath
     ? `${finalPath}.${randomBytes(6).toString('hex')}.part`
     : path.join(tmpDir, sanitiseFilename(file.filename || 'video'));
