@@ -30,6 +30,8 @@ export interface SqliteQueueOptions {
   pollMs?: number;
   /** Delay before a task that failed for a transient reason runs again (doubled per attempt). */
   retryBackoffMs?: number;
+  /** How long a write waits for another process's transaction before it fails with SQLITE_BUSY (5 s). */
+  busyTimeoutMs?: number;
 }
 
 interface Row {
@@ -135,7 +137,7 @@ export class SqliteTaskQueue implements TaskQueue {
     this.sql = new StatementCache(this.db);
     this.db.pragma('journal_mode = WAL');
     this.db.pragma('synchronous = NORMAL');
-    this.db.pragma('busy_timeout = 5000');
+    this.db.pragma(`busy_timeout = ${options.busyTimeoutMs ?? 5000}`);
     this.db.exec(schema);
     // Databases made before a column existed get it added.
     const columns = new Set(
@@ -289,8 +291,9 @@ class SqliteWorker {
   private closePromise?: Promise<void>;
   private readonly log: Logger;
   private readonly sql: StatementCache;
-  private readonly onSubmitted = () => this.pump();
-  private readonly onCancel = (id: string) => this.checkCancellation(id);
+  private readonly onSubmitted = () => this.guarded('claim tasks', () => this.pump());
+  private readonly onCancel = (id: string) =>
+    this.guarded('check a cancel', () => this.checkCancellation(id));
 
   constructor(
     private readonly queue: SqliteTaskQueue,
@@ -306,14 +309,30 @@ class SqliteWorker {
   start(): void {
     this.events.on('submitted', this.onSubmitted);
     this.events.on('cancel', this.onCancel);
-    this.pollTimer = setInterval(() => this.pump(), this.queue.options.pollMs ?? 1000);
+    this.pollTimer = setInterval(
+      () => this.guarded('claim tasks', () => this.pump()),
+      this.queue.options.pollMs ?? 1000,
+    );
     // Renewal also reads the cancel flag set by an API in another process: at most 2 s apart, so a cancel
     // stops a running task within seconds whatever the lease length.
     this.leaseTimer = setInterval(
-      () => this.renewLeases(),
+      () => this.guarded('renew leases', () => this.renewLeases()),
       Math.min(2000, Math.max(500, this.queue.options.leaseMs / 3)),
     );
-    this.pump();
+    this.guarded('claim tasks', () => this.pump());
+  }
+
+  /**
+   * Runs a database write that timers, events and child-process output call: a failure (disk full, busy
+   * beyond the timeout, I/O error) is logged instead of crashing the process that serves every other task.
+   * Whatever it did not record is recovered by the lease: a task whose lease runs out is run again.
+   */
+  private guarded(what: string, write: () => void): void {
+    try {
+      write();
+    } catch (err) {
+      this.log.error({ err }, `the task database failed to ${what}`);
+    }
   }
 
   /** Claims tasks while there are free slots. */
@@ -367,36 +386,50 @@ class SqliteWorker {
       if (stage === lastStage && now - lastWrite < 500) return;
       lastStage = stage;
       lastWrite = now;
-      this.sql
-        .prepare(
-          `UPDATE tasks SET stage = ?, progress = ?, eta_seconds = ?, early_output = ?, updated_at = ?
-           WHERE id = ? AND lease_owner = ? AND status = 'processing'`,
-        )
-        .run(
-          stage,
-          Math.round(Math.max(0, Math.min(100, progress)) * 10) / 10,
-          details?.etaSeconds ?? null,
-          details?.earlyOutput ? JSON.stringify(details.earlyOutput) : null,
-          new Date(now).toISOString(),
-          task.id,
-          this.owner,
-        );
+      this.guarded('record progress', () => this.writeProgress(task, now, stage, progress, details));
     };
     entry.done = (async () => {
+      let output: TaskOutput;
       try {
-        const output = await this.handler(task, {
+        output = await this.handler(task, {
           signal: controller.signal,
           attempt: task.attempts,
           reportProgress,
         });
-        this.complete(task, output);
       } catch (err) {
-        this.fail(entry, err);
+        this.guarded('record a failed run', () => this.fail(entry, err));
+        return;
       } finally {
         this.running.delete(task.id);
-        setImmediate(() => this.pump());
+        setImmediate(() => this.guarded('claim tasks', () => this.pump()));
       }
+      // Not in the try above: a result that could not be stored must not turn a published package into a
+      // failure (and a retry); the lease runs out and the task runs again instead.
+      this.guarded('record a completed task', () => this.complete(task, output));
     })();
+  }
+
+  private writeProgress(
+    task: TaskRecord,
+    now: number,
+    stage: string,
+    progress: number,
+    details: ProgressDetails | undefined,
+  ): void {
+    this.sql
+      .prepare(
+        `UPDATE tasks SET stage = ?, progress = ?, eta_seconds = ?, early_output = ?, updated_at = ?
+           WHERE id = ? AND lease_owner = ? AND status = 'processing'`,
+      )
+      .run(
+        stage,
+        Math.round(Math.max(0, Math.min(100, progress)) * 10) / 10,
+        details?.etaSeconds ?? null,
+        details?.earlyOutput ? JSON.stringify(details.earlyOutput) : null,
+        new Date(now).toISOString(),
+        task.id,
+        this.owner,
+      );
   }
 
   private complete(task: TaskRecord, output: TaskOutput): void {

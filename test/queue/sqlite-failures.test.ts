@@ -1,0 +1,85 @@
+import assert from 'node:assert/strict';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import Database from 'better-sqlite3';
+import { pino } from 'pino';
+import { SqliteTaskQueue } from '../../src/queue/sqlite-queue.js';
+import type { TaskOutput } from '../../src/queue/task.js';
+
+const output = (prefix: string): TaskOutput => ({
+  storage: 'local',
+  prefix,
+  poster: { key: `${prefix}/poster.jpg` },
+  renditions: [],
+  audio: false,
+  duration: 1,
+  files: 1,
+  bytes: 1,
+});
+
+describe('SQLite queue: a database that refuses writes for a while', () => {
+  let root: string;
+  before(async () => {
+    root = await mkdtemp(path.join(tmpdir(), 'dvc-sqlite-busy-'));
+  });
+  after(async () => {
+    await rm(root, { recursive: true, force: true });
+  });
+
+  test('progress, lease and claim writes that fail are logged; the process lives and the task completes', async () => {
+    const dbPath = path.join(root, 'tasks.db');
+    const errors: string[] = [];
+    const log = pino({ level: 'error' }, { write: (line: string) => void errors.push(line) });
+    const queue = new SqliteTaskQueue({
+      path: dbPath,
+      leaseMs: 3000,
+      maxAttempts: 2,
+      logger: log,
+      pollMs: 50,
+      busyTimeoutMs: 50,
+    });
+    // Another process's connection that takes the write lock and keeps it (a backup, a stuck admin shell).
+    const other = new Database(dbPath);
+    let released!: () => void;
+    const lockReleased = new Promise<void>((r) => (released = r));
+    const worker = queue.startWorker(
+      async (task, ctx) => {
+        other.exec('BEGIN EXCLUSIVE');
+        // Every write of the worker fails while the lock is held: progress from the encoder's output,
+        // lease renewals, the poll for new tasks.
+        for (let i = 0; i < 20; i++) {
+          ctx.reportProgress(`step${i}`, i * 5);
+          await new Promise((r) => setTimeout(r, 60));
+        }
+        other.exec('COMMIT');
+        released();
+        ctx.reportProgress('publish', 99);
+        return output(task.id);
+      },
+      { concurrency: 1 },
+    );
+    try {
+      const { task } = await queue.submit({ video_filename: 'busy.mp4' });
+      await lockReleased;
+      const deadline = Date.now() + 10_000;
+      let final = await queue.get(task.id);
+      while (final?.status !== 'completed' && Date.now() < deadline) {
+        await new Promise((r) => setTimeout(r, 50));
+        final = await queue.get(task.id);
+      }
+      assert.equal(final?.status, 'completed');
+      assert.ok(
+        errors.some((e) => /failed to record progress/.test(e)),
+        `the failed writes were logged: ${errors.join('; ')}`,
+      );
+      assert.equal(final?.attempts, 1, 'the run was not lost: no second attempt');
+    } finally {
+      if (other.inTransaction) other.exec('ROLLBACK');
+      other.close();
+      await worker.close();
+      await queue.close();
+    }
+  });
+});
