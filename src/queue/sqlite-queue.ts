@@ -159,26 +159,30 @@ export class SqliteTaskQueue implements TaskQueue {
   async submit(request: TaskRequest, options: SubmitOptions = {}): Promise<SubmitResult> {
     const hash = createHash('sha256').update(JSON.stringify(request)).digest('hex');
     const now = new Date().toISOString();
-    const result = this.db.transaction((): SubmitResult => {
-      if (options.idempotencyKey) {
-        const existing = this.sql
-          .prepare('SELECT * FROM tasks WHERE idempotency_key = ?')
-          .get(options.idempotencyKey) as (Row & { request_hash: string }) | undefined;
-        if (existing) {
-          return {
-            outcome: existing.request_hash === hash ? 'existing' : 'conflict',
-            task: toRecord(existing),
-          };
+    const result = this.db
+      .transaction((): SubmitResult => {
+        if (options.idempotencyKey) {
+          const existing = this.sql
+            .prepare('SELECT * FROM tasks WHERE idempotency_key = ?')
+            .get(options.idempotencyKey) as (Row & { request_hash: string }) | undefined;
+          if (existing) {
+            return {
+              outcome: existing.request_hash === hash ? 'existing' : 'conflict',
+              task: toRecord(existing),
+            };
+          }
         }
-      }
-      const row = this.sql
-        .prepare(
-          `INSERT INTO tasks (id, request, status, progress, idempotency_key, request_hash, created_at, updated_at)
+        const row = this.sql
+          .prepare(
+            `INSERT INTO tasks (id, request, status, progress, idempotency_key, request_hash, created_at, updated_at)
            VALUES (?, ?, 'queued', 0, ?, ?, ?, ?) RETURNING *`,
-        )
-        .get(randomUUID(), JSON.stringify(request), options.idempotencyKey ?? null, hash, now, now) as Row;
-      return { outcome: 'created', task: toRecord(row) };
-    })();
+          )
+          .get(randomUUID(), JSON.stringify(request), options.idempotencyKey ?? null, hash, now, now) as Row;
+        return { outcome: 'created', task: toRecord(row) };
+        // IMMEDIATE: the write lock is taken before the idempotency lookup, so two processes sharing the database
+        // wait for each other (busy_timeout) instead of failing when one's read snapshot goes stale.
+      })
+      .immediate();
     if (result.outcome === 'created') this.events.emit('submitted');
     return result;
   }
