@@ -1,3 +1,4 @@
+import path from 'node:path';
 import { TaskFailure, type FailureCode } from '../errors.js';
 import { ProcessError } from '../process/run-process.js';
 
@@ -11,13 +12,34 @@ const knownCauses: [RegExp, string][] = [
 
 /**
  * Maps a failed child process to the reason a person reads: cancellation and watchdog kills keep their own
- * codes, other failures quote the tool's last line of stderr with local paths removed.
+ * codes; what says nothing about the input (a full disk, the system killing the program, a program that
+ * cannot start) gets a code that is retried; other failures quote the tool's last line of stderr with local
+ * paths removed.
  */
 export function processFailure(err: unknown, code: FailureCode, what: string, hidePaths: string[]): unknown {
   if (!(err instanceof ProcessError)) return err;
   if (err.kind === 'aborted') return new TaskFailure('cancelled', 'cancelled', { cause: err });
   if (err.kind === 'timeout' || err.kind === 'idle') {
     return new TaskFailure('timeout', `${what}: ${err.message}`, { cause: err });
+  }
+  const program = path.basename(err.command.split(' ')[0] ?? 'the program');
+  if (err.kind === 'spawn') {
+    return new TaskFailure('internal', `${what}: ${program} could not be started on the worker`, {
+      cause: err,
+    });
+  }
+  if (/No space left on device|ENOSPC/.test(err.stderrTail)) {
+    return new TaskFailure('disk_full', `${what}: the worker's disk is full`, { cause: err });
+  }
+  // Nobody here sent it: the kernel's out-of-memory killer, or an operator. Another attempt may fit.
+  if (err.exitSignal === 'SIGKILL') {
+    return new TaskFailure('internal', `${what}: ${program} was killed by the system (out of memory?)`, {
+      cause: err,
+    });
+  }
+  // A crash (SIGSEGV, SIGABRT…) on this input: its last words are rarely useful, the signal is.
+  if (err.exitSignal) {
+    return new TaskFailure(code, `${what}: ${program} crashed (${err.exitSignal})`, { cause: err });
   }
   const known = knownCauses.find(([pattern]) => pattern.test(err.stderrTail));
   if (known) return new TaskFailure(code, `${what}: ${known[1]}`, { cause: err });

@@ -34,13 +34,16 @@ export function assertSafeKey(key: unknown, what = 'video_filename'): asserts ke
   }
 }
 
-/** `videos/example.mp4` → `videos/example`: where the package of an input goes, below OUTPUT_PREFIX. */
+/**
+ * `videos/example.mp4` → `videos/example`: where the package of an input goes, below OUTPUT_PREFIX. A name
+ * whose stem would be `.` or `..` (`..mp4`) keeps its whole name instead.
+ */
 export function outputPrefixFor(inputKey: string, basePrefix = ''): string {
   const lastSlash = inputKey.lastIndexOf('/');
   const dir = inputKey.slice(0, lastSlash + 1);
   const name = inputKey.slice(lastSlash + 1);
   const dot = name.lastIndexOf('.');
-  const stem = dot > 0 ? name.slice(0, dot) : name;
+  const stem = dot > 0 && !/^\.+$/.test(name.slice(0, dot)) ? name.slice(0, dot) : name;
   const base = basePrefix.replace(/^\/+|\/+$/g, '');
   return [base, `${dir}${stem}`].filter(Boolean).join('/');
 }

@@ -45,9 +45,13 @@ export function resolveEncodeSettings(config: Config, request: TaskRequest): Enc
 
 /** Where a request's package is published: OUTPUT_PREFIX, then `output_prefix` or the input's name. */
 export function packagePrefixFor(config: Config, request: TaskRequest): string {
-  if (request.output_prefix === undefined)
-    return outputPrefixFor(request.video_filename, config.outputPrefix);
   try {
+    if (request.output_prefix === undefined) {
+      const prefix = outputPrefixFor(request.video_filename, config.outputPrefix);
+      // Checked here as every key is at publishing: a name that cannot give a package place fails now.
+      assertSafeKey(prefix, 'the output prefix made from video_filename');
+      return prefix;
+    }
     assertSafeKey(request.output_prefix, 'output_prefix');
   } catch (err) {
     throw new TaskFailure('invalid_input', (err as Error).message);

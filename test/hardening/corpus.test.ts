@@ -225,6 +225,17 @@ describe('bad-input corpus', () => {
   // Would be two files joined by FFmpeg's concat protocol if the name ever reached it as a URL.
   converts(`concat:${MARK}-a.mp4|${MARK}-b.mp4`, 1);
 
+  item('completed: "..mp4", whose stem is a dot: the package goes under its whole name', async () => {
+    await upload('..mp4', goodClip);
+    const doc = await runTask({ video_filename: '..mp4' });
+    assert.equal(doc.status, 'completed', doc.error ?? '');
+    assert.equal(doc.output?.manifest?.key, '..mp4/manifest.mpd');
+    assert.ok(
+      existsSync(path.join(svc.outputDir, '..mp4', 'manifest.mpd')),
+      'package inside the output root',
+    );
+  });
+
   for (const ext of ['mp4', 'mkv']) {
     item(
       `completed: video 1 s, audio 6 s (${ext}): a poster from the video, the package checks out`,

@@ -40,6 +40,10 @@ describe('storage keys', () => {
     assert.equal(outputPrefixFor('uploads/2024/clip.v2.mov'), 'uploads/2024/clip.v2');
     assert.equal(outputPrefixFor('noext'), 'noext');
     assert.equal(outputPrefixFor('.hidden'), '.hidden');
+    // A stem of dots would be the directory itself or its parent: the whole name is kept.
+    assert.equal(outputPrefixFor('..mp4'), '..mp4');
+    assert.equal(outputPrefixFor('a/...mp4'), 'a/...mp4');
+    assert.equal(outputPrefixFor('a/.b.mp4'), 'a/.b');
     assert.equal(outputPrefixFor('a/b.mp4', '/streams/'), 'streams/a/b');
   });
 });
