@@ -222,7 +222,10 @@ export const statusDocumentSchema = {
     callback: {
       type: ['object', 'null'],
       properties: {
-        url: { type: 'string' },
+        url: {
+          type: 'string',
+          description: "The callback URL's origin only (its path and query may hold a secret).",
+        },
         status: { type: 'string', enum: ['pending', 'delivered', 'failed'] },
         attempts: { type: 'integer' },
         last_error: { type: 'string' },

@@ -144,11 +144,15 @@ function sleep(ms: number, signal: AbortSignal): Promise<boolean> {
   });
 }
 
-/** The URL as shown in status documents: query strings often carry tokens. */
+/**
+ * The URL as shown in status documents, task lists and the dashboard: its origin only. Webhook URLs carry
+ * their secret in the query (`?token=`) or in the path (Slack's and Discord's `/services/T0/B0/secret`).
+ */
 export function redactUrl(raw: string): string {
   try {
     const u = new URL(raw);
-    return `${u.protocol}//${u.host}${u.pathname}${u.search ? '?…' : ''}`;
+    const rest = (u.pathname !== '/' ? u.pathname : '') + u.search;
+    return `${u.protocol}//${u.host}${rest ? '/…' : '/'}`;
   } catch {
     return 'invalid URL';
   }
