@@ -11,6 +11,7 @@ import { checkDashPackage } from '../helpers/package-check.js';
 import { startS3Server, type StoredObject, type TestS3 } from '../helpers/s3-server.js';
 import {
   getJson,
+  postJson,
   startTestService,
   submit,
   waitForFinal,
@@ -153,6 +154,12 @@ describe('S3 input and output: HTTP → queue → FFmpeg → packager → s3rver
     assert.equal(inDoc.status, 'failed');
     assert.equal(inDoc.error_code, 'storage_denied');
     assert.equal(inDoc.error, `bucket "${absentIn}" does not exist`);
+    const planned = await postJson(`${noInBucket.url}/plan`, { video_filename: 'there.mp4' });
+    assert.equal(planned.status, 503, 'the service cannot read inputs: not the request’s fault');
+    assert.deepEqual(planned.body, {
+      error: 'not_ready',
+      message: `the input cannot be read now: bucket "${absentIn}" does not exist`,
+    });
     const ready = await getJson(`${noInBucket.url}/readyz`);
     assert.equal(ready.status, 503, 'not ready while the input bucket is missing');
     assert.deepEqual(
