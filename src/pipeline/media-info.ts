@@ -4,6 +4,8 @@ export interface MediaInfo {
   duration: number;
   /** Bytes, when the container says. */
   size?: number;
+  /** Timestamp of the first sample, seconds (MPEG-TS from a broadcast may start hours in); 0 when unknown. */
+  startTime: number;
   formatName: string;
   video: VideoStreamInfo;
   audio?: AudioStreamInfo;

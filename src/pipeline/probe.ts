@@ -25,7 +25,7 @@ interface FfprobeStream {
 
 interface FfprobeOutput {
   streams?: FfprobeStream[];
-  format?: { duration?: string; size?: string; format_name?: string };
+  format?: { duration?: string; size?: string; format_name?: string; start_time?: string };
 }
 
 export interface ProbeOptions {
@@ -125,6 +125,7 @@ export function parseProbeOutput(data: FfprobeOutput): MediaInfo {
   return {
     duration,
     size: Number(data.format?.size) || undefined,
+    startTime: Number(data.format?.start_time) || 0,
     formatName: data.format?.format_name ?? 'unknown',
     video,
     audio,

@@ -6,6 +6,8 @@ import { launchTiedToParent, setprivExecFailure } from './parent-death.js';
 
 /** How much of a failed command's stderr is kept for the error message. */
 const STDERR_TAIL_BYTES = 4096;
+/** Most stdout collected (when no line handler takes it): beyond it the program is stopped, not cut short. */
+const MAX_STDOUT_CHARS = 16 * 1024 * 1024;
 
 export interface RunProcessOptions {
   logger?: Logger;
@@ -21,7 +23,7 @@ export interface RunProcessOptions {
   cwd?: string;
 }
 
-export type ProcessFailureKind = 'exit' | 'aborted' | 'timeout' | 'idle' | 'spawn';
+export type ProcessFailureKind = 'exit' | 'aborted' | 'timeout' | 'idle' | 'spawn' | 'output';
 
 export class ProcessError extends Error {
   constructor(
@@ -105,7 +107,9 @@ export function runProcess(command: string, args: readonly string[], options: Ru
     lines.on('line', (line) => {
       armIdle();
       if (options.onStdoutLine) options.onStdoutLine(line);
-      else if (stdout.length < 16 * 1024 * 1024) stdout += line + '\n';
+      else if (stdout.length + line.length < MAX_STDOUT_CHARS) stdout += line + '\n';
+      // A JSON document cut short would fail to parse with a misleading error, or worse, parse.
+      else stop('output');
     });
     child.stderr.on('data', (chunk: Buffer) => {
       armIdle();
@@ -134,6 +138,7 @@ export function runProcess(command: string, args: readonly string[], options: Ru
           aborted: 'was cancelled',
           timeout: `ran past its time limit of ${Math.round((options.timeoutMs ?? 0) / 1000)} s`,
           idle: `made no progress for ${Math.round((options.idleTimeoutMs ?? 0) / 1000)} s`,
+          output: `printed more than ${MAX_STDOUT_CHARS / 1024 / 1024} MB`,
           exit: 'stopped',
           spawn: 'stopped',
         }[stopReason];

@@ -23,7 +23,7 @@ export function readSourceSpans(
     ctx.tools.ffprobe,
     inputPath,
     { video: media.video.index, audio: plan.audio ? media.audio?.index : undefined },
-    { logger: ctx.logger, signal: ctx.signal, duration: media.duration },
+    { logger: ctx.logger, signal: ctx.signal, duration: media.duration, startTime: media.startTime },
   );
 }
 

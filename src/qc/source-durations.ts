@@ -25,10 +25,12 @@ export async function sourceSpans(
   ffprobe: string,
   inputPath: string,
   indexes: { video: number; audio?: number },
-  options: { logger?: Logger; signal?: AbortSignal; duration?: number } = {},
+  options: { logger?: Logger; signal?: AbortSignal; duration?: number; startTime?: number } = {},
 ): Promise<{ video: StreamSpan; audio?: StreamSpan }> {
   const d = options.duration ?? 0;
-  const intervals = d > 2 * EDGE_SECONDS ? `%+${EDGE_SECONDS},${(d - EDGE_SECONDS).toFixed(3)}%` : undefined;
+  // Seek positions are timestamps: the tail starts at the first timestamp plus the duration, less the edge.
+  const tail = (options.startTime ?? 0) + d - EDGE_SECONDS;
+  const intervals = d > 2 * EDGE_SECONDS ? `%+${EDGE_SECONDS},${tail.toFixed(3)}%` : undefined;
   const { stdout } = await runProcess(
     ffprobe,
     [

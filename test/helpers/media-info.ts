@@ -22,6 +22,7 @@ export function mediaInfo(
 ): MediaInfo {
   return {
     duration: 10,
+    startTime: 0,
     formatName: 'mp4',
     video: {
       index: 0,
