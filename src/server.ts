@@ -54,6 +54,10 @@ export async function startService(
           },
         },
       );
+      // Callbacks that a stopped process left pending (a deploy while a receiver was down) go out now.
+      void services.notifier
+        .resumePending()
+        .catch((err: unknown) => logger.error({ err }, 'could not resume pending callbacks'));
     }
     let address: string | undefined;
     if (options.api) {

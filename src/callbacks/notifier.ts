@@ -1,4 +1,4 @@
-import { createHmac, randomUUID } from 'node:crypto';
+import { createHmac } from 'node:crypto';
 import http from 'node:http';
 import https from 'node:https';
 import type { Logger } from 'pino';
@@ -23,10 +23,15 @@ export interface NotifierOptions {
 
 /**
  * Sends the final status document of a task to its callback URL, signed, with retries and exponential
- * backoff. Deliveries run in the background: the worker goes on with the next task meanwhile.
+ * backoff. Deliveries run in the background: the worker goes on with the next task meanwhile. A delivery is
+ * recorded as `pending` before its first attempt and stays so when the process stops before it settles; the
+ * next worker to start resumes it (`resumePending`), with the same delivery id so receivers can drop a
+ * duplicate.
  */
 export class CallbackNotifier {
   private readonly inFlight = new Set<Promise<void>>();
+  /** Tasks whose callback this process is sending: a resume never sends one twice at once. */
+  private readonly sending = new Set<string>();
   private readonly stop = new AbortController();
 
   constructor(
@@ -35,22 +40,45 @@ export class CallbackNotifier {
   ) {}
 
   notify(task: TaskRecord): void {
+    this.start(task, 0);
+  }
+
+  /** Sends the callbacks that stopped processes left pending; returns how many it took up. */
+  async resumePending(limit = 1000): Promise<number> {
+    const tasks = await this.queue.pendingCallbacks(limit);
+    for (const task of tasks) this.start(task, task.callback?.attempts ?? 0);
+    if (tasks.length) this.options.logger.info({ callbacks: tasks.length }, 'resuming pending callbacks');
+    return tasks.length;
+  }
+
+  private start(task: TaskRecord, attemptsMade: number): void {
     const url = task.request.callback_url ?? this.options.defaultUrl;
-    if (!url) return;
-    const p = this.deliver(task, url)
+    if (!url || this.stop.signal.aborted || this.sending.has(task.id)) return;
+    this.sending.add(task.id);
+    const p = this.deliver(task, url, attemptsMade)
       .catch((err: unknown) =>
         this.options.logger.error({ taskId: task.id, err }, 'callback delivery crashed'),
       )
-      .finally(() => this.inFlight.delete(p));
+      .finally(() => {
+        this.inFlight.delete(p);
+        this.sending.delete(task.id);
+      });
     this.inFlight.add(p);
   }
 
-  private async deliver(task: TaskRecord, url: string): Promise<void> {
+  private async deliver(task: TaskRecord, url: string, attemptsMade: number): Promise<void> {
     const log = this.options.logger.child({ taskId: task.id });
-    const deliveryId = randomUUID();
+    // The same for every attempt, in this process or the next: one task settles once.
+    const deliveryId = `${task.id}.${task.status}`;
     const body = JSON.stringify(this.options.render(task));
-    const state: CallbackState = { url: redactUrl(url), status: 'pending', attempts: 0 };
-    for (let attempt = 1; attempt <= this.options.maxAttempts; attempt++) {
+    const state: CallbackState = { url: redactUrl(url), status: 'pending', attempts: attemptsMade };
+    // Recorded before the first attempt: if this process stops now, the next one resumes it.
+    await this.queue
+      .setCallbackState(task.id, state)
+      .catch((err: unknown) => log.warn({ err }, 'could not record the pending callback'));
+    // A resumed delivery gets at least one more attempt, however many its earlier process made.
+    const last = Math.max(this.options.maxAttempts, attemptsMade + 1);
+    for (let attempt = attemptsMade + 1; attempt <= last; attempt++) {
       state.attempts = attempt;
       try {
         await this.post(url, body, deliveryId, task.id);
@@ -62,13 +90,20 @@ export class CallbackNotifier {
         this.options.onFinished?.('delivered');
         return;
       } catch (err) {
+        if (this.stop.signal.aborted) {
+          // Stopped by this process's shutdown, not refused by the receiver: left pending for the next.
+          state.attempts = attempt - 1;
+          await this.queue.setCallbackState(task.id, state).catch(() => undefined);
+          return;
+        }
         state.last_error = (err as Error).message.slice(0, 300);
         log.warn({ attempt, error: state.last_error }, 'callback attempt failed');
-        const final = attempt === this.options.maxAttempts || (err as { permanent?: boolean }).permanent;
+        const final = attempt === last || (err as { permanent?: boolean }).permanent;
         if (final) break;
         await this.queue.setCallbackState(task.id, state).catch(() => undefined);
         const delay = Math.min(this.options.backoffMs * 2 ** (attempt - 1), 5 * 60_000);
-        if (!(await sleep(delay, this.stop.signal))) break;
+        // Shut down while waiting: the state says pending, with the attempts made; the next process resumes.
+        if (!(await sleep(delay, this.stop.signal))) return;
       }
     }
     state.status = 'failed';

@@ -96,7 +96,7 @@ export class BullMqTaskQueue implements TaskQueue {
     this.queue.on('error', (err) => logger.warn({ err: err.message }, 'queue error'));
   }
 
-  private key(name: 'index' | 'seq' | 'cancelled'): string {
+  private key(name: 'index' | 'seq' | 'cancelled' | 'callbacks'): string {
     return `${this.base}:task-${name}`;
   }
 
@@ -293,11 +293,32 @@ export class BullMqTaskQueue implements TaskQueue {
   }
 
   async setCallbackState(id: string, state: CallbackState): Promise<void> {
-    await this.redis
+    // Ordered as the tasks were submitted (their place in the index), as SQLite lists them.
+    const seq = state.status === 'pending' ? await this.redis.zscore(this.key('index'), id) : null;
+    const tx = this.redis
       .multi()
       .hset(this.metaKey(id), 'callback', JSON.stringify(state))
-      .expire(this.metaKey(id), this.settings.retentionSeconds)
-      .exec();
+      .expire(this.metaKey(id), this.settings.retentionSeconds);
+    // The callbacks not yet settled: what a starting worker resumes.
+    if (state.status === 'pending') tx.zadd(this.key('callbacks'), 'NX', seq ?? String(Date.now()), id);
+    else tx.zrem(this.key('callbacks'), id);
+    await tx.exec();
+  }
+
+  async pendingCallbacks(limit: number): Promise<TaskRecord[]> {
+    const ids = await this.redis.zrange(this.key('callbacks'), '0', String(limit - 1));
+    const out: TaskRecord[] = [];
+    for (const id of ids) {
+      const task = await this.get(id);
+      if (!task)
+        await this.redis.zrem(this.key('callbacks'), id); // expired with its record
+      else if (
+        task.callback?.status === 'pending' &&
+        (task.status === 'completed' || task.status === 'failed')
+      )
+        out.push(task);
+    }
+    return out;
   }
 
   /** Which of these tasks have a cancellation request. */

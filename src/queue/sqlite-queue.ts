@@ -249,6 +249,16 @@ export class SqliteTaskQueue implements TaskQueue {
     return this.get(id);
   }
 
+  async pendingCallbacks(limit: number): Promise<TaskRecord[]> {
+    const rows = this.sql
+      .prepare(
+        `SELECT * FROM tasks WHERE status IN ('completed', 'failed') AND callback IS NOT NULL
+           AND json_extract(callback, '$.status') = 'pending' ORDER BY seq LIMIT ?`,
+      )
+      .all(limit) as Row[];
+    return rows.map(toRecord);
+  }
+
   async setCallbackState(id: string, state: CallbackState): Promise<void> {
     this.sql.prepare('UPDATE tasks SET callback = ? WHERE id = ?').run(JSON.stringify(state), id);
   }

@@ -25,6 +25,11 @@ export interface TaskQueue {
   cancel(id: string): Promise<TaskRecord | undefined>;
   /** Records the state of the completion callback in the task's record. */
   setCallbackState(id: string, state: CallbackState): Promise<void>;
+  /**
+   * Finished tasks whose callback is still `pending` (its process stopped before delivering it), oldest
+   * first, at most `limit`: a starting worker sends them.
+   */
+  pendingCallbacks(limit: number): Promise<TaskRecord[]>;
   /** Starts taking tasks and running the handler on them. */
   startWorker(handler: TaskHandler, options: WorkerOptions): TaskWorker;
   /** Throws when the backend cannot be reached (readiness). */

@@ -1,7 +1,8 @@
 import assert from 'node:assert/strict';
-import { copyFile } from 'node:fs/promises';
+import { copyFile, mkdtemp, rm } from 'node:fs/promises';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { generateClip } from '../helpers/media.js';
@@ -105,6 +106,53 @@ describe('completion callbacks', () => {
       assert.equal(state.attempts, 1);
     } finally {
       await other.close();
+    }
+  });
+});
+
+describe('a callback pending when the service stops', () => {
+  test('is sent by the next start, with the same delivery id, its attempts counted on', async () => {
+    const receiver = await startReceiver(1);
+    const root = await mkdtemp(path.join(tmpdir(), 'dvc-callback-resume-'));
+    const env = {
+      CALLBACK_URL: receiver.url,
+      CALLBACK_ALLOW_PRIVATE: 'true',
+      // The retry after the first refusal would come long after the stop.
+      CALLBACK_BACKOFF_MS: '600000',
+    };
+    try {
+      const first = await startTestService(env, { root, keepRoot: true });
+      let id = '';
+      try {
+        await copyFile(
+          await generateClip({ width: 320, height: 180, seconds: 1, audio: true }),
+          path.join(first.inputDir, 'late.mp4'),
+        );
+        id = await submit(first.url, 'late.mp4');
+        assert.equal((await waitForFinal(first.url, id)).doc.status, 'completed');
+        await waitFor(() => (receiver.attempts.get(id) === 1 ? true : undefined));
+        const state = await waitForCallbackState(first.url, id, 'pending');
+        assert.equal(state.attempts, 1);
+      } finally {
+        await first.close();
+      }
+      const second = await startTestService(env, { root, keepRoot: true });
+      try {
+        const got = await waitFor(() => receiver.received.find((r) => r.body.task_id === id));
+        assert.equal(got.body.status, 'completed');
+        assert.equal(
+          got.headers['x-dvc-delivery'],
+          `${id}.completed`,
+          'an id the receiver can drop a duplicate by',
+        );
+        const state = await waitForCallbackState(second.url, id, 'delivered');
+        assert.equal(state.attempts, 2, 'the first process’s attempt counts');
+      } finally {
+        await second.close();
+      }
+    } finally {
+      await receiver.close();
+      await rm(root, { recursive: true, force: true });
     }
   });
 });

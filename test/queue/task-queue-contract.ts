@@ -442,5 +442,41 @@ export function taskQueueContract(factory: QueueFactory): void {
       assert.deepEqual(got?.callback, { url: 'http://x/cb', status: 'delivered', attempts: 2 });
       assert.equal(got?.status, 'completed');
     });
+
+    test('pendingCallbacks lists finished tasks whose callback is pending, oldest first, until it settles', async () => {
+      const q = await openQueue();
+      start(q, quick, { concurrency: 1 });
+      const ids: string[] = [];
+      for (const name of ['a.mp4', 'b.mp4', 'c.mp4']) {
+        const { task } = await q.submit({ video_filename: name, callback_url: 'http://x/cb' });
+        await finalRecord(q, task.id);
+        ids.push(task.id);
+      }
+      const queued = await openQueue();
+      const waiting = await queued.submit({ video_filename: 'not-run.mp4' });
+      const pending = { url: 'http://x/…', status: 'pending' as const, attempts: 1 };
+      for (const id of ids) await q.setCallbackState(id, pending);
+      // A task not finished yet has no callback to send, whatever its record says.
+      await queued.setCallbackState(waiting.task.id, pending);
+      assert.deepEqual(
+        (await q.pendingCallbacks(10)).map((t) => t.id),
+        ids,
+      );
+      assert.deepEqual(
+        (await q.pendingCallbacks(2)).map((t) => t.id),
+        ids.slice(0, 2),
+      );
+      assert.deepEqual(
+        (await queued.pendingCallbacks(10)).map((t) => t.id),
+        [],
+      );
+      await q.setCallbackState(ids[0]!, { ...pending, status: 'delivered', attempts: 2 });
+      await q.setCallbackState(ids[1]!, { ...pending, status: 'failed', attempts: 5 });
+      const left = await q.pendingCallbacks(10);
+      assert.deepEqual(
+        left.map((t) => [t.id, t.callback?.attempts]),
+        [[ids[2], 1]],
+      );
+    });
   });
 }
