@@ -188,6 +188,40 @@ describe('dry runs: POST /encode?dry_run=true and POST /plan', () => {
     assert.deepEqual(await readdir(path.join(svc.stateDir, 'work')), []);
   });
 
+  test('more plans at once than the API makes are refused with 429 and Retry-After, none lost or stuck', async () => {
+    const answers = await Promise.all(
+      Array.from({ length: 12 }, () =>
+        fetch(`${svc.url}/plan`, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json' },
+          body: JSON.stringify({ video_filename: 'phone.mp4' }),
+        }),
+      ),
+    );
+    const statuses = answers.map((r) => r.status).sort();
+    assert.ok(
+      statuses.every((s) => s === 200 || s === 429),
+      statuses.join(','),
+    );
+    assert.ok(statuses.filter((s) => s === 200).length >= 4, `at least 4 answered: ${statuses.join(',')}`);
+    const refused = answers.find((r) => r.status === 429);
+    assert.ok(refused, `some were refused: ${statuses.join(',')}`);
+    assert.equal(refused.headers.get('retry-after'), '2');
+    assert.deepEqual(await refused.json(), {
+      error: 'too_many_requests',
+      message: '4 plans are being made; try again shortly',
+    });
+    await Promise.all(answers.filter((r) => r !== refused).map((r) => r.arrayBuffer()));
+    // Every slot was given back.
+    const again = await Promise.all(
+      Array.from({ length: 4 }, () => postJson(`${svc.url}/plan`, { video_filename: 'small.mp4' })),
+    );
+    assert.deepEqual(
+      again.map((r) => r.status),
+      [200, 200, 200, 200],
+    );
+  });
+
   test('after a task, estimates use the speed this process measured', async () => {
     const res = await postJson(`${svc.url}/encode`, {
       video_filename: 'small.mp4',

@@ -18,15 +18,32 @@ const acceptedSchema = {
   },
 } as const;
 
+/**
+ * Plans this process works on at once: each fetches its input (a whole download from S3) and probes it, in
+ * the API process. More are refused with 429 rather than queued behind one another.
+ */
+export const MAX_CONCURRENT_PLANS = 4;
+
 export const encodeRoutes: FastifyPluginAsync<{ services: Services }> = async (app, { services }) => {
+  let plansRunning = 0;
   const plan = async (req: FastifyRequest, reply: FastifyReply, body: EncodeRequestBody) => {
     const request = toTaskRequest(body, services);
+    if (plansRunning >= MAX_CONCURRENT_PLANS) {
+      throw new ApiError(
+        'too_many_requests',
+        `${MAX_CONCURRENT_PLANS} plans are being made; try again shortly`,
+        {
+          'retry-after': '2',
+        },
+      );
+    }
     // A client that goes away before its answer stops the probe (and the download from S3).
     const abort = new AbortController();
     const onClose = () => {
       if (!reply.raw.writableEnded) abort.abort(new Error('client closed the connection'));
     };
     reply.raw.once('close', onClose);
+    plansRunning++;
     try {
       return await previewTask(
         {
@@ -49,6 +66,7 @@ export const encodeRoutes: FastifyPluginAsync<{ services: Services }> = async (a
       if (err.permanent && err.code !== 'cancelled') throw new ApiError('bad_request', err.message);
       throw err;
     } finally {
+      plansRunning--;
       reply.raw.off('close', onClose);
     }
   };
