@@ -31,8 +31,8 @@ export interface ConvertOptions {
    * comes much sooner. Ignored when the plan has a single rung. `contents` says what the package holds.
    */
   onEarlyPackage?: (early: PackageResult, contents: EarlyPackageContents) => Promise<void>;
-  /** Called once the input is probed and planned, before anything is encoded. */
-  onPlan?: (media: MediaInfo, plan: EncodePlan) => void;
+  /** Called once the input is probed and planned, before anything is encoded (awaited: it may refuse). */
+  onPlan?: (media: MediaInfo, plan: EncodePlan) => void | Promise<void>;
 }
 
 export interface EarlyPackageContents {
@@ -93,7 +93,7 @@ export async function convert(
     },
     'plan',
   );
-  options.onPlan?.(media, plan);
+  await options.onPlan?.(media, plan);
 
   report('encode', 0);
   const pkgDir = path.join(workDir, 'package');

@@ -117,3 +117,17 @@ export function planEncode(media: MediaInfo, settings: EncodeSettings): EncodePl
     sourceSizedRung,
   };
 }
+
+/**
+ * Bytes of media the plan makes for `seconds` of input at its nominal bitrates: every rung and the audio, or
+ * only those named. x264 may overshoot a little on short inputs; callers add their own margin.
+ */
+export function nominalMediaBytes(
+  plan: EncodePlan,
+  seconds: number,
+  only?: { renditions: Pick<Rendition, 'bitrate'>[]; audio: boolean },
+): number {
+  const renditions = only?.renditions ?? plan.renditions;
+  const audio = (only ? only.audio : true) ? (plan.audio?.bitrate ?? 0) : 0;
+  return ((renditions.reduce((sum, r) => sum + r.bitrate, 0) + audio) * seconds) / 8;
+}

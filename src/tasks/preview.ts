@@ -6,7 +6,7 @@ import { ownedWorkDirName } from '../app/work-dirs.js';
 import type { Config } from '../config/config.js';
 import { checkLimits } from '../pipeline/convert.js';
 import type { MediaInfo } from '../pipeline/media-info.js';
-import { planEncode, type EncodePlan, type EncodeSettings } from '../pipeline/plan.js';
+import { nominalMediaBytes, planEncode, type EncodePlan, type EncodeSettings } from '../pipeline/plan.js';
 import { probe } from '../pipeline/probe.js';
 import type { MediaTools } from '../pipeline/tools.js';
 import type { TaskRequest } from '../queue/task.js';
@@ -90,8 +90,6 @@ export function describePlan(
 ) {
   const v = media.video;
   const outputFps = plan.frameRateLimit ?? (v.frameRate > 0 ? v.frameRate : 30);
-  const videoBitrate = plan.renditions.reduce((sum, r) => sum + r.bitrate, 0);
-  const totalBitrate = videoBitrate + (plan.audio?.bitrate ?? 0);
   const pixelsPerSecond = plan.renditions.reduce((sum, r) => sum + r.width * r.height, 0) * outputFps;
   const measured = measuredPixelRate?.(plan.preset);
   const pixelRate = measured ?? defaultPixelRate[plan.preset] ?? defaultPixelRate.veryfast!;
@@ -196,7 +194,7 @@ export function describePlan(
       source_sized_rung: plan.sourceSizedRung,
     },
     estimate: {
-      output_bytes: Math.round(((totalBitrate * media.duration) / 8) * 1.03),
+      output_bytes: Math.round(nominalMediaBytes(plan, media.duration) * 1.03),
       work_seconds: round(workSeconds, 1),
       basis: measured ? ('measured' as const) : ('default' as const),
     },

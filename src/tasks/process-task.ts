@@ -5,7 +5,7 @@ import type { Config } from '../config/config.js';
 import { TaskFailure } from '../errors.js';
 import type { ServiceMetrics } from '../metrics/metrics.js';
 import { convert, type ConversionResult, type ConvertStage } from '../pipeline/convert.js';
-import type { Rendition } from '../pipeline/plan.js';
+import { nominalMediaBytes, type Rendition } from '../pipeline/plan.js';
 import type { MediaTools } from '../pipeline/tools.js';
 import { checkConversion, readSourceSpans, type SourceSpans } from '../qc/check-conversion.js';
 import { describeFailures, type QcReport } from '../qc/report.js';
@@ -15,7 +15,7 @@ import { ownedWorkDirName } from '../app/work-dirs.js';
 import { joinKey } from '../storage/keys.js';
 import type { Storage } from '../storage/storage.js';
 import { packagePrefixFor, resolveEncodeSettings } from './encode-settings.js';
-import { fetchInput } from './fetch-input.js';
+import { ensureFreeSpace, fetchInput } from './fetch-input.js';
 import { publishPackage, unpublish } from './publish.js';
 import { EtaEstimator, StageClock } from './stage-clock.js';
 
@@ -132,11 +132,24 @@ async function runTask(
       settings,
       limits: config.limits,
       onProgress: (stage: ConvertStage, f) => report(stage, at('convert', f), stage === 'encode'),
-      onPlan: (media, plan) => {
-        if (config.qc.mode === 'off') return;
-        sourceSpans = readSourceSpans(media, plan, input.path, stageCtx);
-        // Awaited by the check; a conversion that fails first must not leave it unhandled.
-        sourceSpans.catch(() => undefined);
+      onPlan: async (media, plan) => {
+        if (config.qc.mode !== 'off') {
+          sourceSpans = readSourceSpans(media, plan, input.path, stageCtx);
+          // Awaited by the check; a conversion that fails first must not leave it unhandled.
+          sourceSpans.catch(() => undefined);
+        }
+        // The fetch reserved room by the input's size; what the plan writes depends on its length instead (a
+        // small screen recording of an hour makes a large package). With EARLY_MANIFEST the lowest rung and
+        // the audio are also kept as stream files.
+        const [lowest] = plan.renditions;
+        const early =
+          config.earlyManifest && lowest && plan.renditions.length > 1
+            ? nominalMediaBytes(plan, media.duration, { renditions: [lowest], audio: true })
+            : 0;
+        await ensureFreeSpace(
+          workDir,
+          (nominalMediaBytes(plan, media.duration) + early) * 1.25 + 32 * 1024 * 1024,
+        );
       },
       onEarlyPackage: config.earlyManifest
         ? async (early, contents) => {

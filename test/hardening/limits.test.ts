@@ -96,4 +96,41 @@ describe('configured limits', () => {
       await rm(small, { recursive: true, force: true });
     }
   });
+  test('a small input whose package would not fit fails with disk_full once it is planned, before encoding', async (t) => {
+    // 10 minutes of a still picture: a small file, but 10 min at 550k + 128k is a 50 MB package.
+    const dir = await mkdtemp(path.join(tmpdir(), 'dvc-long-still-'));
+    const small = path.join(dir, 'work');
+    const still = path.join(dir, 'still.mp4');
+    await run('ffmpeg', [
+      ...['-v', 'error', '-f', 'lavfi', '-i', 'color=c=gray:size=640x360:rate=5:duration=600'],
+      ...['-f', 'lavfi', '-i', 'anullsrc=r=48000:cl=stereo', '-t', '600'],
+      ...['-c:v', 'libx264', '-preset', 'ultrafast', '-c:a', 'aac', '-b:a', '32k', still],
+    ]);
+    await run('mkdir', [small]);
+    try {
+      // Room for the fetch's reserve (twice the input and 64 MB), not for the package.
+      await run('mount', ['-t', 'tmpfs', '-o', 'size=80m', 'tmpfs', small]);
+    } catch (err) {
+      await rm(dir, { recursive: true, force: true });
+      t.skip(`cannot mount a tmpfs here: ${(err as Error).message.split('\n')[0]}`);
+      return;
+    }
+    try {
+      const svc = await startTestService({ WORK_DIR: small, TASK_MAX_ATTEMPTS: '1', QC_MODE: 'off' });
+      services.push(svc);
+      await copyFile(still, path.join(svc.inputDir, 'still.mp4'));
+      const { doc } = await waitForFinal(svc.url, await submit(svc.url, 'still.mp4'), 60_000);
+      assert.equal(doc.status, 'failed');
+      assert.equal(doc.error_code, 'disk_full');
+      assert.match(
+        doc.error ?? '',
+        /^not enough free disk space for this input: 9\d MB needed, \d+ MB free$/,
+      );
+      await svc.close();
+      assert.deepEqual(await readdir(small), [], 'the work directory is removed');
+    } finally {
+      await run('umount', [small]);
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
 });
