@@ -16,6 +16,7 @@ import type {
   TaskWorker,
   WorkerOptions,
 } from './task-queue.js';
+import { QueueFullError } from './task-queue.js';
 
 export type BullMqSettings = Extract<QueueSettings, { kind: 'redis' }>;
 
@@ -113,6 +114,12 @@ export class BullMqTaskQueue implements TaskQueue {
         const task = await this.get(id);
         if (task) return { outcome: meta.requestHash === requestHash ? 'existing' : 'conflict', task };
       }
+    }
+    // A key whose job exists gets that job back below, full queue or not.
+    const known = !!options.idempotencyKey && (await this.queue.getJobState(id)) !== 'unknown';
+    if (options.maxQueued !== undefined && !known) {
+      const { queued } = await this.counts();
+      if (queued >= options.maxQueued) throw new QueueFullError(queued);
     }
     const nonce = randomUUID();
     // With a jobId that exists already, BullMQ keeps the stored job and adds nothing.

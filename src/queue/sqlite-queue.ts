@@ -18,6 +18,7 @@ import type {
   TaskWorker,
   WorkerOptions,
 } from './task-queue.js';
+import { QueueFullError } from './task-queue.js';
 
 export interface SqliteQueueOptions {
   path: string;
@@ -171,6 +172,11 @@ export class SqliteTaskQueue implements TaskQueue {
               task: toRecord(existing),
             };
           }
+        }
+        if (options.maxQueued !== undefined) {
+          const queued = this.sql.prepare("SELECT n FROM task_counts WHERE status = 'queued'").get() as
+            { n: number } | undefined;
+          if ((queued?.n ?? 0) >= options.maxQueued) throw new QueueFullError(queued?.n ?? 0);
         }
         const row = this.sql
           .prepare(

@@ -40,6 +40,19 @@ export interface TaskQueue {
 
 export interface SubmitOptions {
   idempotencyKey?: string;
+  /**
+   * Refuse a new task (QueueFullError) when this many are queued already. Checked after the idempotency key:
+   * a request repeated while the queue is full still gets the task it made.
+   */
+  maxQueued?: number;
+}
+
+/** Thrown by submit when `maxQueued` tasks are waiting: nothing was created. */
+export class QueueFullError extends Error {
+  override name = 'QueueFullError';
+  constructor(readonly queued: number) {
+    super(`${queued} tasks are waiting`);
+  }
 }
 
 export type SubmitResult =

@@ -20,11 +20,21 @@ describe('configured limits', () => {
     for (const s of services) await s.close();
   });
 
-  test('MAX_QUEUED_TASKS: a full queue answers 503 with Retry-After', async () => {
+  test('MAX_QUEUED_TASKS: a full queue answers 503 with Retry-After; a repeated request keeps its task', async () => {
     const svc = await startTestService({ MAX_QUEUED_TASKS: '2' }, { worker: false });
     services.push(svc);
-    await submit(svc.url, 'a.mp4');
+    const keyed = (video_filename: string) =>
+      fetch(`${svc.url}/encode`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', 'idempotency-key': 'upload-a' },
+        body: JSON.stringify({ video_filename }),
+      });
+    const first = (await (await keyed('a.mp4')).json()) as { task_id: string };
     await submit(svc.url, 'b.mp4');
+    // The client's retry of a request that got through: its task, not a 503.
+    const again = await keyed('a.mp4');
+    assert.equal(again.status, 202);
+    assert.equal(((await again.json()) as { task_id: string }).task_id, first.task_id);
     const res = await fetch(`${svc.url}/encode`, {
       method: 'POST',
       headers: { 'content-type': 'application/json' },

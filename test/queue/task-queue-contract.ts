@@ -2,7 +2,12 @@ import assert from 'node:assert/strict';
 import { after, afterEach, describe, test } from 'node:test';
 import { TaskFailure } from '../../src/errors.js';
 import type { TaskOutput, TaskRecord } from '../../src/queue/task.js';
-import type { TaskHandler, TaskQueue, TaskWorker } from '../../src/queue/task-queue.js';
+import {
+  QueueFullError,
+  type TaskHandler,
+  type TaskQueue,
+  type TaskWorker,
+} from '../../src/queue/task-queue.js';
 
 /**
  * How a suite gets queues. Every call gives a fresh, empty queue of its own; `maxAttempts` is the number of
@@ -430,6 +435,17 @@ export function taskQueueContract(factory: QueueFactory): void {
       const next = await q.submit({ video_filename: 'next.mp4' });
       await new Promise((r) => setTimeout(r, 500));
       assert.equal((await q.get(next.task.id))?.status, 'queued');
+    });
+
+    test('maxQueued: a new task past the limit is refused, a repeated idempotent request is not', async () => {
+      const q = await openQueue();
+      const first = await q.submit({ video_filename: 'a.mp4' }, { idempotencyKey: 'k-a', maxQueued: 2 });
+      await q.submit({ video_filename: 'b.mp4' }, { maxQueued: 2 });
+      await assert.rejects(q.submit({ video_filename: 'c.mp4' }, { maxQueued: 2 }), QueueFullError);
+      const again = await q.submit({ video_filename: 'a.mp4' }, { idempotencyKey: 'k-a', maxQueued: 2 });
+      assert.equal(again.outcome, 'existing');
+      assert.equal(again.task.id, first.task.id);
+      assert.equal((await q.counts()).queued, 2, 'nothing was added');
     });
 
     test('setCallbackState is kept in the record', async () => {

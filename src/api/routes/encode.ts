@@ -3,6 +3,7 @@ import type { Services } from '../../app/services.js';
 import { TaskFailure } from '../../errors.js';
 import { previewTask } from '../../tasks/preview.js';
 import { encodeRequestSchema, toTaskRequest, type EncodeRequestBody } from '../encode-request.js';
+import { QueueFullError } from '../../queue/task-queue.js';
 import { ApiError, errorResponseSchema } from '../errors.js';
 import { planDocumentSchema } from '../plan-schema.js';
 
@@ -118,13 +119,14 @@ export const encodeRoutes: FastifyPluginAsync<{ services: Services }> = async (a
       if (idempotencyKey !== undefined && (idempotencyKey.length === 0 || idempotencyKey.length > 255)) {
         throw new ApiError('bad_request', 'Idempotency-Key must be 1 to 255 characters');
       }
-      const counts = await services.queue.counts();
-      if (counts.queued >= services.config.limits.maxQueuedTasks) {
-        throw new ApiError('queue_full', 'too many tasks are waiting; try again later', {
-          'retry-after': '30',
+      const result = await services.queue
+        .submit(request, { idempotencyKey, maxQueued: services.config.limits.maxQueuedTasks })
+        .catch((err: unknown) => {
+          if (!(err instanceof QueueFullError)) throw err;
+          throw new ApiError('queue_full', 'too many tasks are waiting; try again later', {
+            'retry-after': '30',
+          });
         });
-      }
-      const result = await services.queue.submit(request, { idempotencyKey });
       if (result.outcome === 'conflict') {
         throw new ApiError('conflict', 'this Idempotency-Key was already used with a different request');
       }

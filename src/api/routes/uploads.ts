@@ -7,6 +7,7 @@ import multipart from '@fastify/multipart';
 import type { FastifyPluginAsync, FastifyRequest } from 'fastify';
 import type { Services } from '../../app/services.js';
 import { ownedWorkDirName } from '../../app/work-dirs.js';
+import { QueueFullError } from '../../queue/task-queue.js';
 import { ApiError, errorResponseSchema } from '../errors.js';
 import { safeContentType, sanitiseFilename, uploadKeyFor } from './upload-names.js';
 
@@ -220,6 +221,14 @@ async function assertQueueHasRoom(services: Services): Promise<void> {
 }
 
 async function submitTask(services: Services, key: string) {
-  const { task } = await services.queue.submit({ video_filename: key });
+  const { task } = await services.queue
+    .submit({ video_filename: key }, { maxQueued: services.config.limits.maxQueuedTasks })
+    .catch((err: unknown) => {
+      if (!(err instanceof QueueFullError)) throw err;
+      // Filled up while the file was uploading: it is stored, and its key can be submitted later.
+      throw new ApiError('queue_full', `too many tasks are waiting; submit "${key}" later`, {
+        'retry-after': '30',
+      });
+    });
   return { task_id: task.id, status: task.status, status_url: `/status/${task.id}` };
 }
