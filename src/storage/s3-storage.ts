@@ -203,8 +203,12 @@ export class S3Storage implements Storage {
         ...(options.cacheControl ? { CacheControl: options.cacheControl } : {}),
       },
     });
+    // Only a multipart upload is stopped midway: its parts never become an object, and lib-storage aborts
+    // it once the parts in flight end. A single PutObject (every segment) cannot be called back once sent:
+    // it is let finish, so the caller's cleanup finds it there and deletes it, rather than it landing after.
+    const multipart = (await stat(srcPath)).size > PART_SIZE;
     const onAbort = () => void upload.abort();
-    signal?.addEventListener('abort', onAbort, { once: true });
+    if (multipart) signal?.addEventListener('abort', onAbort, { once: true });
     try {
       await upload.done();
     } catch (err) {

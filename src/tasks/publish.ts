@@ -29,12 +29,13 @@ export async function publishPackage(
     const key = joinKey(prefix, file);
     const manifest = isManifest(file);
     const src = path.join(pkgDir, file);
+    // Counted before it starts: an upload that fails or is cancelled midway may still have left an object.
+    uploaded.push(key);
     await storage.upload(key, src, {
       contentType: contentTypeFor(file),
       cacheControl: manifest ? options.cacheControl.manifests : options.cacheControl.segments,
       signal: options.signal,
     });
-    uploaded.push(key);
   };
   try {
     for (const group of publishOrder(files)) {
