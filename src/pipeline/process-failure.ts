@@ -1,4 +1,3 @@
-import path from 'node:path';
 import { TaskFailure, type FailureCode } from '../errors.js';
 import { ProcessError } from '../process/run-process.js';
 
@@ -22,7 +21,7 @@ export function processFailure(err: unknown, code: FailureCode, what: string, hi
   if (err.kind === 'timeout' || err.kind === 'idle') {
     return new TaskFailure('timeout', `${what}: ${err.message}`, { cause: err });
   }
-  const program = path.basename(err.command.split(' ')[0] ?? 'the program');
+  const program = err.program || 'the program';
   if (err.kind === 'spawn') {
     return new TaskFailure('internal', `${what}: ${program} could not be started on the worker`, {
       cause: err,
@@ -30,6 +29,12 @@ export function processFailure(err: unknown, code: FailureCode, what: string, hi
   }
   if (/No space left on device|ENOSPC/.test(err.stderrTail)) {
     return new TaskFailure('disk_full', `${what}: the worker's disk is full`, { cause: err });
+  }
+  // A program that printed more than can be read: this input makes it so, another attempt would too.
+  if (err.kind === 'output') return new TaskFailure(code, `${what}: ${err.message}`, { cause: err });
+  // Stopped from outside (a service manager stopping the whole group, an operator): not the input's doing.
+  if (err.exitSignal === 'SIGTERM' || err.exitSignal === 'SIGINT' || err.exitSignal === 'SIGHUP') {
+    return new TaskFailure('internal', `${what}: ${program} was stopped (${err.exitSignal})`, { cause: err });
   }
   // Nobody here sent it: the kernel's out-of-memory killer, or an operator. Another attempt may fit.
   if (err.exitSignal === 'SIGKILL') {

@@ -1,3 +1,4 @@
+import { spawnSync } from 'node:child_process';
 import { accessSync, constants } from 'node:fs';
 import path from 'node:path';
 
@@ -24,10 +25,15 @@ function findSetpriv(): string | null {
     const candidate = path.join(dir, 'setpriv');
     try {
       accessSync(candidate, constants.X_OK);
-      return candidate;
     } catch {
-      // Not here.
+      continue;
     }
+    // util-linux before 2.33 (RHEL 8) and busybox have a setpriv without --pdeathsig: programs start directly.
+    const probe = spawnSync(candidate, ['--pdeathsig', 'KILL', '--', 'true'], {
+      stdio: 'ignore',
+      timeout: 5000,
+    });
+    return probe.status === 0 ? candidate : null;
   }
   return null;
 }

@@ -33,6 +33,8 @@ export class ProcessError extends Error {
     readonly exitCode: number | null,
     readonly exitSignal: NodeJS.Signals | null,
     readonly stderrTail: string,
+    /** The program's file name (`ffmpeg`), for messages that must not show its path. */
+    readonly program = '',
   ) {
     super(message);
     this.name = 'ProcessError';
@@ -61,7 +63,7 @@ export function runProcess(command: string, args: readonly string[], options: Ru
 
   return new Promise<{ stdout: string }>((resolve, reject) => {
     if (options.signal?.aborted) {
-      reject(new ProcessError('cancelled before start', 'aborted', printable, null, null, ''));
+      reject(new ProcessError('cancelled before start', 'aborted', printable, null, null, '', name));
       return;
     }
     const launch = launchTiedToParent(command, args);
@@ -128,7 +130,9 @@ export function runProcess(command: string, args: readonly string[], options: Ru
     };
 
     child.on('error', (err) => {
-      finish(new ProcessError(`cannot start ${command}: ${err.message}`, 'spawn', printable, null, null, ''));
+      finish(
+        new ProcessError(`cannot start ${command}: ${err.message}`, 'spawn', printable, null, null, '', name),
+      );
     });
     child.on('close', (code, sig) => {
       if (stopReason) {
@@ -142,16 +146,16 @@ export function runProcess(command: string, args: readonly string[], options: Ru
           exit: 'stopped',
           spawn: 'stopped',
         }[stopReason];
-        finish(new ProcessError(`${name} ${what}`, stopReason, printable, code, sig, stderrTail));
+        finish(new ProcessError(`${name} ${what}`, stopReason, printable, code, sig, stderrTail, name));
       } else if (code === 0) {
         finish(undefined);
       } else if (launch.viaSetpriv && setprivExecFailure(code, stderrTail)) {
         // What a direct spawn reports as an 'error' event (ENOENT, EACCES).
         const why = setprivExecFailure(code, stderrTail)!;
-        finish(new ProcessError(`cannot start ${command}: ${why}`, 'spawn', printable, code, sig, ''));
+        finish(new ProcessError(`cannot start ${command}: ${why}`, 'spawn', printable, code, sig, '', name));
       } else {
         const how = sig ? `was killed by ${sig}` : `exited with code ${code}`;
-        finish(new ProcessError(`${name} ${how}`, 'exit', printable, code, sig, stderrTail));
+        finish(new ProcessError(`${name} ${how}`, 'exit', printable, code, sig, stderrTail, name));
       }
     });
   });

@@ -49,6 +49,19 @@ describe('a failed program as a task failure', () => {
     assert.equal(f.message, 'FFmpeg could not encode the input: sh crashed (SIGSEGV)');
   });
 
+  test('stopped from outside (SIGTERM): retried, not blamed on the input', async () => {
+    const f = await failureOf('kill -TERM $$');
+    assert.equal(f.code, 'internal');
+    assert.equal(f.message, 'FFmpeg could not encode the input: sh was stopped (SIGTERM)');
+  });
+
+  test('a program in a directory with spaces is named by its file name', async () => {
+    const err = await runProcess('/opt/my tools/ffmpeg', []).catch((e: unknown) => e);
+    const f = processFailure(err, 'encode_failed', 'FFmpeg could not encode the input', []);
+    assert.ok(f instanceof TaskFailure);
+    assert.equal(f.message, 'FFmpeg could not encode the input: ffmpeg could not be started on the worker');
+  });
+
   test('a program that cannot start: retried (another worker may have it), no path in the reason', async () => {
     const err = await runProcess('/nonexistent/bin/ffmpeg', ['-version']).catch((e: unknown) => e);
     const f = processFailure(err, 'encode_failed', 'FFmpeg could not encode the input', []);
