@@ -26,6 +26,8 @@ export class PlayerPanel {
   private doc: StatusDocument | undefined;
   private posterUrl: string | undefined;
   private loading = 0;
+  /** Set once an early package was replaced: added to manifest URLs as a query, past cached early ones. */
+  private fresh: string | undefined;
 
   constructor(private readonly api: Api) {
     shaka.polyfill.installAll();
@@ -46,6 +48,7 @@ export class PlayerPanel {
     const output = playableOutput(doc);
     if (!output) return;
     this.doc = doc;
+    this.fresh = undefined;
     this.panel.dataset.early = String(!doc.output);
     this.panel.hidden = false;
     this.title.textContent = `Player: ${displayName(doc.video_filename)}`;
@@ -74,6 +77,9 @@ export class PlayerPanel {
     this.panel.dataset.early = 'false';
     this.showRenditions(doc.output);
     void this.showPoster(doc.output);
+    // Manifests may be cached for a minute (MANIFEST_CACHE_CONTROL): the early one must not come back, now
+    // or when the format is switched later.
+    this.fresh = doc.updated_at;
     await this.load(this.format(), at);
   }
 
@@ -102,6 +108,7 @@ export class PlayerPanel {
   }
 
   private async load(format: StreamFormat, startTime: number): Promise<void> {
+    const fresh = this.fresh;
     const output = this.doc && playableOutput(this.doc);
     if (!output) return;
     const attempt = ++this.loading;
@@ -119,7 +126,8 @@ export class PlayerPanel {
     }
     try {
       const player = await this.ensurePlayer();
-      await player.load(url, startTime > 0 ? startTime : null);
+      const target = fresh ? `${url}${url.includes('?') ? '&' : '?'}v=${encodeURIComponent(fresh)}` : url;
+      await player.load(target, startTime > 0 ? startTime : null);
       await this.settled();
       if (attempt !== this.loading) return;
       this.panel.dataset.loaded = format;
