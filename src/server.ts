@@ -54,10 +54,9 @@ export async function startService(
           },
         },
       );
-      // Callbacks that a stopped process left pending (a deploy while a receiver was down) go out now.
-      void services.notifier
-        .resumePending()
-        .catch((err: unknown) => logger.error({ err }, 'could not resume pending callbacks'));
+      // Callbacks that a stopped process left pending (a deploy while a receiver was down) go out now, and
+      // those of processes that die later within a minute of falling due.
+      services.notifier.startResuming();
     }
     let address: string | undefined;
     if (options.api) {

@@ -230,6 +230,10 @@ export const statusDocumentSchema = {
         attempts: { type: 'integer' },
         last_error: { type: 'string' },
         delivered_at: { type: 'string' },
+        next_attempt_at: {
+          type: 'string',
+          description: 'While pending: when the next attempt is due (a worker takes it up if long overdue).',
+        },
       },
     },
   },

@@ -7,6 +7,11 @@ import type { TaskQueue } from '../queue/task-queue.js';
 import { assertCallbackUrl, guardedLookup } from './address-guard.js';
 import { waitAtMost } from '../wait-at-most.js';
 
+/** How long past its due time a pending delivery must be before another process takes it up. */
+const STALE_AFTER_MS = 30_000;
+/** How often a worker looks for deliveries abandoned by processes that are gone. */
+const RESUME_SCAN_MS = 60_000;
+
 export interface NotifierOptions {
   defaultUrl?: string;
   secret?: string;
@@ -24,15 +29,16 @@ export interface NotifierOptions {
 /**
  * Sends the final status document of a task to its callback URL, signed, with retries and exponential
  * backoff. Deliveries run in the background: the worker goes on with the next task meanwhile. A delivery is
- * recorded as `pending` before its first attempt and stays so when the process stops before it settles; the
- * next worker to start resumes it (`resumePending`), with the same delivery id so receivers can drop a
- * duplicate.
+ * recorded as `pending` with the time its next attempt is due before each attempt and each wait; if its
+ * process stops, a worker finds it overdue (at its start, then every minute), claims it and sends it, with
+ * the same delivery id so receivers can drop a duplicate.
  */
 export class CallbackNotifier {
   private readonly inFlight = new Set<Promise<void>>();
   /** Tasks whose callback this process is sending: a resume never sends one twice at once. */
   private readonly sending = new Set<string>();
   private readonly stop = new AbortController();
+  private resumeTimer: NodeJS.Timeout | undefined;
 
   constructor(
     private readonly queue: TaskQueue,
@@ -40,22 +46,67 @@ export class CallbackNotifier {
   ) {}
 
   notify(task: TaskRecord): void {
-    this.start(task, 0);
+    const url = this.urlFor(task);
+    if (!url) return;
+    const state: CallbackState = { url: redactUrl(url), status: 'pending', attempts: 0 };
+    this.start(task, url, state, true);
   }
 
-  /** Sends the callbacks that stopped processes left pending; returns how many it took up. */
+  /**
+   * Sends the callbacks that processes now gone left pending (their next attempt is long overdue): each is
+   * claimed first, so of several processes starting at once one sends it. Returns how many it took up.
+   */
   async resumePending(limit = 1000): Promise<number> {
-    const tasks = await this.queue.pendingCallbacks(limit);
-    for (const task of tasks) this.start(task, task.callback?.attempts ?? 0);
-    if (tasks.length) this.options.logger.info({ callbacks: tasks.length }, 'resuming pending callbacks');
-    return tasks.length;
+    let taken = 0;
+    for (const task of await this.queue.pendingCallbacks(limit)) {
+      const url = this.urlFor(task);
+      const current = task.callback;
+      if (!current || this.sending.has(task.id)) continue;
+      const due = current.next_attempt_at ? Date.parse(current.next_attempt_at) : 0;
+      if (Date.now() - due < STALE_AFTER_MS) continue;
+      if (!url) {
+        // No URL any more (CALLBACK_URL removed): settled, so it is not looked at again.
+        const settled = {
+          ...current,
+          status: 'failed' as const,
+          last_error: 'no callback URL is configured',
+        };
+        await this.queue.claimCallback(task.id, current, settled);
+        continue;
+      }
+      const claimed: CallbackState = { ...current, next_attempt_at: this.attemptDeadline() };
+      if (!(await this.queue.claimCallback(task.id, current, claimed))) continue;
+      this.start(task, url, claimed, false);
+      taken++;
+    }
+    if (taken) this.options.logger.info({ callbacks: taken }, 'resumed pending callbacks');
+    return taken;
   }
 
-  private start(task: TaskRecord, attemptsMade: number): void {
-    const url = task.request.callback_url ?? this.options.defaultUrl;
-    if (!url || this.stop.signal.aborted || this.sending.has(task.id)) return;
+  /** Looks for abandoned deliveries now and every minute until close (for workers). */
+  startResuming(): void {
+    const scan = () =>
+      void this.resumePending().catch((err: unknown) =>
+        this.options.logger.error({ err }, 'could not resume pending callbacks'),
+      );
+    scan();
+    this.resumeTimer = setInterval(scan, RESUME_SCAN_MS);
+    this.resumeTimer.unref();
+  }
+
+  private urlFor(task: TaskRecord): string | undefined {
+    return task.request.callback_url ?? this.options.defaultUrl;
+  }
+
+  /** When an attempt starting now will have ended, one way or another. */
+  private attemptDeadline(): string {
+    return new Date(Date.now() + this.options.timeoutMs).toISOString();
+  }
+
+  private start(task: TaskRecord, url: string, state: CallbackState, record: boolean): void {
+    if (this.stop.signal.aborted || this.sending.has(task.id)) return;
     this.sending.add(task.id);
-    const p = this.deliver(task, url, attemptsMade)
+    const p = this.deliver(task, url, state, record)
       .catch((err: unknown) =>
         this.options.logger.error({ taskId: task.id, err }, 'callback delivery crashed'),
       )
@@ -66,49 +117,57 @@ export class CallbackNotifier {
     this.inFlight.add(p);
   }
 
-  private async deliver(task: TaskRecord, url: string, attemptsMade: number): Promise<void> {
+  private async deliver(task: TaskRecord, url: string, state: CallbackState, record: boolean): Promise<void> {
     const log = this.options.logger.child({ taskId: task.id });
-    // The same for every attempt, in this process or the next: one task settles once.
+    // The same for every attempt, in this process or another: one task settles once.
     const deliveryId = `${task.id}.${task.status}`;
     const body = JSON.stringify(this.options.render(task));
-    const state: CallbackState = { url: redactUrl(url), status: 'pending', attempts: attemptsMade };
-    // Recorded before the first attempt: if this process stops now, the next one resumes it.
-    await this.queue
-      .setCallbackState(task.id, state)
-      .catch((err: unknown) => log.warn({ err }, 'could not record the pending callback'));
+    const save = () =>
+      this.queue
+        .setCallbackState(task.id, state)
+        .catch((err: unknown) => log.warn({ err }, 'could not record the callback state'));
+    // This process stops: the delivery is handed over, due at once for the next worker that looks.
+    const handOver = async () => {
+      state.next_attempt_at = new Date(Date.now() - STALE_AFTER_MS).toISOString();
+      await save();
+    };
+    const attemptsMade = state.attempts;
     // A resumed delivery gets at least one more attempt, however many its earlier process made.
     const last = Math.max(this.options.maxAttempts, attemptsMade + 1);
     for (let attempt = attemptsMade + 1; attempt <= last; attempt++) {
-      state.attempts = attempt;
+      // Recorded before each attempt: if this process stops, another takes the delivery up once overdue.
+      state.next_attempt_at = this.attemptDeadline();
+      if (record || attempt > attemptsMade + 1) await save();
       try {
         await this.post(url, body, deliveryId, task.id);
         state.status = 'delivered';
+        state.attempts = attempt;
         state.delivered_at = new Date().toISOString();
         delete state.last_error;
+        delete state.next_attempt_at;
         await this.queue.setCallbackState(task.id, state);
         log.info({ attempt }, 'callback delivered');
         this.options.onFinished?.('delivered');
         return;
       } catch (err) {
-        if (this.stop.signal.aborted) {
-          // Stopped by this process's shutdown, not refused by the receiver: left pending for the next.
-          state.attempts = attempt - 1;
-          await this.queue.setCallbackState(task.id, state).catch(() => undefined);
-          return;
-        }
+        // Stopped by this process's shutdown, not refused by the receiver: left pending, for another.
+        if (this.stop.signal.aborted) return handOver();
+        state.attempts = attempt;
         state.last_error = (err as Error).message.slice(0, 300);
         log.warn({ attempt, error: state.last_error }, 'callback attempt failed');
         const final = attempt === last || (err as { permanent?: boolean }).permanent;
         if (final) break;
-        await this.queue.setCallbackState(task.id, state).catch(() => undefined);
         const delay = Math.min(this.options.backoffMs * 2 ** (attempt - 1), 5 * 60_000);
-        // Shut down while waiting: the state says pending, with the attempts made; the next process resumes.
-        if (!(await sleep(delay, this.stop.signal))) return;
+        state.next_attempt_at = new Date(Date.now() + delay + this.options.timeoutMs).toISOString();
+        await save();
+        // Shut down while waiting: handed over to the next worker.
+        if (!(await sleep(delay, this.stop.signal))) return handOver();
       }
     }
     state.status = 'failed';
+    delete state.next_attempt_at;
     this.options.onFinished?.('failed');
-    await this.queue.setCallbackState(task.id, state).catch(() => undefined);
+    await save();
   }
 
   private post(rawUrl: string, body: string, deliveryId: string, taskId: string): Promise<void> {
@@ -158,6 +217,7 @@ export class CallbackNotifier {
 
   /** Waits up to `graceMs` for deliveries under way, then abandons the rest. Idempotent. */
   async close(graceMs = 5000): Promise<void> {
+    clearInterval(this.resumeTimer);
     if (this.inFlight.size) await waitAtMost(Promise.allSettled([...this.inFlight]), graceMs);
     this.stop.abort();
     await Promise.allSettled([...this.inFlight]);

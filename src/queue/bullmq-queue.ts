@@ -312,6 +312,18 @@ export class BullMqTaskQueue implements TaskQueue {
     await tx.exec();
   }
 
+  async claimCallback(id: string, expected: CallbackState, next: CallbackState): Promise<boolean> {
+    // Compare and set in one step on the server.
+    const swapped = await this.redis.eval(
+      "if redis.call('HGET', KEYS[1], 'callback') == ARGV[1] then redis.call('HSET', KEYS[1], 'callback', ARGV[2]) return 1 end return 0",
+      1,
+      this.metaKey(id),
+      JSON.stringify(expected),
+      JSON.stringify(next),
+    );
+    return swapped === 1;
+  }
+
   async pendingCallbacks(limit: number): Promise<TaskRecord[]> {
     const ids = await this.redis.zrange(this.key('callbacks'), '0', String(limit - 1));
     const out: TaskRecord[] = [];

@@ -265,6 +265,13 @@ export class SqliteTaskQueue implements TaskQueue {
     return rows.map(toRecord);
   }
 
+  async claimCallback(id: string, expected: CallbackState, next: CallbackState): Promise<boolean> {
+    const res = this.sql
+      .prepare('UPDATE tasks SET callback = ? WHERE id = ? AND callback = ?')
+      .run(JSON.stringify(next), id, JSON.stringify(expected));
+    return res.changes === 1;
+  }
+
   async setCallbackState(id: string, state: CallbackState): Promise<void> {
     this.sql.prepare('UPDATE tasks SET callback = ? WHERE id = ?').run(JSON.stringify(state), id);
   }

@@ -30,6 +30,11 @@ export interface TaskQueue {
    * first, at most `limit`: a starting worker sends them.
    */
   pendingCallbacks(limit: number): Promise<TaskRecord[]>;
+  /**
+   * Replaces the callback state only if it is still `expected` (as read): of processes taking up the same
+   * pending delivery, one wins. Returns whether this one did.
+   */
+  claimCallback(id: string, expected: CallbackState, next: CallbackState): Promise<boolean>;
   /** Starts taking tasks and running the handler on them. */
   startWorker(handler: TaskHandler, options: WorkerOptions): TaskWorker;
   /** Throws when the backend cannot be reached (readiness). */

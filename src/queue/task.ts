@@ -66,6 +66,11 @@ export interface CallbackState {
   attempts: number;
   last_error?: string;
   delivered_at?: string;
+  /**
+   * While pending: when the process sending it will have made its next attempt (the end of the one under
+   * way, or of the backoff). Long past, the process is gone and another may take the delivery up.
+   */
+  next_attempt_at?: string;
 }
 
 export interface TaskRecord {

@@ -155,4 +155,33 @@ describe('a callback pending when the service stops', () => {
       await rm(root, { recursive: true, force: true });
     }
   });
+
+  test('a live process’s delivery waiting to retry is not taken over by another that starts', async () => {
+    const receiver = await startReceiver(1);
+    const root = await mkdtemp(path.join(tmpdir(), 'dvc-callback-live-'));
+    const env = { CALLBACK_URL: receiver.url, CALLBACK_ALLOW_PRIVATE: 'true', CALLBACK_BACKOFF_MS: '600000' };
+    const first = await startTestService(env, { root, keepRoot: true });
+    let second: TestService | undefined;
+    try {
+      await copyFile(
+        await generateClip({ width: 320, height: 180, seconds: 1, audio: true }),
+        path.join(first.inputDir, 'busy.mp4'),
+      );
+      const id = await submit(first.url, 'busy.mp4');
+      await waitForFinal(first.url, id);
+      await waitFor(() => (receiver.attempts.get(id) === 1 ? true : undefined));
+      await waitForCallbackState(first.url, id, 'pending');
+      // Same database, another worker: it looks for abandoned deliveries as it starts.
+      second = await startTestService(env, { root, keepRoot: true });
+      await new Promise((r) => setTimeout(r, 1500));
+      assert.equal(receiver.attempts.get(id), 1, 'no second delivery while the first process waits to retry');
+      const state = await waitForCallbackState(second.url, id, 'pending');
+      assert.equal(state.attempts, 1);
+    } finally {
+      await second?.close();
+      await first.close();
+      await receiver.close();
+      await rm(root, { recursive: true, force: true });
+    }
+  });
 });

@@ -459,6 +459,22 @@ export function taskQueueContract(factory: QueueFactory): void {
       assert.equal(got?.status, 'completed');
     });
 
+    test('claimCallback replaces the state only if it is still the one read: one claimer wins', async () => {
+      const q = await openQueue();
+      const { task } = await q.submit({ video_filename: 'claim.mp4' });
+      const read = { url: 'http://x/…', status: 'pending' as const, attempts: 1, next_attempt_at: 'T1' };
+      await q.setCallbackState(task.id, read);
+      const mine = { ...read, next_attempt_at: 'T2' };
+      const theirs = { ...read, next_attempt_at: 'T3' };
+      assert.equal(await q.claimCallback(task.id, read, mine), true);
+      assert.equal(
+        await q.claimCallback(task.id, read, theirs),
+        false,
+        'the state changed since it was read',
+      );
+      assert.deepEqual((await q.get(task.id))?.callback, mine);
+    });
+
     test('pendingCallbacks lists finished tasks whose callback is pending, oldest first, until it settles', async () => {
       const q = await openQueue();
       start(q, quick, { concurrency: 1 });
