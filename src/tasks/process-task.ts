@@ -133,23 +133,23 @@ async function runTask(
       limits: config.limits,
       onProgress: (stage: ConvertStage, f) => report(stage, at('convert', f), stage === 'encode'),
       onPlan: async (media, plan) => {
+        // The fetch reserved room by the input's size; what the plan writes depends on its length instead (a
+        // small screen recording of an hour makes a large package). With EARLY_MANIFEST the lowest rung and
+        // the audio are written twice more (stream files and the early package); local output on the same
+        // disk takes a copy of the package when it is published.
+        const full = nominalMediaBytes(plan, media.duration);
+        const [lowest] = plan.renditions;
+        const early =
+          config.earlyManifest && lowest && plan.renditions.length > 1
+            ? 2 * nominalMediaBytes(plan, media.duration, { renditions: [lowest], audio: true })
+            : 0;
+        const copy = (await sameDisk(config.output, workDir)) ? full : 0;
+        await ensureFreeSpace(workDir, (full + early + copy) * 1.25 + 32 * 1024 * 1024);
         if (config.qc.mode !== 'off') {
           sourceSpans = readSourceSpans(media, plan, input.path, stageCtx);
           // Awaited by the check; a conversion that fails first must not leave it unhandled.
           sourceSpans.catch(() => undefined);
         }
-        // The fetch reserved room by the input's size; what the plan writes depends on its length instead (a
-        // small screen recording of an hour makes a large package). With EARLY_MANIFEST the lowest rung and
-        // the audio are also kept as stream files.
-        const [lowest] = plan.renditions;
-        const early =
-          config.earlyManifest && lowest && plan.renditions.length > 1
-            ? nominalMediaBytes(plan, media.duration, { renditions: [lowest], audio: true })
-            : 0;
-        await ensureFreeSpace(
-          workDir,
-          (nominalMediaBytes(plan, media.duration) + early) * 1.25 + 32 * 1024 * 1024,
-        );
       },
       onEarlyPackage: config.earlyManifest
         ? async (early, contents) => {
@@ -231,4 +231,11 @@ async function runTask(
 
 function renditionOutput(r: Rendition): RenditionOutput {
   return { name: r.name, width: r.width, height: r.height, bitrate: r.bitrate };
+}
+
+/** Whether the output is local storage on the same file system as the work directory. */
+async function sameDisk(output: Config['output'], workDir: string): Promise<boolean> {
+  if (output.kind !== 'local') return false;
+  const [a, b] = await Promise.all([stat(output.root).catch(() => undefined), stat(workDir)]);
+  return !!a && a.dev === b.dev;
 }
