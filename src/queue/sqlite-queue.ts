@@ -431,8 +431,21 @@ class SqliteWorker {
         setImmediate(() => this.guarded('claim tasks', () => this.pump()));
       }
       // Not in the try above: a result that could not be stored must not turn a published package into a
-      // failure (and a retry); the lease runs out and the task runs again instead.
-      this.guarded('record a completed task', () => this.complete(task, output));
+      // failure. Tried again for a few seconds (well within the lease); past that the lease runs out and the
+      // task runs again.
+      for (let attempt = 1; ; attempt++) {
+        try {
+          this.complete(task, output);
+          return;
+        } catch (err) {
+          this.log.error(
+            { err, taskId: task.id, attempt },
+            'the task database failed to record a completed task',
+          );
+          if (attempt >= 5) return;
+          await new Promise((r) => setTimeout(r, 1000));
+        }
+      }
     })();
   }
 

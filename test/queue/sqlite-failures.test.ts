@@ -34,7 +34,7 @@ describe('SQLite queue: a database that refuses writes for a while', () => {
     const log = pino({ level: 'error' }, { write: (line: string) => void errors.push(line) });
     const queue = new SqliteTaskQueue({
       path: dbPath,
-      leaseMs: 3000,
+      leaseMs: 10_000,
       maxAttempts: 2,
       logger: log,
       pollMs: 50,
@@ -53,9 +53,12 @@ describe('SQLite queue: a database that refuses writes for a while', () => {
           ctx.reportProgress(`step${i}`, i * 5);
           await new Promise((r) => setTimeout(r, 60));
         }
-        other.exec('COMMIT');
-        released();
         ctx.reportProgress('publish', 99);
+        // Still locked when the result is recorded: that write is tried again until the lock is gone.
+        setTimeout(() => {
+          other.exec('COMMIT');
+          released();
+        }, 1500);
         return output(task.id);
       },
       { concurrency: 1 },
@@ -73,6 +76,10 @@ describe('SQLite queue: a database that refuses writes for a while', () => {
       assert.ok(
         errors.some((e) => /failed to record progress/.test(e)),
         `the failed writes were logged: ${errors.join('; ')}`,
+      );
+      assert.ok(
+        errors.some((e) => /failed to record a completed task/.test(e)),
+        'the completion was refused at first',
       );
       assert.equal(final?.attempts, 1, 'the run was not lost: no second attempt');
     } finally {
