@@ -1,9 +1,8 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { hostname, tmpdir } from 'node:os';
+import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { startTestService, type TestService } from '../helpers/service.js';
@@ -29,28 +28,21 @@ describe('start-up sweep of orphan work directories', () => {
 
   test('directories of dead processes are removed; live ones and foreign names are kept', async (t) => {
     const work = path.join(root, 'state', 'work');
-    const host = createHash('sha256').update(hostname()).digest('hex').slice(0, 8);
-    const otherHost = host === 'abcdef01' ? 'abcdef02' : 'abcdef01';
-    const dead = path.join(work, `${host}-${await deadPid()}-0b6e1f1c-dead-task`);
-    const legacyDead = path.join(work, `${await deadPid()}-0b6e1f1c-from-an-older-version`);
+    const dead = path.join(work, `${await deadPid()}-0b6e1f1c-dead-task`);
     // Another process that runs (it may be encoding into its directory right now).
     const other = spawn('sleep', ['30']);
     t.after(() => other.kill());
-    const live = path.join(work, `${host}-${other.pid}-5d0c9a2e-live-task`);
+    const live = path.join(work, `${other.pid}-5d0c9a2e-live-task`);
     // This process's pid, but from before a restart (a container's node gets the same pid each time).
-    const earlierSelf = path.join(work, `${host}-${process.pid}-0000beef-task-of-the-last-run`);
-    // Another container sharing the volume, whose node has this pid too: not this host's to judge.
-    const otherContainer = path.join(work, `${otherHost}-${process.pid}-0000cafe-running-elsewhere`);
+    const earlierSelf = path.join(work, `${process.pid}-0000beef-task-of-the-last-run`);
     const foreign = path.join(work, 'lost+found');
-    for (const dir of [dead, legacyDead, live, earlierSelf, otherContainer, foreign]) {
+    for (const dir of [dead, live, earlierSelf, foreign]) {
       await mkdir(path.join(dir, 'encoded'), { recursive: true });
       await writeFile(path.join(dir, 'encoded', 'video_360p.mp4'), Buffer.alloc(1024));
     }
     svc = await startTestService({}, { root, keepRoot: true });
     assert.ok(!existsSync(dead), 'the dead worker’s directory is gone');
-    assert.ok(!existsSync(legacyDead), 'and one named as older versions named them');
     assert.ok(!existsSync(earlierSelf), 'so is the one of the previous run under the same pid');
-    assert.ok(existsSync(otherContainer), 'another host’s directory stays, whatever its pid');
     assert.ok(
       existsSync(path.join(live, 'encoded', 'video_360p.mp4')),
       'a running process’s directory stays',
