@@ -33,8 +33,16 @@ export function processFailure(err: unknown, code: FailureCode, what: string, hi
   // A program that printed more than can be read: this input makes it so, another attempt would too.
   if (err.kind === 'output') return new TaskFailure(code, `${what}: ${err.message}`, { cause: err });
   // Stopped from outside (a service manager stopping the whole group, an operator): not the input's doing.
-  if (err.exitSignal === 'SIGTERM' || err.exitSignal === 'SIGINT' || err.exitSignal === 'SIGHUP') {
-    return new TaskFailure('internal', `${what}: ${program} was stopped (${err.exitSignal})`, { cause: err });
+  // FFmpeg catches these signals and exits 255 saying so.
+  const caught = /received signal (1|2|15)\b/.exec(err.stderrTail);
+  const stopSignal =
+    err.exitSignal === 'SIGTERM' || err.exitSignal === 'SIGINT' || err.exitSignal === 'SIGHUP'
+      ? err.exitSignal
+      : caught
+        ? ({ '1': 'SIGHUP', '2': 'SIGINT', '15': 'SIGTERM' } as const)[caught[1] as '1' | '2' | '15']
+        : undefined;
+  if (stopSignal) {
+    return new TaskFailure('internal', `${what}: ${program} was stopped (${stopSignal})`, { cause: err });
   }
   // Nobody here sent it: the kernel's out-of-memory killer, or an operator. Another attempt may fit.
   if (err.exitSignal === 'SIGKILL') {

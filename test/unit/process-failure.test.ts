@@ -55,6 +55,12 @@ describe('a failed program as a task failure', () => {
     assert.equal(f.message, 'FFmpeg could not encode the input: sh was stopped (SIGTERM)');
   });
 
+  test('FFmpeg stopped with SIGTERM (it catches it and exits 255 saying so): retried as well', async () => {
+    const f = await failureOf('echo "Exiting normally, received signal 15." >&2; exit 255');
+    assert.equal(f.code, 'internal');
+    assert.equal(f.message, 'FFmpeg could not encode the input: sh was stopped (SIGTERM)');
+  });
+
   test('a program in a directory with spaces is named by its file name', async () => {
     const err = await runProcess('/opt/my tools/ffmpeg', []).catch((e: unknown) => e);
     const f = processFailure(err, 'encode_failed', 'FFmpeg could not encode the input', []);
