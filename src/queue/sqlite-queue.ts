@@ -416,35 +416,38 @@ class SqliteWorker {
       this.guarded('record progress', () => this.writeProgress(task, now, stage, progress, details));
     };
     entry.done = (async () => {
-      let output: TaskOutput;
       try {
-        output = await this.handler(task, {
-          signal: controller.signal,
-          attempt: task.attempts,
-          reportProgress,
-        });
-      } catch (err) {
-        this.guarded('record a failed run', () => this.fail(entry, err));
-        return;
+        let output: TaskOutput;
+        try {
+          output = await this.handler(task, {
+            signal: controller.signal,
+            attempt: task.attempts,
+            reportProgress,
+          });
+        } catch (err) {
+          this.guarded('record a failed run', () => this.fail(entry, err));
+          return;
+        }
+        // Not in the try above: a result that could not be stored must not turn a published package into a
+        // failure. Tried again while the task is still this worker's (its lease renewed, shutdown waiting
+        // for it); after that the lease runs out and the task runs again.
+        for (let attempt = 1; ; attempt++) {
+          try {
+            if (this.complete(task, output))
+              this.guarded('report a settled task', () => this.settled(task.id));
+            return;
+          } catch (err) {
+            this.log.error(
+              { err, taskId: task.id, attempt },
+              'the task database failed to record a completed task',
+            );
+            if (attempt >= 5) return;
+            await new Promise((r) => setTimeout(r, 1000));
+          }
+        }
       } finally {
         this.running.delete(task.id);
         setImmediate(() => this.guarded('claim tasks', () => this.pump()));
-      }
-      // Not in the try above: a result that could not be stored must not turn a published package into a
-      // failure. Tried again for a few seconds (well within the lease); past that the lease runs out and the
-      // task runs again.
-      for (let attempt = 1; ; attempt++) {
-        try {
-          this.complete(task, output);
-          return;
-        } catch (err) {
-          this.log.error(
-            { err, taskId: task.id, attempt },
-            'the task database failed to record a completed task',
-          );
-          if (attempt >= 5) return;
-          await new Promise((r) => setTimeout(r, 1000));
-        }
       }
     })();
   }
@@ -472,7 +475,8 @@ class SqliteWorker {
       );
   }
 
-  private complete(task: TaskRecord, output: TaskOutput): void {
+  /** Records the result; says whether it was this worker's to record (its lease still held). */
+  private complete(task: TaskRecord, output: TaskOutput): boolean {
     const res = this.sql
       .prepare(
         `UPDATE tasks SET status = 'completed', stage = 'done', progress = 100, output = ?, error_code = NULL,
@@ -480,7 +484,7 @@ class SqliteWorker {
          WHERE id = ? AND lease_owner = ?`,
       )
       .run(JSON.stringify(output), new Date().toISOString(), task.id, this.owner);
-    if (res.changes === 1) this.settled(task.id);
+    return res.changes === 1;
   }
 
   private fail(entry: Running, err: unknown): void {
