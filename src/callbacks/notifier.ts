@@ -8,7 +8,7 @@ import { assertCallbackUrl, guardedLookup } from './address-guard.js';
 import { waitAtMost } from '../wait-at-most.js';
 
 /** How long past its due time a pending delivery must be before another process takes it up. */
-const STALE_AFTER_MS = 30_000;
+const STALE_AFTER_MS = 2 * 60_000;
 /** How often a worker looks for deliveries abandoned by processes that are gone. */
 const RESUME_SCAN_MS = 60_000;
 
@@ -39,6 +39,7 @@ export class CallbackNotifier {
   private readonly sending = new Set<string>();
   private readonly stop = new AbortController();
   private resumeTimer: NodeJS.Timeout | undefined;
+  private scanning: Promise<void> | undefined;
 
   constructor(
     private readonly queue: TaskQueue,
@@ -49,46 +50,54 @@ export class CallbackNotifier {
     const url = this.urlFor(task);
     if (!url) return;
     const state: CallbackState = { url: redactUrl(url), status: 'pending', attempts: 0 };
-    this.start(task, url, state, true);
+    this.start(task, url, state, undefined);
   }
 
   /**
    * Sends the callbacks that processes now gone left pending (their next attempt is long overdue): each is
-   * claimed first, so of several processes starting at once one sends it. Returns how many it took up.
+   * claimed first, so of several processes looking at once one sends it. Returns how many it took up.
    */
   async resumePending(limit = 1000): Promise<number> {
     let taken = 0;
     for (const task of await this.queue.pendingCallbacks(limit)) {
-      const url = this.urlFor(task);
+      if (this.stop.signal.aborted) break;
       const current = task.callback;
       if (!current || this.sending.has(task.id)) continue;
-      const due = current.next_attempt_at ? Date.parse(current.next_attempt_at) : 0;
-      if (Date.now() - due < STALE_AFTER_MS) continue;
+      // A state from before next_attempt_at existed: its sender may retry for up to half an hour.
+      const due = current.next_attempt_at
+        ? Date.parse(current.next_attempt_at)
+        : Date.parse(task.updatedAt) + 30 * 60_000;
+      if (!(Date.now() - due >= STALE_AFTER_MS)) continue;
+      const url = this.urlFor(task);
       if (!url) {
         // No URL any more (CALLBACK_URL removed): settled, so it is not looked at again.
-        const settled = {
-          ...current,
-          status: 'failed' as const,
+        const { next_attempt_at: _due, ...rest } = current;
+        const settled: CallbackState = {
+          ...rest,
+          status: 'failed',
           last_error: 'no callback URL is configured',
         };
-        await this.queue.claimCallback(task.id, current, settled);
+        if (await this.queue.claimCallback(task.id, current, settled)) this.options.onFinished?.('failed');
         continue;
       }
       const claimed: CallbackState = { ...current, next_attempt_at: this.attemptDeadline() };
       if (!(await this.queue.claimCallback(task.id, current, claimed))) continue;
-      this.start(task, url, claimed, false);
+      this.start(task, url, claimed, claimed);
       taken++;
     }
     if (taken) this.options.logger.info({ callbacks: taken }, 'resumed pending callbacks');
     return taken;
   }
 
-  /** Looks for abandoned deliveries now and every minute until close (for workers). */
+  /** Looks for abandoned deliveries now and every minute until close (for workers); never two scans at once. */
   startResuming(): void {
-    const scan = () =>
-      void this.resumePending().catch((err: unknown) =>
-        this.options.logger.error({ err }, 'could not resume pending callbacks'),
-      );
+    const scan = () => {
+      if (this.scanning || this.stop.signal.aborted) return;
+      this.scanning = this.resumePending()
+        .then(() => undefined)
+        .catch((err: unknown) => this.options.logger.error({ err }, 'could not resume pending callbacks'))
+        .finally(() => (this.scanning = undefined));
+    };
     scan();
     this.resumeTimer = setInterval(scan, RESUME_SCAN_MS);
     this.resumeTimer.unref();
@@ -103,10 +112,16 @@ export class CallbackNotifier {
     return new Date(Date.now() + this.options.timeoutMs).toISOString();
   }
 
-  private start(task: TaskRecord, url: string, state: CallbackState, record: boolean): void {
+  /** `written`: the state as this process last stored it (a claim), or undefined for a new delivery. */
+  private start(
+    task: TaskRecord,
+    url: string,
+    state: CallbackState,
+    written: CallbackState | undefined,
+  ): void {
     if (this.stop.signal.aborted || this.sending.has(task.id)) return;
     this.sending.add(task.id);
-    const p = this.deliver(task, url, state, record)
+    const p = this.deliver(task, url, state, written)
       .catch((err: unknown) =>
         this.options.logger.error({ taskId: task.id, err }, 'callback delivery crashed'),
       )
@@ -117,15 +132,36 @@ export class CallbackNotifier {
     this.inFlight.add(p);
   }
 
-  private async deliver(task: TaskRecord, url: string, state: CallbackState, record: boolean): Promise<void> {
+  private async deliver(
+    task: TaskRecord,
+    url: string,
+    state: CallbackState,
+    written: CallbackState | undefined,
+  ): Promise<void> {
     const log = this.options.logger.child({ taskId: task.id });
     // The same for every attempt, in this process or another: one task settles once.
     const deliveryId = `${task.id}.${task.status}`;
     const body = JSON.stringify(this.options.render(task));
-    const save = () =>
-      this.queue
-        .setCallbackState(task.id, state)
-        .catch((err: unknown) => log.warn({ err }, 'could not record the callback state'));
+    let last = written ? { ...written } : undefined;
+    /**
+     * Stores the state if it is still the one this process wrote last: when it is not, another process took
+     * the delivery over (this one was taken for gone) and this one stops. A store that fails is logged and
+     * the delivery goes on.
+     */
+    const save = async (): Promise<boolean> => {
+      try {
+        const next = { ...state };
+        if (last === undefined) await this.queue.setCallbackState(task.id, next);
+        else if (!(await this.queue.claimCallback(task.id, last, next))) {
+          log.warn('another process took this callback over; leaving it to it');
+          return false;
+        }
+        last = next;
+      } catch (err) {
+        log.warn({ err }, 'could not record the callback state');
+      }
+      return true;
+    };
     // This process stops: the delivery is handed over, due at once for the next worker that looks.
     const handOver = async () => {
       state.next_attempt_at = new Date(Date.now() - STALE_AFTER_MS).toISOString();
@@ -133,36 +169,40 @@ export class CallbackNotifier {
     };
     const attemptsMade = state.attempts;
     // A resumed delivery gets at least one more attempt, however many its earlier process made.
-    const last = Math.max(this.options.maxAttempts, attemptsMade + 1);
-    for (let attempt = attemptsMade + 1; attempt <= last; attempt++) {
+    const lastAttempt = Math.max(this.options.maxAttempts, attemptsMade + 1);
+    for (let attempt = attemptsMade + 1; attempt <= lastAttempt; attempt++) {
       // Recorded before each attempt: if this process stops, another takes the delivery up once overdue.
       state.next_attempt_at = this.attemptDeadline();
-      if (record || attempt > attemptsMade + 1) await save();
+      if ((last === undefined || attempt > attemptsMade + 1) && !(await save())) return;
+      let failure: Error | undefined;
       try {
         await this.post(url, body, deliveryId, task.id);
+      } catch (err) {
+        failure = err as Error;
+      }
+      if (!failure) {
+        // Apart from the POST: the receiver has it, whatever becomes of this write.
         state.status = 'delivered';
         state.attempts = attempt;
         state.delivered_at = new Date().toISOString();
         delete state.last_error;
         delete state.next_attempt_at;
-        await this.queue.setCallbackState(task.id, state);
+        await save();
         log.info({ attempt }, 'callback delivered');
         this.options.onFinished?.('delivered');
         return;
-      } catch (err) {
-        // Stopped by this process's shutdown, not refused by the receiver: left pending, for another.
-        if (this.stop.signal.aborted) return handOver();
-        state.attempts = attempt;
-        state.last_error = (err as Error).message.slice(0, 300);
-        log.warn({ attempt, error: state.last_error }, 'callback attempt failed');
-        const final = attempt === last || (err as { permanent?: boolean }).permanent;
-        if (final) break;
-        const delay = Math.min(this.options.backoffMs * 2 ** (attempt - 1), 5 * 60_000);
-        state.next_attempt_at = new Date(Date.now() + delay + this.options.timeoutMs).toISOString();
-        await save();
-        // Shut down while waiting: handed over to the next worker.
-        if (!(await sleep(delay, this.stop.signal))) return handOver();
       }
+      // Stopped by this process's shutdown, not refused by the receiver: left pending, for another.
+      if (this.stop.signal.aborted) return handOver();
+      state.attempts = attempt;
+      state.last_error = failure.message.slice(0, 300);
+      log.warn({ attempt, error: state.last_error }, 'callback attempt failed');
+      if (attempt === lastAttempt || (failure as { permanent?: boolean }).permanent) break;
+      const delay = Math.min(this.options.backoffMs * 2 ** (attempt - 1), 5 * 60_000);
+      state.next_attempt_at = new Date(Date.now() + delay + this.options.timeoutMs).toISOString();
+      if (!(await save())) return;
+      // Shut down while waiting: handed over to the next worker.
+      if (!(await sleep(delay, this.stop.signal))) return handOver();
     }
     state.status = 'failed';
     delete state.next_attempt_at;
@@ -218,6 +258,8 @@ export class CallbackNotifier {
   /** Waits up to `graceMs` for deliveries under way, then abandons the rest. Idempotent. */
   async close(graceMs = 5000): Promise<void> {
     clearInterval(this.resumeTimer);
+    // A scan under way may be claiming deliveries: it ends before they are waited for.
+    await this.scanning;
     if (this.inFlight.size) await waitAtMost(Promise.allSettled([...this.inFlight]), graceMs);
     this.stop.abort();
     await Promise.allSettled([...this.inFlight]);

@@ -313,13 +313,19 @@ export class BullMqTaskQueue implements TaskQueue {
   }
 
   async claimCallback(id: string, expected: CallbackState, next: CallbackState): Promise<boolean> {
-    // Compare and set in one step on the server.
+    // Compare and set in one step on the server; a state no longer pending leaves the list of pending ones.
     const swapped = await this.redis.eval(
-      "if redis.call('HGET', KEYS[1], 'callback') == ARGV[1] then redis.call('HSET', KEYS[1], 'callback', ARGV[2]) return 1 end return 0",
-      1,
+      `if redis.call('HGET', KEYS[1], 'callback') ~= ARGV[1] then return 0 end
+       redis.call('HSET', KEYS[1], 'callback', ARGV[2])
+       if ARGV[3] == '0' then redis.call('ZREM', KEYS[2], ARGV[4]) end
+       return 1`,
+      2,
       this.metaKey(id),
+      this.key('callbacks'),
       JSON.stringify(expected),
       JSON.stringify(next),
+      next.status === 'pending' ? '1' : '0',
+      id,
     );
     return swapped === 1;
   }
@@ -329,13 +335,12 @@ export class BullMqTaskQueue implements TaskQueue {
     const out: TaskRecord[] = [];
     for (const id of ids) {
       const task = await this.get(id);
-      if (!task)
-        await this.redis.zrem(this.key('callbacks'), id); // expired with its record
-      else if (
-        task.callback?.status === 'pending' &&
-        (task.status === 'completed' || task.status === 'failed')
-      )
+      // Gone with its record, or settled: off the list.
+      if (!task || (task.callback && task.callback.status !== 'pending')) {
+        await this.redis.zrem(this.key('callbacks'), id);
+      } else if (task.callback && (task.status === 'completed' || task.status === 'failed')) {
         out.push(task);
+      }
     }
     return out;
   }
