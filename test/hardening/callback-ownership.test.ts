@@ -9,7 +9,7 @@ import { toStatusDocument } from '../../src/api/status-document.js';
 import { CallbackNotifier } from '../../src/callbacks/notifier.js';
 import { createLogger } from '../../src/logger.js';
 import { SqliteTaskQueue } from '../../src/queue/sqlite-queue.js';
-import type { TaskOutput } from '../../src/queue/task.js';
+import { minimalOutput } from '../helpers/task-output.js';
 
 /** A receiver that refuses every delivery, counting them. */
 async function refusingReceiver() {
@@ -56,19 +56,10 @@ describe('a callback delivery has one owner', () => {
       logger,
       render: toStatusDocument,
     });
-    const worker = queue.startWorker(
-      async (task): Promise<TaskOutput> => ({
-        storage: 'local',
-        prefix: task.id,
-        poster: { key: 'p.jpg' },
-        renditions: [],
-        audio: false,
-        duration: 1,
-        files: 1,
-        bytes: 1,
-      }),
-      { concurrency: 1, onSettled: (t) => notifier.notify(t) },
-    );
+    const worker = queue.startWorker(async (task) => minimalOutput(task.id), {
+      concurrency: 1,
+      onSettled: (t) => notifier.notify(t),
+    });
     try {
       const { task } = await queue.submit({ video_filename: 'owned.mp4' });
       // The first attempt is refused; the sender waits 1.5 s before the next.

@@ -6,18 +6,9 @@ import { after, before, describe, test } from 'node:test';
 import Database from 'better-sqlite3';
 import { pino } from 'pino';
 import { SqliteTaskQueue } from '../../src/queue/sqlite-queue.js';
-import type { TaskOutput } from '../../src/queue/task.js';
+import { minimalOutput } from '../helpers/task-output.js';
 
-const output = (prefix: string): TaskOutput => ({
-  storage: 'local',
-  prefix,
-  poster: { key: `${prefix}/poster.jpg` },
-  renditions: [],
-  audio: false,
-  duration: 1,
-  files: 1,
-  bytes: 1,
-});
+const output = minimalOutput;
 
 describe('SQLite queue: a database that refuses writes for a while', () => {
   let root: string;

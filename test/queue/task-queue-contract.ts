@@ -1,13 +1,14 @@
 import assert from 'node:assert/strict';
 import { after, afterEach, describe, test } from 'node:test';
 import { TaskFailure } from '../../src/errors.js';
-import type { TaskOutput, TaskRecord } from '../../src/queue/task.js';
+import type { TaskRecord } from '../../src/queue/task.js';
 import {
   QueueFullError,
   type TaskHandler,
   type TaskQueue,
   type TaskWorker,
 } from '../../src/queue/task-queue.js';
+import { minimalOutput } from '../helpers/task-output.js';
 
 /**
  * How a suite gets queues. Every call gives a fresh, empty queue of its own; `maxAttempts` is the number of
@@ -18,16 +19,7 @@ export interface QueueFactory {
   open(options: { maxAttempts: number }): Promise<TaskQueue>;
 }
 
-const output = (name: string): TaskOutput => ({
-  storage: 'local',
-  prefix: name,
-  poster: { key: `${name}/poster.jpg` },
-  renditions: [],
-  audio: false,
-  duration: 1,
-  files: 1,
-  bytes: 1,
-});
+const output = minimalOutput;
 
 /** A handler that finishes at once. */
 const quick: TaskHandler = async (task) => output(task.request.video_filename);
