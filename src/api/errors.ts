@@ -27,6 +27,11 @@ export class ApiError extends Error {
   }
 }
 
+/** The answer while MAX_QUEUED_TASKS tasks are waiting: 503, come back in half a minute. */
+export function queueFull(message = 'too many tasks are waiting; try again later'): ApiError {
+  return new ApiError('queue_full', message, { 'retry-after': '30' });
+}
+
 export const errorResponseSchema = {
   type: 'object',
   required: ['error', 'message'],

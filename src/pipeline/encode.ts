@@ -1,10 +1,10 @@
-import { stat } from 'node:fs/promises';
 import path from 'node:path';
 import { runProcess } from '../process/run-process.js';
 import type { StageContext, StageProgress } from './context.js';
 import { buildEncodeArgs, parseProgressLine, type EncodeOutputs } from './ffmpeg-args.js';
 import type { MediaInfo } from './media-info.js';
 import type { EncodePlan } from './plan.js';
+import { hasContent } from './poster.js';
 import { processFailure } from './process-failure.js';
 
 /** Where the encode writes each stream of the plan (regular files or pipes) and the poster, inside `dir`. */
@@ -46,6 +46,6 @@ export async function encode(
     const outDirs = new Set(Object.values(outputs.video).map((f) => path.dirname(f)));
     throw processFailure(err, 'encode_failed', 'FFmpeg could not encode the input', [inputPath, ...outDirs]);
   }
-  const poster = !!outputs.poster && !!(await stat(outputs.poster).catch(() => undefined))?.size;
+  const poster = !!outputs.poster && (await hasContent(outputs.poster));
   return { poster };
 }

@@ -49,7 +49,8 @@ export async function makePoster(
   }
 }
 
-async function hasContent(file: string): Promise<boolean> {
+/** Whether FFmpeg wrote the file: it exits 0 without writing an image output that no frame reached. */
+export async function hasContent(file: string): Promise<boolean> {
   return !!(await stat(file).catch(() => undefined))?.size;
 }
 

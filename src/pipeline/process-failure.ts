@@ -1,3 +1,4 @@
+import os from 'node:os';
 import { TaskFailure, type FailureCode } from '../errors.js';
 import { ProcessError } from '../process/run-process.js';
 
@@ -8,6 +9,9 @@ const knownCauses: [RegExp, string][] = [
     'no frame of its video stream could be decoded (the stream is corrupt)',
   ],
 ];
+
+/** Signals that stop a program from outside (a service manager, an operator), not because of its input. */
+const stopSignals = ['SIGTERM', 'SIGINT', 'SIGHUP'] as const;
 
 /**
  * Maps a failed child process to the reason a person reads: cancellation and watchdog kills keep their own
@@ -34,13 +38,10 @@ export function processFailure(err: unknown, code: FailureCode, what: string, hi
   if (err.kind === 'output') return new TaskFailure(code, `${what}: ${err.message}`, { cause: err });
   // Stopped from outside (a service manager stopping the whole group, an operator): not the input's doing.
   // FFmpeg catches these signals and exits 255 saying so.
-  const caught = /received signal (1|2|15)\b/.exec(err.stderrTail);
-  const stopSignal =
-    err.exitSignal === 'SIGTERM' || err.exitSignal === 'SIGINT' || err.exitSignal === 'SIGHUP'
-      ? err.exitSignal
-      : caught
-        ? ({ '1': 'SIGHUP', '2': 'SIGINT', '15': 'SIGTERM' } as const)[caught[1] as '1' | '2' | '15']
-        : undefined;
+  const caught = /received signal (\d+)/.exec(err.stderrTail)?.[1];
+  const stopSignal = stopSignals.find(
+    (s) => s === err.exitSignal || os.constants.signals[s] === Number(caught),
+  );
   if (stopSignal) {
     return new TaskFailure('internal', `${what}: ${program} was stopped (${stopSignal})`, { cause: err });
   }

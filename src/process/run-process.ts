@@ -51,8 +51,9 @@ export function formatCommand(command: string, args: readonly string[]): string 
 /**
  * Runs one program with an argument array (no shell), stdin closed, in its own process group so that
  * stopping it stops everything it started, and tied to this process: if this process dies, even by SIGKILL,
- * the kernel kills the program too (parent-death.ts), so no encode outlives the worker that ran it. Resolves with stdout when it exits 0; rejects with a
- * ProcessError carrying the exit code, signal, command and the tail of stderr otherwise.
+ * the kernel kills the program too (parent-death.ts), so no encode outlives the worker that ran it. Resolves
+ * with stdout when it exits 0; rejects with a ProcessError carrying the exit code, signal, command and the
+ * tail of stderr otherwise.
  */
 export function runProcess(command: string, args: readonly string[], options: RunProcessOptions = {}) {
   const printable = formatCommand(command, args);

@@ -4,7 +4,7 @@ import { TaskFailure } from '../../errors.js';
 import { previewTask } from '../../tasks/preview.js';
 import { encodeRequestSchema, toTaskRequest, type EncodeRequestBody } from '../encode-request.js';
 import { QueueFullError } from '../../queue/task-queue.js';
-import { ApiError, errorResponseSchema } from '../errors.js';
+import { ApiError, errorResponseSchema, queueFull } from '../errors.js';
 import { planDocumentSchema } from '../plan-schema.js';
 
 const errors = { '4xx': errorResponseSchema, '5xx': errorResponseSchema };
@@ -123,9 +123,7 @@ export const encodeRoutes: FastifyPluginAsync<{ services: Services }> = async (a
         .submit(request, { idempotencyKey, maxQueued: services.config.limits.maxQueuedTasks })
         .catch((err: unknown) => {
           if (!(err instanceof QueueFullError)) throw err;
-          throw new ApiError('queue_full', 'too many tasks are waiting; try again later', {
-            'retry-after': '30',
-          });
+          throw queueFull();
         });
       if (result.outcome === 'conflict') {
         throw new ApiError('conflict', 'this Idempotency-Key was already used with a different request');

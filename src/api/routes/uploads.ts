@@ -8,7 +8,7 @@ import type { FastifyPluginAsync, FastifyRequest } from 'fastify';
 import type { Services } from '../../app/services.js';
 import { ownedWorkDirName } from '../../app/work-dirs.js';
 import { QueueFullError } from '../../queue/task-queue.js';
-import { ApiError, errorResponseSchema } from '../errors.js';
+import { ApiError, errorResponseSchema, queueFull } from '../errors.js';
 import { safeContentType, sanitiseFilename, uploadKeyFor } from './upload-names.js';
 
 /** How long a presigned upload URL stays valid. */
@@ -216,7 +216,7 @@ function tooLarge(services: Services): ApiError {
 async function assertQueueHasRoom(services: Services): Promise<void> {
   const counts = await services.queue.counts();
   if (counts.queued >= services.config.limits.maxQueuedTasks) {
-    throw new ApiError('queue_full', 'too many tasks are waiting; try again later', { 'retry-after': '30' });
+    throw queueFull();
   }
 }
 
@@ -226,9 +226,7 @@ async function submitTask(services: Services, key: string) {
     .catch((err: unknown) => {
       if (!(err instanceof QueueFullError)) throw err;
       // Filled up while the file was uploading: it is stored, and its key can be submitted later.
-      throw new ApiError('queue_full', `too many tasks are waiting; submit "${key}" later`, {
-        'retry-after': '30',
-      });
+      throw queueFull(`too many tasks are waiting; submit "${key}" later`);
     });
   return { task_id: task.id, status: task.status, status_url: `/status/${task.id}` };
 }
