@@ -150,13 +150,23 @@ export function runProcess(command: string, args: readonly string[], options: Ru
         finish(new ProcessError(`${name} ${what}`, stopReason, printable, code, sig, stderrTail, name));
       } else if (code === 0) {
         finish(undefined);
-      } else if (launch.viaSetpriv && setprivExecFailure(code, stderrTail)) {
-        // What a direct spawn reports as an 'error' event (ENOENT, EACCES).
-        const why = setprivExecFailure(code, stderrTail)!;
-        finish(new ProcessError(`cannot start ${command}: ${why}`, 'spawn', printable, code, sig, '', name));
       } else {
+        // What a direct spawn reports as an 'error' event (ENOENT, EACCES), setpriv says on stderr.
+        const notStarted = launch.viaSetpriv ? setprivExecFailure(code, stderrTail) : undefined;
         const how = sig ? `was killed by ${sig}` : `exited with code ${code}`;
-        finish(new ProcessError(`${name} ${how}`, 'exit', printable, code, sig, stderrTail, name));
+        finish(
+          notStarted
+            ? new ProcessError(
+                `cannot start ${command}: ${notStarted}`,
+                'spawn',
+                printable,
+                code,
+                sig,
+                '',
+                name,
+              )
+            : new ProcessError(`${name} ${how}`, 'exit', printable, code, sig, stderrTail, name),
+        );
       }
     });
   });
