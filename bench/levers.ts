@@ -20,7 +20,7 @@ const usage = `tsx bench/levers.ts --levers SPEC;SPEC;… [--input generated] [-
 Times our single FFmpeg encode (files written, as the pipeline writes them) with one lever changed at a time,
 alternating the levers run by run; the first lever is the baseline of the ratios. A SPEC is comma-separated
 key=value pairs: cascade=1, threads=N (x264 per rung), dthreads=N (decoder), fthreads=N (filter graph),
-flags=bicubic|bilinear|fast_bilinear, preset=NAME, ladder=360:800k,720:2800k (use + instead of , there),
+flags=bicubic|bilinear|fast_bilinear, scaler=zscale|swscale, preset=NAME, ladder=360:800k,720:2800k (use + instead of , there),
 segment=SECONDS, maxrate=FACTOR and bufsize=FACTOR (of the target bitrate), poster=separate|inline (none by
 default). An empty SPEC ("base") is our current default.`;
 
@@ -53,6 +53,7 @@ function parseLever(spec: string): Lever {
     else if (key === 'dthreads') tuning.decodeThreads = Number(value);
     else if (key === 'fthreads') tuning.filterThreads = Number(value);
     else if (key === 'flags') tuning.scaleFlags = value;
+    else if (key === 'scaler') env.SCALER = value;
     else if (key === 'preset') env.X264_PRESET = value;
     else if (key === 'ladder') env.LADDER = value.replace(/\+/g, ',');
     else if (key === 'segment') env.SEGMENT_DURATION = value;

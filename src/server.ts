@@ -34,7 +34,7 @@ export async function startService(
   let worker: TaskWorker | undefined;
   try {
     if (options.worker) {
-      const versions = await checkTools(services.tools);
+      const versions = await checkTools(services.tools, { zscale: config.encode.scaler === 'zscale' });
       logger.info(versions, 'media tools');
       await sweepOrphanWorkDirs(config.workDir, logger);
       worker = services.queue.startWorker(

@@ -20,7 +20,10 @@ export interface EncodeTuning {
   decodeThreads: number;
   /** Filter graph threads; 0 leaves FFmpeg's choice. */
   filterThreads: number;
-  /** libswscale algorithm for the rungs. */
+  /**
+   * Resizing algorithm for the rungs, by the name both resizers know it by (bicubic, bilinear, lanczos); a name
+   * only libswscale knows (area, fast_bilinear…) makes the rungs with libswscale.
+   */
   scaleFlags: string;
 }
 
@@ -179,15 +182,27 @@ export function buildEncodeArgs(
   return args;
 }
 
+/** Resizing algorithms of zimg that libswscale has under the same name. */
+const zimgFilters = new Set(['bilinear', 'bicubic', 'lanczos']);
+/**
+ * libswscale's kernel where zimg's default differs: its bicubic is B=0, C=0.6 (zimg's B=C=1/3 is softer), so
+ * either resizer gives the same picture.
+ */
+const zimgParams: Record<string, string> = { bicubic: ':param_a=0:param_b=0.6' };
+
 /**
  * Decoded frames → `[v<i>]` per rendition (plan order, smallest first), and `[poster]` when asked. Each rung gets
  * an explicit size with square pixels: non-square sources are resampled to their display shape.
  */
 function filterGraph(source: string, plan: EncodePlan, tuning: EncodeTuning, poster?: string): string {
   const n = plan.renditions.length;
+  const zimg = plan.scaler === 'zscale' && zimgFilters.has(tuning.scaleFlags);
   const scale = (i: number) => {
     const r = plan.renditions[i]!;
-    return `scale=${r.width}:${r.height}:flags=${tuning.scaleFlags},setsar=1`;
+    const resize = zimg
+      ? `zscale=w=${r.width}:h=${r.height}:filter=${tuning.scaleFlags}${zimgParams[tuning.scaleFlags] ?? ''}`
+      : `scale=${r.width}:${r.height}:flags=${tuning.scaleFlags}`;
+    return `${resize},setsar=1`;
   };
   const cascade = tuning.cascade && n > 1;
   // What reads the decoded frames: every rung, or only the top one when the rungs cascade; and the poster.

@@ -1,6 +1,7 @@
 import os from 'node:os';
 import { TaskFailure, type FailureCode } from '../errors.js';
 import { ProcessError } from '../process/run-process.js';
+import { zscaleMissing } from './tools.js';
 
 /** FFmpeg messages whose words mean little to the person who uploaded the file, and what they mean. */
 const knownCauses: [RegExp, string][] = [
@@ -54,6 +55,10 @@ export function processFailure(err: unknown, code: FailureCode, what: string, hi
   // A crash (SIGSEGV, SIGABRT…) on this input: its last words are rarely useful, the signal is.
   if (err.exitSignal) {
     return new TaskFailure(code, `${what}: ${program} crashed (${err.exitSignal})`, { cause: err });
+  }
+  // The worker's FFmpeg lacks a filter the configuration uses: no input converts there until it is fixed.
+  if (/No such filter: 'zscale'/.test(err.stderrTail)) {
+    return new TaskFailure('internal', `${what}: ${zscaleMissing}`, { cause: err });
   }
   const known = knownCauses.find(([pattern]) => pattern.test(err.stderrTail));
   if (known) return new TaskFailure(code, `${what}: ${known[1]}`, { cause: err });

@@ -36,22 +36,43 @@ export function defaultTools(overrides: Partial<MediaTools> = {}): MediaTools {
   };
 }
 
+/** Why an FFmpeg without zimg cannot run this configuration, and the two ways out. */
+export const zscaleMissing =
+  'FFmpeg was built without libzimg (its zscale filter resizes the renditions): install an FFmpeg built ' +
+  'with it (Debian and Ubuntu package theirs so) or set SCALER=swscale';
+
 export class ToolMissingError extends Error {
   override name = 'ToolMissingError';
 }
 
-/** Checks that every tool runs and returns its version line; throws a ToolMissingError a person can act on. */
-export async function checkTools(tools: MediaTools): Promise<Record<keyof MediaTools, string>> {
+/** What the configured pipeline needs of the tools beyond running. */
+export interface ToolNeeds {
+  /** FFmpeg's `zscale` filter (FFmpeg built with libzimg, as Debian's and Ubuntu's are), for SCALER=zscale. */
+  zscale?: boolean;
+}
+
+/**
+ * Checks that every tool runs (and FFmpeg has what `needs` asks for) and returns its version line; throws a
+ * ToolMissingError a person can act on.
+ */
+export async function checkTools(
+  tools: MediaTools,
+  needs: ToolNeeds = {},
+): Promise<Record<keyof MediaTools, string>> {
   const versionOf = async (name: keyof MediaTools, args: string[], hint: string) => {
+    let stdout: string;
     try {
-      const { stdout } = await runProcess(tools[name], args, { timeoutMs: 15_000 });
-      // xmllint prints its version on stderr: an empty stdout still means it ran.
-      return stdout.split('\n')[0]?.trim() || 'found';
+      ({ stdout } = await runProcess(tools[name], args, { timeoutMs: 15_000 }));
     } catch (err) {
       throw new ToolMissingError(
         `${name} not usable at "${tools[name]}" (${(err as Error).message}). ${hint}`,
       );
     }
+    if (name === 'ffmpeg' && needs.zscale && !stdout.includes('--enable-libzimg')) {
+      throw new ToolMissingError(`${zscaleMissing} (ffmpeg at "${tools.ffmpeg}")`);
+    }
+    // xmllint prints its version on stderr: an empty stdout still means it ran.
+    return stdout.split('\n')[0]?.trim() || 'found';
   };
   const [ffmpeg, ffprobe, packager, xmllint] = await Promise.all([
     versionOf(

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { chmod, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { describe, test } from 'node:test';
@@ -74,6 +74,50 @@ describe('dash-video-converter convert', () => {
       }
     });
   }
+
+  test('an odd-sized picture converts: libswscale resizes what zimg refuses', async () => {
+    const dir = await mkdtemp(path.join(tmpdir(), 'dvc-cli-'));
+    try {
+      const odd = path.join(dir, 'odd.mkv');
+      await run('ffmpeg', [
+        ...['-v', 'error', '-f', 'lavfi', '-i', 'testsrc2=size=642x362:rate=25:duration=2'],
+        ...['-vf', 'crop=641:361:0:0', '-c:v', 'mpeg4', '-q:v', '3', odd],
+      ]);
+      const out = path.join(dir, 'out');
+      const { stdout } = await run(process.execPath, [...cli, 'convert', odd, '-o', out, '--quiet']);
+      assert.match(stdout, /video_360p: 640x360/);
+      await checkDashPackage(out, { heights: [360], audio: false });
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
+  test('an FFmpeg built without zimg: the conversion says so and how to go on; SCALER=swscale converts', async () => {
+    const dir = await mkdtemp(path.join(tmpdir(), 'dvc-cli-'));
+    try {
+      // FFmpeg as built without libzimg: no zscale filter, no --enable-libzimg in its configuration.
+      const ffmpeg = path.join(dir, 'ffmpeg-without-zimg');
+      await writeFile(
+        ffmpeg,
+        '#!/bin/sh\ncase " $* " in *zscale*) echo "No such filter: \'zscale\'" >&2; exit 1 ;; esac\n' +
+          'exec ffmpeg "$@"\n',
+      );
+      await chmod(ffmpeg, 0o755);
+      const clip = await generateClip({ width: 1280, height: 720, seconds: 2, audio: true });
+      const args = [...cli, 'convert', clip, '-o', path.join(dir, 'out'), '--preset', 'ultrafast', '--quiet'];
+      const env = { ...process.env, FFMPEG_PATH: ffmpeg };
+      await assert.rejects(run(process.execPath, args, { env }), (err: { code: number; stderr: string }) => {
+        assert.equal(err.code, 1);
+        assert.match(err.stderr, /built without libzimg/);
+        assert.match(err.stderr, /SCALER=swscale/);
+        return true;
+      });
+      await run(process.execPath, args, { env: { ...env, SCALER: 'swscale' } });
+      await checkDashPackage(path.join(dir, 'out'), { heights: [360, 720], audio: true });
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
 
   test('a bad setting exits 78 naming it', async () => {
     await assert.rejects(

@@ -11,6 +11,7 @@ export const testEncodeSettings: EncodeSettings = {
   audioBitrate: 128_000,
   maxFrameRate: 60,
   formats: ['dash'],
+  scaler: 'zscale',
 };
 
 /** What probe would report for a plain progressive H.264 source of this size (video stream 0, audio 1). */

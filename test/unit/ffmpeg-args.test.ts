@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { buildEncodeArgs, parseProgressLine } from '../../src/pipeline/ffmpeg-args.js';
+import { buildEncodeArgs, defaultTuning, parseProgressLine } from '../../src/pipeline/ffmpeg-args.js';
 import type { MediaInfo } from '../../src/pipeline/media-info.js';
 import { planEncode } from '../../src/pipeline/plan.js';
 import { mediaInfo, testEncodeSettings } from '../helpers/media-info.js';
@@ -32,8 +32,28 @@ describe('the single FFmpeg invocation', () => {
     const [graph] = after('-filter_complex');
     assert.ok(graph!.startsWith('[0:1]'), graph);
     assert.match(graph!, /split=/);
-    assert.match(graph!, /scale=1280:720/);
-    assert.match(graph!, /scale=640:360/);
+    assert.match(graph!, /zscale=w=1280:h=720:filter=bicubic/);
+    assert.match(graph!, /zscale=w=640:h=360:filter=bicubic/);
+  });
+  test('rungs resized by zimg unless told otherwise, or the frames have an odd size zimg refuses', () => {
+    const graphOf = (m: MediaInfo, scaler: 'zscale' | 'swscale') =>
+      buildEncodeArgs('/in.mp4', m, planEncode(m, { ...testEncodeSettings, scaler }), outputs).find((a) =>
+        a.includes('split='),
+      )!;
+    assert.doesNotMatch(graphOf(media, 'swscale'), /zscale/);
+    assert.match(graphOf(media, 'swscale'), /\bscale=1280:720:flags=bicubic/);
+    const odd = mediaInfo(1279, 721);
+    assert.equal(planEncode(odd, testEncodeSettings).scaler, 'swscale');
+    assert.doesNotMatch(graphOf(odd, 'zscale'), /zscale/);
+    // A name only libswscale knows keeps libswscale.
+    const areaArgs = buildEncodeArgs('/in.mp4', media, plan, outputs, {
+      ...defaultTuning,
+      scaleFlags: 'area',
+    });
+    assert.match(
+      areaArgs.find((a) => a.includes('split='))!,
+      /\bscale=1280:720:flags=area/,
+    );
   });
   test('every rung: libx264 capped VBR, keyframes forced on the segment grid, no scene cuts', () => {
     assert.deepEqual(after('-c:v'), ['libx264', 'libx264', 'mjpeg'], 'two rungs, then the poster');

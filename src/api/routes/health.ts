@@ -31,7 +31,7 @@ export const healthRoutes: FastifyPluginAsync<{ services: Services }> = async (a
   let toolsCheckedAt = 0;
   const checkToolsCached = async () => {
     if (Date.now() - toolsCheckedAt < TOOLS_CHECK_TTL_MS) return;
-    await checkTools(services.tools);
+    await checkTools(services.tools, { zscale: services.config.encode.scaler === 'zscale' });
     toolsCheckedAt = Date.now();
   };
   const checkDisk = async () => {
