@@ -63,6 +63,11 @@ export const planDocumentSchema = {
             bitrate: { type: 'integer' },
             channels: { type: 'integer' },
             sample_rate: { type: 'integer' },
+            copy: {
+              type: 'boolean',
+              description:
+                "The source's AAC is packaged as it is (AAC-LC, mono or stereo, 44.1/48 kHz, at most 1.5 × AUDIO_BITRATE; AUDIO_COPY).",
+            },
           },
         },
         frame_rate: { type: 'number', description: 'Output frames per second.' },

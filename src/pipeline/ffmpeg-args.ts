@@ -158,15 +158,13 @@ export function buildEncodeArgs(
       `0:${media.audio.index}`,
       '-map_metadata',
       '-1',
-      '-c:a',
-      'aac',
-      '-b:a',
-      String(plan.audio.bitrate),
-      // Stereo at 48 kHz plays everywhere; 5.1 sources are downmixed.
-      '-ac',
-      String(plan.audio.channels),
-      '-ar',
-      String(plan.audio.sampleRate),
+      ...(plan.audio.copy
+        ? ['-c:a', 'copy']
+        : // Stereo at 48 kHz plays everywhere; 5.1 sources are downmixed.
+          [
+            ...['-c:a', 'aac', '-b:a', String(plan.audio.bitrate)],
+            ...['-ac', String(plan.audio.channels), '-ar', String(plan.audio.sampleRate)],
+          ]),
       '-vn',
       // Audio has no keyframes to cut fragments at: one fragment per segment's worth of samples. The edit
       // list that delay_moov allows hides the AAC encoder's priming samples, so audio stays in sync.

@@ -38,4 +38,8 @@ export interface AudioStreamInfo {
   codec: string;
   channels: number;
   sampleRate: number;
+  /** AAC profile as ffprobe names it (`LC`, `HE-AAC`…), when the codec has profiles. */
+  profile?: string;
+  /** Bits per second, when the container says (MP4/MOV do, Matroska often does not). */
+  bitRate?: number;
 }

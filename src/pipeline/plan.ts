@@ -1,4 +1,4 @@
-import type { MediaInfo } from './media-info.js';
+import type { AudioStreamInfo, MediaInfo } from './media-info.js';
 
 export type OutputFormat = 'dash' | 'hls';
 
@@ -26,6 +26,8 @@ export interface EncodeSettings {
   /** VBV buffer as a multiple of the target bitrate, e.g. 2. */
   bufsizeFactor: number;
   audioBitrate: number;
+  /** Copy AAC-LC mono or stereo audio at 44.1/48 kHz and at most 1.5 × `audioBitrate` instead of encoding it. */
+  audioCopy: boolean;
   /** Sources above this frame rate are reduced to it. */
   maxFrameRate: number;
   formats: OutputFormat[];
@@ -44,7 +46,8 @@ export interface Rendition {
 
 export interface EncodePlan {
   renditions: Rendition[];
-  audio?: { bitrate: number; channels: 2; sampleRate: 48000 };
+  /** The audio as packaged: the source's stream copied, or AAC encoded at these settings. */
+  audio?: AudioPlan;
   segmentDuration: number;
   /** Frame rate limit applied by a filter, when the source is faster than `maxFrameRate`. */
   frameRateLimit?: number;
@@ -58,7 +61,19 @@ export interface EncodePlan {
   sourceSizedRung: boolean;
 }
 
+export interface AudioPlan {
+  /** Bits per second (the source's, when copied). */
+  bitrate: number;
+  channels: number;
+  sampleRate: number;
+  /** The source's AAC goes into the package as it is: no second generation of lossy coding, no encoder's CPU. */
+  copy: boolean;
+}
+
 const MIN_BITRATE = 150_000;
+
+/** How far above AUDIO_BITRATE a source's AAC may be and still be copied rather than encoded down. */
+export const AUDIO_COPY_HEADROOM = 1.5;
 
 export const defaultLadder: RungSpec[] = [
   { height: 360, bitrate: 550_000 },
@@ -117,7 +132,7 @@ export function planEncode(media: MediaInfo, settings: EncodeSettings): EncodePl
   const outputFps = frameRateLimit ?? fps;
   return {
     renditions,
-    audio: media.audio ? { bitrate: settings.audioBitrate, channels: 2, sampleRate: 48000 } : undefined,
+    audio: media.audio ? planAudio(media.audio, settings) : undefined,
     segmentDuration: settings.segmentDuration,
     frameRateLimit,
     gopFrames: Math.max(1, Math.round(outputFps * settings.segmentDuration)),
@@ -126,6 +141,25 @@ export function planEncode(media: MediaInfo, settings: EncodeSettings): EncodePl
     scaler: scalerFor(media, settings.scaler),
     sourceSizedRung,
   };
+}
+
+/**
+ * Audio that every DASH and HLS player takes as it is (AAC-LC, mono or stereo, 44.1 or 48 kHz) at a bitrate
+ * near the configured one is copied; anything else (5.1, HE-AAC, Opus, Vorbis, a rate the container does not
+ * state) is encoded to stereo AAC-LC at 48 kHz.
+ */
+function planAudio(audio: AudioStreamInfo, settings: EncodeSettings): AudioPlan {
+  const copy =
+    settings.audioCopy &&
+    audio.codec === 'aac' &&
+    audio.profile === 'LC' &&
+    (audio.channels === 1 || audio.channels === 2) &&
+    (audio.sampleRate === 44_100 || audio.sampleRate === 48_000) &&
+    audio.bitRate !== undefined &&
+    audio.bitRate <= settings.audioBitrate * AUDIO_COPY_HEADROOM;
+  return copy
+    ? { bitrate: audio.bitRate!, channels: audio.channels, sampleRate: audio.sampleRate, copy }
+    : { bitrate: settings.audioBitrate, channels: 2, sampleRate: 48_000, copy };
 }
 
 /**

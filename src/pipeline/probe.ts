@@ -18,6 +18,8 @@ interface FfprobeStream {
   duration?: string;
   channels?: number;
   sample_rate?: string;
+  profile?: string;
+  bit_rate?: string;
   tags?: Record<string, string>;
   side_data_list?: { side_data_type?: string; rotation?: number }[];
   disposition?: { attached_pic?: number };
@@ -117,6 +119,8 @@ export function parseProbeOutput(data: FfprobeOutput): MediaInfo {
         codec: audioStream.codec_name ?? 'unknown',
         channels: audioStream.channels ?? 2,
         sampleRate: Number(audioStream.sample_rate) || 48000,
+        ...(audioStream.profile ? { profile: audioStream.profile } : {}),
+        ...(Number(audioStream.bit_rate) > 0 ? { bitRate: Number(audioStream.bit_rate) } : {}),
       }
     : undefined;
   const duration = firstPositive(Number(data.format?.duration), Number(videoStream.duration));

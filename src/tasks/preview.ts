@@ -182,7 +182,12 @@ export function describePlan(
         bufsize: r.bufsize,
       })),
       audio: plan.audio
-        ? { bitrate: plan.audio.bitrate, channels: plan.audio.channels, sample_rate: plan.audio.sampleRate }
+        ? {
+            bitrate: plan.audio.bitrate,
+            channels: plan.audio.channels,
+            sample_rate: plan.audio.sampleRate,
+            copy: plan.audio.copy,
+          }
         : null,
       frame_rate: round(outputFps, 3),
       frame_rate_limit: plan.frameRateLimit ?? null,

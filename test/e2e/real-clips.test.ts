@@ -1,21 +1,45 @@
 import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
 import { copyFile } from 'node:fs/promises';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { checkDashPackage } from '../helpers/package-check.js';
+import { promisify } from 'node:util';
+import { audioPacketsDigest, checkDashPackage, joinRepresentation } from '../helpers/package-check.js';
 import { sharedMediaDir } from '../helpers/media.js';
 import { startTestService, submit, waitForFinal, type TestService } from '../helpers/service.js';
 
+const run = promisify(execFile);
+
 /** What each real clip must give: the clips in ../shared/media break naive pipelines in different ways. */
-const expectations: { file: string; heights: number[]; audio: boolean; size?: [number, number] }[] = [
+const expectations: {
+  file: string;
+  heights: number[];
+  audio: boolean;
+  /** The source's AAC packaged as it is (AAC-LC mono/stereo at 44.1/48 kHz near AUDIO_BITRATE). */
+  audioCopied?: boolean;
+  size?: [number, number];
+}[] = [
   // AAC 5.1: downmixed to stereo.
   { file: 'bbb_720p_5s_h264_aac51.mp4', heights: [360, 720], audio: true, size: [1280, 720] },
   // VP8 + Vorbis in WebM.
   { file: 'bbb_720p_30s_vp8_vorbis.webm', heights: [360, 720], audio: true, size: [1280, 720] },
   // 568x320 stored with a -90° display matrix, audio as stream 0: a portrait 320x568 source, smaller than 360p.
-  { file: 'iphone_rot90_audio_first.mov', heights: [320], audio: true, size: [320, 568] },
-  // Rotated 180°: same shape, upright pixels.
-  { file: 'phone_rot180_vfr_720p.mp4', heights: [360, 720], audio: true, size: [1280, 720] },
+  // Its mono 44.1 kHz AAC is copied.
+  {
+    file: 'iphone_rot90_audio_first.mov',
+    heights: [320],
+    audio: true,
+    audioCopied: true,
+    size: [320, 568],
+  },
+  // Rotated 180°: same shape, upright pixels; mono 48 kHz AAC, copied.
+  {
+    file: 'phone_rot180_vfr_720p.mp4',
+    heights: [360, 720],
+    audio: true,
+    audioCopied: true,
+    size: [1280, 720],
+  },
   // Extreme variable frame rate, odd size, no audio.
   { file: 'screen_vfr_3026x1386_noaudio.mp4', heights: [360, 720], audio: false, size: [1572, 720] },
   // 640x360 stored with 2:1 pixels: displayed 1280x360, delivered with square pixels.
@@ -46,6 +70,31 @@ describe('the real clips in ../shared/media convert to packages that validate an
         audio: clip.audio,
         segmentDuration: 4,
       });
+      const audio = mpd.representations.find((r) => r.contentType === 'audio');
+      if (audio) {
+        const source = path.join(svc.inputDir, clip.file);
+        const joined = await joinRepresentation(prefix, audio, svc.root);
+        const same = (await audioPacketsDigest(joined)) === (await audioPacketsDigest(source));
+        assert.equal(
+          same,
+          !!clip.audioCopied,
+          "the package's audio packets are the source's exactly when copied",
+        );
+        if (!clip.audioCopied) {
+          const { stdout } = await run('ffprobe', [
+            ...[
+              '-v',
+              'error',
+              '-select_streams',
+              'a:0',
+              '-show_entries',
+              'stream=codec_name,channels,sample_rate',
+            ],
+            ...['-of', 'csv=p=0', joined],
+          ]);
+          assert.equal(stdout.trim(), 'aac,48000,2', 'encoded audio: AAC stereo 48 kHz');
+        }
+      }
       const video = mpd.representations.filter((r) => r.contentType === 'video');
       const total = video[0]!.durations.reduce((a, b) => a + b, 0);
       assert.ok(

@@ -9,6 +9,7 @@ export const testEncodeSettings: EncodeSettings = {
   maxrateFactor: 1,
   bufsizeFactor: 2,
   audioBitrate: 128_000,
+  audioCopy: true,
   maxFrameRate: 60,
   formats: ['dash'],
   scaler: 'zscale',

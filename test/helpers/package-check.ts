@@ -151,12 +151,43 @@ export async function checkDashPackage(dir: string, expect: PackageExpectations 
 export async function decodeRepresentation(dir: string, rep: MpdRepresentation): Promise<void> {
   const tmp = await mkdtemp(path.join(tmpdir(), 'dvc-decode-'));
   try {
-    const joined = path.join(tmp, 'joined.mp4');
-    const parts = await Promise.all([rep.init, ...rep.segments].map((f) => readFile(path.join(dir, f))));
-    await writeFile(joined, Buffer.concat(parts));
+    const joined = await joinRepresentation(dir, rep, tmp);
     const { stderr } = await run('ffmpeg', ['-v', 'error', '-xerror', '-i', joined, '-f', 'null', '-']);
     assert.equal(stderr.trim(), '', `FFmpeg decodes ${rep.init} and its segments without error`);
   } finally {
     await rm(tmp, { recursive: true, force: true });
   }
+}
+
+/**
+ * A digest of a stream's coded packets (not their timing): equal for a source's audio and a package's audio
+ * exactly when the package carries the source's stream as it was.
+ */
+export async function audioPacketsDigest(file: string): Promise<string> {
+  const { stdout } = await run('ffmpeg', [
+    '-v',
+    'error',
+    '-i',
+    file,
+    '-map',
+    '0:a:0',
+    '-c',
+    'copy',
+    '-f',
+    'md5',
+    '-',
+  ]);
+  return stdout.trim();
+}
+
+/** The package's audio (init + segments joined) as one file in `tmpDir`, for `audioPacketsDigest` and ffprobe. */
+export async function joinRepresentation(
+  dir: string,
+  rep: MpdRepresentation,
+  tmpDir: string,
+): Promise<string> {
+  const joined = path.join(tmpDir, `${rep.id}-joined.mp4`);
+  const parts = await Promise.all([rep.init, ...rep.segments].map((f) => readFile(path.join(dir, f))));
+  await writeFile(joined, Buffer.concat(parts));
+  return joined;
 }

@@ -71,6 +71,16 @@ describe('the single FFmpeg invocation', () => {
       assert.ok(args.includes(`file:${f}`), f);
     assert.ok(args.includes('pipe:1'), 'progress on stdout');
   });
+  test("audio the plan copies keeps the source's stream: no encoder, no resampling", () => {
+    const stereo: MediaInfo = {
+      ...media,
+      audio: { index: 0, codec: 'aac', profile: 'LC', channels: 2, sampleRate: 44_100, bitRate: 128_000 },
+    };
+    const copied = buildEncodeArgs('/in.mp4', stereo, planEncode(stereo, testEncodeSettings), outputs);
+    const flagged = (flag: string) => copied.filter((_, i) => copied[i - 1] === flag);
+    assert.deepEqual(flagged('-c:a'), ['copy']);
+    for (const flag of ['-b:a', '-ac', '-ar']) assert.ok(!copied.includes(flag), flag);
+  });
   test('progress lines give seconds of output', () => {
     assert.equal(parseProgressLine('out_time_us=2500000'), 2.5);
     assert.equal(parseProgressLine('out_time_ms=1000000'), 1);

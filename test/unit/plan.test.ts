@@ -47,6 +47,45 @@ describe('planEncode', () => {
     assert.ok(planEncode(media(1280, 720), settings).audio);
     assert.equal(planEncode(media(1280, 720, {}, false), settings).audio, undefined);
   });
+  test("the source's AAC is copied when every player takes it at about the configured rate", () => {
+    const withAudio = (audio: Partial<NonNullable<MediaInfo['audio']>>) => ({
+      ...media(1280, 720),
+      audio: {
+        index: 1,
+        codec: 'aac',
+        profile: 'LC',
+        channels: 2,
+        sampleRate: 48_000,
+        bitRate: 160_000,
+        ...audio,
+      },
+    });
+    const audioOf = (m: MediaInfo, s = settings) => planEncode(m, s).audio!;
+    assert.deepEqual(audioOf(withAudio({})), {
+      bitrate: 160_000,
+      channels: 2,
+      sampleRate: 48_000,
+      copy: true,
+    });
+    assert.deepEqual(audioOf(withAudio({ channels: 1, sampleRate: 44_100, bitRate: 64_000 })), {
+      bitrate: 64_000,
+      channels: 1,
+      sampleRate: 44_100,
+      copy: true,
+    });
+    const encoded = { bitrate: 128_000, channels: 2, sampleRate: 48_000, copy: false };
+    for (const other of [
+      { channels: 6 },
+      { profile: 'HE-AAC' },
+      { codec: 'opus', profile: undefined },
+      { sampleRate: 32_000 },
+      { bitRate: 256_000 },
+      { bitRate: undefined },
+    ]) {
+      assert.deepEqual(audioOf(withAudio(other)), encoded, JSON.stringify(other));
+    }
+    assert.deepEqual(audioOf(withAudio({}), { ...settings, audioCopy: false }), encoded, 'AUDIO_COPY=false');
+  });
   test('a three-rung ladder with 1080p on a 4K source', () => {
     const ladder = [...defaultLadder, { height: 1080, bitrate: 5_000_000 }];
     assert.deepEqual(sizes(media(3840, 2160), { ...settings, ladder }), ['640x360', '1280x720', '1920x1080']);
