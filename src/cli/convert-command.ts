@@ -1,5 +1,4 @@
-import { SingleBar, Presets } from 'cli-progress';
-import { copyFile, mkdir, mkdtemp, rm } from 'node:fs/promises';
+import { copyFile, mkdir, mkdtemp, rename, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
@@ -43,11 +42,15 @@ export async function runConvert(args: string[]): Promise<number> {
   const controller = new AbortController();
   const outDir = path.resolve(values.output);
   const workDir = await mkdtemp(path.join(tmpdir(), 'dvc-convert-'));
+  // The progress bar's module is loaded only when a bar is shown.
   const bar = values.quiet
     ? undefined
-    : new SingleBar(
-        { format: ' {bar} {percentage}% | {stage} | {duration_formatted}', hideCursor: true },
-        Presets.shades_classic,
+    : await import('cli-progress').then(
+        ({ SingleBar, Presets }) =>
+          new SingleBar(
+            { format: ' {bar} {percentage}% | {stage} | {duration_formatted}', hideCursor: true },
+            Presets.shades_classic,
+          ),
       );
   bar?.start(100, 0, { stage: 'probe' });
   const onSignal = () => controller.abort();
@@ -74,7 +77,7 @@ export async function runConvert(args: string[]): Promise<number> {
     );
     bar?.update(100, { stage: 'done' });
     bar?.stop();
-    await copyPackage(result.package, outDir);
+    await copyPackage(result.package, outDir, true);
     const seconds = (Date.now() - started) / 1000;
     console.log(
       `${result.package.files.length} files in ${outDir} (${seconds.toFixed(1)} s, ${(result.media.duration / seconds).toFixed(1)}× realtime)`,
@@ -109,11 +112,22 @@ function couldNotStart(err: unknown): boolean {
 /**
  * Copies a package into the output directory, media first and manifests last, so that a player reading the
  * directory meanwhile (as with EARLY_MANIFEST) never finds a manifest whose segments are not there yet.
+ * `move` renames the files instead where the work directory is on the same filesystem (the final package,
+ * which nothing reads afterwards).
  */
-async function copyPackage(pkg: PackageResult, outDir: string): Promise<void> {
+async function copyPackage(pkg: PackageResult, outDir: string, move = false): Promise<void> {
   for (const file of publishOrder(pkg.files).flat()) {
+    const from = path.join(pkg.dir, file);
     const to = path.join(outDir, file);
     await mkdir(path.dirname(to), { recursive: true });
-    await copyFile(path.join(pkg.dir, file), to);
+    if (move) {
+      try {
+        await rename(from, to);
+        continue;
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code !== 'EXDEV') throw err;
+      }
+    }
+    await copyFile(from, to);
   }
 }

@@ -7,7 +7,7 @@ import type { MediaInfo } from './media-info.js';
 import type { PackageResult } from './package.js';
 import { planEncode, type EncodePlan, type EncodeSettings, type Rendition } from './plan.js';
 import { makePoster, POSTER_NAME } from './poster.js';
-import { probe } from './probe.js';
+import { probeSource, type ProbePacket } from './probe.js';
 import { assertComplete } from './truncation.js';
 
 export type ConvertStage = 'probe' | 'encode' | 'package' | 'poster';
@@ -31,8 +31,13 @@ export interface ConvertOptions {
    * comes much sooner. Ignored when the plan has a single rung. `contents` says what the package holds.
    */
   onEarlyPackage?: (early: PackageResult, contents: EarlyPackageContents) => Promise<void>;
-  /** Called once the input is probed and planned, before anything is encoded (awaited: it may refuse). */
-  onPlan?: (media: MediaInfo, plan: EncodePlan) => void | Promise<void>;
+  /**
+   * Called once the input is probed and planned, before anything is encoded (awaited: it may refuse), with
+   * the packets of the first `probePacketSeconds` when asked for.
+   */
+  onPlan?: (media: MediaInfo, plan: EncodePlan, packets?: ProbePacket[]) => void | Promise<void>;
+  /** Have the probe also list the packets of the input's first this many seconds, for `onPlan`. */
+  probePacketSeconds?: number;
 }
 
 export interface EarlyPackageContents {
@@ -75,10 +80,11 @@ export async function convert(
   };
 
   report('probe', 0);
-  const media = await probe(inputPath, {
+  const { media, packets } = await probeSource(inputPath, {
     ffprobe: ctx.tools.ffprobe,
     logger: ctx.logger,
     signal: ctx.signal,
+    packetSeconds: options.probePacketSeconds,
   });
   checkLimits(media, options.limits);
   await assertComplete(inputPath, media.formatName);
@@ -93,7 +99,7 @@ export async function convert(
     },
     'plan',
   );
-  await options.onPlan?.(media, plan);
+  await options.onPlan?.(media, plan, packets);
 
   report('encode', 0);
   const pkgDir = path.join(workDir, 'package');

@@ -25,8 +25,16 @@ interface FfprobeStream {
   disposition?: { attached_pic?: number };
 }
 
+/** One packet as `-show_entries packet=stream_index,pts_time,duration_time` lists it. */
+export interface ProbePacket {
+  stream_index: number;
+  pts_time?: string;
+  duration_time?: string;
+}
+
 interface FfprobeOutput {
   streams?: FfprobeStream[];
+  packets?: ProbePacket[];
   format?: { duration?: string; size?: string; format_name?: string; start_time?: string };
 }
 
@@ -35,10 +43,32 @@ export interface ProbeOptions {
   logger?: Logger;
   signal?: AbortSignal;
   timeoutMs?: number;
+  /**
+   * Also list the packets of the first this many seconds (the quality check's look at the source's ends, which
+   * for a short input is the whole file): one ffprobe run instead of two.
+   */
+  packetSeconds?: number;
+}
+
+export interface ProbeResult {
+  media: MediaInfo;
+  /** The packets of the first `packetSeconds`, when asked for. */
+  packets?: ProbePacket[];
 }
 
 /** Reads an input with ffprobe and describes it; anything that is not a playable video is a TaskFailure. */
 export async function probe(inputPath: string, options: ProbeOptions): Promise<MediaInfo> {
+  return (await probeSource(inputPath, options)).media;
+}
+
+/** `probe`, and the packets of the input's first `packetSeconds` when asked for. */
+export async function probeSource(inputPath: string, options: ProbeOptions): Promise<ProbeResult> {
+  const packets = options.packetSeconds
+    ? [
+        ...['-read_intervals', `%+${options.packetSeconds}`],
+        ...['-show_entries', 'packet=stream_index,pts_time,duration_time'],
+      ]
+    : [];
   let stdout: string;
   try {
     ({ stdout } = await runProcess(
@@ -53,6 +83,7 @@ export async function probe(inputPath: string, options: ProbeOptions): Promise<M
         'json',
         '-show_format',
         '-show_streams',
+        ...packets,
         `file:${inputPath}`,
       ],
       { logger: options.logger, signal: options.signal, timeoutMs: options.timeoutMs ?? 60_000 },
@@ -75,7 +106,9 @@ export async function probe(inputPath: string, options: ProbeOptions): Promise<M
     }
     throw err;
   }
-  return parseProbeOutput(JSON.parse(stdout) as FfprobeOutput);
+  const output = JSON.parse(stdout) as FfprobeOutput;
+  const media = parseProbeOutput(output);
+  return options.packetSeconds ? { media, packets: output.packets ?? [] } : { media };
 }
 
 /**

@@ -7,5 +7,5 @@ import { runProcess } from './run-process.js';
 export async function makeFifos(paths: readonly string[]): Promise<void> {
   if (paths.length === 0) return;
   // `--` so that no path can be read as an option.
-  await runProcess('mkfifo', ['-m', '600', '--', ...paths], { timeoutMs: 10_000 });
+  await runProcess('mkfifo', ['-m', '600', '--', ...paths], { timeoutMs: 10_000, tiedToParent: false });
 }

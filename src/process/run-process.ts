@@ -21,6 +21,11 @@ export interface RunProcessOptions {
   /** Time between SIGTERM and SIGKILL when stopping the process. */
   killGraceMs?: number;
   cwd?: string;
+  /**
+   * Start the program through `setpriv --pdeathsig KILL` so that it dies with this process (default). A
+   * program that is over in milliseconds (mkfifo) is started directly: one exec less.
+   */
+  tiedToParent?: boolean;
 }
 
 export type ProcessFailureKind = 'exit' | 'aborted' | 'timeout' | 'idle' | 'spawn' | 'output';
@@ -67,7 +72,10 @@ export function runProcess(command: string, args: readonly string[], options: Ru
       reject(new ProcessError('cancelled before start', 'aborted', printable, null, null, '', name));
       return;
     }
-    const launch = launchTiedToParent(command, args);
+    const launch =
+      options.tiedToParent === false
+        ? { command, args: [...args], viaSetpriv: false }
+        : launchTiedToParent(command, args);
     const child = spawn(launch.command, launch.args, {
       stdio: ['ignore', 'pipe', 'pipe'],
       detached: true,

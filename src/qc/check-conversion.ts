@@ -5,26 +5,33 @@ import type { MediaInfo } from '../pipeline/media-info.js';
 import type { EncodePlan } from '../pipeline/plan.js';
 import { checkPackage } from './check-package.js';
 import type { QcReport } from './report.js';
-import { sourceSpans } from './source-durations.js';
+import type { ProbePacket } from '../pipeline/probe.js';
+import { sourceSpans, spansFrom, WHOLE_SOURCE_SECONDS } from './source-durations.js';
 
 export type SourceSpans = Awaited<ReturnType<typeof sourceSpans>>;
 
 /**
  * What the check needs to know of the source, which depends only on the input and its plan: the job layer
- * starts it as soon as the plan is known, so it runs while the encode does.
+ * starts it as soon as the plan is known, so it runs while the encode does. A source short enough to be read
+ * whole is read from the packets the pipeline's probe listed (`PROBED_PACKET_SECONDS`), when it did: no
+ * second ffprobe run competing with the encode.
  */
-export function readSourceSpans(
+export async function readSourceSpans(
   media: MediaInfo,
   plan: EncodePlan,
   inputPath: string,
   ctx: StageContext,
+  probedPackets?: ProbePacket[],
 ): Promise<SourceSpans> {
-  return sourceSpans(
-    ctx.tools.ffprobe,
-    inputPath,
-    { video: media.video.index, audio: plan.audio ? media.audio?.index : undefined },
-    { logger: ctx.logger, signal: ctx.signal, duration: media.duration, startTime: media.startTime },
-  );
+  const indexes = { video: media.video.index, audio: plan.audio ? media.audio?.index : undefined };
+  if (probedPackets && media.duration <= WHOLE_SOURCE_SECONDS)
+    return spansFrom({ packets: probedPackets }, indexes);
+  return sourceSpans(ctx.tools.ffprobe, inputPath, indexes, {
+    logger: ctx.logger,
+    signal: ctx.signal,
+    duration: media.duration,
+    startTime: media.startTime,
+  });
 }
 
 /** Checks the package of a conversion against its plan and its source (see `checkPackage`). */

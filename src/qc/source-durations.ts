@@ -1,9 +1,9 @@
 import type { Logger } from 'pino';
+import type { ProbePacket } from '../pipeline/probe.js';
 import { runProcess } from '../process/run-process.js';
 
 interface ProbePackets {
-  packets?: { stream_index: number; pts_time?: string; duration_time?: string }[];
-  format?: { duration?: string };
+  packets?: ProbePacket[];
 }
 
 export interface StreamSpan {
@@ -15,6 +15,13 @@ export interface StreamSpan {
 
 /** Seconds read at each end of the source: enough for a whole GOP, whatever the interleaving. */
 const EDGE_SECONDS = 10;
+/** Sources up to this long are read whole, not by their ends. */
+export const WHOLE_SOURCE_SECONDS = 2 * EDGE_SECONDS;
+/**
+ * Seconds of packets the pipeline's probe lists for the check (`ProbeOptions.packetSeconds`): more than
+ * `WHOLE_SOURCE_SECONDS`, so that for a source read whole they are all its packets.
+ */
+export const PROBED_PACKET_SECONDS = WHOLE_SOURCE_SECONDS + 10;
 
 /**
  * How long the given streams of a source last, from their packet timestamps (the span a player shows,
@@ -30,7 +37,7 @@ export async function sourceSpans(
   const d = options.duration ?? 0;
   // Seek positions are timestamps: the tail starts at the first timestamp plus the duration, less the edge.
   const tail = (options.startTime ?? 0) + d - EDGE_SECONDS;
-  const intervals = d > 2 * EDGE_SECONDS ? `%+${EDGE_SECONDS},${tail.toFixed(3)}%` : undefined;
+  const intervals = d > WHOLE_SOURCE_SECONDS ? `%+${EDGE_SECONDS},${tail.toFixed(3)}%` : undefined;
   const { stdout } = await runProcess(
     ffprobe,
     [

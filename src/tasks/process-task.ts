@@ -8,6 +8,7 @@ import { convert, type ConversionResult, type ConvertStage } from '../pipeline/c
 import { nominalMediaBytes, type Rendition } from '../pipeline/plan.js';
 import type { MediaTools } from '../pipeline/tools.js';
 import { checkConversion, readSourceSpans, type SourceSpans } from '../qc/check-conversion.js';
+import { PROBED_PACKET_SECONDS } from '../qc/source-durations.js';
 import { describeFailures, type QcReport } from '../qc/report.js';
 import type { EarlyOutput, RenditionOutput, TaskOutput, TaskRecord } from '../queue/task.js';
 import type { TaskHandler, TaskRunContext } from '../queue/task-queue.js';
@@ -132,7 +133,8 @@ async function runTask(
       settings,
       limits: config.limits,
       onProgress: (stage: ConvertStage, f) => report(stage, at('convert', f), stage === 'encode'),
-      onPlan: async (media, plan) => {
+      probePacketSeconds: config.qc.mode !== 'off' ? PROBED_PACKET_SECONDS : undefined,
+      onPlan: async (media, plan, packets) => {
         // The fetch reserved room by the input's size; what the plan writes depends on its length instead (a
         // small screen recording of an hour makes a large package). With EARLY_MANIFEST the lowest rung and
         // the audio are written twice more (stream files and the early package); local output on the same
@@ -146,7 +148,7 @@ async function runTask(
         const copy = (await sameDisk(config.output, workDir)) ? full : 0;
         await ensureFreeSpace(workDir, (full + early + copy) * 1.25 + 32 * 1024 * 1024);
         if (config.qc.mode !== 'off') {
-          sourceSpans = readSourceSpans(media, plan, input.path, stageCtx);
+          sourceSpans = readSourceSpans(media, plan, input.path, stageCtx, packets);
           // Awaited by the check; a conversion that fails first must not leave it unhandled.
           sourceSpans.catch(() => undefined);
         }

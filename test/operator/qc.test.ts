@@ -195,3 +195,48 @@ describe('QC in the task: enforce fails the task, warn records and publishes', (
     });
   }
 });
+
+describe("QC's look at the source", () => {
+  test('a short source is probed once (its packets come with the probe), a long one by its ends', async () => {
+    const dir = await mkdtemp(path.join(tmpdir(), 'dvc-qc-probe-'));
+    // ffprobe as installed, each run's arguments written to a log first.
+    const log = path.join(dir, 'runs.log');
+    const ffprobe = path.join(dir, 'ffprobe');
+    await writeFile(ffprobe, `#!/bin/sh\necho "$*" >> '${log}'\nexec ffprobe "$@"\n`);
+    await chmod(ffprobe, 0o755);
+    const svc = await startTestService({
+      FFPROBE_PATH: ffprobe,
+      X264_PRESET: 'ultrafast',
+      LADDER: '90:100k',
+    });
+    try {
+      const runs = async () =>
+        (await readFile(log, 'utf8')).split('\n').filter((l) => l.includes('packet=stream_index'));
+      for (const [name, seconds, separate] of [
+        ['short.mp4', 3, 0],
+        ['long.mp4', 26, 1],
+      ] as const) {
+        await copyFile(
+          await generateClip({ width: 160, height: 90, seconds, audio: true }),
+          path.join(svc.inputDir, name),
+        );
+        const before = (await runs()).length;
+        const id = await submit(svc.url, name);
+        const { doc } = await waitForFinal(svc.url, id, 120_000);
+        assert.equal(doc.status, 'completed', doc.error ?? '');
+        const full = (await getJson(`${svc.url}/status/${id}`)).body as { qc: QcReport };
+        assert.ok(
+          full.qc.checks.some((c) => c.name === 'av_durations' && c.passed),
+          JSON.stringify(full.qc),
+        );
+        const listed = (await runs()).slice(before);
+        assert.equal(listed.length, 1 + separate, listed.join('\n'));
+        assert.match(listed[0]!, /-show_streams.*-read_intervals %\+30/, 'the probe lists the first 30 s');
+        if (separate) assert.doesNotMatch(listed[1]!, /-show_streams/, 'then the ends, on their own');
+      }
+    } finally {
+      await svc.close();
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+});
