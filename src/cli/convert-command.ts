@@ -1,49 +1,37 @@
 import { copyFile, mkdir, mkdtemp, rename, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { parseArgs } from 'node:util';
 import { loadConfig } from '../config/config.js';
 import { TaskFailure } from '../errors.js';
 import { createLogger } from '../logger.js';
 import { convert } from '../pipeline/convert.js';
 import type { PackageResult } from '../pipeline/package.js';
 import { checkTools, defaultTools } from '../pipeline/tools.js';
+import type { ProbeResult } from '../pipeline/probe.js';
 import { ProcessError } from '../process/run-process.js';
 import { publishOrder } from '../tasks/publish.js';
+import { parseConvertArgs } from './convert-args.js';
 
-/** `convert INPUT -o DIR`: the pipeline on one local file, without server or queue. */
-export async function runConvert(args: string[]): Promise<number> {
-  const { values, positionals } = parseArgs({
-    args,
-    allowPositionals: true,
-    options: {
-      output: { type: 'string', short: 'o' },
-      ladder: { type: 'string' },
-      formats: { type: 'string' },
-      'segment-duration': { type: 'string' },
-      preset: { type: 'string' },
-      quiet: { type: 'boolean', short: 'q' },
-    },
-  });
-  const input = positionals[0];
-  if (!input || !values.output || positionals.length > 1) {
+/**
+ * `convert INPUT -o DIR`: the pipeline on one local file, without server or queue. `probed` is the input's
+ * probe when `startProbe` already started it.
+ */
+export async function runConvert(args: string[], probed?: Promise<ProbeResult>): Promise<number> {
+  const parsed = parseConvertArgs(args);
+  if (!parsed) {
     console.error('usage: dash-video-converter convert INPUT -o OUTDIR');
     return 2;
   }
-  const env = { ...process.env };
-  if (values.ladder) env.LADDER = values.ladder;
-  if (values.formats) env.OUTPUT_FORMATS = values.formats;
-  if (values['segment-duration']) env.SEGMENT_DURATION = values['segment-duration'];
-  if (values.preset) env.X264_PRESET = values.preset;
-  const config = loadConfig(env);
+  const { input, quiet } = parsed;
+  const config = loadConfig(parsed.env);
 
   const logger = createLogger(process.env.LOG_LEVEL ?? 'warn', process.stderr);
   const tools = defaultTools(config.tools);
   const controller = new AbortController();
-  const outDir = path.resolve(values.output);
+  const outDir = path.resolve(parsed.output);
   const workDir = await mkdtemp(path.join(tmpdir(), 'dvc-convert-'));
   // The progress bar's module is loaded only when a bar is shown.
-  const bar = values.quiet
+  const bar = quiet
     ? undefined
     : await import('cli-progress').then(
         ({ SingleBar, Presets }) =>
@@ -71,6 +59,7 @@ export async function runConvert(args: string[]): Promise<number> {
       {
         settings: config.encode,
         limits: config.limits,
+        probed,
         onProgress: (stage, f) => bar?.update(Math.round(f * 1000) / 10, { stage }),
         onEarlyPackage: config.earlyManifest ? (early) => copyPackage(early, outDir) : undefined,
       },

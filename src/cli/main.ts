@@ -1,8 +1,7 @@
 #!/usr/bin/env node
 import { parseArgs } from 'node:util';
 import { ConfigError, loadConfig } from '../config/config.js';
-import { createLogger } from '../logger.js';
-import { runConvert } from './convert-command.js';
+import { startProbe } from './early-probe.js';
 
 const usage = `dash-video-converter: turns videos into adaptive streams (MPEG-DASH and HLS).
 
@@ -25,9 +24,12 @@ async function main(argv: string[]): Promise<number> {
         strict: true,
       });
       const config = loadConfig();
-      const logger = createLogger(config.logLevel);
       // Loaded here, not at the top: `convert` needs none of the server (Fastify, AWS SDK, BullMQ).
-      const { closeOnSignals, startService } = await import('../server.js');
+      const [{ createLogger }, { closeOnSignals, startService }] = await Promise.all([
+        import('../logger.js'),
+        import('../server.js'),
+      ]);
+      const logger = createLogger(config.logLevel);
       const running = await startService(config, logger, {
         api: command === 'serve',
         worker: command === 'worker' || !values['no-worker'],
@@ -35,8 +37,12 @@ async function main(argv: string[]): Promise<number> {
       closeOnSignals(running, logger);
       return -1;
     }
-    case 'convert':
-      return runConvert(rest);
+    case 'convert': {
+      // The input's probe is the first thing a conversion waits for: it runs while the pipeline's modules load.
+      const probed = startProbe(rest);
+      const { runConvert } = await import('./convert-command.js');
+      return runConvert(rest, probed);
+    }
     case undefined:
     case 'help':
     case '--help':

@@ -7,7 +7,7 @@ import type { MediaInfo } from './media-info.js';
 import type { PackageResult } from './package.js';
 import { planEncode, type EncodePlan, type EncodeSettings, type Rendition } from './plan.js';
 import { makePoster, POSTER_NAME } from './poster.js';
-import { probeSource, type ProbePacket } from './probe.js';
+import { probeSource, type ProbePacket, type ProbeResult } from './probe.js';
 import { assertComplete } from './truncation.js';
 
 export type ConvertStage = 'probe' | 'encode' | 'package' | 'poster';
@@ -38,6 +38,8 @@ export interface ConvertOptions {
   onPlan?: (media: MediaInfo, plan: EncodePlan, packets?: ProbePacket[]) => void | Promise<void>;
   /** Have the probe also list the packets of the input's first this many seconds, for `onPlan`. */
   probePacketSeconds?: number;
+  /** The input's probe, already started by the caller (the CLI starts it while its modules load). */
+  probed?: Promise<ProbeResult>;
 }
 
 export interface EarlyPackageContents {
@@ -80,12 +82,13 @@ export async function convert(
   };
 
   report('probe', 0);
-  const { media, packets } = await probeSource(inputPath, {
-    ffprobe: ctx.tools.ffprobe,
-    logger: ctx.logger,
-    signal: ctx.signal,
-    packetSeconds: options.probePacketSeconds,
-  });
+  const { media, packets } = await (options.probed ??
+    probeSource(inputPath, {
+      ffprobe: ctx.tools.ffprobe,
+      logger: ctx.logger,
+      signal: ctx.signal,
+      packetSeconds: options.probePacketSeconds,
+    }));
   checkLimits(media, options.limits);
   await assertComplete(inputPath, media.formatName);
   const plan = planEncode(media, options.settings);

@@ -1,0 +1,33 @@
+import { parseArgs } from 'node:util';
+
+export interface ConvertArgs {
+  input: string;
+  output: string;
+  quiet: boolean;
+  /** The environment with the command line's encoder options applied, for loadConfig. */
+  env: NodeJS.ProcessEnv;
+}
+
+/** `convert INPUT -o DIR [options]`; undefined when the input or the output directory is missing. */
+export function parseConvertArgs(args: string[]): ConvertArgs | undefined {
+  const { values, positionals } = parseArgs({
+    args,
+    allowPositionals: true,
+    options: {
+      output: { type: 'string', short: 'o' },
+      ladder: { type: 'string' },
+      formats: { type: 'string' },
+      'segment-duration': { type: 'string' },
+      preset: { type: 'string' },
+      quiet: { type: 'boolean', short: 'q' },
+    },
+  });
+  const input = positionals[0];
+  if (!input || !values.output || positionals.length > 1) return undefined;
+  const env = { ...process.env };
+  if (values.ladder) env.LADDER = values.ladder;
+  if (values.formats) env.OUTPUT_FORMATS = values.formats;
+  if (values['segment-duration']) env.SEGMENT_DURATION = values['segment-duration'];
+  if (values.preset) env.X264_PRESET = values.preset;
+  return { input, output: values.output, quiet: !!values.quiet, env };
+}

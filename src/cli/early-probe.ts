@@ -1,0 +1,24 @@
+import path from 'node:path';
+import { loadConfig } from '../config/config.js';
+import { probeSource, type ProbeResult } from '../pipeline/probe.js';
+import { defaultTools } from '../pipeline/tools.js';
+import { parseConvertArgs } from './convert-args.js';
+
+/**
+ * Starts the probe of `convert`'s input before the rest of the command loads (the pipeline, the logger, the
+ * progress bar): the two overlap instead of following each other. Undefined when the command line or the
+ * settings are wrong, which `runConvert` then reports; a failed probe is reported by the conversion.
+ */
+export function startProbe(args: string[]): Promise<ProbeResult> | undefined {
+  try {
+    const parsed = parseConvertArgs(args);
+    if (!parsed) return undefined;
+    const config = loadConfig(parsed.env);
+    const probed = probeSource(path.resolve(parsed.input), { ffprobe: defaultTools(config.tools).ffprobe });
+    // Awaited by the conversion; until then a rejection must not count as unhandled.
+    probed.catch(() => undefined);
+    return probed;
+  } catch {
+    return undefined;
+  }
+}
