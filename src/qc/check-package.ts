@@ -43,6 +43,16 @@ export interface CheckOptions {
  */
 export async function checkPackage(pkg: PackageUnderCheck, options: CheckOptions): Promise<QcReport> {
   const sizes = await fileSizes(pkg.dir);
+  // The schema check is another program: it runs while the manifests are read and checked here.
+  const schemaCheck =
+    pkg.dashManifest && sizes.has(pkg.dashManifest)
+      ? checkMpdSchema(options.tools.xmllint, path.join(pkg.dir, pkg.dashManifest), {
+          logger: options.logger,
+          signal: options.signal,
+        })
+      : undefined;
+  // Awaited below; a throw while reading the manifests must not leave it unhandled.
+  schemaCheck?.catch(() => undefined);
   const streams: StreamView[] = [];
   const referenced: string[] = [];
   const parseProblems: string[] = [];
@@ -133,14 +143,7 @@ export async function checkPackage(pkg: PackageUnderCheck, options: CheckOptions
     checkSegmentDurations(streams, pkg.expect),
     checkAvDurations(streams, pkg.expect),
   ];
-  if (pkg.dashManifest && sizes.has(pkg.dashManifest)) {
-    checks.push(
-      await checkMpdSchema(options.tools.xmllint, path.join(pkg.dir, pkg.dashManifest), {
-        logger: options.logger,
-        signal: options.signal,
-      }),
-    );
-  }
+  if (schemaCheck) checks.push(await schemaCheck);
   const passed = checks.every((c) => c.passed);
   const report: QcReport = { passed, checks };
   if (options.quality && passed) {
