@@ -101,10 +101,12 @@ function couldNotStart(err: unknown): boolean {
 /**
  * Copies a package into the output directory, media first and manifests last, so that a player reading the
  * directory meanwhile (as with EARLY_MANIFEST) never finds a manifest whose segments are not there yet.
- * `move` renames the files instead where the work directory is on the same filesystem (the final package,
- * which nothing reads afterwards).
+ * `move` (the final package, which nothing reads afterwards) renames instead where the work directory is on
+ * the same filesystem: the whole directory at once when the output directory is new or empty, else file by
+ * file.
  */
 async function copyPackage(pkg: PackageResult, outDir: string, move = false): Promise<void> {
+  if (move && (await renameWhole(pkg.dir, outDir))) return;
   for (const file of publishOrder(pkg.files).flat()) {
     const from = path.join(pkg.dir, file);
     const to = path.join(outDir, file);
@@ -118,5 +120,22 @@ async function copyPackage(pkg: PackageResult, outDir: string, move = false): Pr
       }
     }
     await copyFile(from, to);
+  }
+}
+
+/**
+ * Moves the whole package directory into place with one rename (atomic, and one system call instead of two
+ * per file) when the output directory does not exist yet or is empty; false when it cannot (files already
+ * there, another filesystem), and the files are then moved one by one.
+ */
+async function renameWhole(from: string, to: string): Promise<boolean> {
+  await mkdir(path.dirname(to), { recursive: true });
+  try {
+    await rename(from, to);
+    return true;
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'ENOTEMPTY' || code === 'EEXIST' || code === 'EXDEV' || code === 'ENOTDIR') return false;
+    throw err;
   }
 }

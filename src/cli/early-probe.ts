@@ -1,5 +1,6 @@
 import path from 'node:path';
 import { loadConfig } from '../config/config.js';
+import { findSetpriv } from '../process/parent-death.js';
 import { probeSource, type ProbeResult } from '../pipeline/probe.js';
 import { defaultTools } from '../pipeline/tools.js';
 import { parseConvertArgs } from './convert-args.js';
@@ -14,7 +15,12 @@ export function startProbe(args: string[]): Promise<ProbeResult> | undefined {
     const parsed = parseConvertArgs(args);
     if (!parsed) return undefined;
     const config = loadConfig(parsed.env);
-    const probed = probeSource(path.resolve(parsed.input), { ffprobe: defaultTools(config.tools).ffprobe });
+    const probed = probeSource(path.resolve(parsed.input), {
+      ffprobe: defaultTools(config.tools).ffprobe,
+      tiedToParent: false,
+    });
+    // The programs that follow are tied to this process through setpriv: its check runs beside the probe.
+    void findSetpriv();
     // Awaited by the conversion; until then a rejection must not count as unhandled.
     probed.catch(() => undefined);
     return probed;

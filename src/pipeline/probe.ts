@@ -48,6 +48,11 @@ export interface ProbeOptions {
    * for a short input is the whole file): one ffprobe run instead of two.
    */
   packetSeconds?: number;
+  /**
+   * Start ffprobe through setpriv, tied to this process (default). The CLI's early probe starts it directly:
+   * nothing waits for the setpriv check, and an ffprobe left behind by a killed command ends on its own.
+   */
+  tiedToParent?: boolean;
 }
 
 export interface ProbeResult {
@@ -86,7 +91,12 @@ export async function probeSource(inputPath: string, options: ProbeOptions): Pro
         ...packets,
         `file:${inputPath}`,
       ],
-      { logger: options.logger, signal: options.signal, timeoutMs: options.timeoutMs ?? 60_000 },
+      {
+        logger: options.logger,
+        signal: options.signal,
+        timeoutMs: options.timeoutMs ?? 60_000,
+        tiedToParent: options.tiedToParent,
+      },
     ));
   } catch (err) {
     if (err instanceof ProcessError && err.kind === 'exit') {

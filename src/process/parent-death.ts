@@ -1,5 +1,6 @@
-import { spawnSync } from 'node:child_process';
-import { accessSync, constants } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { constants } from 'node:fs';
+import { access } from 'node:fs/promises';
 import path from 'node:path';
 
 /**
@@ -16,30 +17,44 @@ export interface Launch {
   viaSetpriv: boolean;
 }
 
-let setprivPath: string | null | undefined;
+let setpriv: Promise<string | null> | undefined;
 
-function findSetpriv(): string | null {
+/**
+ * The setpriv that can tie a program to this process, or null: looked for once per process, in the
+ * background (two execs, ≈10 ms). Callers that start programs soon may call it early so that the first launch
+ * does not wait for it.
+ */
+export function findSetpriv(): Promise<string | null> {
+  setpriv ??= lookForSetpriv();
+  return setpriv;
+}
+
+async function lookForSetpriv(): Promise<string | null> {
   if (process.platform !== 'linux') return null;
   const dirs = (process.env.PATH ?? '').split(path.delimiter).filter(Boolean);
   for (const dir of [...dirs, '/usr/bin', '/bin']) {
     const candidate = path.join(dir, 'setpriv');
     try {
-      accessSync(candidate, constants.X_OK);
+      await access(candidate, constants.X_OK);
     } catch {
       continue;
     }
     // util-linux before 2.33 (RHEL 8) and busybox have a setpriv without --pdeathsig: programs start directly.
-    const probe = spawnSync(candidate, ['--pdeathsig', 'KILL', '--', 'true'], {
-      stdio: 'ignore',
-      timeout: 5000,
+    const works = await new Promise<boolean>((resolve) => {
+      const probe = spawn(candidate, ['--pdeathsig', 'KILL', '--', 'true'], {
+        stdio: 'ignore',
+        timeout: 5000,
+      });
+      probe.on('error', () => resolve(false));
+      probe.on('close', (code) => resolve(code === 0));
     });
-    return probe.status === 0 ? candidate : null;
+    return works ? candidate : null;
   }
   return null;
 }
 
-export function launchTiedToParent(command: string, args: readonly string[]): Launch {
-  if (setprivPath === undefined) setprivPath = findSetpriv();
+export async function launchTiedToParent(command: string, args: readonly string[]): Promise<Launch> {
+  const setprivPath = await findSetpriv();
   if (!setprivPath) return { command, args: [...args], viaSetpriv: false };
   return { command: setprivPath, args: ['--pdeathsig', 'KILL', '--', command, ...args], viaSetpriv: true };
 }

@@ -60,22 +60,26 @@ export function formatCommand(command: string, args: readonly string[]): string 
  * with stdout when it exits 0; rejects with a ProcessError carrying the exit code, signal, command and the
  * tail of stderr otherwise.
  */
-export function runProcess(command: string, args: readonly string[], options: RunProcessOptions = {}) {
+export async function runProcess(
+  command: string,
+  args: readonly string[],
+  options: RunProcessOptions = {},
+): Promise<{ stdout: string }> {
   const printable = formatCommand(command, args);
   options.logger?.debug({ command: printable }, 'spawn');
   const killGraceMs = options.killGraceMs ?? 3000;
   // Messages name the program, not its path: they reach task reasons, which never show server paths.
   const name = path.basename(command);
+  const launch =
+    options.tiedToParent === false
+      ? { command, args: [...args], viaSetpriv: false }
+      : await launchTiedToParent(command, args);
 
   return new Promise<{ stdout: string }>((resolve, reject) => {
     if (options.signal?.aborted) {
       reject(new ProcessError('cancelled before start', 'aborted', printable, null, null, '', name));
       return;
     }
-    const launch =
-      options.tiedToParent === false
-        ? { command, args: [...args], viaSetpriv: false }
-        : launchTiedToParent(command, args);
     const child = spawn(launch.command, launch.args, {
       stdio: ['ignore', 'pipe', 'pipe'],
       detached: true,

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { chmod, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { chmod, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { describe, test } from 'node:test';
@@ -28,6 +28,19 @@ describe('dash-video-converter convert', () => {
       ]);
       assert.match(stdout, /video_720p: 1280x720/);
       await checkDashPackage(out, { heights: [360, 720], audio: true });
+    } finally {
+      await rm(out, { recursive: true, force: true });
+    }
+  });
+
+  test('into a directory that already holds files: they stay, the package goes beside them', async () => {
+    const out = await mkdtemp(path.join(tmpdir(), 'dvc-cli-'));
+    try {
+      await writeFile(path.join(out, 'notes.txt'), 'kept');
+      const clip = await generateClip({ width: 640, height: 360, seconds: 2, audio: false });
+      await run(process.execPath, [...cli, 'convert', clip, '-o', out, '--preset', 'ultrafast', '--quiet']);
+      assert.equal(await readFile(path.join(out, 'notes.txt'), 'utf8'), 'kept');
+      await checkDashPackage(out, { heights: [360], audio: false });
     } finally {
       await rm(out, { recursive: true, force: true });
     }

@@ -33,7 +33,7 @@ describe('runProcess', () => {
       const script = [
         "import { launchTiedToParent } from './src/process/parent-death.ts';",
         "import { runProcess } from './src/process/run-process.ts';",
-        "const launch = launchTiedToParent('echo', ['hi']);",
+        "const launch = await launchTiedToParent('echo', ['hi']);",
         "const { stdout } = await runProcess('echo', ['hi']);",
         'console.log(JSON.stringify({ via: launch.viaSetpriv, stdout }));',
       ].join('\n');
