@@ -40,8 +40,8 @@ export interface EncodeOutputs {
   video: Record<string, string>;
   audio?: string;
   /**
-   * A JPEG poster taken from the top rung's frames in the same run (no second decode of the source): chosen as
-   * makePoster chooses it, the most representative of the frames a fifth of the way in.
+   * A JPEG poster taken from the decoded frames of the same run (no second decode of the source): chosen as
+   * makePoster chooses it, the most representative of the frames a fifth of the way in, at the top rung's size.
    */
   poster?: string;
 }
@@ -189,13 +189,11 @@ const zimgFilters = new Set(['bilinear', 'bicubic', 'lanczos']);
 const zimgParams: Record<string, string> = { bicubic: ':param_a=0:param_b=0.6' };
 
 /**
- * Decoded frames → `[v<i>]` per rendition (plan order, smallest first), and `[poster]` when asked, from the top
- * rung's frames. Each rung gets an explicit size with square pixels: non-square sources are resampled to their
- * display shape.
+ * Decoded frames → `[v<i>]` per rendition (plan order, smallest first), and `[poster]` when asked. Each rung gets
+ * an explicit size with square pixels: non-square sources are resampled to their display shape.
  */
 function filterGraph(source: string, plan: EncodePlan, tuning: EncodeTuning, poster?: string): string {
   const n = plan.renditions.length;
-  const top = n - 1;
   const zimg = plan.scaler === 'zscale' && zimgFilters.has(tuning.scaleFlags);
   const scale = (i: number) => {
     const r = plan.renditions[i]!;
@@ -204,44 +202,41 @@ function filterGraph(source: string, plan: EncodePlan, tuning: EncodeTuning, pos
       : `scale=${r.width}:${r.height}:flags=${tuning.scaleFlags}`;
     return `${resize},setsar=1`;
   };
-  /** A scaled rung's frames to its output, and to whatever else reads them (the next rung, the poster). */
-  const outputs = (i: number, alsoTo: string[]) => {
-    if (i === top && poster) alsoTo = [...alsoTo, '[p]'];
-    return alsoTo.length ? `,split=${alsoTo.length + 1}[v${i}]${alsoTo.join('')}` : `[v${i}]`;
-  };
   const cascade = tuning.cascade && n > 1;
-  // What reads the decoded frames: every rung, or only the top one when the rungs cascade.
+  // What reads the decoded frames: every rung, or only the top one when the rungs cascade; and the poster.
   const readers = cascade ? ['c'] : plan.renditions.map((_, i) => `s${i}`);
-  const labels = readers.map((l) => `[${l}]`).join('');
-  const chains = [readers.length > 1 ? `${source},split=${readers.length}${labels}` : `${source}${labels}`];
+  if (poster) readers.push('p');
+  const chains = [`${source},split=${readers.length}${readers.map((l) => `[${l}]`).join('')}`];
   if (cascade) {
     // Largest first: each scaled rung is split into its own output and the input of the next smaller one.
     let from = '[c]';
-    for (let i = top; i > 0; i--) {
-      chains.push(`${from}${scale(i)}${outputs(i, [`[c${i}]`])}`);
+    for (let i = n - 1; i > 0; i--) {
+      chains.push(`${from}${scale(i)},split=2[v${i}][c${i}]`);
       from = `[c${i}]`;
     }
-    chains.push(`${from}${scale(0)}${outputs(0, [])}`);
+    chains.push(`${from}${scale(0)}[v0]`);
   } else {
-    plan.renditions.forEach((_, i) => chains.push(`[s${i}]${scale(i)}${outputs(i, [])}`));
+    plan.renditions.forEach((_, i) => chains.push(`[s${i}]${scale(i)}[v${i}]`));
   }
   if (poster) chains.push(`[p]${poster}[poster]`);
   return chains.join(';');
 }
 
 /**
- * The poster branch, from the top rung's frames (already at its size and resized as the rung is): the frames
- * of a short window a fifth of the way in (past black openings and titles), the most representative of them
- * (FFmpeg's `thumbnail`). The window closes the branch, so the rest of the input costs it nothing.
+ * The poster branch: the frames of a short window a fifth of the way in (past black openings and titles), the
+ * most representative of them (FFmpeg's `thumbnail`), scaled to the top rung. The window closes the branch,
+ * so the rest of the input costs it nothing.
  */
 function posterFilters(media: MediaInfo, plan: EncodePlan, outputs: EncodeOutputs): string | undefined {
   if (!outputs.poster) return undefined;
   const fps = plan.frameRateLimit ?? (media.video.frameRate || 25);
   const { at, frames } = posterWindow(media, fps);
+  const top = plan.renditions[plan.renditions.length - 1]!;
   return [
     'setpts=PTS-STARTPTS',
     `trim=start=${at.toFixed(3)}:duration=${((frames + 1) / fps).toFixed(3)}`,
     `thumbnail=n=${frames}`,
+    `scale=${top.width}:${top.height}:flags=bicubic,setsar=1`,
   ].join(',');
 }
 

@@ -154,6 +154,19 @@ export async function decodeRepresentation(dir: string, rep: MpdRepresentation):
     const joined = await joinRepresentation(dir, rep, tmp);
     const { stderr } = await run('ffmpeg', ['-v', 'error', '-xerror', '-i', joined, '-f', 'null', '-']);
     assert.equal(stderr.trim(), '', `FFmpeg decodes ${rep.init} and its segments without error`);
+    if (rep.contentType === 'video') {
+      // What every H.264 player expects: 8-bit 4:2:0 in limited (TV) range. A filter graph that lets a branch
+      // negotiate the JPEG formats (yuvj420p) would flag the rungs full-range and players would show them
+      // washed out or crushed.
+      const { stdout } = await run('ffprobe', [
+        ...['-v', 'error', '-select_streams', 'v:0', '-of', 'json'],
+        ...['-show_entries', 'stream=pix_fmt,color_range', joined],
+      ]);
+      const [stream] = (JSON.parse(stdout) as { streams: { pix_fmt?: string; color_range?: string }[] })
+        .streams;
+      assert.equal(stream?.pix_fmt, 'yuv420p', `${rep.init}: pixel format`);
+      assert.notEqual(stream?.color_range, 'pc', `${rep.init}: limited range`);
+    }
   } finally {
     await rm(tmp, { recursive: true, force: true });
   }
