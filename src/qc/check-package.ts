@@ -42,17 +42,24 @@ export interface CheckOptions {
  * audio and video last as long as the source, and the MPD validates against the MPEG-DASH schema.
  */
 export async function checkPackage(pkg: PackageUnderCheck, options: CheckOptions): Promise<QcReport> {
-  const sizes = await fileSizes(pkg.dir);
-  // The schema check is another program: it runs while the manifests are read and checked here.
-  const schemaCheck =
-    pkg.dashManifest && sizes.has(pkg.dashManifest)
-      ? checkMpdSchema(options.tools.xmllint, path.join(pkg.dir, pkg.dashManifest), {
-          logger: options.logger,
-          signal: options.signal,
-        })
-      : undefined;
+  // The schema check is another program: it starts first and runs while the package is listed and the
+  // manifests are read and checked here. A missing MPD is the segments check's finding, not xmllint's.
+  const mpdPath = pkg.dashManifest && path.join(pkg.dir, pkg.dashManifest);
+  const schemaCheck = mpdPath
+    ? stat(mpdPath).then(
+        (s) =>
+          s.isFile()
+            ? checkMpdSchema(options.tools.xmllint, mpdPath, {
+                logger: options.logger,
+                signal: options.signal,
+              })
+            : undefined,
+        () => undefined,
+      )
+    : undefined;
   // Awaited below; a throw while reading the manifests must not leave it unhandled.
   schemaCheck?.catch(() => undefined);
+  const sizes = await fileSizes(pkg.dir);
   const streams: StreamView[] = [];
   const referenced: string[] = [];
   const parseProblems: string[] = [];
@@ -143,7 +150,8 @@ export async function checkPackage(pkg: PackageUnderCheck, options: CheckOptions
     checkSegmentDurations(streams, pkg.expect),
     checkAvDurations(streams, pkg.expect),
   ];
-  if (schemaCheck) checks.push(await schemaCheck);
+  const schema = await schemaCheck;
+  if (schema) checks.push(schema);
   const passed = checks.every((c) => c.passed);
   const report: QcReport = { passed, checks };
   if (options.quality && passed) {
@@ -213,11 +221,9 @@ async function joinFiles(dir: string, keys: string[], dest: string): Promise<voi
 
 /** Size of every file under `dir`, by `/`-separated relative key. */
 async function fileSizes(dir: string): Promise<Map<string, number>> {
-  const sizes = new Map<string, number>();
-  for (const entry of await readdir(dir, { recursive: true, withFileTypes: true })) {
-    if (!entry.isFile()) continue;
-    const full = path.join(entry.parentPath, entry.name);
-    sizes.set(path.relative(dir, full).split(path.sep).join('/'), (await stat(full)).size);
-  }
-  return sizes;
+  const files = (await readdir(dir, { recursive: true, withFileTypes: true }))
+    .filter((e) => e.isFile())
+    .map((e) => path.join(e.parentPath, e.name));
+  const stats = await Promise.all(files.map((f) => stat(f)));
+  return new Map(files.map((f, i) => [path.relative(dir, f).split(path.sep).join('/'), stats[i]!.size]));
 }
