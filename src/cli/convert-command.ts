@@ -7,23 +7,25 @@ import { createLogger } from '../logger.js';
 import { convert } from '../pipeline/convert.js';
 import type { PackageResult } from '../pipeline/package.js';
 import { checkTools, defaultTools } from '../pipeline/tools.js';
-import type { ProbeResult } from '../pipeline/probe.js';
 import { ProcessError } from '../process/run-process.js';
 import { publishOrder } from '../tasks/publish.js';
 import { parseConvertArgs } from './convert-args.js';
+import type { StartedConvert } from './early-probe.js';
 
 /**
- * `convert INPUT -o DIR`: the pipeline on one local file, without server or queue. `probed` is the input's
- * probe when `startProbe` already started it.
+ * `convert INPUT -o DIR`: the pipeline on one local file, without server or queue. `early` is what
+ * `startProbe` read and started; without it (a command line or settings it could not take) the arguments are
+ * read here, and their error reported.
  */
-export async function runConvert(args: string[], probed?: Promise<ProbeResult>): Promise<number> {
-  const parsed = parseConvertArgs(args);
+export async function runConvert(args: string[], early?: StartedConvert): Promise<number> {
+  const parsed = early?.parsed ?? parseConvertArgs(args);
   if (!parsed) {
     console.error('usage: dash-video-converter convert INPUT -o OUTDIR');
     return 2;
   }
   const { input, quiet } = parsed;
-  const config = loadConfig(parsed.env);
+  const config = early?.config ?? loadConfig(parsed.env);
+  const probed = early?.probed;
 
   const logger = createLogger(process.env.LOG_LEVEL ?? 'warn', process.stderr);
   const tools = defaultTools(config.tools);
@@ -106,7 +108,12 @@ function couldNotStart(err: unknown): boolean {
  * file.
  */
 async function copyPackage(pkg: PackageResult, outDir: string, move = false): Promise<void> {
-  if (move && (await renameWhole(pkg.dir, outDir))) return;
+  if (move) {
+    const whole = await renameWhole(pkg.dir, outDir);
+    if (whole === 'moved') return;
+    // Another filesystem: every file's rename would fail the same way before its copy.
+    if (whole === 'other-filesystem') move = false;
+  }
   for (const file of publishOrder(pkg.files).flat()) {
     const from = path.join(pkg.dir, file);
     const to = path.join(outDir, file);
@@ -125,17 +132,18 @@ async function copyPackage(pkg: PackageResult, outDir: string, move = false): Pr
 
 /**
  * Moves the whole package directory into place with one rename (atomic, and one system call instead of two
- * per file) when the output directory does not exist yet or is empty; false when it cannot (files already
- * there, another filesystem), and the files are then moved one by one.
+ * per file) when the output directory does not exist yet or is empty; otherwise says why it could not (files
+ * already there, another filesystem), and the files are then moved or copied one by one.
  */
-async function renameWhole(from: string, to: string): Promise<boolean> {
+async function renameWhole(from: string, to: string): Promise<'moved' | 'occupied' | 'other-filesystem'> {
   await mkdir(path.dirname(to), { recursive: true });
   try {
     await rename(from, to);
-    return true;
+    return 'moved';
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
-    if (code === 'ENOTEMPTY' || code === 'EEXIST' || code === 'EXDEV' || code === 'ENOTDIR') return false;
+    if (code === 'EXDEV') return 'other-filesystem';
+    if (code === 'ENOTEMPTY' || code === 'EEXIST' || code === 'ENOTDIR') return 'occupied';
     throw err;
   }
 }

@@ -1,16 +1,23 @@
 import path from 'node:path';
-import { loadConfig } from '../config/config.js';
+import { loadConfig, type Config } from '../config/config.js';
 import { findSetpriv } from '../process/parent-death.js';
 import { probeSource, type ProbeResult } from '../pipeline/probe.js';
 import { defaultTools } from '../pipeline/tools.js';
-import { parseConvertArgs } from './convert-args.js';
+import { parseConvertArgs, type ConvertArgs } from './convert-args.js';
+
+/** The command line and settings `startProbe` read, with the probe it started: `runConvert` reads them once. */
+export interface StartedConvert {
+  parsed: ConvertArgs;
+  config: Config;
+  probed: Promise<ProbeResult>;
+}
 
 /**
  * Starts the probe of `convert`'s input before the rest of the command loads (the pipeline, the logger, the
  * progress bar): the two overlap instead of following each other. Undefined when the command line or the
  * settings are wrong, which `runConvert` then reports; a failed probe is reported by the conversion.
  */
-export function startProbe(args: string[]): Promise<ProbeResult> | undefined {
+export function startProbe(args: string[]): StartedConvert | undefined {
   try {
     const parsed = parseConvertArgs(args);
     if (!parsed) return undefined;
@@ -23,7 +30,7 @@ export function startProbe(args: string[]): Promise<ProbeResult> | undefined {
     void findSetpriv();
     // Awaited by the conversion; until then a rejection must not count as unhandled.
     probed.catch(() => undefined);
-    return probed;
+    return { parsed, config, probed };
   } catch {
     return undefined;
   }

@@ -39,9 +39,9 @@ async function main(argv: string[]): Promise<number> {
     }
     case 'convert': {
       // The input's probe is the first thing a conversion waits for: it runs while the pipeline's modules load.
-      const probed = startProbe(rest);
+      const started = startProbe(rest);
       const { runConvert } = await import('./convert-command.js');
-      return runConvert(rest, probed);
+      return runConvert(rest, started);
     }
     case undefined:
     case 'help':
