@@ -62,6 +62,11 @@ export function buildEncodeArgs(
   if (plan.frameRateLimit) pre.push(`fps=${plan.frameRateLimit}`);
   // 8-bit 4:2:0 is what every H.264 player decodes; 10-bit or 4:4:4 sources are converted once, before the split.
   pre.push('format=yuv420p');
+  // zimg refuses 4:2:0 frames of odd size. Sources odd from the start are resized by libswscale (the plan's
+  // scaler), but a stream may turn odd midway (WebRTC recordings switch layers, 1920x1080 to 240x135): FFmpeg
+  // then rebuilds the graph for the new size, and this crop drops the odd last column or row. On even frames it
+  // changes nothing and copies nothing.
+  if (usesZimg(plan, tuning)) pre.push('crop=trunc(iw/2)*2:trunc(ih/2)*2');
   const graph = filterGraph(
     `[0:${media.video.index}]${pre.join(',')}`,
     plan,
@@ -188,13 +193,18 @@ const zimgFilters = new Set(['bilinear', 'bicubic', 'lanczos']);
  */
 const zimgParams: Record<string, string> = { bicubic: ':param_a=0:param_b=0.6' };
 
+/** Whether the rungs are resized by zimg (FFmpeg's zscale) rather than libswscale. */
+function usesZimg(plan: EncodePlan, tuning: EncodeTuning): boolean {
+  return plan.scaler === 'zscale' && zimgFilters.has(tuning.scaleFlags);
+}
+
 /**
  * Decoded frames → `[v<i>]` per rendition (plan order, smallest first), and `[poster]` when asked. Each rung gets
  * an explicit size with square pixels: non-square sources are resampled to their display shape.
  */
 function filterGraph(source: string, plan: EncodePlan, tuning: EncodeTuning, poster?: string): string {
   const n = plan.renditions.length;
-  const zimg = plan.scaler === 'zscale' && zimgFilters.has(tuning.scaleFlags);
+  const zimg = usesZimg(plan, tuning);
   const scale = (i: number) => {
     const r = plan.renditions[i]!;
     const resize = zimg

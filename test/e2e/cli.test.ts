@@ -105,6 +105,48 @@ describe('dash-video-converter convert', () => {
     }
   });
 
+  test('a picture that turns odd-sized midway converts (a WebRTC recording switching layers)', async () => {
+    const dir = await mkdtemp(path.join(tmpdir(), 'dvc-cli-'));
+    try {
+      // VP9 parts of 480x270, 241x135 and 480x270 joined without re-encoding: one stream whose size changes
+      // twice. The plan is made from the first size (even: zimg), and FFmpeg rebuilds the graph at each change.
+      const parts: string[] = [];
+      for (const [i, size] of ['480x270', '241x135', '480x270'].entries()) {
+        const part = path.join(dir, `part${i}.webm`);
+        await run('ffmpeg', [
+          ...['-v', 'error', '-f', 'lavfi', '-i', `testsrc=size=${size}:rate=25:duration=1`],
+          ...['-c:v', 'libvpx-vp9', '-deadline', 'realtime', '-b:v', '300k', part],
+        ]);
+        parts.push(`file '${part}'`);
+      }
+      const list = path.join(dir, 'parts.txt');
+      await writeFile(list, parts.join('\n') + '\n');
+      const clip = path.join(dir, 'switching.webm');
+      await run('ffmpeg', ['-v', 'error', '-f', 'concat', '-safe', '0', '-i', list, '-c', 'copy', clip]);
+      const { stdout: sizes } = await run('ffprobe', [
+        ...[
+          '-v',
+          'error',
+          '-select_streams',
+          'v',
+          '-show_entries',
+          'frame=width,height',
+          '-of',
+          'csv=p=0',
+          clip,
+        ],
+      ]);
+      assert.ok(sizes.includes('241,135'), 'the clip has odd-sized frames');
+
+      const out = path.join(dir, 'out');
+      const { stdout } = await run(process.execPath, [...cli, 'convert', clip, '-o', out, '--quiet']);
+      assert.match(stdout, /video_270p: 480x270/);
+      await checkDashPackage(out, { heights: [270], audio: false });
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
   test('an FFmpeg built without zimg: the conversion says so and how to go on; SCALER=swscale converts', async () => {
     const dir = await mkdtemp(path.join(tmpdir(), 'dvc-cli-'));
     try {
