@@ -11,6 +11,16 @@ const knownCauses: [RegExp, string][] = [
   ],
 ];
 
+/**
+ * What FFmpeg prints after the cause of a failure: the generic consequences of the error it just reported
+ * (`Error while filtering: Generic error in an external library`), and the statistics each encoder prints on
+ * closing, even after a failure. The reason is the line before these.
+ */
+const consequenceLine =
+  /^(Conversion failed|Error while|Failed to inject frame|Error marking filters|Last message repeated|\[out#|frame=)/;
+const summaryLine =
+  /^\[(libx264|libx265|aac|libopus|libvorbis|libmp3lame|mjpeg|libvpx[\w-]*) @ 0x[0-9a-f]+\] (frame [IPB]:|mb [IPB] |consecutive B-frames|8x8 transform|coded y,|i16 |i8 |i4 |i8c |Weighted P-Frames|ref [PB] L|direct mvs|final ratefactor|kb\/s:|Qavg:|\d+ frames left in the queue)/;
+
 /** Signals that stop a program from outside (a service manager, an operator), not because of its input. */
 const stopSignals = ['SIGTERM', 'SIGINT', 'SIGHUP'] as const;
 
@@ -66,13 +76,7 @@ export function processFailure(err: unknown, code: FailureCode, what: string, hi
     err.stderrTail
       .split('\n')
       .map((l) => l.trim())
-      .filter(
-        (l) =>
-          l &&
-          !/^(Conversion failed|Error while|Error marking filters|Last message repeated|\[out#|frame=)/.test(
-            l,
-          ),
-      )
+      .filter((l) => l && !consequenceLine.test(l) && !summaryLine.test(l))
       .pop() ?? err.message;
   // `[h264 @ 0x55d0c2a4] Invalid NAL unit size` → `h264: Invalid NAL unit size`: no addresses in reasons.
   detail = detail.replace(/^\[([\w,]+) @ 0x[0-9a-f]+\]\s*/, '$1: ');

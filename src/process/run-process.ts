@@ -4,8 +4,11 @@ import { createInterface } from 'node:readline';
 import type { Logger } from 'pino';
 import { launchTiedToParent, setprivExecFailure } from './parent-death.js';
 
-/** How much of a failed command's stderr is kept for the error message. */
-const STDERR_TAIL_BYTES = 4096;
+/**
+ * How much of a failed command's stderr is kept for the error message: enough to reach past the statistics
+ * FFmpeg's encoders print on closing (about 1.2 KB each for x264) to the line that says what went wrong.
+ */
+const STDERR_TAIL_BYTES = 16 * 1024;
 /** Most stdout collected (when no line handler takes it): beyond it the program is stopped, not cut short. */
 const MAX_STDOUT_CHARS = 16 * 1024 * 1024;
 

@@ -26,6 +26,39 @@ describe('a failed program as a task failure', () => {
     assert.equal(f.message, 'FFmpeg could not encode the input: h264: Invalid NAL unit size in /in.mp4');
   });
 
+  test('a failure midway: the cause, not the statistics the encoders print on closing', async () => {
+    // FFmpeg's own words when zimg refuses a frame midway, the encoders' closing statistics after them.
+    const stderr = [
+      '[Parsed_zscale_2 @ 0x55d84a234d80] code 1027: image dimensions must be divisible by subsampling factor',
+      '    Last message repeated 3 times',
+      'Error while filtering: Generic error in an external library',
+      'Failed to inject frame into filter network: Generic error in an external library',
+      'Error while processing the decoded data for stream #0:0',
+      ...Array.from({ length: 3 }, (_, i) => [
+        `[libx264 @ 0x5615ed8d148${i}] frame I:1     Avg QP:10.53  size:  4689`,
+        `[libx264 @ 0x5615ed8d148${i}] mb P  I16..4:  1.6%  0.5%  2.0%  P16..4: 12.4%  0.0%  0.0%  skip:83.5%`,
+        `[libx264 @ 0x5615ed8d148${i}] consecutive B-frames:  1.2%  0.0%  0.0% 98.8%`,
+        `[libx264 @ 0x5615ed8d148${i}] 8x8 transform intra:9.3% inter:59.4%`,
+        `[libx264 @ 0x5615ed8d148${i}] coded y,uvDC,uvAC intra: 12.6% 56.7% 43.5% inter: 0.6% 3.7% 0.9%`,
+        `[libx264 @ 0x5615ed8d148${i}] i8 v,h,dc,ddl,ddr,vr,hd,vl,hu: 79%  6%  3%  6%  0%  1%  1%  4%  1%`,
+        `[libx264 @ 0x5615ed8d148${i}] i8c dc,h,v,p: 28% 29% 32% 11%`,
+        `[libx264 @ 0x5615ed8d148${i}] Weighted P-Frames: Y:0.0% UV:0.0%`,
+        `[libx264 @ 0x5615ed8d148${i}] kb/s:74.82`,
+        // Padding as long as the rest of x264's statistics, so the cause is more than 4 KB from the end.
+        `[libx264 @ 0x5615ed8d148${i}] ${'i4 v,h,dc,ddl,ddr,vr,hd,vl,hu: 57% 20% 15%  1%  1%  1%  0%  2%  2% '.repeat(10)}`,
+      ]).flat(),
+      '[aac @ 0x5615ed8be440] Qavg: 107.280',
+      '[aac @ 0x5615ed8be440] 2 frames left in the queue on closing',
+      'Conversion failed!',
+    ];
+    const f = await failureOf(`printf '%s\\n' ${stderr.map((l) => `'${l}'`).join(' ')} >&2; exit 1`);
+    assert.equal(f.code, 'encode_failed');
+    assert.equal(
+      f.message,
+      'FFmpeg could not encode the input: Parsed_zscale_2: code 1027: image dimensions must be divisible by subsampling factor',
+    );
+  });
+
   test('a full disk: disk_full, retried', async () => {
     const f = await failureOf('echo "av_interleaved_write_frame(): No space left on device" >&2; exit 1');
     assert.equal(f.code, 'disk_full');
