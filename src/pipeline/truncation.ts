@@ -9,7 +9,8 @@ const mediaBoxes = new Set(['mdat', 'moov', 'moof']);
 /**
  * Fails an input whose container says it is longer than the file: an upload cut short. FFmpeg reads such a
  * file without an error and encodes what is there, so a partial video would be published as if whole.
- * Checks MP4/MOV top-level boxes and the Matroska/WebM segment size; other containers pass.
+ * Checks MP4/MOV top-level boxes, the Matroska/WebM segment size and AVI's RIFF chunks; other containers
+ * (MPEG-TS, FLV…), which do not say how long they are, pass.
  */
 export async function assertComplete(inputPath: string, formatName: string): Promise<void> {
   const file = await open(inputPath, 'r');
@@ -21,7 +22,9 @@ export async function assertComplete(inputPath: string, formatName: string): Pro
         ? await isoBmffShortfall(file, size)
         : format === 'matroska'
           ? await ebmlShortfall(file, size)
-          : 0;
+          : format === 'avi'
+            ? await riffShortfall(file, size)
+            : 0;
     if (missing > 0) {
       throw new TaskFailure(
         'invalid_input',
@@ -56,6 +59,22 @@ async function isoBmffShortfall(file: FileHandle, fileSize: number): Promise<num
       return mediaBoxes.has(head.toString('latin1', 4, 8)) ? offset + boxSize - fileSize : 0;
     }
     offset += boxSize;
+  }
+  return 0;
+}
+
+/**
+ * Bytes by which the last RIFF chunk of an AVI runs past the end of the file. Files over 1 GiB (OpenDML) chain
+ * `RIFF AVIX` chunks after the first; each is padded to an even size.
+ */
+async function riffShortfall(file: FileHandle, fileSize: number): Promise<number> {
+  let offset = 0;
+  for (let n = 0; n < MAX_BOXES && offset + 8 <= fileSize; n++) {
+    const head = await read(file, offset, 8);
+    if (head.toString('latin1', 0, 4) !== 'RIFF') return 0;
+    const end = offset + 8 + head.readUInt32LE(4);
+    if (end > fileSize) return end - fileSize;
+    offset = end + (end % 2);
   }
   return 0;
 }

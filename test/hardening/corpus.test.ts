@@ -187,6 +187,11 @@ describe('bad-input corpus', () => {
   fails('no-moov.mp4', /moov atom not found/, 'not_a_video');
   fails('mdat-cut.mp4', /the input is truncated: its container describes \d+ bytes more/, 'invalid_input');
   fails('mkv-cut.mkv', /the input is truncated/, 'invalid_input');
+  fails('avi-cut.avi', /the input is truncated/, 'invalid_input');
+  item('completed: the same AVI whole (its RIFF chunk ends where the file does)', async () => {
+    const doc = await runTask({ video_filename: 'avi-whole.avi' });
+    assert.equal(doc.status, 'completed', doc.error ?? '');
+  });
   fails(
     'corrupt-video.mp4',
     /no frame of its video stream could be decoded \(the stream is corrupt\)/,

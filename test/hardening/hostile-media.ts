@@ -165,6 +165,12 @@ export async function makeHostileMedia(dir: string): Promise<Record<string, Buff
     garbage(4000, 5),
   ]);
 
+  // AVI as old cameras write it (MPEG-4 Part 2), to be cut short: its RIFF chunk says how long it should be.
+  const avi = await ffmpeg(dir, 'base.avi', [
+    ...['-f', 'lavfi', '-i', 'testsrc2=size=64x64:rate=10:duration=2'],
+    ...['-c:v', 'mpeg4'],
+  ]);
+
   // YUV4MPEG: frame rate 100000/1 in a header FFmpeg reads without complaint.
   const y4mHeader = 'YUV4MPEG2 W64 H64 F100000:1 Ip A1:1 C420jpeg\n';
   const frame = Buffer.concat([Buffer.from('FRAME\n'), Buffer.alloc(64 * 64 * 1.5, 0x80)]);
@@ -193,5 +199,7 @@ export async function makeHostileMedia(dir: string): Promise<Record<string, Buff
     'nested-unknown-size.mkv': nested,
     'bad-lacing.mkv': lacing,
     'mkv-cut.mkv': mkv.subarray(0, Math.floor(mkv.length * 0.7)),
+    'avi-whole.avi': avi,
+    'avi-cut.avi': avi.subarray(0, Math.floor(avi.length * 0.7)),
   };
 }
