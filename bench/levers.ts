@@ -103,7 +103,7 @@ async function main(): Promise<void> {
         await run('ffmpeg', args);
         if (lever.poster === 'separate') {
           const top = plan.renditions[plan.renditions.length - 1]!;
-          await makePoster(input!.path, media, top, path.join(dir, 'poster.jpg'), stageContext);
+          await makePoster(input!.path, media, plan, top, path.join(dir, 'poster.jpg'), stageContext);
         }
         const wall = performance.now() - t0;
         const cpu = cpuTimes('self').children - before;

@@ -115,6 +115,7 @@ export const planDocumentSchema = {
               'odd_dimensions',
               'rotation',
               'interlaced',
+              'hdr',
               'no_audio',
               'non_square_pixels',
               'frame_rate_reduced',

@@ -144,7 +144,7 @@ export async function convert(
   const top = plan.renditions[plan.renditions.length - 1]!;
   // The encode run takes the poster from the frames it decodes anyway; a second decode only when it could not.
   if (result.poster) await rename(result.poster, path.join(pkgDir, POSTER_NAME));
-  else await makePoster(inputPath, media, top, path.join(pkgDir, POSTER_NAME), ctx);
+  else await makePoster(inputPath, media, plan, top, path.join(pkgDir, POSTER_NAME), ctx);
   pkg.files.push(POSTER_NAME);
   report('poster', 1);
 

@@ -1,3 +1,4 @@
+import { DEINTERLACE, toneMapToSdr, zimgFilters, zimgResize } from './video-filters.js';
 import { inputGuardArgs } from './input-formats.js';
 import type { MediaInfo } from './media-info.js';
 import type { EncodePlan } from './plan.js';
@@ -59,14 +60,16 @@ export function buildEncodeArgs(
   tuning: EncodeTuning = defaultTuning,
 ): string[] {
   const pre: string[] = [];
+  if (plan.deinterlace) pre.push(DEINTERLACE);
   if (plan.frameRateLimit) pre.push(`fps=${plan.frameRateLimit}`);
   // 8-bit 4:2:0 is what every H.264 player decodes; 10-bit or 4:4:4 sources are converted once, before the split.
-  pre.push('format=yuv420p');
+  // HDR sources keep their depth until they are tone-mapped (at the top rung's size, in filterGraph).
+  if (!plan.toneMap) pre.push('format=yuv420p');
   // zimg refuses 4:2:0 frames of odd size. Sources odd from the start are resized by libswscale (the plan's
-  // scaler), but a stream may turn odd midway (WebRTC recordings switch layers, 1920x1080 to 240x135): FFmpeg
-  // then rebuilds the graph for the new size, and this crop drops the odd last column or row. On even frames it
-  // changes nothing and copies nothing.
-  if (usesZimg(plan, tuning)) pre.push('crop=trunc(iw/2)*2:trunc(ih/2)*2');
+  // scaler) unless they are HDR, which only zimg tone-maps; and a stream may turn odd midway (WebRTC recordings
+  // switch layers, 1920x1080 to 240x135), when FFmpeg rebuilds the graph for the new size. This crop drops the
+  // odd last column or row; on even frames it changes nothing and copies nothing.
+  if (usesZimg(plan, tuning) || plan.toneMap) pre.push('crop=trunc(iw/2)*2:trunc(ih/2)*2');
   const graph = filterGraph(
     `[0:${media.video.index}]${pre.join(',')}`,
     plan,
@@ -185,14 +188,6 @@ export function buildEncodeArgs(
   return args;
 }
 
-/** Resizing algorithms of zimg that libswscale has under the same name. */
-const zimgFilters = new Set(['bilinear', 'bicubic', 'lanczos']);
-/**
- * libswscale's kernel where zimg's default differs: its bicubic is B=0, C=0.6 (zimg's B=C=1/3 is softer), so
- * either resizer gives the same picture.
- */
-const zimgParams: Record<string, string> = { bicubic: ':param_a=0:param_b=0.6' };
-
 /** Whether the rungs are resized by zimg (FFmpeg's zscale) rather than libswscale. */
 function usesZimg(plan: EncodePlan, tuning: EncodeTuning): boolean {
   return plan.scaler === 'zscale' && zimgFilters.has(tuning.scaleFlags);
@@ -205,14 +200,16 @@ function usesZimg(plan: EncodePlan, tuning: EncodeTuning): boolean {
 function filterGraph(source: string, plan: EncodePlan, tuning: EncodeTuning, poster?: string): string {
   const n = plan.renditions.length;
   const zimg = usesZimg(plan, tuning);
-  const scale = (i: number) => {
+  const cascade = tuning.cascade && n > 1;
+  // `fromSource`: the rung reads the decoded frames (every rung, or the top one when they cascade), which an HDR
+  // source has tone-mapped there, in the same zimg pass as the resize.
+  const scale = (i: number, fromSource: boolean) => {
     const r = plan.renditions[i]!;
     const resize = zimg
-      ? `zscale=w=${r.width}:h=${r.height}:filter=${tuning.scaleFlags}${zimgParams[tuning.scaleFlags] ?? ''}`
+      ? `zscale=${zimgResize(r, tuning.scaleFlags)}`
       : `scale=${r.width}:${r.height}:flags=${tuning.scaleFlags}`;
-    return `${resize},setsar=1`;
+    return `${plan.toneMap && fromSource ? toneMapToSdr(zimgResize(r, tuning.scaleFlags)) : resize},setsar=1`;
   };
-  const cascade = tuning.cascade && n > 1;
   // What reads the decoded frames: every rung, or only the top one when the rungs cascade; and the poster.
   const readers = cascade ? ['c'] : plan.renditions.map((_, i) => `s${i}`);
   if (poster) readers.push('p');
@@ -221,12 +218,12 @@ function filterGraph(source: string, plan: EncodePlan, tuning: EncodeTuning, pos
     // Largest first: each scaled rung is split into its own output and the input of the next smaller one.
     let from = '[c]';
     for (let i = n - 1; i > 0; i--) {
-      chains.push(`${from}${scale(i)},split=2[v${i}][c${i}]`);
+      chains.push(`${from}${scale(i, i === n - 1)},split=2[v${i}][c${i}]`);
       from = `[c${i}]`;
     }
-    chains.push(`${from}${scale(0)}[v0]`);
+    chains.push(`${from}${scale(0, false)}[v0]`);
   } else {
-    plan.renditions.forEach((_, i) => chains.push(`[s${i}]${scale(i)}[v${i}]`));
+    plan.renditions.forEach((_, i) => chains.push(`[s${i}]${scale(i, true)}[v${i}]`));
   }
   if (poster) chains.push(`[p]${poster}[poster]`);
   return chains.join(';');
@@ -242,12 +239,18 @@ function posterFilters(media: MediaInfo, plan: EncodePlan, outputs: EncodeOutput
   const fps = plan.frameRateLimit ?? (media.video.frameRate || 25);
   const { at, frames } = posterWindow(media, fps);
   const top = plan.renditions[plan.renditions.length - 1]!;
-  return [
+  const window = [
     'setpts=PTS-STARTPTS',
     `trim=start=${at.toFixed(3)}:duration=${((frames + 1) / fps).toFixed(3)}`,
-    `thumbnail=n=${frames}`,
-    `scale=${top.width}:${top.height}:flags=bicubic,setsar=1`,
-  ].join(',');
+  ];
+  // HDR: the window's few frames tone-mapped at the poster's size, then compared.
+  if (plan.toneMap)
+    return [...window, toneMapToSdr(zimgResize(top, 'bicubic')), `thumbnail=n=${frames}`, 'setsar=1'].join(
+      ',',
+    );
+  return [...window, `thumbnail=n=${frames}`, `scale=${top.width}:${top.height}:flags=bicubic,setsar=1`].join(
+    ',',
+  );
 }
 
 /** Seconds of output written so far, from one line of `-progress pipe:1`; undefined for other lines. */

@@ -29,6 +29,11 @@ export interface VideoStreamInfo {
   variableFrameRate: boolean;
   pixelFormat: string;
   interlaced: boolean;
+  /**
+   * Transfer characteristic as ffprobe names it (`bt709`, `smpte2084` for PQ, `arib-std-b67` for HLG), when the
+   * stream says.
+   */
+  colorTransfer?: string;
   /** Seconds of video, when the stream says (MP4/MOV do, Matroska does not): may be shorter than the audio. */
   duration?: number;
 }
@@ -42,4 +47,12 @@ export interface AudioStreamInfo {
   profile?: string;
   /** Bits per second, when the container says (MP4/MOV do, Matroska often does not). */
   bitRate?: number;
+}
+
+/** HDR transfers: PQ (HDR10, Dolby Vision profile 8.1) and HLG (what phones record by default). */
+const hdrTransfers = new Set(['smpte2084', 'arib-std-b67']);
+
+/** Whether the video is HDR (PQ or HLG), which an 8-bit SDR H.264 ladder must tone-map. */
+export function isHdr(video: Pick<VideoStreamInfo, 'colorTransfer'>): boolean {
+  return video.colorTransfer !== undefined && hdrTransfers.has(video.colorTransfer);
 }

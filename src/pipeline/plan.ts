@@ -1,4 +1,4 @@
-import type { AudioStreamInfo, MediaInfo } from './media-info.js';
+import { isHdr, type AudioStreamInfo, type MediaInfo } from './media-info.js';
 
 export type OutputFormat = 'dash' | 'hls';
 
@@ -59,6 +59,16 @@ export interface EncodePlan {
   scaler: Scaler;
   /** Whether a source rung had to be made because every configured rung was larger than the input. */
   sourceSizedRung: boolean;
+  /**
+   * Interlaced sources (camcorders, broadcast captures) are deinterlaced to progressive frames at the same
+   * frame rate before anything else: players show H.264 progressive, and scaling fields woven together combs.
+   */
+  deinterlace: boolean;
+  /**
+   * HDR sources (PQ or HLG) are tone-mapped to SDR BT.709: an 8-bit H.264 rung tagged PQ or HLG bands, and many
+   * players show it washed out. Done by zimg, so not with SCALER=swscale.
+   */
+  toneMap: boolean;
 }
 
 export interface AudioPlan {
@@ -140,6 +150,8 @@ export function planEncode(media: MediaInfo, settings: EncodeSettings): EncodePl
     formats: settings.formats,
     scaler: scalerFor(media, settings.scaler),
     sourceSizedRung,
+    deinterlace: media.video.interlaced,
+    toneMap: isHdr(media.video) && settings.scaler === 'zscale',
   };
 }
 

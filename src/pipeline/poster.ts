@@ -3,8 +3,9 @@ import { TaskFailure } from '../errors.js';
 import { runProcess } from '../process/run-process.js';
 import { inputGuardArgs } from './input-formats.js';
 import type { StageContext } from './context.js';
+import { DEINTERLACE, toneMapToSdr, zimgResize } from './video-filters.js';
 import type { MediaInfo } from './media-info.js';
-import type { Rendition } from './plan.js';
+import type { EncodePlan, Rendition } from './plan.js';
 import { processFailure } from './process-failure.js';
 
 export const POSTER_NAME = 'poster.jpg';
@@ -35,15 +36,16 @@ export function posterWindow(media: MediaInfo, fps: number): { at: number; frame
 export async function makePoster(
   inputPath: string,
   media: MediaInfo,
+  plan: Pick<EncodePlan, 'deinterlace' | 'toneMap'>,
   size: Pick<Rendition, 'width' | 'height'>,
   outFile: string,
   ctx: StageContext,
 ): Promise<void> {
   const window = posterWindow(media, media.video.frameRate || 25);
-  await extractPoster(inputPath, media, size, outFile, ctx, window);
+  await extractPoster(inputPath, media, plan, size, outFile, ctx, window);
   if (await hasContent(outFile)) return;
   // FFmpeg exits 0 without writing anything when no frame reached the output.
-  if (window.at > 0) await extractPoster(inputPath, media, size, outFile, ctx, { ...window, at: 0 });
+  if (window.at > 0) await extractPoster(inputPath, media, plan, size, outFile, ctx, { ...window, at: 0 });
   if (!(await hasContent(outFile))) {
     throw new TaskFailure('not_a_video', 'the video stream has no frame that can be decoded');
   }
@@ -57,6 +59,7 @@ export async function hasContent(file: string): Promise<boolean> {
 async function extractPoster(
   inputPath: string,
   media: MediaInfo,
+  plan: Pick<EncodePlan, 'deinterlace' | 'toneMap'>,
   size: Pick<Rendition, 'width' | 'height'>,
   outFile: string,
   ctx: StageContext,
@@ -79,7 +82,14 @@ async function extractPoster(
         '-map',
         `0:${media.video.index}`,
         '-vf',
-        `thumbnail=n=${framesToCompare},scale=${size.width}:${size.height},setsar=1`,
+        [
+          ...(plan.deinterlace ? [DEINTERLACE] : []),
+          // HDR: tone-mapped at the poster's size, then compared.
+          ...(plan.toneMap
+            ? [toneMapToSdr(zimgResize(size, 'bicubic')), `thumbnail=n=${framesToCompare}`]
+            : [`thumbnail=n=${framesToCompare}`, `scale=${size.width}:${size.height}`]),
+          'setsar=1',
+        ].join(','),
         '-frames:v',
         '1',
         '-q:v',

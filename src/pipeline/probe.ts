@@ -15,6 +15,7 @@ interface FfprobeStream {
   avg_frame_rate?: string;
   pix_fmt?: string;
   field_order?: string;
+  color_transfer?: string;
   duration?: string;
   channels?: number;
   sample_rate?: string;
@@ -211,6 +212,7 @@ function parseVideoStream(s: FfprobeStream): VideoStreamInfo {
     variableFrameRate: avg > 0 && real > 0 && Math.abs(avg - real) / real > 0.01,
     pixelFormat: s.pix_fmt ?? 'unknown',
     interlaced: !!s.field_order && !['progressive', 'unknown'].includes(s.field_order),
+    ...(s.color_transfer ? { colorTransfer: s.color_transfer } : {}),
     ...(Number(s.duration) > 0 ? { duration: Number(s.duration) } : {}),
   };
 }

@@ -5,7 +5,7 @@ import type { Logger } from 'pino';
 import { ownedWorkDirName } from '../app/work-dirs.js';
 import type { Config } from '../config/config.js';
 import { checkLimits } from '../pipeline/convert.js';
-import type { MediaInfo } from '../pipeline/media-info.js';
+import { isHdr, type MediaInfo } from '../pipeline/media-info.js';
 import { nominalMediaBytes, planEncode, type EncodePlan, type EncodeSettings } from '../pipeline/plan.js';
 import { probe } from '../pipeline/probe.js';
 import type { MediaTools } from '../pipeline/tools.js';
@@ -29,6 +29,7 @@ export interface PlanWarning {
     | 'odd_dimensions'
     | 'rotation'
     | 'interlaced'
+    | 'hdr'
     | 'no_audio'
     | 'non_square_pixels'
     | 'frame_rate_reduced'
@@ -118,7 +119,17 @@ export function describePlan(
   if (v.interlaced) {
     warnings.push({
       code: 'interlaced',
-      message: 'the video is interlaced and is not deinterlaced: expect combing on motion',
+      message:
+        'the video is interlaced: it is deinterlaced (bwdif) to progressive frames at the same frame rate',
+    });
+  }
+  if (isHdr(v)) {
+    const transfer = v.colorTransfer === 'smpte2084' ? 'PQ' : 'HLG';
+    warnings.push({
+      code: 'hdr',
+      message: plan.toneMap
+        ? `the video is HDR (${transfer}): renditions are tone-mapped to SDR BT.709`
+        : `the video is HDR (${transfer}) and is not tone-mapped (SCALER=swscale; zimg does it): renditions keep its colour tags in 8 bits, which band and look washed out in many players`,
     });
   }
   if (!media.audio) warnings.push({ code: 'no_audio', message: 'the input has no audio stream' });

@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { describe, test } from 'node:test';
 import { promisify } from 'node:util';
-import { checkDashPackage } from '../helpers/package-check.js';
+import { checkDashPackage, joinRepresentation } from '../helpers/package-check.js';
 import { generateClip } from '../helpers/media.js';
 
 const run = promisify(execFile);
@@ -142,6 +142,96 @@ describe('dash-video-converter convert', () => {
       const { stdout } = await run(process.execPath, [...cli, 'convert', clip, '-o', out, '--quiet']);
       assert.match(stdout, /video_270p: 480x270/);
       await checkDashPackage(out, { heights: [270], audio: false });
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
+  test("an interlaced source comes out progressive: no combing left for FFmpeg's idet to find", async () => {
+    const dir = await mkdtemp(path.join(tmpdir(), 'dvc-cli-'));
+    try {
+      // Real interlacing: 50 pictures a second of motion woven two by two into 25 interlaced frames (top field
+      // first), coded as interlaced H.264, at the size of the 360p rung, so that no resize blurs the combs.
+      const clip = path.join(dir, 'interlaced.mp4');
+      await run('ffmpeg', [
+        ...['-v', 'error', '-f', 'lavfi', '-i', 'testsrc2=size=640x360:rate=50:duration=3'],
+        ...['-vf', 'tinterlace=mode=interleave_top,setfield=tff', '-c:v', 'libx264', '-preset', 'ultrafast'],
+        ...['-flags', '+ildct+ilme', '-x264-params', 'tff=1', clip],
+      ]);
+      const combed = async (file: string) => {
+        const { stderr } = await run('ffmpeg', ['-nostdin', '-i', file, '-vf', 'idet', '-f', 'null', '-']);
+        const m = /Multi frame detection: TFF:\s*(\d+) BFF:\s*(\d+) Progressive:\s*(\d+)/.exec(stderr);
+        assert.ok(m, 'idet reports its counts');
+        const [tff, bff, progressive] = m.slice(1).map(Number) as [number, number, number];
+        return (tff + bff) / (tff + bff + progressive);
+      };
+      assert.ok((await combed(clip)) > 0.8, 'idet finds the source interlaced');
+
+      const out = path.join(dir, 'out');
+      await run(process.execPath, [...cli, 'convert', clip, '-o', out, '--quiet']);
+      const mpd = await checkDashPackage(out, { heights: [360], audio: false });
+      const rung = mpd.representations.find((r) => r.contentType === 'video')!;
+      const joined = await joinRepresentation(out, rung, dir);
+      const share = await combed(joined);
+      assert.ok(share < 0.1, `the rung is progressive: idet finds ${Math.round(share * 100)} % combed`);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
+  test('an HDR source (10-bit HEVC, PQ) comes out tone-mapped: SDR BT.709 rungs, close to the SDR picture', async () => {
+    const dir = await mkdtemp(path.join(tmpdir(), 'dvc-cli-'));
+    try {
+      // An SDR pattern (kept losslessly) taken to PQ and BT.2020 by zimg and coded as an HDR10 master or a phone
+      // would: 10-bit HEVC whose stream says PQ, BT.2020. Tone-mapped well, the rungs come back near the SDR.
+      const sdr = path.join(dir, 'sdr.mkv');
+      await run('ffmpeg', [
+        ...['-v', 'error', '-f', 'lavfi', '-i', 'testsrc2=size=1280x720:rate=25:duration=2'],
+        ...['-pix_fmt', 'yuv420p', '-c:v', 'libx264', '-qp', '0', sdr],
+      ]);
+      const clip = path.join(dir, 'hdr10.mp4');
+      await run('ffmpeg', [
+        ...['-v', 'error', '-i', sdr, '-vf'],
+        'zscale=tin=709:t=smpte2084:pin=709:p=2020:min=709:m=2020_ncl,format=yuv420p10le',
+        ...['-c:v', 'libx265', '-preset', 'ultrafast', '-tag:v', 'hvc1'],
+        ...['-x265-params', 'log-level=error:colorprim=bt2020:transfer=smpte2084:colormatrix=bt2020nc'],
+        clip,
+      ]);
+      const colours = async (file: string) => {
+        const { stdout } = await run('ffprobe', [
+          ...['-v', 'error', '-select_streams', 'v:0', '-of', 'json'],
+          ...['-show_entries', 'stream=pix_fmt,color_transfer,color_primaries,color_space', file],
+        ]);
+        return (JSON.parse(stdout) as { streams: Record<string, string>[] }).streams[0]!;
+      };
+      assert.equal((await colours(clip)).color_transfer, 'smpte2084', 'the source says PQ');
+
+      const out = path.join(dir, 'out');
+      await run(process.execPath, [...cli, 'convert', clip, '-o', out, '--quiet']);
+      const mpd = await checkDashPackage(out, { heights: [360, 720], audio: false });
+      for (const rung of mpd.representations.filter((r) => r.contentType === 'video')) {
+        const joined = await joinRepresentation(out, rung, dir);
+        const c = await colours(joined);
+        assert.deepEqual(
+          [c.pix_fmt, c.color_transfer, c.color_primaries, c.color_space],
+          ['yuv420p', 'bt709', 'bt709', 'bt709'],
+          `${rung.id}: SDR BT.709`,
+        );
+        if (rung.height !== 720) continue;
+        // The PQ signal shown as it is comes within 14 dB of the SDR picture; Hable's curve within 16.
+        const { stderr } = await run('ffmpeg', [
+          ...['-i', joined, '-i', sdr, '-lavfi', '[0:v][1:v]psnr', '-f', 'null', '-'],
+        ]);
+        const psnr = Number(/PSNR .* average:([\d.]+)/.exec(stderr)?.[1]);
+        assert.ok(psnr > 22, `720p against the SDR original: ${psnr} dB`);
+      }
+      // The poster is tone-mapped too: the pattern's white is near SDR white (the PQ signal as it is: 122).
+      const { stderr } = await run('ffmpeg', [
+        ...['-i', path.join(out, 'poster.jpg'), '-vf', 'format=gray,signalstats,metadata=print'],
+        ...['-f', 'null', '-'],
+      ]);
+      const ymax = Number(/lavfi\.signalstats\.YMAX=(\d+)/.exec(stderr)?.[1]);
+      assert.ok(ymax > 170, `poster's brightest luma ${ymax}`);
     } finally {
       await rm(dir, { recursive: true, force: true });
     }

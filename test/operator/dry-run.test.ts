@@ -64,6 +64,13 @@ describe('dry runs: POST /encode?dry_run=true and POST /plan', () => {
       '1',
       path.join(svc.inputDir, 'odd-interlaced.mkv'),
     ]);
+    // HDR as phones record it: 10-bit HEVC whose stream says HLG, BT.2020.
+    await run('ffmpeg', [
+      ...['-v', 'error', '-f', 'lavfi', '-i', 'testsrc2=size=320x180:rate=25:duration=1'],
+      ...['-vf', 'format=yuv420p10le', '-c:v', 'libx265', '-preset', 'ultrafast'],
+      ...['-x265-params', 'log-level=error:colorprim=bt2020:transfer=arib-std-b67:colormatrix=bt2020nc'],
+      path.join(svc.inputDir, 'hlg.mp4'),
+    ]);
     await copyFile(
       path.join(sharedMediaDir, 'phone_rot180_vfr_720p.mp4'),
       path.join(svc.inputDir, 'phone.mp4'),
@@ -144,6 +151,15 @@ describe('dry runs: POST /encode?dry_run=true and POST /plan', () => {
       seed.plan.renditions.map((r) => r.bitrate),
       [600_000],
     );
+  });
+
+  test('says that an HDR source is tone-mapped to SDR', async () => {
+    const res = await postJson(`${svc.url}/plan`, { video_filename: 'hlg.mp4' });
+    assert.equal(res.status, 200, JSON.stringify(res.body));
+    const warning = (res.body as unknown as Plan).warnings.find((w) => w.code === 'hdr');
+    assert.match(warning?.message ?? '', /HDR \(HLG\): renditions are tone-mapped to SDR BT\.709/);
+    const small = await postJson(`${svc.url}/plan`, { video_filename: 'small.mp4' });
+    assert.ok(!(small.body as unknown as Plan).warnings.some((w) => w.code === 'hdr'), 'SDR: no warning');
   });
 
   test('warns about odd dimensions, interlacing and missing audio', async () => {

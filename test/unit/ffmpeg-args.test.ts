@@ -55,6 +55,49 @@ describe('the single FFmpeg invocation', () => {
       /\bscale=1280:720:flags=area/,
     );
   });
+  test('interlaced sources are deinterlaced first, before the split; progressive ones are not', () => {
+    const graphOf = (m: MediaInfo) =>
+      buildEncodeArgs('/in.mp4', m, planEncode(m, testEncodeSettings), outputs).find((a) =>
+        a.includes('split='),
+      )!;
+    const interlaced = mediaInfo(1920, 1080, { interlaced: true });
+    assert.equal(planEncode(interlaced, testEncodeSettings).deinterlace, true);
+    assert.match(
+      graphOf(interlaced),
+      /^\[0:0\]bwdif=mode=send_frame:parity=auto:deint=interlaced,[^;]*split=/,
+    );
+    assert.equal(plan.deinterlace, false);
+    assert.doesNotMatch(graphOf(media), /bwdif/);
+  });
+  test('HDR sources: tone-mapped once, by zimg, at the top rung and the poster; SDR ones and swscale not', () => {
+    const hdr = mediaInfo(3840, 2160, { colorTransfer: 'arib-std-b67', pixelFormat: 'yuv420p10le' });
+    const hdrPlan = planEncode(hdr, testEncodeSettings);
+    assert.equal(hdrPlan.toneMap, true);
+    const graph = buildEncodeArgs('/in.mp4', hdr, hdrPlan, outputs).find((a) => a.includes('split='))!;
+    const [source, top, lower, poster] = graph.split(';');
+    // The source keeps its depth up to the tone mapping; only the top rung reads it and maps it, in the same
+    // zimg pass as its resize; the lower rung is made from the top rung's SDR frames.
+    assert.doesNotMatch(source!, /format=yuv420p/);
+    assert.match(top!, /^\[c\]zscale=w=1280:h=720:filter=bicubic[^,]*:t=linear:npl=100,format=gbrpf32le,/);
+    assert.match(
+      top!,
+      /tonemap=tonemap=mobius:param=0.5:desat=0,zscale=t=bt709:m=bt709:r=tv,format=yuv420p,/,
+    );
+    assert.doesNotMatch(lower!, /tonemap|t=linear/);
+    assert.match(
+      poster!,
+      /^\[p\]setpts=PTS-STARTPTS,trim=[^,]*,zscale=w=1280:h=720:[^,]*t=linear.*tonemap=.*,thumbnail=/,
+    );
+    assert.equal(graph.match(/tonemap=tonemap=/g)!.length, 2, 'the top rung and the poster, nothing else');
+
+    assert.equal(planEncode(hdr, { ...testEncodeSettings, scaler: 'swscale' }).toneMap, false);
+    assert.equal(
+      planEncode(mediaInfo(1920, 1080, { colorTransfer: 'bt709' }), testEncodeSettings).toneMap,
+      false,
+    );
+    assert.equal(plan.toneMap, false);
+    assert.doesNotMatch(buildEncodeArgs('/in.mp4', media, plan, outputs).join(' '), /tonemap/);
+  });
   test('every rung: libx264 capped VBR, keyframes forced on the segment grid, no scene cuts', () => {
     assert.deepEqual(after('-c:v'), ['libx264', 'libx264', 'mjpeg'], 'two rungs, then the poster');
     assert.deepEqual(after('-b:v'), ['550000', '2800000']);
