@@ -76,6 +76,8 @@ export async function checkConversion(
             sourcePath: inputPath,
             videoIndex: media.video.index,
             frameRateLimit: plan.frameRateLimit,
+            deinterlace: plan.deinterlace,
+            toneMap: plan.toneMap,
             tempDir: path.join(workDir, 'qc'),
             idleTimeoutMs: ctx.idleTimeoutMs,
             maxRuntimeMs: ctx.maxRuntimeMs,

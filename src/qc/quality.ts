@@ -1,6 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { Logger } from 'pino';
+import { DEINTERLACE, toneMapToSdr, zimgResize } from '../pipeline/video-filters.js';
 import { runProcess } from '../process/run-process.js';
 import type { QualityScore } from './report.js';
 
@@ -12,6 +13,9 @@ export interface QualityOptions {
   videoIndex: number;
   /** The frame rate limit the encoder applied, so the reference has the same frames. */
   frameRateLimit?: number;
+  /** Whether the encoder deinterlaced the source or tone-mapped it to SDR: the reference is made the same way. */
+  deinterlace?: boolean;
+  toneMap?: boolean;
   /** A private directory for the statistics files. */
   tempDir: string;
   logger?: Logger;
@@ -48,9 +52,11 @@ export async function measureQuality(
     if (source.frames !== output.frames && output.rate) grid = `fps=${output.rate}:round=near`;
   }
   const ref = [
+    ...(options.deinterlace ? [DEINTERLACE] : []),
     ...(grid ? [grid] : []),
-    'format=yuv420p',
-    `scale=${rendition.width}:${rendition.height}:flags=bicubic`,
+    ...(options.toneMap
+      ? ['crop=trunc(iw/2)*2:trunc(ih/2)*2', toneMapToSdr(zimgResize(rendition, 'bicubic'))]
+      : ['format=yuv420p', `scale=${rendition.width}:${rendition.height}:flags=bicubic`]),
     'setsar=1',
     'setpts=N/(25*TB)',
     'split[r1][r2]',

@@ -6,7 +6,7 @@ import path from 'node:path';
 import { describe, test } from 'node:test';
 import { promisify } from 'node:util';
 import { checkDashPackage, joinRepresentation } from '../helpers/package-check.js';
-import { generateClip } from '../helpers/media.js';
+import { generateClip, makeHdrClip, makeLosslessPattern } from '../helpers/media.js';
 
 const run = promisify(execFile);
 const cli = ['--import', 'tsx', 'src/cli/main.ts'];
@@ -184,19 +184,8 @@ describe('dash-video-converter convert', () => {
     try {
       // An SDR pattern (kept losslessly) taken to PQ and BT.2020 by zimg and coded as an HDR10 master or a phone
       // would: 10-bit HEVC whose stream says PQ, BT.2020. Tone-mapped well, the rungs come back near the SDR.
-      const sdr = path.join(dir, 'sdr.mkv');
-      await run('ffmpeg', [
-        ...['-v', 'error', '-f', 'lavfi', '-i', 'testsrc2=size=1280x720:rate=25:duration=2'],
-        ...['-pix_fmt', 'yuv420p', '-c:v', 'libx264', '-qp', '0', sdr],
-      ]);
-      const clip = path.join(dir, 'hdr10.mp4');
-      await run('ffmpeg', [
-        ...['-v', 'error', '-i', sdr, '-vf'],
-        'zscale=tin=709:t=smpte2084:pin=709:p=2020:min=709:m=2020_ncl,format=yuv420p10le',
-        ...['-c:v', 'libx265', '-preset', 'ultrafast', '-tag:v', 'hvc1'],
-        ...['-x265-params', 'log-level=error:colorprim=bt2020:transfer=smpte2084:colormatrix=bt2020nc'],
-        clip,
-      ]);
+      const sdr = await makeLosslessPattern(path.join(dir, 'sdr.mkv'), 1280, 720, 2);
+      const clip = await makeHdrClip(sdr, path.join(dir, 'hdr10.mp4'), 'smpte2084');
       const colours = async (file: string) => {
         const { stdout } = await run('ffprobe', [
           ...['-v', 'error', '-select_streams', 'v:0', '-of', 'json'],

@@ -61,3 +61,39 @@ export async function generateClip(spec: ClipSpec): Promise<string> {
   await run('mv', [tmp, file]);
   return file;
 }
+
+/**
+ * An HDR clip as a phone or an HDR10 master codes it: the SDR picture `sdrSource` (a lossless file, to compare
+ * against) taken to BT.2020 and PQ or HLG by zimg, in 10-bit HEVC whose stream says so. No audio.
+ */
+export async function makeHdrClip(
+  sdrSource: string,
+  out: string,
+  transfer: 'smpte2084' | 'arib-std-b67',
+): Promise<string> {
+  await run('ffmpeg', [
+    ...['-v', 'error', '-y', '-i', sdrSource, '-an', '-vf'],
+    `zscale=tin=709:t=${transfer}:pin=709:p=2020:min=709:m=2020_ncl,format=yuv420p10le`,
+    ...['-c:v', 'libx265', '-preset', 'ultrafast', '-tag:v', 'hvc1'],
+    ...['-x265-params', `log-level=error:colorprim=bt2020:transfer=${transfer}:colormatrix=bt2020nc`],
+    out,
+  ]);
+  return out;
+}
+
+/** A test pattern kept losslessly (H.264 at QP 0), the SDR reference an HDR clip is made from. */
+export async function makeLosslessPattern(out: string, width: number, height: number, seconds: number) {
+  await run('ffmpeg', [
+    ...[
+      '-v',
+      'error',
+      '-y',
+      '-f',
+      'lavfi',
+      '-i',
+      `testsrc2=size=${width}x${height}:rate=25:duration=${seconds}`,
+    ],
+    ...['-pix_fmt', 'yuv420p', '-c:v', 'libx264', '-qp', '0', out],
+  ]);
+  return out;
+}

@@ -9,7 +9,7 @@ import { convert, type ConversionResult } from '../../src/pipeline/convert.js';
 import { defaultTools } from '../../src/pipeline/tools.js';
 import { checkConversion } from '../../src/qc/check-conversion.js';
 import { describeFailures, type QcReport } from '../../src/qc/report.js';
-import { generateClip } from '../helpers/media.js';
+import { generateClip, makeHdrClip, makeLosslessPattern } from '../helpers/media.js';
 import { getJson, startTestService, submit, waitForFinal } from '../helpers/service.js';
 
 const failed = (report: QcReport) => report.checks.filter((c) => !c.passed).map((c) => c.name);
@@ -63,6 +63,22 @@ describe('QC: the package checker', () => {
       assert.ok(q.psnr! > 30 && q.psnr! < 100, `PSNR of ${q.rendition}: ${q.psnr}`);
       assert.ok(q.ssim! > 0.9 && q.ssim! <= 1, `SSIM of ${q.rendition}: ${q.ssim}`);
     }
+  });
+
+  test('an HDR source: PSNR and SSIM against the source tone-mapped as the encoder maps it', async () => {
+    const sdr = await makeLosslessPattern(path.join(root, 'sdr.mkv'), 640, 360, 2);
+    const hdr = await makeHdrClip(sdr, path.join(root, 'hlg.mp4'), 'arib-std-b67');
+    const config = loadConfig({ X264_PRESET: 'ultrafast', LADDER: '180:300k,360:800k' });
+    const converted = await convert(hdr, path.join(root, 'work-hdr'), ctx, {
+      settings: config.encode,
+      limits: config.limits,
+    });
+    assert.equal(converted.plan.toneMap, true);
+    const report = await checkConversion(converted, hdr, path.join(root, 'qc-hdr'), ctx, { quality: true });
+    assert.deepEqual(failed(report), [], describeFailures(report));
+    // Against the untouched HLG signal the rungs would score about 16 dB.
+    for (const q of report.quality ?? []) assert.ok(q.psnr! > 30, `PSNR of ${q.rendition}: ${q.psnr}`);
+    assert.equal(report.quality?.length, 2);
   });
 
   test('a deleted segment is caught and named', async () => {
