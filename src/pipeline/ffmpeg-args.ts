@@ -1,4 +1,4 @@
-import { DEINTERLACE, toneMapToSdr, zimgFilters, zimgResize } from './video-filters.js';
+import { DEINTERLACE, EVEN_CROP, toneMapToSdr, zimgFilters, zimgResize } from './video-filters.js';
 import { inputGuardArgs } from './input-formats.js';
 import type { MediaInfo } from './media-info.js';
 import type { EncodePlan } from './plan.js';
@@ -67,9 +67,8 @@ export function buildEncodeArgs(
   if (!plan.toneMap) pre.push('format=yuv420p');
   // zimg refuses 4:2:0 frames of odd size. Sources odd from the start are resized by libswscale (the plan's
   // scaler) unless they are HDR, which only zimg tone-maps; and a stream may turn odd midway (WebRTC recordings
-  // switch layers, 1920x1080 to 240x135), when FFmpeg rebuilds the graph for the new size. This crop drops the
-  // odd last column or row; on even frames it changes nothing and copies nothing.
-  if (usesZimg(plan, tuning) || plan.toneMap) pre.push('crop=trunc(iw/2)*2:trunc(ih/2)*2');
+  // switch layers, 1920x1080 to 240x135), when FFmpeg rebuilds the graph for the new size.
+  if (usesZimg(plan, tuning) || plan.toneMap) pre.push(EVEN_CROP);
   const graph = filterGraph(
     `[0:${media.video.index}]${pre.join(',')}`,
     plan,
@@ -244,13 +243,10 @@ function posterFilters(media: MediaInfo, plan: EncodePlan, outputs: EncodeOutput
     `trim=start=${at.toFixed(3)}:duration=${((frames + 1) / fps).toFixed(3)}`,
   ];
   // HDR: the window's few frames tone-mapped at the poster's size, then compared.
-  if (plan.toneMap)
-    return [...window, toneMapToSdr(zimgResize(top, 'bicubic')), `thumbnail=n=${frames}`, 'setsar=1'].join(
-      ',',
-    );
-  return [...window, `thumbnail=n=${frames}`, `scale=${top.width}:${top.height}:flags=bicubic,setsar=1`].join(
-    ',',
-  );
+  const pick = plan.toneMap
+    ? [toneMapToSdr(zimgResize(top, 'bicubic')), `thumbnail=n=${frames}`]
+    : [`thumbnail=n=${frames}`, `scale=${top.width}:${top.height}:flags=bicubic`];
+  return [...window, ...pick, 'setsar=1'].join(',');
 }
 
 /** Seconds of output written so far, from one line of `-progress pipe:1`; undefined for other lines. */

@@ -13,13 +13,19 @@ import type { Rendition } from './plan.js';
 export const DEINTERLACE = 'bwdif=mode=send_frame:parity=auto:deint=interlaced';
 
 /**
+ * Drops an odd last column or row, which zimg refuses in 4:2:0 frames; on even frames it changes nothing and
+ * copies nothing.
+ */
+export const EVEN_CROP = 'crop=trunc(iw/2)*2:trunc(ih/2)*2';
+
+/**
  * HDR (PQ or HLG, BT.2020) to SDR BT.709 in 8-bit 4:2:0 limited range, by zimg and FFmpeg's `tonemap`: the
  * frames are resized (when `resize` says how) and made linear light in one zimg pass, converted to BT.709
  * primaries, tone-mapped, then given the BT.709 transfer and matrix. Möbius, linear up to half of SDR white:
  * what lies in SDR's range keeps its brightness and contrast, highlights roll off instead of clipping. On a
  * pattern taken from SDR to PQ or HLG and back it comes within 25–27 dB PSNR of the SDR original, against
- * 16–19 dB for Hable (darker: SDR white at 60 %) and 14–17 dB for no tone mapping. Done at a rung's size rather than the source's: it works in 32-bit float per
- * channel, and a quarter of the pixels costs a quarter of it.
+ * 16–19 dB for Hable (darker: SDR white at 60 %) and 14–17 dB for no tone mapping. Done at a rung's size
+ * rather than the source's: it works in 32-bit float per channel, and a quarter of the pixels costs a quarter.
  */
 export function toneMapToSdr(resize = ''): string {
   return [

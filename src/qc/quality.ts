@@ -1,7 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { Logger } from 'pino';
-import { DEINTERLACE, toneMapToSdr, zimgResize } from '../pipeline/video-filters.js';
+import { DEINTERLACE, EVEN_CROP, toneMapToSdr, zimgResize } from '../pipeline/video-filters.js';
 import { runProcess } from '../process/run-process.js';
 import type { QualityScore } from './report.js';
 
@@ -55,7 +55,7 @@ export async function measureQuality(
     ...(options.deinterlace ? [DEINTERLACE] : []),
     ...(grid ? [grid] : []),
     ...(options.toneMap
-      ? ['crop=trunc(iw/2)*2:trunc(ih/2)*2', toneMapToSdr(zimgResize(rendition, 'bicubic'))]
+      ? [EVEN_CROP, toneMapToSdr(zimgResize(rendition, 'bicubic'))]
       : ['format=yuv420p', `scale=${rendition.width}:${rendition.height}:flags=bicubic`]),
     'setsar=1',
     'setpts=N/(25*TB)',
