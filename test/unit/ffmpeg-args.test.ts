@@ -81,7 +81,7 @@ describe('the single FFmpeg invocation', () => {
     assert.match(top!, /^\[c\]zscale=w=1280:h=720:filter=bicubic[^,]*:t=linear:npl=100,format=gbrpf32le,/);
     assert.match(
       top!,
-      /tonemap=tonemap=mobius:param=0.5:desat=0,zscale=t=bt709:m=bt709:r=tv,format=yuv420p,/,
+      /tonemap=tonemap=mobius:param=0.5:desat=0,zscale=p=bt709:t=bt709:m=bt709:r=tv,format=yuv420p,/,
     );
     assert.doesNotMatch(lower!, /tonemap|t=linear/);
     assert.match(
