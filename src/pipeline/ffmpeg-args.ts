@@ -1,4 +1,11 @@
-import { DEINTERLACE, EVEN_CROP, toneMapToSdr, zimgFilters, zimgResize } from './video-filters.js';
+import {
+  DEINTERLACE,
+  EVEN_CROP,
+  padToAspect,
+  toneMapToSdr,
+  zimgFilters,
+  zimgResize,
+} from './video-filters.js';
 import { inputGuardArgs } from './input-formats.js';
 import type { MediaInfo } from './media-info.js';
 import type { EncodePlan } from './plan.js';
@@ -67,8 +74,13 @@ export function buildEncodeArgs(
   if (!plan.toneMap) pre.push('format=yuv420p');
   // zimg refuses 4:2:0 frames of odd size. Sources odd from the start are resized by libswscale (the plan's
   // scaler) unless they are HDR, which only zimg tone-maps; and a stream may turn odd midway (WebRTC recordings
-  // switch layers, 1920x1080 to 240x135), when FFmpeg rebuilds the graph for the new size.
-  if (usesZimg(plan, tuning) || plan.toneMap) pre.push(EVEN_CROP);
+  // switch layers, 1920x1080 to 240x135), when FFmpeg rebuilds the graph for the new size. Frames that change
+  // shape (a phone turned sideways) get black bars to the planned shape; `pad` needs even sizes, so libswscale's
+  // path (odd sources, SCALER=swscale) stretches them instead.
+  if (usesZimg(plan, tuning) || plan.toneMap) {
+    const top = plan.renditions[plan.renditions.length - 1]!;
+    pre.push(EVEN_CROP, padToAspect(top.width / top.height));
+  }
   const graph = filterGraph(
     `[0:${media.video.index}]${pre.join(',')}`,
     plan,

@@ -19,6 +19,25 @@ export const DEINTERLACE = 'bwdif=mode=send_frame:parity=auto:deint=interlaced';
 export const EVEN_CROP = 'crop=trunc(iw/2)*2:trunc(ih/2)*2';
 
 /**
+ * Black bars, centred, for frames whose displayed shape differs from `aspect` (width / height) by more than 1 %:
+ * a stream that changes shape midway (a WebRTC recording of a phone turned sideways) is pillarboxed or
+ * letterboxed into the rungs planned from its first frames instead of stretched. FFmpeg evaluates the sizes
+ * again when it rebuilds the graph for new frames; on frames of the planned shape it changes nothing and copies
+ * nothing.
+ */
+export function padToAspect(aspect: number): string {
+  const a = aspect.toFixed(6);
+  const shape = 'iw*sar/ih';
+  // Commas inside the expressions are escaped for the filter graph's parser.
+  return [
+    `pad=w=if(lt(${shape}\\,${a}*0.99)\\,ceil(ih*${a}/sar/2)*2\\,iw)`,
+    `h=if(gt(${shape}\\,${a}*1.01)\\,ceil(iw*sar/${a}/2)*2\\,ih)`,
+    'x=(ow-iw)/2',
+    'y=(oh-ih)/2',
+  ].join(':');
+}
+
+/**
  * HDR (PQ or HLG, BT.2020) to SDR BT.709 in 8-bit 4:2:0 limited range, by zimg and FFmpeg's `tonemap`: the
  * frames are resized (when `resize` says how) and made linear light in one zimg pass, tone-mapped, then given
  * BT.709 primaries, transfer and matrix in a second one (a separate primaries pass before the tone mapping

@@ -91,11 +91,16 @@ describe('dash-video-converter convert', () => {
   test('an odd-sized picture converts: libswscale resizes what zimg refuses', async () => {
     const dir = await mkdtemp(path.join(tmpdir(), 'dvc-cli-'));
     try {
-      const odd = path.join(dir, 'odd.mkv');
+      // VP9 keeps an odd 4:2:0 size (MPEG-4 Part 2 and FFmpeg's crop would round it to even).
+      const odd = path.join(dir, 'odd.webm');
       await run('ffmpeg', [
-        ...['-v', 'error', '-f', 'lavfi', '-i', 'testsrc2=size=642x362:rate=25:duration=2'],
-        ...['-vf', 'crop=641:361:0:0', '-c:v', 'mpeg4', '-q:v', '3', odd],
+        ...['-v', 'error', '-f', 'lavfi', '-i', 'testsrc=size=641x361:rate=25:duration=2'],
+        ...['-pix_fmt', 'yuv420p', '-c:v', 'libvpx-vp9', '-deadline', 'realtime', odd],
       ]);
+      const { stdout: size } = await run('ffprobe', [
+        ...['-v', 'error', '-show_entries', 'stream=width,height', '-of', 'csv=p=0', odd],
+      ]);
+      assert.equal(size.trim(), '641,361', 'the source is odd-sized');
       const out = path.join(dir, 'out');
       const { stdout } = await run(process.execPath, [...cli, 'convert', odd, '-o', out, '--quiet']);
       assert.match(stdout, /video_360p: 640x360/);
@@ -142,6 +147,42 @@ describe('dash-video-converter convert', () => {
       const { stdout } = await run(process.execPath, [...cli, 'convert', clip, '-o', out, '--quiet']);
       assert.match(stdout, /video_270p: 480x270/);
       await checkDashPackage(out, { heights: [270], audio: false });
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
+  test('a stream that turns portrait midway is pillarboxed into the landscape rungs, not stretched', async () => {
+    const dir = await mkdtemp(path.join(tmpdir(), 'dvc-cli-'));
+    try {
+      // A WebRTC recording of a phone turned sideways and back: VP9 parts of 640x360, 360x640, 640x360.
+      const parts: string[] = [];
+      for (const [i, size] of ['640x360', '360x640', '640x360'].entries()) {
+        const part = path.join(dir, `part${i}.webm`);
+        await run('ffmpeg', [
+          ...['-v', 'error', '-f', 'lavfi', '-i', `testsrc=size=${size}:rate=25:duration=1`],
+          ...['-c:v', 'libvpx-vp9', '-deadline', 'realtime', '-b:v', '300k', part],
+        ]);
+        parts.push(`file '${part}'`);
+      }
+      const list = path.join(dir, 'parts.txt');
+      await writeFile(list, parts.join('\n') + '\n');
+      const clip = path.join(dir, 'turning.webm');
+      await run('ffmpeg', ['-v', 'error', '-f', 'concat', '-safe', '0', '-i', list, '-c', 'copy', clip]);
+
+      const out = path.join(dir, 'out');
+      const { stdout } = await run(process.execPath, [...cli, 'convert', clip, '-o', out, '--quiet']);
+      assert.match(stdout, /video_360p: 640x360/);
+      const mpd = await checkDashPackage(out, { heights: [360], audio: false });
+      const joined = await joinRepresentation(out, mpd.representations[0]!, dir);
+      // A frame of the portrait part: its left 100 columns are the black bar (luma 16), where the stretched
+      // pattern would show its white and coloured bars.
+      const { stderr } = await run('ffmpeg', [
+        ...['-ss', '1.5', '-i', joined, '-frames:v', '1'],
+        ...['-vf', 'crop=100:360:0:0,signalstats,metadata=print', '-f', 'null', '-'],
+      ]);
+      const yavg = Number(/lavfi\.signalstats\.YAVG=([\d.]+)/.exec(stderr)?.[1]);
+      assert.ok(yavg < 20, `left edge of a portrait frame: average luma ${yavg}`);
     } finally {
       await rm(dir, { recursive: true, force: true });
     }
