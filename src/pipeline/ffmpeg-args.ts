@@ -9,7 +9,7 @@ import {
 import { inputGuardArgs } from './input-formats.js';
 import type { MediaInfo } from './media-info.js';
 import type { EncodePlan } from './plan.js';
-import { posterWindow } from './poster.js';
+import { posterPick, posterWindow } from './poster.js';
 
 /**
  * How the encode uses the machine. `tsx bench/levers.ts` times each knob on its own; the defaults are the ones
@@ -254,11 +254,7 @@ function posterFilters(media: MediaInfo, plan: EncodePlan, outputs: EncodeOutput
     'setpts=PTS-STARTPTS',
     `trim=start=${at.toFixed(3)}:duration=${((frames + 1) / fps).toFixed(3)}`,
   ];
-  // HDR: the window's few frames tone-mapped at the poster's size, then compared.
-  const pick = plan.toneMap
-    ? [toneMapToSdr(zimgResize(top, 'bicubic')), `thumbnail=n=${frames}`]
-    : [`thumbnail=n=${frames}`, `scale=${top.width}:${top.height}:flags=bicubic`];
-  return [...window, ...pick, 'setsar=1'].join(',');
+  return [...window, ...posterPick(plan, top, frames)].join(',');
 }
 
 /** Seconds of output written so far, from one line of `-progress pipe:1`; undefined for other lines. */

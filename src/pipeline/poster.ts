@@ -33,6 +33,22 @@ export function posterWindow(media: MediaInfo, fps: number): { at: number; frame
  * titles), the most representative of the next frames (FFmpeg's `thumbnail` filter), at the top rung's size.
  * When that window holds no frame (the container's duration overstated the video's), from the first frames.
  */
+/**
+ * The most representative of `frames` frames (FFmpeg's `thumbnail`) at `size` with square pixels, for the encode
+ * run's poster branch and `makePoster` alike. HDR frames are tone-mapped at the poster's size first, so that
+ * `thumbnail` compares what the poster shows.
+ */
+export function posterPick(
+  plan: Pick<EncodePlan, 'toneMap'>,
+  size: Pick<Rendition, 'width' | 'height'>,
+  frames: number,
+): string[] {
+  const pick = plan.toneMap
+    ? [toneMapToSdr(zimgResize(size, 'bicubic')), `thumbnail=n=${frames}`]
+    : [`thumbnail=n=${frames}`, `scale=${size.width}:${size.height}:flags=bicubic`];
+  return [...pick, 'setsar=1'];
+}
+
 export async function makePoster(
   inputPath: string,
   media: MediaInfo,
@@ -82,14 +98,7 @@ async function extractPoster(
         '-map',
         `0:${media.video.index}`,
         '-vf',
-        [
-          ...(plan.deinterlace ? [DEINTERLACE] : []),
-          // HDR: tone-mapped at the poster's size, then compared.
-          ...(plan.toneMap
-            ? [toneMapToSdr(zimgResize(size, 'bicubic')), `thumbnail=n=${framesToCompare}`]
-            : [`thumbnail=n=${framesToCompare}`, `scale=${size.width}:${size.height}`]),
-          'setsar=1',
-        ].join(','),
+        [...(plan.deinterlace ? [DEINTERLACE] : []), ...posterPick(plan, size, framesToCompare)].join(','),
         '-frames:v',
         '1',
         '-q:v',

@@ -6,7 +6,7 @@ import path from 'node:path';
 import { describe, test } from 'node:test';
 import { promisify } from 'node:util';
 import { checkDashPackage, joinRepresentation } from '../helpers/package-check.js';
-import { generateClip, makeHdrClip, makeLosslessPattern } from '../helpers/media.js';
+import { generateClip, makeHdrClip, makeLosslessPattern, makeSizeChangingClip } from '../helpers/media.js';
 
 const run = promisify(execFile);
 const cli = ['--import', 'tsx', 'src/cli/main.ts'];
@@ -113,21 +113,13 @@ describe('dash-video-converter convert', () => {
   test('a picture that turns odd-sized midway converts (a WebRTC recording switching layers)', async () => {
     const dir = await mkdtemp(path.join(tmpdir(), 'dvc-cli-'));
     try {
-      // VP9 parts of 480x270, 241x135 and 480x270 joined without re-encoding: one stream whose size changes
-      // twice. The plan is made from the first size (even: zimg), and FFmpeg rebuilds the graph at each change.
-      const parts: string[] = [];
-      for (const [i, size] of ['480x270', '241x135', '480x270'].entries()) {
-        const part = path.join(dir, `part${i}.webm`);
-        await run('ffmpeg', [
-          ...['-v', 'error', '-f', 'lavfi', '-i', `testsrc=size=${size}:rate=25:duration=1`],
-          ...['-c:v', 'libvpx-vp9', '-deadline', 'realtime', '-b:v', '300k', part],
-        ]);
-        parts.push(`file '${part}'`);
-      }
-      const list = path.join(dir, 'parts.txt');
-      await writeFile(list, parts.join('\n') + '\n');
-      const clip = path.join(dir, 'switching.webm');
-      await run('ffmpeg', ['-v', 'error', '-f', 'concat', '-safe', '0', '-i', list, '-c', 'copy', clip]);
+      // One stream whose size changes twice. The plan is made from the first size (even: zimg), and FFmpeg
+      // rebuilds the graph at each change.
+      const clip = await makeSizeChangingClip(
+        dir,
+        ['480x270', '241x135', '480x270'],
+        path.join(dir, 'switching.webm'),
+      );
       const { stdout: sizes } = await run('ffprobe', [
         ...[
           '-v',
@@ -155,20 +147,12 @@ describe('dash-video-converter convert', () => {
   test('a stream that turns portrait midway is pillarboxed into the landscape rungs, not stretched', async () => {
     const dir = await mkdtemp(path.join(tmpdir(), 'dvc-cli-'));
     try {
-      // A WebRTC recording of a phone turned sideways and back: VP9 parts of 640x360, 360x640, 640x360.
-      const parts: string[] = [];
-      for (const [i, size] of ['640x360', '360x640', '640x360'].entries()) {
-        const part = path.join(dir, `part${i}.webm`);
-        await run('ffmpeg', [
-          ...['-v', 'error', '-f', 'lavfi', '-i', `testsrc=size=${size}:rate=25:duration=1`],
-          ...['-c:v', 'libvpx-vp9', '-deadline', 'realtime', '-b:v', '300k', part],
-        ]);
-        parts.push(`file '${part}'`);
-      }
-      const list = path.join(dir, 'parts.txt');
-      await writeFile(list, parts.join('\n') + '\n');
-      const clip = path.join(dir, 'turning.webm');
-      await run('ffmpeg', ['-v', 'error', '-f', 'concat', '-safe', '0', '-i', list, '-c', 'copy', clip]);
+      // A WebRTC recording of a phone turned sideways and back.
+      const clip = await makeSizeChangingClip(
+        dir,
+        ['640x360', '360x640', '640x360'],
+        path.join(dir, 'turning.webm'),
+      );
 
       const out = path.join(dir, 'out');
       const { stdout } = await run(process.execPath, [...cli, 'convert', clip, '-o', out, '--quiet']);

@@ -1,5 +1,6 @@
 import { execFile } from 'node:child_process';
 import { existsSync, mkdirSync } from 'node:fs';
+import { writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -95,5 +96,25 @@ export async function makeLosslessPattern(out: string, width: number, height: nu
     ],
     ...['-pix_fmt', 'yuv420p', '-c:v', 'libx264', '-qp', '0', out],
   ]);
+  return out;
+}
+
+/**
+ * One VP9 stream whose picture size changes, as a WebRTC recording's does: a 1 s test-pattern part per size
+ * (VP9 keeps odd 4:2:0 sizes), joined without re-encoding. No audio.
+ */
+export async function makeSizeChangingClip(dir: string, sizes: string[], out: string): Promise<string> {
+  const parts: string[] = [];
+  for (const [i, size] of sizes.entries()) {
+    const part = path.join(dir, `part${i}.webm`);
+    await run('ffmpeg', [
+      ...['-v', 'error', '-y', '-f', 'lavfi', '-i', `testsrc=size=${size}:rate=25:duration=1`],
+      ...['-c:v', 'libvpx-vp9', '-deadline', 'realtime', '-b:v', '300k', part],
+    ]);
+    parts.push(`file '${part}'`);
+  }
+  const list = path.join(dir, 'parts.txt');
+  await writeFile(list, parts.join('\n') + '\n');
+  await run('ffmpeg', ['-v', 'error', '-y', '-f', 'concat', '-safe', '0', '-i', list, '-c', 'copy', out]);
   return out;
 }
