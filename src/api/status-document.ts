@@ -198,6 +198,12 @@ export const statusDocumentSchema = {
         storage: { type: 'string', enum: ['local', 's3'] },
         bucket: { type: 'string' },
         prefix: { type: 'string' },
+        media_prefix: {
+          type: 'string',
+          description:
+            "Where this task's segments and media playlists are (below prefix, in a directory of the task's " +
+            'own): a later package at the same prefix replaces the manifests and the poster, not these.',
+        },
         manifest: location,
         hls_master: location,
         poster: location,

@@ -38,6 +38,8 @@ export interface ConvertOptions {
   onPlan?: (media: MediaInfo, plan: EncodePlan, packets?: ProbePacket[]) => void | Promise<void>;
   /** Have the probe also list the packets of the input's first this many seconds, for `onPlan`. */
   probePacketSeconds?: number;
+  /** The package's directory for the renditions' segments and playlists (see PackageOptions.mediaDir). */
+  mediaDir?: string;
   /** The input's probe, already started by the caller (the CLI starts it while its modules load). */
   probed?: Promise<ProbeResult>;
 }
@@ -124,6 +126,7 @@ export async function convert(
         renditions: [lowest],
         poster: false,
         keepStreams: true,
+        mediaDir: options.mediaDir,
         onProgress: (stage, f) => stage === 'encode' && report('encode', f * firstShare),
       },
     );
@@ -132,10 +135,14 @@ export async function convert(
       renditions: rest,
       audio: false,
       alsoPackage: early.streams,
+      mediaDir: options.mediaDir,
       onProgress: (stage, f) => report(stage, stage === 'encode' ? firstShare + f * (1 - firstShare) : f),
     });
   } else {
-    result = await encodeAndPackage(inputPath, media, plan, streamsDir, pkgDir, ctx, { onProgress: report });
+    result = await encodeAndPackage(inputPath, media, plan, streamsDir, pkgDir, ctx, {
+      onProgress: report,
+      mediaDir: options.mediaDir,
+    });
   }
   const pkg = result.package;
   report('package', 1);

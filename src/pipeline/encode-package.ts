@@ -28,6 +28,8 @@ export interface EncodeAndPackageOptions {
   alsoPackage?: Pick<EncodeOutputs, 'video' | 'audio'>;
   /** Write the streams to regular files kept in `streamsDir`, for a later packaging run to reuse. */
   keepStreams?: boolean;
+  /** The package's directory for the renditions' segments and playlists (see PackageOptions.mediaDir). */
+  mediaDir?: string;
   onProgress?: (stage: 'encode' | 'package', fraction: number) => void;
 }
 
@@ -68,7 +70,7 @@ export async function encodeAndPackage(
       options.onProgress?.('encode', f),
     );
     options.onProgress?.('package', 0);
-    const pkg = await packageStreams(toPackage, plan, pkgDir, ctx);
+    const pkg = await packageStreams(toPackage, plan, pkgDir, ctx, { mediaDir: options.mediaDir });
     return { package: pkg, poster: poster ? outputs.poster : undefined, streams: outputs };
   }
 
@@ -81,7 +83,10 @@ export async function encodeAndPackage(
 
   let packagerStuck = false;
   let stuckTimer: NodeJS.Timeout | undefined;
-  const packaging = packageStreams(toPackage, plan, pkgDir, pairCtx, { streaming: true });
+  const packaging = packageStreams(toPackage, plan, pkgDir, pairCtx, {
+    streaming: true,
+    mediaDir: options.mediaDir,
+  });
   // A packager that fails often does so because FFmpeg failed first (a pipe closed before any data): FFmpeg
   // gets a moment to exit with its own, truer reason before it is stopped.
   let partnerTimer: NodeJS.Timeout | undefined;

@@ -28,6 +28,12 @@ export interface PackageOptions {
    * for as long as the encoder takes, so its watchdogs are the encoder's (see encodeAndPackage).
    */
   streaming?: boolean;
+  /**
+   * A directory of the package that holds every rendition's segments and playlist (the manifests and the
+   * poster stay at the top): a service publishes each task's media under a name of its own, so a new package
+   * at the same place never overwrites segments that players and caches hold (see PackagePublisher).
+   */
+  mediaDir?: string;
 }
 
 /**
@@ -47,6 +53,7 @@ export async function packageStreams(
   const hls = plan.formats.includes('hls');
   // Paths relative to the package directory (the packager's cwd), so manifests hold relative URLs only.
   const rel = (file: string) => path.relative(pkgDir, file);
+  const media = (name: string) => (options.mediaDir ? `${options.mediaDir}/${name}` : name);
   const descriptors: string[] = [];
   // The renditions of the plan that were encoded (all of them, or the lowest alone for an early manifest).
   for (const r of plan.renditions) {
@@ -55,20 +62,22 @@ export async function packageStreams(
     const fields = [
       `in=${rel(file)}`,
       'stream=video',
-      `init_segment=${r.name}/init.mp4`,
-      `segment_template=${r.name}/$Number$.m4s`,
+      `init_segment=${media(r.name)}/init.mp4`,
+      `segment_template=${media(r.name)}/$Number$.m4s`,
     ];
-    if (hls) fields.push(`playlist_name=${r.name}/playlist.m3u8`);
+    if (hls) fields.push(`playlist_name=${media(r.name)}/playlist.m3u8`);
     descriptors.push(fields.join(','));
   }
   if (encoded.audio) {
     const fields = [
       `in=${rel(encoded.audio)}`,
       'stream=audio',
-      `init_segment=${AUDIO_DIR}/init.mp4`,
-      `segment_template=${AUDIO_DIR}/$Number$.m4s`,
+      `init_segment=${media(AUDIO_DIR)}/init.mp4`,
+      `segment_template=${media(AUDIO_DIR)}/$Number$.m4s`,
     ];
-    if (hls) fields.push(`playlist_name=${AUDIO_DIR}/playlist.m3u8`, 'hls_group_id=audio', 'hls_name=audio');
+    if (hls) {
+      fields.push(`playlist_name=${media(AUDIO_DIR)}/playlist.m3u8`, 'hls_group_id=audio', 'hls_name=audio');
+    }
     descriptors.push(fields.join(','));
   }
   const args = [

@@ -43,6 +43,8 @@ export interface TaskOutput {
   storage: 'local' | 's3';
   bucket?: string;
   prefix: string;
+  /** Where this task's segments and media playlists are, below `prefix` (absent in records from before). */
+  media_prefix?: string;
   manifest?: { key: string; url?: string };
   hls_master?: { key: string; url?: string };
   poster: { key: string; url?: string };

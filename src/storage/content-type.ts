@@ -20,7 +20,15 @@ export function contentTypeFor(key: string): string {
   return types[ext] ?? 'application/octet-stream';
 }
 
-/** Manifests and playlists: published last, cached briefly. */
+/**
+ * Segments and init segments: never replaced once published (a new package gets a media directory of its
+ * own), so they may be cached as immutable. Manifests, playlists and the poster are replaced in place.
+ */
+export function isImmutableMedia(key: string): boolean {
+  return /\.(m4s|mp4|m4a)$/i.test(key);
+}
+
+/** Manifests and playlists: published last. */
 export function isManifest(key: string): boolean {
   return key.endsWith('.mpd') || key.endsWith('.m3u8');
 }

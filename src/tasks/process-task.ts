@@ -17,7 +17,7 @@ import { joinKey } from '../storage/keys.js';
 import type { Storage } from '../storage/storage.js';
 import { packagePrefixFor, resolveEncodeSettings } from './encode-settings.js';
 import { ensureFreeSpace, fetchInput } from './fetch-input.js';
-import { publishPackage, unpublish } from './publish.js';
+import { PackagePublisher } from './publish.js';
 import { EtaEstimator, StageClock } from './stage-clock.js';
 
 export interface TaskProcessorDeps {
@@ -68,6 +68,14 @@ export function createTaskProcessor(deps: TaskProcessorDeps): TaskHandler {
   };
 }
 
+/**
+ * The directory below the package's prefix for one run's segments and media playlists: the task's id and the
+ * attempt, so neither another task nor a retry of this one ever writes into it.
+ */
+export function mediaDirName(task: Pick<TaskRecord, 'id'>, attempt: number): string {
+  return `${task.id.replace(/[^A-Za-z0-9_-]/g, '_')}-${attempt}`;
+}
+
 /** Work directories carry the process's identity, so a start-up sweep can tell which ones are orphans. */
 export function workDirName(task: Pick<TaskRecord, 'id'>): string {
   return ownedWorkDirName(task.id);
@@ -116,14 +124,15 @@ async function runTask(
     idleTimeoutMs: config.watchdog.idleTimeoutMs,
     maxRuntimeMs: config.watchdog.maxRuntimeMs,
   };
-  const publishOptions = {
+  // This run's segments and media playlists go to a directory of their own below the prefix: a package
+  // published there before keeps playing, untouched, until this one replaces the top-level files.
+  const mediaDir = mediaDirName(task, ctx.attempt);
+  const publisher = new PackagePublisher(deps.output, prefix, path.join(workDir, 'replaced'), {
     concurrency: config.uploadConcurrency,
     cacheControl: config.cacheControl,
     logger: log,
     signal: ctx.signal,
-  };
-  // With EARLY_MANIFEST, what the first run published; removed again if the task does not complete.
-  let earlyFiles: string[] = [];
+  });
   let result: ConversionResult;
   let qc: QcReport | undefined;
   // The check's look at the source needs only the plan: it runs while the encode does.
@@ -131,6 +140,7 @@ async function runTask(
   try {
     result = await convert(input.path, workDir, stageCtx, {
       settings,
+      mediaDir,
       limits: config.limits,
       onProgress: (stage: ConvertStage, f) => report(stage, at('convert', f), stage === 'encode'),
       probePacketSeconds: config.qc.mode !== 'off' ? PROBED_PACKET_SECONDS : undefined,
@@ -155,8 +165,7 @@ async function runTask(
       },
       onEarlyPackage: config.earlyManifest
         ? async (early, contents) => {
-            await publishPackage(deps.output, early.dir, early.files, prefix, publishOptions);
-            earlyFiles = early.files;
+            await publisher.publish(early.dir, early.files);
             earlyOutput = {
               ...where,
               manifest: early.dashManifest ? locate(early.dashManifest) : undefined,
@@ -188,15 +197,11 @@ async function runTask(
     }
 
     report('publish', at('publish', 0));
-    await publishPackage(deps.output, result.package.dir, result.package.files, prefix, publishOptions);
+    await publisher.publish(result.package.dir, result.package.files);
   } catch (err) {
-    // Files the full package shares with it went with the full package's own failed publish.
-    await unpublish(
-      deps.output,
-      earlyFiles.map((f) => joinKey(prefix, f)),
-      log,
-      'could not remove the early package of a task that did not complete',
-    );
+    // What this task published (an early package, part of the full one) is taken back; what it replaced is
+    // put back.
+    await publisher.withdraw();
     throw err;
   }
   clock.stop();
@@ -217,6 +222,7 @@ async function runTask(
 
   return {
     ...where,
+    media_prefix: joinKey(prefix, mediaDir),
     manifest: result.package.dashManifest ? locate(result.package.dashManifest) : undefined,
     hls_master: result.package.hlsMaster ? locate(result.package.hlsMaster) : undefined,
     poster: locate(result.poster),

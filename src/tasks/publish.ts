@@ -1,8 +1,9 @@
+import { mkdir, readFile, rm } from 'node:fs/promises';
 import path from 'node:path';
 import type { Logger } from 'pino';
-import { contentTypeFor, isManifest } from '../storage/content-type.js';
+import { contentTypeFor, isImmutableMedia, isManifest } from '../storage/content-type.js';
 import { joinKey } from '../storage/keys.js';
-import type { Storage } from '../storage/storage.js';
+import type { PutOptions, Storage } from '../storage/storage.js';
 
 export interface PublishOptions {
   concurrency: number;
@@ -12,64 +13,141 @@ export interface PublishOptions {
 }
 
 /**
- * Copies a package directory to the output storage under `prefix`. Media first (with bounded concurrency),
- * manifests and playlists last, the DASH manifest and HLS master at the very end: a reader never finds a
- * manifest whose segments are missing. When anything fails, whatever this call uploaded is deleted again.
+ * Publishes a task's packages under `prefix` and, when the task does not complete, takes them back without
+ * losing what was there before.
+ *
+ * A package keeps its segments and media playlists in a directory of its own (`mediaDir`, named after the
+ * task and attempt), so publishing never overwrites media that an earlier package's manifests reference and
+ * that caches keep as immutable; only the top-level files (the DASH manifest, the HLS master, the poster) are
+ * replaced in place, last, after everything they point at is there. Before a top-level file is first
+ * replaced, the one it replaces is saved in `backupDir`: `withdraw` puts it back (when nobody has replaced it
+ * since) and then deletes this task's media, so a failed re-encode leaves the previous package playing as it
+ * was. Packages published earlier under the same prefix stay in storage (the task that made them names their
+ * `media_prefix`).
  */
-export async function publishPackage(
-  storage: Storage,
-  pkgDir: string,
-  files: string[],
-  prefix: string,
-  options: PublishOptions,
-): Promise<void> {
-  const uploaded: string[] = [];
-  const put = async (file: string) => {
-    options.signal?.throwIfAborted();
-    const key = joinKey(prefix, file);
-    const manifest = isManifest(file);
-    const src = path.join(pkgDir, file);
-    // Counted before it starts: an upload that fails or is cancelled midway may still have left an object.
-    uploaded.push(key);
-    await storage.upload(key, src, {
-      contentType: contentTypeFor(file),
-      cacheControl: manifest ? options.cacheControl.manifests : options.cacheControl.segments,
-      signal: options.signal,
-    });
-  };
-  try {
+export class PackagePublisher {
+  /** Keys this publisher uploaded (or began to: a failed upload may still have left an object). */
+  private readonly uploaded = new Set<string>();
+  /** Top-level keys replaced, with the saved copy of what they held before (null: nothing was there). */
+  private readonly previous = new Map<string, string | null>();
+  /** Top-level keys replaced, with the local file last uploaded to them. */
+  private readonly written = new Map<string, string>();
+
+  constructor(
+    private readonly storage: Storage,
+    private readonly prefix: string,
+    private readonly backupDir: string,
+    private readonly options: PublishOptions,
+  ) {}
+
+  /** Copies a package directory to storage: media, then playlists, then the top-level files. */
+  async publish(pkgDir: string, files: string[]): Promise<void> {
     for (const group of publishOrder(files)) {
-      await runLimited(group, options.concurrency, put);
+      await runLimited(group, this.options.concurrency, async (file) => {
+        this.options.signal?.throwIfAborted();
+        const key = joinKey(this.prefix, file);
+        const src = path.join(pkgDir, file);
+        if (!file.includes('/')) {
+          await this.saveBeforeReplacing(key);
+          this.written.set(key, src);
+        }
+        this.uploaded.add(key);
+        await this.storage.upload(key, src, putOptionsFor(file, this.options));
+      });
     }
-  } catch (err) {
-    options.logger.warn(
-      { prefix, uploaded: uploaded.length },
-      'publishing failed; removing what was uploaded',
-    );
-    await unpublish(storage, uploaded, options.logger, 'could not remove a partly published package');
-    throw err;
+  }
+
+  /**
+   * Takes back everything `publish` put out: the top-level files get their previous contents again (unless
+   * another task has replaced them since), then this publisher's media is deleted. Failures are logged, not
+   * thrown: the caller is handling the error that made it withdraw. When a top-level file could not be put
+   * back, the media it points at is kept.
+   */
+  async withdraw(): Promise<void> {
+    if (this.uploaded.size === 0) return;
+    const log = this.options.logger;
+    let restored = true;
+    // Manifests first, so that nothing points at media about to be deleted.
+    const replaced = [...this.written.keys()].sort((a, b) => Number(isManifest(b)) - Number(isManifest(a)));
+    for (const key of replaced) {
+      try {
+        await this.restore(key);
+      } catch (err) {
+        restored = false;
+        log.error({ err, key }, 'could not put back the file a withdrawn package had replaced');
+      }
+    }
+    if (!restored) return;
+    const own = [...this.uploaded].filter((k) => !this.written.has(k));
+    await this.storage
+      .delete(own)
+      .catch((err: unknown) =>
+        log.error({ err, keys: own.length }, 'could not remove the media of a withdrawn package'),
+      );
+  }
+
+  private async saveBeforeReplacing(key: string): Promise<void> {
+    if (this.previous.has(key)) return;
+    let saved: string | null = null;
+    if (await this.storage.head(key)) {
+      await mkdir(this.backupDir, { recursive: true });
+      saved = path.join(this.backupDir, `${this.previous.size}-${path.posix.basename(key)}`);
+      await this.storage.download(key, saved, this.options.signal);
+    }
+    this.previous.set(key, saved);
+  }
+
+  private async restore(key: string): Promise<void> {
+    const ours = this.written.get(key)!;
+    // Replaced again by another task since: what is there now is not ours to take back.
+    if (!(await this.stillHolds(key, ours))) return;
+    const saved = this.previous.get(key);
+    const file = path.posix.basename(key);
+    // Not under the task's signal: a cancelled task must still be able to put things back.
+    if (saved)
+      await this.storage.upload(key, saved, putOptionsFor(file, { ...this.options, signal: undefined }));
+    else await this.storage.delete([key]);
+  }
+
+  /** Whether the object at `key` is missing or holds exactly the bytes of `file`. */
+  private async stillHolds(key: string, file: string): Promise<boolean> {
+    const info = await this.storage.head(key);
+    if (!info) return true;
+    const mine = await readFile(file);
+    if (info.size !== mine.length) return false;
+    const now = path.join(this.backupDir, `now-${path.posix.basename(key)}`);
+    await mkdir(this.backupDir, { recursive: true });
+    await this.storage.download(key, now);
+    try {
+      return mine.equals(await readFile(now));
+    } finally {
+      await rm(now, { force: true });
+    }
   }
 }
 
-/**
- * A package's files in the order they may be published: media, then playlists, then the DASH manifest and
- * HLS master, so a reader never finds a manifest whose segments are missing.
- */
-export function publishOrder(files: string[]): string[][] {
-  return [
-    files.filter((f) => !isManifest(f)),
-    files.filter((f) => isManifest(f) && f.includes('/')),
-    files.filter((f) => isManifest(f) && !f.includes('/')),
-  ];
+function putOptionsFor(file: string, options: Pick<PublishOptions, 'cacheControl' | 'signal'>): PutOptions {
+  return {
+    contentType: contentTypeFor(file),
+    cacheControl: isImmutableMedia(file) ? options.cacheControl.segments : options.cacheControl.manifests,
+    signal: options.signal,
+  };
 }
 
 /**
- * Deletes published keys, manifests first so nothing points at segments being deleted. A failure is logged
- * with `failure`, not thrown: the caller is already handling the error that made it unpublish.
+ * A package's files in the order they may be published: media, then playlists, then the top-level files
+ * (the poster, then the HLS master and the DASH manifest), so a reader never finds a manifest whose segments
+ * are missing.
  */
-export async function unpublish(storage: Storage, keys: string[], logger: Logger, failure: string) {
-  const ordered = [...keys].sort((a, b) => Number(isManifest(b)) - Number(isManifest(a)));
-  await storage.delete(ordered).catch((err: unknown) => logger.error({ err, keys: keys.length }, failure));
+export function publishOrder(files: string[]): string[][] {
+  const nested = files.filter((f) => f.includes('/'));
+  const top = files.filter((f) => !f.includes('/'));
+  return [
+    nested.filter((f) => !isManifest(f)),
+    nested.filter((f) => isManifest(f)),
+    top.filter((f) => !isManifest(f)),
+    top.filter((f) => isManifest(f)),
+  ].filter((group) => group.length > 0);
 }
 
 /** Runs `fn` over the items with at most `limit` at once; waits for all, then rejects with the first error. */

@@ -164,14 +164,14 @@ describe('dashboard API on local storage: uploads, events, output files, the pag
       assert.equal(file.headers.get('content-type'), type);
       assert.deepEqual(Buffer.from(await file.arrayBuffer()), await readFile(path.join(svc.outputDir, key)));
     }
-    const files = await filesUnder(path.join(svc.outputDir, out.prefix));
+    const files = await filesUnder(path.join(svc.outputDir, out.media_prefix!));
     for (const [dir, type] of [
       ['video_360p/', 'video/mp4'],
       ['audio/', 'audio/mp4'],
     ] as const) {
       const segment = files.find((f) => f.startsWith(dir) && f.endsWith('.m4s'));
       assert.ok(segment, `a segment under ${dir}`);
-      const seg = await fetch(`${svc.url}/output/${out.prefix}/${segment}`);
+      const seg = await fetch(`${svc.url}/output/${out.media_prefix}/${segment}`);
       assert.equal(seg.headers.get('content-type'), type, segment);
       assert.match(seg.headers.get('cache-control') ?? '', /immutable/);
       await seg.arrayBuffer();

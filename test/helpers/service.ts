@@ -100,6 +100,7 @@ export type StatusDoc = {
   cancelled: boolean;
   output: {
     prefix: string;
+    media_prefix?: string;
     manifest?: { key: string; url?: string };
     hls_master?: { key: string };
     poster: { key: string };

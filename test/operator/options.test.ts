@@ -124,8 +124,14 @@ describe('per-request options change the output as documented', () => {
     const files = await filesUnder(path.join(svc.outputDir, 'hls-only'));
     assert.ok(!files.some((f) => f.endsWith('.mpd')), files.join(' '));
     assert.ok(files.includes('master.m3u8'));
-    assert.ok(files.includes('video_360p/playlist.m3u8') && files.includes('audio/playlist.m3u8'));
-    const playlist = await readFile(path.join(svc.outputDir, 'hls-only/video_360p/playlist.m3u8'), 'utf8');
+    const media = doc.output!.media_prefix!.slice('hls-only/'.length);
+    assert.ok(
+      files.includes(`${media}/video_360p/playlist.m3u8`) && files.includes(`${media}/audio/playlist.m3u8`),
+    );
+    const playlist = await readFile(
+      path.join(svc.outputDir, doc.output!.media_prefix!, 'video_360p/playlist.m3u8'),
+      'utf8',
+    );
     assert.match(playlist, /#EXT-X-ENDLIST/);
     const full = (await getJson(`${svc.url}/status/${id}`)).body as { qc: { checks: { name: string }[] } };
     assert.ok(!full.qc.checks.some((c) => c.name === 'mpd_schema'), 'no MPD to validate');

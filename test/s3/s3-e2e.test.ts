@@ -1,10 +1,10 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { copyFile, mkdtemp, readdir, rm } from 'node:fs/promises';
+import { copyFile, mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { contentTypeFor, isManifest } from '../../src/storage/content-type.js';
+import { contentTypeFor, isImmutableMedia } from '../../src/storage/content-type.js';
 import { startFaultProxy } from '../helpers/fault-proxy.js';
 import { generateClip } from '../helpers/media.js';
 import { checkDashPackage } from '../helpers/package-check.js';
@@ -69,7 +69,7 @@ describe('S3 input and output: HTTP → queue → FFmpeg → packager → s3rver
       else if (/\.(m4s|mp4)$/.test(o.key)) assert.equal(o.contentType, 'video/mp4', o.key);
       assert.equal(
         o.cacheControl,
-        isManifest(o.key) ? manifestCache : segmentCache,
+        isImmutableMedia(o.key) ? segmentCache : manifestCache,
         `Cache-Control of ${o.key}`,
       );
     }
@@ -270,6 +270,58 @@ describe('S3 input and output: HTTP → queue → FFmpeg → packager → s3rver
         'segments had been uploaded',
       );
       assert.deepEqual(await s3.listObjects(output, ''), [], 'no half-published package is left');
+    } finally {
+      await proxy.close();
+    }
+  });
+
+  test('a re-encode whose manifest cannot be published leaves the package it was replacing as it was', async () => {
+    const input = await s3.createBucket('in-again');
+    const output = await s3.createBucket('out-again');
+    await s3.putFile(input, 'again.mp4', clip);
+    const env = { ...fast, INPUT_S3_BUCKET: input, OUTPUT_S3_BUCKET: output, S3_MAX_ATTEMPTS: '2' };
+    const first = await start(s3.env(env));
+    const { doc: done } = await waitForFinal(first.url, await submit(first.url, 'again.mp4'));
+    assert.equal(done.status, 'completed', done.error ?? '');
+    const before = await s3.downloadPrefix(output, 'again/', path.join(tmp, 'again-before'));
+
+    const proxy = await startFaultProxy({
+      target: s3.endpoint,
+      unavailable: { match: (r) => r.method === 'PUT' && r.url.includes('manifest.mpd'), times: 1000 },
+    });
+    try {
+      const second = await start({ ...s3.env(env), S3_ENDPOINT: proxy.url });
+      // Other segments, so that a package mixing the two could not pass for the first.
+      const { doc } = await waitForFinal(
+        second.url,
+        await submit(second.url, 'again.mp4', { segment_duration: 2 }),
+      );
+      assert.equal(doc.status, 'failed');
+      assert.equal(doc.error_code, 'storage_error');
+      for (const name of ['.m4s', 'master.m3u8', 'poster.jpg']) {
+        assert.ok(
+          proxy.seen.some((r) => r.method === 'PUT' && r.url.includes(name)),
+          `the second package had put ${name} before its manifest failed`,
+        );
+      }
+      const after = await s3.downloadPrefix(output, 'again/', path.join(tmp, 'again-after'));
+      assert.deepEqual(
+        after.map((o) => [o.key, o.size, o.cacheControl]),
+        before.map((o) => [o.key, o.size, o.cacheControl]),
+        'the same objects as before the second task',
+      );
+      for (const top of ['manifest.mpd', 'master.m3u8', 'poster.jpg']) {
+        assert.deepEqual(
+          await readFile(path.join(tmp, 'again-after', top)),
+          await readFile(path.join(tmp, 'again-before', top)),
+          `${top} holds the first package's again`,
+        );
+      }
+      await checkDashPackage(path.join(tmp, 'again-after'), {
+        heights: [180, 360],
+        audio: true,
+        segmentDuration: 4,
+      });
     } finally {
       await proxy.close();
     }

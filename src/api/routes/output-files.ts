@@ -1,7 +1,7 @@
 import fastifyStatic from '@fastify/static';
 import type { FastifyPluginAsync } from 'fastify';
 import type { Services } from '../../app/services.js';
-import { contentTypeFor, isManifest } from '../../storage/content-type.js';
+import { contentTypeFor, isImmutableMedia } from '../../storage/content-type.js';
 
 /**
  * `GET /output/<key>`: the packages in a local output directory over HTTP, so a player (the dashboard's
@@ -24,7 +24,7 @@ export const outputFileRoutes: FastifyPluginAsync<{ services: Services }> = asyn
     allowedPath: (pathName) => !pathName.endsWith('.part'),
     setHeaders: (reply, filePath) => {
       reply.header('content-type', contentTypeFor(filePath));
-      reply.header('cache-control', isManifest(filePath) ? manifests : segments);
+      reply.header('cache-control', isImmutableMedia(filePath) ? segments : manifests);
       reply.header('x-content-type-options', 'nosniff');
     },
   });
