@@ -1,4 +1,4 @@
-import { mkdir, readFile, rm } from 'node:fs/promises';
+import { mkdir, readFile, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
 import type { Logger } from 'pino';
 import { contentTypeFor, isImmutableMedia, isManifest } from '../storage/content-type.js';
@@ -26,8 +26,8 @@ export interface PublishOptions {
  * `media_prefix`).
  */
 export class PackagePublisher {
-  /** Keys this publisher uploaded (or began to: a failed upload may still have left an object). */
-  private readonly uploaded = new Set<string>();
+  /** Keys this publisher uploaded (or began to: a failed upload may still have left an object), and from where. */
+  private readonly uploaded = new Map<string, string>();
   /** Top-level keys replaced, with the saved copy of what they held before (null: nothing was there). */
   private readonly previous = new Map<string, string | null>();
   /** Top-level keys replaced, with the local file last uploaded to them. */
@@ -50,8 +50,11 @@ export class PackagePublisher {
         if (!file.includes('/')) {
           await this.saveBeforeReplacing(key);
           this.written.set(key, src);
+        } else if (await this.alreadyUploaded(key, src)) {
+          // The full package after an early one: the lowest rung and the audio are the same files again.
+          return;
         }
-        this.uploaded.add(key);
+        this.uploaded.set(key, src);
         await this.storage.upload(key, src, putOptionsFor(file, this.options));
       });
     }
@@ -78,12 +81,20 @@ export class PackagePublisher {
       }
     }
     if (!restored) return;
-    const own = [...this.uploaded].filter((k) => !this.written.has(k));
+    const own = [...this.uploaded.keys()].filter((k) => !this.written.has(k));
     await this.storage
       .delete(own)
       .catch((err: unknown) =>
         log.error({ err, keys: own.length }, 'could not remove the media of a withdrawn package'),
       );
+  }
+
+  /** Whether an earlier `publish` of this publisher put the very same bytes at `key`. */
+  private async alreadyUploaded(key: string, src: string): Promise<boolean> {
+    const earlier = this.uploaded.get(key);
+    if (!earlier || earlier === src) return false;
+    const [a, b] = await Promise.all([stat(earlier), stat(src)]);
+    return a.size === b.size && (await readFile(earlier)).equals(await readFile(src));
   }
 
   private async saveBeforeReplacing(key: string): Promise<void> {

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { chmod, copyFile, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { chmod, copyFile, mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
@@ -148,9 +148,11 @@ describe('encoding and packaging at once', () => {
       'and where (the final keys of the manifests), and what plays',
     );
     await readFile(path.join(svc.outputDir, 'c', 'master.m3u8')); // the HLS playlist is there too, or this throws
+    const earlyFiles = new Map<string, number>();
     for (const rep of earlyMpd.representations) {
       for (const file of [rep.init, ...rep.segments]) {
-        await readFile(path.join(svc.outputDir, 'c', file)); // every file it names is there, or this throws
+        // Every file it names is there, or this throws.
+        earlyFiles.set(file, (await stat(path.join(svc.outputDir, 'c', file))).ino);
       }
     }
 
@@ -158,7 +160,13 @@ describe('encoding and packaging at once', () => {
     assert.equal(doc.status, 'completed', doc.error ?? '');
     assert.equal((doc as { playable?: boolean }).playable, true);
     assert.equal((doc as { early_output?: unknown }).early_output, null, 'once completed, output says where');
-    await checkDashPackage(path.join(svc.outputDir, 'c'), { heights: [360, 720], audio: true });
+    const full = await checkDashPackage(path.join(svc.outputDir, 'c'), { heights: [360, 720], audio: true });
+    const fullFiles = full.representations.flatMap((r) => [r.init, ...r.segments]);
+    for (const [file, inode] of earlyFiles) {
+      assert.ok(fullFiles.includes(file), `the full package names ${file} too`);
+      const now = (await stat(path.join(svc.outputDir, 'c', file))).ino;
+      assert.equal(now, inode, `${file} was published once, not replaced by the same bytes again`);
+    }
   });
 
   test('EARLY_MANIFEST: an early package is removed when the task fails afterwards', async () => {
