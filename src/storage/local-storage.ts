@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { constants } from 'node:fs';
-import { access, copyFile, mkdir, readdir, rename, rm, stat } from 'node:fs/promises';
+import { access, copyFile, mkdir, readdir, rename, rm, rmdir, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { TaskFailure } from '../errors.js';
 import { assertSafeKey, joinKey } from './keys.js';
@@ -58,20 +58,37 @@ export class LocalStorage implements Storage {
     // A local copy is a moment's work: a cancel is honoured before it, not within it.
     options.signal?.throwIfAborted();
     const dest = this.pathOf(key);
-    await mkdir(path.dirname(dest), { recursive: true });
     // Write beside the destination, then rename: a reader sees the old file or the whole new one.
     const tmp = `${dest}.${randomBytes(6).toString('hex')}.part`;
-    try {
-      await copyFile(srcPath, tmp);
-      await rename(tmp, dest);
-    } catch (err) {
-      await rm(tmp, { force: true });
-      throw err;
+    // A delete emptying the directory may remove it between the mkdir and the copy: once more then.
+    for (let attempt = 1; ; attempt++) {
+      await mkdir(path.dirname(dest), { recursive: true });
+      try {
+        await copyFile(srcPath, tmp);
+        await rename(tmp, dest);
+        return;
+      } catch (err) {
+        await rm(tmp, { force: true });
+        if (attempt < 3 && isNotFound(err) && (await exists(srcPath))) continue;
+        throw err;
+      }
     }
   }
 
+  /** Deletes the files, and the directories they leave empty (a bucket has no directories to leave behind). */
   async delete(keys: string[]): Promise<void> {
     await Promise.all(keys.map((k) => rm(this.pathOf(k), { force: true })));
+    const dirs = new Set(keys.map((k) => path.dirname(this.pathOf(k))));
+    // Deepest first, then each one's parents, up to (not including) the root.
+    for (const start of [...dirs].sort((a, b) => b.length - a.length)) {
+      for (let dir = start; dir.startsWith(this.root + path.sep); dir = path.dirname(dir)) {
+        try {
+          await rmdir(dir);
+        } catch {
+          break; // not empty (or gone already): its parents are not empty either
+        }
+      }
+    }
   }
 
   async list(prefix: string): Promise<string[]> {
@@ -104,4 +121,11 @@ export class LocalStorage implements Storage {
 function isNotFound(err: unknown): boolean {
   const code = (err as NodeJS.ErrnoException).code;
   return code === 'ENOENT' || code === 'ENOTDIR';
+}
+
+async function exists(file: string): Promise<boolean> {
+  return stat(file).then(
+    () => true,
+    () => false,
+  );
 }

@@ -198,6 +198,11 @@ async function runTask(
 
     report('publish', at('publish', 0));
     await publisher.publish(result.package.dir, result.package.files);
+    // An earlier attempt whose process died may have published part of a package (EARLY_MANIFEST): the
+    // manifests now name this attempt's media, so nothing points at that one any more.
+    await publisher.removeMediaDirs(
+      Array.from({ length: ctx.attempt - 1 }, (_, i) => mediaDirName(task, i + 1)),
+    );
   } catch (err) {
     // What this task published (an early package, part of the full one) is taken back; what it replaced is
     // put back.

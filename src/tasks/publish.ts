@@ -89,6 +89,23 @@ export class PackagePublisher {
       );
   }
 
+  /**
+   * Deletes whatever is below the given media directories (an earlier attempt of the task, whose process died
+   * after publishing part of a package). Failures are logged: the package published is complete without it.
+   */
+  async removeMediaDirs(dirs: string[]): Promise<void> {
+    for (const dir of dirs) {
+      try {
+        const keys = await this.storage.list(`${joinKey(this.prefix, dir)}/`);
+        if (keys.length === 0) continue;
+        await this.storage.delete(keys);
+        this.options.logger.info({ dir, files: keys.length }, "removed an earlier attempt's media");
+      } catch (err) {
+        this.options.logger.warn({ err, dir }, "could not remove an earlier attempt's media");
+      }
+    }
+  }
+
   /** Whether an earlier `publish` of this publisher put the very same bytes at `key`. */
   private async alreadyUploaded(key: string, src: string): Promise<boolean> {
     const earlier = this.uploaded.get(key);

@@ -63,12 +63,21 @@ describe('no task is lost across restarts', () => {
     }
   });
 
-  test('a killed process (SIGKILL) leaves its task to be claimed again when the lease runs out', async () => {
+  test('a killed process (SIGKILL) leaves its task to be claimed again when the lease runs out; what it had published is replaced', async () => {
     const root = await mkdtemp(path.join(tmpdir(), 'dvc-crash-'));
     try {
       await prepareInputs(root);
       const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', 'serve'], {
-        env: { ...process.env, ...env(root), HOST: '127.0.0.1', PORT: '0', LOG_LEVEL: 'info' },
+        env: {
+          ...process.env,
+          ...env(root),
+          // The lowest rung and the audio are published before the rest is encoded: the process dies with
+          // part of a package out.
+          EARLY_MANIFEST: 'true',
+          HOST: '127.0.0.1',
+          PORT: '0',
+          LOG_LEVEL: 'info',
+        },
         stdio: ['ignore', 'pipe', 'inherit'],
       });
       const exited = new Promise((r) => child.once('exit', r));
@@ -83,9 +92,16 @@ describe('no task is lost across restarts', () => {
       const running = await submit(url, 'long.mp4');
       const queued = await submit(url, 'short.mp4');
       await waitForStatus(url, running, 'processing');
+      const published = await poll(async () => {
+        const { body } = await getJson(`${url}/status/${running}`);
+        return body.playable ? true : undefined;
+      }, 60_000);
+      assert.ok(published, 'the early package was published');
       const work = path.join(root, 'state', 'work');
       await poll(async () => (await processesMatching(work)).length > 0, 30_000);
       assert.ok((await processesMatching(work)).length > 0, 'FFmpeg was running when the server was killed');
+      const firstMedia = `${running}-1`;
+      assert.ok((await readdir(path.join(root, 'output', 'long'))).includes(firstMedia));
       child.kill('SIGKILL');
       await exited;
       // Nothing could stop them from inside the dead process: the kernel does (parent-death signal).
@@ -103,6 +119,11 @@ describe('no task is lost across restarts', () => {
         }
         const { body } = await getJson(`${next.url}/status/${running}`);
         assert.equal(body.attempts, 2, 'the killed run counts as an attempt');
+        assert.deepEqual(
+          (await readdir(path.join(root, 'output', 'long'))).sort(),
+          [`${running}-2`, 'manifest.mpd', 'master.m3u8', 'poster.jpg'],
+          "the killed run's early media is gone, the second run's package is there",
+        );
         assert.deepEqual(
           await readdir(path.join(root, 'state', 'work')),
           [],
