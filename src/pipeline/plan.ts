@@ -57,7 +57,10 @@ export interface EncodePlan {
   formats: OutputFormat[];
   /** The resizer for this input: libswscale where zimg cannot take the frames (see `scalerFor`). */
   scaler: Scaler;
-  /** Whether a source rung had to be made because every configured rung was larger than the input. */
+  /**
+   * Whether the top rendition is at the source's size: every configured rung was larger than the input, or
+   * the input sits between two rungs (well above the lower one).
+   */
   sourceSizedRung: boolean;
   /**
    * Interlaced sources (camcorders, broadcast captures) are deinterlaced to progressive frames at the same
@@ -81,6 +84,11 @@ export interface AudioPlan {
 }
 
 const MIN_BITRATE = 150_000;
+/**
+ * How much larger than the highest rung it reaches a source must be for a rendition at its own size: below
+ * that, the extra rung would add little over the one under it.
+ */
+const SOURCE_RUNG_STEP = 1.2;
 
 /** How far above AUDIO_BITRATE a source's AAC may be and still be copied rather than encoded down. */
 export const AUDIO_COPY_HEADROOM = 1.5;
@@ -97,8 +105,9 @@ function even(value: number): number {
 
 /**
  * Chooses what to encode for this input: every configured rung that is not larger than the source (never
- * upscale), sized to keep the displayed aspect ratio; at least one rung, at the source size, when all
- * configured rungs are larger.
+ * upscale), sized to keep the displayed aspect ratio, and a rung at the source's own size when the source sits
+ * between two rungs well above the lower one (a 718p upload gets 360p and 718p, not 360p alone), or below
+ * every rung.
  */
 export function planEncode(media: MediaInfo, settings: EncodeSettings): EncodePlan {
   if (settings.ladder.length === 0) throw new Error('the ladder has no rungs');
@@ -127,14 +136,14 @@ export function planEncode(media: MediaInfo, settings: EncodeSettings): EncodePl
   for (const rung of ladder) {
     if (rung.height <= shortSide) add(rung.height, rung.bitrate);
   }
-  const sourceSizedRung = renditions.length === 0;
+  const below = ladder.filter((r) => r.height <= shortSide).at(-1);
+  const above = ladder.find((r) => r.height > shortSide);
+  const sourceSizedRung = !!above && (!below || shortSide >= below.height * SOURCE_RUNG_STEP);
   if (sourceSizedRung) {
-    const lowest = ladder[0]!;
-    const areaRatio = (shortSide * shortSide) / (lowest.height * lowest.height);
-    add(
-      Math.max(2, Math.floor(shortSide / 2) * 2),
-      Math.max(MIN_BITRATE, Math.round(lowest.bitrate * areaRatio)),
-    );
+    // The bitrate of the rung above for the pixels of the source, never less than the rung below's.
+    const areaRatio = (shortSide * shortSide) / (above.height * above.height);
+    const bitrate = Math.max(MIN_BITRATE, below?.bitrate ?? 0, Math.round(above.bitrate * areaRatio));
+    add(Math.max(2, Math.floor(shortSide / 2) * 2), bitrate);
   }
 
   const fps = media.video.frameRate > 0 ? media.video.frameRate : 30;

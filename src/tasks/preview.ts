@@ -145,16 +145,18 @@ export function describePlan(
       message: `the frame rate is reduced from ${v.frameRate.toFixed(2)} to ${plan.frameRateLimit} fps`,
     });
   }
-  const skipped = settings.ladder.filter((r) => r.height > Math.min(v.width, v.height));
-  if (plan.sourceSizedRung) {
+  const shortSide = Math.min(v.width, v.height);
+  const skipped = settings.ladder.filter((r) => r.height > shortSide);
+  if (plan.sourceSizedRung && skipped.length === settings.ladder.length) {
     warnings.push({
       code: 'source_sized_rung',
       message: `every rung is larger than the source; one rendition is made at the source size`,
     });
   } else if (skipped.length) {
+    const instead = plan.sourceSizedRung ? `; the top rendition is made at the source's size instead` : '';
     warnings.push({
       code: 'rungs_skipped',
-      message: `rungs above the source's ${Math.min(v.width, v.height)}p are skipped (never upscaled): ${skipped.map((r) => `${r.height}p`).join(', ')}`,
+      message: `rungs above the source's ${shortSide}p are skipped (never upscaled): ${skipped.map((r) => `${r.height}p`).join(', ')}${instead}`,
     });
   }
 

@@ -14,9 +14,24 @@ describe('planEncode', () => {
   test('a 1080p source gets both default rungs', () => {
     assert.deepEqual(sizes(media(1920, 1080)), ['640x360', '1280x720']);
   });
-  test('never upscales: 640x360 gets only 360p, 480p gets only 360p', () => {
+  test('never upscales: 640x360 gets only 360p, 400p only 360p (too close to it for a rung of its own)', () => {
     assert.deepEqual(sizes(media(640, 360)), ['640x360']);
-    assert.deepEqual(sizes(media(854, 480)), ['640x360']);
+    assert.deepEqual(sizes(media(710, 400)), ['640x360']);
+  });
+  test('a source between two rungs gets a top rung at its own size: 480p, and 718p short of 720p', () => {
+    assert.deepEqual(sizes(media(854, 480)), ['640x360', '854x480']);
+    const plan = planEncode(media(1280, 718), settings);
+    assert.deepEqual(
+      plan.renditions.map((r) => [r.name, r.width, r.height]),
+      [
+        ['video_360p', 642, 360],
+        ['video_718p', 1280, 718],
+      ],
+    );
+    assert.ok(plan.sourceSizedRung);
+    const top = plan.renditions[1]!.bitrate;
+    assert.ok(top > 2_700_000 && top <= 2_800_000, `718p at about 720p's bitrate: ${top}`);
+    assert.equal(planEncode(media(854, 480), settings).renditions[1]!.bitrate, 1_244_444);
   });
   test('a source smaller than every rung gets one rung at its own (even) size', () => {
     const plan = planEncode(media(321, 241), settings);
