@@ -178,7 +178,9 @@ export function buildEncodeArgs(
       '-map_metadata',
       '-1',
       ...(plan.audio.copy
-        ? ['-c:a', 'copy']
+        ? // AAC from MPEG-TS, FLV or raw ADTS carries a header on every frame, and no setup for an MP4 header;
+          // the filter moves it there (and leaves AAC from MP4 or Matroska as it is).
+          ['-c:a', 'copy', '-bsf:a', 'aac_adtstoasc']
         : // Stereo at 48 kHz plays everywhere; 5.1 sources are downmixed.
           [
             ...['-c:a', 'aac', '-b:a', String(plan.audio.bitrate)],
