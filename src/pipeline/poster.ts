@@ -29,25 +29,28 @@ export function posterWindow(media: MediaInfo, fps: number): { at: number; frame
 }
 
 /**
- * Writes one JPEG frame that stands for the video: from a fifth of the way in (past black openings and
- * titles), the most representative of the next frames (FFmpeg's `thumbnail` filter), at the top rung's size.
- * When that window holds no frame (the container's duration overstated the video's), from the first frames.
- */
-/**
  * The most representative of `frames` frames (FFmpeg's `thumbnail`) at `size` with square pixels, for the encode
  * run's poster branch and `makePoster` alike. HDR frames are tone-mapped at the poster's size first, so that
- * `thumbnail` compares what the poster shows.
+ * `thumbnail` compares what the poster shows. With a single frame to choose from (a still picture over audio,
+ * a very low frame rate), that frame: `thumbnail` takes two at least.
  */
 export function posterPick(
   plan: Pick<EncodePlan, 'toneMap'>,
   size: Pick<Rendition, 'width' | 'height'>,
   frames: number,
 ): string[] {
+  const thumbnail = frames >= 2 ? [`thumbnail=n=${frames}`] : [];
   const pick = plan.toneMap
-    ? [toneMapToSdr(zimgResize(size, 'bicubic')), `thumbnail=n=${frames}`]
-    : [`thumbnail=n=${frames}`, `scale=${size.width}:${size.height}:flags=bicubic`];
+    ? [toneMapToSdr(zimgResize(size, 'bicubic')), ...thumbnail]
+    : [...thumbnail, `scale=${size.width}:${size.height}:flags=bicubic`];
   return [...pick, 'setsar=1'];
 }
+
+/**
+ * Writes one JPEG frame that stands for the video: from a fifth of the way in (past black openings and
+ * titles), the most representative of the next frames (FFmpeg's `thumbnail` filter), at the top rung's size.
+ * When that window holds no frame (the container's duration overstated the video's), from the first frames.
+ */
 
 export async function makePoster(
   inputPath: string,
