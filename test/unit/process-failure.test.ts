@@ -59,6 +59,20 @@ describe('a failed program as a task failure', () => {
     );
   });
 
+  test("a muxer's complaint, not the size summary FFmpeg prints after it", async () => {
+    const stderr = [
+      "[mp4 @ 0x55f1c0a2b2c0] Malformed AAC bitstream detected: use the audio bitstream filter 'aac_adtstoasc' to fix it",
+      'av_interleaved_write_frame(): Invalid data found when processing input',
+      'video:8kB audio:0kB subtitle:0kB other streams:0kB global headers:0kB muxing overhead: 9.8%',
+      'Conversion failed!',
+    ];
+    const f = await failureOf(`printf '%s\\n' ${stderr.map((l) => `"${l}"`).join(' ')} >&2; exit 1`);
+    assert.equal(
+      f.message,
+      'FFmpeg could not encode the input: av_interleaved_write_frame(): Invalid data found when processing input',
+    );
+  });
+
   test('a full disk: disk_full, retried', async () => {
     const f = await failureOf('echo "av_interleaved_write_frame(): No space left on device" >&2; exit 1');
     assert.equal(f.code, 'disk_full');
