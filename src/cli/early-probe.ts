@@ -22,8 +22,10 @@ export function startProbe(args: string[]): StartedConvert | undefined {
     const parsed = parseConvertArgs(args);
     if (!parsed) return undefined;
     const config = loadConfig(parsed.env);
+    const tools = defaultTools(config.tools);
     const probed = probeSource(path.resolve(parsed.input), {
-      ffprobe: defaultTools(config.tools).ffprobe,
+      ffprobe: tools.ffprobe,
+      ffmpeg: tools.ffmpeg,
       tiedToParent: false,
     });
     // The programs that follow are tied to this process through setpriv: its check runs beside the probe.

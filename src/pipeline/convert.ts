@@ -87,6 +87,7 @@ export async function convert(
   const { media, packets } = await (options.probed ??
     probeSource(inputPath, {
       ffprobe: ctx.tools.ffprobe,
+      ffmpeg: ctx.tools.ffmpeg,
       logger: ctx.logger,
       signal: ctx.signal,
       packetSeconds: options.probePacketSeconds,

@@ -23,7 +23,7 @@ interface FfprobeStream {
   bit_rate?: string;
   tags?: Record<string, string>;
   side_data_list?: { side_data_type?: string; rotation?: number }[];
-  disposition?: { attached_pic?: number };
+  disposition?: { attached_pic?: number; default?: number };
 }
 
 /** One packet as `-show_entries packet=stream_index,pts_time,duration_time` lists it. */
@@ -41,6 +41,8 @@ interface FfprobeOutput {
 
 export interface ProbeOptions {
   ffprobe: string;
+  /** FFmpeg, which measures the duration of an input that does not state it (default: `ffmpeg` on the PATH). */
+  ffmpeg?: string;
   logger?: Logger;
   signal?: AbortSignal;
   timeoutMs?: number;
@@ -118,7 +120,10 @@ export async function probeSource(inputPath: string, options: ProbeOptions): Pro
     throw err;
   }
   const output = JSON.parse(stdout) as FfprobeOutput;
-  const media = parseProbeOutput(output);
+  // A browser's recording (MediaRecorder WebM), a live Matroska capture or a raw H.264 stream states no
+  // duration: it is measured by reading the file through.
+  const measured = statesDuration(output) ? undefined : await measureDuration(inputPath, output, options);
+  const media = parseProbeOutput(output, measured);
   return options.packetSeconds ? { media, packets: output.packets ?? [] } : { media };
 }
 
@@ -145,18 +150,101 @@ function describeProbeError(err: ProcessError, inputPath: string): string {
   return (last.length ? last.join('; ') : 'ffprobe could not read it').slice(0, 200);
 }
 
-export function parseProbeOutput(data: FfprobeOutput): MediaInfo {
+/**
+ * The streams a conversion takes, as FFmpeg itself would choose them: the video stream with the most pixels
+ * (not a cover picture), the audio stream with the most channels, a stream marked default first, and only
+ * streams with a codec FFmpeg knows (a second, undecodable audio track is not the one to fail on).
+ */
+function chosenStreams(data: FfprobeOutput): { video?: FfprobeStream; audio?: FfprobeStream } {
+  const streams = (data.streams ?? []).filter(
+    (s) => s.codec_name && !['none', 'unknown'].includes(s.codec_name),
+  );
+  const best = (candidates: FfprobeStream[], score: (s: FfprobeStream) => number) =>
+    candidates.reduce<FfprobeStream | undefined>((chosen, s) => {
+      const total = (x: FfprobeStream) => score(x) + (x.disposition?.default ? DEFAULT_STREAM_BONUS : 0);
+      return !chosen || total(s) > total(chosen) ? s : chosen;
+    }, undefined);
+  return {
+    video: best(
+      streams.filter((s) => s.codec_type === 'video' && !s.disposition?.attached_pic),
+      (s) => (s.width ?? 0) * (s.height ?? 0),
+    ),
+    audio: best(
+      streams.filter((s) => s.codec_type === 'audio'),
+      (s) => s.channels ?? 0,
+    ),
+  };
+}
+
+/** What a stream marked default weighs against pixels or channels (FFmpeg's own stream selection uses it). */
+const DEFAULT_STREAM_BONUS = 5_000_000;
+
+/** Whether the container or the chosen video stream says how long the input lasts. */
+function statesDuration(data: FfprobeOutput): boolean {
+  const { video } = chosenStreams(data);
+  return !!video && !!firstPositive(Number(data.format?.duration), Number(video.duration));
+}
+
+/**
+ * How long an input that does not say lasts: FFmpeg reads it through, copying the chosen streams into
+ * nothing (no decoding), and reports the time it reached. Undefined when that fails or finds nothing.
+ */
+async function measureDuration(
+  inputPath: string,
+  data: FfprobeOutput,
+  options: ProbeOptions,
+): Promise<number | undefined> {
+  const { video, audio } = chosenStreams(data);
+  if (!video) return undefined;
+  try {
+    const { stdout } = await runProcess(
+      options.ffmpeg ?? 'ffmpeg',
+      [
+        ...['-hide_banner', '-nostdin', '-v', 'error'],
+        ...inputGuardArgs(),
+        ...['-i', `file:${inputPath}`],
+        ...['-map', `0:${video.index}`, ...(audio ? ['-map', `0:${audio.index}`] : [])],
+        ...['-c', 'copy', '-f', 'null', '-progress', 'pipe:1', '-nostats', '-'],
+      ],
+      {
+        logger: options.logger,
+        signal: options.signal,
+        timeoutMs: options.timeoutMs ?? 300_000,
+        tiedToParent: options.tiedToParent,
+      },
+    );
+    const times = [...stdout.matchAll(/^out_time_us=(\d+)$/gm)].map((m) => Number(m[1]));
+    const seconds = (times.at(-1) ?? 0) / 1e6;
+    return seconds > 0 ? seconds : undefined;
+  } catch (err) {
+    options.signal?.throwIfAborted();
+    options.logger?.warn({ err }, 'could not measure the duration of an input that does not state it');
+    return undefined;
+  }
+}
+
+/**
+ * Describes the input from ffprobe's report; `measuredDuration` stands in when neither the container nor the
+ * video stream states a duration.
+ */
+export function parseProbeOutput(data: FfprobeOutput, measuredDuration?: number): MediaInfo {
   const streams = data.streams ?? [];
-  const videoStream = streams.find((s) => s.codec_type === 'video' && !s.disposition?.attached_pic);
+  const chosen = chosenStreams(data);
+  const videoStream = chosen.video;
   if (!videoStream) {
     const hasAudio = streams.some((s) => s.codec_type === 'audio');
+    const undecodable = streams.some((s) => s.codec_type === 'video' && !s.disposition?.attached_pic);
     throw new TaskFailure(
       'not_a_video',
-      hasAudio ? 'the input has audio but no video stream' : 'the input contains no video stream',
+      undecodable
+        ? 'the video stream is in a format FFmpeg cannot decode'
+        : hasAudio
+          ? 'the input has audio but no video stream'
+          : 'the input contains no video stream',
     );
   }
   const video = parseVideoStream(videoStream);
-  const audioStream = streams.find((s) => s.codec_type === 'audio');
+  const audioStream = chosen.audio;
   const audio: AudioStreamInfo | undefined = audioStream
     ? {
         index: audioStream.index,
@@ -167,7 +255,11 @@ export function parseProbeOutput(data: FfprobeOutput): MediaInfo {
         ...(Number(audioStream.bit_rate) > 0 ? { bitRate: Number(audioStream.bit_rate) } : {}),
       }
     : undefined;
-  const duration = firstPositive(Number(data.format?.duration), Number(videoStream.duration));
+  const duration = firstPositive(
+    Number(data.format?.duration),
+    Number(videoStream.duration),
+    measuredDuration,
+  );
   if (!duration)
     throw new TaskFailure('not_a_video', 'the input has no duration: it holds no playable video');
   return {

@@ -69,7 +69,12 @@ export async function previewTask(deps: PreviewDeps, request: TaskRequest, signa
       maxInputBytes: deps.config.limits.maxInputBytes,
       signal,
     });
-    const media = await probe(input.path, { ffprobe: deps.tools.ffprobe, logger: deps.logger, signal });
+    const media = await probe(input.path, {
+      ffprobe: deps.tools.ffprobe,
+      ffmpeg: deps.tools.ffmpeg,
+      logger: deps.logger,
+      signal,
+    });
     checkLimits(media, deps.config.limits);
     const plan = planEncode(media, settings);
     return describePlan(request, prefix, input.size, media, plan, settings, deps.measuredPixelRate);

@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { promisify } from 'node:util';
-import { checkDashPackage } from '../helpers/package-check.js';
+import { checkDashPackage, joinRepresentation } from '../helpers/package-check.js';
 
 const run = promisify(execFile);
 const cli = ['--import', 'tsx', 'src/cli/main.ts'];
@@ -81,5 +81,81 @@ describe('unusual but legitimate inputs convert', () => {
     const pkg = await convert(slides);
     await checkDashPackage(pkg, { heights: [180, 240], audio: true });
     assert.ok((await readFile(path.join(pkg, 'poster.jpg'))).length > 1000);
+  });
+
+  test("a browser's recording (MediaRecorder WebM, no duration written) converts for its whole length", async () => {
+    // Written to a pipe, as a recorder streams it: Matroska then has no duration and no cues.
+    const recording = path.join(dir, 'recording.webm');
+    await run('sh', [
+      '-c',
+      'ffmpeg -v error -f lavfi -i testsrc2=size=320x240:rate=30:duration=3 ' +
+        '-f lavfi -i sine=sample_rate=48000:duration=3 ' +
+        '-c:v libvpx -deadline realtime -cpu-used 8 -c:a libopus -f webm - > "$1"',
+      'sh',
+      recording,
+    ]);
+    const { stdout } = await run('ffprobe', [
+      '-v',
+      'error',
+      '-show_entries',
+      'format=duration',
+      '-of',
+      'csv=p=0',
+      recording,
+    ]);
+    assert.equal(stdout.trim(), 'N/A', 'the file states no duration');
+    const pkg = await convert(recording);
+    const mpd = await checkDashPackage(pkg, { heights: [180, 240], audio: true });
+    assert.equal(mpd.duration, 3);
+  });
+
+  test('a raw H.264 stream (no container, no timestamps) converts', async () => {
+    const raw = await make('camera.h264', [
+      ...lavfiVideo('320x240', '25', 2),
+      '-c:v',
+      'libx264',
+      '-preset',
+      'ultrafast',
+    ]);
+    const pkg = await convert(raw);
+    const mpd = await checkDashPackage(pkg, { heights: [180, 240], audio: false });
+    assert.equal(mpd.duration, 2);
+  });
+
+  test('of two audio tracks, the one marked default is packaged (here the second; the first is silent)', async () => {
+    const twoTracks = await make('two-tracks.mp4', [
+      ...lavfiVideo('320x240', '30', 2),
+      ...['-f', 'lavfi', '-i', 'anullsrc=sample_rate=48000:channel_layout=stereo:duration=2'],
+      ...lavfiTone(2),
+      ...['-map', '0', '-map', '1', '-map', '2', '-c:v', 'libx264', '-preset', 'ultrafast', '-c:a', 'aac'],
+      ...['-disposition:a:0', '0', '-disposition:a:1', 'default'],
+    ]);
+    const pkg = await convert(twoTracks);
+    const mpd = await checkDashPackage(pkg, { audio: true });
+    const track = mpd.representations.find((r) => r.contentType === 'audio')!;
+    const audio = await joinRepresentation(pkg, track, dir);
+    const { stderr } = await run('ffmpeg', [
+      '-hide_banner',
+      '-i',
+      audio,
+      '-af',
+      'volumedetect',
+      '-f',
+      'null',
+      '-',
+    ]);
+    const mean = Number(/mean_volume: (-?[\d.]+) dB/.exec(stderr)?.[1]);
+    assert.ok(mean > -40, `the packaged audio is the tone, not the silent track (mean volume ${mean} dB)`);
+  });
+
+  test('of two video streams, the one marked default is packaged (here the larger, second one)', async () => {
+    const twoVideos = await make('two-videos.mp4', [
+      ...lavfiVideo('160x120', '30', 2),
+      ...lavfiVideo('320x240', '30', 2),
+      ...['-map', '0', '-map', '1', '-c:v', 'libx264', '-preset', 'ultrafast'],
+      ...['-disposition:v:0', '0', '-disposition:v:1', 'default'],
+    ]);
+    const pkg = await convert(twoVideos);
+    await checkDashPackage(pkg, { heights: [180, 240], audio: false });
   });
 });

@@ -23,26 +23,61 @@ describe('probe', () => {
   });
   test('no video stream, or no size, is a permanent not_a_video failure', () => {
     assert.throws(
-      () => parseProbeOutput({ streams: [{ index: 0, codec_type: 'audio' }], format: { duration: '3' } }),
+      () =>
+        parseProbeOutput({
+          streams: [{ index: 0, codec_type: 'audio', codec_name: 'aac' }],
+          format: { duration: '3' },
+        }),
       (e: unknown) =>
         e instanceof TaskFailure && e.code === 'not_a_video' && e.permanent && /no video/.test(e.message),
     );
     assert.throws(
       () =>
         parseProbeOutput({
-          streams: [{ index: 0, codec_type: 'video', width: 0, height: 0 }],
+          streams: [{ index: 0, codec_type: 'video', codec_name: 'h264', width: 0, height: 0 }],
           format: { duration: '3' },
         }),
       /no picture size/,
     );
+  });
+  test('a video stream of a codec FFmpeg does not know is said to be one', () => {
+    assert.throws(
+      () =>
+        parseProbeOutput({
+          streams: [{ index: 0, codec_type: 'video', width: 640, height: 360 }],
+          format: { duration: '3' },
+        }),
+      /the video stream is in a format FFmpeg cannot decode/,
+    );
+  });
+  test('streams are chosen as FFmpeg would: default first, then most pixels or channels, known codecs only', () => {
+    const media = parseProbeOutput({
+      streams: [
+        { index: 0, codec_type: 'video', codec_name: 'h264', width: 160, height: 120 },
+        { index: 1, codec_type: 'video', codec_name: 'h264', width: 1280, height: 720 },
+        { index: 2, codec_type: 'audio', codec_name: 'none', channels: 6 },
+        { index: 3, codec_type: 'audio', codec_name: 'aac', channels: 2 },
+        { index: 4, codec_type: 'audio', codec_name: 'aac', channels: 1, disposition: { default: 1 } },
+      ],
+      format: { duration: '3' },
+    });
+    assert.equal(media.video.index, 1, 'the larger picture');
+    assert.equal(media.audio?.index, 4, 'the default track, over more channels; never the undecodable one');
   });
   test('cover art is not taken for the video stream', () => {
     assert.throws(
       () =>
         parseProbeOutput({
           streams: [
-            { index: 0, codec_type: 'audio' },
-            { index: 1, codec_type: 'video', width: 600, height: 600, disposition: { attached_pic: 1 } },
+            { index: 0, codec_type: 'audio', codec_name: 'aac' },
+            {
+              index: 1,
+              codec_type: 'video',
+              codec_name: 'mjpeg',
+              width: 600,
+              height: 600,
+              disposition: { attached_pic: 1 },
+            },
           ],
           format: { duration: '200' },
         }),
