@@ -25,7 +25,7 @@ export async function readSourceSpans(
 ): Promise<SourceSpans> {
   const indexes = { video: media.video.index, audio: plan.audio ? media.audio?.index : undefined };
   if (probedPackets && media.duration <= WHOLE_SOURCE_SECONDS)
-    return spansFrom({ packets: probedPackets }, indexes);
+    return spansFrom({ packets: probedPackets }, indexes, media.startTime);
   return sourceSpans(ctx.tools.ffprobe, inputPath, indexes, {
     logger: ctx.logger,
     signal: ctx.signal,

@@ -2,8 +2,14 @@ import type { Logger } from 'pino';
 import type { ProbePacket } from '../pipeline/probe.js';
 import { runProcess } from '../process/run-process.js';
 
+/**
+ * A packet as ffprobe lists it. `flags` is listed by `sourceSpans`, not by the pipeline's probe: a `D` marks a
+ * packet the demuxer hands over only for decoding (the frames before an MP4 edit list's start), never shown.
+ */
+type SpanPacket = ProbePacket & { flags?: string };
+
 interface ProbePackets {
-  packets?: ProbePacket[];
+  packets?: SpanPacket[];
 }
 
 export interface StreamSpan {
@@ -50,33 +56,48 @@ export async function sourceSpans(
       '-print_format',
       'json',
       '-show_entries',
-      'packet=stream_index,pts_time,duration_time',
+      'packet=stream_index,pts_time,duration_time,flags',
       `file:${inputPath}`,
     ],
     { logger: options.logger, signal: options.signal, timeoutMs: 120_000 },
   );
-  return spansFrom(JSON.parse(stdout) as ProbePackets, indexes);
+  return spansFrom(JSON.parse(stdout) as ProbePackets, indexes, options.startTime);
 }
 
+/**
+ * The spans of the given streams, from the samples a player shows: packets marked discarded are left out, and
+ * none counts before `startTime`, the input's start time as ffprobe's format gives it (the start of an MP4's
+ * edit list: a trimmed MP4 keeps the frames before its cut, at negative times, and audio packets that are
+ * partly cut). Without flags (the pipeline's probe lists none), the start time alone leaves those out.
+ */
 export function spansFrom(
   data: ProbePackets,
   indexes: { video: number; audio?: number },
+  startTime = -Infinity,
 ): { video: StreamSpan; audio?: StreamSpan } {
+  const shown: { index: number; start: number; pts: number; end: number; dur: number }[] = [];
+  for (const p of data.packets ?? []) {
+    if (p.flags?.includes('D')) continue;
+    const pts = Number(p.pts_time);
+    if (!Number.isFinite(pts)) continue;
+    const dur = Number(p.duration_time) || 0;
+    const end = pts + dur;
+    // A sample that ends where the input starts is not shown.
+    if (pts < startTime && end <= startTime) continue;
+    shown.push({ index: p.stream_index, start: Math.max(pts, startTime), pts, end, dur });
+  }
   const of = (index: number): StreamSpan => {
     let start = Infinity;
     let end = -Infinity;
     let lastPts = -Infinity;
     let lastSample = 0;
-    for (const p of data.packets ?? []) {
-      if (p.stream_index !== index) continue;
-      const pts = Number(p.pts_time);
-      if (!Number.isFinite(pts)) continue;
-      const dur = Number(p.duration_time) || 0;
-      start = Math.min(start, pts);
-      end = Math.max(end, pts + dur);
-      if (pts > lastPts) {
-        lastPts = pts;
-        lastSample = dur;
+    for (const p of shown) {
+      if (p.index !== index) continue;
+      start = Math.min(start, p.start);
+      end = Math.max(end, p.end);
+      if (p.pts > lastPts) {
+        lastPts = p.pts;
+        lastSample = p.dur;
       }
     }
     return Number.isFinite(start) ? { duration: end - start, lastSample } : { duration: 0, lastSample: 0 };
