@@ -15,8 +15,21 @@ interface ProbePackets {
 export interface StreamSpan {
   /** Seconds from the first sample's start to the last sample's end. */
   duration: number;
+  /** When the stream's last sample ends, seconds on the source's timeline. */
+  end: number;
   /** How long the last sample is shown (a variable frame rate source may hold its last frame for long). */
   lastSample: number;
+}
+
+export interface SourceSpans {
+  video: StreamSpan;
+  audio?: StreamSpan;
+  /**
+   * Where the encode's output starts, seconds on the source's timeline: the earliest sample shown of any of the
+   * source's streams. FFmpeg counts output timestamps from the input's start time, and its constant frame rate
+   * output repeats the first frame until the video starts, so the packaged video lasts from here to its end.
+   */
+  start: number;
 }
 
 /** Seconds read at each end of the source: enough for a whole GOP, whatever the interleaving. */
@@ -39,7 +52,7 @@ export async function sourceSpans(
   inputPath: string,
   indexes: { video: number; audio?: number },
   options: { logger?: Logger; signal?: AbortSignal; duration?: number; startTime?: number } = {},
-): Promise<{ video: StreamSpan; audio?: StreamSpan }> {
+): Promise<SourceSpans> {
   const d = options.duration ?? 0;
   // Seek positions are timestamps: the tail starts at the first timestamp plus the duration, less the edge.
   const tail = (options.startTime ?? 0) + d - EDGE_SECONDS;
@@ -74,7 +87,7 @@ export function spansFrom(
   data: ProbePackets,
   indexes: { video: number; audio?: number },
   startTime = -Infinity,
-): { video: StreamSpan; audio?: StreamSpan } {
+): SourceSpans {
   const shown: { index: number; start: number; pts: number; end: number; dur: number }[] = [];
   for (const p of data.packets ?? []) {
     if (p.flags?.includes('D')) continue;
@@ -100,10 +113,16 @@ export function spansFrom(
         lastSample = p.dur;
       }
     }
-    return Number.isFinite(start) ? { duration: end - start, lastSample } : { duration: 0, lastSample: 0 };
+    return Number.isFinite(start)
+      ? { duration: end - start, end, lastSample }
+      : { duration: 0, end: 0, lastSample: 0 };
   };
+  const video = of(indexes.video);
+  let earliest = Infinity;
+  for (const p of shown) earliest = Math.min(earliest, p.start);
   return {
-    video: of(indexes.video),
+    video,
     ...(indexes.audio !== undefined ? { audio: of(indexes.audio) } : {}),
+    start: Number.isFinite(earliest) ? earliest : video.end - video.duration,
   };
 }

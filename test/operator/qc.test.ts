@@ -237,11 +237,29 @@ describe("QC's look at the source", () => {
     // start time (0, where the edit list starts) leaves the same packets out.
     for (const packets of [trimmed, trimmed.map(({ flags: _, ...p }) => p)]) {
       const spans = spansFrom({ packets }, indexes, 0);
+      near(spans.start, 0, 'start');
       near(spans.video.duration, 2.6, 'video');
+      near(spans.video.end, 2.6, 'video end');
       near(spans.audio!.duration, 2.518, 'audio');
     }
     // The flags alone leave the frames before the cut out; the audio packet the cut shortens is not marked.
     near(spansFrom({ packets: trimmed }, indexes).video.duration, 2.6, 'video by the flags alone');
+
+    // Video 0.4 s after the audio: the encode's output, video included, starts with the audio; and with any
+    // other stream of the source (here stream 2, not converted) that starts earlier still.
+    const lateVideo = [
+      { stream_index: 1, pts_time: '1.400000', duration_time: '0.024000' },
+      { stream_index: 0, pts_time: '1.810022', duration_time: '0.040000' },
+      { stream_index: 0, pts_time: '4.770022', duration_time: '0.040000' },
+      { stream_index: 1, pts_time: '4.776000', duration_time: '0.024000' },
+    ];
+    const spans = spansFrom({ packets: lateVideo }, indexes, 1.4);
+    near(spans.start, 1.4, 'start');
+    near(spans.video.duration, 3, 'video');
+    near(spans.video.end - spans.start, 3.410022, 'video from the start');
+    near(spans.audio!.duration, 3.4, 'audio');
+    const withEarlier = [{ stream_index: 2, pts_time: '1.200000', duration_time: '0.5' }, ...lateVideo];
+    near(spansFrom({ packets: withEarlier }, indexes, 1.2).start, 1.2, 'start with stream 2');
   });
 
   test('a short source is probed once (its packets come with the probe), a long one by its ends', async () => {
@@ -294,10 +312,11 @@ async function ffmpeg(...args: string[]): Promise<void> {
 }
 
 /**
- * Sources whose streams do not start at their first packet: an MP4 trimmed without re-encoding (as phones
- * trim: edit lists hide the frames before the cut that decoding needs).
+ * Sources whose streams do not start at their first packet, or not together: an MP4 trimmed without
+ * re-encoding (as phones trim: edit lists hide the frames before the cut that decoding needs) and an MPEG-TS
+ * whose video starts 0.4 s after its audio.
  */
-async function makeUnevenSources(dir: string): Promise<{ trimmed: string }> {
+async function makeUnevenSources(dir: string): Promise<{ trimmed: string; lateVideo: string }> {
   const long = path.join(dir, 'long.mp4');
   await ffmpeg(
     ...['-f', 'lavfi', '-i', 'testsrc2=s=320x240:r=30:d=6', '-f', 'lavfi', '-i', 'sine=r=48000:d=6'],
@@ -305,7 +324,13 @@ async function makeUnevenSources(dir: string): Promise<{ trimmed: string }> {
   );
   const trimmed = path.join(dir, 'trimmed.mp4');
   await ffmpeg('-ss', '1.3', '-i', long, '-c', 'copy', '-t', '2.5', trimmed);
-  return { trimmed };
+  const lateVideo = path.join(dir, 'late-video.ts');
+  await ffmpeg(
+    ...['-itsoffset', '0.4', '-f', 'lavfi', '-i', 'testsrc2=s=320x240:r=25:d=3'],
+    ...['-f', 'lavfi', '-i', 'sine=r=48000:d=3.4'],
+    ...['-c:v', 'libx264', '-c:a', 'mp2', '-f', 'mpegts', lateVideo],
+  );
+  return { trimmed, lateVideo };
 }
 
 /** Takes the last segment of the video or the audio out of a package's MPD (the file stays, unreferenced). */
@@ -320,9 +345,9 @@ async function dropLastSegment(dir: string, kind: 'video' | 'audio'): Promise<vo
   await writeFile(mpdPath, mpd.slice(0, at) + kept + mpd.slice(at + entry.length));
 }
 
-describe('QC of sources whose streams start before their first shown sample', () => {
+describe('QC of sources whose streams start before their first shown sample, or apart', () => {
   let root: string;
-  let sources: { trimmed: string };
+  let sources: { trimmed: string; lateVideo: string };
   const ctx = {
     tools: defaultTools(),
     logger: createLogger('silent'),
@@ -374,10 +399,21 @@ describe('QC of sources whose streams start before their first shown sample', ()
     assert.match(describeFailures(noAudioEnd), /audio lasts 2\.007 s, the source's audio 2\.518 s/);
   });
 
-  test('through the service, it completes with the package check passed', async () => {
+  test('an MPEG-TS whose video starts 0.4 s after its audio: the package passes; one missing its end fails', async () => {
+    const { report, truncated } = await convertAndCheck(sources.lateVideo, 'late-video');
+    assert.deepEqual(failed(report), [], describeFailures(report));
+    // The encode's constant frame rate output repeats the first frame from where the audio starts.
+    assert.match(durations(report).detail, /^video 3\.400 s \(source 3\.410 s ± [\d.]+ s\), audio 3\.40\d s/);
+
+    const noVideoEnd = await truncated('video');
+    assert.deepEqual(failed(noVideoEnd), ['av_durations']);
+    assert.match(describeFailures(noVideoEnd), /video 0 lasts 2\.000 s, the source's video 3\.410 s/);
+  });
+
+  test('through the service, both complete with the package check passed', async () => {
     const svc = await startTestService({ X264_PRESET: 'ultrafast', LADDER: '180:300k' });
     try {
-      for (const source of [sources.trimmed]) {
+      for (const source of [sources.trimmed, sources.lateVideo]) {
         const name = path.basename(source);
         await copyFile(source, path.join(svc.inputDir, name));
         const id = await submit(svc.url, name);
