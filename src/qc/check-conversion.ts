@@ -6,9 +6,9 @@ import type { EncodePlan } from '../pipeline/plan.js';
 import { checkPackage } from './check-package.js';
 import type { QcReport } from './report.js';
 import type { ProbePacket } from '../pipeline/probe.js';
-import { sourceSpans, spansFrom, WHOLE_SOURCE_SECONDS } from './source-durations.js';
+import { sourceSpans, spansFrom, WHOLE_SOURCE_SECONDS, type SourceSpans } from './source-durations.js';
 
-export type SourceSpans = Awaited<ReturnType<typeof sourceSpans>>;
+export type { SourceSpans };
 
 /**
  * What the check needs to know of the source, which depends only on the input and its plan: the job layer
@@ -25,7 +25,7 @@ export async function readSourceSpans(
 ): Promise<SourceSpans> {
   const indexes = { video: media.video.index, audio: plan.audio ? media.audio?.index : undefined };
   if (probedPackets && media.duration <= WHOLE_SOURCE_SECONDS)
-    return spansFrom({ packets: probedPackets }, indexes);
+    return spansFrom({ packets: probedPackets }, indexes, media.startTime);
   return sourceSpans(ctx.tools.ffprobe, inputPath, indexes, {
     logger: ctx.logger,
     signal: ctx.signal,
@@ -45,7 +45,8 @@ export async function checkConversion(
   const { media, plan } = result;
   const spans = await (options.sourceSpans ?? readSourceSpans(media, plan, inputPath, ctx));
   const source = {
-    video: spans.video.duration,
+    // The encode's constant frame rate output starts where the earliest stream does (see `SourceSpans.start`).
+    video: spans.video.end - spans.start,
     audio: spans.audio?.duration,
     lastVideoFrame: spans.video.lastSample,
   };

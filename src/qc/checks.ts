@@ -21,8 +21,11 @@ export interface Expectations {
   /** Frame rate of the output video. */
   frameRate: number;
   /**
-   * How long the source's streams last (from first to last timestamp), and how long its last video frame
-   * is shown: a variable frame rate source may hold it for seconds, which the output need not copy exactly.
+   * How long the packaged streams should last, from the source: the audio from its first sample shown to its
+   * last, the video from where the encode's output starts (the earliest start of any of the source's streams:
+   * the first frame is repeated until the video starts) to its last frame's end. And how long the source's
+   * last video frame is shown: a variable frame rate source may hold it for seconds, which the output need
+   * not copy exactly.
    */
   source: { video: number; audio?: number; lastVideoFrame?: number };
   /** Sample rate of the output audio. */

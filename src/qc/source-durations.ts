@@ -2,15 +2,34 @@ import type { Logger } from 'pino';
 import type { ProbePacket } from '../pipeline/probe.js';
 import { runProcess } from '../process/run-process.js';
 
+/**
+ * A packet as ffprobe lists it. `flags` is listed by `sourceSpans`, not by the pipeline's probe: a `D` marks a
+ * packet the demuxer hands over only for decoding (the frames before an MP4 edit list's start), never shown.
+ */
+type SpanPacket = ProbePacket & { flags?: string };
+
 interface ProbePackets {
-  packets?: ProbePacket[];
+  packets?: SpanPacket[];
 }
 
 export interface StreamSpan {
   /** Seconds from the first sample's start to the last sample's end. */
   duration: number;
+  /** When the stream's last sample ends, seconds on the source's timeline. */
+  end: number;
   /** How long the last sample is shown (a variable frame rate source may hold its last frame for long). */
   lastSample: number;
+}
+
+export interface SourceSpans {
+  video: StreamSpan;
+  audio?: StreamSpan;
+  /**
+   * Where the encode's output starts, seconds on the source's timeline: the earliest sample shown of any of the
+   * source's streams. FFmpeg counts output timestamps from the input's start time, and its constant frame rate
+   * output repeats the first frame until the video starts, so the packaged video lasts from here to its end.
+   */
+  start: number;
 }
 
 /** Seconds read at each end of the source: enough for a whole GOP, whatever the interleaving. */
@@ -33,7 +52,7 @@ export async function sourceSpans(
   inputPath: string,
   indexes: { video: number; audio?: number },
   options: { logger?: Logger; signal?: AbortSignal; duration?: number; startTime?: number } = {},
-): Promise<{ video: StreamSpan; audio?: StreamSpan }> {
+): Promise<SourceSpans> {
   const d = options.duration ?? 0;
   // Seek positions are timestamps: the tail starts at the first timestamp plus the duration, less the edge.
   const tail = (options.startTime ?? 0) + d - EDGE_SECONDS;
@@ -50,39 +69,60 @@ export async function sourceSpans(
       '-print_format',
       'json',
       '-show_entries',
-      'packet=stream_index,pts_time,duration_time',
+      'packet=stream_index,pts_time,duration_time,flags',
       `file:${inputPath}`,
     ],
     { logger: options.logger, signal: options.signal, timeoutMs: 120_000 },
   );
-  return spansFrom(JSON.parse(stdout) as ProbePackets, indexes);
+  return spansFrom(JSON.parse(stdout) as ProbePackets, indexes, options.startTime);
 }
 
+/**
+ * The spans of the given streams, from the samples a player shows: packets marked discarded are left out, and
+ * none counts before `startTime`, the input's start time as ffprobe's format gives it (the start of an MP4's
+ * edit list: a trimmed MP4 keeps the frames before its cut, at negative times, and audio packets that are
+ * partly cut). Without flags (the pipeline's probe lists none), the start time alone leaves those out.
+ */
 export function spansFrom(
   data: ProbePackets,
   indexes: { video: number; audio?: number },
-): { video: StreamSpan; audio?: StreamSpan } {
+  startTime = -Infinity,
+): SourceSpans {
+  const shown: { index: number; start: number; pts: number; end: number; dur: number }[] = [];
+  for (const p of data.packets ?? []) {
+    if (p.flags?.includes('D')) continue;
+    const pts = Number(p.pts_time);
+    if (!Number.isFinite(pts)) continue;
+    const dur = Number(p.duration_time) || 0;
+    const end = pts + dur;
+    // A sample that ends where the input starts is not shown.
+    if (pts < startTime && end <= startTime) continue;
+    shown.push({ index: p.stream_index, start: Math.max(pts, startTime), pts, end, dur });
+  }
   const of = (index: number): StreamSpan => {
     let start = Infinity;
     let end = -Infinity;
     let lastPts = -Infinity;
     let lastSample = 0;
-    for (const p of data.packets ?? []) {
-      if (p.stream_index !== index) continue;
-      const pts = Number(p.pts_time);
-      if (!Number.isFinite(pts)) continue;
-      const dur = Number(p.duration_time) || 0;
-      start = Math.min(start, pts);
-      end = Math.max(end, pts + dur);
-      if (pts > lastPts) {
-        lastPts = pts;
-        lastSample = dur;
+    for (const p of shown) {
+      if (p.index !== index) continue;
+      start = Math.min(start, p.start);
+      end = Math.max(end, p.end);
+      if (p.pts > lastPts) {
+        lastPts = p.pts;
+        lastSample = p.dur;
       }
     }
-    return Number.isFinite(start) ? { duration: end - start, lastSample } : { duration: 0, lastSample: 0 };
+    return Number.isFinite(start)
+      ? { duration: end - start, end, lastSample }
+      : { duration: 0, end: 0, lastSample: 0 };
   };
+  const video = of(indexes.video);
+  let earliest = Infinity;
+  for (const p of shown) earliest = Math.min(earliest, p.start);
   return {
-    video: of(indexes.video),
+    video,
     ...(indexes.audio !== undefined ? { audio: of(indexes.audio) } : {}),
+    start: Number.isFinite(earliest) ? earliest : video.end - video.duration,
   };
 }

@@ -1,17 +1,21 @@
 import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
 import { chmod, copyFile, cp, mkdtemp, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
+import { promisify } from 'node:util';
 import { loadConfig } from '../../src/config/config.js';
 import { createLogger } from '../../src/logger.js';
 import { convert, type ConversionResult } from '../../src/pipeline/convert.js';
 import { defaultTools } from '../../src/pipeline/tools.js';
 import { checkConversion } from '../../src/qc/check-conversion.js';
+import { spansFrom } from '../../src/qc/source-durations.js';
 import { describeFailures, type QcReport } from '../../src/qc/report.js';
 import { generateClip, makeHdrClip, makeLosslessPattern } from '../helpers/media.js';
 import { getJson, startTestService, submit, waitForFinal } from '../helpers/service.js';
 
+const run = promisify(execFile);
 const failed = (report: QcReport) => report.checks.filter((c) => !c.passed).map((c) => c.name);
 
 describe('QC: the package checker', () => {
@@ -213,6 +217,51 @@ describe('QC in the task: enforce fails the task, warn records and publishes', (
 });
 
 describe("QC's look at the source", () => {
+  test('spans count only samples shown: not discarded packets, nor time before the input starts', () => {
+    // A trimmed MP4 as ffprobe lists it: frames before the edit list's start (needed to decode) at negative
+    // times and marked D, and an audio packet whose first 20 ms are cut by the edit list.
+    const trimmed = [
+      { stream_index: 0, pts_time: '-1.300000', duration_time: '0.033333', flags: 'KD' },
+      { stream_index: 1, pts_time: '-1.001333', duration_time: '0.021333', flags: 'KD' },
+      { stream_index: 0, pts_time: '-0.033333', duration_time: '0.033333', flags: '_D' },
+      { stream_index: 1, pts_time: '-0.020000', duration_time: '0.021333', flags: 'K_' },
+      { stream_index: 0, pts_time: '0.000000', duration_time: '0.033333', flags: '__' },
+      { stream_index: 1, pts_time: '0.001333', duration_time: '0.021333', flags: 'K_' },
+      { stream_index: 0, pts_time: '2.566667', duration_time: '0.033333', flags: '__' },
+      { stream_index: 1, pts_time: '2.497333', duration_time: '0.020667', flags: 'K_' },
+    ];
+    const near = (actual: number, expected: number, what: string) =>
+      assert.ok(Math.abs(actual - expected) < 1e-6, `${what}: ${actual}, expected ${expected}`);
+    const indexes = { video: 0, audio: 1 };
+    // With the flags (the check's own listing), and without (the pipeline's probe lists none): the input's
+    // start time (0, where the edit list starts) leaves the same packets out.
+    for (const packets of [trimmed, trimmed.map(({ flags: _, ...p }) => p)]) {
+      const spans = spansFrom({ packets }, indexes, 0);
+      near(spans.start, 0, 'start');
+      near(spans.video.duration, 2.6, 'video');
+      near(spans.video.end, 2.6, 'video end');
+      near(spans.audio!.duration, 2.518, 'audio');
+    }
+    // The flags alone leave the frames before the cut out; the audio packet the cut shortens is not marked.
+    near(spansFrom({ packets: trimmed }, indexes).video.duration, 2.6, 'video by the flags alone');
+
+    // Video 0.4 s after the audio: the encode's output, video included, starts with the audio; and with any
+    // other stream of the source (here stream 2, not converted) that starts earlier still.
+    const lateVideo = [
+      { stream_index: 1, pts_time: '1.400000', duration_time: '0.024000' },
+      { stream_index: 0, pts_time: '1.810022', duration_time: '0.040000' },
+      { stream_index: 0, pts_time: '4.770022', duration_time: '0.040000' },
+      { stream_index: 1, pts_time: '4.776000', duration_time: '0.024000' },
+    ];
+    const spans = spansFrom({ packets: lateVideo }, indexes, 1.4);
+    near(spans.start, 1.4, 'start');
+    near(spans.video.duration, 3, 'video');
+    near(spans.video.end - spans.start, 3.410022, 'video from the start');
+    near(spans.audio!.duration, 3.4, 'audio');
+    const withEarlier = [{ stream_index: 2, pts_time: '1.200000', duration_time: '0.5' }, ...lateVideo];
+    near(spansFrom({ packets: withEarlier }, indexes, 1.2).start, 1.2, 'start with stream 2');
+  });
+
   test('a short source is probed once (its packets come with the probe), a long one by its ends', async () => {
     const dir = await mkdtemp(path.join(tmpdir(), 'dvc-qc-probe-'));
     // ffprobe as installed, each run's arguments written to a log first.
@@ -253,6 +302,129 @@ describe("QC's look at the source", () => {
     } finally {
       await svc.close();
       await rm(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+/** Runs FFmpeg with these arguments (quiet, overwriting). */
+async function ffmpeg(...args: string[]): Promise<void> {
+  await run('ffmpeg', ['-v', 'error', '-y', ...args]);
+}
+
+/**
+ * Sources whose streams do not start at their first packet, or not together: an MP4 trimmed without
+ * re-encoding (as phones trim: edit lists hide the frames before the cut that decoding needs) and an MPEG-TS
+ * whose video starts 0.4 s after its audio.
+ */
+async function makeUnevenSources(dir: string): Promise<{ trimmed: string; lateVideo: string }> {
+  const long = path.join(dir, 'long.mp4');
+  await ffmpeg(
+    ...['-f', 'lavfi', '-i', 'testsrc2=s=320x240:r=30:d=6', '-f', 'lavfi', '-i', 'sine=r=48000:d=6'],
+    ...['-c:v', 'libx264', '-preset', 'medium', '-bf', '8', '-g', '90', '-c:a', 'aac', long],
+  );
+  const trimmed = path.join(dir, 'trimmed.mp4');
+  await ffmpeg('-ss', '1.3', '-i', long, '-c', 'copy', '-t', '2.5', trimmed);
+  const lateVideo = path.join(dir, 'late-video.ts');
+  await ffmpeg(
+    ...['-itsoffset', '0.4', '-f', 'lavfi', '-i', 'testsrc2=s=320x240:r=25:d=3'],
+    ...['-f', 'lavfi', '-i', 'sine=r=48000:d=3.4'],
+    ...['-c:v', 'libx264', '-c:a', 'mp2', '-f', 'mpegts', lateVideo],
+  );
+  return { trimmed, lateVideo };
+}
+
+/** Takes the last segment of the video or the audio out of a package's MPD (the file stays, unreferenced). */
+async function dropLastSegment(dir: string, kind: 'video' | 'audio'): Promise<void> {
+  const mpdPath = path.join(dir, 'manifest.mpd');
+  const mpd = await readFile(mpdPath, 'utf8');
+  const end = mpd.indexOf('</SegmentTimeline>', mpd.indexOf(`contentType="${kind}"`));
+  const at = mpd.lastIndexOf('<S ', end);
+  const entry = mpd.slice(at, mpd.indexOf('/>', at) + 2);
+  const repeats = /r="(\d+)"/.exec(entry);
+  const kept = repeats ? entry.replace(/r="\d+"/, `r="${Number(repeats[1]) - 1}"`) : '';
+  await writeFile(mpdPath, mpd.slice(0, at) + kept + mpd.slice(at + entry.length));
+}
+
+describe('QC of sources whose streams start before their first shown sample, or apart', () => {
+  let root: string;
+  let sources: { trimmed: string; lateVideo: string };
+  const ctx = {
+    tools: defaultTools(),
+    logger: createLogger('silent'),
+    idleTimeoutMs: 60_000,
+    maxRuntimeMs: 300_000,
+  };
+  const config = loadConfig({ X264_PRESET: 'ultrafast', LADDER: '180:300k', SEGMENT_DURATION: '2' });
+
+  before(async () => {
+    root = await mkdtemp(path.join(tmpdir(), 'dvc-qc-uneven-'));
+    sources = await makeUnevenSources(root);
+  });
+  after(async () => {
+    await rm(root, { recursive: true, force: true });
+  });
+
+  const durations = (report: QcReport) => report.checks.find((c) => c.name === 'av_durations')!;
+
+  /** Converts a source, checks the package, then checks copies that lost their last video or audio segment. */
+  const convertAndCheck = async (input: string, name: string) => {
+    const result = await convert(input, path.join(root, `work-${name}`), ctx, {
+      settings: config.encode,
+      limits: config.limits,
+    });
+    const report = await checkConversion(result, input, path.join(root, `qc-${name}`), ctx, {
+      quality: false,
+    });
+    const truncated = async (kind: 'video' | 'audio') => {
+      const dir = path.join(root, `${name}-without-last-${kind}`);
+      await cp(result.package.dir, dir, { recursive: true });
+      await dropLastSegment(dir, kind);
+      const copy = { ...result, package: { ...result.package, dir } };
+      return checkConversion(copy, input, path.join(root, `qc-${name}-${kind}`), ctx, { quality: false });
+    };
+    return { result, report, truncated };
+  };
+
+  test('an MP4 trimmed without re-encoding (edit lists): the package passes; one missing its end fails', async () => {
+    const { report, truncated } = await convertAndCheck(sources.trimmed, 'trimmed');
+    assert.deepEqual(failed(report), [], describeFailures(report));
+    // What players show: 2.6 s of video (ffprobe's format duration), not the 3.9 s its packets span.
+    assert.match(durations(report).detail, /^video 2\.600 s \(source 2\.600 s ± [\d.]+ s\), audio 2\.518 s/);
+
+    const noVideoEnd = await truncated('video');
+    assert.deepEqual(failed(noVideoEnd), ['av_durations']);
+    assert.match(describeFailures(noVideoEnd), /video 0 lasts 2\.000 s, the source's video 2\.600 s/);
+    const noAudioEnd = await truncated('audio');
+    assert.deepEqual(failed(noAudioEnd), ['av_durations']);
+    assert.match(describeFailures(noAudioEnd), /audio lasts 2\.007 s, the source's audio 2\.518 s/);
+  });
+
+  test('an MPEG-TS whose video starts 0.4 s after its audio: the package passes; one missing its end fails', async () => {
+    const { report, truncated } = await convertAndCheck(sources.lateVideo, 'late-video');
+    assert.deepEqual(failed(report), [], describeFailures(report));
+    // The encode's constant frame rate output repeats the first frame from where the audio starts.
+    assert.match(durations(report).detail, /^video 3\.400 s \(source 3\.410 s ± [\d.]+ s\), audio 3\.40\d s/);
+
+    const noVideoEnd = await truncated('video');
+    assert.deepEqual(failed(noVideoEnd), ['av_durations']);
+    assert.match(describeFailures(noVideoEnd), /video 0 lasts 2\.000 s, the source's video 3\.410 s/);
+  });
+
+  test('through the service, both complete with the package check passed', async () => {
+    const svc = await startTestService({ X264_PRESET: 'ultrafast', LADDER: '180:300k' });
+    try {
+      for (const source of [sources.trimmed, sources.lateVideo]) {
+        const name = path.basename(source);
+        await copyFile(source, path.join(svc.inputDir, name));
+        const id = await submit(svc.url, name);
+        const { doc } = await waitForFinal(svc.url, id);
+        assert.equal(doc.status, 'completed', `${name}: ${doc.error ?? ''}`);
+        const full = (await getJson(`${svc.url}/status/${id}`)).body as { qc: QcReport };
+        assert.equal(full.qc.passed, true, `${name}: ${describeFailures(full.qc)}`);
+        assert.ok(durations(full.qc).passed, `${name}: ${durations(full.qc).detail}`);
+      }
+    } finally {
+      await svc.close();
     }
   });
 });
