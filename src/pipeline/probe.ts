@@ -26,11 +26,13 @@ interface FfprobeStream {
   disposition?: { attached_pic?: number; default?: number };
 }
 
-/** One packet as `-show_entries packet=stream_index,pts_time,duration_time` lists it. */
+/** One packet as `-show_entries packet=stream_index,pts_time,duration_time,flags` lists it. */
 export interface ProbePacket {
   stream_index: number;
   pts_time?: string;
   duration_time?: string;
+  /** `K` keyframe, `D` discarded (decoded only, never shown: the frames before an MP4 edit list's start). */
+  flags?: string;
 }
 
 interface FfprobeOutput {
@@ -74,7 +76,7 @@ export async function probeSource(inputPath: string, options: ProbeOptions): Pro
   const packets = options.packetSeconds
     ? [
         ...['-read_intervals', `%+${options.packetSeconds}`],
-        ...['-show_entries', 'packet=stream_index,pts_time,duration_time'],
+        ...['-show_entries', 'packet=stream_index,pts_time,duration_time,flags'],
       ]
     : [];
   let stdout: string;

@@ -2,14 +2,8 @@ import type { Logger } from 'pino';
 import type { ProbePacket } from '../pipeline/probe.js';
 import { runProcess } from '../process/run-process.js';
 
-/**
- * A packet as ffprobe lists it. `flags` is listed by `sourceSpans`, not by the pipeline's probe: a `D` marks a
- * packet the demuxer hands over only for decoding (the frames before an MP4 edit list's start), never shown.
- */
-type SpanPacket = ProbePacket & { flags?: string };
-
 interface ProbePackets {
-  packets?: SpanPacket[];
+  packets?: ProbePacket[];
 }
 
 export interface StreamSpan {
@@ -81,7 +75,7 @@ export async function sourceSpans(
  * The spans of the given streams, from the samples a player shows: packets marked discarded are left out, and
  * none counts before `startTime`, the input's start time as ffprobe's format gives it (the start of an MP4's
  * edit list: a trimmed MP4 keeps the frames before its cut, at negative times, and audio packets that are
- * partly cut). Without flags (the pipeline's probe lists none), the start time alone leaves those out.
+ * partly cut).
  */
 export function spansFrom(
   data: ProbePackets,
