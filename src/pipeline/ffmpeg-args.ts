@@ -72,6 +72,8 @@ export function buildEncodeArgs(
   // 8-bit 4:2:0 is what every H.264 player decodes; 10-bit or 4:4:4 sources are converted once, before the split.
   // HDR sources keep their depth until they are tone-mapped (at the top rung's size, in filterGraph).
   if (!plan.toneMap) pre.push('format=yuv420p');
+  // Video that ends before the audio: its last frame is held to the audio's end.
+  if (plan.holdLastFrame) pre.push(`tpad=stop_mode=clone:stop_duration=${plan.holdLastFrame}`);
   // zimg refuses 4:2:0 frames of odd size. Sources odd from the start are resized by libswscale (the plan's
   // scaler) unless they are HDR, which only zimg tone-maps; and a stream may turn odd midway (WebRTC recordings
   // switch layers, 1920x1080 to 240x135), when FFmpeg rebuilds the graph for the new size. Frames that change
@@ -183,6 +185,8 @@ export function buildEncodeArgs(
           ['-c:a', 'copy', '-bsf:a', 'aac_adtstoasc']
         : // Stereo at 48 kHz plays everywhere; 5.1 sources are downmixed.
           [
+            // Audio that starts after the video: silence from where the video starts.
+            ...(plan.audio.padStart ? ['-af', 'aresample=async=1:first_pts=0'] : []),
             ...['-c:a', 'aac', '-b:a', String(plan.audio.bitrate)],
             ...['-ac', String(plan.audio.channels), '-ar', String(plan.audio.sampleRate)],
           ]),

@@ -36,6 +36,8 @@ export interface VideoStreamInfo {
   colorTransfer?: string;
   /** Seconds of video, when the stream says (MP4/MOV do, Matroska does not): may be shorter than the audio. */
   duration?: number;
+  /** Timestamp of the stream's first sample, seconds, when the stream says. */
+  startTime?: number;
 }
 
 export interface AudioStreamInfo {
@@ -47,6 +49,9 @@ export interface AudioStreamInfo {
   profile?: string;
   /** Bits per second, when the container says (MP4/MOV do, Matroska often does not). */
   bitRate?: number;
+  /** Seconds of audio and the timestamp of its first sample, when the stream says. */
+  duration?: number;
+  startTime?: number;
 }
 
 /** HDR transfers: PQ (HDR10, Dolby Vision profile 8.1) and HLG (what phones record by default). */

@@ -72,6 +72,11 @@ export interface EncodePlan {
    * players show it washed out. Done by zimg, so not with SCALER=swscale.
    */
   toneMap: boolean;
+  /**
+   * Seconds the last video frame is held so that the video lasts as long as the audio (a recording whose camera
+   * stopped first, a podcast's single picture): DASH players end the presentation with the video.
+   */
+  holdLastFrame?: number;
 }
 
 export interface AudioPlan {
@@ -81,6 +86,11 @@ export interface AudioPlan {
   sampleRate: number;
   /** The source's AAC goes into the package as it is: no second generation of lossy coding, no encoder's CPU. */
   copy: boolean;
+  /**
+   * The audio starts after the video: silence fills the gap (so it is encoded, not copied). DASH players start
+   * the presentation where every stream has begun, which skipped the opening video.
+   */
+  padStart?: boolean;
 }
 
 const MIN_BITRATE = 150_000;
@@ -149,9 +159,16 @@ export function planEncode(media: MediaInfo, settings: EncodeSettings): EncodePl
   const fps = media.video.frameRate > 0 ? media.video.frameRate : 30;
   const frameRateLimit = fps > settings.maxFrameRate + 0.01 ? settings.maxFrameRate : undefined;
   const outputFps = frameRateLimit ?? fps;
+  const audioStartsLate = lateAudio(media);
+  const audio = media.audio
+    ? audioStartsLate
+      ? { ...planAudio(media.audio, { ...settings, audioCopy: false }), padStart: true }
+      : planAudio(media.audio, settings)
+    : undefined;
+  const hold = media.audio ? heldSeconds(media, outputFps) : undefined;
   return {
     renditions,
-    audio: media.audio ? planAudio(media.audio, settings) : undefined,
+    audio,
     segmentDuration: settings.segmentDuration,
     frameRateLimit,
     gopFrames: Math.max(1, Math.round(outputFps * settings.segmentDuration)),
@@ -161,7 +178,28 @@ export function planEncode(media: MediaInfo, settings: EncodeSettings): EncodePl
     sourceSizedRung,
     deinterlace: media.video.interlaced,
     toneMap: isHdr(media.video) && settings.scaler === 'zscale',
+    ...(hold ? { holdLastFrame: hold } : {}),
   };
+}
+
+/** How far apart stream starts or ends must be to be corrected: more than a player's slack, a few frames. */
+const AV_GAP_SECONDS = 0.1;
+
+/** Whether the audio starts after the video by more than a few frames. */
+function lateAudio(media: MediaInfo): boolean {
+  const { video, audio } = media;
+  if (video.startTime === undefined || audio?.startTime === undefined) return false;
+  return audio.startTime - video.startTime > AV_GAP_SECONDS;
+}
+
+/** Seconds by which the audio outlasts the video, when it does by more than a couple of frames. */
+function heldSeconds(media: MediaInfo, fps: number): number | undefined {
+  const { video, audio } = media;
+  if (video.duration === undefined || audio?.duration === undefined) return undefined;
+  const videoEnd = (video.startTime ?? 0) + video.duration;
+  const audioEnd = (audio.startTime ?? 0) + audio.duration;
+  const gap = audioEnd - videoEnd;
+  return gap > Math.max(AV_GAP_SECONDS, 2 / fps) ? Math.round(gap * 1000) / 1000 : undefined;
 }
 
 /**

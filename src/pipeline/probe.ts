@@ -17,6 +17,7 @@ interface FfprobeStream {
   field_order?: string;
   color_transfer?: string;
   duration?: string;
+  start_time?: string;
   channels?: number;
   sample_rate?: string;
   profile?: string;
@@ -255,6 +256,7 @@ export function parseProbeOutput(data: FfprobeOutput, measuredDuration?: number)
         sampleRate: Number(audioStream.sample_rate) || 48000,
         ...(audioStream.profile ? { profile: audioStream.profile } : {}),
         ...(Number(audioStream.bit_rate) > 0 ? { bitRate: Number(audioStream.bit_rate) } : {}),
+        ...streamTiming(audioStream),
       }
     : undefined;
   const duration = firstPositive(
@@ -307,7 +309,27 @@ function parseVideoStream(s: FfprobeStream): VideoStreamInfo {
     pixelFormat: s.pix_fmt ?? 'unknown',
     interlaced: !!s.field_order && !['progressive', 'unknown'].includes(s.field_order),
     ...(s.color_transfer ? { colorTransfer: s.color_transfer } : {}),
-    ...(Number(s.duration) > 0 ? { duration: Number(s.duration) } : {}),
+    ...streamTiming(s),
+  };
+}
+
+/**
+ * When a stream starts and how long it lasts, when the container says: MP4 and MOV in the stream, Matroska
+ * in a DURATION tag (which FFmpeg and mkvmerge write as the time the stream ends).
+ */
+function streamTiming(s: FfprobeStream): { duration?: number; startTime?: number } {
+  const start = Number(s.start_time);
+  const startTime = Number.isFinite(start) && s.start_time !== undefined ? start : undefined;
+  const tagged = /^(\d+):(\d\d):(\d\d(?:\.\d+)?)$/.exec(s.tags?.DURATION ?? '');
+  const duration =
+    Number(s.duration) > 0
+      ? Number(s.duration)
+      : tagged
+        ? Number(tagged[1]) * 3600 + Number(tagged[2]) * 60 + Number(tagged[3]) - (startTime ?? 0)
+        : undefined;
+  return {
+    ...(duration !== undefined && duration > 0 ? { duration } : {}),
+    ...(startTime !== undefined ? { startTime } : {}),
   };
 }
 

@@ -45,9 +45,11 @@ export async function checkConversion(
   const { media, plan } = result;
   const spans = await (options.sourceSpans ?? readSourceSpans(media, plan, inputPath, ctx));
   const source = {
-    // The encode's constant frame rate output starts where the earliest stream does (see `SourceSpans.start`).
-    video: spans.video.end - spans.start,
-    audio: spans.audio?.duration,
+    // The encode's constant frame rate output starts where the earliest stream does (see `SourceSpans.start`),
+    // and holds the last frame for `holdLastFrame` when the audio outlasts the video.
+    video: spans.video.end + (plan.holdLastFrame ?? 0) - spans.start,
+    // Audio that starts late is padded with silence from the output's start.
+    audio: spans.audio && (plan.audio?.padStart ? spans.audio.end - spans.start : spans.audio.duration),
     lastVideoFrame: spans.video.lastSample,
   };
   const frameRate = plan.frameRateLimit ?? (media.video.frameRate > 0 ? media.video.frameRate : 30);

@@ -13,6 +13,7 @@ import { checkConversion } from '../../src/qc/check-conversion.js';
 import { spansFrom } from '../../src/qc/source-durations.js';
 import { describeFailures, type QcReport } from '../../src/qc/report.js';
 import { generateClip, makeHdrClip, makeLosslessPattern } from '../helpers/media.js';
+import { parseMpd } from '../helpers/package-check.js';
 import { getJson, startTestService, submit, waitForFinal } from '../helpers/service.js';
 
 const run = promisify(execFile);
@@ -316,7 +317,16 @@ async function ffmpeg(...args: string[]): Promise<void> {
  * re-encoding (as phones trim: edit lists hide the frames before the cut that decoding needs) and an MPEG-TS
  * whose video starts 0.4 s after its audio.
  */
-async function makeUnevenSources(dir: string): Promise<{ trimmed: string; lateVideo: string }> {
+interface UnevenSources {
+  trimmed: string;
+  lateVideo: string;
+  /** 4 s of video, audio for its last 2 s only (`-itsoffset`, streams copied). */
+  lateAudio: string;
+  /** 0.5 s of video, 3 s of audio (a camera that stopped first). */
+  shortVideo: string;
+}
+
+async function makeUnevenSources(dir: string): Promise<UnevenSources> {
   const long = path.join(dir, 'long.mp4');
   await ffmpeg(
     ...['-f', 'lavfi', '-i', 'testsrc2=s=320x240:r=30:d=6', '-f', 'lavfi', '-i', 'sine=r=48000:d=6'],
@@ -330,7 +340,28 @@ async function makeUnevenSources(dir: string): Promise<{ trimmed: string; lateVi
     ...['-f', 'lavfi', '-i', 'sine=r=48000:d=3.4'],
     ...['-c:v', 'libx264', '-c:a', 'mp2', '-f', 'mpegts', lateVideo],
   );
-  return { trimmed, lateVideo };
+  const video = path.join(dir, 'video4.mp4');
+  await ffmpeg(
+    '-f',
+    'lavfi',
+    '-i',
+    'testsrc2=s=320x240:r=30:d=4',
+    '-c:v',
+    'libx264',
+    '-preset',
+    'ultrafast',
+    video,
+  );
+  const tone = path.join(dir, 'tone2.m4a');
+  await ffmpeg('-f', 'lavfi', '-i', 'sine=r=48000:d=2', '-c:a', 'aac', tone);
+  const lateAudio = path.join(dir, 'late-audio.mp4');
+  await ffmpeg('-i', video, '-itsoffset', '2', '-i', tone, '-map', '0', '-map', '1', '-c', 'copy', lateAudio);
+  const shortVideo = path.join(dir, 'short-video.mp4');
+  await ffmpeg(
+    ...['-f', 'lavfi', '-i', 'testsrc2=s=320x240:r=30:d=0.5', '-f', 'lavfi', '-i', 'sine=r=48000:d=3'],
+    ...['-c:v', 'libx264', '-preset', 'ultrafast', '-c:a', 'aac', shortVideo],
+  );
+  return { trimmed, lateVideo, lateAudio, shortVideo };
 }
 
 /** Takes the last segment of the video or the audio out of a package's MPD (the file stays, unreferenced). */
@@ -347,7 +378,7 @@ async function dropLastSegment(dir: string, kind: 'video' | 'audio'): Promise<vo
 
 describe('QC of sources whose streams start before their first shown sample, or apart', () => {
   let root: string;
-  let sources: { trimmed: string; lateVideo: string };
+  let sources: UnevenSources;
   const ctx = {
     tools: defaultTools(),
     logger: createLogger('silent'),
@@ -410,10 +441,34 @@ describe('QC of sources whose streams start before their first shown sample, or 
     assert.match(describeFailures(noVideoEnd), /video 0 lasts 2\.000 s, the source's video 3\.410 s/);
   });
 
-  test('through the service, both complete with the package check passed', async () => {
+  test('audio that starts 2 s after the video: silence before it, both streams start together; the check passes', async () => {
+    const { result, report } = await convertAndCheck(sources.lateAudio, 'late-audio');
+    assert.deepEqual(failed(report), [], describeFailures(report));
+    assert.equal(result.plan.audio?.padStart, true);
+    assert.match(
+      durations(report).detail,
+      /^video 4\.000 s \(source 4\.000 s ± [\d.]+ s\), audio 4\.0\d\d s/,
+    );
+    const mpd = parseMpd(await readFile(path.join(result.package.dir, 'manifest.mpd'), 'utf8'));
+    const audio = mpd.representations.find((r) => r.contentType === 'audio')!;
+    assert.ok(audio.durations.reduce((a, b) => a + b, 0) > 3.9, 'the audio lasts as long as the video');
+  });
+
+  test('video that ends 2.5 s before the audio: its last frame is held to the end; the check passes', async () => {
+    const { result, report, truncated } = await convertAndCheck(sources.shortVideo, 'short-video');
+    assert.deepEqual(failed(report), [], describeFailures(report));
+    assert.equal(result.plan.holdLastFrame, 2.5);
+    assert.match(durations(report).detail, /^video 3\.000 s \(source 3\.000 s ± [\d.]+ s\)/);
+    const mpd = parseMpd(await readFile(path.join(result.package.dir, 'manifest.mpd'), 'utf8'));
+    assert.equal(mpd.duration, 3, 'the presentation lasts as long as the audio');
+    const noVideoEnd = await truncated('video');
+    assert.deepEqual(failed(noVideoEnd), ['av_durations']);
+  });
+
+  test('through the service, all complete with the package check passed', async () => {
     const svc = await startTestService({ X264_PRESET: 'ultrafast', LADDER: '180:300k' });
     try {
-      for (const source of [sources.trimmed, sources.lateVideo]) {
+      for (const source of Object.values(sources)) {
         const name = path.basename(source);
         await copyFile(source, path.join(svc.inputDir, name));
         const id = await submit(svc.url, name);
