@@ -121,6 +121,8 @@ export const planDocumentSchema = {
               'frame_rate_reduced',
               'rungs_skipped',
               'source_sized_rung',
+              'audio_starts_late',
+              'video_ends_early',
             ],
           },
           message: { type: 'string' },

@@ -33,6 +33,8 @@ export interface PlanWarning {
     | 'no_audio'
     | 'non_square_pixels'
     | 'frame_rate_reduced'
+    | 'audio_starts_late'
+    | 'video_ends_early'
     | 'rungs_skipped'
     | 'source_sized_rung';
   message: string;
@@ -162,6 +164,20 @@ export function describePlan(
     warnings.push({
       code: 'rungs_skipped',
       message: `rungs above the source's ${shortSide}p are skipped (never upscaled): ${skipped.map((r) => `${r.height}p`).join(', ')}${instead}`,
+    });
+  }
+
+  if (plan.audio?.padStart) {
+    warnings.push({
+      code: 'audio_starts_late',
+      message:
+        'the audio starts after the video: silence is added before it (the audio is encoded, not copied)',
+    });
+  }
+  if (plan.holdLastFrame) {
+    warnings.push({
+      code: 'video_ends_early',
+      message: `the video ends ${plan.holdLastFrame} s before the audio: its last frame is held to the end`,
     });
   }
 

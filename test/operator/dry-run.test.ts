@@ -76,6 +76,13 @@ describe('dry runs: POST /encode?dry_run=true and POST /plan', () => {
       path.join(svc.inputDir, 'phone.mp4'),
     );
     await writeFile(path.join(svc.inputDir, 'notes.mp4'), 'this is not a video\n');
+    // 0.5 s of video over 3 s of audio that starts 1 s in.
+    await run('ffmpeg', [
+      ...['-v', 'error', '-f', 'lavfi', '-i', 'testsrc2=size=320x180:rate=25:duration=0.5'],
+      ...['-itsoffset', '1', '-f', 'lavfi', '-i', 'sine=sample_rate=48000:duration=2'],
+      ...['-c:v', 'libx264', '-preset', 'ultrafast', '-c:a', 'aac'],
+      path.join(svc.inputDir, 'apart.mp4'),
+    ]);
   });
   after(async () => {
     await svc.close();
@@ -178,6 +185,23 @@ describe('dry runs: POST /encode?dry_run=true and POST /plan', () => {
       [[0, 0]],
       'renditions have even sizes',
     );
+  });
+
+  test('says when the audio starts after the video and the video ends before the audio', async () => {
+    const res = await postJson(`${svc.url}/plan`, { video_filename: 'apart.mp4' });
+    assert.equal(res.status, 200, JSON.stringify(res.body));
+    const warnings = (res.body as unknown as Plan).warnings;
+    assert.match(
+      warnings.find((w) => w.code === 'audio_starts_late')?.message ?? '',
+      /silence is added before it/,
+    );
+    assert.match(
+      warnings.find((w) => w.code === 'video_ends_early')?.message ?? '',
+      /the video ends 2\.[45]\d* s before the audio/,
+    );
+    const small = await postJson(`${svc.url}/plan`, { video_filename: 'small.mp4' });
+    const codes = (small.body as unknown as Plan).warnings.map((w) => w.code);
+    assert.ok(!codes.includes('audio_starts_late') && !codes.includes('video_ends_early'), codes.join(', '));
   });
 
   test('warns about rotation and a variable frame rate', async () => {
