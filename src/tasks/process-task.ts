@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import { mkdir, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
 import type { Logger } from 'pino';
@@ -5,7 +6,9 @@ import type { Config } from '../config/config.js';
 import { TaskFailure } from '../errors.js';
 import type { ServiceMetrics } from '../metrics/metrics.js';
 import { convert, type ConversionResult, type ConvertStage } from '../pipeline/convert.js';
+import { HLS_MASTER_NAME, MANIFEST_NAME } from '../pipeline/package.js';
 import { nominalMediaBytes, type Rendition } from '../pipeline/plan.js';
+import { POSTER_NAME } from '../pipeline/poster.js';
 import type { MediaTools } from '../pipeline/tools.js';
 import { checkConversion, readSourceSpans, type SourceSpans } from '../qc/check-conversion.js';
 import { PROBED_PACKET_SECONDS } from '../qc/source-durations.js';
@@ -69,11 +72,18 @@ export function createTaskProcessor(deps: TaskProcessorDeps): TaskHandler {
 }
 
 /**
- * The directory below the package's prefix for one run's segments and media playlists: the task's id and the
- * attempt, so neither another task nor a retry of this one ever writes into it.
+ * The directory below the package's prefix for one run's segments and media playlists: the task's id, the
+ * attempt and a random part, so that no other run ever writes into it (another task; a retry of this one; a
+ * run handed back at shutdown, which keeps its attempt number; a task made again with the same idempotency
+ * key, which keeps its id, once the first is forgotten).
  */
 export function mediaDirName(task: Pick<TaskRecord, 'id'>, attempt: number): string {
-  return `${task.id.replace(/[^A-Za-z0-9_-]/g, '_')}-${attempt}`;
+  return `${mediaDirStem(task, attempt)}${randomBytes(3).toString('hex')}`;
+}
+
+/** What the media directories of a task's attempt start with. */
+function mediaDirStem(task: Pick<TaskRecord, 'id'>, attempt: number): string {
+  return `${task.id.replace(/[^A-Za-z0-9_-]/g, '_')}-${attempt}-`;
 }
 
 /** Work directories carry the process's identity, so a start-up sweep can tell which ones are orphans. */
@@ -197,11 +207,14 @@ async function runTask(
     }
 
     report('publish', at('publish', 0));
-    await publisher.publish(result.package.dir, result.package.files);
+    // A package without an MPD or a master playlist (FORMATS, `formats`) removes the one an earlier package left.
+    await publisher.publish(result.package.dir, result.package.files, {
+      replacing: [MANIFEST_NAME, HLS_MASTER_NAME, POSTER_NAME],
+    });
     // An earlier attempt whose process died may have published part of a package (EARLY_MANIFEST): the
     // manifests now name this attempt's media, so nothing points at that one any more.
     await publisher.removeMediaDirs(
-      Array.from({ length: ctx.attempt - 1 }, (_, i) => mediaDirName(task, i + 1)),
+      Array.from({ length: ctx.attempt - 1 }, (_, i) => mediaDirStem(task, i + 1)),
     );
   } catch (err) {
     // What this task published (an early package, part of the full one) is taken back; what it replaced is

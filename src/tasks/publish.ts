@@ -1,4 +1,4 @@
-import { mkdir, readFile, rm, stat } from 'node:fs/promises';
+import { mkdir, readFile, rm } from 'node:fs/promises';
 import path from 'node:path';
 import type { Logger } from 'pino';
 import { contentTypeFor, isImmutableMedia, isManifest } from '../storage/content-type.js';
@@ -26,12 +26,12 @@ export interface PublishOptions {
  * `media_prefix`).
  */
 export class PackagePublisher {
-  /** Keys this publisher uploaded (or began to: a failed upload may still have left an object), and from where. */
-  private readonly uploaded = new Map<string, string>();
+  /** Keys this publisher uploaded (or began to: a failed upload may still have left an object). */
+  private readonly uploaded = new Set<string>();
   /** Top-level keys replaced, with the saved copy of what they held before (null: nothing was there). */
   private readonly previous = new Map<string, string | null>();
-  /** Top-level keys replaced, with the local file last uploaded to them. */
-  private readonly written = new Map<string, string>();
+  /** Top-level keys replaced, with the local file last uploaded to them (null: removed). */
+  private readonly written = new Map<string, string | null>();
 
   constructor(
     private readonly storage: Storage,
@@ -40,8 +40,12 @@ export class PackagePublisher {
     private readonly options: PublishOptions,
   ) {}
 
-  /** Copies a package directory to storage: media, then playlists, then the top-level files. */
-  async publish(pkgDir: string, files: string[]): Promise<void> {
+  /**
+   * Copies a package directory to storage: media, then playlists, then the top-level files. Top-level files
+   * named in `replacing` that the package lacks are removed last (a package made again with fewer formats
+   * must not leave the earlier one's manifest playing the earlier video).
+   */
+  async publish(pkgDir: string, files: string[], options: { replacing?: string[] } = {}): Promise<void> {
     for (const group of publishOrder(files)) {
       await runLimited(group, this.options.concurrency, async (file) => {
         this.options.signal?.throwIfAborted();
@@ -50,13 +54,24 @@ export class PackagePublisher {
         if (!file.includes('/')) {
           await this.saveBeforeReplacing(key);
           this.written.set(key, src);
-        } else if (await this.alreadyUploaded(key, src)) {
-          // The full package after an early one: the lowest rung and the audio are the same files again.
+        } else if (!isManifest(file) && this.uploaded.has(key)) {
+          // The full package after an early one: the lowest rung's and the audio's segments are the same
+          // again, their init segments too but for the packager's clock in the headers.
           return;
         }
-        this.uploaded.set(key, src);
+        this.uploaded.add(key);
         await this.storage.upload(key, src, putOptionsFor(file, this.options));
       });
+    }
+    for (const file of options.replacing ?? []) {
+      if (files.includes(file)) continue;
+      this.options.signal?.throwIfAborted();
+      const key = joinKey(this.prefix, file);
+      await this.saveBeforeReplacing(key);
+      if (!this.previous.get(key)) continue;
+      this.uploaded.add(key);
+      this.written.set(key, null);
+      await this.storage.delete([key]);
     }
   }
 
@@ -81,7 +96,7 @@ export class PackagePublisher {
       }
     }
     if (!restored) return;
-    const own = [...this.uploaded.keys()].filter((k) => !this.written.has(k));
+    const own = [...this.uploaded].filter((k) => !this.written.has(k));
     await this.storage
       .delete(own)
       .catch((err: unknown) =>
@@ -90,28 +105,28 @@ export class PackagePublisher {
   }
 
   /**
-   * Deletes whatever is below the given media directories (an earlier attempt of the task, whose process died
-   * after publishing part of a package). Failures are logged: the package published is complete without it.
+   * Deletes the media directories below the prefix whose names start with one of `stems` (an earlier attempt
+   * of the task, whose process died after publishing part of a package). Failures are logged: the package
+   * published is complete without it.
    */
-  async removeMediaDirs(dirs: string[]): Promise<void> {
-    for (const dir of dirs) {
-      try {
-        const keys = await this.storage.list(`${joinKey(this.prefix, dir)}/`);
-        if (keys.length === 0) continue;
-        await this.storage.delete(keys);
-        this.options.logger.info({ dir, files: keys.length }, "removed an earlier attempt's media");
-      } catch (err) {
-        this.options.logger.warn({ err, dir }, "could not remove an earlier attempt's media");
-      }
+  async removeMediaDirs(stems: string[]): Promise<void> {
+    if (stems.length === 0) return;
+    try {
+      const below = `${this.prefix}/`;
+      const keys = (await this.storage.list(below)).filter((key) => {
+        const dir = key.slice(below.length).split('/')[0]!;
+        return (
+          key.startsWith(below) &&
+          key.slice(below.length).includes('/') &&
+          stems.some((s) => dir.startsWith(s))
+        );
+      });
+      if (keys.length === 0) return;
+      await this.storage.delete(keys);
+      this.options.logger.info({ files: keys.length }, "removed an earlier attempt's media");
+    } catch (err) {
+      this.options.logger.warn({ err }, "could not remove an earlier attempt's media");
     }
-  }
-
-  /** Whether an earlier `publish` of this publisher put the very same bytes at `key`. */
-  private async alreadyUploaded(key: string, src: string): Promise<boolean> {
-    const earlier = this.uploaded.get(key);
-    if (!earlier || earlier === src) return false;
-    const [a, b] = await Promise.all([stat(earlier), stat(src)]);
-    return a.size === b.size && (await readFile(earlier)).equals(await readFile(src));
   }
 
   private async saveBeforeReplacing(key: string): Promise<void> {
@@ -137,10 +152,11 @@ export class PackagePublisher {
     else await this.storage.delete([key]);
   }
 
-  /** Whether the object at `key` is missing or holds exactly the bytes of `file`. */
-  private async stillHolds(key: string, file: string): Promise<boolean> {
+  /** Whether the object at `key` is missing or holds exactly the bytes of `file` (null: is missing). */
+  private async stillHolds(key: string, file: string | null): Promise<boolean> {
     const info = await this.storage.head(key);
     if (!info) return true;
+    if (file === null) return false;
     const mine = await readFile(file);
     if (info.size !== mine.length) return false;
     const now = path.join(this.backupDir, `now-${path.posix.basename(key)}`);

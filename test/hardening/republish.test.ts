@@ -40,7 +40,7 @@ describe('a package published again at the same prefix', () => {
     const { doc: first } = await waitForFinal(svc.url, await submit(svc.url, 'v.mp4'));
     assert.equal(first.status, 'completed', first.error ?? '');
     const firstMedia = first.output!.media_prefix!;
-    assert.match(firstMedia, new RegExp(`^v/${first.task_id}-1$`));
+    assert.match(firstMedia, new RegExp(`^v/${first.task_id}-1-[0-9a-f]{6}$`));
     const firstFiles = await snapshot(path.join(svc.outputDir, firstMedia));
     assert.ok([...firstFiles.keys()].some((f) => f.endsWith('.m4s')));
 
@@ -67,6 +67,27 @@ describe('a package published again at the same prefix', () => {
     );
     const master = await readFile(path.join(pkg, 'master.m3u8'), 'utf8');
     assert.ok(master.includes(`${below}video_360p/playlist.m3u8`), master);
+  });
+
+  test('a package made again with fewer formats removes the manifest the earlier one left', async () => {
+    const svc = await startTestService({ LADDER: '180:300k', X264_PRESET: 'ultrafast' });
+    services.push(svc);
+    await copyFile(clip, path.join(svc.inputDir, 'f.mp4'));
+    const { doc: first } = await waitForFinal(svc.url, await submit(svc.url, 'f.mp4'));
+    assert.equal(first.status, 'completed', first.error ?? '');
+    const pkg = path.join(svc.outputDir, 'f');
+    await readFile(path.join(pkg, 'manifest.mpd')); // there, or this throws
+
+    const { doc: second } = await waitForFinal(svc.url, await submit(svc.url, 'f.mp4', { formats: ['hls'] }));
+    assert.equal(second.status, 'completed', second.error ?? '');
+    assert.equal(second.output!.manifest, undefined);
+    await assert.rejects(
+      readFile(path.join(pkg, 'manifest.mpd')),
+      /ENOENT/,
+      'no MPD of the first package is left',
+    );
+    const master = await readFile(path.join(pkg, 'master.m3u8'), 'utf8');
+    assert.ok(master.includes(second.output!.media_prefix!.slice('f/'.length)), 'the master is the second');
   });
 
   test('a conversion that fails after its early package was published puts the previous package back', async () => {
