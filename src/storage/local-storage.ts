@@ -62,15 +62,19 @@ export class LocalStorage implements Storage {
     const tmp = `${dest}.${randomBytes(6).toString('hex')}.part`;
     // A delete emptying the directory may remove it between the mkdir and the copy: once more then.
     for (let attempt = 1; ; attempt++) {
-      await mkdir(path.dirname(dest), { recursive: true });
+      try {
+        await mkdir(path.dirname(dest), { recursive: true });
+      } catch (err) {
+        throw writeFailure(err, key);
+      }
       try {
         await copyFile(srcPath, tmp);
         await rename(tmp, dest);
         return;
       } catch (err) {
-        await rm(tmp, { force: true });
+        await rm(tmp, { force: true }).catch(() => undefined);
         if (attempt < 3 && isNotFound(err) && (await exists(srcPath))) continue;
-        throw err;
+        throw writeFailure(err, key);
       }
     }
   }
@@ -128,4 +132,30 @@ async function exists(file: string): Promise<boolean> {
     () => true,
     () => false,
   );
+}
+
+/**
+ * A failed write to the output directory as the task's reason, naming the key, never the server's path: a
+ * full disk is retried; a directory that cannot be written (permissions, a read-only mount, a file where the
+ * key needs a directory) fails at once, since another attempt would meet it too.
+ */
+function writeFailure(err: unknown, key: string): unknown {
+  const code = (err as NodeJS.ErrnoException).code;
+  if (code === 'ENOSPC' || code === 'EDQUOT') {
+    return new TaskFailure('disk_full', `the output disk is full (writing ${key})`, { cause: err });
+  }
+  const why: Record<string, string> = {
+    EACCES: 'permission denied',
+    EPERM: 'permission denied',
+    EROFS: 'the file system is read-only',
+    ENOTDIR: 'a file stands where the key needs a directory',
+    EISDIR: 'a directory stands where the key needs a file',
+    EEXIST: 'a file stands where the key needs a directory',
+  };
+  if (code && why[code]) {
+    return new TaskFailure('storage_denied', `the output cannot be written at ${key}: ${why[code]}`, {
+      cause: err,
+    });
+  }
+  return err;
 }

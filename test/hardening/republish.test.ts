@@ -133,3 +133,28 @@ describe('a package published again at the same prefix', () => {
     await checkDashPackage(pkg, { heights: [360], audio: true });
   });
 });
+
+describe('local output that cannot be written', () => {
+  test('a file where the prefix needs a directory fails the task at once, saying where, not as an internal error', async () => {
+    const clip = await generateClip({ width: 320, height: 240, seconds: 2, audio: false });
+    const svc = await startTestService({ LADDER: '180:300k', X264_PRESET: 'ultrafast' });
+    try {
+      await copyFile(clip, path.join(svc.inputDir, 'b.mp4'));
+      await writeFile(path.join(svc.outputDir, 'blocker'), 'in the way');
+      const { doc } = await waitForFinal(
+        svc.url,
+        await submit(svc.url, 'b.mp4', { output_prefix: 'blocker/sub' }),
+      );
+      assert.equal(doc.status, 'failed');
+      assert.equal(doc.error_code, 'storage_denied');
+      assert.match(
+        doc.error ?? '',
+        /^the output cannot be written at blocker\/sub\/[^ ]+: a file stands where the key needs a directory$/,
+      );
+      assert.ok(!(doc.error ?? '').includes(svc.outputDir), 'no server path in the reason');
+      assert.equal((doc as unknown as { attempts: number }).attempts, 1, 'not retried');
+    } finally {
+      await svc.close();
+    }
+  });
+});
