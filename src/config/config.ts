@@ -1,3 +1,4 @@
+import { assertCallbackUrl } from '../callbacks/address-guard.js';
 import path from 'node:path';
 import type { InputLimits } from '../pipeline/convert.js';
 import { defaultLadder, type EncodeSettings, type OutputFormat, type RungSpec } from '../pipeline/plan.js';
@@ -349,6 +350,15 @@ export function loadConfig(env: Env = process.env): Config {
     ...builtInProfiles(config.encode),
     ...(profilesFile ? readProfilesFile(path.resolve(profilesFile), parseLadderText, problems) : {}),
   };
+  // The default callback is checked as a per-task one is at submit: one that can never be used would fail
+  // every task's delivery instead of the start-up.
+  if (config.callback.url) {
+    try {
+      assertCallbackUrl(config.callback.url, { allowPrivate: config.callback.allowPrivate });
+    } catch (err) {
+      problems.push(`CALLBACK_URL: ${(err as Error).message.replace(/^callback_url /, '')}`);
+    }
+  }
   if (problems.length) throw new ConfigError(problems);
   return config;
 }

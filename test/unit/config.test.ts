@@ -57,6 +57,25 @@ describe('configuration from the environment', () => {
       assert.doesNotMatch(err.message, /SUPERSECRET/);
     }
   });
+  test('a CALLBACK_URL that no delivery could use is refused at start-up, without echoing its secrets', () => {
+    const problems = (env: Record<string, string>) => {
+      try {
+        loadConfig(env);
+        return [];
+      } catch (err) {
+        assert.ok(err instanceof ConfigError);
+        return err.problems;
+      }
+    };
+    const withCredentials = problems({ CALLBACK_URL: 'https://hook:pa55word@hooks.example.com/x' });
+    assert.deepEqual(withCredentials, ['CALLBACK_URL: must not carry credentials']);
+    assert.match(
+      problems({ CALLBACK_URL: 'http://10.1.2.3/hook' }).join(),
+      /^CALLBACK_URL: points at 10\.1\.2\.3, a private/,
+    );
+    assert.deepEqual(problems({ CALLBACK_URL: 'http://10.1.2.3/hook', CALLBACK_ALLOW_PRIVATE: 'true' }), []);
+    assert.deepEqual(problems({ CALLBACK_URL: 'https://hooks.example.com/dvc?token=abc' }), []);
+  });
   test('LADDER parses heights and bitrates with k/M suffixes', () => {
     const c = loadConfig({ LADDER: '240:400k, 1080p:5M' });
     assert.deepEqual(c.encode.ladder, [
