@@ -67,7 +67,16 @@ describe('task listing, queue positions and request validation (API only, nothin
   });
 
   test('bad listing queries are refused', async () => {
-    for (const query of ['limit=0', 'limit=101', 'limit=abc', 'limit=-1', 'status=done', 'page=2']) {
+    for (const query of [
+      'limit=0',
+      'limit=101',
+      'limit=abc',
+      'limit=-1',
+      'status=done',
+      'page=2',
+      'cursor=garbage',
+      'cursor=',
+    ]) {
       const res = await getJson(`${svc.url}/tasks?${query}`);
       assert.equal(res.status, 400, query);
       assert.equal(res.body.error, 'bad_request');

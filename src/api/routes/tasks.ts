@@ -21,8 +21,8 @@ const listQuery = {
     limit: { type: 'string', pattern: '^[0-9]{1,3}$', description: 'Tasks per page, 1 to 100 (default 20).' },
     cursor: {
       type: 'string',
-      minLength: 1,
-      maxLength: 200,
+      // Both queues page by a number (a sequence, a timestamp): anything else is no cursor they gave.
+      pattern: '^[0-9]{1,20}$',
       description: 'The next_cursor of the previous page.',
     },
   },
