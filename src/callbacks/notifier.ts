@@ -199,7 +199,8 @@ export class CallbackNotifier {
       log.warn({ attempt, error: state.last_error }, 'callback attempt failed');
       if (attempt === lastAttempt || (failure as { permanent?: boolean }).permanent) break;
       const delay = Math.min(this.options.backoffMs * 2 ** (attempt - 1), 5 * 60_000);
-      state.next_attempt_at = new Date(Date.now() + delay + this.options.timeoutMs).toISOString();
+      // When the next attempt is due (the status shows it); before it starts, the attempt's own deadline.
+      state.next_attempt_at = new Date(Date.now() + delay).toISOString();
       if (!(await save())) return;
       // Shut down while waiting: handed over to the next worker.
       if (!(await sleep(delay, this.stop.signal))) return handOver();

@@ -69,8 +69,8 @@ export interface CallbackState {
   last_error?: string;
   delivered_at?: string;
   /**
-   * While pending: when the process sending it will have made its next attempt (the end of the one under
-   * way, or of the backoff). Long past, the process is gone and another may take the delivery up.
+   * While pending: when the next attempt is due (between attempts) or must have ended (during one). Long
+   * past, the process sending it is gone and another may take the delivery up.
    */
   next_attempt_at?: string;
 }

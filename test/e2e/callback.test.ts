@@ -47,7 +47,7 @@ async function waitForCallbackState(baseUrl: string, id: string, status: string)
   const deadline = Date.now() + 15_000;
   for (;;) {
     const doc = (await (await fetch(`${baseUrl}/status/${id}`)).json()) as {
-      callback: { status: string; attempts: number } | null;
+      callback: { status: string; attempts: number; next_attempt_at?: string } | null;
     };
     if (doc.callback?.status === status) return doc.callback;
     if (Date.now() > deadline)
@@ -133,6 +133,9 @@ describe('a callback pending when the service stops', () => {
         await waitFor(() => (receiver.attempts.get(id) === 1 ? true : undefined));
         const state = await waitForCallbackState(first.url, id, 'pending');
         assert.equal(state.attempts, 1);
+        // The status shows when the retry is due: the backoff (at most 5 min) from now, not that and a timeout.
+        const dueIn = Date.parse(String(state.next_attempt_at)) - Date.now();
+        assert.ok(dueIn > 290_000 && dueIn <= 300_000, `next attempt due in ${dueIn} ms`);
       } finally {
         await first.close();
       }
