@@ -32,7 +32,7 @@ export class ServiceMetrics {
     if (options.defaultMetrics !== false) collectDefaultMetrics({ register: this.registry });
     this.tasksSubmitted = new Counter({
       name: 'dvc_tasks_submitted_total',
-      help: 'Tasks submitted through POST /encode, by outcome (created, existing for a repeated Idempotency-Key).',
+      help: 'Tasks submitted through POST /encode or POST /uploads?encode=true, by outcome (created, existing for a repeated Idempotency-Key).',
       labelNames: ['outcome'],
       registers,
     });

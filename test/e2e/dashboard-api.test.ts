@@ -129,8 +129,14 @@ describe('dashboard API on local storage: uploads, events, output files, the pag
   test('encode=true submits; /events sends a snapshot then updates up to completion; /output serves it', async () => {
     const clip = await readFile(await generateClip({ width: 640, height: 360, seconds: 4, audio: true }));
     const eventsDone = readEvents(`${svc.url}/events`, (t) => t.includes('"status":"completed"'));
+    const submitted = async () => {
+      const text = await (await fetch(`${svc.url}/metrics`)).text();
+      return Number(/^dvc_tasks_submitted_total\{outcome="created"\} (\d+)$/m.exec(text)?.[1] ?? 0);
+    };
+    const before = await submitted();
     const res = await uploadForm(`${svc.url}/uploads?encode=true`, 'show.mp4', clip);
     assert.equal(res.status, 201);
+    assert.equal(await submitted(), before + 1, 'counted as a submitted task');
     const id = res.body.task_id as string;
     assert.equal(res.body.status_url, `/status/${id}`);
     const { doc } = await waitForFinal(svc.url, id);

@@ -228,5 +228,6 @@ async function submitTask(services: Services, key: string) {
       // Filled up while the file was uploading: it is stored, and its key can be submitted later.
       throw queueFull(`too many tasks are waiting; submit "${key}" later`);
     });
+  services.metrics.tasksSubmitted.inc({ outcome: 'created' });
   return { task_id: task.id, status: task.status, status_url: `/status/${task.id}` };
 }
