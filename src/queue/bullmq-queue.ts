@@ -5,7 +5,15 @@ import type { Logger } from 'pino';
 import type { QueueSettings } from '../config/config.js';
 import { failureCodes, TaskFailure, toTaskFailure, type FailureCode } from '../errors.js';
 import { waitAtMost } from '../wait-at-most.js';
-import type { CallbackState, EarlyOutput, TaskOutput, TaskRecord, TaskRequest, TaskStatus } from './task.js';
+import {
+  requestHash,
+  type CallbackState,
+  type EarlyOutput,
+  type TaskOutput,
+  type TaskRecord,
+  type TaskRequest,
+  type TaskStatus,
+} from './task.js';
 import type {
   ListQuery,
   ProgressDetails,
@@ -106,13 +114,13 @@ export class BullMqTaskQueue implements TaskQueue {
   }
 
   async submit(request: TaskRequest, options: SubmitOptions = {}): Promise<SubmitResult> {
-    const requestHash = createHash('sha256').update(JSON.stringify(request)).digest('hex');
+    const hash = requestHash(request);
     const id = options.idempotencyKey ? idFromKey(options.idempotencyKey) : randomUUID();
     if (options.idempotencyKey) {
       const meta = (await this.redis.hgetall(this.metaKey(id))) as TaskMeta;
       if (meta.record) {
         const task = await this.get(id);
-        if (task) return { outcome: meta.requestHash === requestHash ? 'existing' : 'conflict', task };
+        if (task) return { outcome: meta.requestHash === hash ? 'existing' : 'conflict', task };
       }
     }
     // A key whose job exists gets that job back below, full queue or not.
@@ -123,12 +131,12 @@ export class BullMqTaskQueue implements TaskQueue {
     }
     const nonce = randomUUID();
     // With a jobId that exists already, BullMQ keeps the stored job and adds nothing.
-    await this.queue.add(jobName, { request, requestHash, nonce }, { jobId: id });
+    await this.queue.add(jobName, { request, requestHash: hash, nonce }, { jobId: id });
     let outcome: SubmitResult['outcome'] = 'created';
     if (options.idempotencyKey) {
       const stored = (await Job.fromId(this.queue, id)) as TaskJob | undefined;
       if (stored && stored.data.nonce !== nonce) {
-        outcome = stored.data.requestHash === requestHash ? 'existing' : 'conflict';
+        outcome = stored.data.requestHash === hash ? 'existing' : 'conflict';
       }
     }
     if (outcome === 'created') {

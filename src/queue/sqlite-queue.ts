@@ -1,5 +1,5 @@
 import Database from 'better-sqlite3';
-import { createHash, randomUUID } from 'node:crypto';
+import { randomUUID } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import { mkdirSync } from 'node:fs';
 import { hostname } from 'node:os';
@@ -7,7 +7,15 @@ import path from 'node:path';
 import type { Logger } from 'pino';
 import { TaskFailure, toTaskFailure, type FailureCode } from '../errors.js';
 import { waitAtMost } from '../wait-at-most.js';
-import type { CallbackState, EarlyOutput, TaskOutput, TaskRecord, TaskRequest, TaskStatus } from './task.js';
+import {
+  requestHash,
+  type CallbackState,
+  type EarlyOutput,
+  type TaskOutput,
+  type TaskRecord,
+  type TaskRequest,
+  type TaskStatus,
+} from './task.js';
 import type {
   ListQuery,
   SubmitOptions,
@@ -166,7 +174,7 @@ export class SqliteTaskQueue implements TaskQueue {
   }
 
   async submit(request: TaskRequest, options: SubmitOptions = {}): Promise<SubmitResult> {
-    const hash = createHash('sha256').update(JSON.stringify(request)).digest('hex');
+    const hash = requestHash(request);
     const now = new Date().toISOString();
     const result = this.db
       .transaction((): SubmitResult => {

@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import type { FailureCode } from '../errors.js';
 import type { QcReport } from '../qc/report.js';
 
@@ -97,4 +98,23 @@ export interface TaskRecord {
 
 export function isFinal(status: TaskStatus): boolean {
   return status === 'completed' || status === 'failed';
+}
+
+/**
+ * What requests under one idempotency key are compared by: the request as stored, with `metadata`'s keys in
+ * a fixed order (a client's JSON library may write `{"a":1,"b":2}` one time and `{"b":2,"a":1}` the next).
+ */
+export function requestHash(request: TaskRequest): string {
+  const canonical = request.metadata ? { ...request, metadata: sortedKeys(request.metadata) } : request;
+  return createHash('sha256').update(JSON.stringify(canonical)).digest('hex');
+}
+
+function sortedKeys(value: unknown): unknown {
+  if (Array.isArray(value)) return value.map(sortedKeys);
+  if (value === null || typeof value !== 'object') return value;
+  return Object.fromEntries(
+    Object.keys(value)
+      .sort()
+      .map((k) => [k, sortedKeys((value as Record<string, unknown>)[k])]),
+  );
 }

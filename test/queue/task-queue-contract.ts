@@ -182,6 +182,24 @@ export function taskQueueContract(factory: QueueFactory): void {
       assert.equal(afterCancel.task.status, 'failed');
     });
 
+    test('metadata whose keys come in another order is the same request for an idempotency key', async () => {
+      const q = await openQueue();
+      const metadata = { user: 7, tags: { b: 1, a: [{ y: 1, x: 2 }] } };
+      const first = await q.submit({ video_filename: 'm.mp4', metadata }, { idempotencyKey: 'meta' });
+      const reordered = { tags: { a: [{ x: 2, y: 1 }], b: 1 }, user: 7 };
+      const again = await q.submit(
+        { video_filename: 'm.mp4', metadata: reordered },
+        { idempotencyKey: 'meta' },
+      );
+      assert.equal(again.outcome, 'existing');
+      assert.equal(again.task.id, first.task.id);
+      const changed = await q.submit(
+        { video_filename: 'm.mp4', metadata: { ...reordered, user: 8 } },
+        { idempotencyKey: 'meta' },
+      );
+      assert.equal(changed.outcome, 'conflict');
+    });
+
     test('cancelling a queued task fails it at once, marked cancelled', async () => {
       const q = await openQueue();
       const { task } = await q.submit({ video_filename: 'c.mp4' });
