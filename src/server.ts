@@ -3,6 +3,8 @@ import type { Logger } from 'pino';
 import { buildApp, buildProbeApp } from './api/app.js';
 import { createServices, type Services } from './app/services.js';
 import { sweepOrphanWorkDirs } from './app/work-dirs.js';
+import { UPLOADS_DIR } from './api/routes/upload-names.js';
+import { LocalStorage } from './storage/local-storage.js';
 import type { Config } from './config/config.js';
 import { checkTools } from './pipeline/tools.js';
 import type { TaskWorker } from './queue/task-queue.js';
@@ -22,6 +24,9 @@ export interface RunningService {
   /** Stops taking requests and tasks, lets running tasks finish within the grace period, closes everything. */
   close(): Promise<void>;
 }
+
+/** How long an unfinished upload's `.part` file may go unwritten before a starting API removes it. */
+const STALE_UPLOAD_MS = 60 * 60_000;
 
 /** Starts the API and/or an in-process worker with this configuration. */
 export async function startService(
@@ -60,6 +65,12 @@ export async function startService(
     }
     let address: string | undefined;
     if (options.api) {
+      // Uploads to a local input directory are written as `.part` files beside their place: a process killed
+      // during one leaves its part behind, removed here once nothing has written to it for an hour.
+      if (services.input instanceof LocalStorage) {
+        const removed = await services.input.removeStalePartials(UPLOADS_DIR, STALE_UPLOAD_MS);
+        if (removed) logger.info({ removed }, 'removed uploads that a stopped process left unfinished');
+      }
       app = await buildApp(services);
       address = await app.listen({ host: config.host, port: config.port });
     } else if (config.metricsPort !== undefined) {

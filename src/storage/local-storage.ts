@@ -79,6 +79,33 @@ export class LocalStorage implements Storage {
     }
   }
 
+  /**
+   * Removes the `.part` files below `prefix` untouched for `olderThanMs`: what a process killed while writing
+   * left (an upload cut off by a crash); a write under way elsewhere keeps its file's time fresh. Returns how
+   * many it removed.
+   */
+  async removeStalePartials(prefix: string, olderThanMs: number): Promise<number> {
+    const dir = this.pathOf(prefix.replace(/\/+$/, ''));
+    let entries;
+    try {
+      entries = await readdir(dir, { recursive: true, withFileTypes: true });
+    } catch (err) {
+      if (isNotFound(err)) return 0;
+      throw err;
+    }
+    const stale: string[] = [];
+    for (const e of entries) {
+      if (!e.isFile() || !e.name.endsWith('.part')) continue;
+      const file = path.join(e.parentPath, e.name);
+      const info = await stat(file).catch(() => undefined);
+      if (info && Date.now() - info.mtimeMs > olderThanMs) {
+        stale.push(path.relative(this.root, file).split(path.sep).join('/'));
+      }
+    }
+    await this.delete(stale);
+    return stale.length;
+  }
+
   /** Deletes the files, and the directories they leave empty (a bucket has no directories to leave behind). */
   async delete(keys: string[]): Promise<void> {
     await Promise.all(keys.map((k) => rm(this.pathOf(k), { force: true })));

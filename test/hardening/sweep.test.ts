@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm, utimes, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
@@ -48,6 +48,29 @@ describe('start-up sweep of orphan work directories', () => {
       'a running process’s directory stays',
     );
     assert.ok(existsSync(foreign), 'a directory not named by a pid stays');
+  });
+
+  test('an upload a killed process left unfinished is removed after an hour; one being written stays', async () => {
+    await svc?.close();
+    svc = undefined;
+    const uploads = path.join(root, 'input', 'uploads');
+    const stale = path.join(uploads, 'e9a1c7a4-5b2d-4e0f-9d1a-2f6b8c3d4e5f', 'talk.mp4.3fa9c2d1e0b4.part');
+    const fresh = path.join(uploads, '0c4b1d2e-8f7a-4a6b-9c5d-3e2f1a0b9c8d', 'demo.mp4.81c2d3e4f5a6.part');
+    const done = path.join(uploads, '6d5c4b3a-2f1e-4d0c-8b9a-7f6e5d4c3b2a', 'done.mp4');
+    for (const file of [stale, fresh, done]) {
+      await mkdir(path.dirname(file), { recursive: true });
+      await writeFile(file, Buffer.alloc(4096));
+    }
+    const twoHoursAgo = new Date(Date.now() - 2 * 3600_000);
+    await utimes(stale, twoHoursAgo, twoHoursAgo);
+    await utimes(done, twoHoursAgo, twoHoursAgo);
+    svc = await startTestService({}, { root, keepRoot: true });
+    assert.ok(!existsSync(path.dirname(stale)), 'the stale part and its directory are gone');
+    assert.ok(
+      existsSync(fresh),
+      'a part written within the hour stays (another process may be receiving it)',
+    );
+    assert.ok(existsSync(done), 'a finished upload stays, however old');
   });
 
   test('an API-only process does not sweep (it runs no tasks)', async () => {

@@ -25,9 +25,12 @@ export function sanitiseFilename(raw: string): string {
   return name;
 }
 
+/** Where uploads go in the input storage. */
+export const UPLOADS_DIR = 'uploads';
+
 /** `uploads/<uuid>/<sanitised name>`: unique, so one upload never overwrites another. */
 export function uploadKeyFor(filename: string): string {
-  const key = `uploads/${randomUUID()}/${sanitiseFilename(filename)}`;
+  const key = `${UPLOADS_DIR}/${randomUUID()}/${sanitiseFilename(filename)}`;
   assertSafeKey(key, 'upload key');
   return key;
 }
