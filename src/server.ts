@@ -68,8 +68,11 @@ export async function startService(
       // Uploads to a local input directory are written as `.part` files beside their place: a process killed
       // during one leaves its part behind, removed here once nothing has written to it for an hour.
       if (services.input instanceof LocalStorage) {
-        const removed = await services.input.removeStalePartials(UPLOADS_DIR, STALE_UPLOAD_MS);
-        if (removed) logger.info({ removed }, 'removed uploads that a stopped process left unfinished');
+        await services.input.removeStalePartials(UPLOADS_DIR, STALE_UPLOAD_MS).then(
+          (removed) =>
+            removed && logger.info({ removed }, 'removed uploads a stopped process left unfinished'),
+          (err: unknown) => logger.warn({ err }, 'could not look for unfinished uploads'),
+        );
       }
       app = await buildApp(services);
       address = await app.listen({ host: config.host, port: config.port });
