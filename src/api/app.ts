@@ -1,6 +1,7 @@
 import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify';
+import type { Duplex } from 'node:stream';
 import type { Services } from '../app/services.js';
-import { ApiError } from './errors.js';
+import { ApiError, type ApiErrorCode } from './errors.js';
 import { apiKeyGuard } from './api-key.js';
 import { observeHttp } from '../metrics/http.js';
 import { registerOpenApi } from './openapi.js';
@@ -33,6 +34,7 @@ export async function buildApp(services: Services, options: AppOptions = {}): Pr
   const app = Fastify({
     loggerInstance: options.logger ?? services.logger,
     bodyLimit: services.config.limits.bodyLimitBytes,
+    clientErrorHandler: answerUnreadableRequest,
     ajv: {
       customOptions: {
         // Unknown fields are rejected (not silently dropped) and types are never coerced in bodies.
@@ -65,14 +67,7 @@ export async function buildApp(services: Services, options: AppOptions = {}): Pr
       }
       const status = err.statusCode ?? 500;
       if (status < 500) {
-        const code =
-          status === 413
-            ? 'payload_too_large'
-            : status === 415
-              ? 'unsupported_media_type'
-              : status === 404
-                ? 'not_found'
-                : 'bad_request';
+        const code = clientErrorCodes[status] ?? 'bad_request';
         return reply.code(status).send({ error: code, message: err.message });
       }
       req.log.error({ err }, 'request failed');
@@ -97,4 +92,29 @@ export async function buildApp(services: Services, options: AppOptions = {}): Pr
   });
   await app.register(dashboardRoutes);
   return app;
+}
+
+/** The error code of a 4xx that Fastify or a plugin raised (not an ApiError), by status. */
+const clientErrorCodes: Partial<Record<number, ApiErrorCode>> = {
+  403: 'forbidden',
+  404: 'not_found',
+  413: 'payload_too_large',
+  415: 'unsupported_media_type',
+};
+
+/**
+ * A request Node's HTTP parser could not read (headers over its limit, malformed syntax): answered on the
+ * socket, before any route, in the API's error shape.
+ */
+function answerUnreadableRequest(err: Error & { code?: string }, socket: Duplex): void {
+  if (!socket.writable) return void socket.destroy();
+  const [status, reason, code, message] =
+    err.code === 'HPE_HEADER_OVERFLOW'
+      ? [431, 'Request Header Fields Too Large', 'headers_too_large', 'the request headers are too large']
+      : [400, 'Bad Request', 'bad_request', 'the request could not be read'];
+  const body = JSON.stringify({ error: code, message });
+  socket.end(
+    `HTTP/1.1 ${status} ${reason}\r\ncontent-type: application/json; charset=utf-8\r\n` +
+      `content-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`,
+  );
 }

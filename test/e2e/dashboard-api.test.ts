@@ -198,6 +198,19 @@ describe('dashboard API on local storage: uploads, events, output files, the pag
     }
   });
 
+  test('requests refused before any route still answer in the API error shape', async () => {
+    const huge = await fetch(`${svc.url}/tasks`, { headers: { 'x-big': 'a'.repeat(20_000) } });
+    assert.equal(huge.status, 431);
+    assert.deepEqual(await huge.json(), {
+      error: 'headers_too_large',
+      message: 'the request headers are too large',
+    });
+    const doubled = await fetch(`${svc.url}//output/a/manifest.mpd`);
+    assert.ok([403, 404].includes(doubled.status), String(doubled.status));
+    const body = (await doubled.json()) as { error: string };
+    assert.equal(body.error, doubled.status === 403 ? 'forbidden' : 'not_found');
+  });
+
   test('the page and its script are served with a content security policy', async () => {
     const page = await fetch(`${svc.url}/`);
     assert.equal(page.status, 200);
