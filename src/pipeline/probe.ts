@@ -125,7 +125,10 @@ export async function probeSource(inputPath: string, options: ProbeOptions): Pro
   const output = JSON.parse(stdout) as FfprobeOutput;
   // A browser's recording (MediaRecorder WebM), a live Matroska capture or a raw H.264 stream states no
   // duration: it is measured by reading the file through.
-  const measured = statesDuration(output) ? undefined : await measureDuration(inputPath, output, options);
+  const chosen = chosenStreams(output);
+  const measured = statesDuration(output, chosen)
+    ? undefined
+    : await measureDuration(inputPath, chosen, options);
   const media = parseProbeOutput(output, measured);
   return options.packetSeconds ? { media, packets: output.packets ?? [] } : { media };
 }
@@ -158,15 +161,22 @@ function describeProbeError(err: ProcessError, inputPath: string): string {
  * (not a cover picture), the audio stream with the most channels, a stream marked default first, and only
  * streams with a codec FFmpeg knows (a second, undecodable audio track is not the one to fail on).
  */
-function chosenStreams(data: FfprobeOutput): { video?: FfprobeStream; audio?: FfprobeStream } {
+interface ChosenStreams {
+  video?: FfprobeStream;
+  audio?: FfprobeStream;
+}
+
+function chosenStreams(data: FfprobeOutput): ChosenStreams {
   const streams = (data.streams ?? []).filter(
     (s) => s.codec_name && !['none', 'unknown'].includes(s.codec_name),
   );
-  const best = (candidates: FfprobeStream[], score: (s: FfprobeStream) => number) =>
-    candidates.reduce<FfprobeStream | undefined>((chosen, s) => {
-      const total = (x: FfprobeStream) => score(x) + (x.disposition?.default ? DEFAULT_STREAM_BONUS : 0);
-      return !chosen || total(s) > total(chosen) ? s : chosen;
-    }, undefined);
+  const best = (candidates: FfprobeStream[], score: (s: FfprobeStream) => number) => {
+    const total = (s: FfprobeStream) => score(s) + (s.disposition?.default ? DEFAULT_STREAM_BONUS : 0);
+    return candidates.reduce<FfprobeStream | undefined>(
+      (chosen, s) => (!chosen || total(s) > total(chosen) ? s : chosen),
+      undefined,
+    );
+  };
   return {
     video: best(
       streams.filter((s) => s.codec_type === 'video' && !s.disposition?.attached_pic),
@@ -183,8 +193,7 @@ function chosenStreams(data: FfprobeOutput): { video?: FfprobeStream; audio?: Ff
 const DEFAULT_STREAM_BONUS = 5_000_000;
 
 /** Whether the container or the chosen video stream says how long the input lasts. */
-function statesDuration(data: FfprobeOutput): boolean {
-  const { video } = chosenStreams(data);
+function statesDuration(data: FfprobeOutput, { video }: ChosenStreams): boolean {
   return !!video && !!firstPositive(Number(data.format?.duration), Number(video.duration));
 }
 
@@ -194,10 +203,9 @@ function statesDuration(data: FfprobeOutput): boolean {
  */
 async function measureDuration(
   inputPath: string,
-  data: FfprobeOutput,
+  { video, audio }: ChosenStreams,
   options: ProbeOptions,
 ): Promise<number | undefined> {
-  const { video, audio } = chosenStreams(data);
   if (!video) return undefined;
   try {
     const { stdout } = await runProcess(

@@ -113,13 +113,10 @@ export class PackagePublisher {
     if (stems.length === 0) return;
     try {
       const below = `${this.prefix}/`;
+      // Keys in a directory (not the top-level files) whose name starts with one of the stems.
       const keys = (await this.storage.list(below)).filter((key) => {
-        const dir = key.slice(below.length).split('/')[0]!;
-        return (
-          key.startsWith(below) &&
-          key.slice(below.length).includes('/') &&
-          stems.some((s) => dir.startsWith(s))
-        );
+        const [dir, ...rest] = key.slice(below.length).split('/');
+        return rest.length > 0 && stems.some((s) => dir!.startsWith(s));
       });
       if (keys.length === 0) return;
       await this.storage.delete(keys);
