@@ -35,6 +35,10 @@ export const planDocumentSchema = {
             codec: { type: 'string' },
             channels: { type: 'integer' },
             sample_rate: { type: 'integer' },
+            language: {
+              type: ['string', 'null'],
+              description: 'ISO 639 language code the stream is tagged with (null when untagged or `und`).',
+            },
           },
         },
       },
@@ -67,6 +71,11 @@ export const planDocumentSchema = {
               type: 'boolean',
               description:
                 "The source's AAC is packaged as it is (AAC-LC, mono or stereo, 44.1/48 kHz, at most 1.5 × AUDIO_BITRATE; AUDIO_COPY).",
+            },
+            language: {
+              type: ['string', 'null'],
+              description:
+                "The source's language, kept on the packaged audio, which the manifests make the default rendition (HLS DEFAULT=YES, DASH role main).",
             },
           },
         },

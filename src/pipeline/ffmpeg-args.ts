@@ -179,6 +179,8 @@ export function buildEncodeArgs(
       `0:${media.audio.index}`,
       '-map_metadata',
       '-1',
+      // The source's metadata stays out of the package (a phone's location among it); its language does not.
+      ...(plan.audio.language ? ['-metadata:s:a:0', `language=${plan.audio.language}`] : []),
       ...(plan.audio.copy
         ? // AAC from MPEG-TS, FLV or raw ADTS carries a header on every frame, and no setup for an MP4 header;
           // the filter moves it there (and leaves AAC from MP4 or Matroska as it is).

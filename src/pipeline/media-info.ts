@@ -52,6 +52,8 @@ export interface AudioStreamInfo {
   /** Seconds of audio and the timestamp of its first sample, when the stream says. */
   duration?: number;
   startTime?: number;
+  /** The spoken language as the stream tags it (ISO 639 code, lower case), when it says one other than `und`. */
+  language?: string;
 }
 
 /** HDR transfers: PQ (HDR10, Dolby Vision profile 8.1) and HLG (what phones record by default). */

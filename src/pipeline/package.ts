@@ -98,6 +98,12 @@ export async function packageStreams(
   if (hls) {
     args.push('--hls_master_playlist_output', HLS_MASTER_NAME, '--hls_playlist_type', 'VOD');
   }
+  if (encoded.audio && plan.audio?.language) {
+    // The audio is the default rendition in its language: HLS `DEFAULT=YES` (players that follow the
+    // authoring rules pick it without asking) and DASH `<Role value="main">`. Shaka Packager marks only a
+    // tagged language so; untagged audio stays `AUTOSELECT=YES` alone, which players select on their own.
+    args.push('--default_language', plan.audio.language);
+  }
   try {
     await runProcess(ctx.tools.packager, args, {
       cwd: pkgDir,

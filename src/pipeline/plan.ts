@@ -91,6 +91,11 @@ export interface AudioPlan {
    * the presentation where every stream has begun, which skipped the opening video.
    */
   padStart?: boolean;
+  /**
+   * The source's language tag (ISO 639), kept on the packaged audio: manifests label the track with it and make
+   * it the default rendition (HLS `DEFAULT=YES`, DASH role `main`).
+   */
+  language?: string;
 }
 
 const MIN_BITRATE = 150_000;
@@ -216,9 +221,10 @@ function planAudio(audio: AudioStreamInfo, settings: EncodeSettings): AudioPlan 
     (audio.sampleRate === 44_100 || audio.sampleRate === 48_000) &&
     audio.bitRate !== undefined &&
     audio.bitRate <= settings.audioBitrate * AUDIO_COPY_HEADROOM;
+  const language = audio.language ? { language: audio.language } : {};
   return copy
-    ? { bitrate: audio.bitRate!, channels: audio.channels, sampleRate: audio.sampleRate, copy }
-    : { bitrate: settings.audioBitrate, channels: 2, sampleRate: 48_000, copy };
+    ? { bitrate: audio.bitRate!, channels: audio.channels, sampleRate: audio.sampleRate, copy, ...language }
+    : { bitrate: settings.audioBitrate, channels: 2, sampleRate: 48_000, copy, ...language };
 }
 
 /**

@@ -265,6 +265,7 @@ export function parseProbeOutput(data: FfprobeOutput, measuredDuration?: number)
         ...(audioStream.profile ? { profile: audioStream.profile } : {}),
         ...(Number(audioStream.bit_rate) > 0 ? { bitRate: Number(audioStream.bit_rate) } : {}),
         ...streamTiming(audioStream),
+        ...streamLanguage(audioStream),
       }
     : undefined;
   const duration = firstPositive(
@@ -282,6 +283,15 @@ export function parseProbeOutput(data: FfprobeOutput, measuredDuration?: number)
     video,
     audio,
   };
+}
+
+/**
+ * The stream's language tag when it is an ISO 639 code (`eng`, `fr`): MP4 and Matroska write `und` when nobody
+ * said, and a tag is free text that ends up in FFmpeg's arguments and the manifests, so nothing else is taken.
+ */
+function streamLanguage(s: FfprobeStream): { language?: string } {
+  const tag = s.tags?.language?.trim().toLowerCase();
+  return tag && /^[a-z]{2,3}$/.test(tag) && tag !== 'und' ? { language: tag } : {};
 }
 
 function parseVideoStream(s: FfprobeStream): VideoStreamInfo {

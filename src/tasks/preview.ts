@@ -203,7 +203,12 @@ export function describePlan(
         pixel_format: v.pixelFormat,
       },
       audio: media.audio
-        ? { codec: media.audio.codec, channels: media.audio.channels, sample_rate: media.audio.sampleRate }
+        ? {
+            codec: media.audio.codec,
+            channels: media.audio.channels,
+            sample_rate: media.audio.sampleRate,
+            language: media.audio.language ?? null,
+          }
         : null,
     },
     plan: {
@@ -221,6 +226,7 @@ export function describePlan(
             channels: plan.audio.channels,
             sample_rate: plan.audio.sampleRate,
             copy: plan.audio.copy,
+            language: plan.audio.language ?? null,
           }
         : null,
       frame_rate: round(outputFps, 3),

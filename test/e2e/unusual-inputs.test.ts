@@ -148,6 +148,25 @@ describe('unusual but legitimate inputs convert', () => {
     assert.ok(mean > -40, `the packaged audio is the tone, not the silent track (mean volume ${mean} dB)`);
   });
 
+  test("audio tagged with a language keeps it, as the manifests' default rendition", async () => {
+    const french = await make('french.mp4', [
+      ...lavfiVideo('320x240', '30', 2),
+      ...lavfiTone(2),
+      ...['-c:v', 'libx264', '-preset', 'ultrafast', '-c:a', 'aac', '-metadata:s:a:0', 'language=fra'],
+    ]);
+    const pkg = await convert(french);
+    await checkDashPackage(pkg, { audio: true });
+    const mpd = await readFile(path.join(pkg, 'manifest.mpd'), 'utf8');
+    const audioSet =
+      /<AdaptationSet[^>]*contentType="audio"[^>]*>[\s\S]*?<\/AdaptationSet>/.exec(mpd)?.[0] ?? '';
+    assert.match(audioSet, /lang="fr"/);
+    assert.match(audioSet, /<Role schemeIdUri="urn:mpeg:dash:role:2011" value="main"\/>/);
+    const master = await readFile(path.join(pkg, 'master.m3u8'), 'utf8');
+    const rendition = master.split('\n').find((line) => line.startsWith('#EXT-X-MEDIA:TYPE=AUDIO')) ?? '';
+    assert.match(rendition, /LANGUAGE="fr"/);
+    assert.match(rendition, /DEFAULT=YES/);
+  });
+
   test('of two video streams, the one marked default is packaged (here the larger, second one)', async () => {
     const twoVideos = await make('two-videos.mp4', [
       ...lavfiVideo('160x120', '30', 2),

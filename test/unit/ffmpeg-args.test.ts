@@ -124,6 +124,14 @@ describe('the single FFmpeg invocation', () => {
     assert.deepEqual(flagged('-c:a'), ['copy']);
     for (const flag of ['-b:a', '-ac', '-ar']) assert.ok(!copied.includes(flag), flag);
   });
+  test("the audio keeps the source's language tag and no other metadata", () => {
+    assert.ok(!args.some((a) => a.startsWith('-metadata')), 'untagged source: no language written');
+    const tagged: MediaInfo = { ...media, audio: { ...media.audio!, language: 'fra' } };
+    const withLanguage = buildEncodeArgs('/in.mp4', tagged, planEncode(tagged, testEncodeSettings), outputs);
+    const at = withLanguage.indexOf('-metadata:s:a:0');
+    assert.equal(withLanguage[at + 1], 'language=fra');
+    assert.ok(at > withLanguage.indexOf('0:0'), 'on the audio output');
+  });
   test('progress lines give seconds of output', () => {
     assert.equal(parseProgressLine('out_time_us=2500000'), 2.5);
     assert.equal(parseProgressLine('out_time_ms=1000000'), 1);

@@ -64,6 +64,26 @@ describe('probe', () => {
     assert.equal(media.video.index, 1, 'the larger picture');
     assert.equal(media.audio?.index, 4, 'the default track, over more channels; never the undecodable one');
   });
+  test("the audio's language is an ISO 639 code or nothing: `und` and free text are not taken", () => {
+    const language = (tag?: string) =>
+      parseProbeOutput({
+        streams: [
+          { index: 0, codec_type: 'video', codec_name: 'h264', width: 320, height: 240 },
+          {
+            index: 1,
+            codec_type: 'audio',
+            codec_name: 'aac',
+            channels: 2,
+            tags: tag ? { language: tag } : {},
+          },
+        ],
+        format: { duration: '3' },
+      }).audio?.language;
+    assert.equal(language('fra'), 'fra');
+    assert.equal(language('EN'), 'en');
+    for (const tag of [undefined, 'und', 'English', 'en-US', 'x,y', '--default'])
+      assert.equal(language(tag), undefined, tag);
+  });
   test('cover art is not taken for the video stream', () => {
     assert.throws(
       () =>
