@@ -45,6 +45,10 @@ export async function buildApp(services: Services, options: AppOptions = {}): Pr
     },
   });
 
+  // Bodies are JSON (and multipart on /uploads): Fastify's own text/plain parser handed a JSON route a string,
+  // refused as "body must be object" (a 400), when what is wrong is the Content-Type (`fetch` sends text/plain
+  // for a string body unless told otherwise).
+  app.removeContentTypeParser('text/plain');
   // Reads (status polls, health checks, the page) are logged only when they go wrong; changes always are.
   app.addHook('onRoute', (route) => {
     const methods = Array.isArray(route.method) ? route.method : [route.method];
@@ -68,7 +72,12 @@ export async function buildApp(services: Services, options: AppOptions = {}): Pr
       const status = err.statusCode ?? 500;
       if (status < 500) {
         const code = clientErrorCodes[status] ?? 'bad_request';
-        return reply.code(status).send({ error: code, message: err.message });
+        const message =
+          err.code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE'
+            ? `${err.message} ${mediaType(req.headers['content-type'])}: send the body as application/json ` +
+              '(multipart/form-data to /uploads)'
+            : err.message;
+        return reply.code(status).send({ error: code, message });
       }
       req.log.error({ err }, 'request failed');
       return reply.code(500).send({ error: 'internal', message: 'internal server error' });
@@ -92,6 +101,11 @@ export async function buildApp(services: Services, options: AppOptions = {}): Pr
   });
   await app.register(dashboardRoutes);
   return app;
+}
+
+/** A request's media type as a message may quote it: without parameters, and short. */
+function mediaType(contentType: string | undefined): string {
+  return (contentType ?? '').split(';')[0]!.trim().slice(0, 80) || '(none)';
 }
 
 /** The error code of a 4xx that Fastify or a plugin raised (not an ApiError), by status. */

@@ -307,7 +307,16 @@ describe('bad-input corpus', () => {
     { video_filename: 'a.mp4', callback_url: 42 },
     /callback_url must be string/,
   );
-  rejected('text/plain body', 'video_filename=a.mp4', /body must be object/, { contentType: 'text/plain' });
+  rejected(
+    'text/plain body',
+    '{"video_filename":"a.mp4"}',
+    /text\/plain: send the body as application\/json/,
+    {
+      status: 415,
+      error: 'unsupported_media_type',
+      contentType: 'text/plain;charset=UTF-8',
+    },
+  );
   rejected('form-encoded body', 'video_filename=a.mp4', /Unsupported Media Type/, {
     status: 415,
     error: 'unsupported_media_type',
