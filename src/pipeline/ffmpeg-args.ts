@@ -250,8 +250,9 @@ function filterGraph(source: string, plan: EncodePlan, tuning: EncodeTuning, pos
 
 /**
  * The poster branch: the frames of a short window a fifth of the way in (past black openings and titles), the
- * most representative of them (FFmpeg's `thumbnail`), scaled to the top rung. The window closes the branch,
- * so the rest of the input costs it nothing.
+ * most representative of those that are not nearly black (FFmpeg's `thumbnail`), scaled to the top rung. The
+ * window closes the branch, so the rest of the input costs it nothing; when all its frames are dark, no poster
+ * comes out of the run and `makePoster` looks further.
  */
 function posterFilters(media: MediaInfo, plan: EncodePlan, outputs: EncodeOutputs): string | undefined {
   if (!outputs.poster) return undefined;

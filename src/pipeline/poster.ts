@@ -29,8 +29,26 @@ export function posterWindow(media: MediaInfo, fps: number): { at: number; frame
 }
 
 /**
+ * A frame is too dark to stand for the video when this share (%) of its pixels or more is darker than
+ * `DARK_LUMA` (8-bit luma, where black is 16): a fade, a black opening, a title card.
+ */
+const DARK_SHARE = 90;
+const DARK_LUMA = 32;
+
+/**
+ * Drops the frames that are nearly all black (FFmpeg's `blackframe` measures every frame with `amount=0`, and
+ * `metadata` keeps those under the share). A luma count per frame: a few milliseconds for a window of 1080p
+ * frames, where `signalstats` would take 14 ms a frame.
+ */
+const SKIP_DARK = [
+  `blackframe=amount=0:threshold=${DARK_LUMA}`,
+  `metadata=mode=select:key=lavfi.blackframe.pblack:value=${DARK_SHARE}:function=less`,
+];
+
+/**
  * The most representative of `frames` frames (FFmpeg's `thumbnail`) at `size` with square pixels, for the encode
- * run's poster branch and `makePoster` alike. HDR frames are tone-mapped at the poster's size first, so that
+ * run's poster branch and `makePoster` alike; with `skipDark`, of the frames that are not nearly black (none may
+ * be left: then no poster comes out). HDR frames are tone-mapped at the poster's size first, so that
  * `thumbnail` compares what the poster shows. With a single frame to choose from (a still picture over audio,
  * a very low frame rate), that frame: `thumbnail` takes two at least.
  */
@@ -38,8 +56,9 @@ export function posterPick(
   plan: Pick<EncodePlan, 'toneMap'>,
   size: Pick<Rendition, 'width' | 'height'>,
   frames: number,
+  { skipDark = true }: { skipDark?: boolean } = {},
 ): string[] {
-  const thumbnail = frames >= 2 ? [`thumbnail=n=${frames}`] : [];
+  const thumbnail = [...(skipDark ? SKIP_DARK : []), ...(frames >= 2 ? [`thumbnail=n=${frames}`] : [])];
   const pick = plan.toneMap
     ? [toneMapToSdr(zimgResize(size, 'bicubic')), ...thumbnail]
     : [...thumbnail, `scale=${size.width}:${size.height}:flags=bicubic`];
@@ -47,11 +66,12 @@ export function posterPick(
 }
 
 /**
- * Writes one JPEG frame that stands for the video: from a fifth of the way in (past black openings and
- * titles), the most representative of the next frames (FFmpeg's `thumbnail` filter), at the top rung's size.
- * When that window holds no frame (the container's duration overstated the video's), from the first frames.
+ * Writes one JPEG frame that stands for the video, at the top rung's size, when the encode run's window gave
+ * none: its frames were all nearly black, or there were none (the container's duration overstated the
+ * video's). Looked for, until one comes out: half-way in, past the dark frames, over a longer window; then a
+ * fifth of the way in as the encode run looked, dark frames allowed (a video that is dark throughout); then
+ * from the first frames.
  */
-
 export async function makePoster(
   inputPath: string,
   media: MediaInfo,
@@ -60,14 +80,39 @@ export async function makePoster(
   outFile: string,
   ctx: StageContext,
 ): Promise<void> {
-  const window = posterWindow(media, media.video.frameRate || 25);
-  await extractPoster(inputPath, media, plan, size, outFile, ctx, window);
-  if (await hasContent(outFile)) return;
-  // FFmpeg exits 0 without writing anything when no frame reached the output.
-  if (window.at > 0) await extractPoster(inputPath, media, plan, size, outFile, ctx, { ...window, at: 0 });
-  if (!(await hasContent(outFile))) {
-    throw new TaskFailure('not_a_video', 'the video stream has no frame that can be decoded');
+  const fps = media.video.frameRate || 25;
+  const window = posterWindow(media, fps);
+  const span = media.video.duration ?? media.duration;
+  const attempts: PosterWindow[] = [
+    ...(span > 1
+      ? [
+          {
+            at: span / 2,
+            frames: Math.max(1, Math.min(FALLBACK_CANDIDATE_FRAMES, Math.floor(span * fps * 0.4))),
+          },
+        ]
+      : []),
+    { ...window, skipDark: false },
+    ...(window.at > 0 ? [{ ...window, at: 0, skipDark: false }] : []),
+  ];
+  for (const attempt of attempts) {
+    await extractPoster(inputPath, media, plan, size, outFile, ctx, attempt);
+    // FFmpeg exits 0 without writing anything when no frame reached the output.
+    if (await hasContent(outFile)) return;
   }
+  throw new TaskFailure('not_a_video', 'the video stream has no frame that can be decoded');
+}
+
+/** Frames the fallback compares (2 s at 30 fps): it runs only when the encode run's window was dark. */
+const FALLBACK_CANDIDATE_FRAMES = 60;
+
+/** Seconds of input a poster search reads at most from where it starts. */
+const POSTER_SCAN_SECONDS = 10;
+
+interface PosterWindow {
+  at: number;
+  frames: number;
+  skipDark?: boolean;
 }
 
 /** Whether FFmpeg wrote the file: it exits 0 without writing an image output that no frame reached. */
@@ -82,7 +127,7 @@ async function extractPoster(
   size: Pick<Rendition, 'width' | 'height'>,
   outFile: string,
   ctx: StageContext,
-  { at, frames: framesToCompare }: { at: number; frames: number },
+  { at, frames: framesToCompare, skipDark = true }: PosterWindow,
 ): Promise<void> {
   try {
     await runProcess(
@@ -96,12 +141,18 @@ async function extractPoster(
         ...inputGuardArgs(),
         '-ss',
         at.toFixed(3),
+        // Skipping dark frames could read on to the end of a long, dark video: a few seconds are enough.
+        '-t',
+        String(POSTER_SCAN_SECONDS),
         '-i',
         `file:${inputPath}`,
         '-map',
         `0:${media.video.index}`,
         '-vf',
-        [...(plan.deinterlace ? [DEINTERLACE] : []), ...posterPick(plan, size, framesToCompare)].join(','),
+        [
+          ...(plan.deinterlace ? [DEINTERLACE] : []),
+          ...posterPick(plan, size, framesToCompare, { skipDark }),
+        ].join(','),
         '-frames:v',
         '1',
         '-q:v',

@@ -14,13 +14,13 @@ const knownCauses: [RegExp, string][] = [
 /**
  * What FFmpeg prints after the cause of a failure: the generic consequences of the error it just reported
  * (`Error while filtering: Generic error in an external library`), its closing size summary (`video:8kB
- * audio:0kB …`) and the statistics each encoder prints on closing, even after a failure. The reason is the
- * line before these.
+ * audio:0kB …`) and the statistics each encoder prints on closing, even after a failure (and the poster
+ * branch's measure of each frame's darkness). The reason is the line before these.
  */
 const consequenceLine =
   /^(Conversion failed|Error while|Failed to inject frame|Error marking filters|Last message repeated|\[out#|frame=|video:\d+kB audio:)/;
 const summaryLine =
-  /^\[(libx264|libx265|aac|libopus|libvorbis|libmp3lame|mjpeg|libvpx[\w-]*) @ 0x[0-9a-f]+\] (frame [IPB]:|mb [IPB] |consecutive B-frames|8x8 transform|coded y,|i16 |i8 |i4 |i8c |Weighted P-Frames|ref [PB] L|direct mvs|final ratefactor|kb\/s:|Qavg:|\d+ frames left in the queue)/;
+  /^\[(libx264|libx265|aac|libopus|libvorbis|libmp3lame|mjpeg|libvpx[\w-]*) @ 0x[0-9a-f]+\] (frame [IPB]:|mb [IPB] |consecutive B-frames|8x8 transform|coded y,|i16 |i8 |i4 |i8c |Weighted P-Frames|ref [PB] L|direct mvs|final ratefactor|kb\/s:|Qavg:|\d+ frames left in the queue)|^\[Parsed_blackframe_\d+ @ 0x[0-9a-f]+\] frame:/;
 
 /** Signals that stop a program from outside (a service manager, an operator), not because of its input. */
 const stopSignals = ['SIGTERM', 'SIGINT', 'SIGHUP'] as const;

@@ -167,6 +167,34 @@ describe('unusual but legitimate inputs convert', () => {
     assert.match(rendition, /DEFAULT=YES/);
   });
 
+  test('a video that opens in black (a fifth of the way in too) gets a poster from its picture, not a black one', async () => {
+    const darkOpening = await make('dark-opening.mp4', [
+      ...['-f', 'lavfi', '-i', 'color=black:size=320x240:rate=30:duration=3'],
+      ...lavfiVideo('320x240', '30', 5),
+      ...lavfiTone(8),
+      ...['-filter_complex', '[0][1]concat=n=2:v=1:a=0[v]', '-map', '[v]', '-map', '2'],
+      ...['-c:v', 'libx264', '-preset', 'ultrafast', '-pix_fmt', 'yuv420p', '-c:a', 'aac'],
+    ]);
+    const allBlack = await make('all-black.mp4', [
+      ...['-f', 'lavfi', '-i', 'color=black:size=320x240:rate=30:duration=3'],
+      ...['-c:v', 'libx264', '-preset', 'ultrafast', '-pix_fmt', 'yuv420p'],
+    ]);
+    const brightness = async (pkg: string) => {
+      const { stdout } = await run('ffmpeg', [
+        ...['-v', 'error', '-i', path.join(pkg, 'poster.jpg')],
+        ...['-vf', 'signalstats,metadata=print:file=-', '-f', 'null', '-'],
+      ]);
+      return Number(/lavfi\.signalstats\.YAVG=([\d.]+)/.exec(stdout)?.[1]);
+    };
+    const lit = await brightness(await convert(darkOpening));
+    assert.ok(lit > 60, `the poster shows the picture (mean luma ${lit})`);
+    const dark = await brightness(await convert(allBlack));
+    assert.ok(
+      dark < 20,
+      `a video that is black throughout still gets its (black) poster (mean luma ${dark})`,
+    );
+  });
+
   test('of two video streams, the one marked default is packaged (here the larger, second one)', async () => {
     const twoVideos = await make('two-videos.mp4', [
       ...lavfiVideo('160x120', '30', 2),

@@ -124,6 +124,15 @@ describe('the single FFmpeg invocation', () => {
     assert.deepEqual(flagged('-c:a'), ['copy']);
     for (const flag of ['-b:a', '-ac', '-ar']) assert.ok(!copied.includes(flag), flag);
   });
+  test('the poster is chosen among the frames of its window that are not nearly black', () => {
+    const poster = after('-filter_complex')[0]!
+      .split(';')
+      .find((c) => c.startsWith('[p]'))!;
+    assert.match(
+      poster,
+      /,trim=start=4\.000:[^,]*,blackframe=amount=0:threshold=32,metadata=mode=select:key=lavfi\.blackframe\.pblack:value=90:function=less,thumbnail=n=12,scale=1280:720:/,
+    );
+  });
   test("the audio keeps the source's language tag and no other metadata", () => {
     assert.ok(!args.some((a) => a.startsWith('-metadata')), 'untagged source: no language written');
     const tagged: MediaInfo = { ...media, audio: { ...media.audio!, language: 'fra' } };
