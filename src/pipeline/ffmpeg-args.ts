@@ -138,7 +138,15 @@ export function buildEncodeArgs(
       '-force_key_frames',
       forceKeyframes,
       '-g',
-      String(plan.gopFrames),
+      String(plan.keyint),
+      // Variable frame rate: every frame at its own time, in the time base the filters hand over. `-r` only
+      // gives FFmpeg 5.1 a duration for the packets (x264's have none), without which the MP4 muxer ended each
+      // fragment on a sample of no duration. No B-frames: their decoding delay is a number of frames, which
+      // after a pause (a screen recording's first frames, 1.1 s apart) shifted the decode times by seconds,
+      // and Shaka Packager's timeline then overlapped its own segments.
+      ...(plan.keepFrameTiming
+        ? ['-fps_mode', 'passthrough', '-enc_time_base', '-1', '-r', String(averageFps(media)), '-bf', '0']
+        : []),
       '-sc_threshold',
       '0',
       '-an',
@@ -264,6 +272,11 @@ function posterFilters(media: MediaInfo, plan: EncodePlan, outputs: EncodeOutput
     `trim=start=${at.toFixed(3)}:duration=${((frames + 1) / fps).toFixed(3)}`,
   ];
   return [...window, ...posterPick(plan, top, frames)].join(',');
+}
+
+/** The source's average frame rate, as the probe read it (30 when it could not say). */
+function averageFps(media: MediaInfo): number {
+  return media.video.frameRate > 0 ? media.video.frameRate : 30;
 }
 
 /** Seconds of output written so far, from one line of `-progress pipe:1`; undefined for other lines. */

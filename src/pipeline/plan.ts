@@ -51,8 +51,20 @@ export interface EncodePlan {
   segmentDuration: number;
   /** Frame rate limit applied by a filter, when the source is faster than `maxFrameRate`. */
   frameRateLimit?: number;
-  /** Keyframe interval in frames at the output frame rate (an upper bound; keyframes are forced by time). */
+  /** Frames per segment at the output frame rate: the keyframe interval (keyframes are forced by time). */
   gopFrames: number;
+  /**
+   * x264's longest keyframe interval (`-g`): more frames than any segment holds, so the only keyframes are
+   * those forced at segment starts. A bound rounded down (119 frames for 4 s at 29.83 fps) put a keyframe one
+   * frame before each forced one every few segments: two in a row, the first wasted.
+   */
+  keyint: number;
+  /**
+   * Variable frame rate sources keep every frame at its own time. FFmpeg's MP4 output otherwise puts the frames
+   * on a constant grid at the average rate: bursts (a screen recording's scrolling) lost frames, pauses got
+   * copies.
+   */
+  keepFrameTiming: boolean;
   preset: string;
   formats: OutputFormat[];
   /** The resizer for this input: libswscale where zimg cannot take the frames (see `scalerFor`). */
@@ -164,6 +176,7 @@ export function planEncode(media: MediaInfo, settings: EncodeSettings): EncodePl
   const fps = media.video.frameRate > 0 ? media.video.frameRate : 30;
   const frameRateLimit = fps > settings.maxFrameRate + 0.01 ? settings.maxFrameRate : undefined;
   const outputFps = frameRateLimit ?? fps;
+  const keepFrameTiming = media.video.variableFrameRate && !frameRateLimit;
   const audioStartsLate = lateAudio(media);
   const audio = media.audio
     ? audioStartsLate
@@ -177,6 +190,9 @@ export function planEncode(media: MediaInfo, settings: EncodeSettings): EncodePl
     segmentDuration: settings.segmentDuration,
     frameRateLimit,
     gopFrames: Math.max(1, Math.round(outputFps * settings.segmentDuration)),
+    // A variable rate may come in bursts well above its average: up to the highest rate let through.
+    keyint: Math.ceil((keepFrameTiming ? settings.maxFrameRate : outputFps) * settings.segmentDuration) + 1,
+    keepFrameTiming,
     preset: settings.preset,
     formats: settings.formats,
     scaler: scalerFor(media, settings.scaler),

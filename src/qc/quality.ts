@@ -29,11 +29,11 @@ export interface QualityOptions {
  * same way the encoder scaled it, averaged over all frames. PSNR is computed from the mean squared error
  * over the whole clip, as FFmpeg's own summary does.
  *
- * Frames are paired in order, not by timestamp: the MP4 muxer retimes a variable frame rate source onto a
- * constant grid, which moves frames by a fraction of a frame, and timestamp pairing would then compare
+ * Frames are paired in order, not by timestamp: a rendition's timestamps are its source's rescaled (or put on
+ * a constant grid), which moves frames by a fraction of a frame, and timestamp pairing would then compare
  * neighbouring frames. The reference gets the encoder's frame rate limit, so both sides hold the same frames;
- * when the muxer also repeated or dropped frames (the counts differ), the reference is put on the
- * rendition's constant grid the same way first.
+ * when the encode also repeated or dropped frames (the counts differ: a held last frame), the reference is
+ * put on the rendition's constant grid the same way first.
  */
 export async function measureQuality(
   rendition: { name: string; width: number; height: number },

@@ -96,6 +96,28 @@ describe('the real clips in ../shared/media convert to packages that validate an
         }
       }
       const video = mpd.representations.filter((r) => r.contentType === 'video');
+      // Every frame of the source is shown (a variable frame rate put on a constant grid lost the fast ones).
+      const frames = async (file: string) => {
+        const { stdout } = await run('ffprobe', [
+          ...['-v', 'error', '-select_streams', 'v:0', '-count_packets'],
+          ...['-show_entries', 'stream=nb_read_packets', '-of', 'csv=p=0', file],
+        ]);
+        return Number(stdout.trim().replace(/,$/, ''));
+      };
+      const sourceFrames = await frames(path.join(svc.inputDir, clip.file));
+      const topRep = video.at(-1)!;
+      const { stdout: flags } = await run('ffprobe', [
+        ...['-v', 'error', '-select_streams', 'v:0', '-show_entries', 'packet=flags', '-of', 'csv=p=0'],
+        await joinRepresentation(prefix, topRep, svc.root),
+      ]);
+      const packets = flags.trim().split('\n');
+      assert.ok(
+        packets.length >= sourceFrames,
+        `${packets.length} frames packaged of the source's ${sourceFrames}`,
+      );
+      // One keyframe per segment, at its start: x264 adds none of its own (a wasted one before a forced one).
+      const keyframes = packets.filter((f) => f.startsWith('K')).length;
+      assert.equal(keyframes, topRep.segments.length, 'a keyframe per segment, and no other');
       const total = video[0]!.durations.reduce((a, b) => a + b, 0);
       assert.ok(
         Math.abs(total - mpd.duration) < 0.5,

@@ -58,6 +58,19 @@ describe('planEncode', () => {
     assert.equal(fast.frameRateLimit, 60);
     assert.equal(fast.gopFrames, 240);
   });
+  test("x264's longest keyframe interval is above any segment's frames: the forced keyframes are the only ones", () => {
+    // 179/6 fps × 4 s = 119.3 frames: a bound of 119 put a keyframe one frame before every third forced one.
+    const camera = planEncode(media(1280, 720, { frameRate: 179 / 6 }), settings);
+    assert.equal(camera.keyint, 121);
+    assert.equal(camera.keepFrameTiming, false);
+    assert.equal(planEncode(media(1280, 720, { frameRate: 30 }), settings).keyint, 121);
+    // A variable rate keeps its frames' times, and may come in bursts up to the highest rate let through.
+    const screen = planEncode(media(1280, 720, { frameRate: 7.2, variableFrameRate: true }), settings);
+    assert.equal(screen.keepFrameTiming, true);
+    assert.equal(screen.keyint, 241);
+    const fastVariable = planEncode(media(1280, 720, { frameRate: 120, variableFrameRate: true }), settings);
+    assert.equal(fastVariable.keepFrameTiming, false, 'reduced to 60 fps by a filter: a constant rate');
+  });
   test('audio is planned only when the source has it', () => {
     assert.ok(planEncode(media(1280, 720), settings).audio);
     assert.equal(planEncode(media(1280, 720, {}, false), settings).audio, undefined);
