@@ -112,7 +112,7 @@ export async function startService(
 }
 
 /** Closes the service on SIGTERM or SIGINT (a second signal exits at once). */
-export function closeOnSignals(running: RunningService, logger: Logger): void {
+export function closeOnSignals(running: RunningService, logger: Logger, deadlineMs?: number): void {
   let stopping = false;
   const onSignal = (signal: NodeJS.Signals) => {
     if (stopping) {
@@ -121,6 +121,17 @@ export function closeOnSignals(running: RunningService, logger: Logger): void {
     }
     stopping = true;
     logger.info({ signal }, 'shutting down');
+    if (deadlineMs !== undefined) {
+      // A stop must end even when a dependency it talks to on the way out (Redis, to hand running tasks
+      // back) is unreachable: BullMQ then waits for it forever. Tasks not handed back are found stalled.
+      setTimeout(() => {
+        logger.error(
+          { deadlineSeconds: deadlineMs / 1000 },
+          'shutdown did not finish in time (is the queue reachable?): exiting now',
+        );
+        process.exit(1);
+      }, deadlineMs).unref();
+    }
     running.close().then(
       () => process.exit(0),
       (err: unknown) => {

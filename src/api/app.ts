@@ -1,7 +1,7 @@
 import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify';
 import type { Duplex } from 'node:stream';
 import type { Services } from '../app/services.js';
-import { ApiError, type ApiErrorCode } from './errors.js';
+import { ApiError, dependencyUnavailable, isDependencyUnavailable, type ApiErrorCode } from './errors.js';
 import { apiKeyGuard } from './api-key.js';
 import { observeHttp } from '../metrics/http.js';
 import { registerOpenApi } from './openapi.js';
@@ -78,6 +78,14 @@ export async function buildApp(services: Services, options: AppOptions = {}): Pr
               '(multipart/form-data to /uploads)'
             : err.message;
         return reply.code(status).send({ error: code, message });
+      }
+      if (isDependencyUnavailable(err)) {
+        req.log.warn({ err: err.message }, 'request failed: a dependency is unavailable');
+        const unavailable = dependencyUnavailable();
+        return reply
+          .code(unavailable.statusCode)
+          .headers(unavailable.headers)
+          .send({ error: unavailable.code, message: unavailable.message });
       }
       req.log.error({ err }, 'request failed');
       return reply.code(500).send({ error: 'internal', message: 'internal server error' });

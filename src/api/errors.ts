@@ -29,6 +29,43 @@ export class ApiError extends Error {
   }
 }
 
+/** Error codes of a connection that failed (Node's, SQLite's when the database is locked or its disk full). */
+const unreachableCodes = new Set([
+  'ECONNREFUSED',
+  'ECONNRESET',
+  'ETIMEDOUT',
+  'EPIPE',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+  'ENOTFOUND',
+  'EAI_AGAIN',
+  'SQLITE_BUSY',
+  'SQLITE_FULL',
+]);
+
+/**
+ * Whether an error says that something the API depends on (Redis behind the queue, the database) cannot be
+ * reached now, rather than that the request or the code is wrong: such a request is answered 503 and may be
+ * retried, where a 500 says the service is broken.
+ */
+export function isDependencyUnavailable(err: Error & { code?: string }): boolean {
+  return (
+    // ioredis, once its reconnection attempts for a command are spent, or after the connection was closed.
+    err.name === 'MaxRetriesPerRequestError' ||
+    /^Connection is closed/.test(err.message) ||
+    (err.code !== undefined && unreachableCodes.has(err.code))
+  );
+}
+
+/** The answer while a dependency is away: 503, come back in a few seconds (`/readyz` says which). */
+export function dependencyUnavailable(): ApiError {
+  return new ApiError(
+    'not_ready',
+    'the service cannot reach its queue or database now (see /readyz); try again shortly',
+    { 'retry-after': '5' },
+  );
+}
+
 /** The answer while MAX_QUEUED_TASKS tasks are waiting: 503, come back in half a minute. */
 export function queueFull(message = 'too many tasks are waiting; try again later'): ApiError {
   return new ApiError('queue_full', message, { 'retry-after': '30' });

@@ -8,6 +8,14 @@ export interface ConvertArgs {
   env: NodeJS.ProcessEnv;
 }
 
+/** The command's synopsis and options, for `--help` and a command line it cannot take. */
+export const convertUsage = `  dash-video-converter convert INPUT -o DIR  Convert one local file into DIR, with a progress bar
+      [--ladder 360:550k,720:2800k]  rungs as HEIGHT:BITRATE (LADDER)
+      [--formats dash,hls]           manifests to write (OUTPUT_FORMATS)
+      [--segment-duration 4]         seconds per segment (SEGMENT_DURATION)
+      [--preset superfast]           x264 preset (X264_PRESET)
+      [-q, --quiet]                  no progress bar`;
+
 /** `convert INPUT -o DIR [options]`; undefined when the input or the output directory is missing. */
 export function parseConvertArgs(args: string[]): ConvertArgs | undefined {
   const { values, positionals } = parseArgs({

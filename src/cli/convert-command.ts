@@ -9,7 +9,7 @@ import type { PackageResult } from '../pipeline/package.js';
 import { checkTools, defaultTools } from '../pipeline/tools.js';
 import { ProcessError } from '../process/run-process.js';
 import { publishOrder } from '../tasks/publish.js';
-import { parseConvertArgs } from './convert-args.js';
+import { convertUsage, parseConvertArgs } from './convert-args.js';
 import type { StartedConvert } from './early-probe.js';
 
 /**
@@ -20,7 +20,7 @@ import type { StartedConvert } from './early-probe.js';
 export async function runConvert(args: string[], early?: StartedConvert): Promise<number> {
   const parsed = early?.parsed ?? parseConvertArgs(args);
   if (!parsed) {
-    console.error('usage: dash-video-converter convert INPUT -o OUTDIR');
+    console.error(`usage:\n${convertUsage}`);
     return 2;
   }
   const { input, quiet } = parsed;

@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 import { parseArgs } from 'node:util';
 import { ConfigError, loadConfig } from '../config/config.js';
+import { convertUsage } from './convert-args.js';
 import { startProbe } from './early-probe.js';
 
 const usage = `dash-video-converter: turns videos into adaptive streams (MPEG-DASH and HLS).
@@ -8,13 +9,22 @@ const usage = `dash-video-converter: turns videos into adaptive streams (MPEG-DA
 Usage:
   dash-video-converter serve [--no-worker]   Start the HTTP API (with an in-process worker unless --no-worker)
   dash-video-converter worker                Run workers only (WORKER_CONCURRENCY tasks at once)
-  dash-video-converter convert INPUT -o DIR  Convert one local file into DIR, with a progress bar
-      [--ladder 360:550k,720:2800k] [--formats dash,hls] [--segment-duration 4] [--preset superfast]
+${convertUsage}
 
 Settings come from the environment (see .env.example and the README).`;
 
+/** Time after the grace period for handing running tasks back and closing connections before a stop exits. */
+const SHUTDOWN_HANDBACK_MS = 15_000;
+
 async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
+  if (
+    ['serve', 'worker', 'convert'].includes(command ?? '') &&
+    rest.some((a) => a === '--help' || a === '-h')
+  ) {
+    console.log(usage);
+    return 0;
+  }
   switch (command) {
     case 'serve':
     case 'worker': {
@@ -34,7 +44,8 @@ async function main(argv: string[]): Promise<number> {
         api: command === 'serve',
         worker: command === 'worker' || !values['no-worker'],
       });
-      closeOnSignals(running, logger);
+      // The grace the running tasks get, then time to hand them back and close connections.
+      closeOnSignals(running, logger, config.shutdownGraceMs + SHUTDOWN_HANDBACK_MS);
       return -1;
     }
     case 'convert': {

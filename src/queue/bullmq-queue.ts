@@ -89,8 +89,14 @@ export class BullMqTaskQueue implements TaskQueue {
   ) {
     // Commands fail after a few reconnection attempts instead of waiting forever, so a request to the API
     // gets an error (and /readyz a 503) while Redis is away.
-    this.redis = new Redis(settings.url, { maxRetriesPerRequest: 2 });
-    this.redis.on('error', (err) => logger.warn({ err: err.message }, 'redis connection error'));
+    // Reconnection attempts at most half a second apart (ioredis waits up to 2 s), so that a command fails
+    // within about a second and the API answers 503 instead of holding the request for 10–15 s.
+    this.redis = new Redis(settings.url, {
+      maxRetriesPerRequest: 2,
+      retryStrategy: (times) => Math.min(times * 100, 500),
+    });
+    const warn = repeatLimited(logger);
+    this.redis.on('error', (err) => warn('redis connection error', err));
     this.base = `${settings.prefix}:${queueName}`;
     this.queue = new Queue<JobData, TaskOutput>(queueName, {
       connection: this.redis,
@@ -102,7 +108,7 @@ export class BullMqTaskQueue implements TaskQueue {
         removeOnFail: { age: settings.retentionSeconds },
       },
     });
-    this.queue.on('error', (err) => logger.warn({ err: err.message }, 'queue error'));
+    this.queue.on('error', (err) => warn('queue error', err));
   }
 
   private key(name: 'index' | 'seq' | 'cancelled' | 'callbacks'): string {
@@ -390,7 +396,32 @@ export class BullMqTaskQueue implements TaskQueue {
   }
 }
 
+/**
+ * A warning per message and error at most every 30 s: while Redis is away every reconnection attempt fails
+ * (twice a second) on every connection, and the log would be nothing else. The count of the ones left out goes
+ * with the next.
+ */
+function repeatLimited(logger: Logger): (msg: string, err: Error) => void {
+  const last = new Map<string, { at: number; skipped: number }>();
+  return (msg, err) => {
+    const key = `${msg}\n${err.message}`;
+    const seen = last.get(key);
+    const now = Date.now();
+    if (seen && now - seen.at < REPEAT_LOG_INTERVAL_MS) {
+      seen.skipped++;
+      return;
+    }
+    logger.warn({ err: err.message, ...(seen?.skipped ? { repeated: seen.skipped } : {}) }, msg);
+    last.set(key, { at: now, skipped: 0 });
+  };
+}
+
+const REPEAT_LOG_INTERVAL_MS = 30_000;
+
 type AbortReason = 'cancelled' | 'shutdown' | 'lease_lost';
+
+/** How long a closing worker waits for its cancelled jobs to be handed back before it lets go. */
+const HANDBACK_TIMEOUT_MS = 10_000;
 
 /** One BullMQ worker with its own connections; runs the handler on the jobs BullMQ hands it. */
 class BullMqWorker {
@@ -413,7 +444,8 @@ class BullMqWorker {
     const { settings } = owner;
     // BullMQ's blocking commands need maxRetriesPerRequest: null on the worker's connection.
     this.connection = new Redis(settings.url, { maxRetriesPerRequest: null });
-    this.connection.on('error', (err) => this.log.warn({ err: err.message }, 'redis connection error'));
+    const warn = repeatLimited(this.log);
+    this.connection.on('error', (err) => warn('redis connection error', err));
     this.worker = new Worker<JobData, TaskOutput>(
       queueName,
       (job, token, signal) => this.process(job, token, signal),
@@ -428,7 +460,7 @@ class BullMqWorker {
         maxStalledCount: settings.maxAttempts - 1,
       },
     );
-    this.worker.on('error', (err) => this.log.error({ err }, 'worker error'));
+    this.worker.on('error', (err) => warn('worker error', err));
     this.worker.on('completed', (job) => this.settled(job.id!));
     this.worker.on('failed', (job, err) => {
       if (!job) return;
@@ -524,9 +556,11 @@ class BullMqWorker {
       await waitAtMost(closed, graceMs);
       this.handingBack = true;
       this.worker.cancelAllJobs('shutdown');
-      await closed;
+      // Handing the cancelled jobs back goes through Redis: when it is away, BullMQ waits for it forever. The
+      // jobs it could not hand back are found stalled by another worker once their lock lapses.
+      await waitAtMost(closed, HANDBACK_TIMEOUT_MS);
       clearInterval(this.cancelTimer);
-      await Promise.allSettled([...this.settling]);
+      await waitAtMost(Promise.allSettled([...this.settling]), HANDBACK_TIMEOUT_MS);
       this.connection.disconnect();
     })();
     return this.closing;

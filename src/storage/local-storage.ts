@@ -144,6 +144,8 @@ export class LocalStorage implements Storage {
 
   async check(): Promise<void> {
     await access(this.root, constants.R_OK | constants.W_OK);
+    // A file where the directory should be passes `access`, and every write below it fails.
+    if (!(await stat(this.root)).isDirectory()) throw new Error(`${this.root} is not a directory`);
   }
 
   async close(): Promise<void> {}

@@ -46,6 +46,34 @@ describe('dash-video-converter convert', () => {
     }
   });
 
+  test('--help on every command prints the usage with every convert option and exits 0', async () => {
+    for (const args of [
+      ['serve', '--help'],
+      ['worker', '-h'],
+      ['convert', '--help'],
+    ]) {
+      const { stdout } = await run(process.execPath, [...cli, ...args]);
+      for (const option of [
+        'serve [--no-worker]',
+        '--ladder',
+        '--formats',
+        '--segment-duration',
+        '--preset',
+        '-q',
+      ]) {
+        assert.ok(stdout.includes(option), `${args.join(' ')}: ${option}`);
+      }
+    }
+    await assert.rejects(
+      run(process.execPath, [...cli, 'convert']),
+      (err: { code: number; stderr: string }) => {
+        assert.equal(err.code, 2);
+        assert.match(err.stderr, /--segment-duration/);
+        return true;
+      },
+    );
+  });
+
   test('a file that is not a video exits 1 with the reason', async () => {
     const dir = await mkdtemp(path.join(tmpdir(), 'dvc-cli-'));
     try {

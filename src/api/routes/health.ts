@@ -3,6 +3,9 @@ import type { FastifyPluginAsync } from 'fastify';
 import type { Services } from '../../app/services.js';
 import { checkTools } from '../../pipeline/tools.js';
 
+/** How long /readyz waits for one check: probes (Kubernetes' default timeout is 1 s) want an answer. */
+const READINESS_CHECK_TIMEOUT_MS = 3_000;
+
 /** How long a successful tool check is trusted: running four programs on every probe would be wasteful. */
 const TOOLS_CHECK_TTL_MS = 60_000;
 
@@ -27,6 +30,36 @@ export const healthRoutes: FastifyPluginAsync<{ services: Services }> = async (a
     },
     async () => ({ status: 'ok' as const }),
   );
+
+  /**
+   * Each check's answer within READINESS_CHECK_TIMEOUT_MS: a store that accepts connections and never answers
+   * would otherwise hold the probe for minutes (the S3 client's timeouts and retries). A check still running
+   * is shared by the probes that come meanwhile, never started again beside itself.
+   */
+  const inFlight = new Map<string, Promise<string>>();
+  const checkWithin = async (name: string, fn: () => Promise<unknown>): Promise<string> => {
+    let check = inFlight.get(name);
+    if (!check) {
+      check = fn().then(
+        () => 'ok',
+        (err: unknown) => (err as Error).message.slice(0, 200),
+      );
+      inFlight.set(name, check);
+      void check.finally(() => inFlight.delete(name));
+    }
+    let timer: NodeJS.Timeout | undefined;
+    const late = new Promise<string>((resolve) => {
+      timer = setTimeout(
+        () => resolve(`no answer within ${READINESS_CHECK_TIMEOUT_MS / 1000} s`),
+        READINESS_CHECK_TIMEOUT_MS,
+      );
+    });
+    try {
+      return await Promise.race([check, late]);
+    } finally {
+      clearTimeout(timer);
+    }
+  };
 
   let toolsCheckedAt = 0;
   const checkToolsCached = async () => {
@@ -80,12 +113,7 @@ export const healthRoutes: FastifyPluginAsync<{ services: Services }> = async (a
     async (_req, reply) => {
       const checks: Record<string, string> = {};
       const run = async (name: string, fn: () => Promise<unknown>) => {
-        try {
-          await fn();
-          checks[name] = 'ok';
-        } catch (err) {
-          checks[name] = (err as Error).message.slice(0, 200);
-        }
+        checks[name] = await checkWithin(name, fn);
       };
       await Promise.all([
         run('queue', () => services.queue.check()),
