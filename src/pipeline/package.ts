@@ -3,6 +3,7 @@ import path from 'node:path';
 import { runProcess } from '../process/run-process.js';
 import type { StageContext } from './context.js';
 import type { EncodeOutputs } from './ffmpeg-args.js';
+import { raiseHlsBandwidth } from './hls-bandwidth.js';
 import type { EncodePlan } from './plan.js';
 import { processFailure } from './process-failure.js';
 
@@ -115,6 +116,7 @@ export async function packageStreams(
   } catch (err) {
     throw processFailure(err, 'package_failed', 'Shaka Packager could not package the streams', [pkgDir]);
   }
+  if (hls) await raiseHlsBandwidth(pkgDir, HLS_MASTER_NAME);
   return {
     dir: pkgDir,
     files: await listFiles(pkgDir),

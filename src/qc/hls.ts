@@ -16,7 +16,8 @@ export interface MediaPlaylist {
   ended: boolean;
 }
 
-const attribute = (line: string, name: string) =>
+/** An attribute of a playlist tag (`NAME=value` or `NAME="value"`); `BANDWIDTH` is not `AVERAGE-BANDWIDTH`. */
+export const attribute = (line: string, name: string) =>
   new RegExp(`(?:^|[:,])${name}=(?:"([^"]*)"|([^,]*))`)
     .exec(line)
     ?.slice(1)

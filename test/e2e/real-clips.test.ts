@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { copyFile } from 'node:fs/promises';
+import { copyFile, readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { promisify } from 'node:util';
@@ -118,6 +118,13 @@ describe('the real clips in ../shared/media convert to packages that validate an
       // One keyframe per segment, at its start: x264 adds none of its own (a wasted one before a forced one).
       const keyframes = packets.filter((f) => f.startsWith('K')).length;
       assert.equal(keyframes, topRep.segments.length, 'a keyframe per segment, and no other');
+      // HLS: a variant's BANDWIDTH is its peak, never below its average (RFC 8216).
+      const master = await readFile(path.join(prefix, 'master.m3u8'), 'utf8');
+      for (const inf of master.split('\n').filter((l) => l.startsWith('#EXT-X-STREAM-INF:'))) {
+        const peak = Number(/[:,]BANDWIDTH=(\d+)/.exec(inf)?.[1]);
+        const average = Number(/AVERAGE-BANDWIDTH=(\d+)/.exec(inf)?.[1]);
+        assert.ok(peak >= average, `BANDWIDTH ${peak} ≥ AVERAGE-BANDWIDTH ${average}`);
+      }
       const total = video[0]!.durations.reduce((a, b) => a + b, 0);
       assert.ok(
         Math.abs(total - mpd.duration) < 0.5,
