@@ -165,7 +165,8 @@ export function loadConfig(env: Env = process.env): Config {
   const int = (name: string, fallback: number, min: number, max = Number.MAX_SAFE_INTEGER) => {
     const raw = str(name);
     if (raw === undefined) return fallback;
-    const n = Number(raw);
+    // Digits only: Number() also reads 0x50 (80) and 1e3, which nobody means in a port or a count.
+    const n = /^-?\d+$/.test(raw) ? Number(raw) : NaN;
     if (!Number.isInteger(n) || n < min || n > max) {
       problems.push(`${name}=${raw} must be a whole number from ${min} to ${max}`);
       return fallback;
@@ -175,7 +176,7 @@ export function loadConfig(env: Env = process.env): Config {
   const num = (name: string, fallback: number, min: number, max: number) => {
     const raw = str(name);
     if (raw === undefined) return fallback;
-    const n = Number(raw);
+    const n = /^-?(\d+\.?\d*|\.\d+)$/.test(raw) ? Number(raw) : NaN;
     if (!Number.isFinite(n) || n < min || n > max) {
       problems.push(`${name}=${raw} must be a number from ${min} to ${max}`);
       return fallback;

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { chmod, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { describe, test } from 'node:test';
@@ -72,6 +73,42 @@ describe('dash-video-converter convert', () => {
         return true;
       },
     );
+  });
+
+  test('serve refuses to start with the setting to change: a directory that is a file, a port in use', async () => {
+    const dir = await mkdtemp(path.join(tmpdir(), 'dvc-cli-'));
+    const taken = createServer();
+    try {
+      await writeFile(path.join(dir, 'afile'), '');
+      await new Promise<void>((resolve) => taken.listen(0, '127.0.0.1', resolve));
+      const port = String((taken.address() as { port: number }).port);
+      const cases: [Record<string, string>, RegExp][] = [
+        [{ STATE_DIR: path.join(dir, 'afile') }, /STATE_DIR=.*afile: a file is in the way of the directory/],
+        [
+          { STATE_DIR: path.join(dir, 'state'), INPUT_DIR: path.join(dir, 'afile') },
+          /INPUT_DIR=.*afile: a file is in the way/,
+        ],
+        [
+          { STATE_DIR: path.join(dir, 'state'), PORT: port },
+          new RegExp(`PORT=${port}: the address is in use`),
+        ],
+      ];
+      for (const [env, reason] of cases) {
+        await assert.rejects(
+          run(process.execPath, [...cli, 'serve'], {
+            env: { ...process.env, HOST: '127.0.0.1', PORT: '0', LOG_LEVEL: 'error', ...env },
+          }),
+          (err: { code: number; stderr: string }) => {
+            assert.equal(err.code, 78, err.stderr);
+            assert.match(err.stderr, reason);
+            return true;
+          },
+        );
+      }
+    } finally {
+      taken.close();
+      await rm(dir, { recursive: true, force: true });
+    }
   });
 
   test('a file that is not a video exits 1 with the reason', async () => {

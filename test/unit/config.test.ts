@@ -57,6 +57,22 @@ describe('configuration from the environment', () => {
       assert.doesNotMatch(err.message, /SUPERSECRET/);
     }
   });
+  test('numbers are written in decimal: hexadecimal and exponents are refused, not read as 80 and 1000', () => {
+    for (const [name, value] of [
+      ['PORT', '0x50'],
+      ['PORT', '1e3'],
+      ['WORKER_CONCURRENCY', '2.0'],
+      ['MAX_FRAME_RATE', '3e1'],
+    ]) {
+      assert.throws(
+        () => loadConfig({ [name!]: value! }),
+        new RegExp(`${name}=${value}`),
+        `${name}=${value}`,
+      );
+    }
+    assert.equal(loadConfig({ PORT: '8081' }).port, 8081);
+    assert.equal(loadConfig({ MAX_FRAME_RATE: '29.97' }).encode.maxFrameRate, 29.97);
+  });
   test('a CALLBACK_URL that no delivery could use is refused at start-up, without echoing its secrets', () => {
     const problems = (env: Record<string, string>) => {
       try {
