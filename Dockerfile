@@ -52,5 +52,7 @@ EXPOSE 8080
 HEALTHCHECK --interval=30s --timeout=5s --start-period=30s --retries=3 \
   CMD ["node", "-e", "fetch('http://127.0.0.1:'+(process.env.PORT||8080)+'/healthz').then(r=>process.exit(r.ok?0:1),()=>process.exit(1))"]
 
+# SIGTERM gives running tasks SHUTDOWN_GRACE_SECONDS (30) to finish: run with `--stop-timeout 45` (compose:
+# stop_grace_period), or Docker's 10 s default kills them first.
 ENTRYPOINT ["/usr/bin/tini", "--", "node", "dist/cli/main.js"]
 CMD ["serve"]

@@ -76,6 +76,14 @@ export async function startService(
       }
       app = await buildApp(services);
       address = await app.listen({ host: config.host, port: config.port });
+      if (!worker && config.queue.kind === 'sqlite') {
+        // Legitimate (a `worker` process on this host shares the database file), but usually a mistake.
+        logger.warn(
+          { queue: config.queue.path },
+          'no worker in this process and the queue is the local SQLite file: tasks wait until a `worker` ' +
+            'process on this host (same STATE_DIR) runs them; QUEUE=redis is the scale-out queue',
+        );
+      }
     } else if (config.metricsPort !== undefined) {
       app = await buildProbeApp(services);
       address = await app.listen({ host: config.host, port: config.metricsPort });

@@ -4,9 +4,10 @@ import type { Services } from '../../app/services.js';
 import { contentTypeFor, isImmutableMedia } from '../../storage/content-type.js';
 
 /**
- * `GET /output/<key>`: the packages in a local output directory over HTTP, so a player (the dashboard's
- * or any other) can fetch the MPD, the HLS playlists and the segments. Only for local output storage: S3
- * output is served by the bucket or a CDN in front of it (PUBLIC_BASE_URL).
+ * `GET /output/<key>`: the packages in a local output directory over HTTP, so the dashboard's player can fetch
+ * the MPD, the HLS playlists and the segments (same origin, no CORS, behind API_KEY when set: players elsewhere
+ * get OUTPUT_DIR from a web server or CDN). Only for local output storage: S3 output is served by the bucket or
+ * a CDN in front of it (PUBLIC_BASE_URL).
  */
 export const outputFileRoutes: FastifyPluginAsync<{ services: Services }> = async (app, { services }) => {
   const output = services.config.output;
