@@ -48,6 +48,17 @@ export function outputPrefixFor(inputKey: string, basePrefix = ''): string {
   return [base, `${dir}${stem}`].filter(Boolean).join('/');
 }
 
+/**
+ * A key as the path of a URL: each segment percent-encoded, so a name with a space, `#`, `?`, `+` or `%` is
+ * fetched as itself (a raw `#` made the rest of the key a fragment, a raw `%20` another key).
+ */
+export function keyUrlPath(key: string): string {
+  return joinKey(key)
+    .split('/')
+    .map((segment) => encodeURIComponent(segment))
+    .join('/');
+}
+
 export function joinKey(...parts: string[]): string {
   return parts
     .map((p) => p.replace(/^\/+|\/+$/g, ''))

@@ -3,7 +3,7 @@ import { constants } from 'node:fs';
 import { access, copyFile, mkdir, readdir, rename, rm, rmdir, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { TaskFailure } from '../errors.js';
-import { assertSafeKey, joinKey } from './keys.js';
+import { assertSafeKey, keyUrlPath } from './keys.js';
 import type { ObjectInfo, ObjectLocation, PutOptions, Storage } from './storage.js';
 
 /** Objects as files below one root directory. */
@@ -138,7 +138,7 @@ export class LocalStorage implements Storage {
 
   location(key: string): ObjectLocation {
     return this.publicBaseUrl
-      ? { key, url: `${this.publicBaseUrl.replace(/\/+$/, '')}/${joinKey(key)}` }
+      ? { key, url: `${this.publicBaseUrl.replace(/\/+$/, '')}/${keyUrlPath(key)}` }
       : { key };
   }
 

@@ -16,7 +16,7 @@ import { Upload } from '@aws-sdk/lib-storage';
 import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
 import type { S3Settings } from '../config/config.js';
 import { TaskFailure } from '../errors.js';
-import { assertSafeKey, joinKey } from './keys.js';
+import { assertSafeKey, joinKey, keyUrlPath } from './keys.js';
 import { isAbortError, isTransientNetworkError, summarizeS3Error, toS3Failure } from './s3-errors.js';
 import type { ObjectInfo, ObjectLocation, PutOptions, Storage } from './storage.js';
 
@@ -265,7 +265,7 @@ export class S3Storage implements Storage {
 
   location(key: string): ObjectLocation {
     const loc: ObjectLocation = { key, bucket: this.bucket };
-    if (this.publicBaseUrl) loc.url = `${this.publicBaseUrl.replace(/\/+$/, '')}/${joinKey(key)}`;
+    if (this.publicBaseUrl) loc.url = `${this.publicBaseUrl.replace(/\/+$/, '')}/${keyUrlPath(key)}`;
     return loc;
   }
 

@@ -86,6 +86,19 @@ describe('S3Storage against a real s3rver over HTTP', () => {
     assert.equal(storage(bucket).description, `s3://${bucket}`);
   });
 
+  test('the public URL of a key with a space, #, ?, + or % fetches that object', async () => {
+    const bucket = await s3.createBucket('public-url');
+    const key = 'talks/my talk #1+b%20?x/manifest.mpd';
+    const file = await randomFile(100);
+    await storage(bucket).upload(key, file.path, { contentType: 'application/dash+xml' });
+    // s3rver serves the bucket at <endpoint>/<bucket> (path style), as a CDN in front of it would.
+    const { url } = storage(bucket, {}, `${s3.endpoint}/${bucket}`).location(key);
+    assert.equal(url, `${s3.endpoint}/${bucket}/talks/my%20talk%20%231%2Bb%2520%3Fx/manifest.mpd`);
+    const res = await fetch(url!);
+    assert.equal(res.status, 200);
+    assert.equal(sha256(Buffer.from(await res.arrayBuffer())), file.sha);
+  });
+
   test('a missing bucket fails every call with storage_denied naming the bucket', async () => {
     const bucket = s3.bucketName('missing');
     const store = storage(bucket);
