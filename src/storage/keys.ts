@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 /** Longest key accepted, in bytes (S3's own limit is 1024). */
 export const MAX_KEY_BYTES = 1024;
 const MAX_SEGMENT_BYTES = 255;
@@ -64,4 +65,17 @@ export function joinKey(...parts: string[]): string {
     .map((p) => p.replace(/^\/+|\/+$/g, ''))
     .filter(Boolean)
     .join('/');
+}
+
+/**
+ * The name of the temporary file a local write goes through before its rename: `<name>.<12 hex>.part`. Only
+ * such names are partial files: an upload may well be called `recording.mp4.part` (Firefox names its
+ * unfinished downloads so), and is then kept, listed and served like any other.
+ */
+export function partialFileName(finalPath: string): string {
+  return `${finalPath}.${randomBytes(6).toString('hex')}.part`;
+}
+
+export function isPartialFile(name: string): boolean {
+  return /\.[0-9a-f]{12}\.part$/.test(name);
 }

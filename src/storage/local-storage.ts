@@ -1,9 +1,8 @@
-import { randomBytes } from 'node:crypto';
 import { constants } from 'node:fs';
 import { access, copyFile, mkdir, readdir, rename, rm, rmdir, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { TaskFailure } from '../errors.js';
-import { assertSafeKey, keyUrlPath } from './keys.js';
+import { assertSafeKey, isPartialFile, keyUrlPath, partialFileName } from './keys.js';
 import type { ObjectInfo, ObjectLocation, PutOptions, Storage } from './storage.js';
 
 /** Objects as files below one root directory. */
@@ -59,7 +58,7 @@ export class LocalStorage implements Storage {
     options.signal?.throwIfAborted();
     const dest = this.pathOf(key);
     // Write beside the destination, then rename: a reader sees the old file or the whole new one.
-    const tmp = `${dest}.${randomBytes(6).toString('hex')}.part`;
+    const tmp = partialFileName(dest);
     // A delete emptying the directory may remove it between the mkdir and the copy: once more then.
     for (let attempt = 1; ; attempt++) {
       try {
@@ -95,7 +94,7 @@ export class LocalStorage implements Storage {
     }
     const stale: string[] = [];
     for (const e of entries) {
-      if (!e.isFile() || !e.name.endsWith('.part')) continue;
+      if (!e.isFile() || !isPartialFile(e.name)) continue;
       const file = path.join(e.parentPath, e.name);
       const info = await stat(file).catch(() => undefined);
       if (info && Date.now() - info.mtimeMs > olderThanMs) {
@@ -127,7 +126,7 @@ export class LocalStorage implements Storage {
     try {
       const entries = await readdir(dir, { recursive: true, withFileTypes: true });
       return entries
-        .filter((e) => e.isFile() && !e.name.endsWith('.part'))
+        .filter((e) => e.isFile() && !isPartialFile(e.name))
         .map((e) => path.relative(this.root, path.join(e.parentPath, e.name)).split(path.sep).join('/'))
         .sort();
     } catch (err) {

@@ -57,13 +57,16 @@ describe('start-up sweep of orphan work directories', () => {
     const stale = path.join(uploads, 'e9a1c7a4-5b2d-4e0f-9d1a-2f6b8c3d4e5f', 'talk.mp4.3fa9c2d1e0b4.part');
     const fresh = path.join(uploads, '0c4b1d2e-8f7a-4a6b-9c5d-3e2f1a0b9c8d', 'demo.mp4.81c2d3e4f5a6.part');
     const done = path.join(uploads, '6d5c4b3a-2f1e-4d0c-8b9a-7f6e5d4c3b2a', 'done.mp4');
-    for (const file of [stale, fresh, done]) {
+    // An upload named like a browser's unfinished download is a finished file all the same.
+    const namedPart = path.join(uploads, '5a4b3c2d-1e0f-4a9b-8c7d-6e5f4a3b2c1d', 'recording.mp4.part');
+    for (const file of [stale, fresh, done, namedPart]) {
       await mkdir(path.dirname(file), { recursive: true });
       await writeFile(file, Buffer.alloc(4096));
     }
     const twoHoursAgo = new Date(Date.now() - 2 * 3600_000);
     await utimes(stale, twoHoursAgo, twoHoursAgo);
     await utimes(done, twoHoursAgo, twoHoursAgo);
+    await utimes(namedPart, twoHoursAgo, twoHoursAgo);
     svc = await startTestService({}, { root, keepRoot: true });
     assert.ok(!existsSync(path.dirname(stale)), 'the stale part and its directory are gone');
     assert.ok(
@@ -71,6 +74,7 @@ describe('start-up sweep of orphan work directories', () => {
       'a part written within the hour stays (another process may be receiving it)',
     );
     assert.ok(existsSync(done), 'a finished upload stays, however old');
+    assert.ok(existsSync(namedPart), 'a finished upload called *.part stays too');
   });
 
   test('an API-only process does not sweep (it runs no tasks)', async () => {

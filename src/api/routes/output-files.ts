@@ -2,6 +2,7 @@ import fastifyStatic from '@fastify/static';
 import type { FastifyPluginAsync } from 'fastify';
 import type { Services } from '../../app/services.js';
 import { contentTypeFor, isImmutableMedia } from '../../storage/content-type.js';
+import { isPartialFile } from '../../storage/keys.js';
 
 /**
  * `GET /output/<key>`: the packages in a local output directory over HTTP, so the dashboard's player can fetch
@@ -21,8 +22,8 @@ export const outputFileRoutes: FastifyPluginAsync<{ services: Services }> = asyn
     list: false,
     dotfiles: 'ignore',
     cacheControl: false,
-    // Files still being written (`*.part`) are never served.
-    allowedPath: (pathName) => !pathName.endsWith('.part'),
+    // Files still being written (`<name>.<hex>.part`) are never served.
+    allowedPath: (pathName) => !isPartialFile(pathName),
     setHeaders: (reply, filePath) => {
       reply.header('content-type', contentTypeFor(filePath));
       reply.header('cache-control', isImmutableMedia(filePath) ? segments : manifests);

@@ -10,6 +10,7 @@ import { ownedWorkDirName } from '../../app/work-dirs.js';
 import { QueueFullError } from '../../queue/task-queue.js';
 import { ApiError, errorResponseSchema, queueFull } from '../errors.js';
 import { safeContentType, sanitiseFilename, uploadKeyFor } from './upload-names.js';
+import { partialFileName } from '../../storage/keys.js';
 
 /** How long a presigned upload URL stays valid. */
 const PRESIGN_SECONDS = 3600;
@@ -184,7 +185,7 @@ async function receiveMultipart(
     ? path.dirname(finalPath)
     : path.join(services.config.workDir, ownedWorkDirName(`upload-${randomBytes(6).toString('hex')}`));
   const tmp = finalPath
-    ? `${finalPath}.${randomBytes(6).toString('hex')}.part`
+    ? partialFileName(finalPath)
     : path.join(tmpDir, sanitiseFilename(file.filename || 'video'));
   await mkdir(tmpDir, { recursive: true });
   try {
