@@ -79,6 +79,11 @@ export async function buildApp(services: Services, options: AppOptions = {}): Pr
             : err.message;
         return reply.code(status).send({ error: code, message });
       }
+      // The client went away (an upload it aborted): its socket's error is no outage of ours.
+      if (req.raw.destroyed || req.raw.aborted) {
+        req.log.debug({ err: err.message }, 'request aborted by the client');
+        return reply.code(400).send({ error: 'bad_request', message: 'the request was aborted' });
+      }
       if (isDependencyUnavailable(err)) {
         req.log.warn({ err: err.message }, 'request failed: a dependency is unavailable');
         const unavailable = dependencyUnavailable();

@@ -126,6 +126,11 @@ describe('dashboard API on local storage: uploads, events, output files, the pag
     assert.deepEqual(await filesUnder(svc.inputDir), before, 'no file or .part left by refused uploads');
   });
 
+  test('HEAD /events answers at once (a monitor probing it was left hanging)', async () => {
+    const res = await fetch(`${svc.url}/events`, { method: 'HEAD', signal: AbortSignal.timeout(5_000) });
+    assert.equal(res.status, 404);
+  });
+
   test('encode=true submits; /events sends a snapshot then updates up to completion; /output serves it', async () => {
     const clip = await readFile(await generateClip({ width: 640, height: 360, seconds: 4, audio: true }));
     const eventsDone = readEvents(`${svc.url}/events`, (t) => t.includes('"status":"completed"'));
@@ -186,8 +191,8 @@ describe('dashboard API on local storage: uploads, events, output files, the pag
 
   test('/output never serves a file being written, nor anything outside the output directory', async () => {
     await mkdir(path.join(svc.outputDir, 'wip'), { recursive: true });
-    await writeFile(path.join(svc.outputDir, 'wip', 'manifest.mpd.abc123.part'), '<MPD/>');
-    assert.equal((await fetch(`${svc.url}/output/wip/manifest.mpd.abc123.part`)).status, 404);
+    await writeFile(path.join(svc.outputDir, 'wip', 'manifest.mpd.abc123def456.part'), '<MPD/>');
+    assert.equal((await fetch(`${svc.url}/output/wip/manifest.mpd.abc123def456.part`)).status, 404);
     for (const p of [
       '/output/../state/tasks.db',
       '/output/%2e%2e/state/tasks.db',

@@ -38,6 +38,8 @@ export const eventRoutes: FastifyPluginAsync<EventRouteOptions> = async (app, op
   app.get(
     '/events',
     {
+      // A stream has no head to give: Fastify's automatic HEAD route subscribed the request and never answered.
+      exposeHeadRoute: false,
       schema: {
         tags: ['tasks'],
         summary: 'Live task updates (Server-Sent Events)',
