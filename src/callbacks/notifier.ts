@@ -250,7 +250,12 @@ export class CallbackNotifier {
           else reject(new Error(`receiver answered HTTP ${code}`));
         },
       );
-      req.on('timeout', () => req.destroy(new Error(`no answer within ${this.options.timeoutMs} ms`)));
+      const late = () => req.destroy(new Error(`no answer within ${this.options.timeoutMs} ms`));
+      // `timeout` fires on a silent socket only: a receiver trickling its answer a byte at a time held the
+      // delivery open for good. The whole answer is due within the timeout too.
+      const deadline = setTimeout(late, this.options.timeoutMs);
+      req.on('timeout', late);
+      req.on('close', () => clearTimeout(deadline));
       req.on('error', (err) => reject(err));
       req.end(body);
     });

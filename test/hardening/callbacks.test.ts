@@ -148,6 +148,43 @@ describe('callbacks', () => {
     assert.deepEqual(receiver.deliveries, [], 'the receiver never got a request');
   });
 
+  test('a receiver that trickles its answer is given up on after CALLBACK_TIMEOUT_MS, and retried', async () => {
+    let requests = 0;
+    const timers = new Set<NodeJS.Timeout>();
+    const trickler = http.createServer((req, res) => {
+      requests++;
+      req.resume();
+      // The status line a byte a quarter second: the socket is never silent long enough for an idle timeout.
+      const socket = res.socket!;
+      const bytes = Buffer.from('HTTP/1.1 200 OK\r\n' + ' '.repeat(200));
+      let i = 0;
+      const timer = setInterval(() => {
+        if (i < bytes.length && !socket.destroyed) socket.write(bytes.subarray(i, ++i));
+      }, 250);
+      timers.add(timer);
+      socket.on('close', () => clearInterval(timer));
+    });
+    await new Promise<void>((r) => trickler.listen(0, '127.0.0.1', r));
+    cleanups.push(async () => {
+      for (const t of timers) clearInterval(t);
+      trickler.closeAllConnections();
+      await new Promise<void>((r) => trickler.close(() => r()));
+    });
+    const svc = await startTestService({
+      CALLBACK_ALLOW_PRIVATE: 'true',
+      CALLBACK_MAX_ATTEMPTS: '2',
+      CALLBACK_BACKOFF_MS: '50',
+      CALLBACK_TIMEOUT_MS: '1000',
+    });
+    cleanups.push(svc.close);
+    const port = (trickler.address() as AddressInfo).port;
+    const id = await submit(svc.url, 'missing.mp4', { callback_url: `http://127.0.0.1:${port}/hook` });
+    await waitForFinal(svc.url, id);
+    const cb = await callbackState(svc, id, 'failed');
+    assert.equal(cb?.last_error, 'no answer within 1000 ms');
+    assert.equal(requests, 2, 'each attempt gave up on its own deadline');
+  });
+
   test('redirects are not followed', async () => {
     const target = await startReceiver(() => ({ code: 204 }));
     cleanups.push(target.close);
