@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { readFile, readdir, writeFile, mkdir } from 'node:fs/promises';
+import { copyFile, readFile, readdir, writeFile, mkdir } from 'node:fs/promises';
 import http from 'node:http';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
@@ -7,7 +7,15 @@ import { brotliDecompressSync, gunzipSync } from 'node:zlib';
 import { ensureDashboardBuilt } from '../browser/chromium.js';
 import { generateClip } from '../helpers/media.js';
 import { startS3Server, type TestS3 } from '../helpers/s3-server.js';
-import { postJson, startTestService, waitForFinal, type TestService } from '../helpers/service.js';
+import {
+  getJson,
+  postJson,
+  startTestService,
+  submit,
+  waitForFinal,
+  type TestService,
+} from '../helpers/service.js';
+import { poll } from '../hardening/procs.js';
 
 async function uploadForm(url: string, name: string, body: Uint8Array, headers: Record<string, string> = {}) {
   const form = new FormData();
@@ -258,6 +266,32 @@ describe('dashboard API on local storage: uploads, events, output files, the pag
     assert.equal(gz.headers['content-encoding'], 'gzip');
     assert.match(String(gz.headers['content-type']), /^text\/html/);
     assert.match(gunzipSync(gz.body).toString('utf8'), /<script type="module" src="app.js">/);
+  });
+
+  test('a task pushed out of the newest 50 by a batch while it runs still gets its updates to the end', async () => {
+    const busy = await startTestService({ WORKER_CONCURRENCY: '1' });
+    try {
+      await copyFile(
+        await generateClip({ width: 640, height: 360, seconds: 20, audio: true }),
+        path.join(busy.inputDir, 'first.mp4'),
+      );
+      const first = await submit(busy.url, 'first.mp4');
+      const events = readEvents(`${busy.url}/events`, (t) =>
+        t.includes(`"task_id":"${first}","status":"completed"`),
+      );
+      await poll(
+        async () =>
+          (await getJson(`${busy.url}/status/${first}`)).body.status === 'processing' ? true : undefined,
+        20_000,
+      );
+      for (let i = 0; i < 55; i++) await submit(busy.url, `batch/missing-${i}.mp4`);
+      const { doc } = await waitForFinal(busy.url, first);
+      assert.equal(doc.status, 'completed');
+      const updates = (await events).flatMap((e) => e.tasks).filter((t) => t.task_id === first);
+      assert.equal(updates.at(-1)?.status, 'completed', 'the stream told the end of the task it had shown');
+    } finally {
+      await busy.close();
+    }
   });
 
   test('closing the service ends open event streams instead of waiting on them', async () => {

@@ -46,7 +46,8 @@ export const eventRoutes: FastifyPluginAsync<EventRouteOptions> = async (app, op
         description:
           `A text/event-stream for dashboards: on connect a \`snapshot\` event whose data is ` +
           `{"tasks": [status documents]} of the ${limit} newest tasks, then an \`update\` event with the ` +
-          'tasks that changed, checked every second, and a comment line every 15 s to keep proxies from ' +
+          'tasks that changed (among them those shown before that newer ones pushed out, until they end), ' +
+          'checked every second, and a comment line every 15 s to keep proxies from ' +
           'closing the stream. With an API key, send it in the X-API-Key header (read the stream with ' +
           'fetch; EventSource cannot send headers). Clients that cannot keep a stream poll GET /tasks.',
         response: {
@@ -72,6 +73,12 @@ export const eventRoutes: FastifyPluginAsync<EventRouteOptions> = async (app, op
     },
   );
 };
+
+/** Whether a status document (as the feed keeps it, serialised) is of a task that has ended. */
+function isFinal(signature: string): boolean {
+  const { status } = JSON.parse(signature) as { status: string };
+  return status === 'completed' || status === 'failed';
+}
 
 class TaskFeed {
   private readonly clients = new Set<ServerResponse>();
@@ -150,7 +157,17 @@ class TaskFeed {
     if (this.ticking) return;
     this.ticking = true;
     try {
-      const docs = await this.read();
+      const docs = [...(await this.read())];
+      // A task the clients show that newer ones pushed out of the newest N before it ended (the first of a
+      // big batch, still encoding): followed by id until it ends, or its row would stay as it was for good.
+      const inWindow = new Set(docs.map((d) => d.task_id));
+      const followed = [...this.last]
+        .filter(([id, signature]) => !inWindow.has(id) && !isFinal(signature))
+        .slice(0, this.options.limit)
+        .map(([id]) => id);
+      for (const task of await Promise.all(followed.map((id) => this.queue.get(id)))) {
+        if (task) docs.push(await this.render(task));
+      }
       if (this.closed) return;
       const next = new Map<string, string>();
       const changed: StatusDocument[] = [];
