@@ -134,6 +134,16 @@ describe('dashboard API on local storage: uploads, events, output files, the pag
     assert.deepEqual(await filesUnder(svc.inputDir), before, 'no file or .part left by refused uploads');
   });
 
+  test('/output serves names with &, +, =, comma, ;, :, @, $, space, # or % in them, encoded per segment', async () => {
+    for (const name of ['Tom & Jerry, pt 1', 'a+b=c;d:e@f$g', 'sp ace#h%25?q']) {
+      await mkdir(path.join(svc.outputDir, name), { recursive: true });
+      await writeFile(path.join(svc.outputDir, name, 'manifest.mpd'), `<MPD id="${name}"/>`);
+      const res = await fetch(`${svc.url}/output/${encodeURIComponent(name)}/manifest.mpd`);
+      assert.equal(res.status, 200, name);
+      assert.equal(await res.text(), `<MPD id="${name}"/>`);
+    }
+  });
+
   test('HEAD /events answers at once (a monitor probing it was left hanging)', async () => {
     const res = await fetch(`${svc.url}/events`, { method: 'HEAD', signal: AbortSignal.timeout(5_000) });
     assert.equal(res.status, 404);

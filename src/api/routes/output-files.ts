@@ -14,6 +14,18 @@ export const outputFileRoutes: FastifyPluginAsync<{ services: Services }> = asyn
   const output = services.config.output;
   if (output.kind !== 'local') return;
   const { segments, manifests } = services.config.cacheControl;
+  // @fastify/static decodes the path with decodeURI, which leaves `%26`, `%2B`, `%3D`… encoded: the URL of a
+  // package whose name has `&`, `+`, `=`, `,`, `;`, `:`, `@` or `$` in it, encoded as the dashboard and the
+  // status document encode keys, found no file. Each segment is decoded here and encoded again the way
+  // decodeURI reads back.
+  app.addHook('onRequest', async (req) => {
+    const url = req.raw.url ?? '';
+    const query = url.indexOf('?');
+    const pathname = query === -1 ? url : url.slice(0, query);
+    if (!pathname.startsWith('/output/')) return;
+    const canonical = pathname.split('/').map(decodeURIReadable).join('/');
+    req.raw.url = canonical + (query === -1 ? '' : url.slice(query));
+  });
   await app.register(fastifyStatic, {
     root: output.root,
     prefix: '/output/',
@@ -31,3 +43,17 @@ export const outputFileRoutes: FastifyPluginAsync<{ services: Services }> = asyn
     },
   });
 };
+
+/** A path segment percent-encoded so that decodeURI gives back exactly what decodeURIComponent reads in it. */
+function decodeURIReadable(segment: string): string {
+  let decoded: string;
+  try {
+    decoded = decodeURIComponent(segment);
+  } catch {
+    return segment;
+  }
+  // The sub-delimiters decodeURI would leave encoded are legal as they are in a path.
+  return encodeURIComponent(decoded).replace(/%(24|26|2B|2C|3A|3B|3D|40)/gi, (escape) =>
+    decodeURIComponent(escape),
+  );
+}
