@@ -42,5 +42,8 @@ export function isTaskFailure(err: unknown): err is TaskFailure {
 /** Turns any error into a TaskFailure; unknown errors keep a generic message so internals never leak. */
 export function toTaskFailure(err: unknown): TaskFailure {
   if (err instanceof TaskFailure) return err;
+  // A key the storage refuses is refused on every attempt: permanent, and said as it is.
+  if (err instanceof Error && err.name === 'UnsafeKeyError')
+    return new TaskFailure('invalid_input', err.message);
   return new TaskFailure('internal', 'internal error while processing the task', { cause: err });
 }

@@ -1,5 +1,6 @@
 import { assertCallbackUrl } from '../callbacks/address-guard.js';
 import path from 'node:path';
+import { assertSafeKey } from '../storage/keys.js';
 import type { InputLimits } from '../pipeline/convert.js';
 import { defaultLadder, type EncodeSettings, type OutputFormat, type RungSpec } from '../pipeline/plan.js';
 import type { MediaTools } from '../pipeline/tools.js';
@@ -183,6 +184,18 @@ export function loadConfig(env: Env = process.env): Config {
     }
     return n;
   };
+  // A prefix of keys: relative, `/`-separated, no `.` or `..` segment (slashes at its ends are dropped).
+  const keyPrefix = (name: string) => {
+    const raw = str(name, '')!.replace(/^\/+|\/+$/g, '');
+    if (!raw) return '';
+    try {
+      assertSafeKey(raw, name);
+    } catch (err) {
+      problems.push(`${name}=${raw}: ${(err as Error).message.replace(`${name} `, '')}`);
+      return '';
+    }
+    return raw;
+  };
   const bool = (name: string, fallback: boolean) => {
     const raw = str(name)?.toLowerCase();
     if (raw === undefined) return fallback;
@@ -289,7 +302,7 @@ export function loadConfig(env: Env = process.env): Config {
     workDir: path.resolve(str('WORK_DIR', path.join(stateDir, 'work'))!),
     input,
     output,
-    outputPrefix: str('OUTPUT_PREFIX', '')!,
+    outputPrefix: keyPrefix('OUTPUT_PREFIX'),
     publicBaseUrl: url('PUBLIC_BASE_URL', ['http:', 'https:']),
     cacheControl: {
       segments: str('SEGMENT_CACHE_CONTROL', 'public, max-age=31536000, immutable')!,

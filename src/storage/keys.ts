@@ -3,6 +3,12 @@ import { randomBytes } from 'node:crypto';
 export const MAX_KEY_BYTES = 1024;
 const MAX_SEGMENT_BYTES = 255;
 
+/**
+ * Bytes a package's prefix must leave for the keys below it: `/<task id>-<attempt>-<6 hex>/` (about 46) and
+ * the longest relative path of a package, `video_2160p/playlist.m3u8` or a segment (under 30), with room.
+ */
+export const PACKAGE_KEY_RESERVE_BYTES = 96;
+
 export class UnsafeKeyError extends Error {
   override name = 'UnsafeKeyError';
 }

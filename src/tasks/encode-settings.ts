@@ -2,7 +2,13 @@ import type { Config } from '../config/config.js';
 import { TaskFailure } from '../errors.js';
 import type { EncodeSettings } from '../pipeline/plan.js';
 import type { TaskRequest } from '../queue/task.js';
-import { assertSafeKey, joinKey, outputPrefixFor } from '../storage/keys.js';
+import {
+  assertSafeKey,
+  joinKey,
+  MAX_KEY_BYTES,
+  outputPrefixFor,
+  PACKAGE_KEY_RESERVE_BYTES,
+} from '../storage/keys.js';
 
 /**
  * The encoder settings of one request: the service's settings, then the named profile (`profile`, or `ladder`
@@ -45,16 +51,28 @@ export function resolveEncodeSettings(config: Config, request: TaskRequest): Enc
 
 /** Where a request's package is published: OUTPUT_PREFIX, then `output_prefix` or the input's name. */
 export function packagePrefixFor(config: Config, request: TaskRequest): string {
+  const derived = request.output_prefix === undefined;
+  const what = derived ? 'the output prefix made from video_filename' : 'output_prefix';
+  let prefix: string;
   try {
-    if (request.output_prefix === undefined) {
-      const prefix = outputPrefixFor(request.video_filename, config.outputPrefix);
-      // Checked here as every key is at publishing: a name that cannot give a package place fails now.
-      assertSafeKey(prefix, 'the output prefix made from video_filename');
-      return prefix;
+    if (derived) {
+      prefix = outputPrefixFor(request.video_filename, config.outputPrefix);
+    } else {
+      assertSafeKey(request.output_prefix, 'output_prefix');
+      prefix = joinKey(config.outputPrefix, request.output_prefix!);
     }
-    assertSafeKey(request.output_prefix, 'output_prefix');
+    // Checked here as every key is at publishing: a name that cannot give a package place fails now, before
+    // any encoding, and not once the first segment's key turns out too long.
+    assertSafeKey(prefix, what);
   } catch (err) {
     throw new TaskFailure('invalid_input', (err as Error).message);
   }
-  return joinKey(config.outputPrefix, request.output_prefix);
+  const room = MAX_KEY_BYTES - PACKAGE_KEY_RESERVE_BYTES;
+  if (Buffer.byteLength(prefix) > room) {
+    throw new TaskFailure(
+      'invalid_input',
+      `${what} is too long to hold a package: at most ${room} bytes with OUTPUT_PREFIX (keys are limited to ${MAX_KEY_BYTES})`,
+    );
+  }
+  return prefix;
 }

@@ -2,7 +2,7 @@ import { mkdir, readFile, rm } from 'node:fs/promises';
 import path from 'node:path';
 import type { Logger } from 'pino';
 import { contentTypeFor, isImmutableMedia, isManifest } from '../storage/content-type.js';
-import { joinKey } from '../storage/keys.js';
+import { assertSafeKey, joinKey } from '../storage/keys.js';
 import type { PutOptions, Storage } from '../storage/storage.js';
 
 export interface PublishOptions {
@@ -59,6 +59,9 @@ export class PackagePublisher {
           // again, their init segments too but for the packager's clock in the headers.
           return;
         }
+        // A key the storage would refuse is never counted as uploaded: taking the package back deletes the
+        // uploaded keys as one batch, which one bad key would fail whole.
+        assertSafeKey(key, 'a key of the package');
         this.uploaded.add(key);
         await this.storage.upload(key, src, putOptionsFor(file, this.options));
       });

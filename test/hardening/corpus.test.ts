@@ -285,6 +285,11 @@ describe('bad-input corpus', () => {
     { video_filename: `${'b'.repeat(300)}.mp4` },
     /segment longer than 255 bytes/,
   );
+  rejected(
+    'a 960-byte name, too long to leave room for the package keys below its prefix',
+    { video_filename: `${['0', '1', '2', '3'].map((c) => c.repeat(200)).join('/')}/${'z'.repeat(152)}.mp4` },
+    /the output prefix made from video_filename is too long to hold a package: at most 928 bytes/,
+  );
   rejected('empty name', { video_filename: '' }, /must NOT have fewer than 1 characters/);
 
   // ---- malformed request bodies ----

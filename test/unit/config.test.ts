@@ -73,6 +73,15 @@ describe('configuration from the environment', () => {
     assert.equal(loadConfig({ PORT: '8081' }).port, 8081);
     assert.equal(loadConfig({ MAX_FRAME_RATE: '29.97' }).encode.maxFrameRate, 29.97);
   });
+  test('OUTPUT_PREFIX is a relative key prefix: slashes at its ends dropped, . and .. and empty segments refused', () => {
+    assert.equal(loadConfig({ OUTPUT_PREFIX: '/vod/2026/' }).outputPrefix, 'vod/2026');
+    for (const bad of ['../evil', 'vod//x', 'a/./b']) {
+      assert.throws(
+        () => loadConfig({ OUTPUT_PREFIX: bad }),
+        new RegExp(`OUTPUT_PREFIX=${bad.replace(/\./g, '\\.')}`),
+      );
+    }
+  });
   test('a CALLBACK_URL that no delivery could use is refused at start-up, without echoing its secrets', () => {
     const problems = (env: Record<string, string>) => {
       try {
