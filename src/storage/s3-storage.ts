@@ -86,7 +86,7 @@ export class S3Storage implements Storage {
     assertSafeKey(key, 'key');
     try {
       const res = await this.client.send(new HeadObjectCommand({ Bucket: this.bucket, Key: key }));
-      return { size: res.ContentLength ?? 0 };
+      return { size: res.ContentLength ?? 0, ...(res.ETag ? { etag: res.ETag } : {}) };
     } catch (err) {
       const { status } = summarizeS3Error(err);
       // A HEAD answer has no body, so a missing bucket and a missing key both arrive as a bare 404.
@@ -128,10 +128,17 @@ export class S3Storage implements Storage {
    * Streams the object to `destPath` with back-pressure, so memory stays flat whatever the size. When the
    * connection breaks mid-body, the rest is fetched with a Range request pinned to the same ETag.
    */
-  async download(key: string, destPath: string, signal?: AbortSignal): Promise<void> {
+  async download(
+    key: string,
+    destPath: string,
+    signal?: AbortSignal,
+    expected: { etag?: string } = {},
+  ): Promise<void> {
     assertSafeKey(key, 'key');
     let written = 0;
-    let etag: string | undefined;
+    // Pinned from the first request on when the caller checked a version (its size against the limit):
+    // an object replaced between that check and this read is not read.
+    let etag = expected.etag;
     let total: number | undefined;
     for (let attempt = 1; ; attempt++) {
       signal?.throwIfAborted();
@@ -141,7 +148,8 @@ export class S3Storage implements Storage {
           new GetObjectCommand({
             Bucket: this.bucket,
             Key: key,
-            ...(written > 0 ? { Range: `bytes=${written}-`, IfMatch: etag } : {}),
+            ...(etag ? { IfMatch: etag } : {}),
+            ...(written > 0 ? { Range: `bytes=${written}-` } : {}),
           }),
           { abortSignal: signal },
         );
@@ -151,7 +159,8 @@ export class S3Storage implements Storage {
         }
         body = res.Body as Readable;
       } catch (err) {
-        if (written > 0 && summarizeS3Error(err).name === 'PreconditionFailed') {
+        const { name, status } = summarizeS3Error(err);
+        if (etag && (name === 'PreconditionFailed' || status === 412)) {
           throw new TaskFailure('storage_error', 'the input changed while it was being downloaded');
         }
         throw this.fail(err, key);

@@ -9,8 +9,11 @@ export interface Storage {
   readonly description: string;
   /** Size of the object, or undefined when it does not exist. */
   head(key: string): Promise<ObjectInfo | undefined>;
-  /** Streams the object into a local file. Throws TaskFailure('input_not_found') when it does not exist. */
-  download(key: string, destPath: string, signal?: AbortSignal): Promise<void>;
+  /**
+   * Streams the object into a local file. Throws TaskFailure('input_not_found') when it does not exist. With
+   * `expected.etag` (from `head`), only that version of the object is read: one replaced since fails.
+   */
+  download(key: string, destPath: string, signal?: AbortSignal, expected?: { etag?: string }): Promise<void>;
   /** A local path to read the object in place, when the backend is a local disk; undefined otherwise. */
   localPath(key: string): string | undefined;
   upload(key: string, srcPath: string, options: PutOptions): Promise<void>;
@@ -29,6 +32,8 @@ export interface Storage {
 
 export interface ObjectInfo {
   size: number;
+  /** The version of the object, where the backend tells (S3's ETag). */
+  etag?: string;
 }
 
 export interface PutOptions {

@@ -46,7 +46,8 @@ export async function fetchInput(
   await ensureFreeSpace(workDir, (local ? 0 : info.size) + (options.reserveBytes?.(info.size) ?? 0));
   if (local) return { path: local, size: info.size, downloaded: false };
   const dest = path.join(workDir, `input${path.extname(key).slice(0, 10)}`);
-  await storage.download(key, dest, options.signal);
+  // The version whose size was checked, and no other (a re-upload in between would escape the limit).
+  await storage.download(key, dest, options.signal, { etag: info.etag });
   options.signal?.throwIfAborted();
   return { path: dest, size: info.size, downloaded: true };
 }

@@ -7,6 +7,8 @@ export interface ProxiedRequest {
   url: string;
   /** The Range header, when the request has one. */
   range?: string;
+  /** The If-Match header (the version a read is pinned to), when the request has one. */
+  ifMatch?: string;
 }
 
 export interface FaultProxyOptions {
@@ -49,6 +51,7 @@ export async function startFaultProxy(options: FaultProxyOptions): Promise<Fault
       method: req.method ?? 'GET',
       url: req.url ?? '/',
       ...(req.headers.range ? { range: req.headers.range } : {}),
+      ...(req.headers['if-match'] ? { ifMatch: req.headers['if-match'] } : {}),
     };
     seen.push(info);
     const id = `${info.method} ${info.url}`;

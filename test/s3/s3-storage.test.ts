@@ -86,6 +86,36 @@ describe('S3Storage against a real s3rver over HTTP', () => {
     assert.equal(storage(bucket).description, `s3://${bucket}`);
   });
 
+  test('a download is pinned to the version head saw: a re-upload in between cannot slip past the size check', async () => {
+    const bucket = await s3.createBucket('pinned');
+    const store = storage(bucket);
+    const small = await randomFile(1000);
+    await store.upload('in/clip.mp4', small.path, { contentType: 'video/mp4' });
+    const checked = await store.head('in/clip.mp4');
+    assert.ok(checked?.etag, 'head tells the version');
+    const dest = path.join(dir, 'pinned');
+    await store.download('in/clip.mp4', dest, undefined, { etag: checked.etag });
+    assert.equal(sha256(await readFile(dest)), small.sha);
+    // s3rver serves any version; S3 answers 412 to a GET whose If-Match names another. The request is what
+    // this side controls: every GET of the download names the version head saw.
+    const recorder = await startFaultProxy({ target: s3.endpoint });
+    try {
+      await storage(bucket, { endpoint: recorder.url }).download(
+        'in/clip.mp4',
+        path.join(dir, 'pinned-2'),
+        undefined,
+        {
+          etag: checked.etag,
+        },
+      );
+      const gets = recorder.seen.filter((r) => r.method === 'GET');
+      assert.ok(gets.length >= 1);
+      for (const get of gets) assert.equal(get.ifMatch, checked.etag);
+    } finally {
+      await recorder.close();
+    }
+  });
+
   test('the public URL of a key with a space, #, ?, + or % fetches that object', async () => {
     const bucket = await s3.createBucket('public-url');
     const key = 'talks/my talk #1+b%20?x/manifest.mpd';
@@ -177,7 +207,7 @@ describe('S3Storage against a real s3rver over HTTP', () => {
     const body = randomBytes(4096);
     const res = await fetch(url, { method: 'PUT', headers: { 'content-type': 'video/mp4' }, body });
     assert.equal(res.status, 200, await res.text());
-    assert.deepEqual(await store.head('uploads/clip.mp4'), { size: 4096 });
+    assert.equal((await store.head('uploads/clip.mp4'))?.size, 4096);
     const head = await s3.client.send(new HeadObjectCommand({ Bucket: bucket, Key: 'uploads/clip.mp4' }));
     assert.equal(head.ContentType, 'video/mp4');
     await assert.rejects(store.createUploadUrl('../escape.mp4', 'video/mp4', 300));
@@ -195,9 +225,9 @@ describe('S3Storage against a real s3rver over HTTP', () => {
     const body = randomBytes(1024);
     const res = await fetch(url, { method: 'PUT', headers: { 'content-type': 'video/mp4' }, body });
     assert.equal(res.status, 200, await res.text());
-    assert.deepEqual(
-      await store.head('uploads/public.mp4'),
-      { size: 1024 },
+    assert.equal(
+      (await store.head('uploads/public.mp4'))?.size,
+      1024,
       'the service reads it at its own endpoint',
     );
     // SigV4 signs the host (which s3rver does not check, AWS and MinIO do): the URL is only valid at that address.
@@ -262,7 +292,7 @@ describe('S3Storage against a real s3rver over HTTP', () => {
       await store.check();
       await store.upload('p/seg.m4s', small.path, { contentType: 'video/mp4' });
       await store.upload('p/big.m4s', big.path, { contentType: 'video/mp4' });
-      assert.deepEqual(await store.head('p/seg.m4s'), { size: 1000 });
+      assert.equal((await store.head('p/seg.m4s'))?.size, 1000);
       assert.deepEqual(await store.list('p'), ['p/big.m4s', 'p/seg.m4s']);
       const dest = path.join(dir, 'flaky.back');
       await store.download('p/big.m4s', dest);

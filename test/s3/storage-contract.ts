@@ -39,7 +39,7 @@ export function storageContract(
     test('upload, head, download give back the same bytes', async () => {
       const src = await file(70_000);
       await storage.upload('pkg/a/init.mp4', src.path, { contentType: 'video/mp4' });
-      assert.deepEqual(await storage.head('pkg/a/init.mp4'), { size: 70_000 });
+      assert.equal((await storage.head('pkg/a/init.mp4'))?.size, 70_000);
       const dest = path.join(dir, 'downloaded');
       await storage.download('pkg/a/init.mp4', dest);
       assert.ok((await readFile(dest)).equals(src.data));
@@ -48,7 +48,7 @@ export function storageContract(
     test('an upload replaces an existing object', async () => {
       await storage.upload('pkg/replace.bin', (await file(10)).path, { contentType: 'video/mp4' });
       await storage.upload('pkg/replace.bin', (await file(20)).path, { contentType: 'video/mp4' });
-      assert.deepEqual(await storage.head('pkg/replace.bin'), { size: 20 });
+      assert.equal((await storage.head('pkg/replace.bin'))?.size, 20);
     });
 
     test('list returns the keys under a prefix, not those of a sibling sharing its first letters', async () => {
