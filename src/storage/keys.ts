@@ -15,8 +15,10 @@ export class UnsafeKeyError extends Error {
 
 /**
  * Accepts only plain relative keys: `/`-separated segments of printable characters, no empty, `.` or `..`
- * segment, no backslash, no control or invisible characters, NFC-normalised, of bounded length. Such a key
- * can never leave its storage root, whatever the backend. Throws an UnsafeKeyError saying what is wrong.
+ * segment, no backslash, no control or invisible characters, of bounded length. Such a key can never leave
+ * its storage root, whatever the backend. Throws an UnsafeKeyError saying what is wrong. Any Unicode form
+ * is taken as it is: keys are bytes to a bucket, and uploads from macOS often name `é` as `e` + accent
+ * (NFD), which no other spelling reaches.
  */
 export function assertSafeKey(key: unknown, what = 'video_filename'): asserts key is string {
   if (typeof key !== 'string' || key.length === 0)
@@ -24,7 +26,6 @@ export function assertSafeKey(key: unknown, what = 'video_filename'): asserts ke
   if (Buffer.byteLength(key) > MAX_KEY_BYTES) {
     throw new UnsafeKeyError(`${what} is longer than ${MAX_KEY_BYTES} bytes`);
   }
-  if (key.normalize('NFC') !== key) throw new UnsafeKeyError(`${what} must be in Unicode NFC form`);
   // Control characters (C0, DEL, C1), format characters (zero-width, bidi overrides), line separators.
   if (/[\p{Cc}\p{Cf}\p{Zl}\p{Zp}]/u.test(key)) {
     throw new UnsafeKeyError(`${what} contains control or invisible characters`);
@@ -52,7 +53,8 @@ export function outputPrefixFor(inputKey: string, basePrefix = ''): string {
   const dot = name.lastIndexOf('.');
   const stem = dot > 0 && !/^\.+$/.test(name.slice(0, dot)) ? name.slice(0, dot) : name;
   const base = basePrefix.replace(/^\/+|\/+$/g, '');
-  return [base, `${dir}${stem}`].filter(Boolean).join('/');
+  // Composed (NFC), as URLs and most tools spell names: the same package place whatever form the input had.
+  return [base, `${dir}${stem}`.normalize('NFC')].filter(Boolean).join('/');
 }
 
 /**
