@@ -48,6 +48,11 @@ describe('dashboard in Chromium: upload, live progress, DASH and HLS playback be
       await page.getByRole('textbox', { name: 'API key' }).fill('wrong');
       await page.getByRole('button', { name: 'Use this key' }).click();
       await page.getByText('That key was not accepted.').waitFor();
+      // A key pasted with a typographic dash cannot travel in a header: said so, the form stays.
+      await page.getByRole('textbox', { name: 'API key' }).fill('s3cret\u2011key');
+      await page.getByRole('button', { name: 'Use this key' }).click();
+      await page.getByText(/made of printable ASCII characters/).waitFor();
+      assert.equal(await page.locator('#key-panel').isHidden(), false);
       await page.getByRole('textbox', { name: 'API key' }).fill(key);
       await page.getByRole('button', { name: 'Use this key' }).click();
       await page.locator('#connection[data-mode="live"]').waitFor();

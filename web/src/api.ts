@@ -11,12 +11,18 @@ export class HttpError extends Error {
   }
 }
 
+/** An API key as an HTTP header can carry it (printable ASCII), or null. */
+export function sendableKey(key: string | null): string | null {
+  return key && /^[\x21-\x7e]+$/.test(key) ? key : null;
+}
+
 /**
  * Calls to the service's API from the page. The API key, when the service asks for one, travels in the
  * X-API-Key header only, and is kept in this tab's session storage.
  */
 export class Api {
-  private key: string | null = sessionStorage.getItem(KEY_STORAGE);
+  // A key no header can carry (stored by an earlier version of the page) is dropped: the page asks again.
+  private key: string | null = sendableKey(sessionStorage.getItem(KEY_STORAGE));
   /** Called when the API answered 401: the page asks for a key. */
   onUnauthorized: () => void = () => undefined;
 

@@ -1,4 +1,4 @@
-import { Api } from './api.js';
+import { Api, sendableKey } from './api.js';
 import { byId } from './dom.js';
 import { EtaTracker } from './eta.js';
 import { PlayerPanel } from './player.js';
@@ -70,7 +70,16 @@ function main(): void {
   };
   byId<HTMLFormElement>('key-form').addEventListener('submit', (e) => {
     e.preventDefault();
-    api.setKey(keyInput.value.trim());
+    const key = keyInput.value.trim();
+    // An HTTP header carries printable ASCII only: fetch refused to send anything else, and the page read
+    // that as the service being unreachable (with the key kept for the next visit too).
+    if (!sendableKey(key)) {
+      keyMessage.textContent =
+        'An API key is made of printable ASCII characters: check for a pasted dash or space.';
+      keyInput.focus();
+      return;
+    }
+    api.setKey(key);
     keyMessage.textContent = '';
     keyPanel.hidden = true;
     stream.stop();

@@ -30,13 +30,17 @@ export function displayName(key: string): string {
 }
 
 const stages: Record<string, string> = {
+  starting: 'starting',
   fetch: 'fetching the input',
   probe: 'reading the file',
   encode: 'encoding',
   package: 'packaging',
   poster: 'making the poster',
+  qc: 'checking the package',
   publish: 'publishing',
   requeued: 'waiting to be retried',
+  retrying: 'waiting to be retried',
+  cancelled: 'cancelled',
   done: 'done',
 };
 
