@@ -26,6 +26,11 @@ for (const [net, prefix] of [
   ['fe80::', 10],
   ['ff00::', 8],
   ['64:ff9b::', 96],
+  // Translation prefixes that reach IPv4 on networks that route them: local-use NAT64 (RFC 8215), 6to4
+  // (RFC 3056, deprecated) and SIIT's IPv4-translated form (::ffff:0:a.b.c.d). No public receiver needs them.
+  ['64:ff9b:1::', 48],
+  ['2002::', 16],
+  ['::ffff:0:0:0', 96],
 ] as const) {
   blocked.addSubnet(net, prefix, 'ipv6');
 }

@@ -394,6 +394,13 @@ describe('bad-input corpus', () => {
   callback('to IPv4-mapped loopback', 'http://[::ffff:127.0.0.1]/hook', /points at ::ffff:7f00:1/);
   callback('to loopback as a number', 'http://2130706433/hook', /points at 127\.0\.0\.1/);
   callback('to IPv4-compatible loopback', 'http://[::127.0.0.1]/hook', /points at ::7f00:1/);
+  callback('to 6to4 of loopback', 'http://[2002:7f00:1::]/hook', /points at 2002:7f00:1::, a private/);
+  callback(
+    'to SIIT-translated loopback',
+    'http://[::ffff:0:7f00:1]/hook',
+    /points at ::ffff:0:7f00:1, a private/,
+  );
+  callback('to local-use NAT64', 'http://[64:ff9b:1::a00:1]/hook', /points at 64:ff9b:1::a00:1, a private/);
   callback('file://', 'file:///etc/passwd', /must use http or https/);
   callback('gopher://', 'gopher://127.0.0.1:70/_stats', /must use http or https/);
   callback('with credentials', 'http://user:pass@example.com/hook', /must not carry credentials/);
