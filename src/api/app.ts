@@ -80,7 +80,8 @@ export async function buildApp(services: Services, options: AppOptions = {}): Pr
         return reply.code(status).send({ error: code, message });
       }
       // The client went away (an upload it aborted): its socket's error is no outage of ours.
-      if (req.raw.destroyed || req.raw.aborted) {
+      // (`req.raw.destroyed` alone says nothing: a request whose body was read is destroyed too.)
+      if (req.raw.aborted || req.raw.socket?.destroyed) {
         req.log.debug({ err: err.message }, 'request aborted by the client');
         return reply.code(400).send({ error: 'bad_request', message: 'the request was aborted' });
       }
