@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { mkdir, rm } from 'node:fs/promises';
 import { after, before, describe, test } from 'node:test';
 import { startTestService, type TestService } from '../helpers/service.js';
 
@@ -40,5 +41,23 @@ describe('API_KEY protects every route but health', () => {
     assert.equal(status.status, 200);
     assert.equal(((await status.json()) as { status: string }).status, 'queued');
     assert.equal((await fetch(`${svc.url}/healthz`)).status, 200);
+  });
+
+  test('/readyz needs no key, and tells why a check fails only to a request with the key', async () => {
+    await rm(svc.outputDir, { recursive: true });
+    try {
+      const anonymous = await fetch(`${svc.url}/readyz`);
+      assert.equal(anonymous.status, 503);
+      const text = await anonymous.text();
+      assert.match(text, /"output_storage":"failing \(the reason is shown with X-API-Key\)"/);
+      assert.ok(!text.includes(svc.outputDir), 'no directory named to a probe without the key');
+      const keyed = await fetch(`${svc.url}/readyz`, { headers: { 'x-api-key': key } });
+      assert.equal(keyed.status, 503);
+      const { checks } = (await keyed.json()) as { checks: Record<string, string> };
+      assert.match(checks.output_storage!, /ENOENT/);
+      assert.equal(checks.queue, 'ok');
+    } finally {
+      await mkdir(svc.outputDir, { recursive: true });
+    }
   });
 });

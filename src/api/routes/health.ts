@@ -2,6 +2,7 @@ import { statfs } from 'node:fs/promises';
 import type { FastifyPluginAsync } from 'fastify';
 import type { Services } from '../../app/services.js';
 import { checkTools } from '../../pipeline/tools.js';
+import { hasApiKey } from '../api-key.js';
 
 /** How long /readyz waits for one check: probes (Kubernetes' default timeout is 1 s) want an answer. */
 const READINESS_CHECK_TIMEOUT_MS = 3_000;
@@ -61,6 +62,7 @@ export const healthRoutes: FastifyPluginAsync<{ services: Services }> = async (a
     }
   };
 
+  const hasKey = services.config.apiKey ? hasApiKey(services.config.apiKey) : undefined;
   let toolsCheckedAt = 0;
   const checkToolsCached = async () => {
     if (Date.now() - toolsCheckedAt < TOOLS_CHECK_TTL_MS) return;
@@ -106,11 +108,11 @@ export const healthRoutes: FastifyPluginAsync<{ services: Services }> = async (a
         description:
           'Answers 200 when the queue and both storages are reachable, the media tools run and the work ' +
           'directory has at least MIN_FREE_DISK_MB free; 503 with the failing checks otherwise. Not behind ' +
-          'the API key.',
+          'the API key; with API_KEY set, the reasons of failing checks are given only with the key.',
         response: { 200: readiness, 503: readiness },
       },
     },
-    async (_req, reply) => {
+    async (req, reply) => {
       const checks: Record<string, string> = {};
       const run = async (name: string, fn: () => Promise<unknown>) => {
         checks[name] = await checkWithin(name, fn);
@@ -123,6 +125,13 @@ export const healthRoutes: FastifyPluginAsync<{ services: Services }> = async (a
         run('disk', checkDisk),
       ]);
       const ready = Object.values(checks).every((v) => v === 'ok');
+      // Probes carry no key: with API_KEY set, what failed is named for them but not why (the reasons name
+      // directories, buckets and hosts), and in full for a request with the key.
+      if (hasKey && !hasKey(req)) {
+        for (const [name, result] of Object.entries(checks)) {
+          if (result !== 'ok') checks[name] = 'failing (the reason is shown with X-API-Key)';
+        }
+      }
       return reply.code(ready ? 200 : 503).send({ status: ready ? 'ready' : 'not_ready', checks });
     },
   );
