@@ -60,12 +60,12 @@ export async function buildApp(services: Services, options: AppOptions = {}): Pr
 
   app.setErrorHandler(
     (err: Error & { statusCode?: number; validation?: unknown; code?: string }, req, reply) => {
-      if (err instanceof ApiError) {
-        return reply
-          .code(err.statusCode)
-          .headers(err.headers)
-          .send({ error: err.code, message: err.message });
-      }
+      const answer = (apiError: ApiError) =>
+        reply
+          .code(apiError.statusCode)
+          .headers(apiError.headers)
+          .send({ error: apiError.code, message: apiError.message });
+      if (err instanceof ApiError) return answer(err);
       if (err.validation) {
         return reply.code(400).send({ error: 'bad_request', message: err.message });
       }
@@ -87,11 +87,7 @@ export async function buildApp(services: Services, options: AppOptions = {}): Pr
       }
       if (isDependencyUnavailable(err)) {
         req.log.warn({ err: err.message }, 'request failed: a dependency is unavailable');
-        const unavailable = dependencyUnavailable();
-        return reply
-          .code(unavailable.statusCode)
-          .headers(unavailable.headers)
-          .send({ error: unavailable.code, message: unavailable.message });
+        return answer(dependencyUnavailable());
       }
       req.log.error({ err }, 'request failed');
       return reply.code(500).send({ error: 'internal', message: 'internal server error' });

@@ -7,13 +7,7 @@ import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { startProcess, type ServiceProcess } from '../distributed/processes.js';
 import { startRedisServer, type RedisServer } from '../helpers/redis-server.js';
-import { startTestService, type TestService } from '../helpers/service.js';
-
-/** GET as JSON; the request fails if no answer comes within `ms` (a hanging answer is what is tested). */
-async function getWithin(url: string, ms: number) {
-  const res = await fetch(url, { signal: AbortSignal.timeout(ms) });
-  return { status: res.status, body: (await res.json()) as Record<string, unknown> };
-}
+import { getJson, startTestService, type TestService } from '../helpers/service.js';
 
 /**
  * What the service does while something it depends on is away: it says so quickly (503 with the reason,
@@ -53,7 +47,7 @@ describe('dependencies that are away', () => {
       );
       const url = svc.url;
       // Two probes at once: both answered, by one check of each store.
-      const [first, second] = await Promise.all([1, 2].map(() => getWithin(`${url}/readyz`, 20_000)));
+      const [first, second] = await Promise.all([1, 2].map(() => getJson(`${url}/readyz`, {}, 20_000)));
       for (const ready of [first!, second!]) {
         assert.equal(ready.status, 503);
         const checks = ready.body.checks as Record<string, string>;
@@ -73,7 +67,7 @@ describe('dependencies that are away', () => {
     try {
       await rm(svc.outputDir, { recursive: true });
       await writeFile(svc.outputDir, 'not a directory');
-      const ready = await getWithin(`${svc.url}/readyz`, 8_000);
+      const ready = await getJson(`${svc.url}/readyz`, {}, 8_000);
       assert.equal(ready.status, 503);
       assert.match((ready.body.checks as Record<string, string>).output_storage!, /is not a directory/);
     } finally {
@@ -120,10 +114,10 @@ describe('dependencies that are away', () => {
       assert.equal(encode.status, 503);
       assert.equal(encode.headers.get('retry-after'), '5');
       assert.equal(((await encode.json()) as { error: string }).error, 'not_ready');
-      const list = await getWithin(`${url}/tasks`, 8_000);
+      const list = await getJson(`${url}/tasks`, {}, 8_000);
       assert.equal(list.status, 503);
       assert.equal(list.body.error, 'not_ready');
-      const ready = await getWithin(`${url}/readyz`, 8_000);
+      const ready = await getJson(`${url}/readyz`, {}, 8_000);
       assert.equal(ready.status, 503);
       assert.notEqual((ready.body.checks as Record<string, string>).queue, 'ok');
       const internal = serve.lines.filter((l) => l.level >= 50 && l.msg === 'request failed');

@@ -79,8 +79,12 @@ export async function postJson(
   return { status: res.status, body: (await res.json()) as Record<string, unknown> };
 }
 
-export async function getJson(url: string, headers: Record<string, string> = {}) {
-  const res = await fetch(url, { headers });
+/** GET as JSON; with `timeoutMs`, the request fails when no answer comes within it. */
+export async function getJson(url: string, headers: Record<string, string> = {}, timeoutMs?: number) {
+  const res = await fetch(url, {
+    headers,
+    ...(timeoutMs !== undefined ? { signal: AbortSignal.timeout(timeoutMs) } : {}),
+  });
   return { status: res.status, body: (await res.json()) as Record<string, unknown> };
 }
 
