@@ -245,9 +245,8 @@ export class CallbackNotifier {
         (res) => {
           res.resume();
           const code = res.statusCode ?? 0;
-          // Redirects are not followed: a redirect could point anywhere, private addresses included.
           if (code >= 200 && code < 300) resolve();
-          else reject(new Error(`receiver answered HTTP ${code}`));
+          else reject(receiverRefusal(code, res.headers.location, url));
         },
       );
       const late = () => req.destroy(new Error(`no answer within ${this.options.timeoutMs} ms`));
@@ -270,6 +269,27 @@ export class CallbackNotifier {
     this.stop.abort();
     await Promise.allSettled([...this.inFlight]);
   }
+}
+
+/**
+ * Answers that another attempt at the same URL cannot change: a permanent redirect (301, 308) and 410 Gone.
+ * Everything else (a temporary redirect, 4xx, 5xx) is retried: a receiver being deployed or reconfigured
+ * answers them for a while.
+ */
+const finalAnswers = new Set([301, 308, 410]);
+
+/**
+ * Why a receiver's answer is not a delivery. Redirects are not followed (one could point anywhere, private
+ * addresses included); where it pointed is named by origin only, as the callback URL is.
+ */
+function receiverRefusal(code: number, location: string | undefined, url: URL): Error {
+  let message = `receiver answered HTTP ${code}`;
+  if (code >= 300 && code < 400) {
+    const target = location && URL.canParse(location, url) ? redactUrl(new URL(location, url).href) : undefined;
+    message += target ? ` (a redirect to ${target}, not followed)` : ' (a redirect, not followed)';
+    if (finalAnswers.has(code)) message += ': set the callback URL to where it moved';
+  }
+  return Object.assign(new Error(message), finalAnswers.has(code) ? { permanent: true } : {});
 }
 
 function sleep(ms: number, signal: AbortSignal): Promise<boolean> {

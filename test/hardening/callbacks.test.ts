@@ -204,9 +204,51 @@ describe('callbacks', () => {
     });
     await waitForFinal(svc.url, id);
     const cb = await callbackState(svc, id, 'failed');
-    assert.equal(cb?.last_error, 'receiver answered HTTP 307');
-    assert.equal(cb?.attempts, 2, 'retried with backoff up to CALLBACK_MAX_ATTEMPTS');
+    assert.equal(
+      cb?.last_error,
+      `receiver answered HTTP 307 (a redirect to http://127.0.0.1:${target.port}/…, not followed)`,
+      'where it pointed, by origin only',
+    );
+    assert.equal(cb?.attempts, 2, 'a temporary redirect is retried with backoff up to CALLBACK_MAX_ATTEMPTS');
     assert.equal(redirector.deliveries.length, 2);
     assert.deepEqual(target.deliveries, [], 'the redirect target got nothing');
+  });
+
+  test('a permanent redirect or 410 Gone ends the delivery at once: no retry can change it', async () => {
+    const answers = [
+      { code: 308, headers: { location: 'https://hooks.example.com/new?token=s3cr3t' } },
+      { code: 410 },
+      { code: 404 },
+    ];
+    const receivers = await Promise.all(answers.map((a) => startReceiver(() => a)));
+    for (const r of receivers) cleanups.push(r.close);
+    const svc = await startTestService({
+      CALLBACK_ALLOW_PRIVATE: 'true',
+      CALLBACK_MAX_ATTEMPTS: '3',
+      CALLBACK_BACKOFF_MS: '50',
+    });
+    cleanups.push(svc.close);
+    const ids = [];
+    for (const [i, r] of receivers.entries()) {
+      ids.push(await submit(svc.url, `missing-${i}.mp4`, { callback_url: `http://127.0.0.1:${r.port}/hook` }));
+    }
+    const [moved, gone, missing] = await Promise.all(
+      ids.map(async (id) => {
+        await waitForFinal(svc.url, id);
+        return callbackState(svc, id, 'failed');
+      }),
+    );
+    assert.equal(
+      moved?.last_error,
+      'receiver answered HTTP 308 (a redirect to https://hooks.example.com/…, not followed): set the callback URL to where it moved',
+    );
+    assert.equal(moved?.attempts, 1);
+    assert.equal(gone?.last_error, 'receiver answered HTTP 410');
+    assert.equal(gone?.attempts, 1);
+    assert.equal(missing?.attempts, 3, 'a 404 may be a receiver being deployed: retried');
+    assert.deepEqual(
+      receivers.map((r) => r.deliveries.length),
+      [1, 1, 3],
+    );
   });
 });
