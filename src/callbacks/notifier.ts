@@ -285,7 +285,8 @@ const finalAnswers = new Set([301, 308, 410]);
 function receiverRefusal(code: number, location: string | undefined, url: URL): Error {
   let message = `receiver answered HTTP ${code}`;
   if (code >= 300 && code < 400) {
-    const target = location && URL.canParse(location, url) ? redactUrl(new URL(location, url).href) : undefined;
+    const target =
+      location && URL.canParse(location, url) ? redactUrl(new URL(location, url).href) : undefined;
     message += target ? ` (a redirect to ${target}, not followed)` : ' (a redirect, not followed)';
     if (finalAnswers.has(code)) message += ': set the callback URL to where it moved';
   }

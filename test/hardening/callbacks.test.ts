@@ -230,7 +230,9 @@ describe('callbacks', () => {
     cleanups.push(svc.close);
     const ids = [];
     for (const [i, r] of receivers.entries()) {
-      ids.push(await submit(svc.url, `missing-${i}.mp4`, { callback_url: `http://127.0.0.1:${r.port}/hook` }));
+      ids.push(
+        await submit(svc.url, `missing-${i}.mp4`, { callback_url: `http://127.0.0.1:${r.port}/hook` }),
+      );
     }
     const [moved, gone, missing] = await Promise.all(
       ids.map(async (id) => {
