@@ -391,7 +391,7 @@ class SqliteWorker {
     const now = Date.now();
     const row = this.sql
       .prepare(
-        `UPDATE tasks SET status = 'processing', stage = 'starting', eta_seconds = NULL, early_output = NULL, lease_owner = ?, lease_expires = ?,
+        `UPDATE tasks SET status = 'processing', stage = 'starting', progress = 0, eta_seconds = NULL, early_output = NULL, lease_owner = ?, lease_expires = ?,
            attempts = attempts + 1, updated_at = ?
          WHERE seq = (SELECT seq FROM tasks
                       WHERE (status = 'queued' AND run_after <= ?) OR (status = 'processing' AND lease_expires < ?)
@@ -526,8 +526,8 @@ class SqliteWorker {
       const delay = (this.queue.options.retryBackoffMs ?? 2000) * 2 ** (task.attempts - 1);
       this.sql
         .prepare(
-          `UPDATE tasks SET status = 'queued', stage = 'retrying', error_code = ?, error_message = ?, run_after = ?,
-             lease_owner = NULL, lease_expires = NULL, updated_at = ? WHERE id = ? AND lease_owner = ?`,
+          `UPDATE tasks SET status = 'queued', stage = 'retrying', progress = 0, eta_seconds = NULL, early_output = NULL,
+             error_code = ?, error_message = ?, run_after = ?, lease_owner = NULL, lease_expires = NULL, updated_at = ? WHERE id = ? AND lease_owner = ?`,
         )
         .run(
           failure.code,

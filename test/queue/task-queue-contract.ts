@@ -316,6 +316,40 @@ export function taskQueueContract(factory: QueueFactory): void {
       assert.equal(settled[0]?.status, 'completed');
     });
 
+    test('a task waiting for its retry, and its next attempt, start again from 0 %', async () => {
+      const q = await openQueue(3);
+      const atStart: (TaskRecord | undefined)[] = [];
+      start(
+        q,
+        async (t, ctx) => {
+          atStart.push(await q.get(t.id));
+          if (ctx.attempt > 1) return output(t.id);
+          ctx.reportProgress('encode', 60, { etaSeconds: 30 });
+          await until('progress 60 recorded', async () => (await q.get(t.id))?.progress === 60);
+          throw new TaskFailure('storage_error', 'storage unreachable');
+        },
+        { concurrency: 1 },
+      );
+      const { task } = await q.submit({ video_filename: 'again.mp4' });
+      // The wait between the attempts is short: looked at closely.
+      const deadline = Date.now() + 15_000;
+      let waiting: TaskRecord | undefined;
+      while (!waiting && Date.now() < deadline) {
+        const t = await q.get(task.id);
+        if (t?.status === 'queued' && t.attempts === 1) waiting = t;
+        else if (t?.status === 'completed') assert.fail('the retry wait was not seen');
+        else await new Promise((r) => setTimeout(r, 5));
+      }
+      assert.ok(waiting, 'the task waited for its retry');
+      assert.equal(waiting.progress, 0, "not the failed attempt's 60 %");
+      assert.equal(waiting.etaSeconds, undefined);
+      const final = await finalRecord(q, task.id);
+      assert.equal(final.status, 'completed');
+      assert.equal(atStart.length, 2);
+      assert.equal(atStart[1]?.progress, 0, 'the second attempt starts at 0 %');
+      assert.equal(atStart[1]?.etaSeconds, undefined);
+    });
+
     test('transient failures stop after the last attempt', async () => {
       const q = await openQueue(2);
       let runs = 0;
