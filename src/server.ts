@@ -25,8 +25,8 @@ export interface RunningService {
   close(): Promise<void>;
 }
 
-/** How long an unfinished upload's `.part` file may go unwritten before a starting API removes it. */
-const STALE_UPLOAD_MS = 60 * 60_000;
+/** How long a `.part` file (of an upload or a publish cut off) may go unwritten before a starting process removes it. */
+const STALE_PART_MS = 60 * 60_000;
 
 /** Starts the API and/or an in-process worker with this configuration. */
 export async function startService(
@@ -42,6 +42,16 @@ export async function startService(
       const versions = await checkTools(services.tools, { zscale: config.encode.scaler === 'zscale' });
       logger.info(versions, 'media tools');
       await sweepOrphanWorkDirs(config.workDir, logger);
+      // Publishing to a local output directory writes each file as a `.part` beside its place, then renames
+      // it: a process killed meanwhile leaves the part behind (never listed nor served). Removed once an hour
+      // old, in the background: the output tree may be large, and nothing waits for it.
+      if (services.output instanceof LocalStorage) {
+        services.output.removeStalePartials('', STALE_PART_MS).then(
+          (removed) =>
+            removed && logger.info({ removed }, 'removed output files a stopped process left unfinished'),
+          (err: unknown) => logger.warn({ err }, 'could not look for unfinished output files'),
+        );
+      }
       worker = services.queue.startWorker(
         createTaskProcessor({
           config,
@@ -68,7 +78,7 @@ export async function startService(
       // Uploads to a local input directory are written as `.part` files beside their place: a process killed
       // during one leaves its part behind, removed here once nothing has written to it for an hour.
       if (services.input instanceof LocalStorage) {
-        await services.input.removeStalePartials(UPLOADS_DIR, STALE_UPLOAD_MS).then(
+        await services.input.removeStalePartials(UPLOADS_DIR, STALE_PART_MS).then(
           (removed) =>
             removed && logger.info({ removed }, 'removed uploads a stopped process left unfinished'),
           (err: unknown) => logger.warn({ err }, 'could not look for unfinished uploads'),

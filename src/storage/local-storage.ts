@@ -79,12 +79,12 @@ export class LocalStorage implements Storage {
   }
 
   /**
-   * Removes the `.part` files below `prefix` untouched for `olderThanMs`: what a process killed while writing
-   * left (an upload cut off by a crash); a write under way elsewhere keeps its file's time fresh. Returns how
-   * many it removed.
+   * Removes the `.part` files below `prefix` (`''`: everywhere) untouched for `olderThanMs`: what a process
+   * killed while writing left (an upload or a publish cut off by a crash); a write under way elsewhere keeps
+   * its file's time fresh. Returns how many it removed.
    */
   async removeStalePartials(prefix: string, olderThanMs: number): Promise<number> {
-    const dir = this.pathOf(prefix.replace(/\/+$/, ''));
+    const dir = prefix ? this.pathOf(prefix.replace(/\/+$/, '')) : this.root;
     let entries;
     try {
       entries = await readdir(dir, { recursive: true, withFileTypes: true });

@@ -6,6 +6,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { startTestService, type TestService } from '../helpers/service.js';
+import { poll } from './procs.js';
 
 /** The pid of a process that has exited: a worker that died without cleaning up had one like it. */
 async function deadPid(): Promise<number> {
@@ -75,6 +76,31 @@ describe('start-up sweep of orphan work directories', () => {
     );
     assert.ok(existsSync(done), 'a finished upload stays, however old');
     assert.ok(existsSync(namedPart), 'a finished upload called *.part stays too');
+  });
+
+  test('a published file a killed worker left unfinished is removed after an hour; one being written stays', async () => {
+    await svc?.close();
+    svc = undefined;
+    const media = path.join(root, 'output', 'talk', '5f0c2a9e-1-3b7d', 'video_360p');
+    const stale = path.join(media, '7.m4s.0a1b2c3d4e5f.part');
+    const fresh = path.join(media, '8.m4s.9f8e7d6c5b4a.part');
+    const segment = path.join(media, '6.m4s');
+    const lonely = path.join(root, 'output', 'other', 'manifest.mpd.c0ffee123456.part');
+    for (const file of [stale, fresh, segment, lonely]) {
+      await mkdir(path.dirname(file), { recursive: true });
+      await writeFile(file, Buffer.alloc(2048));
+    }
+    const twoHoursAgo = new Date(Date.now() - 2 * 3600_000);
+    for (const file of [stale, segment, lonely]) await utimes(file, twoHoursAgo, twoHoursAgo);
+    svc = await startTestService({}, { root, keepRoot: true });
+    // Swept in the background: the service is up before it ends.
+    assert.ok(
+      await poll(async () => !existsSync(stale) && !existsSync(lonely), 10_000),
+      'the stale parts are removed',
+    );
+    assert.ok(!existsSync(path.dirname(lonely)), 'a directory left empty goes with it');
+    assert.ok(existsSync(fresh), 'a part written within the hour stays (a publish may be under way)');
+    assert.ok(existsSync(segment), 'published files stay, however old');
   });
 
   test('an API-only process does not sweep (it runs no tasks)', async () => {
