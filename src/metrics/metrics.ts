@@ -24,6 +24,7 @@ export class ServiceMetrics {
   readonly callbackDeliveries: Counter<'outcome'>;
   readonly errors: Counter<'source' | 'kind'>;
   readonly httpSeconds: Histogram<'method' | 'route' | 'status_code'>;
+  readonly eventStreams: Gauge;
   /** Output pixels encoded per second, by x264 preset, smoothed over recent tasks of this process. */
   private readonly pixelRates = new Map<string, number>();
 
@@ -62,6 +63,11 @@ export class ServiceMetrics {
     this.workerActive = new Gauge({
       name: 'dvc_worker_active_tasks',
       help: 'Tasks being processed by the worker of this process.',
+      registers,
+    });
+    this.eventStreams = new Gauge({
+      name: 'dvc_event_streams',
+      help: 'Open GET /events streams (dashboards watching) of this process; they are not in the HTTP histogram.',
       registers,
     });
     this.stageSeconds = new Histogram({

@@ -114,6 +114,30 @@ describe('Prometheus metrics and readiness', () => {
     assert.equal(value(m, 'dvc_errors_total{source="api",kind="404"}'), 1);
   });
 
+  test('open /events streams are counted, and no longer once closed', async () => {
+    assert.equal(value(await scrape(other.url), 'dvc_event_streams'), 0);
+    const aborts = [new AbortController(), new AbortController()];
+    for (const a of aborts) {
+      const res = await fetch(`${other.url}/events`, { signal: a.signal });
+      assert.equal(res.status, 200);
+      // The stream is registered as its snapshot is sent.
+      const reader = res.body!.pipeThrough(new TextDecoderStream()).getReader();
+      for (let text = ''; !text.includes('event: snapshot');) {
+        const { value: chunk, done } = await reader.read();
+        assert.ok(!done, 'the stream sent its snapshot');
+        text += chunk;
+      }
+    }
+    assert.equal(value(await scrape(other.url), 'dvc_event_streams'), 2);
+    assert.equal(value(await scrape(svc.url), 'dvc_event_streams'), 0, 'per service');
+    for (const a of aborts) a.abort();
+    const deadline = Date.now() + 5000;
+    while (value(await scrape(other.url), 'dvc_event_streams') !== 0 && Date.now() < deadline) {
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    assert.equal(value(await scrape(other.url), 'dvc_event_streams'), 0);
+  });
+
   test('/readyz checks the tools and the disk space floor', async () => {
     const ready = await getJson(`${svc.url}/readyz`);
     assert.equal(ready.status, 200);

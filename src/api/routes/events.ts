@@ -26,11 +26,14 @@ const MAX_BUFFERED_BYTES = 1024 * 1024;
  */
 export const eventRoutes: FastifyPluginAsync<EventRouteOptions> = async (app, options) => {
   const limit = options.limit ?? 50;
+  const streams = options.services.metrics.eventStreams;
   const feed = new TaskFeed(options.services.queue, {
     intervalMs: options.intervalMs ?? 1000,
     heartbeatMs: options.heartbeatMs ?? 15_000,
     limit,
     logger: app.log,
+    // A hijacked reply never reaches the HTTP histogram: the open streams are counted instead.
+    onListeners: (n) => streams.set(n),
   });
   // Before the server closes, or its close would wait for these never-ending responses.
   app.addHook('preClose', async () => feed.close());
@@ -95,6 +98,7 @@ class TaskFeed {
       heartbeatMs: number;
       limit: number;
       logger: FastifyBaseLogger;
+      onListeners: (count: number) => void;
     },
   ) {}
 
@@ -120,11 +124,13 @@ class TaskFeed {
     }
     if (res.destroyed || this.closed) return;
     this.clients.add(res);
+    this.options.onListeners(this.clients.size);
     this.start();
   }
 
   private unsubscribe(res: ServerResponse): void {
     this.clients.delete(res);
+    this.options.onListeners(this.clients.size);
     if (this.clients.size === 0) this.stop();
   }
 
