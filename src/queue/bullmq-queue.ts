@@ -15,6 +15,7 @@ import {
   type TaskStatus,
 } from './task.js';
 import type {
+  CancelResult,
   ListQuery,
   ProgressDetails,
   SubmitOptions,
@@ -143,6 +144,18 @@ export class BullMqTaskQueue implements TaskQueue {
       const stored = (await Job.fromId(this.queue, id)) as TaskJob | undefined;
       if (stored && stored.data.nonce !== nonce) {
         outcome = stored.data.requestHash === hash ? 'existing' : 'conflict';
+      } else {
+        // A cancel of the task this key made may have removed its job between the look above and the add,
+        // which then made a new one: the task has ended, and its record stands (it is written before the
+        // job is removed). The new job goes; one a worker took meanwhile finds the record and does not run.
+        const meta = (await this.redis.hgetall(this.metaKey(id))) as TaskMeta;
+        if (meta.record) {
+          await this.queue
+            .remove(id)
+            .catch((err: unknown) => this.logger.warn({ taskId: id, err }, 'could not remove a stray job'));
+          const task = await this.get(id);
+          if (task) return { outcome: meta.requestHash === hash ? 'existing' : 'conflict', task };
+        }
       }
     }
     if (outcome === 'created') {
@@ -165,7 +178,7 @@ export class BullMqTaskQueue implements TaskQueue {
     ]);
     const job = state === 'unknown' ? undefined : ((await Job.fromId(this.queue, id)) as TaskJob | undefined);
     if (!job) return meta.record ? withCallback(JSON.parse(meta.record) as TaskRecord, meta) : undefined;
-    return toRecord(job, state, meta);
+    return toRecord(job, state, meta, this.settings.maxAttempts);
   }
 
   async list(query: ListQuery): Promise<{ tasks: TaskRecord[]; nextCursor?: string }> {
@@ -265,9 +278,10 @@ export class BullMqTaskQueue implements TaskQueue {
     return index === null ? undefined : length - index;
   }
 
-  async cancel(id: string): Promise<TaskRecord | undefined> {
+  async cancel(id: string): Promise<CancelResult | undefined> {
     const task = await this.get(id);
-    if (!task || task.status === 'completed' || task.status === 'failed') return task;
+    if (!task) return undefined;
+    if (task.status === 'completed' || task.status === 'failed') return { task, endedNow: false };
     if (task.status === 'queued') {
       const now = new Date().toISOString();
       const record: TaskRecord = {
@@ -281,36 +295,38 @@ export class BullMqTaskQueue implements TaskQueue {
         updatedAt: now,
       };
       const job = (await Job.fromId(this.queue, id)) as TaskJob | undefined;
-      // The record is written before the job goes, so the task is never missing in between.
-      await this.redis
-        .multi()
-        .hset(this.metaKey(id), {
-          record: JSON.stringify(record),
-          requestHash: job?.data.requestHash ?? '',
-        })
-        .expire(this.metaKey(id), this.settings.retentionSeconds)
-        .zadd(this.key('cancelled'), Date.now(), id)
-        .exec();
-      try {
-        // BullMQ refuses to remove a job that a worker has just locked: then it is cancelled as a running one.
-        await this.queue.remove(id);
-        const removed = !(await Job.fromId(this.queue, id));
-        if (removed) return this.get(id);
-      } catch (err) {
-        this.logger.debug({ taskId: id, err }, 'queued task was taken by a worker while being cancelled');
+      // The record is written before the job goes, so the task is never missing in between; written only
+      // if absent, so that of cancels at once (from any API process) one goes on and reports the end.
+      const [[, written] = []] =
+        (await this.redis
+          .multi()
+          .hsetnx(this.metaKey(id), 'record', JSON.stringify(record))
+          .hset(this.metaKey(id), 'requestHash', job?.data.requestHash ?? '')
+          .expire(this.metaKey(id), this.settings.retentionSeconds)
+          .exec()) ?? [];
+      if (written === 1) {
+        try {
+          // BullMQ refuses to remove a job that a worker has just locked (0): then it is cancelled as a running
+          // one. (A job that an idempotent submit adds after this is a stray, which that submit removes.)
+          if ((await this.queue.remove(id)) === 1) {
+            await this.redis.zadd(this.key('cancelled'), Date.now(), id);
+            const ended = await this.get(id);
+            return ended && { task: ended, endedNow: true };
+          }
+        } catch (err) {
+          this.logger.debug({ taskId: id, err }, 'queued task was taken by a worker while being cancelled');
+        }
+        await this.redis.hdel(this.metaKey(id), 'record');
       }
-      await this.redis
-        .multi()
-        .hdel(this.metaKey(id), 'record', 'requestHash')
-        .zrem(this.key('cancelled'), id)
-        .exec();
+      // Another cancel is ending it, or a worker took it: asked to stop as a running task is, in case.
     }
     await this.redis
       .multi()
       .hset(this.metaKey(id), 'cancel', '1')
       .expire(this.metaKey(id), this.settings.retentionSeconds)
       .exec();
-    return this.get(id);
+    const current = await this.get(id);
+    return current && { task: current, endedNow: false };
   }
 
   async setCallbackState(id: string, state: CallbackState): Promise<void> {
@@ -359,13 +375,21 @@ export class BullMqTaskQueue implements TaskQueue {
     return out;
   }
 
-  /** Which of these tasks have a cancellation request. */
+  /**
+   * Which of these tasks have a cancellation request, or were cancelled while queued (a job of theirs that a
+   * worker holds is a stray: see `submit` and `cancel`).
+   */
   async cancelRequested(ids: string[]): Promise<Set<string>> {
     if (ids.length === 0) return new Set();
     const pipeline = this.redis.pipeline();
-    for (const id of ids) pipeline.hget(this.metaKey(id), 'cancel');
+    for (const id of ids) pipeline.hmget(this.metaKey(id), 'cancel', 'record');
     const results = (await pipeline.exec()) ?? [];
-    return new Set(ids.filter((_, i) => results[i]?.[1] === '1'));
+    return new Set(
+      ids.filter((_, i) => {
+        const [cancel, record] = (results[i]?.[1] ?? []) as (string | null)[];
+        return cancel === '1' || !!record;
+      }),
+    );
   }
 
   startWorker(handler: TaskHandler, options: WorkerOptions): TaskWorker {
@@ -484,10 +508,17 @@ class BullMqWorker {
     try {
       if (this.handingBack) this.worker.cancelJob(id, 'shutdown');
       if ((await this.owner.cancelRequested([id])).has(id)) throw new TaskFailure('cancelled', 'cancelled');
-      const attempt = countedRuns(job) + 1;
+      const runs = countedRuns(job);
+      // BullMQ keeps two budgets, `attempts` for failed runs and `maxStalledCount` for runs lost with their
+      // worker; a task that used up TASK_MAX_ATTEMPTS in a mix of both gets no further run.
+      if (runs >= this.owner.settings.maxAttempts) {
+        const message = `the task ran ${runs} times without finishing; giving up`;
+        throw new UnrecoverableError(JSON.stringify({ code: 'worker_lost', message }));
+      }
+      const attempt = runs + 1;
       log.info({ attempt, starts: job.attemptsStarted }, 'task started');
       progress.write({ stage: 'starting', progress: 0, at: Date.now() });
-      const task = toRecord(job, 'active', {});
+      const task = toRecord(job, 'active', {}, this.owner.settings.maxAttempts);
       try {
         signal?.throwIfAborted();
         return await this.handler(task, {
@@ -512,6 +543,7 @@ class BullMqWorker {
         log.info({ reason }, 'task handed back');
         throw new WaitingError();
       }
+      if (err instanceof UnrecoverableError) throw err;
       const failure = reason === 'cancelled' ? new TaskFailure('cancelled', 'cancelled') : toTaskFailure(err);
       if (failure.code === 'internal') log.error({ err }, 'task failed with an unexpected error');
       const message = JSON.stringify({ code: failure.code, message: failure.message });
@@ -649,7 +681,13 @@ function decodeFailure(reason: string | undefined): { code: FailureCode; message
   return { code: 'internal', message: 'internal error while processing the task' };
 }
 
-function toRecord(job: TaskJob, state: JobState | 'unknown', meta: TaskMeta): TaskRecord {
+/** A task's record from its job; `maxAttempts` bounds the runs shown (a run refused for it counts in BullMQ). */
+function toRecord(
+  job: TaskJob,
+  state: JobState | 'unknown',
+  meta: TaskMeta,
+  maxAttempts: number,
+): TaskRecord {
   const status = statusOf(state);
   const progress = isProgress(job.progress) ? job.progress : undefined;
   const error =
@@ -675,7 +713,7 @@ function toRecord(job: TaskJob, state: JobState | 'unknown', meta: TaskMeta): Ta
       error,
       output: status === 'completed' ? job.returnvalue : undefined,
       cancelled: error?.code === 'cancelled' && status === 'failed' ? true : undefined,
-      attempts: countedRuns(job) + (status === 'processing' ? 1 : 0),
+      attempts: Math.min(countedRuns(job) + (status === 'processing' ? 1 : 0), maxAttempts),
       createdAt: new Date(job.timestamp).toISOString(),
       updatedAt: new Date(updated).toISOString(),
     },

@@ -17,6 +17,7 @@ import {
   type TaskStatus,
 } from './task.js';
 import type {
+  CancelResult,
   ListQuery,
   SubmitOptions,
   SubmitResult,
@@ -252,10 +253,10 @@ export class SqliteTaskQueue implements TaskQueue {
     return row?.position;
   }
 
-  async cancel(id: string): Promise<TaskRecord | undefined> {
+  async cancel(id: string): Promise<CancelResult | undefined> {
     const now = new Date().toISOString();
-    this.db.transaction(() => {
-      this.sql
+    const endedNow = this.db.transaction(() => {
+      const ended = this.sql
         .prepare(
           `UPDATE tasks SET status = 'failed', cancelled = 1, error_code = 'cancelled', error_message = 'cancelled',
              stage = 'cancelled', updated_at = ? WHERE id = ? AND status = 'queued'`,
@@ -266,9 +267,11 @@ export class SqliteTaskQueue implements TaskQueue {
           `UPDATE tasks SET cancel_requested = 1, updated_at = ? WHERE id = ? AND status = 'processing'`,
         )
         .run(now, id);
+      return ended.changes === 1;
     })();
     this.events.emit('cancel', id);
-    return this.get(id);
+    const task = await this.get(id);
+    return task && { task, endedNow };
   }
 
   async pendingCallbacks(limit: number): Promise<TaskRecord[]> {

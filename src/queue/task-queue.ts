@@ -5,6 +5,16 @@ import type { CallbackState, EarlyOutput, TaskOutput, TaskRecord, TaskRequest, T
  * The durable queue and the store of task records behind the API and the workers. One adapter per backend
  * (embedded SQLite, BullMQ on Redis); the API and the pipeline only see this contract.
  */
+/** What a cancel did. */
+export interface CancelResult {
+  task: TaskRecord;
+  /**
+   * This call ended a queued task. No worker settles such a task, so the caller reports its end (metrics,
+   * callback); of callers cancelling the same task at once, in any process, only one is told so.
+   */
+  endedNow: boolean;
+}
+
 export interface TaskQueue {
   /** Records a new task as `queued`. With an idempotency key, returns the task already made for it. */
   submit(request: TaskRequest, options?: SubmitOptions): Promise<SubmitResult>;
@@ -22,7 +32,7 @@ export interface TaskQueue {
    * Cancels a task: a queued one fails at once, a running one is told to stop (its handler's signal is
    * aborted within seconds). Returns the record, or undefined for an unknown id.
    */
-  cancel(id: string): Promise<TaskRecord | undefined>;
+  cancel(id: string): Promise<CancelResult | undefined>;
   /** Records the state of the completion callback in the task's record. */
   setCallbackState(id: string, state: CallbackState): Promise<void>;
   /**

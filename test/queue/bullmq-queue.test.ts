@@ -118,6 +118,54 @@ describe('BullMqTaskQueue: dead workers, retention', () => {
     }
   });
 
+  test('failed runs and runs lost with their worker share one budget of TASK_MAX_ATTEMPTS', async () => {
+    const settings = {
+      kind: 'redis' as const,
+      url: redis.url,
+      prefix: `bq-${randomUUID().slice(0, 8)}`,
+      maxAttempts: 3,
+      retentionSeconds: 3600,
+      leaseMs: 1000,
+    };
+    // A backoff long enough to stop the first worker before the retry.
+    const queue = new BullMqTaskQueue(settings, logger, { retryBackoffMs: 1500 });
+    try {
+      const { task } = await queue.submit({ video_filename: 'mixed.mp4' });
+      const attempts: number[] = [];
+      const failing = queue.startWorker(
+        async (_t, ctx) => {
+          attempts.push(ctx.attempt);
+          throw new TaskFailure('storage_error', 'storage unreachable');
+        },
+        { concurrency: 1 },
+      );
+      for (let i = 0; i < 100 && attempts.length === 0; i++) await new Promise((r) => setTimeout(r, 50));
+      await failing.close(0);
+      assert.deepEqual(attempts, [1]);
+      // Run 2 and run 3 die with their worker.
+      await dieWhileRunning(queue, task.id);
+      await dieWhileRunning(queue, task.id);
+      const settled: TaskRecord[] = [];
+      const worker = queue.startWorker(
+        async (_t, ctx) => {
+          attempts.push(ctx.attempt);
+          throw new Error('must not run a fourth time');
+        },
+        { concurrency: 1, onSettled: (t) => settled.push(t) },
+      );
+      const final = await waitFinal(queue, task.id);
+      await new Promise((r) => setTimeout(r, 300));
+      await worker.close(0);
+      assert.deepEqual(attempts, [1], 'three runs, none more');
+      assert.equal(final.status, 'failed');
+      assert.equal(final.error?.code, 'worker_lost');
+      assert.equal(final.attempts, 3);
+      assert.equal(settled.length, 1);
+    } finally {
+      await queue.close();
+    }
+  });
+
   test('finished tasks are removed after the retention, from get, list and the index', async () => {
     const queue = open(1, 1);
     try {

@@ -204,10 +204,14 @@ export function taskQueueContract(factory: QueueFactory): void {
       const q = await openQueue();
       const { task } = await q.submit({ video_filename: 'c.mp4' });
       const cancelled = await q.cancel(task.id);
-      assert.equal(cancelled?.status, 'failed');
-      assert.equal(cancelled?.cancelled, true);
-      assert.equal(cancelled?.error?.code, 'cancelled');
+      assert.equal(cancelled?.task.status, 'failed');
+      assert.equal(cancelled?.task.cancelled, true);
+      assert.equal(cancelled?.task.error?.code, 'cancelled');
+      assert.equal(cancelled?.endedNow, true, 'this call ended it: its caller reports the end');
       assert.equal((await q.get(task.id))?.status, 'failed');
+      const twice = await q.cancel(task.id);
+      assert.equal(twice?.task.status, 'failed');
+      assert.equal(twice?.endedNow, false, 'ended already');
       assert.equal(await q.cancel('00000000-0000-4000-8000-000000000000'), undefined);
       // A worker started afterwards never runs it.
       const ran: string[] = [];
@@ -221,6 +225,43 @@ export function taskQueueContract(factory: QueueFactory): void {
       assert.equal(again?.attempts, 0);
     });
 
+    test('of cancels of a queued task at once, exactly one is told it ended the task', async () => {
+      const q = await openQueue();
+      for (let i = 0; i < 10; i++) {
+        const { task } = await q.submit({ video_filename: `race-${i}.mp4` });
+        const results = await Promise.all([q.cancel(task.id), q.cancel(task.id), q.cancel(task.id)]);
+        assert.equal(results.filter((r) => r?.endedNow).length, 1, JSON.stringify(results));
+        const final = await q.get(task.id);
+        assert.equal(final?.status, 'failed');
+        assert.equal(final?.cancelled, true);
+      }
+      assert.equal((await q.counts()).failed, 10);
+    });
+
+    test('an idempotent resubmit racing a cancel gets the cancelled task; nothing runs', async () => {
+      const q = await openQueue();
+      const ran: string[] = [];
+      for (let i = 0; i < 20; i++) {
+        const key = `race-key-${i}`;
+        const request = { video_filename: `key-${i}.mp4` };
+        const { task } = await q.submit(request, { idempotencyKey: key });
+        const [cancelled, again] = await Promise.all([
+          q.cancel(task.id),
+          new Promise((r) => setTimeout(r, i % 4)).then(() => q.submit(request, { idempotencyKey: key })),
+        ]);
+        assert.equal(cancelled?.endedNow, true);
+        assert.equal(again.task.id, task.id);
+        assert.notEqual(again.outcome, 'created', 'the same task, not a new one');
+        const final = await q.get(task.id);
+        assert.equal(final?.status, 'failed', `round ${i}: ${JSON.stringify(final)}`);
+      }
+      // A worker started afterwards finds nothing to run.
+      start(q, async (t) => (ran.push(t.id), output(t.id)), { concurrency: 1 });
+      const later = await q.submit({ video_filename: 'after.mp4' });
+      await finalRecord(q, later.task.id);
+      assert.deepEqual(ran, [later.task.id]);
+    });
+
     test('cancelling a running task aborts its handler and fails it as cancelled, settled once', async () => {
       const q = await openQueue();
       const started = new Set<string>();
@@ -230,7 +271,8 @@ export function taskQueueContract(factory: QueueFactory): void {
       const { task } = await q.submit({ video_filename: 'run.mp4' });
       await until('the handler to start', async () => started.has(task.id));
       const during = await q.cancel(task.id);
-      assert.ok(during && (during.status === 'processing' || during.status === 'failed'));
+      assert.ok(during && (during.task.status === 'processing' || during.task.status === 'failed'));
+      assert.equal(during.endedNow, false, 'its worker settles it');
       const t0 = Date.now();
       await until('the signal to be aborted', async () => aborted.has(task.id), 5000);
       assert.ok(Date.now() - t0 < 5000);

@@ -99,13 +99,14 @@ export const taskRoutes: FastifyPluginAsync<{ services: Services }> = async (app
   const cancel = async (id: string) => {
     const before = await load(id);
     if (isFinal(before.status)) return toStatusDocument(before);
-    const task = (await services.queue.cancel(id)) ?? before;
-    // A queued task is final at once, and no worker will settle it: its callback is sent from here.
-    if (before.status === 'queued' && task.status === 'failed') {
-      services.metrics.taskFinished(task);
-      services.notifier.notify(task);
+    const cancelled = await services.queue.cancel(id);
+    // A queued task is final at once, and no worker will settle it: its callback is sent from here, by the
+    // one request (of any process) that ended it.
+    if (cancelled?.endedNow) {
+      services.metrics.taskFinished(cancelled.task);
+      services.notifier.notify(cancelled.task);
     }
-    return render(task);
+    return render(cancelled?.task ?? before);
   };
   const cancelDescription =
     'A queued task fails at once with error_code cancelled; a running task is told to stop and fails with ' +
