@@ -1,6 +1,7 @@
 import {
   DEINTERLACE,
   EVEN_CROP,
+  holdVariableLastFrame,
   padToAspect,
   toneMapToSdr,
   zimgFilters,
@@ -74,6 +75,12 @@ export function buildEncodeArgs(
   if (!plan.toneMap) pre.push('format=yuv420p');
   // Video that ends before the audio: its last frame is held to the audio's end.
   if (plan.holdLastFrame) pre.push(`tpad=stop_mode=clone:stop_duration=${plan.holdLastFrame}`);
+  // A variable frame rate source's last frame lasts as long as in the source, not an average frame's time.
+  else if (plan.keepFrameTiming && media.video.duration !== undefined) {
+    // FFmpeg shifts the input's timestamps so that the file starts at 0.
+    const end = (media.video.startTime ?? media.startTime) + media.video.duration - media.startTime;
+    pre.push(holdVariableLastFrame(end, 1 / averageFps(media)));
+  }
   // zimg refuses 4:2:0 frames of odd size. Sources odd from the start are resized by libswscale (the plan's
   // scaler) unless they are HDR, which only zimg tone-maps; and a stream may turn odd midway (WebRTC recordings
   // switch layers, 1920x1080 to 240x135), when FFmpeg rebuilds the graph for the new size. Frames that change

@@ -70,3 +70,25 @@ export function zimgResize(r: Pick<Rendition, 'width' | 'height'>, scaleFlags: s
   const filter = zimgFilters.has(scaleFlags) ? scaleFlags : 'bicubic';
   return `w=${r.width}:h=${r.height}:filter=${filter}${zimgParams[filter] ?? ''}`;
 }
+
+/**
+ * Holds the last frame of a variable frame rate source until the video's `end` (seconds on the encode's
+ * timeline). Its frames keep their own times, but FFmpeg 5.1 gives the last one the duration of an average
+ * frame (`frameSeconds`): a screen recording that shows its last picture for 1.6 s ended that much early, the
+ * picture flashing by. `tpad` adds one copy of the last frame, at the instant that frame ends (the video's end,
+ * when the source says how long its last frame lasts); `select` drops the copy when the last frame lasts no
+ * longer than an average one anyway, and `setpts` moves it an average frame back, so that the package ends
+ * where the source does. Frames elsewhere are never touched: only one within a millisecond of `end` can be the
+ * copy (a real frame cannot start where the video ends).
+ */
+export function holdVariableLastFrame(end: number, frameSeconds: number): string {
+  const e = end.toFixed(6);
+  const d = frameSeconds.toFixed(6);
+  // Commas inside the expressions are escaped for the filter graph's parser.
+  const isCopy = (t: string) => `between(${t}\\,${e}-0.001\\,${e}+0.001)`;
+  return [
+    'tpad=stop_mode=clone:stop=1',
+    `select='not(${isCopy('t')})+gt(${e}-${d}-prev_selected_t\\,${d}/2)'`,
+    `setpts='if(${isCopy('T')}\\,max(PTS-${d}/TB\\,PREV_OUTPTS+1)\\,PTS)'`,
+  ].join(',');
+}

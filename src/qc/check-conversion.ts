@@ -31,6 +31,8 @@ export async function readSourceSpans(
     signal: ctx.signal,
     duration: media.duration,
     startTime: media.startTime,
+    // A variable frame rate's pauses decide how long its segments may be: read whole.
+    whole: plan.keepFrameTiming,
   });
 }
 
@@ -51,6 +53,7 @@ export async function checkConversion(
     // Audio that starts late is padded with silence from the output's start.
     audio: spans.audio && (plan.audio?.padStart ? spans.audio.end - spans.start : spans.audio.duration),
     lastVideoFrame: spans.video.lastSample,
+    longestVideoFrame: plan.keepFrameTiming ? spans.video.longestSample : undefined,
   };
   const frameRate = plan.frameRateLimit ?? (media.video.frameRate > 0 ? media.video.frameRate : 30);
   const renditions = plan.renditions.map((r) => ({ name: r.name, width: r.width, height: r.height }));

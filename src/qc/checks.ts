@@ -25,9 +25,10 @@ export interface Expectations {
    * last, the video from where the encode's output starts (the earliest start of any of the source's streams:
    * the first frame is repeated until the video starts) to its last frame's end. And how long the source's
    * last video frame is shown: a variable frame rate source may hold it for seconds, which the output need
-   * not copy exactly.
+   * not copy exactly. And, for a variable frame rate kept as it is, the longest a source frame is shown: no
+   * segment can start before the first frame at or after its boundary, so a pause makes segments longer.
    */
-  source: { video: number; audio?: number; lastVideoFrame?: number };
+  source: { video: number; audio?: number; lastVideoFrame?: number; longestVideoFrame?: number };
   /** Sample rate of the output audio. */
   audioSampleRate: number;
 }
@@ -138,7 +139,9 @@ export function segmentTolerance(target: number, frameRate: number): number {
 /** Every segment but the last lasts the target (within tolerance); the last is not longer. */
 export function checkSegmentDurations(streams: StreamView[], expect: Expectations): QcCheck {
   const target = expect.segmentDuration;
-  const tolerance = segmentTolerance(target, expect.frameRate);
+  // A frame shown for longer than the usual tolerance (a screen recording's pause) may straddle a boundary.
+  const pause = expect.source.longestVideoFrame ?? 0;
+  const tolerance = Math.max(segmentTolerance(target, expect.frameRate), pause + 1 / expect.frameRate);
   const problems: string[] = [];
   for (const stream of streams) {
     if (stream.kind === 'other') continue;

@@ -13,6 +13,12 @@ export interface StreamSpan {
   end: number;
   /** How long the last sample is shown (a variable frame rate source may hold its last frame for long). */
   lastSample: number;
+  /**
+   * The longest time one sample is shown (from its start to the next one's, or the last one's duration), among
+   * the samples read: a variable frame rate source may pause for seconds, and its segments then cannot start
+   * on time. Only the ends are read of a long source, unless asked for the whole.
+   */
+  longestSample: number;
 }
 
 export interface SourceSpans {
@@ -45,12 +51,20 @@ export async function sourceSpans(
   ffprobe: string,
   inputPath: string,
   indexes: { video: number; audio?: number },
-  options: { logger?: Logger; signal?: AbortSignal; duration?: number; startTime?: number } = {},
+  options: {
+    logger?: Logger;
+    signal?: AbortSignal;
+    duration?: number;
+    startTime?: number;
+    /** Read every packet, however long the source (to know its longest sample). */
+    whole?: boolean;
+  } = {},
 ): Promise<SourceSpans> {
   const d = options.duration ?? 0;
   // Seek positions are timestamps: the tail starts at the first timestamp plus the duration, less the edge.
   const tail = (options.startTime ?? 0) + d - EDGE_SECONDS;
-  const intervals = d > WHOLE_SOURCE_SECONDS ? `%+${EDGE_SECONDS},${tail.toFixed(3)}%` : undefined;
+  const intervals =
+    d > WHOLE_SOURCE_SECONDS && !options.whole ? `%+${EDGE_SECONDS},${tail.toFixed(3)}%` : undefined;
   const { stdout } = await runProcess(
     ffprobe,
     [
@@ -68,7 +82,7 @@ export async function sourceSpans(
     ],
     { logger: options.logger, signal: options.signal, timeoutMs: 120_000 },
   );
-  return spansFrom(JSON.parse(stdout) as ProbePackets, indexes, options.startTime);
+  return spansFrom(JSON.parse(stdout) as ProbePackets, indexes, options.startTime, !!intervals);
 }
 
 /**
@@ -81,6 +95,7 @@ export function spansFrom(
   data: ProbePackets,
   indexes: { video: number; audio?: number },
   startTime = -Infinity,
+  partial = false,
 ): SourceSpans {
   const shown: { index: number; start: number; pts: number; end: number; dur: number }[] = [];
   for (const p of data.packets ?? []) {
@@ -98,18 +113,28 @@ export function spansFrom(
     let end = -Infinity;
     let lastPts = -Infinity;
     let lastSample = 0;
+    const starts: number[] = [];
     for (const p of shown) {
       if (p.index !== index) continue;
       start = Math.min(start, p.start);
       end = Math.max(end, p.end);
+      starts.push(p.start);
       if (p.pts > lastPts) {
         lastPts = p.pts;
         lastSample = p.dur;
       }
     }
+    // In presentation order. Of a source read by its ends, the middle is unknown: the last sample it is.
+    let longestSample = lastSample;
+    if (!partial) {
+      starts.sort((a, b) => a - b);
+      for (let i = 1; i < starts.length; i++) {
+        longestSample = Math.max(longestSample, starts[i]! - starts[i - 1]!);
+      }
+    }
     return Number.isFinite(start)
-      ? { duration: end - start, end, lastSample }
-      : { duration: 0, end: 0, lastSample: 0 };
+      ? { duration: end - start, end, lastSample, longestSample }
+      : { duration: 0, end: 0, lastSample: 0, longestSample: 0 };
   };
   const video = of(indexes.video);
   let earliest = Infinity;

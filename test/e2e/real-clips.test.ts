@@ -18,6 +18,8 @@ const expectations: {
   /** The source's AAC packaged as it is (AAC-LC mono/stereo at 44.1/48 kHz near AUDIO_BITRATE). */
   audioCopied?: boolean;
   size?: [number, number];
+  /** Seconds the source shows one frame at most, when more than a segment's tolerance (a pause). */
+  longestFrame?: number;
 }[] = [
   // AAC 5.1: downmixed to stereo.
   { file: 'bbb_720p_5s_h264_aac51.mp4', heights: [360, 720], audio: true, size: [1280, 720] },
@@ -40,8 +42,14 @@ const expectations: {
     audioCopied: true,
     size: [1280, 720],
   },
-  // Extreme variable frame rate, odd size, no audio.
-  { file: 'screen_vfr_3026x1386_noaudio.mp4', heights: [360, 720], audio: false, size: [1572, 720] },
+  // Extreme variable frame rate, odd size, no audio; its last frame is shown for 1.57 s.
+  {
+    file: 'screen_vfr_3026x1386_noaudio.mp4',
+    heights: [360, 720],
+    audio: false,
+    size: [1572, 720],
+    longestFrame: 1.57,
+  },
   // 640x360 stored with 2:1 pixels: displayed 1280x360, delivered with square pixels.
   { file: 'sar_2x1_noaudio.mp4', heights: [360], audio: false, size: [1280, 360] },
   // 179/6 fps camera footage, 40 s.
@@ -69,6 +77,7 @@ describe('the real clips in ../shared/media convert to packages that validate an
         heights: clip.heights,
         audio: clip.audio,
         segmentDuration: 4,
+        segmentSlack: clip.longestFrame,
       });
       const audio = mpd.representations.find((r) => r.contentType === 'audio');
       if (audio) {
@@ -130,6 +139,19 @@ describe('the real clips in ../shared/media convert to packages that validate an
         Math.abs(total - mpd.duration) < 0.5,
         `video lasts ${total.toFixed(2)} s of ${mpd.duration} s`,
       );
+      // Nothing cut at the end: a variable frame rate's last frame is shown for its own time (a screen
+      // recording's last picture, held 1.6 s, was shown for an average frame's 0.14 s).
+      const { stdout: declared } = await run('ffprobe', [
+        ...['-v', 'error', '-select_streams', 'v:0', '-show_entries', 'stream=duration', '-of', 'csv=p=0'],
+        path.join(svc.inputDir, clip.file),
+      ]);
+      const sourceVideo = Number(declared.trim());
+      if (Number.isFinite(sourceVideo) && sourceVideo > 0) {
+        assert.ok(
+          total > sourceVideo - 0.1,
+          `video lasts ${total.toFixed(3)} s, the source's ${sourceVideo.toFixed(3)} s`,
+        );
+      }
     });
   }
 });

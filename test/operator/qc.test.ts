@@ -261,6 +261,43 @@ describe("QC's look at the source", () => {
     near(spans.audio!.duration, 3.4, 'audio');
     const withEarlier = [{ stream_index: 2, pts_time: '1.200000', duration_time: '0.5' }, ...lateVideo];
     near(spansFrom({ packets: withEarlier }, indexes, 1.2).start, 1.2, 'start with stream 2');
+    // The longest a frame is shown: the pause between 1.81 s and 4.77 s; of a source read by its ends, what
+    // lies between them is unknown, and the last frame is all it says.
+    near(spans.video.longestSample, 2.96, 'longest frame');
+    near(spansFrom({ packets: lateVideo }, indexes, 1.4, true).video.longestSample, 0.04, 'read by its ends');
+  });
+
+  test('a variable frame rate with a pause (a screen recording) passes: segments may last the pause longer', async () => {
+    const dir = await mkdtemp(path.join(tmpdir(), 'dvc-qc-pause-'));
+    const svc = await startTestService({ X264_PRESET: 'ultrafast', LADDER: '90:100k' });
+    try {
+      // 30 fps, nothing new shown from 3 s to 9 s, then on to 21 s: longer than what is read whole anyway.
+      const source = path.join(svc.inputDir, 'paused.mp4');
+      await run('ffmpeg', [
+        ...['-v', 'error', '-y', '-f', 'lavfi', '-i', 'testsrc2=size=160x90:rate=30:duration=21'],
+        ...['-vf', "select='not(between(t,3,9))',setpts='(N/30+if(gte(T,9),6,0))/TB'"],
+        ...['-fps_mode', 'passthrough', '-c:v', 'libx264', '-preset', 'ultrafast', source],
+      ]);
+      const { doc } = await waitForFinal(svc.url, await submit(svc.url, 'paused.mp4'), 120_000);
+      assert.equal(doc.status, 'completed', doc.error ?? '');
+      const full = (await getJson(`${svc.url}/status/${doc.task_id}`)).body as { qc: QcReport };
+      const segments = full.qc.checks.find((c) => c.name === 'segment_durations');
+      assert.equal(segments?.passed, true, JSON.stringify(segments));
+      const mpd = parseMpd(
+        await readFile(path.join(svc.outputDir, doc.output!.prefix, 'manifest.mpd'), 'utf8'),
+      );
+      const { stdout } = await run('ffprobe', [
+        ...['-v', 'error', '-select_streams', 'v:0', '-show_entries', 'stream=duration', '-of', 'csv=p=0'],
+        source,
+      ]);
+      assert.ok(
+        Math.abs(mpd.duration - Number(stdout)) < 0.1,
+        `the package lasts ${mpd.duration} s, the source's video ${stdout.trim()} s`,
+      );
+    } finally {
+      await svc.close();
+      await rm(dir, { recursive: true, force: true });
+    }
   });
 
   test('a short source is probed once (its packets come with the probe), a long one by its ends', async () => {
