@@ -4,6 +4,8 @@ export interface ConvertArgs {
   input: string;
   output: string;
   quiet: boolean;
+  /** Replace what the output directory holds (refused otherwise, when it is not empty). */
+  force: boolean;
   /** The environment with the command line's encoder options applied, for loadConfig. */
   env: NodeJS.ProcessEnv;
 }
@@ -14,6 +16,7 @@ export const convertUsage = `  dash-video-converter convert INPUT -o DIR  Conver
       [--formats dash,hls]           manifests to write (OUTPUT_FORMATS)
       [--segment-duration 4]         seconds per segment (SEGMENT_DURATION)
       [--preset superfast]           x264 preset (X264_PRESET)
+      [--force]                      replace what DIR holds (a DIR with files is refused otherwise)
       [-q, --quiet]                  no progress bar`;
 
 /** `convert INPUT -o DIR [options]`; undefined when the input or the output directory is missing. */
@@ -28,6 +31,7 @@ export function parseConvertArgs(args: string[]): ConvertArgs | undefined {
       'segment-duration': { type: 'string' },
       preset: { type: 'string' },
       quiet: { type: 'boolean', short: 'q' },
+      force: { type: 'boolean' },
     },
   });
   const input = positionals[0];
@@ -37,5 +41,5 @@ export function parseConvertArgs(args: string[]): ConvertArgs | undefined {
   if (values.formats) env.OUTPUT_FORMATS = values.formats;
   if (values['segment-duration']) env.SEGMENT_DURATION = values['segment-duration'];
   if (values.preset) env.X264_PRESET = values.preset;
-  return { input, output: values.output, quiet: !!values.quiet, env };
+  return { input, output: values.output, quiet: !!values.quiet, force: !!values.force, env };
 }

@@ -1,4 +1,4 @@
-import { copyFile, mkdir, mkdtemp, rename, rm } from 'node:fs/promises';
+import { copyFile, mkdir, mkdtemp, readdir, rename, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { loadConfig } from '../config/config.js';
@@ -27,10 +27,24 @@ export async function runConvert(args: string[], early?: StartedConvert): Promis
   const config = early?.config ?? loadConfig(parsed.env);
   const probed = early?.probed;
 
+  const outDir = path.resolve(parsed.output);
+  const missing = await stat(path.resolve(input)).then(
+    (s) => (s.isFile() ? undefined : 'not a file'),
+    (err: NodeJS.ErrnoException) => (err.code === 'ENOENT' ? 'no such file' : err.message),
+  );
+  if (missing) {
+    console.error(`${input}: ${missing}`);
+    return 1;
+  }
+  // Before any work: a conversion of an hour is not to end on "not a directory".
+  const refused = await outputProblem(outDir, parsed.force);
+  if (refused) {
+    console.error(`-o ${parsed.output}: ${refused}`);
+    return 2;
+  }
   const logger = createLogger(process.env.LOG_LEVEL ?? 'warn', process.stderr);
   const tools = defaultTools(config.tools);
   const controller = new AbortController();
-  const outDir = path.resolve(parsed.output);
   const workDir = await mkdtemp(path.join(tmpdir(), 'dvc-convert-'));
   // The progress bar's module is loaded only when a bar is shown.
   const bar = quiet
@@ -68,6 +82,8 @@ export async function runConvert(args: string[], early?: StartedConvert): Promis
     );
     bar?.update(100, { stage: 'done' });
     bar?.stop();
+    // --force: the old contents go only now that the new package is here to take their place.
+    if (parsed.force) await rm(outDir, { recursive: true, force: true });
     await copyPackage(result.package, outDir, true);
     const seconds = (Date.now() - started) / 1000;
     console.log(
@@ -84,6 +100,11 @@ export async function runConvert(args: string[], early?: StartedConvert): Promis
     // before every conversion: four programs started and waited for, for a message only a broken install needs).
     if (couldNotStart(err)) await checkTools(tools);
     if (err instanceof TaskFailure) {
+      // Interrupted (Ctrl-C): the shell's code for it, so that a script can tell it from a failure.
+      if (controller.signal.aborted) {
+        console.error('conversion interrupted');
+        return 130;
+      }
       console.error(`conversion failed: ${err.message}`);
       return 1;
     }
@@ -93,6 +114,25 @@ export async function runConvert(args: string[], early?: StartedConvert): Promis
     process.off('SIGTERM', onSignal);
     await rm(workDir, { recursive: true, force: true });
   }
+}
+
+/**
+ * Why the output directory cannot take the package, if it cannot: a file in its place, or files of its own
+ * (the package's would mix with them: an HLS master of an earlier run naming segments this one replaced).
+ */
+async function outputProblem(outDir: string, force: boolean): Promise<string | undefined> {
+  let entries: string[];
+  try {
+    entries = await readdir(outDir);
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT') return undefined;
+    if (code === 'ENOTDIR') return 'a file is in the way: not a directory';
+    return (err as Error).message;
+  }
+  if (entries.length > 0 && !force)
+    return 'not empty: give a new or empty directory, or --force to replace what it holds';
+  return undefined;
 }
 
 function couldNotStart(err: unknown): boolean {

@@ -1,11 +1,12 @@
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
-import { chmod, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { execFile, spawn } from 'node:child_process';
+import { chmod, mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { describe, test } from 'node:test';
 import { promisify } from 'node:util';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { checkDashPackage, joinRepresentation } from '../helpers/package-check.js';
 import { generateClip, makeHdrClip, makeLosslessPattern, makeSizeChangingClip } from '../helpers/media.js';
 
@@ -34,16 +35,81 @@ describe('dash-video-converter convert', () => {
     }
   });
 
-  test('into a directory that already holds files: they stay, the package goes beside them', async () => {
+  test('an output that cannot take the package is refused before any work; --force replaces it', async () => {
     const out = await mkdtemp(path.join(tmpdir(), 'dvc-cli-'));
+    const convert = (input: string, dir: string, ...more: string[]) =>
+      run(process.execPath, [
+        ...cli,
+        'convert',
+        input,
+        '-o',
+        dir,
+        '--preset',
+        'ultrafast',
+        '-q',
+        ...more,
+      ]).then(
+        () => ({ code: 0, stderr: '' }),
+        (err: { code: number; stderr: string }) => ({ code: err.code, stderr: err.stderr }),
+      );
     try {
-      await writeFile(path.join(out, 'notes.txt'), 'kept');
       const clip = await generateClip({ width: 640, height: 360, seconds: 2, audio: false });
-      await run(process.execPath, [...cli, 'convert', clip, '-o', out, '--preset', 'ultrafast', '--quiet']);
-      assert.equal(await readFile(path.join(out, 'notes.txt'), 'utf8'), 'kept');
-      await checkDashPackage(out, { heights: [360], audio: false });
+      // An earlier conversion's package (here with a 720p rung and an HLS master) and a file of the user's.
+      const old = path.join(out, 'old');
+      await mkdir(path.join(old, 'video_720p'), { recursive: true });
+      await writeFile(path.join(old, 'video_720p', '1.m4s'), 'earlier');
+      await writeFile(path.join(old, 'master.m3u8'), '#EXTM3U');
+      const started = Date.now();
+      const occupied = await convert(clip, old);
+      assert.equal(occupied.code, 2);
+      assert.match(occupied.stderr, /not empty: .*--force/);
+      assert.ok(Date.now() - started < 10_000, 'refused at once, not after the conversion');
+      assert.equal(await readFile(path.join(old, 'master.m3u8'), 'utf8'), '#EXTM3U', 'nothing touched');
+
+      const file = path.join(out, 'a-file');
+      await writeFile(file, 'x');
+      const notDir = await convert(clip, file);
+      assert.equal(notDir.code, 2);
+      assert.match(notDir.stderr, /a file is in the way: not a directory/);
+
+      const missing = await convert(path.join(out, 'no-such.mp4'), path.join(out, 'new'));
+      assert.equal(missing.code, 1);
+      assert.match(missing.stderr, /no-such\.mp4: no such file/);
+
+      const forced = await convert(clip, old, '--force', '--formats', 'dash');
+      assert.equal(forced.code, 0, forced.stderr);
+      await checkDashPackage(old, { heights: [360], audio: false });
+      assert.deepEqual((await readdir(old)).sort(), ['manifest.mpd', 'poster.jpg', 'video_360p']);
     } finally {
       await rm(out, { recursive: true, force: true });
+    }
+  });
+
+  test('Ctrl-C stops the conversion: exit 130, nothing written, no work directory left', async () => {
+    const out = await mkdtemp(path.join(tmpdir(), 'dvc-cli-'));
+    const work = await mkdtemp(path.join(tmpdir(), 'dvc-cli-tmp-'));
+    try {
+      const clip = await generateClip({ width: 1280, height: 720, seconds: 30, audio: true });
+      const child = spawn(process.execPath, [...cli, 'convert', clip, '-o', path.join(out, 'pkg'), '-q'], {
+        env: { ...process.env, TMPDIR: work },
+        stdio: ['ignore', 'ignore', 'pipe'],
+      });
+      let stderr = '';
+      child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+      // Interrupted once its work directory exists and FFmpeg has had a moment.
+      // (tsx keeps a cache of its own there.)
+      const ours = async () => (await readdir(work)).filter((f) => f.startsWith('dvc-convert-'));
+      for (let i = 0; i < 200 && (await ours()).length === 0; i++) await sleep(50);
+      await sleep(1500);
+      child.kill('SIGINT');
+      const code = await new Promise<number | null>((resolve) => child.on('exit', resolve));
+      assert.equal(code, 130, stderr);
+      assert.match(stderr, /interrupted/);
+      assert.deepEqual(await readdir(out), [], 'no package');
+      assert.deepEqual(await ours(), [], 'no work directory');
+    } finally {
+      await rm(out, { recursive: true, force: true });
+      await rm(work, { recursive: true, force: true });
     }
   });
 
