@@ -8,6 +8,7 @@ import { convert } from '../pipeline/convert.js';
 import type { PackageResult } from '../pipeline/package.js';
 import { checkTools, defaultTools } from '../pipeline/tools.js';
 import { ProcessError } from '../process/run-process.js';
+import { diskFullInstead } from '../tasks/fetch-input.js';
 import { publishOrder } from '../tasks/publish.js';
 import { convertUsage, parseConvertArgs } from './convert-args.js';
 import type { StartedConvert } from './early-probe.js';
@@ -94,8 +95,9 @@ export async function runConvert(args: string[], early?: StartedConvert): Promis
     if (result.package.dashManifest) console.log(`  DASH: ${path.join(outDir, result.package.dashManifest)}`);
     if (result.package.hlsMaster) console.log(`  HLS:  ${path.join(outDir, result.package.hlsMaster)}`);
     return 0;
-  } catch (err) {
+  } catch (caught) {
     bar?.stop();
+    const err = await diskFullInstead(caught, workDir);
     // A program that could not be started: the tool check says which, and how to install it (it is not run
     // before every conversion: four programs started and waited for, for a message only a broken install needs).
     if (couldNotStart(err)) await checkTools(tools);

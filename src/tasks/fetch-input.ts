@@ -1,6 +1,6 @@
 import { statfs } from 'node:fs/promises';
 import path from 'node:path';
-import { TaskFailure } from '../errors.js';
+import { TaskFailure, type FailureCode } from '../errors.js';
 import { assertSafeKey } from '../storage/keys.js';
 import type { Storage } from '../storage/storage.js';
 
@@ -61,4 +61,33 @@ export async function ensureFreeSpace(dir: string, needed: number): Promise<void
       `not enough free disk space for this input: ${Math.round(needed / 1e6)} MB needed, ${Math.round(free / 1e6)} MB free`,
     );
   }
+}
+
+/** Failures that a full disk can cause (others, such as a missing input or a cancel, keep their code). */
+const writeFailures = new Set<FailureCode>([
+  'encode_failed',
+  'package_failed',
+  'qc_failed',
+  'timeout',
+  'internal',
+]);
+
+/** Free space below which a failure in the work directory is put down to the disk. */
+export const NEARLY_FULL_BYTES = 64 * 1024 * 1024;
+
+/**
+ * The failure of a run in `dir`, as `disk_full` (retried later) when that disk is nearly full: FFmpeg and Shaka
+ * Packager do not always say so (a packager that cannot write stops reading, FFmpeg then waits on its pipe
+ * until the watchdog's `timeout`; or the packager reports a stream it cannot parse).
+ */
+export async function diskFullInstead(
+  err: unknown,
+  dir: string,
+  nearlyFull = NEARLY_FULL_BYTES,
+): Promise<unknown> {
+  if (err instanceof TaskFailure && !writeFailures.has(err.code)) return err;
+  const fs = await statfs(dir).catch(() => undefined);
+  if (!fs || fs.bavail * fs.bsize >= nearlyFull) return err;
+  const free = Math.round((fs.bavail * fs.bsize) / 1e6);
+  return new TaskFailure('disk_full', `the worker's disk is full (${free} MB free)`, { cause: err });
 }

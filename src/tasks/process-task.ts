@@ -19,7 +19,7 @@ import { ownedWorkDirName } from '../app/work-dirs.js';
 import { joinKey } from '../storage/keys.js';
 import type { Storage } from '../storage/storage.js';
 import { packagePrefixFor, resolveEncodeSettings } from './encode-settings.js';
-import { ensureFreeSpace, fetchInput } from './fetch-input.js';
+import { diskFullInstead, ensureFreeSpace, fetchInput } from './fetch-input.js';
 import { PackagePublisher } from './publish.js';
 import { EtaEstimator, StageClock } from './stage-clock.js';
 
@@ -49,7 +49,9 @@ export function createTaskProcessor(deps: TaskProcessorDeps): TaskHandler {
     const started = Date.now();
     deps.metrics?.workerActive.inc();
     try {
-      const output = await runTask(task, ctx, workDir, deps, log);
+      const output = await runTask(task, ctx, workDir, deps, log).catch(async (err: unknown) => {
+        throw await diskFullInstead(err, workDir);
+      });
       log.info({ ms: Date.now() - started, prefix: output.prefix }, 'task completed');
       return output;
     } catch (err) {

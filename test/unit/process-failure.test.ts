@@ -1,8 +1,10 @@
 import assert from 'node:assert/strict';
+import { tmpdir } from 'node:os';
 import { describe, test } from 'node:test';
 import { TaskFailure } from '../../src/errors.js';
 import { processFailure } from '../../src/pipeline/process-failure.js';
 import { ProcessError, runProcess } from '../../src/process/run-process.js';
+import { diskFullInstead } from '../../src/tasks/fetch-input.js';
 
 /** How a real program fails: run through runProcess, so the ProcessError is the one the pipeline sees. */
 async function failureOf(script: string): Promise<TaskFailure> {
@@ -121,5 +123,25 @@ describe('a failed program as a task failure', () => {
     assert.ok(f instanceof TaskFailure);
     assert.equal(f.code, 'internal');
     assert.equal(f.message, 'FFmpeg could not encode the input: ffmpeg could not be started on the worker');
+  });
+});
+
+describe('a failure on a nearly full disk', () => {
+  const timeout = new TaskFailure('timeout', 'FFmpeg could not encode the input: no progress for 120 s');
+  test('is disk_full, retried, when the work directory has less free space than the threshold', async () => {
+    // This disk, with a threshold above any disk's free space: as full as a disk gets.
+    const f = await diskFullInstead(timeout, tmpdir(), Number.MAX_SAFE_INTEGER);
+    assert.ok(f instanceof TaskFailure);
+    assert.equal(f.code, 'disk_full');
+    assert.equal(f.permanent, false);
+    assert.match(f.message, /^the worker's disk is full \(\d+ MB free\)$/);
+    assert.equal(f.cause, timeout);
+  });
+  test('keeps its own code when there is room, or when a disk cannot cause it', async () => {
+    assert.equal(await diskFullInstead(timeout, tmpdir(), 0), timeout);
+    const missing = new TaskFailure('input_not_found', 'input not found');
+    assert.equal(await diskFullInstead(missing, tmpdir(), Number.MAX_SAFE_INTEGER), missing);
+    const cancelled = new TaskFailure('cancelled', 'cancelled');
+    assert.equal(await diskFullInstead(cancelled, tmpdir(), Number.MAX_SAFE_INTEGER), cancelled);
   });
 });
