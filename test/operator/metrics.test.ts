@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
-import { copyFile } from 'node:fs/promises';
+import { copyFile, mkdtemp, rm, stat, statfs } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
@@ -156,6 +157,35 @@ describe('Prometheus metrics and readiness', () => {
       assert.match(String((res.body.checks as Record<string, string>).disk), /below MIN_FREE_DISK_MB/);
     } finally {
       await full.close();
+    }
+    // The SQLite queue's disk, when it is not the work directory's (a full one refuses every submit): here
+    // STATE_DIR on /dev/shm and WORK_DIR on the temporary directory's disk, the floor between their free spaces.
+    const shm = await mkdtemp('/dev/shm/dvc-state-').catch(() => undefined);
+    if (shm && (await stat(shm)).dev !== (await stat(tmpdir())).dev) {
+      const freeMb = async (dir: string) => {
+        const fs = await statfs(dir);
+        return (fs.bavail * fs.bsize) / 2 ** 20;
+      };
+      const [stateFree, workFree] = [await freeMb(shm), await freeMb(tmpdir())];
+      const work = await mkdtemp(path.join(tmpdir(), 'dvc-work-'));
+      const split = await startTestService(
+        {
+          STATE_DIR: shm,
+          WORK_DIR: path.join(work, 'work'),
+          MIN_FREE_DISK_MB: String(Math.round((stateFree + workFree) / 2)),
+        },
+        { worker: false },
+      );
+      try {
+        const res = await getJson(`${split.url}/readyz`);
+        assert.equal(res.status, 503);
+        const why = String((res.body.checks as Record<string, string>).disk);
+        assert.match(why, stateFree < workFree ? /in the queue's database,/ : /in the work directory,/);
+      } finally {
+        await split.close();
+        await rm(shm, { recursive: true, force: true });
+        await rm(work, { recursive: true, force: true });
+      }
     }
     const broken = await startTestService({ PACKAGER_PATH: '/nonexistent/packager' }, { worker: false });
     try {

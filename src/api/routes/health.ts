@@ -1,4 +1,5 @@
-import { statfs } from 'node:fs/promises';
+import { stat, statfs } from 'node:fs/promises';
+import path from 'node:path';
 import type { FastifyPluginAsync } from 'fastify';
 import type { Services } from '../../app/services.js';
 import { checkTools } from '../../pipeline/tools.js';
@@ -69,13 +70,24 @@ export const healthRoutes: FastifyPluginAsync<{ services: Services }> = async (a
     await checkTools(services.tools, { zscale: services.config.encode.scaler === 'zscale' });
     toolsCheckedAt = Date.now();
   };
+  // The work directory, and the SQLite queue's when it is on another disk (a full one refuses every submit).
+  const { queue: queueSettings } = services.config;
+  const disks: [string, string][] = [['the work directory', services.config.workDir]];
+  if (queueSettings.kind === 'sqlite') disks.push(["the queue's database", path.dirname(queueSettings.path)]);
   const checkDisk = async () => {
-    const fs = await statfs(services.config.workDir);
-    const free = fs.bavail * fs.bsize;
-    if (free < services.config.minFreeDiskBytes) {
-      throw new Error(
-        `${Math.round(free / 2 ** 20)} MiB free in the work directory, below MIN_FREE_DISK_MB=${Math.round(services.config.minFreeDiskBytes / 2 ** 20)}`,
-      );
+    const seen = new Set<number>();
+    for (const [what, dir] of disks) {
+      // One file system is checked once (the database is in STATE_DIR, the work directory too by default).
+      const { dev } = await stat(dir);
+      if (seen.has(dev)) continue;
+      seen.add(dev);
+      const fs = await statfs(dir);
+      const free = fs.bavail * fs.bsize;
+      if (free < services.config.minFreeDiskBytes) {
+        throw new Error(
+          `${Math.round(free / 2 ** 20)} MiB free in ${what}, below MIN_FREE_DISK_MB=${Math.round(services.config.minFreeDiskBytes / 2 ** 20)}`,
+        );
+      }
     }
   };
 
@@ -92,7 +104,11 @@ export const healthRoutes: FastifyPluginAsync<{ services: Services }> = async (a
           input_storage: { type: 'string' },
           output_storage: { type: 'string' },
           tools: { type: 'string', description: 'FFmpeg, ffprobe, Shaka Packager and xmllint run.' },
-          disk: { type: 'string', description: 'Free space in WORK_DIR is at least MIN_FREE_DISK_MB.' },
+          disk: {
+            type: 'string',
+            description:
+              'Free space in WORK_DIR (and in STATE_DIR with the SQLite queue) is at least MIN_FREE_DISK_MB.',
+          },
         },
       },
     },
