@@ -1,5 +1,5 @@
-import { copyFile, mkdir, mkdtemp, readdir, rename, rm, stat } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { copyFile, mkdir, mkdtemp, readdir, realpath, rename, rm, stat } from 'node:fs/promises';
+import os, { tmpdir } from 'node:os';
 import path from 'node:path';
 import { loadConfig } from '../config/config.js';
 import { TaskFailure } from '../errors.js';
@@ -38,7 +38,7 @@ export async function runConvert(args: string[], early?: StartedConvert): Promis
     return 1;
   }
   // Before any work: a conversion of an hour is not to end on "not a directory".
-  const refused = await outputProblem(outDir, parsed.force);
+  const refused = await outputProblem(outDir, parsed.force, path.resolve(input));
   if (refused) {
     console.error(`-o ${parsed.output}: ${refused}`);
     return 2;
@@ -122,7 +122,18 @@ export async function runConvert(args: string[], early?: StartedConvert): Promis
  * Why the output directory cannot take the package, if it cannot: a file in its place, or files of its own
  * (the package's would mix with them: an HLS master of an earlier run naming segments this one replaced).
  */
-async function outputProblem(outDir: string, force: boolean): Promise<string | undefined> {
+async function outputProblem(outDir: string, force: boolean, input: string): Promise<string | undefined> {
+  // --force replaces the directory whole: never one that holds the input, the working directory or a home.
+  const inside = (dir: string, file: string) =>
+    file === dir || file.startsWith(dir.endsWith(path.sep) ? dir : dir + path.sep);
+  if (force) {
+    // By their real paths: a link to the input, or a path through a link, is the same file.
+    const real = (p: string) => realpath(p).catch(() => p);
+    const [dir, file, cwd, home] = await Promise.all([outDir, input, process.cwd(), os.homedir()].map(real));
+    if (inside(dir!, file!)) return 'holds the input: --force would delete it with the rest';
+    if (inside(dir!, cwd!)) return 'holds the working directory: --force would delete it';
+    if (inside(dir!, home!)) return 'holds the home directory: --force would delete it';
+  }
   let entries: string[];
   try {
     entries = await readdir(outDir);

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { execFile, spawn } from 'node:child_process';
-import { chmod, mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
+import { chmod, copyFile, mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -76,6 +77,14 @@ describe('dash-video-converter convert', () => {
       assert.equal(missing.code, 1);
       assert.match(missing.stderr, /no-such\.mp4: no such file/);
 
+      // Never a directory that holds the input (or the working directory, or a home).
+      const beside = path.join(old, 'mine.mp4');
+      await copyFile(clip, beside);
+      const holdsInput = await convert(beside, old, '--force');
+      assert.equal(holdsInput.code, 2);
+      assert.match(holdsInput.stderr, /holds the input: --force would delete it/);
+      assert.ok(existsSync(beside));
+      await rm(beside);
       const forced = await convert(clip, old, '--force', '--formats', 'dash');
       assert.equal(forced.code, 0, forced.stderr);
       await checkDashPackage(old, { heights: [360], audio: false });
