@@ -144,6 +144,11 @@ async function runTask(
     cacheControl: config.cacheControl,
     logger: log,
     signal: ctx.signal,
+    taskId: task.id,
+    attempt: ctx.attempt,
+    // An earlier run whose process died may have published part of a package (EARLY_MANIFEST, or a crash
+    // amid the top-level files): its media goes when the task ends, whichever way.
+    earlierMedia: Array.from({ length: ctx.attempt - 1 }, (_, i) => mediaDirStem(task, i + 1)),
   });
   let result: ConversionResult;
   let qc: QcReport | undefined;
@@ -213,11 +218,8 @@ async function runTask(
     await publisher.publish(result.package.dir, result.package.files, {
       replacing: [MANIFEST_NAME, HLS_MASTER_NAME, POSTER_NAME],
     });
-    // An earlier attempt whose process died may have published part of a package (EARLY_MANIFEST): the
-    // manifests now name this attempt's media, so nothing points at that one any more.
-    await publisher.removeMediaDirs(
-      Array.from({ length: ctx.attempt - 1 }, (_, i) => mediaDirStem(task, i + 1)),
-    );
+    // The manifests now name this run's media: an earlier run's goes, and the journal of what was replaced.
+    await publisher.settle();
   } catch (err) {
     // What this task published (an early package, part of the full one) is taken back; what it replaced is
     // put back.

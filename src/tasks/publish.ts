@@ -1,4 +1,5 @@
-import { mkdir, readFile, rm } from 'node:fs/promises';
+import { createHash } from 'node:crypto';
+import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { Logger } from 'pino';
 import { contentTypeFor, isImmutableMedia, isManifest } from '../storage/content-type.js';
@@ -20,25 +21,34 @@ export interface PublishOptions {
  * task and attempt), so publishing never overwrites media that an earlier package's manifests reference and
  * that caches keep as immutable; only the top-level files (the DASH manifest, the HLS master, the poster) are
  * replaced in place, last, after everything they point at is there. Before a top-level file is first
- * replaced, the one it replaces is saved in `backupDir`: `withdraw` puts it back (when nobody has replaced it
- * since) and then deletes this task's media, so a failed re-encode leaves the previous package playing as it
- * was. Packages published earlier under the same prefix stay in storage (the task that made them names their
- * `media_prefix`).
+ * replaced, the one it replaces is saved beside the package, in the task's journal directory
+ * (`.replaced-<task>/`), with a journal of what the task's runs wrote over it (digests, by run): the journal
+ * outlives a run whose process died, so a later run of the same task that fails or is cancelled still puts
+ * back what was there before the task, not what the dead run left. `withdraw` puts each file back when it
+ * holds what this run or an earlier one of the task wrote, then deletes the task's media; a completed task
+ * removes its journal. Packages published earlier under the same prefix stay in storage (the task that made them names
+ * their `media_prefix`).
  */
 export class PackagePublisher {
   /** Keys this publisher uploaded (or began to: a failed upload may still have left an object). */
   private readonly uploaded = new Set<string>();
-  /** Top-level keys replaced, with the saved copy of what they held before (null: nothing was there). */
-  private readonly previous = new Map<string, string | null>();
-  /** Top-level keys replaced, with the local file last uploaded to them (null: removed). */
-  private readonly written = new Map<string, string | null>();
+  private readonly journalDir: string;
 
   constructor(
     private readonly storage: Storage,
     private readonly prefix: string,
     private readonly backupDir: string,
-    private readonly options: PublishOptions,
-  ) {}
+    private readonly options: PublishOptions & {
+      /** The task's id: names its journal directory. */
+      taskId: string;
+      /** Which run of the task this is (1, 2…): a later run's files are never taken back by an earlier one. */
+      attempt: number;
+      /** What the media directories of the task's earlier runs start with (removed when it ends). */
+      earlierMedia?: string[];
+    },
+  ) {
+    this.journalDir = joinKey(prefix, `.replaced-${options.taskId.replace(/[^A-Za-z0-9_-]/g, '_')}`);
+  }
 
   /**
    * Copies a package directory to storage: media, then playlists, then the top-level files. Top-level files
@@ -47,14 +57,14 @@ export class PackagePublisher {
    */
   async publish(pkgDir: string, files: string[], options: { replacing?: string[] } = {}): Promise<void> {
     for (const group of publishOrder(files)) {
+      // Before the top-level files go out, the journal says what they were and what they will hold.
+      if (!group[0]!.includes('/'))
+        await this.record(group.map((file) => ({ file, src: path.join(pkgDir, file) })));
       await runLimited(group, this.options.concurrency, async (file) => {
         this.options.signal?.throwIfAborted();
         const key = joinKey(this.prefix, file);
         const src = path.join(pkgDir, file);
-        if (!file.includes('/')) {
-          await this.saveBeforeReplacing(key);
-          this.written.set(key, src);
-        } else if (!isManifest(file) && this.uploaded.has(key)) {
+        if (file.includes('/') && !isManifest(file) && this.uploaded.has(key)) {
           // The full package after an early one: the lowest rung's and the audio's segments are the same
           // again, their init segments too but for the packager's clock in the headers.
           return;
@@ -66,53 +76,72 @@ export class PackagePublisher {
         await this.storage.upload(key, src, putOptionsFor(file, this.options));
       });
     }
-    for (const file of options.replacing ?? []) {
-      if (files.includes(file)) continue;
+    const missing = (options.replacing ?? []).filter((file) => !files.includes(file));
+    if (missing.length === 0) return;
+    await this.record(missing.map((file) => ({ file, src: null })));
+    for (const file of missing) {
       this.options.signal?.throwIfAborted();
       const key = joinKey(this.prefix, file);
-      await this.saveBeforeReplacing(key);
-      if (!this.previous.get(key)) continue;
+      if (!(await this.storage.head(key))) continue;
       this.uploaded.add(key);
-      this.written.set(key, null);
       await this.storage.delete([key]);
     }
   }
 
   /**
-   * Takes back everything `publish` put out: the top-level files get their previous contents again (unless
-   * another task has replaced them since), then this publisher's media is deleted. Failures are logged, not
-   * thrown: the caller is handling the error that made it withdraw. When a top-level file could not be put
-   * back, the media it points at is kept.
+   * Takes back everything the task's runs put out: each top-level file gets what it held before the task
+   * again, unless another task has replaced it since; then the task's media (this run's and earlier runs')
+   * and its journal are deleted. Failures are logged, not thrown: the caller is handling the error that made
+   * it withdraw. When a top-level file could not be put back, the media it points at and the journal are kept.
    */
   async withdraw(): Promise<void> {
-    if (this.uploaded.size === 0) return;
     const log = this.options.logger;
+    let journal: Journal;
+    try {
+      journal = await this.readJournal();
+    } catch (err) {
+      log.error({ err }, 'could not read the journal of the replaced files');
+      return;
+    }
+    const files = Object.keys(journal.files);
+    if (this.uploaded.size === 0 && files.length === 0 && !this.options.earlierMedia?.length) return;
     let restored = true;
     // Manifests first, so that nothing points at media about to be deleted.
-    const replaced = [...this.written.keys()].sort((a, b) => Number(isManifest(b)) - Number(isManifest(a)));
-    for (const key of replaced) {
+    files.sort((a, b) => Number(isManifest(b)) - Number(isManifest(a)));
+    for (const file of files) {
       try {
-        await this.restore(key);
+        await this.restore(file, journal.files[file]!);
       } catch (err) {
         restored = false;
-        log.error({ err, key }, 'could not put back the file a withdrawn package had replaced');
+        log.error({ err, file }, 'could not put back the file a withdrawn package had replaced');
       }
     }
     if (!restored) return;
-    const own = [...this.uploaded].filter((k) => !this.written.has(k));
+    const own = [...this.uploaded].filter((k) => k.slice(this.prefix.length + 1).includes('/'));
     await this.storage
       .delete(own)
       .catch((err: unknown) =>
         log.error({ err, keys: own.length }, 'could not remove the media of a withdrawn package'),
       );
+    await this.removeMediaDirs(this.options.earlierMedia ?? []);
+    // A later run of the task has taken it over (this one lost its lease): the journal is its to settle.
+    const later = Object.values(journal.files).some((entry) =>
+      Object.values(entry.written).some((attempt) => attempt > this.options.attempt),
+    );
+    if (!later) await this.removeJournal();
+  }
+
+  /** After a completed publish: the media of the task's earlier runs (nothing points at it now) and the journal. */
+  async settle(): Promise<void> {
+    await this.removeMediaDirs(this.options.earlierMedia ?? []);
+    await this.removeJournal();
   }
 
   /**
-   * Deletes the media directories below the prefix whose names start with one of `stems` (an earlier attempt
-   * of the task, whose process died after publishing part of a package). Failures are logged: the package
-   * published is complete without it.
+   * Deletes the media directories below the prefix whose names start with one of `stems` (an earlier run of
+   * the task, whose process died after publishing part of a package). Failures are logged.
    */
-  async removeMediaDirs(stems: string[]): Promise<void> {
+  private async removeMediaDirs(stems: string[]): Promise<void> {
     if (stems.length === 0) return;
     try {
       const below = `${this.prefix}/`;
@@ -129,45 +158,120 @@ export class PackagePublisher {
     }
   }
 
-  private async saveBeforeReplacing(key: string): Promise<void> {
-    if (this.previous.has(key)) return;
-    let saved: string | null = null;
+  private async removeJournal(): Promise<void> {
+    try {
+      const keys = await this.storage.list(`${this.journalDir}/`);
+      if (keys.length) await this.storage.delete(keys);
+    } catch (err) {
+      this.options.logger.warn({ err }, 'could not remove the journal of the replaced files');
+    }
+  }
+
+  private journalKey(file: string): string {
+    return joinKey(this.journalDir, file);
+  }
+
+  /**
+   * The journal as stored: written by this run, by an earlier run of the task whose process died, or by a
+   * later one that took the task over. Read afresh each time: runs of one task may overlap (a lost lease).
+   */
+  private async readJournal(): Promise<Journal> {
+    const key = this.journalKey(JOURNAL_FILE);
+    let journal: Journal = { files: {} };
     if (await this.storage.head(key)) {
       await mkdir(this.backupDir, { recursive: true });
-      saved = path.join(this.backupDir, `${this.previous.size}-${path.posix.basename(key)}`);
-      await this.storage.download(key, saved, this.options.signal);
+      const local = path.join(this.backupDir, JOURNAL_FILE);
+      await this.storage.download(key, local, this.options.signal);
+      journal = JSON.parse(await readFile(local, 'utf8')) as Journal;
     }
-    this.previous.set(key, saved);
+    return journal;
   }
 
-  private async restore(key: string): Promise<void> {
-    const ours = this.written.get(key)!;
-    // Replaced again by another task since: what is there now is not ours to take back.
-    if (!(await this.stillHolds(key, ours))) return;
-    const saved = this.previous.get(key);
-    const file = path.posix.basename(key);
-    // Not under the task's signal: a cancelled task must still be able to put things back.
-    if (saved)
-      await this.storage.upload(key, saved, putOptionsFor(file, { ...this.options, signal: undefined }));
-    else await this.storage.delete([key]);
-  }
-
-  /** Whether the object at `key` is missing or holds exactly the bytes of `file` (null: is missing). */
-  private async stillHolds(key: string, file: string | null): Promise<boolean> {
-    const info = await this.storage.head(key);
-    if (!info) return true;
-    if (file === null) return false;
-    const mine = await readFile(file);
-    if (info.size !== mine.length) return false;
-    const now = path.join(this.backupDir, `now-${path.posix.basename(key)}`);
+  /**
+   * Notes in the journal, and stores before anything is replaced: what each of these top-level files held
+   * before the task (its first run to replace it saves a copy beside it), and what this run will write over
+   * it (the digest of `src`; null: the file is to be removed).
+   */
+  private async record(entries: { file: string; src: string | null }[]): Promise<void> {
+    const journal = await this.readJournal();
+    for (const { file, src } of entries) {
+      this.options.signal?.throwIfAborted();
+      let entry = journal.files[file];
+      if (!entry) {
+        const key = joinKey(this.prefix, file);
+        const saved = !!(await this.storage.head(key));
+        if (saved) {
+          await mkdir(this.backupDir, { recursive: true });
+          const copy = path.join(this.backupDir, `before-${file}`);
+          await this.storage.download(key, copy, this.options.signal);
+          await this.storage.upload(this.journalKey(file), copy, {
+            contentType: contentTypeFor(file),
+            cacheControl: 'no-store',
+            signal: this.options.signal,
+          });
+        }
+        entry = journal.files[file] = { saved, written: {} };
+      }
+      const digest = src ? await digestOf(src) : ABSENT;
+      entry.written[digest] = Math.max(entry.written[digest] ?? 0, this.options.attempt);
+    }
     await mkdir(this.backupDir, { recursive: true });
-    await this.storage.download(key, now);
-    try {
-      return mine.equals(await readFile(now));
-    } finally {
+    const local = path.join(this.backupDir, JOURNAL_FILE);
+    await writeFile(local, JSON.stringify(journal));
+    await this.storage.upload(this.journalKey(JOURNAL_FILE), local, {
+      contentType: 'application/json',
+      cacheControl: 'no-store',
+      signal: this.options.signal,
+    });
+  }
+
+  /** Puts back what `file` held before the task, if it holds what a run of the task left (or nothing). */
+  private async restore(file: string, entry: JournalEntry): Promise<void> {
+    const key = joinKey(this.prefix, file);
+    const info = await this.storage.head(key);
+    let current = ABSENT;
+    if (info) {
+      await mkdir(this.backupDir, { recursive: true });
+      const now = path.join(this.backupDir, `now-${file}`);
+      await this.storage.download(key, now);
+      current = await digestOf(now);
       await rm(now, { force: true });
     }
+    // Replaced by another task since, or by a later run of this one (this run lost its lease to it): not
+    // ours to take back.
+    const by = entry.written[current];
+    if (by === undefined || by > this.options.attempt) return;
+    // Not under the task's signal: a cancelled task must still be able to put things back.
+    if (entry.saved) {
+      const copy = path.join(this.backupDir, `restore-${file}`);
+      await this.storage.download(this.journalKey(file), copy);
+      await this.storage.upload(key, copy, putOptionsFor(file, { ...this.options, signal: undefined }));
+    } else if (info) {
+      await this.storage.delete([key]);
+    }
   }
+}
+
+/** The journal's own file in the task's journal directory. */
+const JOURNAL_FILE = 'journal.json';
+/** The digest standing for "no file". */
+const ABSENT = 'absent';
+
+interface JournalEntry {
+  /** Whether the file existed before the task (its copy is in the journal directory under its name). */
+  saved: boolean;
+  /** SHA-256 (hex) of every version a run of the task wrote (ABSENT: removed it), with the latest run that did. */
+  written: Record<string, number>;
+}
+
+interface Journal {
+  files: Record<string, JournalEntry>;
+}
+
+async function digestOf(file: string): Promise<string> {
+  return createHash('sha256')
+    .update(await readFile(file))
+    .digest('hex');
 }
 
 function putOptionsFor(file: string, options: Pick<PublishOptions, 'cacheControl' | 'signal'>): PutOptions {

@@ -1,11 +1,15 @@
 import assert from 'node:assert/strict';
-import { chmod, copyFile, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
+import { chmod, copyFile, mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { generateClip } from '../helpers/media.js';
 import { checkDashPackage, parseMpd } from '../helpers/package-check.js';
+import { createLogger } from '../../src/logger.js';
 import { listFiles } from '../../src/pipeline/package.js';
+import { LocalStorage } from '../../src/storage/local-storage.js';
+import { PackagePublisher } from '../../src/tasks/publish.js';
 import { startTestService, submit, waitForFinal, type TestService } from '../helpers/service.js';
 
 /** Every file below `dir` with its bytes, by relative path. */
@@ -156,5 +160,99 @@ describe('local output that cannot be written', () => {
     } finally {
       await svc.close();
     }
+  });
+});
+
+/**
+ * A task's run can die (SIGKILL, a lost host) after publishing part of a package: an early package, or some
+ * of the top-level files. What was there before the task must survive that run's death, for the task's next
+ * run to put back if it fails in turn; a run that lost its lease must not take back what the run that took
+ * the task over published.
+ */
+describe('publishing across runs of one task', () => {
+  let root: string;
+  const task = '6f1e2d3c-4b5a-4968-8776-5a4b3c2d1e0f';
+  const files = async (dir: string, entries: Record<string, string>) => {
+    for (const [name, text] of Object.entries(entries)) {
+      await mkdir(path.dirname(path.join(dir, name)), { recursive: true });
+      await writeFile(path.join(dir, name), text);
+    }
+    return dir;
+  };
+  const publisher = (storage: LocalStorage, attempt: number) =>
+    new PackagePublisher(storage, 'v', path.join(root, `work-${attempt}`, 'replaced'), {
+      concurrency: 2,
+      cacheControl: { segments: 'max-age=1', manifests: 'no-cache' },
+      logger: createLogger('silent'),
+      taskId: task,
+      attempt,
+      earlierMedia: Array.from({ length: attempt - 1 }, (_, i) => `${task}-${i + 1}-`),
+    });
+  const read = (file: string) => readFile(path.join(root, 'out', 'v', file), 'utf8');
+  before(async () => {
+    root = await mkdtemp(path.join(tmpdir(), 'dvc-runs-'));
+  });
+  after(async () => {
+    await rm(root, { recursive: true, force: true });
+  });
+
+  test('a run that fails after an earlier one died puts back what was there before the task', async () => {
+    const out = path.join(root, 'out');
+    const storage = new LocalStorage(out);
+    // What an earlier task published there.
+    await files(path.join(out, 'v'), {
+      'manifest.mpd': 'earlier task: other-1-aa/video_360p',
+      'other-1-aa/video_360p/1.m4s': 'earlier media',
+    });
+    // Run 1 publishes its early package, then its process dies: no withdraw.
+    const early = await files(path.join(root, 'early'), {
+      'manifest.mpd': `run 1: ${task}-1-bb/video_360p`,
+      'master.m3u8': `run 1: ${task}-1-bb/video_360p/playlist.m3u8`,
+      [`${task}-1-bb/video_360p/1.m4s`]: 'run 1 media',
+    });
+    await publisher(storage, 1).publish(early, [
+      'manifest.mpd',
+      'master.m3u8',
+      `${task}-1-bb/video_360p/1.m4s`,
+    ]);
+    assert.match(await read('manifest.mpd'), /^run 1/);
+    // Run 2, on another worker (run 1's work directory, where it kept its copies, is gone), fails.
+    await rm(path.join(root, 'work-1'), { recursive: true });
+    await publisher(storage, 2).withdraw();
+    assert.equal(await read('manifest.mpd'), 'earlier task: other-1-aa/video_360p', 'put back');
+    assert.equal(existsSync(path.join(out, 'v', 'master.m3u8')), false, 'there was none before');
+    assert.deepEqual((await readdir(path.join(out, 'v'))).sort(), ['manifest.mpd', 'other-1-aa']);
+    assert.equal(await read('other-1-aa/video_360p/1.m4s'), 'earlier media');
+  });
+
+  test("a run that lost its lease leaves the later run's files; the later run's end clears up", async () => {
+    const out = path.join(root, 'out-lease');
+    const storage = new LocalStorage(out);
+    await files(path.join(out, 'v'), { 'manifest.mpd': 'before the task' });
+    const first = publisher(storage, 1);
+    await first.publish(
+      await files(path.join(root, 'p1'), {
+        'manifest.mpd': `run 1: ${task}-1-cc`,
+        [`${task}-1-cc/a/1.m4s`]: 'run 1 media',
+      }),
+      ['manifest.mpd', `${task}-1-cc/a/1.m4s`],
+    );
+    const second = publisher(storage, 2);
+    await second.publish(
+      await files(path.join(root, 'p2'), {
+        'manifest.mpd': `run 2: ${task}-2-dd`,
+        [`${task}-2-dd/a/1.m4s`]: 'run 2 media',
+      }),
+      ['manifest.mpd', `${task}-2-dd/a/1.m4s`],
+    );
+    // Run 1 finds it lost its lease and gives up: its own media goes, run 2's manifest stays.
+    await first.withdraw();
+    assert.equal(await readFile(path.join(out, 'v', 'manifest.mpd'), 'utf8'), `run 2: ${task}-2-dd`);
+    assert.equal(existsSync(path.join(out, 'v', `${task}-1-cc`)), false);
+    assert.ok(existsSync(path.join(out, 'v', `${task}-2-dd`, 'a', '1.m4s')));
+    assert.ok(existsSync(path.join(out, 'v', `.replaced-${task}`)), 'the journal is the later run’s');
+    // Run 2 completes: only its package is left, without the journal.
+    await second.settle();
+    assert.deepEqual((await readdir(path.join(out, 'v'))).sort(), [`${task}-2-dd`, 'manifest.mpd'].sort());
   });
 });
