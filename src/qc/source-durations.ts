@@ -14,9 +14,9 @@ export interface StreamSpan {
   /** How long the last sample is shown (a variable frame rate source may hold its last frame for long). */
   lastSample: number;
   /**
-   * The longest time one sample is shown (from its start to the next one's, or the last one's duration), among
-   * the samples read: a variable frame rate source may pause for seconds, and its segments then cannot start
-   * on time. Only the ends are read of a long source, unless asked for the whole.
+   * The longest time between the starts of two consecutive samples (the last sample's own duration aside): a
+   * variable frame rate source may pause for seconds, and a segment boundary within the pause cannot be kept.
+   * Of a long source only the ends are read, unless asked for the whole.
    */
   longestSample: number;
 }
@@ -65,6 +65,11 @@ export async function sourceSpans(
   const tail = (options.startTime ?? 0) + d - EDGE_SECONDS;
   const intervals =
     d > WHOLE_SOURCE_SECONDS && !options.whole ? `%+${EDGE_SECONDS},${tail.toFixed(3)}%` : undefined;
+  // The whole of a long source: its video's timestamps alone, streamed (the JSON of every packet of an hour's
+  // recording is more than a program's output is allowed to be).
+  const longest =
+    options.whole && intervals ? videoLongestInterval(ffprobe, inputPath, indexes.video, options) : undefined;
+  longest?.catch(() => undefined);
   const { stdout } = await runProcess(
     ffprobe,
     [
@@ -82,7 +87,45 @@ export async function sourceSpans(
     ],
     { logger: options.logger, signal: options.signal, timeoutMs: 120_000 },
   );
-  return spansFrom(JSON.parse(stdout) as ProbePackets, indexes, options.startTime, !!intervals);
+  const spans = spansFrom(JSON.parse(stdout) as ProbePackets, indexes, options.startTime, !!intervals);
+  if (longest) spans.video.longestSample = await longest;
+  return spans;
+}
+
+/** The longest time between consecutive starts, in presentation order (0 for fewer than two). */
+function longestInterval(starts: number[]): number {
+  const sorted = [...starts].sort((a, b) => a - b);
+  let longest = 0;
+  for (let i = 1; i < sorted.length; i++) longest = Math.max(longest, sorted[i]! - sorted[i - 1]!);
+  return longest;
+}
+
+/** `longestInterval` of one stream's shown packets, read line by line. */
+async function videoLongestInterval(
+  ffprobe: string,
+  inputPath: string,
+  index: number,
+  options: { logger?: Logger; signal?: AbortSignal },
+): Promise<number> {
+  const starts: number[] = [];
+  await runProcess(
+    ffprobe,
+    [
+      ...['-v', 'error', '-protocol_whitelist', 'file', '-select_streams', String(index)],
+      ...['-show_entries', 'packet=pts_time,flags', '-of', 'csv=p=0', `file:${inputPath}`],
+    ],
+    {
+      logger: options.logger,
+      signal: options.signal,
+      timeoutMs: 600_000,
+      onStdoutLine: (line) => {
+        const [pts, flags] = line.split(',');
+        const t = Number(pts);
+        if (pts && Number.isFinite(t) && !flags?.includes('D')) starts.push(t);
+      },
+    },
+  );
+  return longestInterval(starts);
 }
 
 /**
@@ -124,14 +167,8 @@ export function spansFrom(
         lastSample = p.dur;
       }
     }
-    // In presentation order. Of a source read by its ends, the middle is unknown: the last sample it is.
-    let longestSample = lastSample;
-    if (!partial) {
-      starts.sort((a, b) => a - b);
-      for (let i = 1; i < starts.length; i++) {
-        longestSample = Math.max(longestSample, starts[i]! - starts[i - 1]!);
-      }
-    }
+    // Of a source read by its ends, the middle is unknown (see `longestInterval`).
+    const longestSample = partial ? 0 : longestInterval(starts);
     return Number.isFinite(start)
       ? { duration: end - start, end, lastSample, longestSample }
       : { duration: 0, end: 0, lastSample: 0, longestSample: 0 };
