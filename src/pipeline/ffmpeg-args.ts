@@ -76,7 +76,13 @@ export function buildEncodeArgs(
   // Video that ends before the audio: its last frame is held to the audio's end.
   if (plan.holdLastFrame) pre.push(`tpad=stop_mode=clone:stop_duration=${plan.holdLastFrame}`);
   // A variable frame rate source's last frame lasts as long as in the source, not an average frame's time.
-  else if (plan.keepFrameTiming && media.video.duration !== undefined) {
+  // Only MP4 and MOV state a stream's duration as the end of its last frame; MPEG-TS's ends where that frame
+  // starts, which would have the filter take the real last frame for its copy.
+  else if (
+    plan.keepFrameTiming &&
+    media.video.duration !== undefined &&
+    /\b(mov|mp4)\b/.test(media.formatName)
+  ) {
     // FFmpeg shifts the input's timestamps so that the file starts at 0.
     const end = (media.video.startTime ?? media.startTime) + media.video.duration - media.startTime;
     pre.push(holdVariableLastFrame(end, 1 / averageFps(media)));

@@ -134,6 +134,21 @@ describe('the single FFmpeg invocation', () => {
     assert.deepEqual(flagged('-r'), ['7.2', '7.2']);
     assert.deepEqual(flagged('-bf'), ['0', '0']);
   });
+  test("a variable frame rate's last frame is held to the video's end, where the container states it", () => {
+    const graphOf = (m: MediaInfo) => {
+      const a = buildEncodeArgs('/in', m, planEncode(m, testEncodeSettings), outputs);
+      return a[a.indexOf('-filter_complex') + 1]!;
+    };
+    const video = { ...media.video, frameRate: 8, variableFrameRate: true, duration: 8.5, startTime: 0 };
+    const mp4: MediaInfo = { ...media, startTime: 0, formatName: 'mov,mp4,m4a,3gp,3g2,mj2', video };
+    assert.match(
+      graphOf(mp4),
+      /tpad=stop_mode=clone:stop=1,select='not\(between\(t\\,8\.500000-0\.001\\,8\.500000\+0\.001\)\)\+gt\(8\.500000-0\.125000-prev_selected_t\\,0\.125000\/2\)',setpts=/,
+    );
+    // MPEG-TS states where the last frame starts: the filter would take that frame for its copy.
+    assert.doesNotMatch(graphOf({ ...mp4, formatName: 'mpegts' }), /tpad/);
+    assert.doesNotMatch(graphOf({ ...mp4, video: { ...video, variableFrameRate: false } }), /tpad/);
+  });
   test('the poster is chosen among the frames of its window that are not nearly black', () => {
     const poster = after('-filter_complex')[0]!
       .split(';')
