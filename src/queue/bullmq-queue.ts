@@ -301,7 +301,9 @@ export class BullMqTaskQueue implements TaskQueue {
         (await this.redis
           .multi()
           .hsetnx(this.metaKey(id), 'record', JSON.stringify(record))
-          .hset(this.metaKey(id), 'requestHash', job?.data.requestHash ?? '')
+          // Only with the record (in one transaction with it): a losing cancel, whose look at the job came
+          // after the winner removed it, must not write an empty hash (a resubmit would then conflict).
+          .hsetnx(this.metaKey(id), 'requestHash', job?.data.requestHash ?? '')
           .expire(this.metaKey(id), this.settings.retentionSeconds)
           .exec()) ?? [];
       if (written === 1) {
@@ -316,7 +318,7 @@ export class BullMqTaskQueue implements TaskQueue {
         } catch (err) {
           this.logger.debug({ taskId: id, err }, 'queued task was taken by a worker while being cancelled');
         }
-        await this.redis.hdel(this.metaKey(id), 'record');
+        await this.redis.hdel(this.metaKey(id), 'record', 'requestHash');
       }
       // Another cancel is ending it, or a worker took it: asked to stop as a running task is, in case.
     }

@@ -228,12 +228,19 @@ export function taskQueueContract(factory: QueueFactory): void {
     test('of cancels of a queued task at once, exactly one is told it ended the task', async () => {
       const q = await openQueue();
       for (let i = 0; i < 10; i++) {
-        const { task } = await q.submit({ video_filename: `race-${i}.mp4` });
-        const results = await Promise.all([q.cancel(task.id), q.cancel(task.id), q.cancel(task.id)]);
+        const request = { video_filename: `race-${i}.mp4` };
+        const { task } = await q.submit(request, { idempotencyKey: `cancel-race-${i}` });
+        const results = await Promise.all([
+          q.cancel(task.id),
+          q.cancel(task.id),
+          new Promise((r) => setTimeout(r, i % 3)).then(() => q.cancel(task.id)),
+        ]);
         assert.equal(results.filter((r) => r?.endedNow).length, 1, JSON.stringify(results));
         const final = await q.get(task.id);
         assert.equal(final?.status, 'failed');
         assert.equal(final?.cancelled, true);
+        const again = await q.submit(request, { idempotencyKey: `cancel-race-${i}` });
+        assert.equal(again.outcome, 'existing', 'the same request, the same (cancelled) task');
       }
       assert.equal((await q.counts()).failed, 10);
     });
