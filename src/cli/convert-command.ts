@@ -1,3 +1,4 @@
+import { existsSync } from 'node:fs';
 import { copyFile, mkdir, mkdtemp, readdir, realpath, rename, rm, stat } from 'node:fs/promises';
 import os, { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -58,9 +59,21 @@ export async function runConvert(args: string[], early?: StartedConvert): Promis
           ),
       );
   bar?.start(100, 0, { stage: 'probe' });
-  const onSignal = () => controller.abort();
+  let stoppedBy: NodeJS.Signals | undefined;
+  const onSignal = (signal: NodeJS.Signals) => {
+    stoppedBy = signal;
+    controller.abort();
+  };
   process.once('SIGINT', onSignal);
   process.once('SIGTERM', onSignal);
+  // What this run put in the output directory (an EARLY_MANIFEST package) goes if it does not complete; with
+  // --force, what the directory held goes when the first of the new package arrives.
+  const existed = existsSync(outDir);
+  let wrote = false;
+  const makeRoom = async () => {
+    if (parsed.force && !wrote) await rm(outDir, { recursive: true, force: true });
+    wrote = true;
+  };
   const started = Date.now();
   try {
     const result = await convert(
@@ -78,13 +91,20 @@ export async function runConvert(args: string[], early?: StartedConvert): Promis
         limits: config.limits,
         probed,
         onProgress: (stage, f) => bar?.update(Math.round(f * 1000) / 10, { stage }),
-        onEarlyPackage: config.earlyManifest ? (early) => copyPackage(early, outDir) : undefined,
+        onEarlyPackage: config.earlyManifest
+          ? async (early) => {
+              await makeRoom();
+              await copyPackage(early, outDir);
+            }
+          : undefined,
       },
     );
+    // Stopped as the last program ended: stopped all the same.
+    controller.signal.throwIfAborted();
     bar?.update(100, { stage: 'done' });
     bar?.stop();
     // --force: the old contents go only now that the new package is here to take their place.
-    if (parsed.force) await rm(outDir, { recursive: true, force: true });
+    await makeRoom();
     await copyPackage(result.package, outDir, true);
     const seconds = (Date.now() - started) / 1000;
     console.log(
@@ -101,12 +121,16 @@ export async function runConvert(args: string[], early?: StartedConvert): Promis
     // A program that could not be started: the tool check says which, and how to install it (it is not run
     // before every conversion: four programs started and waited for, for a message only a broken install needs).
     if (couldNotStart(err)) await checkTools(tools);
+    if (wrote) {
+      await rm(outDir, { recursive: true, force: true });
+      if (existed) await mkdir(outDir, { recursive: true });
+    }
+    // Interrupted (Ctrl-C, a stop): the shell's code for the signal, so a script can tell it from a failure.
+    if (stoppedBy) {
+      console.error(`conversion interrupted (${stoppedBy})`);
+      return 128 + os.constants.signals[stoppedBy];
+    }
     if (err instanceof TaskFailure) {
-      // Interrupted (Ctrl-C): the shell's code for it, so that a script can tell it from a failure.
-      if (controller.signal.aborted) {
-        console.error('conversion interrupted');
-        return 130;
-      }
       console.error(`conversion failed: ${err.message}`);
       return 1;
     }
@@ -133,6 +157,7 @@ async function outputProblem(outDir: string, force: boolean, input: string): Pro
     if (inside(dir!, file!)) return 'holds the input: --force would delete it with the rest';
     if (inside(dir!, cwd!)) return 'holds the working directory: --force would delete it';
     if (inside(dir!, home!)) return 'holds the home directory: --force would delete it';
+    if (inside(dir!, await real(tmpdir()))) return 'holds the temporary directory: --force would delete it';
   }
   let entries: string[];
   try {

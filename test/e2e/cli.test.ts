@@ -94,7 +94,7 @@ describe('dash-video-converter convert', () => {
     }
   });
 
-  test('Ctrl-C stops the conversion: exit 130, nothing written, no work directory left', async () => {
+  test('Ctrl-C stops the conversion: exit 130 (SIGTERM 143), nothing written or left behind', async () => {
     const out = await mkdtemp(path.join(tmpdir(), 'dvc-cli-'));
     const work = await mkdtemp(path.join(tmpdir(), 'dvc-cli-tmp-'));
     try {
@@ -116,6 +116,21 @@ describe('dash-video-converter convert', () => {
       assert.match(stderr, /interrupted/);
       assert.deepEqual(await readdir(out), [], 'no package');
       assert.deepEqual(await ours(), [], 'no work directory');
+
+      // With EARLY_MANIFEST, stopped (SIGTERM) after the early package is in place: it goes too.
+      const pkg = path.join(out, 'early');
+      const early = spawn(process.execPath, [...cli, 'convert', clip, '-o', pkg, '-q'], {
+        env: { ...process.env, TMPDIR: work, EARLY_MANIFEST: 'true', LADDER: '180:200k,720:2000k' },
+        stdio: ['ignore', 'ignore', 'pipe'],
+      });
+      let earlyErr = '';
+      early.stderr.on('data', (d: Buffer) => (earlyErr += d.toString()));
+      const exited = new Promise<number | null>((resolve) => early.on('exit', resolve));
+      for (let i = 0; i < 600 && !existsSync(path.join(pkg, 'manifest.mpd')); i++) await sleep(50);
+      assert.ok(existsSync(path.join(pkg, 'manifest.mpd')), 'the early package was published');
+      early.kill('SIGTERM');
+      assert.equal(await exited, 143, earlyErr);
+      assert.equal(existsSync(pkg), false, 'what the run wrote is gone');
     } finally {
       await rm(out, { recursive: true, force: true });
       await rm(work, { recursive: true, force: true });
