@@ -1,5 +1,5 @@
 import { constants } from 'node:fs';
-import { access, copyFile, mkdir, readdir, rename, rm, rmdir, stat } from 'node:fs/promises';
+import { access, copyFile, mkdir, opendir, readdir, rename, rm, rmdir, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { TaskFailure } from '../errors.js';
 import { assertSafeKey, isPartialFile, keyUrlPath, partialFileName } from './keys.js';
@@ -87,13 +87,14 @@ export class LocalStorage implements Storage {
     const dir = prefix ? this.pathOf(prefix.replace(/\/+$/, '')) : this.root;
     let entries;
     try {
-      entries = await readdir(dir, { recursive: true, withFileTypes: true });
+      // Streamed: the whole output tree may hold millions of files.
+      entries = await opendir(dir, { recursive: true });
     } catch (err) {
       if (isNotFound(err)) return 0;
       throw err;
     }
     const stale: string[] = [];
-    for (const e of entries) {
+    for await (const e of entries) {
       if (!e.isFile() || !isPartialFile(e.name)) continue;
       const file = path.join(e.parentPath, e.name);
       const info = await stat(file).catch(() => undefined);
