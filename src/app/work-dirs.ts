@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { lstat, readdir, readFile, rm } from 'node:fs/promises';
+import { readdir, readFile, rm } from 'node:fs/promises';
 import path from 'node:path';
 import type { Logger } from 'pino';
 
@@ -19,9 +19,9 @@ export function ownedWorkDirName(purpose: string): string {
 
 /**
  * Removes work directories left by processes that are gone: their pid no longer runs, or it is this process's
- * pid under another incarnation (a restarted container), or the process with that pid now started after the
- * directory was last changed (the pid was reused, after a reboot: it cannot have made it). Directories of
- * other live processes, and names not made by ownedWorkDirName, are left alone.
+ * pid under another incarnation (a restarted container), or the program with that pid now is not Node.js
+ * (the pid was reused, after a reboot). Directories of other live Node.js processes, and names not made by
+ * ownedWorkDirName, are left alone.
  */
 export async function sweepOrphanWorkDirs(workDir: string, logger: Logger): Promise<number> {
   let removed = 0;
@@ -31,7 +31,7 @@ export async function sweepOrphanWorkDirs(workDir: string, logger: Logger): Prom
     if (!Number.isInteger(pid) || pid <= 0) continue;
     const dir = path.join(workDir, name);
     const earlierSelf = pid === process.pid && tag !== incarnation;
-    if (!earlierSelf && isAlive(pid) && !(await startedAfter(pid, dir))) continue;
+    if (!earlierSelf && isAlive(pid) && !(await notNode(pid))) continue;
     await rm(dir, { recursive: true, force: true });
     removed++;
   }
@@ -48,29 +48,16 @@ function isAlive(pid: number): boolean {
   }
 }
 
-const PID_REUSE_SLACK_MS = 5 * 60_000;
-
 /**
- * Whether the process `pid` started after `dir` was last changed (its files or its entry): then it did not make
- * it, whatever its pid says. A directory's times only move forward from its creation, so this never holds for
- * the directory of the process that made it. False where /proc does not say (not Linux).
+ * Whether the process `pid` is something other than Node.js (the pid was reused, after a reboot: that program
+ * cannot have made a work directory). False where /proc does not say (not Linux, another user's process
+ * hidden): such a directory is kept.
  */
-async function startedAfter(pid: number, dir: string): Promise<boolean> {
+async function notNode(pid: number): Promise<boolean> {
   try {
-    const [stat, system, info] = await Promise.all([
-      readFile(`/proc/${pid}/stat`, 'utf8'),
-      readFile('/proc/stat', 'utf8'),
-      lstat(dir),
-    ]);
-    // Fields after the command name (which may hold spaces and parentheses): state is the 3rd field of the
-    // line, starttime the 22nd, in clock ticks (USER_HZ, 100 on Linux) since boot.
-    const ticks = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19]);
-    const boot = Number(/^btime (\d+)$/m.exec(system)?.[1]);
-    if (!Number.isFinite(ticks) || !Number.isFinite(boot)) return false;
-    const started = (boot + ticks / 100) * 1000;
-    // Minutes of slack: btime is in whole seconds, and moves with the wall clock (a clock set forward after
-    // the process started would make it seem younger). A reused pid's process came up after a reboot.
-    return started > Math.min(info.mtimeMs, info.ctimeMs) + PID_REUSE_SLACK_MS;
+    const argv0 = (await readFile(`/proc/${pid}/cmdline`, 'utf8')).split('\0')[0] ?? '';
+    // A kernel thread has no command line; Node's argv[0] is `node`, `nodejs`, `node20`… or a path to one.
+    return argv0 !== '' && !path.basename(argv0).includes('node');
   } catch {
     return false;
   }

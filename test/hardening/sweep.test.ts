@@ -30,12 +30,14 @@ describe('start-up sweep of orphan work directories', () => {
   test('directories of dead processes are removed; live ones and foreign names are kept', async (t) => {
     const work = path.join(root, 'state', 'work');
     const dead = path.join(work, `${await deadPid()}-0b6e1f1c-dead-task`);
-    // Another process that runs (it may be encoding into its directory right now).
-    const other = spawn('sleep', ['30']);
+    // Another worker that runs (it may be encoding into its directory right now).
+    const other = spawn(process.execPath, ['-e', 'setTimeout(() => {}, 30_000)']);
     t.after(() => other.kill());
     const live = path.join(work, `${other.pid}-5d0c9a2e-live-task`);
-    // A pid reused after a reboot: the process that has it now started after the directory was last changed.
-    const reused = path.join(work, `${other.pid}-77aa11bb-before-the-reboot`);
+    // A pid reused after a reboot: another program has it now.
+    const program = spawn('sleep', ['30']);
+    t.after(() => program.kill());
+    const reused = path.join(work, `${program.pid}-77aa11bb-before-the-reboot`);
     // This process's pid, but from before a restart (a container's node gets the same pid each time).
     const earlierSelf = path.join(work, `${process.pid}-0000beef-task-of-the-last-run`);
     const foreign = path.join(work, 'lost+found');
@@ -43,8 +45,6 @@ describe('start-up sweep of orphan work directories', () => {
       await mkdir(path.join(dir, 'encoded'), { recursive: true });
       await writeFile(path.join(dir, 'encoded', 'video_360p.mp4'), Buffer.alloc(1024));
     }
-    const yesterday = new Date(Date.now() - 24 * 3600_000);
-    await utimes(reused, yesterday, yesterday);
     svc = await startTestService({}, { root, keepRoot: true });
     assert.ok(!existsSync(dead), 'the dead worker’s directory is gone');
     assert.ok(!existsSync(earlierSelf), 'so is the one of the previous run under the same pid');
@@ -53,7 +53,7 @@ describe('start-up sweep of orphan work directories', () => {
       'a running process’s directory stays',
     );
     assert.ok(existsSync(foreign), 'a directory not named by a pid stays');
-    assert.ok(!existsSync(reused), 'one named by a pid that a younger process now has is gone');
+    assert.ok(!existsSync(reused), 'one named by a pid that another program has now is gone');
   });
 
   test('an upload a killed process left unfinished is removed after an hour; one being written stays', async () => {
