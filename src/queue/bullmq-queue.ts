@@ -514,8 +514,13 @@ class BullMqWorker {
       // BullMQ keeps two budgets, `attempts` for failed runs and `maxStalledCount` for runs lost with their
       // worker; a task that used up TASK_MAX_ATTEMPTS in a mix of both gets no further run.
       if (runs >= this.owner.settings.maxAttempts) {
-        const message = `the task ran ${runs} times without finishing; giving up`;
-        throw new UnrecoverableError(JSON.stringify({ code: 'worker_lost', message }));
+        // The last run's own failure when one failed (a store that stayed away), said as such.
+        const last = job.failedReason ? decodeFailure(job.failedReason) : undefined;
+        const failure =
+          last && last.code !== 'internal' && last.code !== 'worker_lost'
+            ? last
+            : { code: 'worker_lost', message: `the task ran ${runs} times without finishing; giving up` };
+        throw new UnrecoverableError(JSON.stringify(failure));
       }
       const attempt = runs + 1;
       log.info({ attempt, starts: job.attemptsStarted }, 'task started');
