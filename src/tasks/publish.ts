@@ -26,8 +26,8 @@ export interface PublishOptions {
  * outlives a run whose process died, so a later run of the same task that fails or is cancelled still puts
  * back what was there before the task, not what the dead run left. `withdraw` puts each file back when it
  * holds what this run or an earlier one of the task wrote, then deletes the task's media; a completed task
- * removes its journal. Packages published earlier under the same prefix stay in storage (the task that made them names
- * their `media_prefix`).
+ * removes its journal. Packages published earlier under the same prefix stay in storage (the task that made
+ * them names their `media_prefix`).
  */
 export class PackagePublisher {
   /** Keys this publisher uploaded (or began to: a failed upload may still have left an object). */
