@@ -251,7 +251,11 @@ describe('S3 input and output: HTTP → queue → FFmpeg → packager → s3rver
     await s3.putFile(input, 'half.mp4', clip);
     const proxy = await startFaultProxy({
       target: s3.endpoint,
-      unavailable: { match: (r) => r.method === 'PUT' && r.url.includes('manifest.mpd'), times: 1000 },
+      // The package's manifest, not the copy of the one it replaces kept beside it (`.replaced-<task>/`).
+      unavailable: {
+        match: (r) => r.method === 'PUT' && /\/again\/manifest\.mpd(\?|$)/.test(r.url),
+        times: 1000,
+      },
     });
     try {
       const svc = await start({
@@ -287,7 +291,11 @@ describe('S3 input and output: HTTP → queue → FFmpeg → packager → s3rver
 
     const proxy = await startFaultProxy({
       target: s3.endpoint,
-      unavailable: { match: (r) => r.method === 'PUT' && r.url.includes('manifest.mpd'), times: 1000 },
+      // The package's manifest, not the copy of the one it replaces kept beside it (`.replaced-<task>/`).
+      unavailable: {
+        match: (r) => r.method === 'PUT' && /\/again\/manifest\.mpd(\?|$)/.test(r.url),
+        times: 1000,
+      },
     });
     try {
       const second = await start({ ...s3.env(env), S3_ENDPOINT: proxy.url });
