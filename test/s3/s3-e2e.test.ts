@@ -253,7 +253,7 @@ describe('S3 input and output: HTTP → queue → FFmpeg → packager → s3rver
       target: s3.endpoint,
       // The package's manifest, not the copy of the one it replaces kept beside it (`.replaced-<task>/`).
       unavailable: {
-        match: (r) => r.method === 'PUT' && /\/again\/manifest\.mpd(\?|$)/.test(r.url),
+        match: (r) => r.method === 'PUT' && /\/half\/manifest\.mpd(\?|$)/.test(r.url),
         times: 1000,
       },
     });
