@@ -3,6 +3,7 @@ import type { Logger } from 'pino';
 import { buildApp, buildProbeApp } from './api/app.js';
 import { createServices, type Services } from './app/services.js';
 import { sweepOrphanWorkDirs } from './app/work-dirs.js';
+import { withdrawAbandoned } from './tasks/process-task.js';
 import { UPLOADS_DIR } from './api/routes/upload-names.js';
 import { LocalStorage } from './storage/local-storage.js';
 import type { Config } from './config/config.js';
@@ -67,6 +68,7 @@ export async function startService(
             services.metrics.taskFinished(task);
             services.notifier.notify(task);
           },
+          onAbandoned: (task, earlierRuns) => void withdrawAbandoned(task, earlierRuns, services),
         },
       );
       // Callbacks that a stopped process left pending (a deploy while a receiver was down) go out now, and

@@ -490,6 +490,13 @@ class BullMqWorker {
     this.worker.on('completed', (job) => this.settled(job.id!));
     this.worker.on('failed', (job, err) => {
       if (!job) return;
+      // Failed by BullMQ itself, its runs lost with their workers (stalled too often): nothing of ours ran.
+      if (
+        job.finishedOn &&
+        decodeFailure(job.failedReason).code === 'worker_lost' &&
+        !isOurs(job.failedReason)
+      )
+        this.abandoned(job, countedRuns(job));
       if (job.finishedOn) this.settled(job.id!);
       else this.log.warn({ taskId: job.id, reason: err.message }, 'task will be retried');
     });
@@ -509,8 +516,11 @@ class BullMqWorker {
     const progress = new ProgressWriter(job, log);
     try {
       if (this.handingBack) this.worker.cancelJob(id, 'shutdown');
-      if ((await this.owner.cancelRequested([id])).has(id)) throw new TaskFailure('cancelled', 'cancelled');
       const runs = countedRuns(job);
+      if ((await this.owner.cancelRequested([id])).has(id)) {
+        this.abandoned(job, runs);
+        throw new TaskFailure('cancelled', 'cancelled');
+      }
       // BullMQ keeps two budgets, `attempts` for failed runs and `maxStalledCount` for runs lost with their
       // worker; a task that used up TASK_MAX_ATTEMPTS in a mix of both gets no further run.
       if (runs >= this.owner.settings.maxAttempts) {
@@ -520,6 +530,7 @@ class BullMqWorker {
           last && last.code !== 'internal' && last.code !== 'worker_lost'
             ? last
             : { code: 'worker_lost', message: `the task ran ${runs} times without finishing; giving up` };
+        this.abandoned(job, runs);
         throw new UnrecoverableError(JSON.stringify(failure));
       }
       const attempt = runs + 1;
@@ -558,6 +569,16 @@ class BullMqWorker {
       throw failure.permanent ? new UnrecoverableError(message) : new Error(message);
     } finally {
       this.running.delete(id);
+    }
+  }
+
+  /** A task ended here without its handler running, after `earlierRuns` runs: see `WorkerOptions.onAbandoned`. */
+  private abandoned(job: TaskJob, earlierRuns: number): void {
+    if (earlierRuns < 1 || !this.options.onAbandoned) return;
+    try {
+      this.options.onAbandoned(toRecord(job, 'failed', {}, this.owner.settings.maxAttempts), earlierRuns);
+    } catch (err) {
+      this.log.error({ taskId: job.id, err }, 'onAbandoned hook failed');
     }
   }
 
@@ -667,6 +688,11 @@ function statusOf(state: JobState | 'unknown'): TaskStatus {
     default:
       return 'queued';
   }
+}
+
+/** Whether a job's failedReason is one this adapter stored (a JSON failure), not BullMQ's own words. */
+function isOurs(reason: string | undefined): boolean {
+  return !!reason?.startsWith('{');
 }
 
 /** Reads the failure this adapter stored as the job's failedReason; BullMQ's own reasons mean a lost worker. */

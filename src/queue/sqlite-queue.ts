@@ -407,6 +407,7 @@ class SqliteWorker {
     const task = toRecord(row);
     if (row.cancel_requested) {
       this.finish(task, { code: 'cancelled', message: 'cancelled' }, true);
+      this.abandoned(task, task.attempts - 1);
       return this.claim();
     }
     if (task.attempts > this.queue.options.maxAttempts) {
@@ -415,6 +416,7 @@ class SqliteWorker {
         code: 'worker_lost',
         message: `the worker running this task stopped ${task.attempts - 1} times; giving up`,
       });
+      this.abandoned(task, task.attempts - 1);
       return this.claim();
     }
     if (task.attempts > 1) this.log.warn({ taskId: task.id, attempt: task.attempts }, 'task claimed again');
@@ -562,6 +564,16 @@ class SqliteWorker {
         this.owner,
       );
     if (res.changes === 1) this.settled(task.id);
+  }
+
+  /** A task ended here without running, after `earlierRuns` runs: see `WorkerOptions.onAbandoned`. */
+  private abandoned(task: TaskRecord, earlierRuns: number): void {
+    if (earlierRuns < 1 || !this.options.onAbandoned) return;
+    try {
+      this.options.onAbandoned(task, earlierRuns);
+    } catch (err) {
+      this.log.error({ taskId: task.id, err }, 'onAbandoned hook failed');
+    }
   }
 
   private settled(id: string): void {

@@ -105,6 +105,11 @@ export interface WorkerOptions {
   concurrency: number;
   /** Called once per task by the worker that settled it, after its final status is stored. */
   onSettled?: (task: TaskRecord) => void;
+  /**
+   * Called for a task that ran before (`earlierRuns`, whose processes died) and ends without its handler
+   * running again (cancelled, or out of runs): what those runs published is to be taken back.
+   */
+  onAbandoned?: (task: TaskRecord, earlierRuns: number) => void;
 }
 
 export interface TaskWorker {

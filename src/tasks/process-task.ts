@@ -74,6 +74,41 @@ export function createTaskProcessor(deps: TaskProcessorDeps): TaskHandler {
 }
 
 /**
+ * Takes back what the earlier runs of a task published, for a task that ends without running again after
+ * they died (cancelled while it waited to be taken again, or out of runs): the top-level files get what they
+ * held before the task (from the journal kept beside the package), and those runs' media goes. Failures are
+ * logged: the task has ended either way.
+ */
+export async function withdrawAbandoned(
+  task: TaskRecord,
+  earlierRuns: number,
+  deps: Pick<TaskProcessorDeps, 'config' | 'output' | 'logger'>,
+): Promise<void> {
+  const log = deps.logger.child({ taskId: task.id });
+  const workDir = path.join(deps.config.workDir, ownedWorkDirName(`${task.id}-abandoned`));
+  try {
+    const publisher = new PackagePublisher(
+      deps.output,
+      packagePrefixFor(deps.config, task.request),
+      path.join(workDir, 'replaced'),
+      {
+        concurrency: deps.config.uploadConcurrency,
+        cacheControl: deps.config.cacheControl,
+        logger: log,
+        taskId: task.id,
+        attempt: earlierRuns + 1,
+        earlierMedia: Array.from({ length: earlierRuns }, (_, i) => mediaDirStem(task, i + 1)),
+      },
+    );
+    await publisher.withdraw();
+  } catch (err) {
+    log.warn({ err }, "could not take back what the task's earlier runs published");
+  } finally {
+    await rm(workDir, { recursive: true, force: true }).catch(() => undefined);
+  }
+}
+
+/**
  * The directory below the package's prefix for one run's segments and media playlists: the task's id, the
  * attempt and a random part, so that no other run ever writes into it (another task; a retry of this one; a
  * run handed back at shutdown, which keeps its attempt number; a task made again with the same idempotency

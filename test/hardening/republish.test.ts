@@ -10,6 +10,9 @@ import { createLogger } from '../../src/logger.js';
 import { listFiles } from '../../src/pipeline/package.js';
 import { LocalStorage } from '../../src/storage/local-storage.js';
 import { PackagePublisher } from '../../src/tasks/publish.js';
+import { withdrawAbandoned } from '../../src/tasks/process-task.js';
+import { loadConfig } from '../../src/config/config.js';
+import type { TaskRecord } from '../../src/queue/task.js';
 import { startTestService, submit, waitForFinal, type TestService } from '../helpers/service.js';
 
 /** Every file below `dir` with its bytes, by relative path. */
@@ -223,6 +226,27 @@ describe('publishing across runs of one task', () => {
     assert.equal(existsSync(path.join(out, 'v', 'master.m3u8')), false, 'there was none before');
     assert.deepEqual((await readdir(path.join(out, 'v'))).sort(), ['manifest.mpd', 'other-1-aa']);
     assert.equal(await read('other-1-aa/video_360p/1.m4s'), 'earlier media');
+  });
+
+  test('a task that ends without running again after its run died is taken back all the same', async () => {
+    const out = path.join(root, 'out-abandoned');
+    const storage = new LocalStorage(out);
+    await files(path.join(out, 'v'), { 'manifest.mpd': 'before the task', 'poster.jpg': 'old poster' });
+    await publisher(storage, 1).publish(
+      await files(path.join(root, 'p-abandoned'), {
+        'manifest.mpd': `run 1: ${task}-1-ee`,
+        'poster.jpg': 'run 1 poster',
+        [`${task}-1-ee/a/1.m4s`]: 'run 1 media',
+      }),
+      ['manifest.mpd', 'poster.jpg', `${task}-1-ee/a/1.m4s`],
+    );
+    // Cancelled while it waited to be taken again: no run of it comes to take anything back.
+    const config = loadConfig({ OUTPUT_DIR: out, STATE_DIR: path.join(root, 'state-abandoned') });
+    const record = { id: task, request: { video_filename: 'v.mp4' } } as TaskRecord;
+    await withdrawAbandoned(record, 1, { config, output: storage, logger: createLogger('silent') });
+    assert.equal(await readFile(path.join(out, 'v', 'manifest.mpd'), 'utf8'), 'before the task');
+    assert.equal(await readFile(path.join(out, 'v', 'poster.jpg'), 'utf8'), 'old poster');
+    assert.deepEqual((await readdir(path.join(out, 'v'))).sort(), ['manifest.mpd', 'poster.jpg']);
   });
 
   test("a run that lost its lease leaves the later run's files; the later run's end clears up", async () => {

@@ -118,6 +118,32 @@ describe('BullMqTaskQueue: dead workers, retention', () => {
     }
   });
 
+  test('a task cancelled after its worker died ends without running; what its run published is to be taken back', async () => {
+    const queue = open(3);
+    try {
+      const { task } = await queue.submit({ video_filename: 'gone.mp4' });
+      await dieWhileRunning(queue, task.id);
+      const asked = await queue.cancel(task.id);
+      assert.equal(asked?.endedNow, false, 'its worker is the one to end it');
+      const ran: string[] = [];
+      const abandoned: [string, number][] = [];
+      const worker = queue.startWorker(
+        async (t) => {
+          ran.push(t.id);
+          throw new Error('must not run');
+        },
+        { concurrency: 1, onAbandoned: (t, runs) => abandoned.push([t.id, runs]) },
+      );
+      const final = await waitFinal(queue, task.id);
+      await worker.close(0);
+      assert.equal(final.error?.code, 'cancelled');
+      assert.deepEqual(ran, []);
+      assert.deepEqual(abandoned, [[task.id, 1]]);
+    } finally {
+      await queue.close();
+    }
+  });
+
   test('failed runs and runs lost with their worker share one budget of TASK_MAX_ATTEMPTS', async () => {
     const settings = {
       kind: 'redis' as const,

@@ -81,3 +81,60 @@ describe('SQLite queue: a database that refuses writes for a while', () => {
     }
   });
 });
+
+describe('SQLite queue: a task whose run died', () => {
+  let root: string;
+  before(async () => {
+    root = await mkdtemp(path.join(tmpdir(), 'dvc-sqlite-dead-'));
+  });
+  after(async () => {
+    await rm(root, { recursive: true, force: true });
+  });
+
+  test('cancelled or out of runs, it ends without running, and what its runs published is to be taken back', async () => {
+    const dbPath = path.join(root, 'tasks.db');
+    const queue = new SqliteTaskQueue({
+      path: dbPath,
+      leaseMs: 10_000,
+      maxAttempts: 2,
+      logger: pino({ level: 'silent' }),
+    });
+    try {
+      const cancelled = (await queue.submit({ video_filename: 'cancelled.mp4' })).task;
+      const spent = (await queue.submit({ video_filename: 'spent.mp4' })).task;
+      // As the database holds them after their worker died mid-run: processing, their lease run out; one was
+      // cancelled meanwhile, the other has used up its runs.
+      const db = new Database(dbPath);
+      const died = db.prepare(
+        `UPDATE tasks SET status = 'processing', attempts = ?, cancel_requested = ?, lease_owner = 'gone',
+           lease_expires = 0 WHERE id = ?`,
+      );
+      died.run(1, 1, cancelled.id);
+      died.run(2, 0, spent.id);
+      db.close();
+      const ran: string[] = [];
+      const abandoned: [string, number][] = [];
+      const worker = queue.startWorker(
+        async (t) => {
+          ran.push(t.id);
+          return output(t.id);
+        },
+        { concurrency: 1, onAbandoned: (t, runs) => abandoned.push([t.id, runs]) },
+      );
+      for (let i = 0; i < 100 && abandoned.length < 2; i++) await new Promise((r) => setTimeout(r, 50));
+      await worker.close(0);
+      assert.deepEqual(ran, []);
+      assert.deepEqual(
+        abandoned.sort(),
+        [
+          [cancelled.id, 1],
+          [spent.id, 2],
+        ].sort(),
+      );
+      assert.equal((await queue.get(cancelled.id))?.error?.code, 'cancelled');
+      assert.equal((await queue.get(spent.id))?.error?.code, 'worker_lost');
+    } finally {
+      await queue.close();
+    }
+  });
+});

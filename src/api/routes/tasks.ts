@@ -1,3 +1,4 @@
+import { withdrawAbandoned } from '../../tasks/process-task.js';
 import type { FastifyPluginAsync } from 'fastify';
 import type { Services } from '../../app/services.js';
 import { isFinal, taskStatuses, type TaskRecord, type TaskStatus } from '../../queue/task.js';
@@ -105,6 +106,9 @@ export const taskRoutes: FastifyPluginAsync<{ services: Services }> = async (app
     if (cancelled?.endedNow) {
       services.metrics.taskFinished(cancelled.task);
       services.notifier.notify(cancelled.task);
+      // Queued again after runs that died (a crashed worker's task, requeued): what they published goes.
+      const earlierRuns = cancelled.task.attempts;
+      if (earlierRuns > 0) void withdrawAbandoned(cancelled.task, earlierRuns, services);
     }
     return render(cancelled?.task ?? before);
   };
