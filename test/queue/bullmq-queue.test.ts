@@ -144,6 +144,37 @@ describe('BullMqTaskQueue: dead workers, retention', () => {
     }
   });
 
+  test("a dead run's task queued again and cancelled there: the cancel ends it, saying it ran once", async () => {
+    const queue = open(3);
+    try {
+      const { task } = await queue.submit({ video_filename: 'requeued.mp4' });
+      await dieWhileRunning(queue, task.id);
+      // A worker that takes nothing but looks for stalled tasks: the dead run's task goes back to the queue.
+      const connection = new Redis(redis.url, { maxRetriesPerRequest: null });
+      const checker = new Worker('tasks', null, {
+        connection,
+        prefix: queue.settings.prefix,
+        autorun: false,
+        stalledInterval: 200,
+      });
+      try {
+        void checker.startStalledCheckTimer();
+        for (let i = 0; i < 100 && (await queue.get(task.id))?.status !== 'queued'; i++) {
+          await new Promise((r) => setTimeout(r, 50));
+        }
+      } finally {
+        await checker.close(true);
+        connection.disconnect();
+      }
+      const cancelled = await queue.cancel(task.id);
+      assert.equal(cancelled?.endedNow, true);
+      // What the API passes on as the runs whose output is to be taken back.
+      assert.equal(cancelled?.task.attempts, 1);
+    } finally {
+      await queue.close();
+    }
+  });
+
   test('failed runs and runs lost with their worker share one budget of TASK_MAX_ATTEMPTS', async () => {
     const settings = {
       kind: 'redis' as const,
