@@ -29,8 +29,9 @@ export async function runConvert(args: string[], early?: StartedConvert): Promis
   const config = early?.config ?? loadConfig(parsed.env);
   const probed = early?.probed;
 
+  const inputPath = path.resolve(input);
   const outDir = path.resolve(parsed.output);
-  const missing = await stat(path.resolve(input)).then(
+  const missing = await stat(inputPath).then(
     (s) => (s.isFile() ? undefined : 'not a file'),
     (err: NodeJS.ErrnoException) => (err.code === 'ENOENT' ? 'no such file' : err.message),
   );
@@ -39,7 +40,7 @@ export async function runConvert(args: string[], early?: StartedConvert): Promis
     return 1;
   }
   // Before any work: a conversion of an hour is not to end on "not a directory".
-  const refused = await outputProblem(outDir, parsed.force, path.resolve(input));
+  const refused = await outputProblem(outDir, parsed.force, inputPath);
   if (refused) {
     console.error(`-o ${parsed.output}: ${refused}`);
     return 2;
@@ -77,7 +78,7 @@ export async function runConvert(args: string[], early?: StartedConvert): Promis
   const started = Date.now();
   try {
     const result = await convert(
-      path.resolve(input),
+      inputPath,
       workDir,
       {
         tools,
