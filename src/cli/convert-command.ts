@@ -48,7 +48,10 @@ export async function runConvert(args: string[], early?: StartedConvert): Promis
   const logger = createLogger(process.env.LOG_LEVEL ?? 'warn', process.stderr);
   const tools = defaultTools(config.tools);
   const controller = new AbortController();
-  const workDir = await mkdtemp(path.join(tmpdir(), 'dvc-convert-'));
+  // The system's temporary directory, or WORK_DIR when set (a /tmp on a small tmpfs cannot take a long video).
+  const workRoot = parsed.env.WORK_DIR ? config.workDir : tmpdir();
+  await mkdir(workRoot, { recursive: true });
+  const workDir = await mkdtemp(path.join(workRoot, 'dvc-convert-'));
   // The progress bar's module is loaded only when a bar is shown.
   const bar = quiet
     ? undefined

@@ -99,16 +99,18 @@ describe('dash-video-converter convert', () => {
     const work = await mkdtemp(path.join(tmpdir(), 'dvc-cli-tmp-'));
     try {
       const clip = await generateClip({ width: 1280, height: 720, seconds: 30, audio: true });
+      // Its work directory in WORK_DIR, when set (the system's temporary directory otherwise).
       const child = spawn(process.execPath, [...cli, 'convert', clip, '-o', path.join(out, 'pkg'), '-q'], {
-        env: { ...process.env, TMPDIR: work },
+        env: { ...process.env, WORK_DIR: work },
         stdio: ['ignore', 'ignore', 'pipe'],
       });
       let stderr = '';
       child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
       // Interrupted once its work directory exists and FFmpeg has had a moment.
-      // (tsx keeps a cache of its own there.)
+      // (tsx keeps a cache of its own in a TMPDIR.)
       const ours = async () => (await readdir(work)).filter((f) => f.startsWith('dvc-convert-'));
       for (let i = 0; i < 200 && (await ours()).length === 0; i++) await sleep(50);
+      assert.equal((await ours()).length, 1, 'the work directory is in WORK_DIR');
       await sleep(1500);
       child.kill('SIGINT');
       const code = await new Promise<number | null>((resolve) => child.on('exit', resolve));
