@@ -56,29 +56,16 @@ export class PackagePublisher {
    * must not leave the earlier one's manifest playing the earlier video).
    */
   async publish(pkgDir: string, files: string[], options: { replacing?: string[] } = {}): Promise<void> {
-    for (const group of publishOrder(files)) {
-      // Before the top-level files go out, the journal says what they were and what they will hold.
-      if (!group[0]!.includes('/'))
-        await this.record(group.map((file) => ({ file, src: path.join(pkgDir, file) })));
-      await runLimited(group, this.options.concurrency, async (file) => {
-        this.options.signal?.throwIfAborted();
-        const key = joinKey(this.prefix, file);
-        const src = path.join(pkgDir, file);
-        if (file.includes('/') && !isManifest(file) && this.uploaded.has(key)) {
-          // The full package after an early one: the lowest rung's and the audio's segments are the same
-          // again, their init segments too but for the packager's clock in the headers.
-          return;
-        }
-        // A key the storage would refuse is never counted as uploaded: taking the package back deletes the
-        // uploaded keys as one batch, which one bad key would fail whole.
-        assertSafeKey(key, 'a key of the package');
-        this.uploaded.add(key);
-        await this.storage.upload(key, src, putOptionsFor(file, this.options));
-      });
-    }
+    const groups = publishOrder(files);
+    const topLevel = (group: string[]) => !group[0]!.includes('/');
+    for (const group of groups.filter((g) => !topLevel(g))) await this.upload(pkgDir, group);
     const missing = (options.replacing ?? []).filter((file) => !files.includes(file));
-    if (missing.length === 0) return;
-    await this.record(missing.map((file) => ({ file, src: null })));
+    // Before the top-level files change, the journal says what they were and what they will hold.
+    await this.record([
+      ...files.filter((file) => !file.includes('/')).map((file) => ({ file, src: path.join(pkgDir, file) })),
+      ...missing.map((file) => ({ file, src: null })),
+    ]);
+    for (const group of groups.filter(topLevel)) await this.upload(pkgDir, group);
     for (const file of missing) {
       this.options.signal?.throwIfAborted();
       const key = joinKey(this.prefix, file);
@@ -86,6 +73,24 @@ export class PackagePublisher {
       this.uploaded.add(key);
       await this.storage.delete([key]);
     }
+  }
+
+  /** Uploads one group of `publishOrder`, a few files at once. */
+  private async upload(pkgDir: string, group: string[]): Promise<void> {
+    await runLimited(group, this.options.concurrency, async (file) => {
+      this.options.signal?.throwIfAborted();
+      const key = joinKey(this.prefix, file);
+      if (file.includes('/') && !isManifest(file) && this.uploaded.has(key)) {
+        // The full package after an early one: the lowest rung's and the audio's segments are the same
+        // again, their init segments too but for the packager's clock in the headers.
+        return;
+      }
+      // A key the storage would refuse is never counted as uploaded: taking the package back deletes the
+      // uploaded keys as one batch, which one bad key would fail whole.
+      assertSafeKey(key, 'a key of the package');
+      this.uploaded.add(key);
+      await this.storage.upload(key, path.join(pkgDir, file), putOptionsFor(file, this.options));
+    });
   }
 
   /**
@@ -167,6 +172,12 @@ export class PackagePublisher {
     }
   }
 
+  /** A path in the run's own directory for the copies it reads and writes. */
+  private async localFile(name: string): Promise<string> {
+    await mkdir(this.backupDir, { recursive: true });
+    return path.join(this.backupDir, name);
+  }
+
   private journalKey(file: string): string {
     return joinKey(this.journalDir, file);
   }
@@ -179,8 +190,7 @@ export class PackagePublisher {
     const key = this.journalKey(JOURNAL_FILE);
     let journal: Journal = { files: {} };
     if (await this.storage.head(key)) {
-      await mkdir(this.backupDir, { recursive: true });
-      const local = path.join(this.backupDir, JOURNAL_FILE);
+      const local = await this.localFile(JOURNAL_FILE);
       await this.storage.download(key, local, this.options.signal);
       journal = JSON.parse(await readFile(local, 'utf8')) as Journal;
     }
@@ -193,6 +203,7 @@ export class PackagePublisher {
    * it (the digest of `src`; null: the file is to be removed).
    */
   private async record(entries: { file: string; src: string | null }[]): Promise<void> {
+    if (entries.length === 0) return;
     const journal = await this.readJournal();
     for (const { file, src } of entries) {
       this.options.signal?.throwIfAborted();
@@ -201,8 +212,7 @@ export class PackagePublisher {
         const key = joinKey(this.prefix, file);
         const saved = !!(await this.storage.head(key));
         if (saved) {
-          await mkdir(this.backupDir, { recursive: true });
-          const copy = path.join(this.backupDir, `before-${file}`);
+          const copy = await this.localFile(`before-${file}`);
           await this.storage.download(key, copy, this.options.signal);
           await this.storage.upload(this.journalKey(file), copy, {
             contentType: contentTypeFor(file),
@@ -215,8 +225,7 @@ export class PackagePublisher {
       const digest = src ? await digestOf(src) : ABSENT;
       entry.written[digest] = Math.max(entry.written[digest] ?? 0, this.options.attempt);
     }
-    await mkdir(this.backupDir, { recursive: true });
-    const local = path.join(this.backupDir, JOURNAL_FILE);
+    const local = await this.localFile(JOURNAL_FILE);
     await writeFile(local, JSON.stringify(journal));
     await this.storage.upload(this.journalKey(JOURNAL_FILE), local, {
       contentType: 'application/json',
@@ -231,8 +240,7 @@ export class PackagePublisher {
     const info = await this.storage.head(key);
     let current = ABSENT;
     if (info) {
-      await mkdir(this.backupDir, { recursive: true });
-      const now = path.join(this.backupDir, `now-${file}`);
+      const now = await this.localFile(`now-${file}`);
       await this.storage.download(key, now);
       current = await digestOf(now);
       await rm(now, { force: true });
@@ -243,7 +251,7 @@ export class PackagePublisher {
     if (by === undefined || by > this.options.attempt) return;
     // Not under the task's signal: a cancelled task must still be able to put things back.
     if (entry.saved) {
-      const copy = path.join(this.backupDir, `restore-${file}`);
+      const copy = await this.localFile(`restore-${file}`);
       await this.storage.download(this.journalKey(file), copy);
       await this.storage.upload(key, copy, putOptionsFor(file, { ...this.options, signal: undefined }));
     } else if (info) {
