@@ -74,6 +74,31 @@ export function createTaskProcessor(deps: TaskProcessorDeps): TaskHandler {
 }
 
 /**
+ * The publisher of run `attempt` of a task, its local copies in `workDir`. An earlier run whose process died
+ * may have published part of a package (EARLY_MANIFEST, or a crash amid the top-level files): its media goes
+ * when the task ends, whichever way.
+ */
+function publisherFor(
+  task: TaskRecord,
+  attempt: number,
+  prefix: string,
+  workDir: string,
+  deps: Pick<TaskProcessorDeps, 'config' | 'output'>,
+  log: Logger,
+  signal?: AbortSignal,
+): PackagePublisher {
+  return new PackagePublisher(deps.output, prefix, path.join(workDir, 'replaced'), {
+    concurrency: deps.config.uploadConcurrency,
+    cacheControl: deps.config.cacheControl,
+    logger: log,
+    signal,
+    taskId: task.id,
+    attempt,
+    earlierMedia: Array.from({ length: attempt - 1 }, (_, i) => mediaDirStem(task, i + 1)),
+  });
+}
+
+/**
  * Takes back what the earlier runs of a task published, for a task that ends without running again after
  * they died (cancelled while it waited to be taken again, or out of runs): the top-level files get what they
  * held before the task (from the journal kept beside the package), and those runs' media goes. Failures are
@@ -87,20 +112,8 @@ export async function withdrawAbandoned(
   const log = deps.logger.child({ taskId: task.id });
   const workDir = path.join(deps.config.workDir, ownedWorkDirName(`${task.id}-abandoned`));
   try {
-    const publisher = new PackagePublisher(
-      deps.output,
-      packagePrefixFor(deps.config, task.request),
-      path.join(workDir, 'replaced'),
-      {
-        concurrency: deps.config.uploadConcurrency,
-        cacheControl: deps.config.cacheControl,
-        logger: log,
-        taskId: task.id,
-        attempt: earlierRuns + 1,
-        earlierMedia: Array.from({ length: earlierRuns }, (_, i) => mediaDirStem(task, i + 1)),
-      },
-    );
-    await publisher.withdraw();
+    const prefix = packagePrefixFor(deps.config, task.request);
+    await publisherFor(task, earlierRuns + 1, prefix, workDir, deps, log).withdraw();
   } catch (err) {
     log.warn({ err }, "could not take back what the task's earlier runs published");
   } finally {
@@ -174,17 +187,7 @@ async function runTask(
   // This run's segments and media playlists go to a directory of their own below the prefix: a package
   // published there before keeps playing, untouched, until this one replaces the top-level files.
   const mediaDir = mediaDirName(task, ctx.attempt);
-  const publisher = new PackagePublisher(deps.output, prefix, path.join(workDir, 'replaced'), {
-    concurrency: config.uploadConcurrency,
-    cacheControl: config.cacheControl,
-    logger: log,
-    signal: ctx.signal,
-    taskId: task.id,
-    attempt: ctx.attempt,
-    // An earlier run whose process died may have published part of a package (EARLY_MANIFEST, or a crash
-    // amid the top-level files): its media goes when the task ends, whichever way.
-    earlierMedia: Array.from({ length: ctx.attempt - 1 }, (_, i) => mediaDirStem(task, i + 1)),
-  });
+  const publisher = publisherFor(task, ctx.attempt, prefix, workDir, deps, log, ctx.signal);
   let result: ConversionResult;
   let qc: QcReport | undefined;
   // The check's look at the source needs only the plan: it runs while the encode does.
