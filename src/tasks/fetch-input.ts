@@ -52,9 +52,14 @@ export async function fetchInput(
   return { path: dest, size: info.size, downloaded: true };
 }
 
-export async function ensureFreeSpace(dir: string, needed: number): Promise<void> {
+/** Bytes free for this process on the file system of `dir`. */
+export async function freeBytes(dir: string): Promise<number> {
   const fs = await statfs(dir);
-  const free = fs.bavail * fs.bsize;
+  return fs.bavail * fs.bsize;
+}
+
+export async function ensureFreeSpace(dir: string, needed: number): Promise<void> {
+  const free = await freeBytes(dir);
   if (free < needed) {
     throw new TaskFailure(
       'disk_full',
@@ -86,8 +91,9 @@ export async function diskFullInstead(
   nearlyFull = NEARLY_FULL_BYTES,
 ): Promise<unknown> {
   if (err instanceof TaskFailure && !writeFailures.has(err.code)) return err;
-  const fs = await statfs(dir).catch(() => undefined);
-  if (!fs || fs.bavail * fs.bsize >= nearlyFull) return err;
-  const free = Math.round((fs.bavail * fs.bsize) / 1e6);
-  return new TaskFailure('disk_full', `the worker's disk is full (${free} MB free)`, { cause: err });
+  const free = await freeBytes(dir).catch(() => undefined);
+  if (free === undefined || free >= nearlyFull) return err;
+  return new TaskFailure('disk_full', `the worker's disk is full (${Math.round(free / 1e6)} MB free)`, {
+    cause: err,
+  });
 }

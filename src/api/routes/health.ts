@@ -1,8 +1,9 @@
-import { stat, statfs } from 'node:fs/promises';
+import { stat } from 'node:fs/promises';
 import path from 'node:path';
 import type { FastifyPluginAsync } from 'fastify';
 import type { Services } from '../../app/services.js';
 import { checkTools } from '../../pipeline/tools.js';
+import { freeBytes } from '../../tasks/fetch-input.js';
 import { hasApiKey } from '../api-key.js';
 
 /** How long /readyz waits for one check: probes (Kubernetes' default timeout is 1 s) want an answer. */
@@ -81,8 +82,7 @@ export const healthRoutes: FastifyPluginAsync<{ services: Services }> = async (a
       const { dev } = await stat(dir);
       if (seen.has(dev)) continue;
       seen.add(dev);
-      const fs = await statfs(dir);
-      const free = fs.bavail * fs.bsize;
+      const free = await freeBytes(dir);
       if (free < services.config.minFreeDiskBytes) {
         throw new Error(
           `${Math.round(free / 2 ** 20)} MiB free in ${what}, below MIN_FREE_DISK_MB=${Math.round(services.config.minFreeDiskBytes / 2 ** 20)}`,
