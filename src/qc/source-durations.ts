@@ -63,8 +63,7 @@ export async function sourceSpans(
   const d = options.duration ?? 0;
   // Seek positions are timestamps: the tail starts at the first timestamp plus the duration, less the edge.
   const tail = (options.startTime ?? 0) + d - EDGE_SECONDS;
-  const intervals =
-    d > WHOLE_SOURCE_SECONDS && !options.whole ? `%+${EDGE_SECONDS},${tail.toFixed(3)}%` : undefined;
+  const intervals = d > WHOLE_SOURCE_SECONDS ? `%+${EDGE_SECONDS},${tail.toFixed(3)}%` : undefined;
   // The whole of a long source: its video's timestamps alone, streamed (the JSON of every packet of an hour's
   // recording is more than a program's output is allowed to be).
   const longest =

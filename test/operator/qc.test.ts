@@ -269,7 +269,16 @@ describe("QC's look at the source", () => {
 
   test('a variable frame rate with a pause (a screen recording) passes: segments may last the pause longer', async () => {
     const dir = await mkdtemp(path.join(tmpdir(), 'dvc-qc-pause-'));
-    const svc = await startTestService({ X264_PRESET: 'ultrafast', LADDER: '90:100k' });
+    // ffprobe as installed, each run's arguments written to a log first.
+    const log = path.join(dir, 'runs.log');
+    const ffprobe = path.join(dir, 'ffprobe');
+    await writeFile(ffprobe, `#!/bin/sh\necho "$*" >> '${log}'\nexec ffprobe "$@"\n`);
+    await chmod(ffprobe, 0o755);
+    const svc = await startTestService({
+      FFPROBE_PATH: ffprobe,
+      X264_PRESET: 'ultrafast',
+      LADDER: '90:100k',
+    });
     try {
       // 30 fps, nothing new shown from 3 s to 9 s, then on to 21 s: longer than what is read whole anyway.
       const source = path.join(svc.inputDir, 'paused.mp4');
@@ -283,6 +292,19 @@ describe("QC's look at the source", () => {
       const full = (await getJson(`${svc.url}/status/${doc.task_id}`)).body as { qc: QcReport };
       const segments = full.qc.checks.find((c) => c.name === 'segment_durations');
       assert.equal(segments?.passed, true, JSON.stringify(segments));
+      // Longer than what the probe lists whole: the packets are read by the source's ends, and the pause is
+      // found in a listing of the video's timestamps alone (every packet as JSON overflows on long sources).
+      const runs = (await readFile(log, 'utf8'))
+        .split('\n')
+        .filter((l) => l.includes('-show_entries packet'));
+      assert.ok(
+        runs.some((l) => /-read_intervals %\+10,/.test(l)),
+        `the source's ends were read: ${runs.join(' | ')}`,
+      );
+      assert.ok(
+        runs.some((l) => /-select_streams 0 -show_entries packet=pts_time,flags -of csv/.test(l)),
+        `its video's timestamps were listed: ${runs.join(' | ')}`,
+      );
       const mpd = parseMpd(
         await readFile(path.join(svc.outputDir, doc.output!.prefix, 'manifest.mpd'), 'utf8'),
       );
