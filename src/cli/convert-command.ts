@@ -40,7 +40,9 @@ export async function runConvert(args: string[], early?: StartedConvert): Promis
     return 1;
   }
   // Before any work: a conversion of an hour is not to end on "not a directory".
-  const refused = await outputProblem(outDir, parsed.force, inputPath);
+  // The system's temporary directory, or WORK_DIR when set (a /tmp on a small tmpfs cannot take a long video).
+  const workRoot = parsed.env.WORK_DIR ? config.workDir : tmpdir();
+  const refused = await outputProblem(outDir, parsed.force, inputPath, workRoot);
   if (refused) {
     console.error(`-o ${parsed.output}: ${refused}`);
     return 2;
@@ -48,8 +50,6 @@ export async function runConvert(args: string[], early?: StartedConvert): Promis
   const logger = createLogger(process.env.LOG_LEVEL ?? 'warn', process.stderr);
   const tools = defaultTools(config.tools);
   const controller = new AbortController();
-  // The system's temporary directory, or WORK_DIR when set (a /tmp on a small tmpfs cannot take a long video).
-  const workRoot = parsed.env.WORK_DIR ? config.workDir : tmpdir();
   await mkdir(workRoot, { recursive: true });
   const workDir = await mkdtemp(path.join(workRoot, 'dvc-convert-'));
   // The progress bar's module is loaded only when a bar is shown.
@@ -150,18 +150,26 @@ export async function runConvert(args: string[], early?: StartedConvert): Promis
  * Why the output directory cannot take the package, if it cannot: a file in its place, or files of its own
  * (the package's would mix with them: an HLS master of an earlier run naming segments this one replaced).
  */
-async function outputProblem(outDir: string, force: boolean, input: string): Promise<string | undefined> {
+async function outputProblem(
+  outDir: string,
+  force: boolean,
+  input: string,
+  workRoot: string,
+): Promise<string | undefined> {
   // --force replaces the directory whole: never one that holds the input, the working directory or a home.
   const inside = (dir: string, file: string) =>
     file === dir || file.startsWith(dir.endsWith(path.sep) ? dir : dir + path.sep);
   if (force) {
     // By their real paths: a link to the input, or a path through a link, is the same file.
     const real = (p: string) => realpath(p).catch(() => p);
-    const [dir, file, cwd, home] = await Promise.all([outDir, input, process.cwd(), os.homedir()].map(real));
+    const [dir, file, cwd, home, work] = await Promise.all(
+      [outDir, input, process.cwd(), os.homedir(), workRoot].map(real),
+    );
     if (inside(dir!, file!)) return 'holds the input: --force would delete it with the rest';
     if (inside(dir!, cwd!)) return 'holds the working directory: --force would delete it';
     if (inside(dir!, home!)) return 'holds the home directory: --force would delete it';
-    if (inside(dir!, await real(tmpdir()))) return 'holds the temporary directory: --force would delete it';
+    // The package is made there: it would go before it could be moved into place.
+    if (inside(dir!, work!)) return 'holds the temporary directory: --force would delete it';
   }
   let entries: string[];
   try {

@@ -85,6 +85,15 @@ describe('dash-video-converter convert', () => {
       assert.match(holdsInput.stderr, /holds the input: --force would delete it/);
       assert.ok(existsSync(beside));
       await rm(beside);
+      // Nor the one its working files go to (the package is made there).
+      const holdsWork = await run(process.execPath, [...cli, 'convert', clip, '-o', old, '--force', '-q'], {
+        env: { ...process.env, WORK_DIR: path.join(old, 'work') },
+      }).then(
+        () => ({ code: 0, stderr: '' }),
+        (err: { code: number; stderr: string }) => ({ code: err.code, stderr: err.stderr }),
+      );
+      assert.equal(holdsWork.code, 2);
+      assert.match(holdsWork.stderr, /holds the temporary directory: --force would delete it/);
       const forced = await convert(clip, old, '--force', '--formats', 'dash');
       assert.equal(forced.code, 0, forced.stderr);
       await checkDashPackage(old, { heights: [360], audio: false });
