@@ -6,7 +6,7 @@ import { buildEncodeArgs, defaultTuning, type EncodeTuning } from '../src/pipeli
 import { planEncode, type EncodeSettings } from '../src/pipeline/plan.js';
 import { makePoster } from '../src/pipeline/poster.js';
 import { defaultTools } from '../src/pipeline/tools.js';
-import { createLogger } from '../src/logger.js';
+import { createLogger } from '../src/process/logger.js';
 import { probe } from '../src/pipeline/probe.js';
 import { resolveInputs } from './inputs.js';
 import { cpuTimes } from './proc.js';

@@ -1,10 +1,10 @@
 import type { Services } from '../app/services.js';
 import { assertCallbackUrl, CallbackTargetError } from '../callbacks/address-guard.js';
 import { PROFILE_NAME_PATTERN } from '../config/profiles.js';
-import { TaskFailure } from '../errors.js';
-import type { TaskRequest } from '../queue/task.js';
+import { TaskFailure } from '../domain/failures.js';
+import type { TaskRequest } from '../domain/task.js';
 import { assertSafeKey, UnsafeKeyError } from '../storage/keys.js';
-import { packagePrefixFor, resolveEncodeSettings } from '../tasks/encode-settings.js';
+import { packagePrefixFor, resolveEncodeSettings } from '../jobs/encode-settings.js';
 import { ApiError } from './errors.js';
 
 /** Largest `metadata` accepted, as JSON bytes: it is stored with the task and sent with every callback. */

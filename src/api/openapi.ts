@@ -3,7 +3,7 @@ import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import type { FastifyInstance } from 'fastify';
 import type { Services } from '../app/services.js';
-import { failureCodes } from '../errors.js';
+import { failureCodes } from '../domain/failures.js';
 import { apiErrors } from './errors.js';
 
 export interface RouteSummary {

@@ -1,5 +1,5 @@
-import type { TaskRecord } from '../queue/task.js';
-import { qcCheckNames } from '../qc/report.js';
+import type { TaskRecord } from '../domain/task.js';
+import { qcCheckNames } from '../domain/qc-report.js';
 
 /**
  * The public JSON view of a task, as GET /status, GET /tasks and callbacks show it. `queue_position` is

@@ -2,10 +2,10 @@ import { createHmac } from 'node:crypto';
 import http from 'node:http';
 import https from 'node:https';
 import type { Logger } from 'pino';
-import type { CallbackState, TaskRecord } from '../queue/task.js';
+import type { CallbackState, TaskRecord } from '../domain/task.js';
 import type { TaskQueue } from '../queue/task-queue.js';
 import { assertCallbackUrl, guardedLookup } from './address-guard.js';
-import { waitAtMost } from '../wait-at-most.js';
+import { waitAtMost } from '../process/wait-at-most.js';
 
 /** How long past its due time a pending delivery must be before another process takes it up. */
 const STALE_AFTER_MS = 2 * 60_000;

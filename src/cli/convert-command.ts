@@ -3,14 +3,14 @@ import { copyFile, mkdir, mkdtemp, readdir, realpath, rename, rm, stat } from 'n
 import os, { tmpdir } from 'node:os';
 import path from 'node:path';
 import { loadConfig } from '../config/config.js';
-import { TaskFailure } from '../errors.js';
-import { createLogger } from '../logger.js';
+import { TaskFailure } from '../domain/failures.js';
+import { createLogger } from '../process/logger.js';
 import { convert } from '../pipeline/convert.js';
 import type { PackageResult } from '../pipeline/package.js';
 import { checkTools, defaultTools } from '../pipeline/tools.js';
 import { ProcessError } from '../process/run-process.js';
-import { diskFullInstead } from '../tasks/fetch-input.js';
-import { publishOrder } from '../tasks/publish.js';
+import { diskFullInstead } from '../jobs/fetch-input.js';
+import { publishOrder } from '../jobs/publish.js';
 import { convertUsage, parseConvertArgs } from './convert-args.js';
 import type { StartedConvert } from './early-probe.js';
 

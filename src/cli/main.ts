@@ -82,8 +82,8 @@ async function main(argv: string[]): Promise<number> {
       const config = loadConfig();
       // Loaded here, not at the top: `convert` needs none of the server (Fastify, AWS SDK, BullMQ).
       const [{ createLogger }, { closeOnSignals, startService }] = await Promise.all([
-        import('../logger.js'),
-        import('../server.js'),
+        import('../process/logger.js'),
+        import('../app/server.js'),
       ]);
       const logger = createLogger(config.logLevel);
       const running = await startService(config, logger, {

@@ -1,10 +1,12 @@
 import { assertCallbackUrl } from '../callbacks/address-guard.js';
 import path from 'node:path';
 import { assertSafeKey } from '../storage/keys.js';
-import type { InputLimits } from '../pipeline/convert.js';
-import { defaultLadder, type EncodeSettings, type OutputFormat, type RungSpec } from '../pipeline/plan.js';
+import { defaultLadder, type OutputFormat, type RungSpec } from '../pipeline/plan.js';
 import type { MediaTools } from '../pipeline/tools.js';
-import { builtInProfiles, readProfilesFile, x264Presets, type EncodeProfile } from './profiles.js';
+import type { JobSettings } from '../jobs/job-settings.js';
+import type { QueueSettings } from '../queue/queue-settings.js';
+import type { S3Settings, StorageSettings } from '../storage/storage-settings.js';
+import { builtInProfiles, readProfilesFile, x264Presets } from './profiles.js';
 
 export class ConfigError extends Error {
   override name = 'ConfigError';
@@ -13,68 +15,22 @@ export class ConfigError extends Error {
   }
 }
 
-export interface S3Settings {
-  bucket: string;
-  region: string;
-  endpoint?: string;
-  /**
-   * The store's address as clients outside the service's network reach it (S3_PUBLIC_ENDPOINT): presigned
-   * upload URLs are signed for it. Absent: the endpoint itself.
-   */
-  publicEndpoint?: string;
-  forcePathStyle: boolean;
-  /** Absent: the SDK's default credential chain (environment, profile, instance role). */
-  credentials?: { accessKeyId: string; secretAccessKey: string; sessionToken?: string };
-  maxAttempts: number;
-}
-
-export type StorageSettings = { kind: 'local'; root: string } | ({ kind: 's3' } & S3Settings);
-
-export type QueueSettings =
-  | { kind: 'sqlite'; path: string; leaseMs: number; maxAttempts: number }
-  | {
-      kind: 'redis';
-      url: string;
-      prefix: string;
-      maxAttempts: number;
-      retentionSeconds: number;
-      /** A task whose worker stops renewing its lock for this long is taken as stalled and run again. */
-      leaseMs: number;
-    };
-
-export interface Config {
+export interface Config extends JobSettings {
   host: string;
   port: number;
   apiKey?: string;
   logLevel: string;
   stateDir: string;
-  workDir: string;
   input: StorageSettings;
-  output: StorageSettings;
-  outputPrefix: string;
   publicBaseUrl?: string;
-  cacheControl: { segments: string; manifests: string };
-  uploadConcurrency: number;
   queue: QueueSettings;
   workerConcurrency: number;
   /** Seconds a stopping worker lets its running tasks finish before handing them back. */
   shutdownGraceMs: number;
-  encode: EncodeSettings;
-  /** Named encoder settings a request can pick with `"ladder": "<name>"` (built-ins, then PROFILES_FILE). */
-  profiles: Record<string, EncodeProfile>;
-  /**
-   * Publish the lowest rung and the audio as a playable package before the other rungs are encoded (a second
-   * decode of the source: playable sooner, complete later).
-   */
-  earlyManifest: boolean;
-  /** Checks of every package before it is published: `enforce` fails the task, `warn` only records. */
-  qc: { mode: 'enforce' | 'warn' | 'off'; quality: boolean };
   /** /readyz answers 503 when the work directory's disk has less free space than this. */
   minFreeDiskBytes: number;
   /** A process without the API (`worker`) serves /healthz, /readyz and /metrics on this port when set. */
   metricsPort?: number;
-  limits: InputLimits & { maxInputBytes: number; maxQueuedTasks: number; bodyLimitBytes: number };
-  watchdog: { idleTimeoutMs: number; maxRuntimeMs: number };
   callback: {
     url?: string;
     secret?: string;
@@ -422,3 +378,5 @@ function parseLadderText(raw: string, problems: string[], what = 'ladder'): Rung
   }
   return rungs;
 }
+
+export type { QueueSettings, S3Settings, StorageSettings };

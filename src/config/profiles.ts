@@ -1,20 +1,5 @@
 import { readFileSync } from 'node:fs';
-import type { EncodeSettings, OutputFormat, RungSpec } from '../pipeline/plan.js';
-
-/**
- * A named set of encoder settings a request can ask for with `"ladder": "<name>"`. Fields left out keep
- * the service's settings (LADDER, SEGMENT_DURATION, X264_PRESET, OUTPUT_FORMATS).
- */
-export interface EncodeProfile {
-  description: string;
-  ladder: RungSpec[];
-  segmentDuration?: number;
-  preset?: string;
-  /** Peak bitrate over the target; 1 with `bufsizeFactor` 1 is close to constant bitrate. */
-  maxrateFactor?: number;
-  bufsizeFactor?: number;
-  formats?: OutputFormat[];
-}
+import type { EncodeProfile, EncodeSettings, OutputFormat, RungSpec } from '../pipeline/plan.js';
 
 export const x264Presets = [
   'ultrafast',
@@ -138,3 +123,5 @@ function rungText(rung: unknown): string {
 function isObject(v: unknown): v is Record<string, unknown> {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
 }
+
+export type { EncodeProfile };

@@ -1,5 +1,5 @@
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
-import type { TaskRecord, TaskStatus } from '../queue/task.js';
+import type { TaskRecord, TaskStatus } from '../domain/task.js';
 
 /** Reads task counts by status from the queue when metrics are scraped. */
 export type CountsSource = () => Promise<Record<TaskStatus, number>>;

@@ -1,6 +1,6 @@
 import { rename } from 'node:fs/promises';
 import path from 'node:path';
-import { TaskFailure } from '../errors.js';
+import { TaskFailure } from '../domain/failures.js';
 import type { StageContext } from './context.js';
 import { encodeAndPackage, type EncodeAndPackageResult } from './encode-package.js';
 import type { MediaInfo } from './media-info.js';

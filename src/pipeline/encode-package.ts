@@ -1,5 +1,5 @@
 import { mkdir } from 'node:fs/promises';
-import { TaskFailure } from '../errors.js';
+import { TaskFailure } from '../domain/failures.js';
 import { makeFifos } from '../process/make-fifos.js';
 import { ProcessError } from '../process/run-process.js';
 import type { StageContext } from './context.js';

@@ -1,6 +1,6 @@
 import { readFile, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { attribute, parseMediaPlaylist, resolveUri } from '../qc/hls.js';
+import { attribute, parseMediaPlaylist, resolveUri } from '../manifests/hls.js';
 
 /** A media playlist's bit rates, bits per second, as RFC 8216 defines them for EXT-X-STREAM-INF. */
 export interface PlaylistBitrates {

@@ -265,3 +265,18 @@ export function nominalMediaBytes(
   const audio = (only ? only.audio : true) ? (plan.audio?.bitrate ?? 0) : 0;
   return ((renditions.reduce((sum, r) => sum + r.bitrate, 0) + audio) * seconds) / 8;
 }
+
+/**
+ * A named set of encoder settings a request can ask for with `"ladder": "<name>"`. Fields left out keep
+ * the service's settings (LADDER, SEGMENT_DURATION, X264_PRESET, OUTPUT_FORMATS).
+ */
+export interface EncodeProfile {
+  description: string;
+  ladder: RungSpec[];
+  segmentDuration?: number;
+  preset?: string;
+  /** Peak bitrate over the target; 1 with `bufsizeFactor` 1 is close to constant bitrate. */
+  maxrateFactor?: number;
+  bufsizeFactor?: number;
+  formats?: OutputFormat[];
+}

@@ -1,5 +1,5 @@
 import { stat } from 'node:fs/promises';
-import { TaskFailure } from '../errors.js';
+import { TaskFailure } from '../domain/failures.js';
 import { runProcess } from '../process/run-process.js';
 import { inputGuardArgs } from './input-formats.js';
 import type { StageContext } from './context.js';

@@ -1,5 +1,5 @@
 import type { Logger } from 'pino';
-import { TaskFailure } from '../errors.js';
+import { TaskFailure } from '../domain/failures.js';
 import { ProcessError, runProcess } from '../process/run-process.js';
 import { inputGuardArgs, refusedFormat } from './input-formats.js';
 import type { AudioStreamInfo, MediaInfo, VideoStreamInfo } from './media-info.js';

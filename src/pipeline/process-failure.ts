@@ -1,5 +1,5 @@
 import os from 'node:os';
-import { TaskFailure, type FailureCode } from '../errors.js';
+import { TaskFailure, type FailureCode } from '../domain/failures.js';
 import { ProcessError } from '../process/run-process.js';
 import { zscaleMissing } from './tools.js';
 

@@ -1,5 +1,5 @@
 import { open, type FileHandle } from 'node:fs/promises';
-import { TaskFailure } from '../errors.js';
+import { TaskFailure } from '../domain/failures.js';
 
 /** Top-level boxes walked at most: enough for any real file, bounded for a hostile one. */
 const MAX_BOXES = 10_000;

@@ -4,7 +4,7 @@ import type { ConversionResult } from '../pipeline/convert.js';
 import type { MediaInfo } from '../pipeline/media-info.js';
 import type { EncodePlan } from '../pipeline/plan.js';
 import { checkPackage } from './check-package.js';
-import type { QcReport } from './report.js';
+import type { QcReport } from '../domain/qc-report.js';
 import type { ProbePacket } from '../pipeline/probe.js';
 import { sourceSpans, spansFrom, WHOLE_SOURCE_SECONDS, type SourceSpans } from './source-durations.js';
 

@@ -11,9 +11,9 @@ import {
   type Expectations,
   type StreamView,
 } from './checks.js';
-import { parseMasterPlaylist, parseMediaPlaylist, resolveUri } from './hls.js';
-import { parseManifest } from './mpd.js';
-import type { QcCheck, QcReport, QualityScore } from './report.js';
+import { parseMasterPlaylist, parseMediaPlaylist, resolveUri } from '../manifests/hls.js';
+import { parseManifest } from '../manifests/mpd.js';
+import type { QcCheck, QcReport, QualityScore } from '../domain/qc-report.js';
 import { checkMpdSchema } from './schema.js';
 import { measureQuality, type QualityOptions } from './quality.js';
 

@@ -1,5 +1,5 @@
-import type { MediaSegment } from './mpd.js';
-import type { QcCheck } from './report.js';
+import type { MediaSegment } from '../manifests/mpd.js';
+import type { QcCheck } from '../domain/qc-report.js';
 
 /** One stream as a manifest or playlist describes it; URLs are keys of the package. */
 export interface StreamView {

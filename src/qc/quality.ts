@@ -3,7 +3,7 @@ import path from 'node:path';
 import type { Logger } from 'pino';
 import { DEINTERLACE, EVEN_CROP, toneMapToSdr, zimgResize } from '../pipeline/video-filters.js';
 import { runProcess } from '../process/run-process.js';
-import type { QualityScore } from './report.js';
+import type { QualityScore } from '../domain/qc-report.js';
 
 export interface QualityOptions {
   ffmpeg: string;

@@ -2,7 +2,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Logger } from 'pino';
 import { ProcessError, runProcess } from '../process/run-process.js';
-import type { QcCheck } from './report.js';
+import type { QcCheck } from '../domain/qc-report.js';
 
 /** The MPEG-DASH MPD schema shipped with the project (src/qc and dist/qc are both two levels down). */
 export const mpdSchemaPath = path.resolve(

@@ -2,9 +2,9 @@ import { Job, Queue, UnrecoverableError, WaitingError, Worker, type JobState } f
 import { Redis } from 'ioredis';
 import { createHash, randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
-import type { QueueSettings } from '../config/config.js';
-import { failureCodes, TaskFailure, toTaskFailure, type FailureCode } from '../errors.js';
-import { waitAtMost } from '../wait-at-most.js';
+import type { QueueSettings } from './queue-settings.js';
+import { failureCodes, TaskFailure, toTaskFailure, type FailureCode } from '../domain/failures.js';
+import { waitAtMost } from '../process/wait-at-most.js';
 import {
   requestHash,
   type CallbackState,
@@ -13,7 +13,7 @@ import {
   type TaskRecord,
   type TaskRequest,
   type TaskStatus,
-} from './task.js';
+} from '../domain/task.js';
 import type {
   CancelResult,
   ListQuery,

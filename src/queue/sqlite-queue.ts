@@ -5,8 +5,8 @@ import { mkdirSync } from 'node:fs';
 import { hostname } from 'node:os';
 import path from 'node:path';
 import type { Logger } from 'pino';
-import { TaskFailure, toTaskFailure, type FailureCode } from '../errors.js';
-import { waitAtMost } from '../wait-at-most.js';
+import { TaskFailure, toTaskFailure, type FailureCode } from '../domain/failures.js';
+import { waitAtMost } from '../process/wait-at-most.js';
 import {
   requestHash,
   type CallbackState,
@@ -15,7 +15,7 @@ import {
   type TaskRecord,
   type TaskRequest,
   type TaskStatus,
-} from './task.js';
+} from '../domain/task.js';
 import type {
   CancelResult,
   ListQuery,

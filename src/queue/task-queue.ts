@@ -1,5 +1,12 @@
-import type { TaskFailure } from '../errors.js';
-import type { CallbackState, EarlyOutput, TaskOutput, TaskRecord, TaskRequest, TaskStatus } from './task.js';
+import type { TaskFailure } from '../domain/failures.js';
+import type {
+  CallbackState,
+  EarlyOutput,
+  TaskOutput,
+  TaskRecord,
+  TaskRequest,
+  TaskStatus,
+} from '../domain/task.js';
 
 /**
  * The durable queue and the store of task records behind the API and the workers. One adapter per backend

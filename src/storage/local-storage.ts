@@ -1,7 +1,7 @@
 import { constants } from 'node:fs';
 import { access, copyFile, mkdir, opendir, readdir, rename, rm, rmdir, stat } from 'node:fs/promises';
 import path from 'node:path';
-import { TaskFailure } from '../errors.js';
+import { TaskFailure } from '../domain/failures.js';
 import { assertSafeKey, isPartialFile, keyUrlPath, partialFileName } from './keys.js';
 import type { ObjectInfo, ObjectLocation, PutOptions, Storage } from './storage.js';
 

@@ -1,4 +1,4 @@
-import { TaskFailure } from '../errors.js';
+import { TaskFailure } from '../domain/failures.js';
 
 /** What was being done when an S3 call failed, to word the failure for a person. */
 export interface S3ErrorContext {

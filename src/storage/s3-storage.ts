@@ -14,8 +14,8 @@ import {
 } from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
 import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
-import type { S3Settings } from '../config/config.js';
-import { TaskFailure } from '../errors.js';
+import type { S3Settings } from './storage-settings.js';
+import { TaskFailure } from '../domain/failures.js';
 import { assertSafeKey, joinKey, keyUrlPath } from './keys.js';
 import { isAbortError, isTransientNetworkError, summarizeS3Error, toS3Failure } from './s3-errors.js';
 import type { ObjectInfo, ObjectLocation, PutOptions, Storage } from './storage.js';

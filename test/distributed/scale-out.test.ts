@@ -5,7 +5,7 @@ import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { createLogger } from '../../src/logger.js';
+import { createLogger } from '../../src/process/logger.js';
 import { BullMqTaskQueue } from '../../src/queue/bullmq-queue.js';
 import { generateClip } from '../helpers/media.js';
 import { checkDashPackage } from '../helpers/package-check.js';

@@ -7,7 +7,7 @@ import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { toStatusDocument } from '../../src/api/status-document.js';
 import { CallbackNotifier } from '../../src/callbacks/notifier.js';
-import { createLogger } from '../../src/logger.js';
+import { createLogger } from '../../src/process/logger.js';
 import { SqliteTaskQueue } from '../../src/queue/sqlite-queue.js';
 import { minimalOutput } from '../helpers/task-output.js';
 

@@ -6,13 +6,13 @@ import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { generateClip } from '../helpers/media.js';
 import { checkDashPackage, parseMpd } from '../helpers/package-check.js';
-import { createLogger } from '../../src/logger.js';
+import { createLogger } from '../../src/process/logger.js';
 import { listFiles } from '../../src/pipeline/package.js';
 import { LocalStorage } from '../../src/storage/local-storage.js';
-import { PackagePublisher } from '../../src/tasks/publish.js';
-import { withdrawAbandoned } from '../../src/tasks/process-task.js';
+import { PackagePublisher } from '../../src/jobs/publish.js';
+import { withdrawAbandoned } from '../../src/jobs/process-task.js';
 import { loadConfig } from '../../src/config/config.js';
-import type { TaskRecord } from '../../src/queue/task.js';
+import type { TaskRecord } from '../../src/domain/task.js';
 import { startTestService, submit, waitForFinal, type TestService } from '../helpers/service.js';
 
 /** Every file below `dir` with its bytes, by relative path. */

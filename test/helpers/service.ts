@@ -4,8 +4,8 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import type { DestinationStream } from 'pino';
 import { loadConfig } from '../../src/config/config.js';
-import { createLogger } from '../../src/logger.js';
-import { startService, type RunningService } from '../../src/server.js';
+import { createLogger } from '../../src/process/logger.js';
+import { startService, type RunningService } from '../../src/app/server.js';
 
 export interface TestService {
   url: string;

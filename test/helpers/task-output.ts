@@ -1,4 +1,4 @@
-import type { TaskOutput } from '../../src/queue/task.js';
+import type { TaskOutput } from '../../src/domain/task.js';
 
 /** The smallest valid result a task handler can return, for queue tests that encode nothing. */
 export const minimalOutput = (prefix: string): TaskOutput => ({

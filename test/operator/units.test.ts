@@ -5,16 +5,16 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { ConfigError, loadConfig } from '../../src/config/config.js';
-import { TaskFailure } from '../../src/errors.js';
-import { createLogger } from '../../src/logger.js';
-import { parseMasterPlaylist, parseMediaPlaylist, resolveUri } from '../../src/qc/hls.js';
-import { parseManifest } from '../../src/qc/mpd.js';
+import { TaskFailure } from '../../src/domain/failures.js';
+import { createLogger } from '../../src/process/logger.js';
+import { parseMasterPlaylist, parseMediaPlaylist, resolveUri } from '../../src/manifests/hls.js';
+import { parseManifest } from '../../src/manifests/mpd.js';
 import { psnrFromStats, ssimFromStats } from '../../src/qc/quality.js';
 import { spansFrom } from '../../src/qc/source-durations.js';
-import { parseXml } from '../../src/qc/xml.js';
+import { parseXml } from '../../src/manifests/xml.js';
 import { SqliteTaskQueue } from '../../src/queue/sqlite-queue.js';
-import { packagePrefixFor, resolveEncodeSettings } from '../../src/tasks/encode-settings.js';
-import { EtaEstimator, StageClock } from '../../src/tasks/stage-clock.js';
+import { packagePrefixFor, resolveEncodeSettings } from '../../src/jobs/encode-settings.js';
+import { EtaEstimator, StageClock } from '../../src/jobs/stage-clock.js';
 
 describe('profiles and per-request settings', () => {
   let dir: string;

@@ -3,10 +3,10 @@ import { randomUUID } from 'node:crypto';
 import { after, before, describe, test } from 'node:test';
 import { Worker } from 'bullmq';
 import { Redis } from 'ioredis';
-import { createLogger } from '../../src/logger.js';
+import { createLogger } from '../../src/process/logger.js';
 import { BullMqTaskQueue } from '../../src/queue/bullmq-queue.js';
-import type { TaskOutput, TaskRecord } from '../../src/queue/task.js';
-import { TaskFailure } from '../../src/errors.js';
+import type { TaskOutput, TaskRecord } from '../../src/domain/task.js';
+import { TaskFailure } from '../../src/domain/failures.js';
 import { startRedisServer, type RedisServer } from '../helpers/redis-server.js';
 
 /**

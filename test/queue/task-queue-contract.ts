@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, afterEach, describe, test } from 'node:test';
-import { TaskFailure } from '../../src/errors.js';
-import type { TaskRecord } from '../../src/queue/task.js';
+import { TaskFailure } from '../../src/domain/failures.js';
+import type { TaskRecord } from '../../src/domain/task.js';
 import {
   QueueFullError,
   type TaskHandler,

@@ -3,7 +3,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before } from 'node:test';
-import { createLogger } from '../../src/logger.js';
+import { createLogger } from '../../src/process/logger.js';
 import { BullMqTaskQueue } from '../../src/queue/bullmq-queue.js';
 import { SqliteTaskQueue } from '../../src/queue/sqlite-queue.js';
 import { startRedisServer, type RedisServer } from '../helpers/redis-server.js';

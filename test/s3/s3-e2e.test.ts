@@ -4,7 +4,7 @@ import { copyFile, mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { contentTypeFor, isImmutableMedia } from '../../src/storage/content-type.js';
+import { contentTypeFor, isImmutableMedia } from '../../src/jobs/content-type.js';
 import { startFaultProxy } from '../helpers/fault-proxy.js';
 import { generateClip } from '../helpers/media.js';
 import { checkDashPackage } from '../helpers/package-check.js';

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { inspect } from 'node:util';
 import { describe, test } from 'node:test';
 import { S3ServiceException } from '@aws-sdk/client-s3';
-import { TaskFailure } from '../../src/errors.js';
+import { TaskFailure } from '../../src/domain/failures.js';
 import { summarizeS3Error, toS3Failure } from '../../src/storage/s3-errors.js';
 
 /** An error shaped as the SDK throws it for an S3 error answer. */

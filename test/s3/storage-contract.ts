@@ -4,7 +4,7 @@ import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { TaskFailure } from '../../src/errors.js';
+import { TaskFailure } from '../../src/domain/failures.js';
 import type { Storage } from '../../src/storage/storage.js';
 
 /**

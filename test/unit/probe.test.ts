@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import path from 'node:path';
 import { describe, test } from 'node:test';
-import { TaskFailure } from '../../src/errors.js';
+import { TaskFailure } from '../../src/domain/failures.js';
 import { parseProbeOutput, probe } from '../../src/pipeline/probe.js';
 import { sharedMediaDir } from '../helpers/media.js';
 

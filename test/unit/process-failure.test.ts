@@ -1,10 +1,10 @@
 import assert from 'node:assert/strict';
 import { tmpdir } from 'node:os';
 import { describe, test } from 'node:test';
-import { TaskFailure } from '../../src/errors.js';
+import { TaskFailure } from '../../src/domain/failures.js';
 import { processFailure } from '../../src/pipeline/process-failure.js';
 import { ProcessError, runProcess } from '../../src/process/run-process.js';
-import { diskFullInstead } from '../../src/tasks/fetch-input.js';
+import { diskFullInstead } from '../../src/jobs/fetch-input.js';
 
 /** How a real program fails: run through runProcess, so the ProcessError is the one the pipeline sees. */
 async function failureOf(script: string): Promise<TaskFailure> {

@@ -1,7 +1,7 @@
 import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
 import type { Services } from '../../app/services.js';
-import { TaskFailure } from '../../errors.js';
-import { previewTask } from '../../tasks/preview.js';
+import { TaskFailure } from '../../domain/failures.js';
+import { previewTask } from '../../jobs/preview.js';
 import { encodeRequestSchema, toTaskRequest, type EncodeRequestBody } from '../encode-request.js';
 import { QueueFullError } from '../../queue/task-queue.js';
 import { ApiError, errorResponseSchema, queueFull } from '../errors.js';

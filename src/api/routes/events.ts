@@ -2,7 +2,7 @@ import type { ServerResponse } from 'node:http';
 import type { FastifyBaseLogger, FastifyPluginAsync } from 'fastify';
 import type { Services } from '../../app/services.js';
 import type { TaskQueue } from '../../queue/task-queue.js';
-import type { TaskRecord } from '../../queue/task.js';
+import type { TaskRecord } from '../../domain/task.js';
 import { errorResponseSchema } from '../errors.js';
 import { toStatusDocument, type StatusDocument } from '../status-document.js';
 

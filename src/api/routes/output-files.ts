@@ -1,7 +1,7 @@
 import fastifyStatic from '@fastify/static';
 import type { FastifyPluginAsync } from 'fastify';
 import type { Services } from '../../app/services.js';
-import { contentTypeFor, isImmutableMedia } from '../../storage/content-type.js';
+import { contentTypeFor, isImmutableMedia } from '../../jobs/content-type.js';
 import { isPartialFile } from '../../storage/keys.js';
 
 /**

@@ -1,7 +1,7 @@
-import { withdrawAbandoned } from '../../tasks/process-task.js';
+import { withdrawAbandoned } from '../../jobs/process-task.js';
 import type { FastifyPluginAsync } from 'fastify';
 import type { Services } from '../../app/services.js';
-import { isFinal, taskStatuses, type TaskRecord, type TaskStatus } from '../../queue/task.js';
+import { isFinal, taskStatuses, type TaskRecord, type TaskStatus } from '../../domain/task.js';
 import { ApiError, errorResponseSchema } from '../errors.js';
 import { statusDocumentSchema, toStatusDocument } from '../status-document.js';
 

@@ -6,7 +6,7 @@ import { pipeline } from 'node:stream/promises';
 import multipart from '@fastify/multipart';
 import type { FastifyPluginAsync, FastifyRequest } from 'fastify';
 import type { Services } from '../../app/services.js';
-import { ownedWorkDirName } from '../../app/work-dirs.js';
+import { ownedWorkDirName } from '../../jobs/work-dirs.js';
 import { QueueFullError } from '../../queue/task-queue.js';
 import { ApiError, errorResponseSchema, queueFull } from '../errors.js';
 import { safeContentType, sanitiseFilename, uploadKeyFor } from './upload-names.js';

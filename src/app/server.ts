@@ -1,15 +1,15 @@
 import type { FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
-import { buildApp, buildProbeApp } from './api/app.js';
-import { createServices, type Services } from './app/services.js';
-import { sweepOrphanWorkDirs } from './app/work-dirs.js';
-import { withdrawAbandoned } from './tasks/process-task.js';
-import { UPLOADS_DIR } from './api/routes/upload-names.js';
-import { LocalStorage } from './storage/local-storage.js';
-import type { Config } from './config/config.js';
-import { checkTools } from './pipeline/tools.js';
-import type { TaskWorker } from './queue/task-queue.js';
-import { createTaskProcessor } from './tasks/process-task.js';
+import { buildApp, buildProbeApp } from '../api/app.js';
+import { createServices, type Services } from './services.js';
+import { sweepOrphanWorkDirs } from '../jobs/work-dirs.js';
+import { withdrawAbandoned } from '../jobs/process-task.js';
+import { UPLOADS_DIR } from '../api/routes/upload-names.js';
+import { LocalStorage } from '../storage/local-storage.js';
+import type { Config } from '../config/config.js';
+import { checkTools } from '../pipeline/tools.js';
+import type { TaskWorker } from '../queue/task-queue.js';
+import { createTaskProcessor } from '../jobs/process-task.js';
 
 export interface RunOptions {
   api: boolean;

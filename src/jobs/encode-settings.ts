@@ -1,7 +1,7 @@
-import type { Config } from '../config/config.js';
-import { TaskFailure } from '../errors.js';
+import type { JobSettings } from './job-settings.js';
+import { TaskFailure } from '../domain/failures.js';
 import type { EncodeSettings } from '../pipeline/plan.js';
-import type { TaskRequest } from '../queue/task.js';
+import type { TaskRequest } from '../domain/task.js';
 import {
   assertSafeKey,
   joinKey,
@@ -16,7 +16,7 @@ import {
  * two names, is a TaskFailure('invalid_input'), so the API can refuse it before queueing and a worker never
  * guesses.
  */
-export function resolveEncodeSettings(config: Config, request: TaskRequest): EncodeSettings {
+export function resolveEncodeSettings(config: JobSettings, request: TaskRequest): EncodeSettings {
   const settings: EncodeSettings = { ...config.encode };
   const ladderName = typeof request.ladder === 'string' ? request.ladder : undefined;
   if (request.profile !== undefined && ladderName !== undefined) {
@@ -50,7 +50,7 @@ export function resolveEncodeSettings(config: Config, request: TaskRequest): Enc
 }
 
 /** Where a request's package is published: OUTPUT_PREFIX, then `output_prefix` or the input's name. */
-export function packagePrefixFor(config: Config, request: TaskRequest): string {
+export function packagePrefixFor(config: JobSettings, request: TaskRequest): string {
   const derived = request.output_prefix === undefined;
   const what = derived ? 'the output prefix made from video_filename' : 'output_prefix';
   let prefix: string;

@@ -1,6 +1,6 @@
 import { statfs } from 'node:fs/promises';
 import path from 'node:path';
-import { TaskFailure, type FailureCode } from '../errors.js';
+import { TaskFailure, type FailureCode } from '../domain/failures.js';
 import { assertSafeKey } from '../storage/keys.js';
 import type { Storage } from '../storage/storage.js';
 

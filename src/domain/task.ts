@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
-import type { FailureCode } from '../errors.js';
-import type { QcReport } from '../qc/report.js';
+import type { FailureCode } from './failures.js';
+import type { QcReport } from './qc-report.js';
 
 export const taskStatuses = ['queued', 'processing', 'completed', 'failed'] as const;
 export type TaskStatus = (typeof taskStatuses)[number];

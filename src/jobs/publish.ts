@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { Logger } from 'pino';
-import { contentTypeFor, isImmutableMedia, isManifest } from '../storage/content-type.js';
+import { contentTypeFor, isImmutableMedia, isManifest } from './content-type.js';
 import { assertSafeKey, joinKey } from '../storage/keys.js';
 import type { PutOptions, Storage } from '../storage/storage.js';
 

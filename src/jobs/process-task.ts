@@ -2,8 +2,8 @@ import { randomBytes } from 'node:crypto';
 import { mkdir, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
 import type { Logger } from 'pino';
-import type { Config } from '../config/config.js';
-import { TaskFailure } from '../errors.js';
+import type { JobSettings } from './job-settings.js';
+import { TaskFailure } from '../domain/failures.js';
 import type { ServiceMetrics } from '../metrics/metrics.js';
 import { convert, type ConversionResult, type ConvertStage } from '../pipeline/convert.js';
 import { HLS_MASTER_NAME, MANIFEST_NAME } from '../pipeline/package.js';
@@ -12,10 +12,10 @@ import { POSTER_NAME } from '../pipeline/poster.js';
 import type { MediaTools } from '../pipeline/tools.js';
 import { checkConversion, readSourceSpans, type SourceSpans } from '../qc/check-conversion.js';
 import { PROBED_PACKET_SECONDS } from '../qc/source-durations.js';
-import { describeFailures, type QcReport } from '../qc/report.js';
-import type { EarlyOutput, RenditionOutput, TaskOutput, TaskRecord } from '../queue/task.js';
+import { describeFailures, type QcReport } from '../domain/qc-report.js';
+import type { EarlyOutput, RenditionOutput, TaskOutput, TaskRecord } from '../domain/task.js';
 import type { TaskHandler, TaskRunContext } from '../queue/task-queue.js';
-import { ownedWorkDirName } from '../app/work-dirs.js';
+import { ownedWorkDirName } from './work-dirs.js';
 import { joinKey } from '../storage/keys.js';
 import type { Storage } from '../storage/storage.js';
 import { packagePrefixFor, resolveEncodeSettings } from './encode-settings.js';
@@ -24,7 +24,7 @@ import { PackagePublisher } from './publish.js';
 import { EtaEstimator, StageClock } from './stage-clock.js';
 
 export interface TaskProcessorDeps {
-  config: Config;
+  config: JobSettings;
   tools: MediaTools;
   input: Storage;
   output: Storage;
@@ -302,7 +302,7 @@ function renditionOutput(r: Rendition): RenditionOutput {
 }
 
 /** Whether the output is local storage on the same file system as the work directory. */
-async function sameDisk(output: Config['output'], workDir: string): Promise<boolean> {
+async function sameDisk(output: JobSettings['output'], workDir: string): Promise<boolean> {
   if (output.kind !== 'local') return false;
   const [a, b] = await Promise.all([stat(output.root).catch(() => undefined), stat(workDir)]);
   return !!a && a.dev === b.dev;

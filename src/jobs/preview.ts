@@ -2,20 +2,20 @@ import { randomUUID } from 'node:crypto';
 import { mkdir, rm } from 'node:fs/promises';
 import path from 'node:path';
 import type { Logger } from 'pino';
-import { ownedWorkDirName } from '../app/work-dirs.js';
-import type { Config } from '../config/config.js';
+import { ownedWorkDirName } from './work-dirs.js';
+import type { JobSettings } from './job-settings.js';
 import { checkLimits } from '../pipeline/convert.js';
 import { isHdr, type MediaInfo } from '../pipeline/media-info.js';
 import { nominalMediaBytes, planEncode, type EncodePlan, type EncodeSettings } from '../pipeline/plan.js';
 import { probe } from '../pipeline/probe.js';
 import type { MediaTools } from '../pipeline/tools.js';
-import type { TaskRequest } from '../queue/task.js';
+import type { TaskRequest } from '../domain/task.js';
 import type { Storage } from '../storage/storage.js';
 import { packagePrefixFor, resolveEncodeSettings } from './encode-settings.js';
 import { fetchInput } from './fetch-input.js';
 
 export interface PreviewDeps {
-  config: Config;
+  config: JobSettings;
   tools: MediaTools;
   input: Storage;
   logger: Logger;

@@ -1,0 +1,24 @@
+import type { InputLimits } from '../pipeline/convert.js';
+import type { EncodeProfile, EncodeSettings } from '../pipeline/plan.js';
+import type { StorageSettings } from '../storage/storage-settings.js';
+
+/** What the jobs need of the configuration; `config/` builds it (Config extends it), jobs never read the environment. */
+export interface JobSettings {
+  workDir: string;
+  output: StorageSettings;
+  outputPrefix: string;
+  cacheControl: { segments: string; manifests: string };
+  uploadConcurrency: number;
+  encode: EncodeSettings;
+  /** Named encoder settings a request can pick with `"ladder": "<name>"` (built-ins, then PROFILES_FILE). */
+  profiles: Record<string, EncodeProfile>;
+  /**
+   * Publish the lowest rung and the audio as a playable package before the other rungs are encoded (a second
+   * decode of the source: playable sooner, complete later).
+   */
+  earlyManifest: boolean;
+  /** Checks of every package before it is published: `enforce` fails the task, `warn` only records. */
+  qc: { mode: 'enforce' | 'warn' | 'off'; quality: boolean };
+  limits: InputLimits & { maxInputBytes: number; maxQueuedTasks: number; bodyLimitBytes: number };
+  watchdog: { idleTimeoutMs: number; maxRuntimeMs: number };
+}
