@@ -15,6 +15,8 @@ export interface Browser {
   page: Page;
   /** Errors thrown by the page's scripts: a test asserts there are none. */
   pageErrors: string[];
+  /** What the page logged as console errors (a failed load, a 404 among them). */
+  consoleErrors: string[];
   close(): Promise<void>;
 }
 
@@ -46,10 +48,15 @@ export async function launchBrowser(viewport = { width: 1280, height: 900 }): Pr
   const page = context.pages()[0] ?? (await context.newPage());
   const pageErrors: string[] = [];
   page.on('pageerror', (err) => pageErrors.push(err.message));
+  const consoleErrors: string[] = [];
+  page.on('console', (msg) => {
+    if (msg.type() === 'error') consoleErrors.push(`${msg.text()} (${msg.location().url})`);
+  });
   return {
     context,
     page,
     pageErrors,
+    consoleErrors,
     close: async () => {
       await context.close().catch(() => undefined);
       await rm(profile, { recursive: true, force: true });
