@@ -5,7 +5,6 @@ import { createServices, type Services } from './services.js';
 import { sweepOrphanWorkDirs } from '../jobs/work-dirs.js';
 import { withdrawAbandoned } from '../jobs/process-task.js';
 import { UPLOADS_DIR } from '../api/routes/upload-names.js';
-import { LocalStorage } from '../storage/local-storage.js';
 import type { Config } from '../config/config.js';
 import { checkTools } from '../pipeline/tools.js';
 import type { TaskWorker } from '../queue/task-queue.js';
@@ -46,8 +45,8 @@ export async function startService(
       // Publishing to a local output directory writes each file as a `.part` beside its place, then renames
       // it: a process killed meanwhile leaves the part behind (never listed nor served). Removed once an hour
       // old, in the background: the output tree may be large, and nothing waits for it.
-      if (services.output instanceof LocalStorage) {
-        services.output.removeStalePartials('', STALE_PART_MS).then(
+      if (services.output.localFiles) {
+        services.output.localFiles.removeStalePartials('', STALE_PART_MS).then(
           (removed) =>
             removed && logger.info({ removed }, 'removed output files a stopped process left unfinished'),
           (err: unknown) => logger.warn({ err }, 'could not look for unfinished output files'),
@@ -79,8 +78,8 @@ export async function startService(
     if (options.api) {
       // Uploads to a local input directory are written as `.part` files beside their place: a process killed
       // during one leaves its part behind, removed here once nothing has written to it for an hour.
-      if (services.input instanceof LocalStorage) {
-        await services.input.removeStalePartials(UPLOADS_DIR, STALE_PART_MS).then(
+      if (services.input.localFiles) {
+        await services.input.localFiles.removeStalePartials(UPLOADS_DIR, STALE_PART_MS).then(
           (removed) =>
             removed && logger.info({ removed }, 'removed uploads a stopped process left unfinished'),
           (err: unknown) => logger.warn({ err }, 'could not look for unfinished uploads'),

@@ -42,7 +42,7 @@ export async function fetchInput(
       `the input is ${info.size} bytes, over the limit of ${options.maxInputBytes} bytes`,
     );
   }
-  const local = storage.localPath(key);
+  const local = storage.localFiles?.pathOf(key);
   await ensureFreeSpace(workDir, (local ? 0 : info.size) + (options.reserveBytes?.(info.size) ?? 0));
   if (local) return { path: local, size: info.size, downloaded: false };
   const dest = path.join(workDir, `input${path.extname(key).slice(0, 10)}`);

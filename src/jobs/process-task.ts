@@ -158,8 +158,7 @@ async function runTask(
     const { bucket: _bucket, ...loc } = deps.output.location(joinKey(prefix, file));
     return loc;
   };
-  const bucket = deps.output.location(prefix).bucket;
-  const where = { storage: deps.output.kind, ...(bucket ? { bucket } : {}), prefix };
+  const where = deps.output.place(prefix);
   // Set once EARLY_MANIFEST's first package is published: every later report says where it plays.
   let earlyOutput: EarlyOutput | undefined;
   const report = (stage: string, progress: number, encoding = false) => {

@@ -3,12 +3,12 @@ import { access, copyFile, mkdir, opendir, readdir, rename, rm, rmdir, stat } fr
 import path from 'node:path';
 import { TaskFailure } from '../domain/failures.js';
 import { assertSafeKey, isPartialFile, keyUrlPath, partialFileName } from './keys.js';
-import type { ObjectInfo, ObjectLocation, PutOptions, Storage } from './storage.js';
+import type { LocalFiles, ObjectInfo, ObjectLocation, PutOptions, Storage, StoragePlace } from './storage.js';
 
 /** Objects as files below one root directory. */
-export class LocalStorage implements Storage {
-  readonly kind = 'local' as const;
+export class LocalStorage implements Storage, LocalFiles {
   readonly root: string;
+  readonly localFiles: LocalFiles = this;
 
   constructor(
     root: string,
@@ -38,10 +38,6 @@ export class LocalStorage implements Storage {
       if (isNotFound(err)) return undefined;
       throw err;
     }
-  }
-
-  localPath(key: string): string {
-    return this.pathOf(key);
   }
 
   async download(key: string, destPath: string): Promise<void> {
@@ -134,6 +130,10 @@ export class LocalStorage implements Storage {
       if (isNotFound(err)) return [];
       throw err;
     }
+  }
+
+  place(prefix: string): StoragePlace {
+    return { storage: 'local', prefix };
   }
 
   location(key: string): ObjectLocation {

@@ -18,7 +18,7 @@ import type { S3Settings } from './storage-settings.js';
 import { TaskFailure } from '../domain/failures.js';
 import { assertSafeKey, joinKey, keyUrlPath } from './keys.js';
 import { isAbortError, isTransientNetworkError, summarizeS3Error, toS3Failure } from './s3-errors.js';
-import type { ObjectInfo, ObjectLocation, PutOptions, Storage } from './storage.js';
+import type { ObjectInfo, ObjectLocation, PutOptions, Storage, StoragePlace } from './storage.js';
 
 /** Multipart part size; with `queueSize` parts in flight, one upload buffers at most 16 MB. */
 const PART_SIZE = 8 * 1024 * 1024;
@@ -33,7 +33,6 @@ const DELETE_BATCH = 1000;
  * never a credential.
  */
 export class S3Storage implements Storage {
-  readonly kind = 's3' as const;
   readonly description: string;
   readonly bucket: string;
   private readonly client: S3Client;
@@ -118,10 +117,6 @@ export class S3Storage implements Storage {
     } catch (probeErr) {
       return probeErr;
     }
-  }
-
-  localPath(): undefined {
-    return undefined;
   }
 
   /**
@@ -270,6 +265,10 @@ export class S3Storage implements Storage {
       throw this.fail(err);
     }
     return keys.sort();
+  }
+
+  place(prefix: string): StoragePlace {
+    return { storage: 's3', bucket: this.bucket, prefix };
   }
 
   location(key: string): ObjectLocation {

@@ -4,9 +4,13 @@
  * `assertSafeKey`.
  */
 export interface Storage {
-  /** For logs and the status document: a kind and a location, never a credential. */
-  readonly kind: 'local' | 's3';
+  /** For logs: where it is, never a credential. */
   readonly description: string;
+  /**
+   * Objects as files on this host, when the backend is a local disk: callers ask for the capability, they
+   * never test for a backend.
+   */
+  readonly localFiles?: LocalFiles;
   /** Size of the object, or undefined when it does not exist. */
   head(key: string): Promise<ObjectInfo | undefined>;
   /**
@@ -14,8 +18,6 @@ export interface Storage {
    * `expected.etag` (from `head`), only that version of the object is read: one replaced since fails.
    */
   download(key: string, destPath: string, signal?: AbortSignal, expected?: { etag?: string }): Promise<void>;
-  /** A local path to read the object in place, when the backend is a local disk; undefined otherwise. */
-  localPath(key: string): string | undefined;
   upload(key: string, srcPath: string, options: PutOptions): Promise<void>;
   /** Deletes the keys; keys that do not exist are ignored. */
   delete(keys: string[]): Promise<void>;
@@ -23,6 +25,8 @@ export interface Storage {
   list(prefix: string): Promise<string[]>;
   /** Where an object is, for the status document. */
   location(key: string): ObjectLocation;
+  /** Where a package's prefix is, for the status document. */
+  place(prefix: string): StoragePlace;
   /** Throws when the storage cannot be reached or used (readiness). */
   check(): Promise<void>;
   /** A URL a client can PUT a new object to, when the backend supports presigning. */
@@ -48,4 +52,20 @@ export interface ObjectLocation {
   bucket?: string;
   /** Public URL when PUBLIC_BASE_URL is configured. */
   url?: string;
+}
+
+export interface LocalFiles {
+  /** The file of a key, to read or write in place; refuses a key that would resolve outside the root. */
+  pathOf(key: string): string;
+  /**
+   * Removes the `.part` files below `prefix` (`''`: everywhere) untouched for `olderThanMs` (a write cut off by
+   * a crash). Returns how many it removed.
+   */
+  removeStalePartials(prefix: string, olderThanMs: number): Promise<number>;
+}
+
+export interface StoragePlace {
+  storage: 'local' | 's3';
+  bucket?: string;
+  prefix: string;
 }

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
@@ -87,7 +87,21 @@ export function storageContract(
 
     test('location names the key; check passes', async () => {
       assert.equal(storage.location('pkg/manifest.mpd').key, 'pkg/manifest.mpd');
+      assert.equal(storage.place('pkg').prefix, 'pkg');
       await storage.check();
+    });
+
+    test('local files are a capability: a path in place only where the object is a file on this host', async () => {
+      await storage.upload('pkg/in-place.bin', (await file(7)).path, { contentType: 'video/mp4' });
+      const local = storage.localFiles;
+      if (storage.place('pkg').storage === 'local') {
+        assert.ok(local, 'a local disk offers its files');
+        assert.equal((await stat(local.pathOf('pkg/in-place.bin'))).size, 7);
+        assert.throws(() => local.pathOf('../escape.bin'));
+      } else {
+        assert.equal(local, undefined);
+        assert.ok(storage.place('pkg').bucket);
+      }
     });
   });
 }

@@ -180,7 +180,7 @@ async function receiveMultipart(
   const file = await req.file();
   if (!file) throw new ApiError('bad_request', 'the form has no file part');
   const key = uploadKeyFor(file.filename || 'video');
-  const finalPath = services.input.localPath(key);
+  const finalPath = services.input.localFiles?.pathOf(key);
   const tmpDir = finalPath
     ? path.dirname(finalPath)
     : path.join(services.config.workDir, ownedWorkDirName(`upload-${randomBytes(6).toString('hex')}`));
