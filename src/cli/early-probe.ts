@@ -1,5 +1,6 @@
 import path from 'node:path';
 import { loadConfig, type Config } from '../config/config.js';
+import { probePacketSeconds } from '../jobs/probe-packets.js';
 import { findSetpriv } from '../process/parent-death.js';
 import { probeSource, type ProbeResult } from '../pipeline/probe.js';
 import { defaultTools } from '../pipeline/tools.js';
@@ -27,6 +28,7 @@ export function startProbe(args: string[]): StartedConvert | undefined {
       ffprobe: tools.ffprobe,
       ffmpeg: tools.ffmpeg,
       tiedToParent: false,
+      packetSeconds: probePacketSeconds(config),
     });
     // The programs that follow are tied to this process through setpriv: its check runs beside the probe.
     void findSetpriv();
