@@ -18,6 +18,13 @@ export interface EncodeAndPackageResult {
 }
 
 export interface EncodeAndPackageOptions {
+  inputPath: string;
+  media: MediaInfo;
+  plan: EncodePlan;
+  /** Where the encoder's streams go (named pipes, or files with `keepStreams`). */
+  streamsDir: string;
+  pkgDir: string;
+  ctx: StageContext;
   /** The renditions to encode (default: the whole plan). */
   renditions?: Rendition[];
   /** Whether to encode the audio (default: when the plan has audio). */
@@ -41,15 +48,8 @@ export interface EncodeAndPackageOptions {
  * The two programs fail together: when one fails the other is stopped, and the error is that of the one that
  * failed first on its own (FFmpeg losing its pipe because the packager died is the packager's failure).
  */
-export async function encodeAndPackage(
-  inputPath: string,
-  media: MediaInfo,
-  plan: EncodePlan,
-  streamsDir: string,
-  pkgDir: string,
-  ctx: StageContext,
-  options: EncodeAndPackageOptions = {},
-): Promise<EncodeAndPackageResult> {
+export async function encodeAndPackage(options: EncodeAndPackageOptions): Promise<EncodeAndPackageResult> {
+  const { inputPath, media, plan, streamsDir, pkgDir, ctx } = options;
   await mkdir(streamsDir, { recursive: true });
   // What this run encodes: the whole plan, or part of it (the lowest rung first, then the rest).
   const encodePlan: EncodePlan = {

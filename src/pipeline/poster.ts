@@ -72,14 +72,8 @@ export function posterPick(
  * fifth of the way in as the encode run looked, dark frames allowed (a video that is dark throughout); then
  * from the first frames.
  */
-export async function makePoster(
-  inputPath: string,
-  media: MediaInfo,
-  plan: Pick<EncodePlan, 'deinterlace' | 'toneMap'>,
-  size: Pick<Rendition, 'width' | 'height'>,
-  outFile: string,
-  ctx: StageContext,
-): Promise<void> {
+export async function makePoster(job: PosterJob): Promise<void> {
+  const { media } = job;
   const fps = media.video.frameRate || 25;
   const window = posterWindow(media, fps);
   const span = media.video.duration ?? media.duration;
@@ -96,9 +90,9 @@ export async function makePoster(
     ...(window.at > 0 ? [{ ...window, at: 0, skipDark: false }] : []),
   ];
   for (const attempt of attempts) {
-    await extractPoster(inputPath, media, plan, size, outFile, ctx, attempt);
+    await extractPoster(job, attempt);
     // FFmpeg exits 0 without writing anything when no frame reached the output.
-    if (await hasContent(outFile)) return;
+    if (await hasContent(job.outFile)) return;
   }
   throw new TaskFailure('not_a_video', 'the video stream has no frame that can be decoded');
 }
@@ -120,13 +114,19 @@ export async function hasContent(file: string): Promise<boolean> {
   return !!(await stat(file).catch(() => undefined))?.size;
 }
 
+/** What a poster is made of and where it goes. */
+export interface PosterJob {
+  inputPath: string;
+  media: MediaInfo;
+  plan: Pick<EncodePlan, 'deinterlace' | 'toneMap'>;
+  /** The poster's size: the top rung's. */
+  size: Pick<Rendition, 'width' | 'height'>;
+  outFile: string;
+  ctx: StageContext;
+}
+
 async function extractPoster(
-  inputPath: string,
-  media: MediaInfo,
-  plan: Pick<EncodePlan, 'deinterlace' | 'toneMap'>,
-  size: Pick<Rendition, 'width' | 'height'>,
-  outFile: string,
-  ctx: StageContext,
+  { inputPath, media, plan, size, outFile, ctx }: PosterJob,
   { at, frames: framesToCompare, skipDark = true }: PosterWindow,
 ): Promise<void> {
   try {
