@@ -36,6 +36,110 @@ describe('dash-video-converter convert', () => {
     }
   });
 
+  test("--report writes the status document's report with QC; the verdict is printed in one line", async () => {
+    const dir = await mkdtemp(path.join(tmpdir(), 'dvc-cli-'));
+    try {
+      const clip = await generateClip({ width: 640, height: 360, seconds: 2, audio: true });
+      const report = path.join(dir, 'r.json');
+      const { stdout } = await run(process.execPath, [
+        ...cli,
+        ...['convert', clip, '-o', path.join(dir, 'out'), '--preset', 'ultrafast', '-q', '--report', report],
+      ]);
+      assert.match(stdout, /^QC: passed \(7 checks\)$/m);
+      const r = JSON.parse(await readFile(report, 'utf8')) as {
+        qc: { passed: boolean; checks: unknown[] };
+        timings: Record<string, number>;
+        renditions: { name: string }[];
+        duration: number;
+        files: number;
+        bytes: number;
+        encode_speed: number;
+        manifest: { key: string };
+      };
+      assert.equal(r.qc.passed, true);
+      assert.equal(r.qc.checks.length, 7);
+      assert.equal(typeof r.timings.total, 'number');
+      assert.ok(r.timings.total! > 0 && r.timings.encode! > 0, JSON.stringify(r.timings));
+      assert.deepEqual(
+        r.renditions.map((x) => x.name),
+        ['video_360p'],
+      );
+      assert.ok(Math.abs(r.duration - 2) < 0.1, `duration ${r.duration}`);
+      assert.equal(r.files, (await listFiles(path.join(dir, 'out'))).length);
+      assert.ok(r.bytes > 10_000 && r.encode_speed > 0);
+      assert.equal(r.manifest.key, path.join(dir, 'out', 'manifest.mpd'));
+      assert.ok(existsSync(r.manifest.key));
+
+      // A report whose directory does not exist is refused before any work.
+      await assert.rejects(
+        run(process.execPath, [
+          ...cli,
+          ...[
+            'convert',
+            clip,
+            '-o',
+            path.join(dir, 'out2'),
+            '-q',
+            '--report',
+            path.join(dir, 'no', 'r.json'),
+          ],
+        ]),
+        (err: { code: number; stderr: string }) => {
+          assert.equal(err.code, 2);
+          assert.match(err.stderr, /--report .*its directory does not exist/);
+          return true;
+        },
+      );
+      assert.equal(existsSync(path.join(dir, 'out2')), false);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
+  test('QC_MODE=enforce: a package failing its check exits 1 saying why, and leaves nothing; warn keeps it', async () => {
+    const dir = await mkdtemp(path.join(tmpdir(), 'dvc-cli-'));
+    try {
+      // As in test/operator/qc.test.ts: an xmllint (XMLLINT_PATH) that finds every MPD invalid, the fault
+      // injected where the real tool sits.
+      const xmllint = path.join(dir, 'xmllint');
+      await writeFile(
+        xmllint,
+        '#!/bin/sh\n' +
+          'if [ "$1" = "--version" ]; then echo "xmllint: using libxml version 0" >&2; exit 0; fi\n' +
+          'echo "manifest.mpd:2: element MPD: Schemas validity error : injected by the test" >&2\n' +
+          'echo "manifest.mpd fails to validate" >&2\n' +
+          'exit 3\n',
+      );
+      await chmod(xmllint, 0o755);
+      const clip = await generateClip({ width: 640, height: 360, seconds: 2, audio: false });
+      const out = path.join(dir, 'out');
+      await mkdir(out);
+      const report = path.join(dir, 'r.json');
+      const args = [...cli, 'convert', clip, '-o', out, '--preset', 'ultrafast', '-q', '--report', report];
+      await assert.rejects(
+        run(process.execPath, args, { env: { ...process.env, XMLLINT_PATH: xmllint, QC_MODE: 'enforce' } }),
+        (err: { code: number; stderr: string }) => {
+          assert.equal(err.code, 1, err.stderr);
+          assert.match(err.stderr, /^QC: failed — mpd_schema: .*injected by the test/m);
+          assert.match(err.stderr, /conversion failed: the package failed its quality checks/);
+          return true;
+        },
+      );
+      assert.deepEqual(await readdir(out), [], 'nothing in the output directory');
+      assert.equal(existsSync(report), false, 'no report');
+
+      const { stdout } = await run(process.execPath, args, {
+        env: { ...process.env, XMLLINT_PATH: xmllint, QC_MODE: 'warn' },
+      });
+      assert.match(stdout, /^QC: failed — mpd_schema: .*QC_MODE=warn/m);
+      const r = JSON.parse(await readFile(report, 'utf8')) as { qc: { passed: boolean } };
+      assert.equal(r.qc.passed, false);
+      await checkDashPackage(out, { heights: [360], audio: false });
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
   test('an output that cannot take the package is refused before any work; --force replaces it', async () => {
     const out = await mkdtemp(path.join(tmpdir(), 'dvc-cli-'));
     const convert = (input: string, dir: string, ...more: string[]) =>
@@ -455,3 +559,9 @@ describe('dash-video-converter convert', () => {
     );
   });
 });
+
+/** Every file below `dir`, by its path relative to it. */
+async function listFiles(dir: string): Promise<string[]> {
+  const entries = await readdir(dir, { recursive: true, withFileTypes: true });
+  return entries.filter((e) => e.isFile()).map((e) => path.relative(dir, path.join(e.parentPath, e.name)));
+}
