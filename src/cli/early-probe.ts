@@ -14,9 +14,8 @@ export interface StartedConvert {
 }
 
 /**
- * Starts the probe of `convert`'s input before the rest of the command loads (the pipeline, the logger, the
- * progress bar): the two overlap instead of following each other. Undefined when the command line or the
- * settings are wrong, which `runConvert` then reports; a failed probe is reported by the conversion.
+ * Starts the probe of `convert`'s input while the rest of the command loads, so the two overlap. Undefined
+ * when the command line or the settings are wrong: `runConvert` then reports them.
  */
 export function startProbe(args: string[]): StartedConvert | undefined {
   try {

@@ -89,9 +89,8 @@ export async function outputProblem({
 }
 
 /**
- * Copies a package into the output directory, media first and manifests last, so that a player reading it
- * meanwhile (EARLY_MANIFEST) never finds a manifest whose segments are missing. `move` (the final package)
- * renames instead on the same file system: the whole directory at once when the output is new or empty.
+ * Copies a package in, manifests last, so a player reading meanwhile (EARLY_MANIFEST) finds every segment.
+ * `move` (the final package) renames on the same file system: the whole directory at once when it can.
  */
 async function copyPackage(pkg: PackageResult, outDir: string, move = false): Promise<void> {
   if (move) {

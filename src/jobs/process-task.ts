@@ -62,9 +62,8 @@ export function createTaskProcessor(deps: TaskProcessorDeps): TaskHandler {
 }
 
 /**
- * The publisher of run `attempt` of a task, its local copies in `workDir`. An earlier run whose process died
- * may have published part of a package (EARLY_MANIFEST, or a crash amid the top-level files): its media goes
- * when the task ends, whichever way.
+ * The publisher of run `attempt` of a task. Earlier runs whose process died may have published part of a
+ * package: their media goes when the task ends, whichever way.
  */
 function publisherFor({
   task,
@@ -96,10 +95,8 @@ function publisherFor({
 }
 
 /**
- * Takes back what the earlier runs of a task published, for a task that ends without running again after
- * they died (cancelled while it waited to be taken again, or out of runs): the top-level files get what they
- * held before the task (from the journal kept beside the package), and those runs' media goes. Failures are
- * logged: the task has ended either way.
+ * Takes back what the dead earlier runs of a task published, for a task that ends without running again
+ * (cancelled, or out of runs). Failures are logged: the task has ended either way.
  */
 export async function withdrawAbandoned(
   task: TaskRecord,
@@ -119,10 +116,8 @@ export async function withdrawAbandoned(
 }
 
 /**
- * The directory below the package's prefix for one run's segments and media playlists: the task's id, the
- * attempt and a random part, so that no other run ever writes into it (another task; a retry of this one; a
- * run handed back at shutdown, which keeps its attempt number; a task made again with the same idempotency
- * key, which keeps its id, once the first is forgotten).
+ * One run's directory for its segments below the prefix: task id, attempt and a random part, so no other run
+ * (a retry, a run handed back at shutdown, a task made again under the same idempotency key) writes into it.
  */
 export function mediaDirName(task: Pick<TaskRecord, 'id'>, attempt: number): string {
   return `${mediaDirStem(task, attempt)}${randomBytes(3).toString('hex')}`;

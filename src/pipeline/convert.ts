@@ -25,10 +25,8 @@ export interface ConvertOptions {
   /** Receives the stage and the 0..1 fraction of the whole conversion done. */
   onProgress?: (stage: ConvertStage, fraction: number) => void;
   /**
-   * Asks for an early package: the lowest rung and the audio are encoded first, in a run of their own, and
-   * handed to this callback (which publishes them) before the other rungs are encoded in a second run. That
-   * second run decodes the source again: the whole conversion takes longer, the first playable manifest
-   * comes much sooner. Ignored when the plan has a single rung. `contents` says what the package holds.
+   * Asks for an early package (the lowest rung and the audio, encoded in a run of their own) to publish before
+   * the other rungs: playable sooner, finished later (a second decode). Ignored with a single rung.
    */
   onEarlyPackage?: (early: PackageResult, contents: EarlyPackageContents) => Promise<void>;
   /**
@@ -68,9 +66,8 @@ const stageSpan: Record<ConvertStage, [number, number]> = {
 };
 
 /**
- * Converts one local input file into a DASH (and HLS) package inside `workDir`:
- * probe → plan → encode (one FFmpeg run for the whole ladder) and package (Shaka Packager reading the
- * encoder's output as it is written) → poster.
+ * Converts one local file into a DASH (and HLS) package inside `workDir`: probe → plan → encode (one FFmpeg
+ * run for the whole ladder) and package (Shaka Packager reading the encoder's pipes) → poster.
  */
 export async function convert(
   inputPath: string,
