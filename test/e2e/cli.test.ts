@@ -9,6 +9,7 @@ import { describe, test } from 'node:test';
 import { promisify } from 'node:util';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { checkDashPackage, joinRepresentation } from '../helpers/package-check.js';
+import { rejectingXmllint } from '../helpers/rejecting-xmllint.js';
 import { generateClip, makeHdrClip, makeLosslessPattern, makeSizeChangingClip } from '../helpers/media.js';
 
 const run = promisify(execFile);
@@ -99,18 +100,7 @@ describe('dash-video-converter convert', () => {
   test('QC_MODE=enforce: a package failing its check exits 1 saying why, and leaves nothing; warn keeps it', async () => {
     const dir = await mkdtemp(path.join(tmpdir(), 'dvc-cli-'));
     try {
-      // As in test/operator/qc.test.ts: an xmllint (XMLLINT_PATH) that finds every MPD invalid, the fault
-      // injected where the real tool sits.
-      const xmllint = path.join(dir, 'xmllint');
-      await writeFile(
-        xmllint,
-        '#!/bin/sh\n' +
-          'if [ "$1" = "--version" ]; then echo "xmllint: using libxml version 0" >&2; exit 0; fi\n' +
-          'echo "manifest.mpd:2: element MPD: Schemas validity error : injected by the test" >&2\n' +
-          'echo "manifest.mpd fails to validate" >&2\n' +
-          'exit 3\n',
-      );
-      await chmod(xmllint, 0o755);
+      const xmllint = await rejectingXmllint(dir);
       const clip = await generateClip({ width: 640, height: 360, seconds: 2, audio: false });
       const out = path.join(dir, 'out');
       await mkdir(out);
