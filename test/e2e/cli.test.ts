@@ -255,6 +255,7 @@ describe('dash-video-converter convert', () => {
         '--formats',
         '--segment-duration',
         '--preset',
+        '--report',
         '-q',
       ]) {
         assert.ok(stdout.includes(option), `${args.join(' ')}: ${option}`);
