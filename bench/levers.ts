@@ -103,7 +103,14 @@ async function main(): Promise<void> {
         await run('ffmpeg', args);
         if (lever.poster === 'separate') {
           const top = plan.renditions[plan.renditions.length - 1]!;
-          await makePoster(input!.path, media, plan, top, path.join(dir, 'poster.jpg'), stageContext);
+          await makePoster({
+            inputPath: input!.path,
+            media,
+            plan,
+            size: top,
+            outFile: path.join(dir, 'poster.jpg'),
+            ctx: stageContext,
+          });
         }
         const wall = performance.now() - t0;
         const cpu = cpuTimes('self').children - before;

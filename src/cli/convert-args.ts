@@ -6,6 +6,8 @@ export interface ConvertArgs {
   quiet: boolean;
   /** Replace what the output directory holds (refused otherwise, when it is not empty). */
   force: boolean;
+  /** Where to write the JSON report (the status document's output, timings and QC). */
+  report?: string;
   /** The environment with the command line's encoder options applied, for loadConfig. */
   env: NodeJS.ProcessEnv;
 }
@@ -17,6 +19,7 @@ export const convertUsage = `  dash-video-converter convert INPUT -o DIR  Conver
       [--segment-duration 4]         seconds per segment (SEGMENT_DURATION)
       [--preset superfast]           x264 preset (X264_PRESET)
       [--force]                      replace what DIR holds (a DIR with files is refused otherwise)
+      [--report FILE]                write the JSON report (renditions, bytes, timings, qc) to FILE
       [-q, --quiet]                  no progress bar`;
 
 /** `convert INPUT -o DIR [options]`; undefined when the input or the output directory is missing. */
@@ -32,6 +35,7 @@ export function parseConvertArgs(args: string[]): ConvertArgs | undefined {
       preset: { type: 'string' },
       quiet: { type: 'boolean', short: 'q' },
       force: { type: 'boolean' },
+      report: { type: 'string' },
     },
   });
   const input = positionals[0];
@@ -41,5 +45,12 @@ export function parseConvertArgs(args: string[]): ConvertArgs | undefined {
   if (values.formats) env.OUTPUT_FORMATS = values.formats;
   if (values['segment-duration']) env.SEGMENT_DURATION = values['segment-duration'];
   if (values.preset) env.X264_PRESET = values.preset;
-  return { input, output: values.output, quiet: !!values.quiet, force: !!values.force, env };
+  return {
+    input,
+    output: values.output,
+    quiet: !!values.quiet,
+    force: !!values.force,
+    report: values.report,
+    env,
+  };
 }

@@ -1,23 +1,21 @@
-import { existsSync } from 'node:fs';
-import { copyFile, mkdir, mkdtemp, readdir, realpath, rename, rm, stat } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm, stat, writeFile } from 'node:fs/promises';
 import os, { tmpdir } from 'node:os';
 import path from 'node:path';
 import { loadConfig } from '../config/config.js';
 import { TaskFailure } from '../domain/failures.js';
-import { createLogger } from '../process/logger.js';
-import { convert } from '../pipeline/convert.js';
-import type { PackageResult } from '../pipeline/package.js';
+import { describeFailures, type QcReport } from '../domain/qc-report.js';
+import type { JobSettings } from '../jobs/job-settings.js';
+import { runConversion } from '../jobs/run-conversion.js';
 import { checkTools, defaultTools } from '../pipeline/tools.js';
+import { createLogger } from '../process/logger.js';
 import { ProcessError } from '../process/run-process.js';
-import { diskFullInstead } from '../jobs/fetch-input.js';
-import { publishOrder } from '../jobs/publish.js';
 import { convertUsage, parseConvertArgs } from './convert-args.js';
 import type { StartedConvert } from './early-probe.js';
+import { directoryDestination, outputProblem } from './output-dir.js';
 
 /**
- * `convert INPUT -o DIR`: the pipeline on one local file, without server or queue. `early` is what
- * `startProbe` read and started; without it (a command line or settings it could not take) the arguments are
- * read here, and their error reported.
+ * `convert INPUT -o DIR`: the conversion runner on one local file, without server or queue. `early` is what
+ * `startProbe` read and started; without it the arguments are read here, and their error reported.
  */
 export async function runConvert(args: string[], early?: StartedConvert): Promise<number> {
   const parsed = early?.parsed ?? parseConvertArgs(args);
@@ -27,7 +25,6 @@ export async function runConvert(args: string[], early?: StartedConvert): Promis
   }
   const { input, quiet } = parsed;
   const config = early?.config ?? loadConfig(parsed.env);
-  const probed = early?.probed;
 
   const inputPath = path.resolve(input);
   const outDir = path.resolve(parsed.output);
@@ -42,9 +39,15 @@ export async function runConvert(args: string[], early?: StartedConvert): Promis
   // Before any work: a conversion of an hour is not to end on "not a directory".
   // The system's temporary directory, or WORK_DIR when set (a /tmp on a small tmpfs cannot take a long video).
   const workRoot = parsed.env.WORK_DIR ? config.workDir : tmpdir();
-  const refused = await outputProblem(outDir, parsed.force, inputPath, workRoot);
+  const refused = await outputProblem({ outDir, force: parsed.force, input: inputPath, workRoot });
   if (refused) {
     console.error(`-o ${parsed.output}: ${refused}`);
+    return 2;
+  }
+  const reportFile = parsed.report === undefined ? undefined : path.resolve(parsed.report);
+  const reportRefused = reportFile && (await reportProblem(reportFile));
+  if (reportRefused) {
+    console.error(`--report ${parsed.report}: ${reportRefused}`);
     return 2;
   }
   const logger = createLogger(process.env.LOG_LEVEL ?? 'warn', process.stderr);
@@ -70,69 +73,51 @@ export async function runConvert(args: string[], early?: StartedConvert): Promis
   };
   process.once('SIGINT', onSignal);
   process.once('SIGTERM', onSignal);
-  // What this run put in the output directory (an EARLY_MANIFEST package) goes if it does not complete; with
-  // --force, what the directory held goes when the first of the new package arrives.
-  const existed = existsSync(outDir);
-  let wrote = false;
-  const makeRoom = async () => {
-    if (parsed.force && !wrote) await rm(outDir, { recursive: true, force: true });
-    wrote = true;
-  };
+  let qc: QcReport | undefined;
   const started = Date.now();
   try {
-    const result = await convert(
-      inputPath,
+    const { output, conversion } = await runConversion({
+      source: { resolve: () => Promise.resolve({ path: inputPath }) },
+      destination: directoryDestination({ outDir, force: parsed.force }),
+      settings: config.encode,
+      config,
+      tools,
       workDir,
-      {
-        tools,
-        logger,
-        signal: controller.signal,
-        idleTimeoutMs: config.watchdog.idleTimeoutMs,
-        maxRuntimeMs: config.watchdog.maxRuntimeMs,
-      },
-      {
-        settings: config.encode,
-        limits: config.limits,
-        probed,
-        onProgress: (stage, f) => bar?.update(Math.round(f * 1000) / 10, { stage }),
-        onEarlyPackage: config.earlyManifest
-          ? async (early) => {
-              await makeRoom();
-              await copyPackage(early, outDir);
-            }
-          : undefined,
-      },
-    );
-    // Stopped as the last program ended: stopped all the same.
-    controller.signal.throwIfAborted();
+      logger,
+      signal: controller.signal,
+      probed: early?.probed,
+      onProgress: ({ stage, progress }) => bar?.update(Math.round(progress * 10) / 10, { stage }),
+      onQc: (report) => (qc = report),
+    });
     bar?.update(100, { stage: 'done' });
     bar?.stop();
-    // --force: the old contents go only now that the new package is here to take their place.
-    await makeRoom();
-    await copyPackage(result.package, outDir, true);
+    if (reportFile) await writeFile(reportFile, `${JSON.stringify(output, null, 2)}\n`);
     const seconds = (Date.now() - started) / 1000;
     console.log(
-      `${result.package.files.length} files in ${outDir} (${seconds.toFixed(1)} s, ${(result.media.duration / seconds).toFixed(1)}× realtime)`,
+      `${output.files} files in ${outDir} (${seconds.toFixed(1)} s, ${(output.duration / seconds).toFixed(1)}× realtime)`,
     );
-    for (const r of result.plan.renditions)
+    for (const r of output.renditions)
       console.log(`  ${r.name}: ${r.width}x${r.height} @ ${Math.round(r.bitrate / 1000)} kbit/s`);
-    if (result.package.dashManifest) console.log(`  DASH: ${path.join(outDir, result.package.dashManifest)}`);
-    if (result.package.hlsMaster) console.log(`  HLS:  ${path.join(outDir, result.package.hlsMaster)}`);
+    const pkg = conversion.package;
+    if (pkg.dashManifest) console.log(`  DASH: ${path.join(outDir, pkg.dashManifest)}`);
+    if (pkg.hlsMaster) console.log(`  HLS:  ${path.join(outDir, pkg.hlsMaster)}`);
+    console.log(qcLine(qc, config.qc.mode));
+    if (reportFile) console.log(`  report: ${reportFile}`);
     return 0;
-  } catch (caught) {
+  } catch (err) {
     bar?.stop();
-    const err = await diskFullInstead(caught, workDir);
     // A program that could not be started: the tool check says which, and how to install it (it is not run
     // before every conversion: four programs started and waited for, for a message only a broken install needs).
     if (couldNotStart(err)) await checkTools(tools);
-    if (wrote) {
-      await rm(outDir, { recursive: true, force: true });
-      if (existed) await mkdir(outDir, { recursive: true });
-    }
     // Interrupted (Ctrl-C, a stop): the shell's code for the signal, so a script can tell it from a failure.
     if (stoppedBy) {
       console.error(`conversion interrupted (${stoppedBy})`);
       return 128 + os.constants.signals[stoppedBy];
+    }
+    if (err instanceof TaskFailure && err.code === 'qc_failed' && qc) {
+      console.error(qcLine(qc, config.qc.mode));
+      console.error('conversion failed: the package failed its quality checks (QC_MODE=enforce)');
+      return 1;
     }
     if (err instanceof TaskFailure) {
       console.error(`conversion failed: ${err.message}`);
@@ -146,94 +131,23 @@ export async function runConvert(args: string[], early?: StartedConvert): Promis
   }
 }
 
-/**
- * Why the output directory cannot take the package, if it cannot: a file in its place, or files of its own
- * (the package's would mix with them: an HLS master of an earlier run naming segments this one replaced).
- */
-async function outputProblem(
-  outDir: string,
-  force: boolean,
-  input: string,
-  workRoot: string,
-): Promise<string | undefined> {
-  // --force replaces the directory whole: never one that holds the input, the working directory or a home.
-  const inside = (dir: string, file: string) =>
-    file === dir || file.startsWith(dir.endsWith(path.sep) ? dir : dir + path.sep);
-  if (force) {
-    // By their real paths: a link to the input, or a path through a link, is the same file.
-    const real = (p: string) => realpath(p).catch(() => p);
-    const [dir, file, cwd, home, work] = await Promise.all(
-      [outDir, input, process.cwd(), os.homedir(), workRoot].map(real),
-    );
-    if (inside(dir!, file!)) return 'holds the input: --force would delete it with the rest';
-    if (inside(dir!, cwd!)) return 'holds the working directory: --force would delete it';
-    if (inside(dir!, home!)) return 'holds the home directory: --force would delete it';
-    // The package is made there: it would go before it could be moved into place.
-    if (inside(dir!, work!)) return 'holds the temporary directory: --force would delete it';
-  }
-  let entries: string[];
-  try {
-    entries = await readdir(outDir);
-  } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code;
-    if (code === 'ENOENT') return undefined;
-    if (code === 'ENOTDIR') return 'a file is in the way: not a directory';
-    return (err as Error).message;
-  }
-  if (entries.length > 0 && !force)
-    return 'not empty: give a new or empty directory, or --force to replace what it holds';
+/** The package check's verdict in one line. */
+function qcLine(qc: QcReport | undefined, mode: JobSettings['qc']['mode']): string {
+  if (!qc) return `QC: skipped (QC_MODE=${mode})`;
+  if (qc.passed) return `QC: passed (${qc.checks.length} checks)`;
+  return `QC: failed — ${describeFailures(qc)}${mode === 'warn' ? ' (QC_MODE=warn: the package is kept)' : ''}`;
+}
+
+/** Why the report cannot be written where asked, if it cannot: found before the conversion, not after. */
+async function reportProblem(file: string): Promise<string | undefined> {
+  const dir = await stat(path.dirname(file)).catch(() => undefined);
+  if (!dir?.isDirectory()) return 'its directory does not exist';
+  const there = await stat(file).catch(() => undefined);
+  if (there?.isDirectory()) return 'is a directory';
   return undefined;
 }
 
 function couldNotStart(err: unknown): boolean {
   const cause = err instanceof Error && err.cause !== undefined ? err.cause : err;
   return cause instanceof ProcessError && cause.kind === 'spawn';
-}
-
-/**
- * Copies a package into the output directory, media first and manifests last, so that a player reading the
- * directory meanwhile (as with EARLY_MANIFEST) never finds a manifest whose segments are not there yet.
- * `move` (the final package, which nothing reads afterwards) renames instead where the work directory is on
- * the same filesystem: the whole directory at once when the output directory is new or empty, else file by
- * file.
- */
-async function copyPackage(pkg: PackageResult, outDir: string, move = false): Promise<void> {
-  if (move) {
-    const whole = await renameWhole(pkg.dir, outDir);
-    if (whole === 'moved') return;
-    // Another filesystem: every file's rename would fail the same way before its copy.
-    if (whole === 'other-filesystem') move = false;
-  }
-  for (const file of publishOrder(pkg.files).flat()) {
-    const from = path.join(pkg.dir, file);
-    const to = path.join(outDir, file);
-    await mkdir(path.dirname(to), { recursive: true });
-    if (move) {
-      try {
-        await rename(from, to);
-        continue;
-      } catch (err) {
-        if ((err as NodeJS.ErrnoException).code !== 'EXDEV') throw err;
-      }
-    }
-    await copyFile(from, to);
-  }
-}
-
-/**
- * Moves the whole package directory into place with one rename (atomic, and one system call instead of two
- * per file) when the output directory does not exist yet or is empty; otherwise says why it could not (files
- * already there, another filesystem), and the files are then moved or copied one by one.
- */
-async function renameWhole(from: string, to: string): Promise<'moved' | 'occupied' | 'other-filesystem'> {
-  await mkdir(path.dirname(to), { recursive: true });
-  try {
-    await rename(from, to);
-    return 'moved';
-  } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code;
-    if (code === 'EXDEV') return 'other-filesystem';
-    if (code === 'ENOTEMPTY' || code === 'EEXIST' || code === 'ENOTDIR') return 'occupied';
-    throw err;
-  }
 }

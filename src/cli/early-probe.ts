@@ -1,5 +1,6 @@
 import path from 'node:path';
 import { loadConfig, type Config } from '../config/config.js';
+import { probePacketSeconds } from '../jobs/probe-packets.js';
 import { findSetpriv } from '../process/parent-death.js';
 import { probeSource, type ProbeResult } from '../pipeline/probe.js';
 import { defaultTools } from '../pipeline/tools.js';
@@ -13,9 +14,8 @@ export interface StartedConvert {
 }
 
 /**
- * Starts the probe of `convert`'s input before the rest of the command loads (the pipeline, the logger, the
- * progress bar): the two overlap instead of following each other. Undefined when the command line or the
- * settings are wrong, which `runConvert` then reports; a failed probe is reported by the conversion.
+ * Starts the probe of `convert`'s input while the rest of the command loads, so the two overlap. Undefined
+ * when the command line or the settings are wrong: `runConvert` then reports them.
  */
 export function startProbe(args: string[]): StartedConvert | undefined {
   try {
@@ -27,6 +27,7 @@ export function startProbe(args: string[]): StartedConvert | undefined {
       ffprobe: tools.ffprobe,
       ffmpeg: tools.ffmpeg,
       tiedToParent: false,
+      packetSeconds: probePacketSeconds(config),
     });
     // The programs that follow are tied to this process through setpriv: its check runs beside the probe.
     void findSetpriv();

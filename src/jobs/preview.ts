@@ -79,7 +79,15 @@ export async function previewTask(deps: PreviewDeps, request: TaskRequest, signa
     });
     checkLimits(media, deps.config.limits);
     const plan = planEncode(media, settings);
-    return describePlan(request, prefix, input.size, media, plan, settings, deps.measuredPixelRate);
+    return describePlan({
+      request,
+      prefix,
+      inputBytes: input.size,
+      media,
+      plan,
+      settings,
+      measuredPixelRate: deps.measuredPixelRate,
+    });
   } finally {
     await rm(workDir, { recursive: true, force: true }).catch((err: unknown) =>
       deps.logger.error({ err }, 'could not remove a dry-run work directory'),
@@ -87,15 +95,25 @@ export async function previewTask(deps: PreviewDeps, request: TaskRequest, signa
   }
 }
 
-export function describePlan(
-  request: TaskRequest,
-  prefix: string,
-  inputBytes: number,
-  media: MediaInfo,
-  plan: EncodePlan,
-  settings: EncodeSettings,
-  measuredPixelRate?: (preset: string) => number | undefined,
-) {
+export function describePlan({
+  request,
+  prefix,
+  inputBytes,
+  media,
+  plan,
+  settings,
+  measuredPixelRate,
+}: {
+  request: TaskRequest;
+  /** Where the package would go. */
+  prefix: string;
+  inputBytes: number;
+  media: MediaInfo;
+  plan: EncodePlan;
+  settings: EncodeSettings;
+  /** Output pixels encoded per second, by preset, when this process has measured it. */
+  measuredPixelRate?: (preset: string) => number | undefined;
+}) {
   const v = media.video;
   const outputFps = plan.frameRateLimit ?? (v.frameRate > 0 ? v.frameRate : 30);
   const pixelsPerSecond = plan.renditions.reduce((sum, r) => sum + r.width * r.height, 0) * outputFps;

@@ -25,10 +25,8 @@ export interface ConvertOptions {
   /** Receives the stage and the 0..1 fraction of the whole conversion done. */
   onProgress?: (stage: ConvertStage, fraction: number) => void;
   /**
-   * Asks for an early package: the lowest rung and the audio are encoded first, in a run of their own, and
-   * handed to this callback (which publishes them) before the other rungs are encoded in a second run. That
-   * second run decodes the source again: the whole conversion takes longer, the first playable manifest
-   * comes much sooner. Ignored when the plan has a single rung. `contents` says what the package holds.
+   * Asks for an early package (the lowest rung and the audio, encoded in a run of their own) to publish before
+   * the other rungs: playable sooner, finished later (a second decode). Ignored with a single rung.
    */
   onEarlyPackage?: (early: PackageResult, contents: EarlyPackageContents) => Promise<void>;
   /**
@@ -68,9 +66,8 @@ const stageSpan: Record<ConvertStage, [number, number]> = {
 };
 
 /**
- * Converts one local input file into a DASH (and HLS) package inside `workDir`:
- * probe → plan → encode (one FFmpeg run for the whole ladder) and package (Shaka Packager reading the
- * encoder's output as it is written) → poster.
+ * Converts one local file into a DASH (and HLS) package inside `workDir`: probe → plan → encode (one FFmpeg
+ * run for the whole ladder) and package (Shaka Packager reading the encoder's pipes) → poster.
  */
 export async function convert(
   inputPath: string,
@@ -110,40 +107,32 @@ export async function convert(
   report('encode', 0);
   const pkgDir = path.join(workDir, 'package');
   const streamsDir = path.join(workDir, 'streams');
+  const common = { inputPath, media, plan, streamsDir, ctx, mediaDir: options.mediaDir };
   const [lowest, ...rest] = plan.renditions;
   let result: EncodeAndPackageResult;
   if (options.onEarlyPackage && lowest && rest.length > 0) {
     // Two runs: the lowest rung and the audio (kept as files), published as a package of their own; then the
     // other rungs, packaged together with the first run's streams into the full package.
     const firstShare = earlyRunShare(plan);
-    const early = await encodeAndPackage(
-      inputPath,
-      media,
-      plan,
-      streamsDir,
-      path.join(workDir, 'early'),
-      ctx,
-      {
-        renditions: [lowest],
-        poster: false,
-        keepStreams: true,
-        mediaDir: options.mediaDir,
-        onProgress: (stage, f) => stage === 'encode' && report('encode', f * firstShare),
-      },
-    );
+    const early = await encodeAndPackage({
+      ...common,
+      pkgDir: path.join(workDir, 'early'),
+      renditions: [lowest],
+      poster: false,
+      keepStreams: true,
+      onProgress: (stage, f) => stage === 'encode' && report('encode', f * firstShare),
+    });
     await options.onEarlyPackage(early.package, { renditions: [lowest], audio: !!plan.audio });
-    result = await encodeAndPackage(inputPath, media, plan, streamsDir, pkgDir, ctx, {
+    result = await encodeAndPackage({
+      ...common,
+      pkgDir,
       renditions: rest,
       audio: false,
       alsoPackage: early.streams,
-      mediaDir: options.mediaDir,
       onProgress: (stage, f) => report(stage, stage === 'encode' ? firstShare + f * (1 - firstShare) : f),
     });
   } else {
-    result = await encodeAndPackage(inputPath, media, plan, streamsDir, pkgDir, ctx, {
-      onProgress: report,
-      mediaDir: options.mediaDir,
-    });
+    result = await encodeAndPackage({ ...common, pkgDir, onProgress: report });
   }
   const pkg = result.package;
   report('package', 1);
@@ -152,7 +141,7 @@ export async function convert(
   const top = plan.renditions[plan.renditions.length - 1]!;
   // The encode run takes the poster from the frames it decodes anyway; a second decode only when it could not.
   if (result.poster) await rename(result.poster, path.join(pkgDir, POSTER_NAME));
-  else await makePoster(inputPath, media, plan, top, path.join(pkgDir, POSTER_NAME), ctx);
+  else await makePoster({ inputPath, media, plan, size: top, outFile: path.join(pkgDir, POSTER_NAME), ctx });
   pkg.files.push(POSTER_NAME);
   report('poster', 1);
 

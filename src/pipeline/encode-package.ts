@@ -18,6 +18,13 @@ export interface EncodeAndPackageResult {
 }
 
 export interface EncodeAndPackageOptions {
+  inputPath: string;
+  media: MediaInfo;
+  plan: EncodePlan;
+  /** Where the encoder's streams go (named pipes, or files with `keepStreams`). */
+  streamsDir: string;
+  pkgDir: string;
+  ctx: StageContext;
   /** The renditions to encode (default: the whole plan). */
   renditions?: Rendition[];
   /** Whether to encode the audio (default: when the plan has audio). */
@@ -34,22 +41,11 @@ export interface EncodeAndPackageOptions {
 }
 
 /**
- * Encodes and packages at the same time, as Shaka Streamer does: FFmpeg writes each stream as fragmented MP4
- * into a named pipe and Shaka Packager reads the pipes as they fill, so the package is complete moments after
- * the last frame is encoded instead of a whole packaging pass later, and no intermediate file is written.
- *
- * The two programs fail together: when one fails the other is stopped, and the error is that of the one that
- * failed first on its own (FFmpeg losing its pipe because the packager died is the packager's failure).
+ * Encodes and packages at once through named pipes (as Shaka Streamer does): no packaging pass afterwards, no
+ * intermediate file. The two fail together, with the error of the one that failed first on its own.
  */
-export async function encodeAndPackage(
-  inputPath: string,
-  media: MediaInfo,
-  plan: EncodePlan,
-  streamsDir: string,
-  pkgDir: string,
-  ctx: StageContext,
-  options: EncodeAndPackageOptions = {},
-): Promise<EncodeAndPackageResult> {
+export async function encodeAndPackage(options: EncodeAndPackageOptions): Promise<EncodeAndPackageResult> {
+  const { inputPath, media, plan, streamsDir, pkgDir, ctx } = options;
   await mkdir(streamsDir, { recursive: true });
   // What this run encodes: the whole plan, or part of it (the lowest rung first, then the rest).
   const encodePlan: EncodePlan = {

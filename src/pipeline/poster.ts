@@ -10,17 +10,10 @@ import { processFailure } from './process-failure.js';
 
 export const POSTER_NAME = 'poster.jpg';
 
-/**
- * Frames compared by FFmpeg's `thumbnail` filter to choose the poster: enough to step past a flash or a blurred
- * frame (0.4 s at 30 fps). Histograms of full-size frames are what it costs: 50 frames took 0.2 s of CPU on a
- * 1080p source, whatever the input's length (BENCHMARKS.md).
- */
+/** Frames `thumbnail` compares for the poster: enough to step past a flash or a blur (cost: BENCHMARKS.md). */
 export const POSTER_CANDIDATE_FRAMES = 12;
 
-/**
- * Where the poster is looked for: a fifth of the way into the video (past black openings and titles; the video
- * may end long before the audio does), and how many frames.
- */
+/** Where the poster is looked for: a fifth into the video (past black openings and titles), and how many frames. */
 export function posterWindow(media: MediaInfo, fps: number): { at: number; frames: number } {
   const span = media.video.duration ?? media.duration;
   const at = span > 1 ? span * 0.2 : 0;
@@ -36,9 +29,8 @@ const DARK_SHARE = 90;
 const DARK_LUMA = 32;
 
 /**
- * Drops the frames that are nearly all black (FFmpeg's `blackframe` measures every frame with `amount=0`, and
- * `metadata` keeps those under the share). A luma count per frame: a few milliseconds for a window of 1080p
- * frames, where `signalstats` would take 14 ms a frame.
+ * Drops nearly black frames: `blackframe` (amount=0) measures each, `metadata` keeps those under the share.
+ * A luma count, far cheaper than `signalstats` (BENCHMARKS.md).
  */
 const SKIP_DARK = [
   `blackframe=amount=0:threshold=${DARK_LUMA}`,
@@ -46,11 +38,8 @@ const SKIP_DARK = [
 ];
 
 /**
- * The most representative of `frames` frames (FFmpeg's `thumbnail`) at `size` with square pixels, for the encode
- * run's poster branch and `makePoster` alike; with `skipDark`, of the frames that are not nearly black (none may
- * be left: then no poster comes out). HDR frames are tone-mapped at the poster's size first, so that
- * `thumbnail` compares what the poster shows. With a single frame to choose from (a still picture over audio,
- * a very low frame rate), that frame: `thumbnail` takes two at least.
+ * The filters picking the poster among `frames` (for the encode run's branch and `makePoster`): HDR is
+ * tone-mapped first so `thumbnail` compares what the poster shows; one frame is taken as it is.
  */
 export function posterPick(
   plan: Pick<EncodePlan, 'toneMap'>,
@@ -66,20 +55,11 @@ export function posterPick(
 }
 
 /**
- * Writes one JPEG frame that stands for the video, at the top rung's size, when the encode run's window gave
- * none: its frames were all nearly black, or there were none (the container's duration overstated the
- * video's). Looked for, until one comes out: half-way in, past the dark frames, over a longer window; then a
- * fifth of the way in as the encode run looked, dark frames allowed (a video that is dark throughout); then
- * from the first frames.
+ * The poster, when the encode run's window gave none (all dark, or no frames): half-way in past dark frames,
+ * then where the encode looked with dark frames allowed, then from the start.
  */
-export async function makePoster(
-  inputPath: string,
-  media: MediaInfo,
-  plan: Pick<EncodePlan, 'deinterlace' | 'toneMap'>,
-  size: Pick<Rendition, 'width' | 'height'>,
-  outFile: string,
-  ctx: StageContext,
-): Promise<void> {
+export async function makePoster(job: PosterJob): Promise<void> {
+  const { media } = job;
   const fps = media.video.frameRate || 25;
   const window = posterWindow(media, fps);
   const span = media.video.duration ?? media.duration;
@@ -96,9 +76,9 @@ export async function makePoster(
     ...(window.at > 0 ? [{ ...window, at: 0, skipDark: false }] : []),
   ];
   for (const attempt of attempts) {
-    await extractPoster(inputPath, media, plan, size, outFile, ctx, attempt);
+    await extractPoster(job, attempt);
     // FFmpeg exits 0 without writing anything when no frame reached the output.
-    if (await hasContent(outFile)) return;
+    if (await hasContent(job.outFile)) return;
   }
   throw new TaskFailure('not_a_video', 'the video stream has no frame that can be decoded');
 }
@@ -120,13 +100,19 @@ export async function hasContent(file: string): Promise<boolean> {
   return !!(await stat(file).catch(() => undefined))?.size;
 }
 
+/** What a poster is made of and where it goes. */
+export interface PosterJob {
+  inputPath: string;
+  media: MediaInfo;
+  plan: Pick<EncodePlan, 'deinterlace' | 'toneMap'>;
+  /** The poster's size: the top rung's. */
+  size: Pick<Rendition, 'width' | 'height'>;
+  outFile: string;
+  ctx: StageContext;
+}
+
 async function extractPoster(
-  inputPath: string,
-  media: MediaInfo,
-  plan: Pick<EncodePlan, 'deinterlace' | 'toneMap'>,
-  size: Pick<Rendition, 'width' | 'height'>,
-  outFile: string,
-  ctx: StageContext,
+  { inputPath, media, plan, size, outFile, ctx }: PosterJob,
   { at, frames: framesToCompare, skipDark = true }: PosterWindow,
 ): Promise<void> {
   try {

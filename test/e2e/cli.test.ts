@@ -9,6 +9,7 @@ import { describe, test } from 'node:test';
 import { promisify } from 'node:util';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { checkDashPackage, joinRepresentation } from '../helpers/package-check.js';
+import { rejectingXmllint } from '../helpers/rejecting-xmllint.js';
 import { generateClip, makeHdrClip, makeLosslessPattern, makeSizeChangingClip } from '../helpers/media.js';
 
 const run = promisify(execFile);
@@ -33,6 +34,99 @@ describe('dash-video-converter convert', () => {
       await checkDashPackage(out, { heights: [360, 720], audio: true });
     } finally {
       await rm(out, { recursive: true, force: true });
+    }
+  });
+
+  test("--report writes the status document's report with QC; the verdict is printed in one line", async () => {
+    const dir = await mkdtemp(path.join(tmpdir(), 'dvc-cli-'));
+    try {
+      const clip = await generateClip({ width: 640, height: 360, seconds: 2, audio: true });
+      const report = path.join(dir, 'r.json');
+      const { stdout } = await run(process.execPath, [
+        ...cli,
+        ...['convert', clip, '-o', path.join(dir, 'out'), '--preset', 'ultrafast', '-q', '--report', report],
+      ]);
+      assert.match(stdout, /^QC: passed \(7 checks\)$/m);
+      const r = JSON.parse(await readFile(report, 'utf8')) as {
+        qc: { passed: boolean; checks: unknown[] };
+        timings: Record<string, number>;
+        renditions: { name: string }[];
+        duration: number;
+        files: number;
+        bytes: number;
+        encode_speed: number;
+        manifest: { key: string };
+      };
+      assert.equal(r.qc.passed, true);
+      assert.equal(r.qc.checks.length, 7);
+      assert.equal(typeof r.timings.total, 'number');
+      assert.ok(r.timings.total! > 0 && r.timings.encode! > 0, JSON.stringify(r.timings));
+      assert.deepEqual(
+        r.renditions.map((x) => x.name),
+        ['video_360p'],
+      );
+      assert.ok(Math.abs(r.duration - 2) < 0.1, `duration ${r.duration}`);
+      assert.equal(r.files, (await listFiles(path.join(dir, 'out'))).length);
+      assert.ok(r.bytes > 10_000 && r.encode_speed > 0);
+      assert.equal(r.manifest.key, path.join(dir, 'out', 'manifest.mpd'));
+      assert.ok(existsSync(r.manifest.key));
+
+      // A report whose directory does not exist is refused before any work.
+      await assert.rejects(
+        run(process.execPath, [
+          ...cli,
+          ...[
+            'convert',
+            clip,
+            '-o',
+            path.join(dir, 'out2'),
+            '-q',
+            '--report',
+            path.join(dir, 'no', 'r.json'),
+          ],
+        ]),
+        (err: { code: number; stderr: string }) => {
+          assert.equal(err.code, 2);
+          assert.match(err.stderr, /--report .*its directory does not exist/);
+          return true;
+        },
+      );
+      assert.equal(existsSync(path.join(dir, 'out2')), false);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
+  test('QC_MODE=enforce: a package failing its check exits 1 saying why, and leaves nothing; warn keeps it', async () => {
+    const dir = await mkdtemp(path.join(tmpdir(), 'dvc-cli-'));
+    try {
+      const xmllint = await rejectingXmllint(dir);
+      const clip = await generateClip({ width: 640, height: 360, seconds: 2, audio: false });
+      const out = path.join(dir, 'out');
+      await mkdir(out);
+      const report = path.join(dir, 'r.json');
+      const args = [...cli, 'convert', clip, '-o', out, '--preset', 'ultrafast', '-q', '--report', report];
+      await assert.rejects(
+        run(process.execPath, args, { env: { ...process.env, XMLLINT_PATH: xmllint, QC_MODE: 'enforce' } }),
+        (err: { code: number; stderr: string }) => {
+          assert.equal(err.code, 1, err.stderr);
+          assert.match(err.stderr, /^QC: failed — mpd_schema: .*injected by the test/m);
+          assert.match(err.stderr, /conversion failed: the package failed its quality checks/);
+          return true;
+        },
+      );
+      assert.deepEqual(await readdir(out), [], 'nothing in the output directory');
+      assert.equal(existsSync(report), false, 'no report');
+
+      const { stdout } = await run(process.execPath, args, {
+        env: { ...process.env, XMLLINT_PATH: xmllint, QC_MODE: 'warn' },
+      });
+      assert.match(stdout, /^QC: failed — mpd_schema: .*QC_MODE=warn/m);
+      const r = JSON.parse(await readFile(report, 'utf8')) as { qc: { passed: boolean } };
+      assert.equal(r.qc.passed, false);
+      await checkDashPackage(out, { heights: [360], audio: false });
+    } finally {
+      await rm(dir, { recursive: true, force: true });
     }
   });
 
@@ -161,6 +255,7 @@ describe('dash-video-converter convert', () => {
         '--formats',
         '--segment-duration',
         '--preset',
+        '--report',
         '-q',
       ]) {
         assert.ok(stdout.includes(option), `${args.join(' ')}: ${option}`);
@@ -455,3 +550,9 @@ describe('dash-video-converter convert', () => {
     );
   });
 });
+
+/** Every file below `dir`, by its path relative to it. */
+async function listFiles(dir: string): Promise<string[]> {
+  const entries = await readdir(dir, { recursive: true, withFileTypes: true });
+  return entries.filter((e) => e.isFile()).map((e) => path.relative(dir, path.join(e.parentPath, e.name)));
+}

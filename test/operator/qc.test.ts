@@ -13,6 +13,7 @@ import { checkConversion } from '../../src/qc/check-conversion.js';
 import { spansFrom } from '../../src/qc/source-durations.js';
 import { describeFailures, type QcReport } from '../../src/domain/qc-report.js';
 import { generateClip, makeHdrClip, makeLosslessPattern } from '../helpers/media.js';
+import { rejectingXmllint } from '../helpers/rejecting-xmllint.js';
 import { parseMpd } from '../helpers/package-check.js';
 import { getJson, startTestService, submit, waitForFinal } from '../helpers/service.js';
 
@@ -171,19 +172,10 @@ describe('QC: the package checker', () => {
 
 describe('QC in the task: enforce fails the task, warn records and publishes', () => {
   let scriptDir: string;
+  let xmllint: string;
   before(async () => {
     scriptDir = await mkdtemp(path.join(tmpdir(), 'dvc-qc-tool-'));
-    // A stand-in xmllint that finds every MPD invalid: the fault is injected where the real tool sits.
-    const script = path.join(scriptDir, 'xmllint');
-    await writeFile(
-      script,
-      '#!/bin/sh\n' +
-        'if [ "$1" = "--version" ]; then echo "xmllint: using libxml version 0" >&2; exit 0; fi\n' +
-        'echo "manifest.mpd:2: element MPD: Schemas validity error : injected by the test" >&2\n' +
-        'echo "manifest.mpd fails to validate" >&2\n' +
-        'exit 3\n',
-    );
-    await chmod(script, 0o755);
+    xmllint = await rejectingXmllint(scriptDir);
   });
   after(async () => {
     await rm(scriptDir, { recursive: true, force: true });
@@ -191,7 +183,7 @@ describe('QC in the task: enforce fails the task, warn records and publishes', (
 
   for (const mode of ['enforce', 'warn'] as const) {
     test(`QC_MODE=${mode}`, async () => {
-      const svc = await startTestService({ QC_MODE: mode, XMLLINT_PATH: path.join(scriptDir, 'xmllint') });
+      const svc = await startTestService({ QC_MODE: mode, XMLLINT_PATH: xmllint });
       try {
         await copyFile(
           await generateClip({ width: 640, height: 360, seconds: 2, audio: false }),

@@ -1,0 +1,242 @@
+import { stat } from 'node:fs/promises';
+import path from 'node:path';
+import type { Logger } from 'pino';
+import { TaskFailure } from '../domain/failures.js';
+import { describeFailures, type QcReport } from '../domain/qc-report.js';
+import type { EarlyOutput, RenditionOutput, TaskOutput } from '../domain/task.js';
+import { convert, type ConversionResult, type ConvertStage } from '../pipeline/convert.js';
+import type { PackageResult } from '../pipeline/package.js';
+import { nominalMediaBytes, type EncodeSettings, type Rendition } from '../pipeline/plan.js';
+import type { ProbeResult } from '../pipeline/probe.js';
+import type { MediaTools } from '../pipeline/tools.js';
+import { checkConversion, readSourceSpans, type SourceSpans } from '../qc/check-conversion.js';
+import { diskFullInstead, ensureFreeSpace } from './fetch-input.js';
+import type { JobSettings } from './job-settings.js';
+import { probePacketSeconds } from './probe-packets.js';
+import { EtaEstimator, StageClock } from './stage-clock.js';
+
+/** Where a conversion's input comes from: the input storage (fetched), or a local file. */
+export interface InputSource {
+  /** Makes the input readable as a local file; `workDir` may take a download. */
+  resolve(workDir: string, signal: AbortSignal): Promise<{ path: string }>;
+}
+
+/** A file of a published package, as the report names it. */
+export interface PackageLocation {
+  key: string;
+  url?: string;
+}
+
+/** Where a conversion's package goes: storage through the PackagePublisher, or a local directory. */
+export interface PackageDestination {
+  /** Where packages go, as the report says it; `media_prefix` is where `mediaDir` is. */
+  readonly where: Pick<TaskOutput, 'storage' | 'bucket' | 'prefix' | 'media_prefix'>;
+  /** The directory below `where.prefix` for this run's segments and media playlists, if any. */
+  readonly mediaDir?: string;
+  locate(file: string): PackageLocation;
+  /** Whether publishing copies the package onto the work directory's disk (room needed for it there). */
+  copiesOnDiskOf(workDir: string): Promise<boolean>;
+  /** EARLY_MANIFEST's first package (lowest rung and audio), which `publish` then replaces. */
+  publishEarly(pkg: PackageResult): Promise<void>;
+  publish(pkg: PackageResult): Promise<void>;
+  /** Takes back what this run published; called when the run fails after publishing may have begun. */
+  withdraw(): Promise<void>;
+}
+
+export interface RunProgress {
+  stage: string;
+  /** 0..100 of the whole run. */
+  progress: number;
+  etaSeconds?: number;
+  /** Set once EARLY_MANIFEST's first package is published. */
+  earlyOutput?: EarlyOutput;
+}
+
+export type RunnerSettings = Pick<JobSettings, 'earlyManifest' | 'qc' | 'limits' | 'watchdog'>;
+
+export interface ConversionRun {
+  source: InputSource;
+  destination: PackageDestination;
+  settings: EncodeSettings;
+  config: RunnerSettings;
+  tools: MediaTools;
+  /** Private to this run, empty; the caller removes it. */
+  workDir: string;
+  logger: Logger;
+  signal: AbortSignal;
+  onProgress?: (progress: RunProgress) => void;
+  /** The package check's verdict, before it is acted on (QC_MODE=off: never called). */
+  onQc?: (report: QcReport) => void;
+  /** The input's probe, already started by the caller, with the packets QC asks for (`probePacketSeconds`). */
+  probed?: Promise<ProbeResult>;
+}
+
+export interface ConversionRunResult {
+  /** The report: the status document's `output`, `timings`, `encode_speed` and `qc`. */
+  output: TaskOutput;
+  conversion: ConversionResult;
+}
+
+/** Where each step of a run sits in its 0..100 progress. */
+const span = { fetch: [0, 4], convert: [4, 95], qc: [95, 96], publish: [96, 100] } as const;
+
+/**
+ * One conversion, for the queue's worker and the CLI alike: input → probe/plan → encode+package → poster →
+ * QC → publish, then the report. What the destination published is withdrawn when the run fails.
+ */
+export async function runConversion(run: ConversionRun): Promise<ConversionRunResult> {
+  try {
+    return await runSteps(run);
+  } catch (err) {
+    throw await diskFullInstead(err, run.workDir);
+  }
+}
+
+async function runSteps(run: ConversionRun): Promise<ConversionRunResult> {
+  const { config, destination, logger: log, signal, workDir } = run;
+  const clock = new StageClock();
+  const eta = new EtaEstimator();
+  const at = (step: keyof typeof span, f: number) => span[step][0] + (span[step][1] - span[step][0]) * f;
+  let earlyOutput: EarlyOutput | undefined;
+  const report = (stage: string, progress: number, encoding = false) => {
+    clock.enter(stage);
+    const etaSeconds = eta.update(progress / 100, encoding);
+    run.onProgress?.({ stage, progress, etaSeconds, ...(earlyOutput ? { earlyOutput } : {}) });
+  };
+
+  report('fetch', at('fetch', 0));
+  const input = await run.source.resolve(workDir, signal);
+
+  const stageCtx = {
+    tools: run.tools,
+    logger: log,
+    signal,
+    idleTimeoutMs: config.watchdog.idleTimeoutMs,
+    maxRuntimeMs: config.watchdog.maxRuntimeMs,
+  };
+  const qcOn = config.qc.mode !== 'off';
+  let qc: QcReport | undefined;
+  // The check's look at the source needs only the plan: it runs while the encode does.
+  let sourceSpans: Promise<SourceSpans> | undefined;
+  try {
+    const result = await convert(input.path, workDir, stageCtx, {
+      settings: run.settings,
+      mediaDir: destination.mediaDir,
+      limits: config.limits,
+      probed: run.probed,
+      onProgress: (stage: ConvertStage, f) => report(stage, at('convert', f), stage === 'encode'),
+      probePacketSeconds: probePacketSeconds(config),
+      onPlan: async (media, plan, packets) => {
+        // Room for what the plan writes (by its length, not the input's size), twice the early package's
+        // streams with EARLY_MANIFEST, and the destination's copy when it is on the same disk.
+        const full = nominalMediaBytes(plan, media.duration);
+        const [lowest] = plan.renditions;
+        const early =
+          config.earlyManifest && lowest && plan.renditions.length > 1
+            ? 2 * nominalMediaBytes(plan, media.duration, { renditions: [lowest], audio: true })
+            : 0;
+        const copy = (await destination.copiesOnDiskOf(workDir)) ? full : 0;
+        await ensureFreeSpace(workDir, (full + early + copy) * 1.25 + 32 * 1024 * 1024);
+        if (qcOn) {
+          sourceSpans = readSourceSpans(media, plan, input.path, stageCtx, packets);
+          // Awaited by the check; a conversion that fails first must not leave it unhandled.
+          sourceSpans.catch(() => undefined);
+        }
+      },
+      onEarlyPackage: config.earlyManifest
+        ? async (early, contents) => {
+            await destination.publishEarly(early);
+            const { media_prefix: _m, ...where } = destination.where;
+            earlyOutput = {
+              ...where,
+              manifest: early.dashManifest ? destination.locate(early.dashManifest) : undefined,
+              hls_master: early.hlsMaster ? destination.locate(early.hlsMaster) : undefined,
+              renditions: contents.renditions.map(renditionOutput),
+              audio: contents.audio,
+            };
+            log.info(
+              { prefix: where.prefix, files: early.files.length },
+              'early package published (lowest rung and audio)',
+            );
+          }
+        : undefined,
+    });
+    // Stopped as the last program ended: stopped all the same.
+    signal.throwIfAborted();
+
+    if (qcOn) {
+      report('qc', at('qc', 0));
+      qc = await checkConversion(result, input.path, workDir, stageCtx, {
+        quality: config.qc.quality,
+        sourceSpans,
+      });
+      run.onQc?.(qc);
+      if (!qc.passed) {
+        const why = describeFailures(qc);
+        if (config.qc.mode === 'enforce') {
+          throw new TaskFailure('qc_failed', `the package failed its quality checks: ${why}`);
+        }
+        log.warn({ qc: why }, 'the package failed quality checks; publishing anyway (QC_MODE=warn)');
+      }
+    }
+
+    // Counted before publishing: a destination may move the files away.
+    const bytes = await packageBytes(result.package);
+    report('publish', at('publish', 0));
+    await destination.publish(result.package);
+    clock.stop();
+    const output = describeOutput({ conversion: result, destination, bytes, timings: clock.seconds(), qc });
+    return { output, conversion: result };
+  } catch (err) {
+    // What this run published (an early package, part of the full one) is taken back.
+    await destination.withdraw();
+    throw err;
+  }
+}
+
+/**
+ * The report of a completed run: what the status document's `output` (and its `timings`, `encode_speed`
+ * and `qc`) carries, and what `convert --report` writes.
+ */
+export function describeOutput({
+  conversion,
+  destination,
+  bytes,
+  timings,
+  qc,
+}: {
+  conversion: ConversionResult;
+  destination: Pick<PackageDestination, 'where' | 'locate'>;
+  /** The package's size. */
+  bytes: number;
+  timings: Record<string, number>;
+  qc?: QcReport;
+}): TaskOutput {
+  const { media, plan, package: pkg } = conversion;
+  const encodeSeconds = timings.encode ?? 0;
+  const encodeSpeed = encodeSeconds > 0 ? media.duration / encodeSeconds : undefined;
+  return {
+    ...destination.where,
+    manifest: pkg.dashManifest ? destination.locate(pkg.dashManifest) : undefined,
+    hls_master: pkg.hlsMaster ? destination.locate(pkg.hlsMaster) : undefined,
+    poster: destination.locate(conversion.poster),
+    renditions: plan.renditions.map(renditionOutput),
+    audio: !!plan.audio,
+    duration: Math.round(media.duration * 1000) / 1000,
+    files: pkg.files.length,
+    bytes,
+    timings,
+    ...(encodeSpeed ? { encode_speed: Math.round(encodeSpeed * 100) / 100 } : {}),
+    ...(qc ? { qc } : {}),
+  };
+}
+
+async function packageBytes(pkg: PackageResult): Promise<number> {
+  let bytes = 0;
+  for (const f of pkg.files) bytes += (await stat(path.join(pkg.dir, f))).size;
+  return bytes;
+}
+
+function renditionOutput(r: Rendition): RenditionOutput {
+  return { name: r.name, width: r.width, height: r.height, bitrate: r.bitrate };
+}

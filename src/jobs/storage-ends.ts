@@ -1,0 +1,68 @@
+import { stat } from 'node:fs/promises';
+import { HLS_MASTER_NAME, MANIFEST_NAME } from '../pipeline/package.js';
+import { POSTER_NAME } from '../pipeline/poster.js';
+import { joinKey } from '../storage/keys.js';
+import type { Storage } from '../storage/storage.js';
+import type { StorageSettings } from '../storage/storage-settings.js';
+import { fetchInput } from './fetch-input.js';
+import type { PackagePublisher } from './publish.js';
+import type { InputSource, PackageDestination } from './run-conversion.js';
+
+/** The input storage's object `key`, downloaded into the work directory unless it is readable in place. */
+export function storageInput(storage: Storage, key: string, options: { maxInputBytes: number }): InputSource {
+  return {
+    resolve: (workDir, signal) =>
+      fetchInput(storage, key, workDir, {
+        maxInputBytes: options.maxInputBytes,
+        // Room for the package and, with EARLY_MANIFEST, the first run's streams (each about the input's size
+        // at most, in common cases); the other streams go through pipes, not files.
+        reserveBytes: (size) => 2 * size + 64 * 1024 * 1024,
+        signal,
+      }),
+  };
+}
+
+/**
+ * The output storage under `prefix`, through a task run's publisher: segments in `mediaDir`, the top-level
+ * files replaced last (and removed when the new package lacks them).
+ */
+export function storageDestination({
+  storage,
+  settings,
+  prefix,
+  mediaDir,
+  publisher,
+}: {
+  storage: Storage;
+  settings: StorageSettings;
+  prefix: string;
+  mediaDir: string;
+  publisher: PackagePublisher;
+}): PackageDestination {
+  return {
+    where: { ...storage.place(prefix), media_prefix: joinKey(prefix, mediaDir) },
+    mediaDir,
+    locate: (file) => {
+      const { bucket: _bucket, ...loc } = storage.location(joinKey(prefix, file));
+      return loc;
+    },
+    copiesOnDiskOf: (workDir) => sameDisk(settings, workDir),
+    publishEarly: (pkg) => publisher.publish(pkg.dir, pkg.files),
+    publish: async (pkg) => {
+      // A package without an MPD or a master playlist (FORMATS) removes the one an earlier package left.
+      await publisher.publish(pkg.dir, pkg.files, {
+        replacing: [MANIFEST_NAME, HLS_MASTER_NAME, POSTER_NAME],
+      });
+      // The manifests now name this run's media: an earlier run's goes, and the journal of what was replaced.
+      await publisher.settle();
+    },
+    withdraw: () => publisher.withdraw(),
+  };
+}
+
+/** Whether the output is local storage on the same file system as the work directory. */
+async function sameDisk(output: StorageSettings, workDir: string): Promise<boolean> {
+  if (output.kind !== 'local') return false;
+  const [a, b] = await Promise.all([stat(output.root).catch(() => undefined), stat(workDir)]);
+  return !!a && a.dev === b.dev;
+}
