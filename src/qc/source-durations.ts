@@ -140,11 +140,17 @@ export function spansFrom(
   partial = false,
 ): SourceSpans {
   const shown: { index: number; start: number; pts: number; end: number; dur: number }[] = [];
+  // A raw elementary stream has no timestamps; its demuxer lays the frames end to end, and so do we.
+  const untimedClock = new Map<number, number>();
   for (const p of data.packets ?? []) {
     if (p.flags?.includes('D')) continue;
-    const pts = Number(p.pts_time);
-    if (!Number.isFinite(pts)) continue;
     const dur = Number(p.duration_time) || 0;
+    let pts = Number(p.pts_time);
+    if (!Number.isFinite(pts)) {
+      if (!dur) continue;
+      pts = untimedClock.get(p.stream_index) ?? (Number.isFinite(startTime) ? startTime : 0);
+      untimedClock.set(p.stream_index, pts + dur);
+    }
     const end = pts + dur;
     // A sample that ends where the input starts is not shown.
     if (pts < startTime && end <= startTime) continue;

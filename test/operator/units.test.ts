@@ -278,6 +278,9 @@ describe('manifest and playlist readers', () => {
     assert.ok(Math.abs(spans.video.duration - 1.7) < 1e-9);
     assert.equal(spans.video.lastSample, 1.5);
     assert.ok(Math.abs(spans.audio!.duration - 0.9713) < 1e-9);
+    // A raw elementary stream lists no timestamps: its frames are laid end to end, as its demuxer does.
+    const raw = { stream_index: 0, pts_time: 'N/A', duration_time: '0.040000' };
+    assert.ok(Math.abs(spansFrom({ packets: [raw, raw, raw] }, { video: 0 }).video.end - 0.12) < 1e-9);
     assert.equal(psnrFromStats('n:1 mse_avg:1.00 psnr_avg:48\nn:2 mse_avg:3.00 psnr_avg:43\n'), 45.12);
     assert.equal(psnrFromStats('n:1 mse_avg:0.00\n'), 100);
     assert.equal(ssimFromStats('n:1 Y:0.9 U:0.9 V:0.9 All:0.95 (13)\nn:2 All:0.97 (15)\n'), 0.96);
