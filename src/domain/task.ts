@@ -2,7 +2,13 @@ import { createHash } from 'node:crypto';
 import type { FailureCode } from './failures.js';
 import type { TaskRequest } from './schemas/encode-request.js';
 import type { QcReport } from './schemas/qc-report.js';
-import type { CallbackState, EarlyOutput, PackageOutput, TaskStatus } from './schemas/status-document.js';
+import type {
+  CallbackState,
+  EarlyOutput,
+  PackageOutput,
+  TaskStatus,
+  Timings,
+} from './schemas/status-document.js';
 
 export { taskStatuses, type TaskStatus } from './schemas/status-document.js';
 export type { TaskRequest } from './schemas/encode-request.js';
@@ -11,7 +17,7 @@ export type { CallbackState, EarlyOutput, RenditionOutput } from './schemas/stat
 /** Where the finished package is, with what the run measured (the status document shows these beside it). */
 export type TaskOutput = PackageOutput & {
   /** Seconds spent per stage (fetch, probe, encode, package, poster, qc, publish) and in total. */
-  timings?: Record<string, number>;
+  timings?: Timings;
   /** Media seconds encoded per second of encoding. */
   encode_speed?: number;
   /** The checks the package passed before it was published (absent with QC_MODE=off). */

@@ -148,3 +148,4 @@ export type RenditionOutput = Static<typeof RenditionSchema>;
 export type PackageOutput = Static<typeof TaskOutputSchema>;
 export type EarlyOutput = Static<typeof EarlyOutputSchema>;
 export type CallbackState = Static<typeof CallbackStateSchema>;
+export type Timings = Static<typeof TimingsSchema>;
