@@ -3,12 +3,11 @@ import { Redis } from 'ioredis';
 import { createHash, randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
 import type { QueueSettings } from './queue-settings.js';
-import { failureCodes, TaskFailure, toTaskFailure, type FailureCode } from '../domain/failures.js';
+import { failureCodes, TaskFailure, type FailureCode } from '../domain/failures.js';
 import { waitAtMost } from '../process/wait-at-most.js';
 import {
   requestHash,
   type CallbackState,
-  type EarlyOutput,
   type TaskOutput,
   type TaskRecord,
   type TaskRequest,
@@ -17,7 +16,6 @@ import {
 import type {
   CancelResult,
   ListQuery,
-  ProgressDetails,
   SubmitOptions,
   SubmitResult,
   TaskHandler,
@@ -26,6 +24,15 @@ import type {
   WorkerOptions,
 } from './task-queue.js';
 import { QueueFullError } from './task-queue.js';
+import {
+  cancelledFailure,
+  classifyRunEnd,
+  DEFAULT_RETRY_BACKOFF_MS,
+  outOfRuns,
+  throttledProgress,
+  type AbortReason,
+  type ProgressUpdate,
+} from './worker-policy.js';
 
 export type BullMqSettings = Extract<QueueSettings, { kind: 'redis' }>;
 
@@ -44,14 +51,8 @@ interface JobData {
   nonce: string;
 }
 
-interface ProgressData {
-  stage: string;
-  progress: number;
-  etaSeconds?: number;
-  earlyOutput?: EarlyOutput;
-  /** When it was written (ms), for `updatedAt`. */
-  at: number;
-}
+/** A job's progress: the policy's update, whose `at` gives `updatedAt`. */
+type ProgressData = ProgressUpdate;
 
 /** Fields of a task that BullMQ's job does not hold, kept in one hash per task. */
 interface TaskMeta {
@@ -104,7 +105,8 @@ export class BullMqTaskQueue implements TaskQueue {
       prefix: settings.prefix,
       defaultJobOptions: {
         attempts: settings.maxAttempts,
-        backoff: { type: 'exponential', delay: options.retryBackoffMs ?? 2000 },
+        // BullMQ's exponential backoff waits as worker-policy's retryDelayMs says.
+        backoff: { type: 'exponential', delay: options.retryBackoffMs ?? DEFAULT_RETRY_BACKOFF_MS },
         removeOnComplete: { age: settings.retentionSeconds },
         removeOnFail: { age: settings.retentionSeconds },
       },
@@ -444,8 +446,6 @@ function repeatLimited(logger: Logger): (msg: string, err: Error) => void {
 
 const REPEAT_LOG_INTERVAL_MS = 30_000;
 
-type AbortReason = 'cancelled' | 'shutdown' | 'lease_lost';
-
 /** How long a closing worker waits for its cancelled jobs to be handed back before it lets go. */
 const HANDBACK_TIMEOUT_MS = 10_000;
 
@@ -514,12 +514,13 @@ class BullMqWorker {
     const log = this.log.child({ taskId: id });
     this.running.add(id);
     const progress = new ProgressWriter(job, log);
+    const runs = countedRuns(job);
+    const attempt = runs + 1;
     try {
       if (this.handingBack) this.worker.cancelJob(id, 'shutdown');
-      const runs = countedRuns(job);
       if ((await this.owner.cancelRequested([id])).has(id)) {
         this.abandoned(job, runs);
-        throw new TaskFailure('cancelled', 'cancelled');
+        throw new TaskFailure(cancelledFailure.code, cancelledFailure.message);
       }
       // BullMQ keeps two budgets, `attempts` for failed runs and `maxStalledCount` for runs lost with their
       // worker; a task that used up TASK_MAX_ATTEMPTS in a mix of both gets no further run.
@@ -527,13 +528,10 @@ class BullMqWorker {
         // The last run's own failure when one failed (a store that stayed away), said as such.
         const last = job.failedReason ? decodeFailure(job.failedReason) : undefined;
         const failure =
-          last && last.code !== 'internal' && last.code !== 'worker_lost'
-            ? last
-            : { code: 'worker_lost', message: `the task ran ${runs} times without finishing; giving up` };
+          last && last.code !== 'internal' && last.code !== 'worker_lost' ? last : outOfRuns(runs);
         this.abandoned(job, runs);
         throw new UnrecoverableError(JSON.stringify(failure));
       }
-      const attempt = runs + 1;
       log.info({ attempt, starts: job.attemptsStarted }, 'task started');
       progress.write({ stage: 'starting', progress: 0, at: Date.now() });
       const task = toRecord(job, 'active', {}, this.owner.settings.maxAttempts);
@@ -542,31 +540,37 @@ class BullMqWorker {
         return await this.handler(task, {
           signal: signal ?? new AbortController().signal,
           attempt,
-          reportProgress: (stage, value, details) => progress.report(stage, value, details),
+          reportProgress: progress.report,
         });
       } finally {
         await progress.flush();
       }
     } catch (err) {
-      const reason = signal?.aborted ? (signal.reason as AbortReason) : undefined;
-      if (reason === 'shutdown' || reason === 'lease_lost') {
+      if (err instanceof UnrecoverableError) throw err;
+      const end = classifyRunEnd({
+        err,
+        abortReason: signal?.aborted ? (signal.reason as AbortReason) : undefined,
+        attempt,
+        maxAttempts: this.owner.settings.maxAttempts,
+        retryBackoffMs: this.owner.options.retryBackoffMs ?? DEFAULT_RETRY_BACKOFF_MS,
+      });
+      if (end.kind === 'hand_back') {
         // Hand the task back without failing it: on shutdown it goes to the front of the queue; with a lost
         // lock it is already queued again (or running elsewhere) and is not ours to touch.
-        if (reason === 'shutdown' && token) {
+        if (end.reason === 'shutdown' && token) {
           // If this fails the lock still runs out, and the stalled check queues the task again.
           await job
             .moveToWait(token)
             .catch((e: unknown) => log.warn({ err: e }, 'could not hand the task back'));
         }
-        log.info({ reason }, 'task handed back');
+        log.info({ reason: end.reason }, 'task handed back');
         throw new WaitingError();
       }
-      if (err instanceof UnrecoverableError) throw err;
-      const failure = reason === 'cancelled' ? new TaskFailure('cancelled', 'cancelled') : toTaskFailure(err);
+      const { failure } = end;
       if (failure.code === 'internal') log.error({ err }, 'task failed with an unexpected error');
       const message = JSON.stringify({ code: failure.code, message: failure.message });
-      // UnrecoverableError tells BullMQ not to retry, whatever attempts remain.
-      throw failure.permanent ? new UnrecoverableError(message) : new Error(message);
+      // UnrecoverableError tells BullMQ not to retry, whatever attempts remain; BullMQ's backoff times a retry.
+      throw end.kind === 'fail' ? new UnrecoverableError(message) : new Error(message);
     } finally {
       this.running.delete(id);
     }
@@ -627,30 +631,15 @@ class BullMqWorker {
   }
 }
 
-/** Writes progress in order and at most every half second per stage; the handler never waits for it. */
+/** Writes progress in order, throttled by the worker policy; the handler never waits for it. */
 class ProgressWriter {
   private chain = Promise.resolve();
-  private lastWrite = 0;
-  private lastStage = '';
+  readonly report = throttledProgress((update) => this.write(update));
 
   constructor(
     private readonly job: TaskJob,
     private readonly log: Logger,
   ) {}
-
-  report(stage: string, progress: number, details: ProgressDetails = {}): void {
-    const now = Date.now();
-    if (stage === this.lastStage && now - this.lastWrite < 500) return;
-    this.lastStage = stage;
-    this.lastWrite = now;
-    this.write({
-      stage,
-      progress: Math.round(Math.max(0, Math.min(100, progress)) * 10) / 10,
-      etaSeconds: details.etaSeconds,
-      ...(details.earlyOutput ? { earlyOutput: details.earlyOutput } : {}),
-      at: now,
-    });
-  }
 
   write(data: ProgressData): void {
     this.chain = this.chain
