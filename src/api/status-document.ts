@@ -19,8 +19,14 @@ export function toStatusDocument(task: TaskRecord): StatusDocument {
     status: task.status,
     stage: task.stage ?? null,
     progress: task.progress,
-    error: task.status === 'failed' ? (task.error?.message ?? 'failed') : null,
-    error_code: task.status === 'failed' ? (task.error?.code ?? null) : null,
+    // While queued for a retry: the last attempt's failure.
+    error:
+      task.status === 'failed'
+        ? (task.error?.message ?? 'failed')
+        : task.status === 'queued'
+          ? (task.error?.message ?? null)
+          : null,
+    error_code: task.status === 'failed' || task.status === 'queued' ? (task.error?.code ?? null) : null,
     cancelled: task.cancelled ?? false,
     video_filename: request.video_filename,
     options,
@@ -29,6 +35,7 @@ export function toStatusDocument(task: TaskRecord): StatusDocument {
     created_at: task.createdAt,
     updated_at: task.updatedAt,
     eta_seconds: task.status === 'processing' ? (task.etaSeconds ?? null) : null,
+    next_run_at: task.status === 'queued' ? (task.nextRunAt ?? null) : null,
     playable:
       task.status === 'completed'
         ? !!(output?.manifest ?? output?.hls_master)
@@ -63,6 +70,7 @@ export interface StatusDocument {
   updated_at: string;
   queue_position?: number | null;
   eta_seconds: number | null;
+  next_run_at: string | null;
   playable: boolean;
   early_output: NonNullable<TaskRecord['earlyOutput']> | null;
   output: Omit<NonNullable<TaskRecord['output']>, 'timings' | 'encode_speed' | 'qc'> | null;
@@ -137,7 +145,11 @@ export const statusDocumentSchema = {
         'retrying or requeued while queued again; failed or cancelled at the end.',
     },
     progress: { type: 'number', minimum: 0, maximum: 100 },
-    error: { type: ['string', 'null'], description: 'Why the task failed, in words a person understands.' },
+    error: {
+      type: ['string', 'null'],
+      description:
+        'Why the task failed, in words a person understands; while queued for a retry, why its last attempt failed.',
+    },
     error_code: {
       type: ['string', 'null'],
       description:
@@ -169,6 +181,13 @@ export const statusDocumentSchema = {
       type: ['number', 'null'],
       description:
         'While processing: seconds left, from the encoding speed measured so far (null until measured).',
+    },
+    next_run_at: {
+      type: ['string', 'null'],
+      format: 'date-time',
+      description:
+        'While queued again (stage retrying, or requeued after its run was lost with its process): when the ' +
+        'task is due to run again; a free worker takes it then. Null otherwise.',
     },
     playable: {
       type: 'boolean',

@@ -180,7 +180,23 @@ export class BullMqTaskQueue implements TaskQueue {
     ]);
     const job = state === 'unknown' ? undefined : ((await Job.fromId(this.queue, id)) as TaskJob | undefined);
     if (!job) return meta.record ? withCallback(JSON.parse(meta.record) as TaskRecord, meta) : undefined;
-    return toRecord(job, state, meta, this.settings.maxAttempts);
+    return toRecord(job, state, meta, this.settings.maxAttempts, await this.nextRun(id, state));
+  }
+
+  /**
+   * When a task queued again runs next: a retry when its backoff ends; an active task whose lock lapsed (its
+   * worker died or lost Redis) once a stalled check queues it again, at the latest one lease from now.
+   */
+  private async nextRun(id: string, state: JobState | 'unknown'): Promise<NextRun> {
+    if (state === 'delayed') {
+      const score = await this.redis.zscore(this.queue.keys.delayed!, id);
+      // BullMQ scores a delayed job by its due time × 4096 (plus a counter).
+      return score === null ? {} : { at: Math.floor(Number(score) / 0x1000) };
+    }
+    if (state !== 'active' || (await this.redis.exists(`${this.base}:${id}:lock`))) return {};
+    // Finished between the two looks: not lapsed.
+    if ((await this.queue.getJobState(id)) !== 'active') return {};
+    return { lapsed: true, at: Date.now() + this.settings.leaseMs };
   }
 
   async list(query: ListQuery): Promise<{ tasks: TaskRecord[]; nextCursor?: string }> {
@@ -284,6 +300,7 @@ export class BullMqTaskQueue implements TaskQueue {
     const task = await this.get(id);
     if (!task) return undefined;
     if (task.status === 'completed' || task.status === 'failed') return { task, endedNow: false };
+    // Queued, or its run lost with its worker (lock lapsed: no one runs it): it ends here, at once.
     if (task.status === 'queued') {
       const now = new Date().toISOString();
       const record: TaskRecord = {
@@ -291,8 +308,9 @@ export class BullMqTaskQueue implements TaskQueue {
         status: 'failed',
         stage: 'cancelled',
         progress: 0,
-        error: { code: 'cancelled', message: 'cancelled' },
+        error: cancelledFailure,
         cancelled: true,
+        nextRunAt: undefined,
         callback: undefined,
         updatedAt: now,
       };
@@ -703,13 +721,35 @@ function decodeFailure(reason: string | undefined): { code: FailureCode; message
   return { code: 'internal', message: 'internal error while processing the task' };
 }
 
-/** A task's record from its job; `maxAttempts` bounds the runs shown (a run refused for it counts in BullMQ). */
+/** When a task queued again runs next; `lapsed`: the job is active, but its lock ran out (no live run). */
+interface NextRun {
+  lapsed?: boolean;
+  /** ms */
+  at?: number;
+}
+
+/**
+ * A task's record from its job; `maxAttempts` bounds the runs shown (a run refused for it counts in BullMQ).
+ * An active job whose lock lapsed is shown queued again (`requeued`): its run was lost.
+ */
 function toRecord(
   job: TaskJob,
   state: JobState | 'unknown',
   meta: TaskMeta,
   maxAttempts: number,
+  next: NextRun = {},
 ): TaskRecord {
+  if (next.lapsed) {
+    return {
+      ...toRecord(job, 'active', meta, maxAttempts),
+      status: 'queued',
+      stage: 'requeued',
+      progress: 0,
+      etaSeconds: undefined,
+      earlyOutput: undefined,
+      nextRunAt: next.at === undefined ? undefined : new Date(next.at).toISOString(),
+    };
+  }
   const status = statusOf(state);
   const progress = isProgress(job.progress) ? job.progress : undefined;
   const error =
@@ -733,6 +773,7 @@ function toRecord(
       etaSeconds: status === 'processing' ? progress?.etaSeconds : undefined,
       earlyOutput: status === 'processing' ? progress?.earlyOutput : undefined,
       error,
+      nextRunAt: status === 'queued' && next.at !== undefined ? new Date(next.at).toISOString() : undefined,
       output: status === 'completed' ? job.returnvalue : undefined,
       cancelled: error?.code === 'cancelled' && status === 'failed' ? true : undefined,
       attempts: Math.min(countedRuns(job) + (status === 'processing' ? 1 : 0), maxAttempts),

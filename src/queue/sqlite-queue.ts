@@ -67,6 +67,7 @@ interface Row {
   cancelled: number;
   cancel_requested: number;
   attempts: number;
+  run_after: number;
   lease_owner: string | null;
   lease_expires: number | null;
   callback: string | null;
@@ -264,12 +265,15 @@ export class SqliteTaskQueue implements TaskQueue {
   async cancel(id: string): Promise<CancelResult | undefined> {
     const now = new Date().toISOString();
     const endedNow = this.db.transaction(() => {
+      // A processing task whose lease lapsed has no live run (its process died): it ends at once too, in one
+      // statement with the check, so a worker claiming it meanwhile (same condition) and this never both win.
       const ended = this.sql
         .prepare(
           `UPDATE tasks SET status = 'failed', cancelled = 1, error_code = 'cancelled', error_message = 'cancelled',
-             stage = 'cancelled', updated_at = ? WHERE id = ? AND status = 'queued'`,
+             stage = 'cancelled', lease_owner = NULL, lease_expires = NULL, updated_at = ?
+           WHERE id = ? AND (status = 'queued' OR (status = 'processing' AND lease_expires < ?))`,
         )
-        .run(now, id);
+        .run(now, id, Date.now());
       this.sql
         .prepare(
           `UPDATE tasks SET cancel_requested = 1, updated_at = ? WHERE id = ? AND status = 'processing'`,
@@ -630,7 +634,17 @@ class SqliteWorker {
   }
 }
 
+/**
+ * A task's record from its row. A processing task whose lease lapsed (its process died) is shown queued
+ * again (`requeued`), due since its lease lapsed: the next free worker claims it.
+ */
 function toRecord(row: Row): TaskRecord {
+  if (row.status === 'processing' && row.lease_expires !== null && row.lease_expires < Date.now()) {
+    return {
+      ...toRecord({ ...row, status: 'queued', stage: 'requeued', progress: 0 }),
+      nextRunAt: new Date(Math.max(row.lease_expires, row.run_after)).toISOString(),
+    };
+  }
   return {
     id: row.id,
     request: JSON.parse(row.request) as TaskRequest,
@@ -646,6 +660,8 @@ function toRecord(row: Row): TaskRecord {
       row.error_code && (row.status === 'failed' || row.status === 'queued')
         ? { code: row.error_code as FailureCode, message: row.error_message ?? '' }
         : undefined,
+    nextRunAt:
+      row.status === 'queued' && row.stage === 'retrying' ? new Date(row.run_after).toISOString() : undefined,
     output: row.output ? (JSON.parse(row.output) as TaskOutput) : undefined,
     cancelled: row.cancelled ? true : undefined,
     attempts: row.attempts,

@@ -102,6 +102,8 @@ export type StatusDoc = {
   error: string | null;
   error_code: string | null;
   cancelled: boolean;
+  /** While queued again: when the task is due to run again. */
+  next_run_at?: string | null;
   output: {
     prefix: string;
     media_prefix?: string;
