@@ -3,7 +3,7 @@ import type { Logger } from 'pino';
 import { buildApp, buildProbeApp } from '../api/app.js';
 import { createServices, type Services } from './services.js';
 import { sweepOrphanWorkDirs } from '../jobs/work-dirs.js';
-import { withdrawAbandoned } from '../jobs/process-task.js';
+import { settleCompleted, withdrawAbandoned } from '../jobs/process-task.js';
 import { UPLOADS_DIR } from '../api/routes/upload-names.js';
 import type { Config } from '../config/config.js';
 import { checkTools } from '../pipeline/tools.js';
@@ -66,6 +66,7 @@ export async function startService(
           onSettled: (task) => {
             services.metrics.taskFinished(task);
             services.notifier.notify(task);
+            if (task.status === 'completed') void settleCompleted(task, services);
           },
           onAbandoned: (task, earlierRuns) => void withdrawAbandoned(task, earlierRuns, services),
         },
