@@ -17,8 +17,14 @@ export function toStatusDocument(task: TaskRecord): StatusDocument {
     status: task.status,
     stage: task.stage ?? null,
     progress: task.progress,
-    error: task.status === 'failed' ? (task.error?.message ?? 'failed') : null,
-    error_code: task.status === 'failed' ? (task.error?.code ?? null) : null,
+    // While queued for a retry: the last attempt's failure.
+    error:
+      task.status === 'failed'
+        ? (task.error?.message ?? 'failed')
+        : task.status === 'queued'
+          ? (task.error?.message ?? null)
+          : null,
+    error_code: task.status === 'failed' || task.status === 'queued' ? (task.error?.code ?? null) : null,
     cancelled: task.cancelled ?? false,
     video_filename: request.video_filename,
     options,
@@ -27,6 +33,7 @@ export function toStatusDocument(task: TaskRecord): StatusDocument {
     created_at: task.createdAt,
     updated_at: task.updatedAt,
     eta_seconds: task.status === 'processing' ? (task.etaSeconds ?? null) : null,
+    next_run_at: task.status === 'queued' ? (task.nextRunAt ?? null) : null,
     playable:
       task.status === 'completed'
         ? !!(output?.manifest ?? output?.hls_master)

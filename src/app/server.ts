@@ -3,7 +3,7 @@ import type { Logger } from 'pino';
 import { buildApp, buildProbeApp } from '../api/app.js';
 import { createServices, type Services } from './services.js';
 import { sweepOrphanWorkDirs } from '../jobs/work-dirs.js';
-import { withdrawAbandoned } from '../jobs/process-task.js';
+import { settleCompleted, withdrawAbandoned } from '../jobs/process-task.js';
 import { UPLOADS_DIR } from '../api/routes/upload-names.js';
 import type { Config } from '../config/config.js';
 import { checkTools } from '../pipeline/tools.js';
@@ -13,6 +13,8 @@ import { createTaskProcessor } from '../jobs/process-task.js';
 export interface RunOptions {
   api: boolean;
   worker: boolean;
+  /** How often a worker process sweeps what dead processes left (default 10 minutes). */
+  sweepIntervalMs?: number;
 }
 
 export interface RunningService {
@@ -27,6 +29,11 @@ export interface RunningService {
 
 /** How long a `.part` file (of an upload or a publish cut off) may go unwritten before a starting process removes it. */
 const STALE_PART_MS = 60 * 60_000;
+/**
+ * A worker sweeps again at this interval, not only at its start: a SIGKILLed worker on a host whose processes
+ * keep running leaves its work directory (its whole encode) and the `.part` files of a cut publish behind.
+ */
+const SWEEP_INTERVAL_MS = 10 * 60_000;
 
 /** Starts the API and/or an in-process worker with this configuration. */
 export async function startService(
@@ -37,6 +44,7 @@ export async function startService(
   const services = await createServices(config, logger);
   let app: FastifyInstance | undefined;
   let worker: TaskWorker | undefined;
+  let sweepTimer: NodeJS.Timeout | undefined;
   try {
     if (options.worker) {
       const versions = await checkTools(services.tools, { zscale: config.encode.scaler === 'zscale' });
@@ -45,13 +53,21 @@ export async function startService(
       // Publishing to a local output directory writes each file as a `.part` beside its place, then renames
       // it: a process killed meanwhile leaves the part behind (never listed nor served). Removed once an hour
       // old, in the background: the output tree may be large, and nothing waits for it.
-      if (services.output.localFiles) {
-        services.output.localFiles.removeStalePartials('', STALE_PART_MS).then(
+      const sweepOutput = () => {
+        services.output.localFiles?.removeStalePartials('', STALE_PART_MS).then(
           (removed) =>
             removed && logger.info({ removed }, 'removed output files a stopped process left unfinished'),
           (err: unknown) => logger.warn({ err }, 'could not look for unfinished output files'),
         );
-      }
+      };
+      sweepOutput();
+      sweepTimer = setInterval(() => {
+        sweepOrphanWorkDirs(config.workDir, logger).catch((err: unknown) =>
+          logger.warn({ err }, 'could not sweep the work directory'),
+        );
+        sweepOutput();
+      }, options.sweepIntervalMs ?? SWEEP_INTERVAL_MS);
+      sweepTimer.unref();
       worker = services.queue.startWorker(
         createTaskProcessor({
           config,
@@ -66,6 +82,7 @@ export async function startService(
           onSettled: (task) => {
             services.metrics.taskFinished(task);
             services.notifier.notify(task);
+            if (task.status === 'completed') void settleCompleted(task, services);
           },
           onAbandoned: (task, earlierRuns) => void withdrawAbandoned(task, earlierRuns, services),
         },
@@ -117,6 +134,7 @@ export async function startService(
       address,
       close: () =>
         (closing ??= (async () => {
+          clearInterval(sweepTimer);
           const results = await Promise.allSettled([app?.close(), worker?.close(config.shutdownGraceMs)]);
           await services.close();
           const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
@@ -124,6 +142,7 @@ export async function startService(
         })()),
     };
   } catch (err) {
+    clearInterval(sweepTimer);
     await Promise.allSettled([app?.close(), worker?.close(0)]);
     await services.close();
     throw err;

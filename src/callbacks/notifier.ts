@@ -3,7 +3,7 @@ import http from 'node:http';
 import https from 'node:https';
 import type { Logger } from 'pino';
 import type { CallbackState, TaskRecord } from '../domain/task.js';
-import type { TaskQueue } from '../queue/task-queue.js';
+import type { CallbackOutbox } from '../queue/task-queue.js';
 import { assertCallbackUrl, guardedLookup } from './address-guard.js';
 import { waitAtMost } from '../process/wait-at-most.js';
 
@@ -42,7 +42,7 @@ export class CallbackNotifier {
   private scanning: Promise<void> | undefined;
 
   constructor(
-    private readonly queue: TaskQueue,
+    private readonly outbox: CallbackOutbox,
     private readonly options: NotifierOptions,
   ) {}
 
@@ -59,7 +59,7 @@ export class CallbackNotifier {
    */
   async resumePending(limit = 1000): Promise<number> {
     let taken = 0;
-    for (const task of await this.queue.pendingCallbacks(limit)) {
+    for (const task of await this.outbox.pendingCallbacks(limit)) {
       if (this.stop.signal.aborted) break;
       const current = task.callback;
       if (!current || this.sending.has(task.id)) continue;
@@ -77,11 +77,11 @@ export class CallbackNotifier {
           status: 'failed',
           last_error: 'no callback URL is configured',
         };
-        if (await this.queue.claimCallback(task.id, current, settled)) this.options.onFinished?.('failed');
+        if (await this.outbox.claimCallback(task.id, current, settled)) this.options.onFinished?.('failed');
         continue;
       }
       const claimed: CallbackState = { ...current, next_attempt_at: this.attemptDeadline() };
-      if (!(await this.queue.claimCallback(task.id, current, claimed))) continue;
+      if (!(await this.outbox.claimCallback(task.id, current, claimed))) continue;
       this.start(task, url, claimed, claimed);
       taken++;
     }
@@ -151,8 +151,8 @@ export class CallbackNotifier {
     const save = async (): Promise<boolean> => {
       try {
         const next = { ...state };
-        if (last === undefined) await this.queue.setCallbackState(task.id, next);
-        else if (!(await this.queue.claimCallback(task.id, last, next))) {
+        if (last === undefined) await this.outbox.setCallbackState(task.id, next);
+        else if (!(await this.outbox.claimCallback(task.id, last, next))) {
           log.warn('another process took this callback over; leaving it to it');
           return false;
         }

@@ -35,7 +35,13 @@ export interface TaskRecord {
   etaSeconds?: number;
   /** While processing: a first package (EARLY_MANIFEST) is published here, so its manifest already plays. */
   earlyOutput?: EarlyOutput;
+  /** Why the task failed; while queued for a retry, why its last attempt failed. */
   error?: { code: FailureCode; message: string };
+  /**
+   * While queued again (`retrying` after a failed attempt, `requeued` after a run lost with its process): when
+   * it is due to run again (a free worker takes it then).
+   */
+  nextRunAt?: string;
   output?: TaskOutput;
   cancelled?: boolean;
   attempts: number;

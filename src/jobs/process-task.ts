@@ -10,6 +10,7 @@ import type { EncodeSettings } from '../pipeline/plan.js';
 import type { MediaTools } from '../pipeline/tools.js';
 import type { TaskHandler, TaskRunContext } from '../queue/task-queue.js';
 import type { Storage } from '../storage/storage.js';
+import { adoptablePackage, removeCompletionRecord, writeCompletionRecord } from './completion-record.js';
 import { packagePrefixFor, resolveEncodeSettings } from './encode-settings.js';
 import type { JobSettings } from './job-settings.js';
 import { PackagePublisher } from './publish.js';
@@ -38,8 +39,20 @@ export function createTaskProcessor(deps: TaskProcessorDeps): TaskHandler {
     await mkdir(workDir, { recursive: true });
     const started = Date.now();
     deps.metrics?.workerActive.inc();
+    const records = { storage: deps.output, outputPrefix: deps.config.outputPrefix, workDir, logger: log };
     try {
+      // An earlier run published the package and died, or lost the queue, before the task was recorded
+      // completed: its package is current and whole, so this run only records it.
+      const adopted = ctx.attempt > 1 ? await adoptablePackage(task, records) : undefined;
+      if (adopted) {
+        log.info({ publishedBy: adopted.attempt }, 'adopted the package an earlier run published');
+        return adopted.output;
+      }
       const output = await runTask(task, ctx, workDir, deps, log);
+      // Kept until the queue has recorded the completion (see settleCompleted).
+      await writeCompletionRecord(task, ctx.attempt, output, records).catch((err: unknown) =>
+        log.warn({ err }, 'could not store the completion record'),
+      );
       log.info({ ms: Date.now() - started, prefix: output.prefix }, 'task completed');
       return output;
     } catch (err) {
@@ -94,6 +107,18 @@ function publisherFor({
   });
 }
 
+/** Once the queue holds a task's end: its completion record is no longer needed. */
+export async function settleCompleted(
+  task: TaskRecord,
+  deps: Pick<TaskProcessorDeps, 'config' | 'output' | 'logger'>,
+): Promise<void> {
+  await removeCompletionRecord(task, {
+    storage: deps.output,
+    outputPrefix: deps.config.outputPrefix,
+    logger: deps.logger,
+  });
+}
+
 /**
  * Takes back what the dead earlier runs of a task published, for a task that ends without running again
  * (cancelled, or out of runs). Failures are logged: the task has ended either way.
@@ -108,6 +133,7 @@ export async function withdrawAbandoned(
   try {
     const prefix = packagePrefixFor(deps.config, task.request);
     await publisherFor({ task, attempt: earlierRuns + 1, prefix, workDir, deps, log }).withdraw();
+    await settleCompleted(task, deps);
   } catch (err) {
     log.warn({ err }, "could not take back what the task's earlier runs published");
   } finally {

@@ -122,7 +122,17 @@ export class PackagePublisher {
       }
     }
     if (!restored) return;
-    const own = [...this.uploaded].filter((k) => k.slice(this.prefix.length + 1).includes('/'));
+    let inUse: (dir: string) => boolean;
+    try {
+      inUse = await this.referencedDirs();
+    } catch (err) {
+      log.error({ err }, 'could not read the current manifests; the media of the withdrawn package is kept');
+      return;
+    }
+    const own = [...this.uploaded].filter((k) => {
+      const rest = k.slice(this.prefix.length + 1);
+      return rest.includes('/') && !inUse(rest.split('/')[0]!);
+    });
     await this.storage
       .delete(own)
       .catch((err: unknown) =>
@@ -150,10 +160,12 @@ export class PackagePublisher {
     if (stems.length === 0) return;
     try {
       const below = `${this.prefix}/`;
-      // Keys in a directory (not the top-level files) whose name starts with one of the stems.
+      const inUse = await this.referencedDirs();
+      // Keys in a directory (not the top-level files) whose name starts with one of the stems, unless a
+      // current manifest points there (a run whose package was adopted, a restored earlier package).
       const keys = (await this.storage.list(below)).filter((key) => {
         const [dir, ...rest] = key.slice(below.length).split('/');
-        return rest.length > 0 && stems.some((s) => dir!.startsWith(s));
+        return rest.length > 0 && stems.some((s) => dir!.startsWith(s)) && !inUse(dir!);
       });
       if (keys.length === 0) return;
       await this.storage.delete(keys);
@@ -161,6 +173,23 @@ export class PackagePublisher {
     } catch (err) {
       this.options.logger.warn({ err }, "could not remove an earlier attempt's media");
     }
+  }
+
+  /**
+   * Which media directories below the prefix the current top-level manifests name: published media a player
+   * may be reading is never removed. Throws when a manifest cannot be read (then nothing is removed).
+   */
+  private async referencedDirs(): Promise<(dir: string) => boolean> {
+    let text = '';
+    for (const file of TOP_LEVEL_MANIFESTS) {
+      const key = joinKey(this.prefix, file);
+      if (!(await this.storage.head(key))) continue;
+      const local = await this.localFile(`current-${file}`);
+      await this.storage.download(key, local);
+      text += await readFile(local, 'utf8');
+      await rm(local, { force: true });
+    }
+    return (dir) => text.includes(`${dir}/`);
   }
 
   private async removeJournal(): Promise<void> {
@@ -259,6 +288,9 @@ export class PackagePublisher {
     }
   }
 }
+
+/** The top-level files that point at media directories. */
+const TOP_LEVEL_MANIFESTS = ['manifest.mpd', 'master.m3u8'];
 
 /** The journal's own file in the task's journal directory. */
 const JOURNAL_FILE = 'journal.json';

@@ -3,12 +3,11 @@ import { Redis } from 'ioredis';
 import { createHash, randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
 import type { QueueSettings } from './queue-settings.js';
-import { failureCodes, TaskFailure, toTaskFailure, type FailureCode } from '../domain/failures.js';
+import { failureCodes, TaskFailure, type FailureCode } from '../domain/failures.js';
 import { waitAtMost } from '../process/wait-at-most.js';
 import {
   requestHash,
   type CallbackState,
-  type EarlyOutput,
   type TaskOutput,
   type TaskRecord,
   type TaskRequest,
@@ -17,7 +16,6 @@ import {
 import type {
   CancelResult,
   ListQuery,
-  ProgressDetails,
   SubmitOptions,
   SubmitResult,
   TaskHandler,
@@ -26,6 +24,15 @@ import type {
   WorkerOptions,
 } from './task-queue.js';
 import { QueueFullError } from './task-queue.js';
+import {
+  cancelledFailure,
+  classifyRunEnd,
+  DEFAULT_RETRY_BACKOFF_MS,
+  outOfRuns,
+  throttledProgress,
+  type AbortReason,
+  type ProgressUpdate,
+} from './worker-policy.js';
 
 export type BullMqSettings = Extract<QueueSettings, { kind: 'redis' }>;
 
@@ -44,14 +51,8 @@ interface JobData {
   nonce: string;
 }
 
-interface ProgressData {
-  stage: string;
-  progress: number;
-  etaSeconds?: number;
-  earlyOutput?: EarlyOutput;
-  /** When it was written (ms), for `updatedAt`. */
-  at: number;
-}
+/** A job's progress: the policy's update, whose `at` gives `updatedAt`. */
+type ProgressData = ProgressUpdate;
 
 /** Fields of a task that BullMQ's job does not hold, kept in one hash per task. */
 interface TaskMeta {
@@ -104,7 +105,8 @@ export class BullMqTaskQueue implements TaskQueue {
       prefix: settings.prefix,
       defaultJobOptions: {
         attempts: settings.maxAttempts,
-        backoff: { type: 'exponential', delay: options.retryBackoffMs ?? 2000 },
+        // BullMQ's exponential backoff waits as worker-policy's retryDelayMs says.
+        backoff: { type: 'exponential', delay: options.retryBackoffMs ?? DEFAULT_RETRY_BACKOFF_MS },
         removeOnComplete: { age: settings.retentionSeconds },
         removeOnFail: { age: settings.retentionSeconds },
       },
@@ -178,7 +180,23 @@ export class BullMqTaskQueue implements TaskQueue {
     ]);
     const job = state === 'unknown' ? undefined : ((await Job.fromId(this.queue, id)) as TaskJob | undefined);
     if (!job) return meta.record ? withCallback(JSON.parse(meta.record) as TaskRecord, meta) : undefined;
-    return toRecord(job, state, meta, this.settings.maxAttempts);
+    return toRecord(job, state, meta, this.settings.maxAttempts, await this.nextRun(id, state));
+  }
+
+  /**
+   * When a task queued again runs next: a retry when its backoff ends; an active task whose lock lapsed (its
+   * worker died or lost Redis) once a stalled check queues it again, at the latest one lease from now.
+   */
+  private async nextRun(id: string, state: JobState | 'unknown'): Promise<NextRun> {
+    if (state === 'delayed') {
+      const score = await this.redis.zscore(this.queue.keys.delayed!, id);
+      // BullMQ scores a delayed job by its due time × 4096 (plus a counter).
+      return score === null ? {} : { at: Math.floor(Number(score) / 0x1000) };
+    }
+    if (state !== 'active' || (await this.redis.exists(`${this.base}:${id}:lock`))) return {};
+    // Finished between the two looks: not lapsed.
+    if ((await this.queue.getJobState(id)) !== 'active') return {};
+    return { lapsed: true, at: Date.now() + this.settings.leaseMs };
   }
 
   async list(query: ListQuery): Promise<{ tasks: TaskRecord[]; nextCursor?: string }> {
@@ -282,6 +300,7 @@ export class BullMqTaskQueue implements TaskQueue {
     const task = await this.get(id);
     if (!task) return undefined;
     if (task.status === 'completed' || task.status === 'failed') return { task, endedNow: false };
+    // Queued, or its run lost with its worker (lock lapsed: no one runs it): it ends here, at once.
     if (task.status === 'queued') {
       const now = new Date().toISOString();
       const record: TaskRecord = {
@@ -289,8 +308,9 @@ export class BullMqTaskQueue implements TaskQueue {
         status: 'failed',
         stage: 'cancelled',
         progress: 0,
-        error: { code: 'cancelled', message: 'cancelled' },
+        error: cancelledFailure,
         cancelled: true,
+        nextRunAt: undefined,
         callback: undefined,
         updatedAt: now,
       };
@@ -444,8 +464,6 @@ function repeatLimited(logger: Logger): (msg: string, err: Error) => void {
 
 const REPEAT_LOG_INTERVAL_MS = 30_000;
 
-type AbortReason = 'cancelled' | 'shutdown' | 'lease_lost';
-
 /** How long a closing worker waits for its cancelled jobs to be handed back before it lets go. */
 const HANDBACK_TIMEOUT_MS = 10_000;
 
@@ -514,12 +532,13 @@ class BullMqWorker {
     const log = this.log.child({ taskId: id });
     this.running.add(id);
     const progress = new ProgressWriter(job, log);
+    const runs = countedRuns(job);
+    const attempt = runs + 1;
     try {
       if (this.handingBack) this.worker.cancelJob(id, 'shutdown');
-      const runs = countedRuns(job);
       if ((await this.owner.cancelRequested([id])).has(id)) {
         this.abandoned(job, runs);
-        throw new TaskFailure('cancelled', 'cancelled');
+        throw new TaskFailure(cancelledFailure.code, cancelledFailure.message);
       }
       // BullMQ keeps two budgets, `attempts` for failed runs and `maxStalledCount` for runs lost with their
       // worker; a task that used up TASK_MAX_ATTEMPTS in a mix of both gets no further run.
@@ -527,13 +546,10 @@ class BullMqWorker {
         // The last run's own failure when one failed (a store that stayed away), said as such.
         const last = job.failedReason ? decodeFailure(job.failedReason) : undefined;
         const failure =
-          last && last.code !== 'internal' && last.code !== 'worker_lost'
-            ? last
-            : { code: 'worker_lost', message: `the task ran ${runs} times without finishing; giving up` };
+          last && last.code !== 'internal' && last.code !== 'worker_lost' ? last : outOfRuns(runs);
         this.abandoned(job, runs);
         throw new UnrecoverableError(JSON.stringify(failure));
       }
-      const attempt = runs + 1;
       log.info({ attempt, starts: job.attemptsStarted }, 'task started');
       progress.write({ stage: 'starting', progress: 0, at: Date.now() });
       const task = toRecord(job, 'active', {}, this.owner.settings.maxAttempts);
@@ -542,31 +558,37 @@ class BullMqWorker {
         return await this.handler(task, {
           signal: signal ?? new AbortController().signal,
           attempt,
-          reportProgress: (stage, value, details) => progress.report(stage, value, details),
+          reportProgress: progress.report,
         });
       } finally {
         await progress.flush();
       }
     } catch (err) {
-      const reason = signal?.aborted ? (signal.reason as AbortReason) : undefined;
-      if (reason === 'shutdown' || reason === 'lease_lost') {
+      if (err instanceof UnrecoverableError) throw err;
+      const end = classifyRunEnd({
+        err,
+        abortReason: signal?.aborted ? (signal.reason as AbortReason) : undefined,
+        attempt,
+        maxAttempts: this.owner.settings.maxAttempts,
+        retryBackoffMs: this.owner.options.retryBackoffMs ?? DEFAULT_RETRY_BACKOFF_MS,
+      });
+      if (end.kind === 'hand_back') {
         // Hand the task back without failing it: on shutdown it goes to the front of the queue; with a lost
         // lock it is already queued again (or running elsewhere) and is not ours to touch.
-        if (reason === 'shutdown' && token) {
+        if (end.reason === 'shutdown' && token) {
           // If this fails the lock still runs out, and the stalled check queues the task again.
           await job
             .moveToWait(token)
             .catch((e: unknown) => log.warn({ err: e }, 'could not hand the task back'));
         }
-        log.info({ reason }, 'task handed back');
+        log.info({ reason: end.reason }, 'task handed back');
         throw new WaitingError();
       }
-      if (err instanceof UnrecoverableError) throw err;
-      const failure = reason === 'cancelled' ? new TaskFailure('cancelled', 'cancelled') : toTaskFailure(err);
+      const { failure } = end;
       if (failure.code === 'internal') log.error({ err }, 'task failed with an unexpected error');
       const message = JSON.stringify({ code: failure.code, message: failure.message });
-      // UnrecoverableError tells BullMQ not to retry, whatever attempts remain.
-      throw failure.permanent ? new UnrecoverableError(message) : new Error(message);
+      // UnrecoverableError tells BullMQ not to retry, whatever attempts remain; BullMQ's backoff times a retry.
+      throw end.kind === 'fail' ? new UnrecoverableError(message) : new Error(message);
     } finally {
       this.running.delete(id);
     }
@@ -627,30 +649,15 @@ class BullMqWorker {
   }
 }
 
-/** Writes progress in order and at most every half second per stage; the handler never waits for it. */
+/** Writes progress in order, throttled by the worker policy; the handler never waits for it. */
 class ProgressWriter {
   private chain = Promise.resolve();
-  private lastWrite = 0;
-  private lastStage = '';
+  readonly report = throttledProgress((update) => this.write(update));
 
   constructor(
     private readonly job: TaskJob,
     private readonly log: Logger,
   ) {}
-
-  report(stage: string, progress: number, details: ProgressDetails = {}): void {
-    const now = Date.now();
-    if (stage === this.lastStage && now - this.lastWrite < 500) return;
-    this.lastStage = stage;
-    this.lastWrite = now;
-    this.write({
-      stage,
-      progress: Math.round(Math.max(0, Math.min(100, progress)) * 10) / 10,
-      etaSeconds: details.etaSeconds,
-      ...(details.earlyOutput ? { earlyOutput: details.earlyOutput } : {}),
-      at: now,
-    });
-  }
 
   write(data: ProgressData): void {
     this.chain = this.chain
@@ -714,13 +721,35 @@ function decodeFailure(reason: string | undefined): { code: FailureCode; message
   return { code: 'internal', message: 'internal error while processing the task' };
 }
 
-/** A task's record from its job; `maxAttempts` bounds the runs shown (a run refused for it counts in BullMQ). */
+/** When a task queued again runs next; `lapsed`: the job is active, but its lock ran out (no live run). */
+interface NextRun {
+  lapsed?: boolean;
+  /** ms */
+  at?: number;
+}
+
+/**
+ * A task's record from its job; `maxAttempts` bounds the runs shown (a run refused for it counts in BullMQ).
+ * An active job whose lock lapsed is shown queued again (`requeued`): its run was lost.
+ */
 function toRecord(
   job: TaskJob,
   state: JobState | 'unknown',
   meta: TaskMeta,
   maxAttempts: number,
+  next: NextRun = {},
 ): TaskRecord {
+  if (next.lapsed) {
+    return {
+      ...toRecord(job, 'active', meta, maxAttempts),
+      status: 'queued',
+      stage: 'requeued',
+      progress: 0,
+      etaSeconds: undefined,
+      earlyOutput: undefined,
+      nextRunAt: next.at === undefined ? undefined : new Date(next.at).toISOString(),
+    };
+  }
   const status = statusOf(state);
   const progress = isProgress(job.progress) ? job.progress : undefined;
   const error =
@@ -744,6 +773,7 @@ function toRecord(
       etaSeconds: status === 'processing' ? progress?.etaSeconds : undefined,
       earlyOutput: status === 'processing' ? progress?.earlyOutput : undefined,
       error,
+      nextRunAt: status === 'queued' && next.at !== undefined ? new Date(next.at).toISOString() : undefined,
       output: status === 'completed' ? job.returnvalue : undefined,
       cancelled: error?.code === 'cancelled' && status === 'failed' ? true : undefined,
       attempts: Math.min(countedRuns(job) + (status === 'processing' ? 1 : 0), maxAttempts),

@@ -5,7 +5,7 @@ import { mkdirSync } from 'node:fs';
 import { hostname } from 'node:os';
 import path from 'node:path';
 import type { Logger } from 'pino';
-import { TaskFailure, toTaskFailure, type FailureCode } from '../domain/failures.js';
+import type { FailureCode } from '../domain/failures.js';
 import { waitAtMost } from '../process/wait-at-most.js';
 import {
   requestHash,
@@ -21,13 +21,21 @@ import type {
   ListQuery,
   SubmitOptions,
   SubmitResult,
-  ProgressDetails,
   TaskHandler,
   TaskQueue,
   TaskWorker,
   WorkerOptions,
 } from './task-queue.js';
 import { QueueFullError } from './task-queue.js';
+import {
+  cancelledFailure,
+  classifyRunEnd,
+  DEFAULT_RETRY_BACKOFF_MS,
+  outOfRuns,
+  throttledProgress,
+  type AbortReason,
+  type ProgressUpdate,
+} from './worker-policy.js';
 
 export interface SqliteQueueOptions {
   path: string;
@@ -59,6 +67,7 @@ interface Row {
   cancelled: number;
   cancel_requested: number;
   attempts: number;
+  run_after: number;
   lease_owner: string | null;
   lease_expires: number | null;
   callback: string | null;
@@ -256,12 +265,15 @@ export class SqliteTaskQueue implements TaskQueue {
   async cancel(id: string): Promise<CancelResult | undefined> {
     const now = new Date().toISOString();
     const endedNow = this.db.transaction(() => {
+      // A processing task whose lease lapsed has no live run (its process died): it ends at once too, in one
+      // statement with the check, so a worker claiming it meanwhile (same condition) and this never both win.
       const ended = this.sql
         .prepare(
           `UPDATE tasks SET status = 'failed', cancelled = 1, error_code = 'cancelled', error_message = 'cancelled',
-             stage = 'cancelled', updated_at = ? WHERE id = ? AND status = 'queued'`,
+             stage = 'cancelled', lease_owner = NULL, lease_expires = NULL, updated_at = ?
+           WHERE id = ? AND (status = 'queued' OR (status = 'processing' AND lease_expires < ?))`,
         )
-        .run(now, id);
+        .run(now, id, Date.now());
       this.sql
         .prepare(
           `UPDATE tasks SET cancel_requested = 1, updated_at = ? WHERE id = ? AND status = 'processing'`,
@@ -324,7 +336,7 @@ interface Running {
   task: TaskRecord;
   controller: AbortController;
   /** Why the signal was aborted: the task was cancelled, its lease was lost, or the worker stops. */
-  abortReason?: 'cancelled' | 'lease_lost' | 'shutdown';
+  abortReason?: AbortReason;
   done: Promise<void>;
 }
 
@@ -406,16 +418,13 @@ class SqliteWorker {
     if (!row) return undefined;
     const task = toRecord(row);
     if (row.cancel_requested) {
-      this.finish(task, { code: 'cancelled', message: 'cancelled' }, true);
+      this.finish(task, cancelledFailure, true);
       this.abandoned(task, task.attempts - 1);
       return this.claim();
     }
     if (task.attempts > this.queue.options.maxAttempts) {
       // Its earlier runs died with their process (crash, OOM kill): do not try it forever.
-      this.finish(task, {
-        code: 'worker_lost',
-        message: `the worker running this task stopped ${task.attempts - 1} times; giving up`,
-      });
+      this.finish(task, outOfRuns(task.attempts - 1));
       this.abandoned(task, task.attempts - 1);
       return this.claim();
     }
@@ -427,15 +436,9 @@ class SqliteWorker {
     const controller = new AbortController();
     const entry: Running = { task, controller, done: Promise.resolve() };
     this.running.set(task.id, entry);
-    let lastWrite = 0;
-    let lastStage = '';
-    const reportProgress = (stage: string, progress: number, details?: ProgressDetails) => {
-      const now = Date.now();
-      if (stage === lastStage && now - lastWrite < 500) return;
-      lastStage = stage;
-      lastWrite = now;
-      this.guarded('record progress', () => this.writeProgress(task, now, stage, progress, details));
-    };
+    const reportProgress = throttledProgress((update) =>
+      this.guarded('record progress', () => this.writeProgress(task, update)),
+    );
     entry.done = (async () => {
       try {
         let output: TaskOutput;
@@ -473,24 +476,18 @@ class SqliteWorker {
     })();
   }
 
-  private writeProgress(
-    task: TaskRecord,
-    now: number,
-    stage: string,
-    progress: number,
-    details: ProgressDetails | undefined,
-  ): void {
+  private writeProgress(task: TaskRecord, update: ProgressUpdate): void {
     this.sql
       .prepare(
         `UPDATE tasks SET stage = ?, progress = ?, eta_seconds = ?, early_output = ?, updated_at = ?
            WHERE id = ? AND lease_owner = ? AND status = 'processing'`,
       )
       .run(
-        stage,
-        Math.round(Math.max(0, Math.min(100, progress)) * 10) / 10,
-        details?.etaSeconds ?? null,
-        details?.earlyOutput ? JSON.stringify(details.earlyOutput) : null,
-        new Date(now).toISOString(),
+        update.stage,
+        update.progress,
+        update.etaSeconds ?? null,
+        update.earlyOutput ? JSON.stringify(update.earlyOutput) : null,
+        new Date(update.at).toISOString(),
         task.id,
         this.owner,
       );
@@ -510,8 +507,15 @@ class SqliteWorker {
 
   private fail(entry: Running, err: unknown): void {
     const { task } = entry;
-    if (entry.abortReason === 'shutdown' || entry.abortReason === 'lease_lost') {
-      if (entry.abortReason === 'shutdown') {
+    const end = classifyRunEnd({
+      err,
+      abortReason: entry.abortReason,
+      attempt: task.attempts,
+      maxAttempts: this.queue.options.maxAttempts,
+      retryBackoffMs: this.queue.options.retryBackoffMs ?? DEFAULT_RETRY_BACKOFF_MS,
+    });
+    if (end.kind === 'hand_back') {
+      if (end.reason === 'shutdown') {
         // Hand it back untouched: this run does not count as an attempt.
         this.sql
           .prepare(
@@ -520,15 +524,13 @@ class SqliteWorker {
           )
           .run(new Date().toISOString(), task.id, this.owner);
       }
-      this.log.info({ taskId: task.id, reason: entry.abortReason }, 'task handed back');
+      this.log.info({ taskId: task.id, reason: end.reason }, 'task handed back');
       return;
     }
-    const failure =
-      entry.abortReason === 'cancelled' ? new TaskFailure('cancelled', 'cancelled') : toTaskFailure(err);
+    const { failure } = end;
     if (failure.code === 'internal')
       this.log.error({ taskId: task.id, err }, 'task failed with an unexpected error');
-    if (!failure.permanent && task.attempts < this.queue.options.maxAttempts) {
-      const delay = (this.queue.options.retryBackoffMs ?? 2000) * 2 ** (task.attempts - 1);
+    if (end.kind === 'retry') {
       this.sql
         .prepare(
           `UPDATE tasks SET status = 'queued', stage = 'retrying', progress = 0, eta_seconds = NULL, early_output = NULL,
@@ -537,12 +539,12 @@ class SqliteWorker {
         .run(
           failure.code,
           failure.message,
-          Date.now() + delay,
+          Date.now() + end.delayMs,
           new Date().toISOString(),
           task.id,
           this.owner,
         );
-      this.log.warn({ taskId: task.id, code: failure.code, retryInMs: delay }, 'task will be retried');
+      this.log.warn({ taskId: task.id, code: failure.code, retryInMs: end.delayMs }, 'task will be retried');
       return;
     }
     this.finish(task, { code: failure.code, message: failure.message }, failure.code === 'cancelled');
@@ -609,7 +611,7 @@ class SqliteWorker {
     if (row?.cancel_requested) this.abort(entry, 'cancelled');
   }
 
-  private abort(entry: Running, reason: NonNullable<Running['abortReason']>): void {
+  private abort(entry: Running, reason: AbortReason): void {
     if (entry.abortReason) return;
     entry.abortReason = reason;
     this.log.info({ taskId: entry.task.id, reason }, 'stopping task');
@@ -632,7 +634,17 @@ class SqliteWorker {
   }
 }
 
+/**
+ * A task's record from its row. A processing task whose lease lapsed (its process died) is shown queued
+ * again (`requeued`), due since its lease lapsed: the next free worker claims it.
+ */
 function toRecord(row: Row): TaskRecord {
+  if (row.status === 'processing' && row.lease_expires !== null && row.lease_expires < Date.now()) {
+    return {
+      ...toRecord({ ...row, status: 'queued', stage: 'requeued', progress: 0 }),
+      nextRunAt: new Date(Math.max(row.lease_expires, row.run_after)).toISOString(),
+    };
+  }
   return {
     id: row.id,
     request: JSON.parse(row.request) as TaskRequest,
@@ -648,6 +660,8 @@ function toRecord(row: Row): TaskRecord {
       row.error_code && (row.status === 'failed' || row.status === 'queued')
         ? { code: row.error_code as FailureCode, message: row.error_message ?? '' }
         : undefined,
+    nextRunAt:
+      row.status === 'queued' && row.stage === 'retrying' ? new Date(row.run_after).toISOString() : undefined,
     output: row.output ? (JSON.parse(row.output) as TaskOutput) : undefined,
     cancelled: row.cancelled ? true : undefined,
     attempts: row.attempts,

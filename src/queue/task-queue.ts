@@ -8,21 +8,30 @@ import type {
   TaskStatus,
 } from '../domain/task.js';
 
-/**
- * The durable queue and the store of task records behind the API and the workers. One adapter per backend
- * (embedded SQLite, BullMQ on Redis); the API and the pipeline only see this contract.
- */
 /** What a cancel did. */
 export interface CancelResult {
   task: TaskRecord;
   /**
-   * This call ended a queued task. No worker settles such a task, so the caller reports its end (metrics,
-   * callback); of callers cancelling the same task at once, in any process, only one is told so.
+   * This call ended the task: a queued one, or one whose run was lost with its process (lease lapsed). No
+   * worker settles such a task, so the caller reports its end (metrics, callback); of callers cancelling the
+   * same task at once, in any process, only one is told so.
    */
   endedNow: boolean;
 }
 
-export interface TaskQueue {
+/**
+ * The queue port, split by role: a backend (embedded SQLite, BullMQ on Redis) implements the three small
+ * interfaces below, and each caller depends on the one it uses (the API on `TaskStore`, the callback notifier
+ * on `CallbackOutbox`, the worker process on `WorkerHost`). What a worker decides (retries, progress
+ * throttling, abort reasons) is in worker-policy.ts, the same for every backend.
+ */
+export interface TaskQueue extends TaskStore, CallbackOutbox, WorkerHost {
+  /** Closes connections; idempotent. Workers started from this queue must be closed first. */
+  close(): Promise<void>;
+}
+
+/** The task records: what the API reads and writes. */
+export interface TaskStore {
   /** Records a new task as `queued`. With an idempotency key, returns the task already made for it. */
   submit(request: TaskRequest, options?: SubmitOptions): Promise<SubmitResult>;
   get(id: string): Promise<TaskRecord | undefined>;
@@ -36,10 +45,17 @@ export interface TaskQueue {
    */
   position?(id: string): Promise<number | undefined>;
   /**
-   * Cancels a task: a queued one fails at once, a running one is told to stop (its handler's signal is
-   * aborted within seconds). Returns the record, or undefined for an unknown id.
+   * Cancels a task: a queued one, or one whose run was lost with its process (lease lapsed), fails at once;
+   * a running one is told to stop (its handler's signal is aborted within seconds). Returns the record, or
+   * undefined for an unknown id.
    */
   cancel(id: string): Promise<CancelResult | undefined>;
+  /** Throws when the backend cannot be reached (readiness). */
+  check(): Promise<void>;
+}
+
+/** The completion callbacks' state, kept with the tasks: what the notifier records and resumes. */
+export interface CallbackOutbox {
   /** Records the state of the completion callback in the task's record. */
   setCallbackState(id: string, state: CallbackState): Promise<void>;
   /**
@@ -52,12 +68,12 @@ export interface TaskQueue {
    * pending delivery, one wins. Returns whether this one did.
    */
   claimCallback(id: string, expected: CallbackState, next: CallbackState): Promise<boolean>;
+}
+
+/** Runs tasks: what a worker process starts. */
+export interface WorkerHost {
   /** Starts taking tasks and running the handler on them. */
   startWorker(handler: TaskHandler, options: WorkerOptions): TaskWorker;
-  /** Throws when the backend cannot be reached (readiness). */
-  check(): Promise<void>;
-  /** Closes connections; idempotent. Workers started from this queue must be closed first. */
-  close(): Promise<void>;
 }
 
 export interface SubmitOptions {

@@ -4,6 +4,7 @@ import { copyFile, mkdtemp, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
+import { startProcess } from '../distributed/processes.js';
 import { generateClip } from '../helpers/media.js';
 import { startRedisServer, type RedisServer } from '../helpers/redis-server.js';
 import {
@@ -164,6 +165,56 @@ for (const backend of backends) {
       const res = await fetch(`${api.url}/tasks/${id}/cancel`, { method: 'POST' });
       assert.equal(res.status, 200);
       await assertCancelled(api, id, at, 'split');
+    });
+  });
+
+  describe(`a task whose worker process died (${backend.name})`, () => {
+    test('once its lease lapses it shows requeued with next_run_at, and a cancel ends it at once', async () => {
+      const root = await mkdtemp(path.join(tmpdir(), 'dvc-cancel-dead-'));
+      const env = { ...slowEnv, ...(await backend.env()), LEASE_SECONDS: '2' };
+      const api = await startTestService(env, { worker: false, root, keepRoot: true });
+      const worker = startProcess('worker', ['worker'], {
+        ...env,
+        INPUT_DIR: api.inputDir,
+        OUTPUT_DIR: api.outputDir,
+        STATE_DIR: api.stateDir,
+        LOG_LEVEL: 'info',
+      });
+      try {
+        await copyFile(
+          await generateClip({ width: 640, height: 360, seconds: 10, audio: true }),
+          path.join(api.inputDir, 'dead.mp4'),
+        );
+        const id = await submit(api.url, 'dead.mp4');
+        await waitForEncoder(id);
+        await worker.kill();
+        const requeued = await poll(async () => {
+          const d = await status(api, id);
+          return d.stage === 'requeued' ? d : undefined;
+        }, 10_000);
+        assert.ok(
+          requeued,
+          `the lost run shows within seconds of the lease (${(await status(api, id)).stage})`,
+        );
+        assert.equal(requeued.status, 'queued');
+        assert.equal(requeued.progress, 0);
+        const due = requeued.next_run_at;
+        assert.ok(typeof due === 'string' && !Number.isNaN(Date.parse(due)), `next_run_at: ${due}`);
+        const res = await fetch(`${api.url}/tasks/${id}/cancel`, { method: 'POST' });
+        assert.equal(res.status, 200);
+        const answer = (await res.json()) as StatusDoc;
+        assert.equal(answer.status, 'failed', 'the cancel ended it at once');
+        assert.equal(answer.cancelled, true);
+        assert.equal(answer.error_code, 'cancelled');
+        assert.equal(answer.next_run_at, null);
+        const after = await status(api, id);
+        assert.equal(after.status, 'failed');
+        assert.equal(after.stage, 'cancelled');
+      } finally {
+        await worker.kill();
+        await api.close();
+        await rm(root, { recursive: true, force: true });
+      }
     });
   });
 }

@@ -56,6 +56,19 @@ describe('start-up sweep of orphan work directories', () => {
     assert.ok(!existsSync(reused), 'one named by a pid that another program has now is gone');
   });
 
+  test('a worker that keeps running sweeps again: a directory a dead process left later is removed', async () => {
+    const periodic = await startTestService({}, { api: false, sweepIntervalMs: 200 });
+    try {
+      const dead = path.join(periodic.stateDir, 'work', `${await deadPid()}-1c2d3e4f-killed-later`);
+      await mkdir(dead, { recursive: true });
+      await writeFile(path.join(dead, 'video_360p.mp4'), Buffer.alloc(1024));
+      const gone = await poll(async () => (existsSync(dead) ? undefined : true), 5_000);
+      assert.ok(gone, 'the directory of a worker that died after this one started is swept');
+    } finally {
+      await periodic.close();
+    }
+  });
+
   test('an upload a killed process left unfinished is removed after an hour; one being written stays', async () => {
     await svc?.close();
     svc = undefined;

@@ -9,23 +9,37 @@ export interface RedisServer {
   port: number;
   /** Stops the server (SIGTERM, then SIGKILL) and removes its directory; idempotent. */
   stop(): Promise<void>;
+  /** Stops the server process and keeps its directory (an outage); `restart` brings it back on the same port. */
+  halt(): Promise<void>;
+  restart(): Promise<void>;
+}
+
+export interface RedisServerOptions {
+  /** `aof`: append-only file fsynced every second (what docs/scale-out.md asks of production), kept across `restart`. */
+  persistence?: 'none' | 'aof';
 }
 
 /**
  * Starts a real `redis-server` (Debian's package) on a free loopback port, in a fresh temporary directory,
  * with persistence off (`--save ''`): each test run gets an empty server of its own.
  */
-export async function startRedisServer(): Promise<RedisServer> {
+export async function startRedisServer(options: RedisServerOptions = {}): Promise<RedisServer> {
   let lastError: unknown;
+  const aof = options.persistence === 'aof';
+  const launch = (port: number, dir: string) =>
+    spawn(
+      process.env.REDIS_SERVER_PATH ?? 'redis-server',
+      [
+        ...['--port', String(port), '--bind', '127.0.0.1', '--dir', dir, '--save', ''],
+        ...(aof ? ['--appendonly', 'yes', '--appendfsync', 'everysec'] : ['--appendonly', 'no']),
+      ],
+      { stdio: ['ignore', 'pipe', 'pipe'] },
+    );
   // The free port is found by binding to port 0 and closing; another process may take it before redis binds.
   for (let attempt = 0; attempt < 5; attempt++) {
     const dir = await mkdtemp(path.join(tmpdir(), 'dvc-redis-'));
     const port = await freePort();
-    const child = spawn(
-      process.env.REDIS_SERVER_PATH ?? 'redis-server',
-      ['--port', String(port), '--bind', '127.0.0.1', '--dir', dir, '--save', '', '--appendonly', 'no'],
-      { stdio: ['ignore', 'pipe', 'pipe'] },
-    );
+    let child = launch(port, dir);
     try {
       await waitForReady(child);
     } catch (err) {
@@ -38,6 +52,12 @@ export async function startRedisServer(): Promise<RedisServer> {
     return {
       url: `redis://127.0.0.1:${port}`,
       port,
+      halt: () => stopChild(child),
+      restart: async () => {
+        await stopChild(child);
+        child = launch(port, dir);
+        await waitForReady(child);
+      },
       stop: () =>
         (stopped ??= (async () => {
           await stopChild(child);

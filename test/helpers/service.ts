@@ -31,6 +31,8 @@ export async function startTestService(
     keepRoot?: boolean;
     /** Where log lines go (default stdout), e.g. to capture them; LOG_LEVEL in `env` sets the level. */
     logDestination?: DestinationStream;
+    /** How often the worker sweeps what dead processes left (the service's default: 10 minutes). */
+    sweepIntervalMs?: number;
   } = {},
 ): Promise<TestService> {
   const root = options.root ?? (await mkdtemp(path.join(tmpdir(), 'dvc-test-')));
@@ -49,6 +51,7 @@ export async function startTestService(
   const running = await startService(config, logger, {
     api: options.api ?? true,
     worker: options.worker ?? true,
+    sweepIntervalMs: options.sweepIntervalMs,
   });
   const url = running.address ?? '';
   return {
@@ -102,6 +105,8 @@ export type StatusDoc = {
   error: string | null;
   error_code: string | null;
   cancelled: boolean;
+  /** While queued again: when the task is due to run again. */
+  next_run_at?: string | null;
   output: {
     prefix: string;
     media_prefix?: string;

@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { after, afterEach, describe, test } from 'node:test';
+import { toStatusDocument } from '../../src/api/status-document.js';
 import { TaskFailure } from '../../src/domain/failures.js';
 import type { TaskRecord } from '../../src/domain/task.js';
 import {
@@ -392,6 +393,13 @@ export function taskQueueContract(factory: QueueFactory): void {
       assert.ok(waiting, 'the task waited for its retry');
       assert.equal(waiting.progress, 0, "not the failed attempt's 60 %");
       assert.equal(waiting.etaSeconds, undefined);
+      // Its status says why the last attempt failed and when the next one is due.
+      assert.equal(waiting.stage, 'retrying');
+      const doc = toStatusDocument(waiting);
+      assert.equal(doc.error, 'storage unreachable');
+      assert.equal(doc.error_code, 'storage_error');
+      assert.ok(doc.next_run_at, 'next_run_at is set while waiting for the retry');
+      assert.ok(Math.abs(Date.parse(doc.next_run_at) - Date.now()) < 10_000, doc.next_run_at);
       const final = await finalRecord(q, task.id);
       assert.equal(final.status, 'completed');
       assert.equal(atStart.length, 2);

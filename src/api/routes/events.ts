@@ -1,7 +1,7 @@
 import type { ServerResponse } from 'node:http';
 import type { FastifyBaseLogger, FastifyPluginAsync } from 'fastify';
 import type { Services } from '../../app/services.js';
-import type { TaskQueue } from '../../queue/task-queue.js';
+import type { TaskStore } from '../../queue/task-queue.js';
 import type { TaskRecord } from '../../domain/task.js';
 import { ErrorBodySchema } from '../../domain/schemas/error-body.js';
 import type { StatusDocument } from '../../domain/schemas/status-document.js';
@@ -93,7 +93,7 @@ class TaskFeed {
   private closed = false;
 
   constructor(
-    private readonly queue: TaskQueue,
+    private readonly queue: TaskStore,
     private readonly options: {
       intervalMs: number;
       heartbeatMs: number;

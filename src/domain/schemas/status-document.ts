@@ -88,7 +88,12 @@ export const StatusDocumentSchema = Type.Object({
     }),
   ),
   progress: Type.Number({ minimum: 0, maximum: 100 }),
-  error: Nullable(Type.String({ description: 'Why the task failed, in words a person understands.' })),
+  error: Nullable(
+    Type.String({
+      description:
+        'Why the task failed, in words a person understands; while queued for a retry, why its last attempt failed.',
+    }),
+  ),
   error_code: Nullable(
     Type.String({
       description:
@@ -115,6 +120,14 @@ export const StatusDocumentSchema = Type.Object({
     Type.Number({
       description:
         'While processing: seconds left, from the encoding speed measured so far (null until measured).',
+    }),
+  ),
+  next_run_at: Nullable(
+    Type.String({
+      format: 'date-time',
+      description:
+        'While queued again (stage retrying, or requeued after its run was lost with its process): when the ' +
+        'task is due to run again; a free worker takes it then. Null otherwise.',
     }),
   ),
   playable: Type.Boolean({
