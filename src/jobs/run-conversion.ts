@@ -1,4 +1,4 @@
-import { stat } from 'node:fs/promises';
+import { mkdir, stat } from 'node:fs/promises';
 import path from 'node:path';
 import type { Logger } from 'pino';
 import { TaskFailure } from '../domain/failures.js';
@@ -107,12 +107,17 @@ async function runSteps(run: ConversionRun): Promise<ConversionRunResult> {
   report('fetch', at('fetch', 0));
   const input = await run.source.resolve(workDir, signal);
 
+  // The programs' temporary files stay in the work directory: on the disk they are renamed onto, and removed
+  // with it (Shaka Packager renames its playlists from there: across disks that fails).
+  const tempDir = path.resolve(workDir, 'tmp');
+  await mkdir(tempDir, { recursive: true });
   const stageCtx = {
     tools: run.tools,
     logger: log,
     signal,
     idleTimeoutMs: config.watchdog.idleTimeoutMs,
     maxRuntimeMs: config.watchdog.maxRuntimeMs,
+    tempDir,
   };
   const qcOn = config.qc.mode !== 'off';
   let qc: QcReport | undefined;

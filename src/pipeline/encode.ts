@@ -37,6 +37,7 @@ export async function encode(
       signal: ctx.signal,
       idleTimeoutMs: ctx.idleTimeoutMs,
       timeoutMs: ctx.maxRuntimeMs,
+      tempDir: ctx.tempDir,
       onStdoutLine: (line) => {
         const seconds = parseProgressLine(line);
         if (seconds !== undefined && media.duration > 0) onProgress(Math.min(1, seconds / media.duration));

@@ -90,6 +90,11 @@ export async function packageStreams(
     String(PACKAGER_IO_CACHE_BYTES),
     '--segment_duration',
     String(plan.segmentDuration),
+    // Its temporary files (manifests are written to one, then renamed into place) on the package's disk: a
+    // rename from /tmp into a WORK_DIR on another file system fails (EXDEV). TMPDIR says so for the HLS
+    // playlists, which the flag does not cover.
+    '--temp_dir',
+    ctx.tempDir,
     // Segments are cut only at keyframes, which the encoder placed on the segment grid already.
   ];
   if (dash) {
@@ -112,6 +117,7 @@ export async function packageStreams(
       signal: ctx.signal,
       idleTimeoutMs: options.streaming ? undefined : ctx.idleTimeoutMs,
       timeoutMs: options.streaming ? undefined : ctx.maxRuntimeMs,
+      tempDir: ctx.tempDir,
     });
   } catch (err) {
     throw processFailure(err, 'package_failed', 'Shaka Packager could not package the streams', [pkgDir]);

@@ -25,6 +25,11 @@ export interface RunProcessOptions {
   killGraceMs?: number;
   cwd?: string;
   /**
+   * The program's temporary directory (`TMPDIR`): a task's work directory, so that temporary files sit on the
+   * disk of the files they become (a rename across disks fails with EXDEV) and go with the task.
+   */
+  tempDir?: string;
+  /**
    * Start the program through `setpriv --pdeathsig KILL` so that it dies with this process (default). A
    * program that is over in milliseconds (mkfifo) is started directly: one exec less.
    */
@@ -87,6 +92,7 @@ export async function runProcess(
       stdio: ['ignore', 'pipe', 'pipe'],
       detached: true,
       cwd: options.cwd,
+      env: options.tempDir === undefined ? undefined : { ...process.env, TMPDIR: options.tempDir },
       shell: false,
     });
     let stdout = '';
