@@ -3,6 +3,7 @@ import type { Logger } from 'pino';
 import { buildApp, buildProbeApp } from '../api/app.js';
 import { createServices, type Services } from './services.js';
 import { sweepOrphanWorkDirs } from '../jobs/work-dirs.js';
+import { startSweeps } from '../jobs/sweeps.js';
 import { withdrawAbandoned } from '../jobs/process-task.js';
 import { UPLOADS_DIR } from '../api/routes/upload-names.js';
 import type { Config } from '../config/config.js';
@@ -25,7 +26,7 @@ export interface RunningService {
   close(): Promise<void>;
 }
 
-/** How long a `.part` file (of an upload or a publish cut off) may go unwritten before a starting process removes it. */
+/** How long an upload's `.part` file may go unwritten before a starting API process removes it. */
 const STALE_PART_MS = 60 * 60_000;
 
 /** Starts the API and/or an in-process worker with this configuration. */
@@ -37,21 +38,16 @@ export async function startService(
   const services = await createServices(config, logger);
   let app: FastifyInstance | undefined;
   let worker: TaskWorker | undefined;
+  let stopSweeps: (() => void) | undefined;
   try {
     if (options.worker) {
       const versions = await checkTools(services.tools, { zscale: config.encode.scaler === 'zscale' });
       logger.info(versions, 'media tools');
       await sweepOrphanWorkDirs(config.workDir, logger);
       // Publishing to a local output directory writes each file as a `.part` beside its place, then renames
-      // it: a process killed meanwhile leaves the part behind (never listed nor served). Removed once an hour
-      // old, in the background: the output tree may be large, and nothing waits for it.
-      if (services.output.localFiles) {
-        services.output.localFiles.removeStalePartials('', STALE_PART_MS).then(
-          (removed) =>
-            removed && logger.info({ removed }, 'removed output files a stopped process left unfinished'),
-          (err: unknown) => logger.warn({ err }, 'could not look for unfinished output files'),
-        );
-      }
+      // it: a process killed meanwhile leaves the part behind (never listed nor served). Swept now and then
+      // periodically, with the work directories of processes that die meanwhile.
+      stopSweeps = startSweeps({ workDir: config.workDir, output: services.output, logger });
       worker = services.queue.startWorker(
         createTaskProcessor({
           config,
@@ -117,6 +113,7 @@ export async function startService(
       address,
       close: () =>
         (closing ??= (async () => {
+          stopSweeps?.();
           const results = await Promise.allSettled([app?.close(), worker?.close(config.shutdownGraceMs)]);
           await services.close();
           const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
@@ -124,6 +121,7 @@ export async function startService(
         })()),
     };
   } catch (err) {
+    stopSweeps?.();
     await Promise.allSettled([app?.close(), worker?.close(0)]);
     await services.close();
     throw err;

@@ -79,7 +79,10 @@ export class LocalStorage implements Storage, LocalFiles {
    * killed while writing left (an upload or a publish cut off by a crash); a write under way elsewhere keeps
    * its file's time fresh. Returns how many it removed.
    */
-  async removeStalePartials(prefix: string, olderThanMs: number): Promise<number> {
+  async removeStalePartials(
+    prefix: string,
+    olderThanMs: number | ((key: string) => number),
+  ): Promise<number> {
     const dir = prefix ? this.pathOf(prefix.replace(/\/+$/, '')) : this.root;
     let entries;
     try {
@@ -94,9 +97,11 @@ export class LocalStorage implements Storage, LocalFiles {
       if (!e.isFile() || !isPartialFile(e.name)) continue;
       const file = path.join(e.parentPath, e.name);
       const info = await stat(file).catch(() => undefined);
-      if (info && Date.now() - info.mtimeMs > olderThanMs) {
-        stale.push(path.relative(this.root, file).split(path.sep).join('/'));
-      }
+      const key = path.relative(this.root, file).split(path.sep).join('/');
+      // The key the part stands for: `<name>.<12 hex>.part` is a write of `<name>`.
+      const limit =
+        typeof olderThanMs === 'number' ? olderThanMs : olderThanMs(key.replace(/\.[0-9a-f]{12}\.part$/, ''));
+      if (info && Date.now() - info.mtimeMs > limit) stale.push(key);
     }
     await this.delete(stale);
     return stale.length;
