@@ -75,7 +75,8 @@ interface DiskState {
   free: number;
   /** Used, the blocks reserved for root counted as free: a process running as root writes on into them. */
   used: number;
-  full: boolean;
+  /** The file system's size. */
+  size: number;
 }
 
 async function diskState(dir: string): Promise<DiskState> {
@@ -84,7 +85,7 @@ async function diskState(dir: string): Promise<DiskState> {
   return {
     free,
     used: (fs.blocks - fs.bfree) * fs.bsize,
-    full: free < nearlyFullBytes(fs.blocks * fs.bsize),
+    size: fs.blocks * fs.bsize,
   };
 }
 
@@ -106,7 +107,7 @@ const writeFailures = new Set<FailureCode>([
 export async function diskFullInstead(err: unknown, dir: string, nearlyFull?: number): Promise<unknown> {
   if (err instanceof TaskFailure && !writeFailures.has(err.code)) return err;
   const disk = await diskState(dir).catch(() => undefined);
-  if (!disk || !(nearlyFull === undefined ? disk.full : disk.free < nearlyFull)) return err;
+  if (!disk || disk.free >= (nearlyFull ?? nearlyFullBytes(disk.size))) return err;
   return new TaskFailure('disk_full', `the worker's disk is full (${Math.round(disk.free / 1e6)} MB free)`, {
     cause: err,
   });
@@ -118,7 +119,8 @@ const DISK_SAMPLE_MS = 1_000;
 
 /**
  * Notices a work disk that fills up under a running encode, in seconds rather than the idle watchdog's
- * minutes: the disk is full and the output has stopped growing (no progress reported, no block written) for
+ * minutes: the disk is full (under WORK_MARGIN_BYTES free, which the plan's check kept) and the output has
+ * stopped growing (no progress reported, no block written) for
  * `stallMs`. Then it calls `onStall` with the `disk_full` failure, once. A program that says so (ENOSPC) is
  * stopped sooner, by its own words (see runProcess `failOnStderr`); this is for the ones that just wait.
  */
@@ -142,12 +144,11 @@ export class DiskStallWatch {
   }
 
   /**
-   * The run's stage and progress. The watch looks while programs write the package (`encode`, `package`),
-   * once the encode has made progress: before its first frames nothing of the run's can have filled the disk.
+   * The run's stage and progress. The watch looks during the encode (its progress is reported every half
+   * second), once it has made progress: before its first frames nothing of the run's can have filled the disk.
    */
   report(stage: string, progress: number): void {
-    const writing = stage === 'encode' || stage === 'package';
-    if (!writing) {
+    if (stage !== 'encode') {
       this.watching = false;
       this.progress = -1;
       return;
@@ -172,7 +173,9 @@ export class DiskStallWatch {
       if (disk) this.lastUsed = disk.used;
       const advanced = this.advanced;
       this.advanced = false;
-      if (!this.watching || !disk?.full || grew || advanced) {
+      // Fuller than a planned run leaves its disk (its margin): fuller than a run that fits ever makes it.
+      const full = !!disk && disk.free < Math.min(WORK_MARGIN_BYTES, nearlyFullBytes(disk.size));
+      if (!this.watching || !disk || !full || grew || advanced) {
         this.stalledSince = undefined;
         return;
       }
