@@ -85,20 +85,25 @@ const span = { fetch: [0, 4], convert: [4, 95], qc: [95, 96], publish: [96, 100]
  * QC → publish, then the report. What the destination published is withdrawn when the run fails.
  */
 export async function runConversion(run: ConversionRun): Promise<ConversionRunResult> {
-  // A work disk that fills up under the encode stops the run in seconds (see DiskStallWatch).
-  const diskStall = new AbortController();
+  // A work disk that fills up under the encode stops the run in seconds (see DiskStallWatch); the caller's
+  // signal stops it as before (forwarded by hand: AbortSignal.any is Node 20.3+).
+  const stop = new AbortController();
+  const forward = () => stop.abort(run.signal.reason);
+  if (run.signal.aborted) forward();
+  else run.signal.addEventListener('abort', forward, { once: true });
   let stalled: TaskFailure | undefined;
   const watch = new DiskStallWatch(run.workDir, (failure) => {
     stalled = failure;
-    diskStall.abort(failure);
+    stop.abort(failure);
   });
   try {
-    return await runSteps({ ...run, signal: AbortSignal.any([run.signal, diskStall.signal]) }, watch);
+    return await runSteps({ ...run, signal: stop.signal }, watch);
   } catch (err) {
     if (stalled && !run.signal.aborted) throw new TaskFailure(stalled.code, stalled.message, { cause: err });
     throw await diskFullInstead(err, run.workDir);
   } finally {
     watch.stop();
+    run.signal.removeEventListener('abort', forward);
   }
 }
 
