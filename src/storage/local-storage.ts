@@ -2,7 +2,7 @@ import { constants } from 'node:fs';
 import { access, copyFile, mkdir, opendir, readdir, rename, rm, rmdir, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { TaskFailure } from '../domain/failures.js';
-import { assertSafeKey, isPartialFile, keyUrlPath, partialFileName } from './keys.js';
+import { assertSafeKey, isPartialFile, keyUrlPath, partialFileName, partialTarget } from './keys.js';
 import type { LocalFiles, ObjectInfo, ObjectLocation, PutOptions, Storage, StoragePlace } from './storage.js';
 
 /** Objects as files below one root directory. */
@@ -98,9 +98,7 @@ export class LocalStorage implements Storage, LocalFiles {
       const file = path.join(e.parentPath, e.name);
       const info = await stat(file).catch(() => undefined);
       const key = path.relative(this.root, file).split(path.sep).join('/');
-      // The key the part stands for: `<name>.<12 hex>.part` is a write of `<name>`.
-      const limit =
-        typeof olderThanMs === 'number' ? olderThanMs : olderThanMs(key.replace(/\.[0-9a-f]{12}\.part$/, ''));
+      const limit = typeof olderThanMs === 'number' ? olderThanMs : olderThanMs(partialTarget(key));
       if (info && Date.now() - info.mtimeMs > limit) stale.push(key);
     }
     await this.delete(stale);
