@@ -120,9 +120,9 @@ const DISK_SAMPLE_MS = 1_000;
 /**
  * Notices a work disk that fills up under a running encode, in seconds rather than the idle watchdog's
  * minutes: the disk is full (under WORK_MARGIN_BYTES free, which the plan's check kept) and the output has
- * stopped growing (no progress reported, no block written) for
- * `stallMs`. Then it calls `onStall` with the `disk_full` failure, once. A program that says so (ENOSPC) is
- * stopped sooner, by its own words (see runProcess `failOnStderr`); this is for the ones that just wait.
+ * stopped growing (no progress reported, no block written) for `stallMs`. Then it calls `onStall` with the
+ * `disk_full` failure, once. A program that says so (ENOSPC) is stopped sooner, by its own words (runProcess
+ * `failOnStderr`); this is for the ones that just wait.
  */
 export class DiskStallWatch {
   private readonly timer: NodeJS.Timeout;
