@@ -29,6 +29,7 @@ const stageContext = {
   logger: createLogger('silent'),
   idleTimeoutMs: 120_000,
   maxRuntimeMs: 3_600_000,
+  tempDir: os.tmpdir(),
 };
 
 interface Lever {

@@ -3,6 +3,7 @@ import type { Logger } from 'pino';
 import { buildApp, buildProbeApp } from '../api/app.js';
 import { createServices, type Services } from './services.js';
 import { sweepOrphanWorkDirs } from '../jobs/work-dirs.js';
+import { startSweeps } from '../jobs/sweeps.js';
 import { settleCompleted, withdrawAbandoned } from '../jobs/process-task.js';
 import { UPLOADS_DIR } from '../api/routes/upload-names.js';
 import type { Config } from '../config/config.js';
@@ -27,13 +28,8 @@ export interface RunningService {
   close(): Promise<void>;
 }
 
-/** How long a `.part` file (of an upload or a publish cut off) may go unwritten before a starting process removes it. */
+/** How long an upload's `.part` file may go unwritten before a starting API process removes it. */
 const STALE_PART_MS = 60 * 60_000;
-/**
- * A worker sweeps again at this interval, not only at its start: a SIGKILLed worker on a host whose processes
- * keep running leaves its work directory (its whole encode) and the `.part` files of a cut publish behind.
- */
-const SWEEP_INTERVAL_MS = 10 * 60_000;
 
 /** Starts the API and/or an in-process worker with this configuration. */
 export async function startService(
@@ -44,30 +40,21 @@ export async function startService(
   const services = await createServices(config, logger);
   let app: FastifyInstance | undefined;
   let worker: TaskWorker | undefined;
-  let sweepTimer: NodeJS.Timeout | undefined;
+  let stopSweeps: (() => void) | undefined;
   try {
     if (options.worker) {
       const versions = await checkTools(services.tools, { zscale: config.encode.scaler === 'zscale' });
       logger.info(versions, 'media tools');
       await sweepOrphanWorkDirs(config.workDir, logger);
       // Publishing to a local output directory writes each file as a `.part` beside its place, then renames
-      // it: a process killed meanwhile leaves the part behind (never listed nor served). Removed once an hour
-      // old, in the background: the output tree may be large, and nothing waits for it.
-      const sweepOutput = () => {
-        services.output.localFiles?.removeStalePartials('', STALE_PART_MS).then(
-          (removed) =>
-            removed && logger.info({ removed }, 'removed output files a stopped process left unfinished'),
-          (err: unknown) => logger.warn({ err }, 'could not look for unfinished output files'),
-        );
-      };
-      sweepOutput();
-      sweepTimer = setInterval(() => {
-        sweepOrphanWorkDirs(config.workDir, logger).catch((err: unknown) =>
-          logger.warn({ err }, 'could not sweep the work directory'),
-        );
-        sweepOutput();
-      }, options.sweepIntervalMs ?? SWEEP_INTERVAL_MS);
-      sweepTimer.unref();
+      // it: a process killed meanwhile leaves the part behind (never listed nor served). Swept now and then
+      // periodically, with the work directories of processes that die meanwhile.
+      stopSweeps = startSweeps({
+        workDir: config.workDir,
+        output: services.output,
+        logger,
+        intervalMs: options.sweepIntervalMs,
+      });
       worker = services.queue.startWorker(
         createTaskProcessor({
           config,
@@ -134,7 +121,7 @@ export async function startService(
       address,
       close: () =>
         (closing ??= (async () => {
-          clearInterval(sweepTimer);
+          stopSweeps?.();
           const results = await Promise.allSettled([app?.close(), worker?.close(config.shutdownGraceMs)]);
           await services.close();
           const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
@@ -142,7 +129,7 @@ export async function startService(
         })()),
     };
   } catch (err) {
-    clearInterval(sweepTimer);
+    stopSweeps?.();
     await Promise.allSettled([app?.close(), worker?.close(0)]);
     await services.close();
     throw err;

@@ -1,13 +1,13 @@
-import { statfs } from 'node:fs/promises';
 import path from 'node:path';
-import { TaskFailure, type FailureCode } from '../domain/failures.js';
+import { TaskFailure } from '../domain/failures.js';
 import { assertSafeKey } from '../storage/keys.js';
 import type { Storage } from '../storage/storage.js';
+import { ensureFreeSpace } from './disk-space.js';
 
 export interface FetchOptions {
   maxInputBytes: number;
-  /** Free space wanted in `workDir` besides the download itself (encoded streams, package), by input size. */
-  reserveBytes?: (inputSize: number) => number;
+  /** Free space wanted in `workDir` besides the download itself (the plan's own check comes once it is probed). */
+  reserveBytes?: number;
   signal?: AbortSignal;
 }
 
@@ -43,57 +43,11 @@ export async function fetchInput(
     );
   }
   const local = storage.localFiles?.pathOf(key);
-  await ensureFreeSpace(workDir, (local ? 0 : info.size) + (options.reserveBytes?.(info.size) ?? 0));
+  await ensureFreeSpace(workDir, (local ? 0 : info.size) + (options.reserveBytes ?? 0));
   if (local) return { path: local, size: info.size, downloaded: false };
   const dest = path.join(workDir, `input${path.extname(key).slice(0, 10)}`);
   // The version whose size was checked, and no other (a re-upload in between would escape the limit).
   await storage.download(key, dest, options.signal, { etag: info.etag });
   options.signal?.throwIfAborted();
   return { path: dest, size: info.size, downloaded: true };
-}
-
-/** Bytes free for this process on the file system of `dir`. */
-export async function freeBytes(dir: string): Promise<number> {
-  const fs = await statfs(dir);
-  return fs.bavail * fs.bsize;
-}
-
-export async function ensureFreeSpace(dir: string, needed: number): Promise<void> {
-  const free = await freeBytes(dir);
-  if (free < needed) {
-    throw new TaskFailure(
-      'disk_full',
-      `not enough free disk space for this input: ${Math.round(needed / 1e6)} MB needed, ${Math.round(free / 1e6)} MB free`,
-    );
-  }
-}
-
-/** Failures that a full disk can cause (others, such as a missing input or a cancel, keep their code). */
-const writeFailures = new Set<FailureCode>([
-  'encode_failed',
-  'package_failed',
-  'qc_failed',
-  'timeout',
-  'internal',
-]);
-
-/** Free space below which a failure in the work directory is put down to the disk. */
-export const NEARLY_FULL_BYTES = 64 * 1024 * 1024;
-
-/**
- * The failure of a run in `dir`, as `disk_full` (retried later) when that disk is nearly full: FFmpeg and Shaka
- * Packager do not always say so (a packager that cannot write stops reading, FFmpeg then waits on its pipe
- * until the watchdog's `timeout`; or the packager reports a stream it cannot parse).
- */
-export async function diskFullInstead(
-  err: unknown,
-  dir: string,
-  nearlyFull = NEARLY_FULL_BYTES,
-): Promise<unknown> {
-  if (err instanceof TaskFailure && !writeFailures.has(err.code)) return err;
-  const free = await freeBytes(dir).catch(() => undefined);
-  if (free === undefined || free >= nearlyFull) return err;
-  return new TaskFailure('disk_full', `the worker's disk is full (${Math.round(free / 1e6)} MB free)`, {
-    cause: err,
-  });
 }

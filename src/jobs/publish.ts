@@ -47,7 +47,10 @@ export class PackagePublisher {
       earlierMedia?: string[];
     },
   ) {
-    this.journalDir = joinKey(prefix, `.replaced-${options.taskId.replace(/[^A-Za-z0-9_-]/g, '_')}`);
+    this.journalDir = joinKey(
+      prefix,
+      `${JOURNAL_DIR_PREFIX}${options.taskId.replace(/[^A-Za-z0-9_-]/g, '_')}`,
+    );
   }
 
   /**
@@ -196,6 +199,8 @@ export class PackagePublisher {
     try {
       const keys = await this.storage.list(`${this.journalDir}/`);
       if (keys.length) await this.storage.delete(keys);
+      // A write into it that a killed run left unfinished (never listed): the task is over, nothing writes there.
+      await this.storage.localFiles?.removeStalePartials(this.journalDir, 0);
     } catch (err) {
       this.options.logger.warn({ err }, 'could not remove the journal of the replaced files');
     }
@@ -291,6 +296,15 @@ export class PackagePublisher {
 
 /** The top-level files that point at media directories. */
 const TOP_LEVEL_MANIFESTS = ['manifest.mpd', 'master.m3u8'];
+
+/** A task's journal directory below its prefix: `.replaced-<task>`. */
+const JOURNAL_DIR_PREFIX = '.replaced-';
+
+/** Whether `key` is a file of a task's journal directory. */
+export function isJournalKey(key: string): boolean {
+  const parts = key.split('/');
+  return parts.length >= 2 && parts[parts.length - 2]!.startsWith(JOURNAL_DIR_PREFIX);
+}
 
 /** The journal's own file in the task's journal directory. */
 const JOURNAL_FILE = 'journal.json';

@@ -1,4 +1,4 @@
-import { stat } from 'node:fs/promises';
+import { mkdir, stat } from 'node:fs/promises';
 import path from 'node:path';
 import type { Logger } from 'pino';
 import { TaskFailure } from '../domain/failures.js';
@@ -6,11 +6,11 @@ import { describeFailures, type QcReport } from '../domain/qc-report.js';
 import type { EarlyOutput, RenditionOutput, TaskOutput } from '../domain/task.js';
 import { convert, type ConversionResult, type ConvertStage } from '../pipeline/convert.js';
 import type { PackageResult } from '../pipeline/package.js';
-import { nominalMediaBytes, type EncodeSettings, type Rendition } from '../pipeline/plan.js';
+import type { EncodeSettings, Rendition } from '../pipeline/plan.js';
 import type { ProbeResult } from '../pipeline/probe.js';
 import type { MediaTools } from '../pipeline/tools.js';
 import { checkConversion, readSourceSpans, type SourceSpans } from '../qc/check-conversion.js';
-import { diskFullInstead, ensureFreeSpace } from './fetch-input.js';
+import { diskFullInstead, DiskStallWatch, ensureFreeSpace, workSpaceNeeded } from './disk-space.js';
 import type { JobSettings } from './job-settings.js';
 import { probePacketSeconds } from './probe-packets.js';
 import { EtaEstimator, StageClock } from './stage-clock.js';
@@ -85,14 +85,29 @@ const span = { fetch: [0, 4], convert: [4, 95], qc: [95, 96], publish: [96, 100]
  * QC → publish, then the report. What the destination published is withdrawn when the run fails.
  */
 export async function runConversion(run: ConversionRun): Promise<ConversionRunResult> {
+  // A work disk that fills up under the encode stops the run in seconds (see DiskStallWatch); the caller's
+  // signal stops it as before (forwarded by hand: AbortSignal.any is Node 20.3+).
+  const stop = new AbortController();
+  const forward = () => stop.abort(run.signal.reason);
+  if (run.signal.aborted) forward();
+  else run.signal.addEventListener('abort', forward, { once: true });
+  let stalled: TaskFailure | undefined;
+  const watch = new DiskStallWatch(run.workDir, (failure) => {
+    stalled = failure;
+    stop.abort(failure);
+  });
   try {
-    return await runSteps(run);
+    return await runSteps({ ...run, signal: stop.signal }, watch);
   } catch (err) {
+    if (stalled && !run.signal.aborted) throw new TaskFailure(stalled.code, stalled.message, { cause: err });
     throw await diskFullInstead(err, run.workDir);
+  } finally {
+    watch.stop();
+    run.signal.removeEventListener('abort', forward);
   }
 }
 
-async function runSteps(run: ConversionRun): Promise<ConversionRunResult> {
+async function runSteps(run: ConversionRun, watch: DiskStallWatch): Promise<ConversionRunResult> {
   const { config, destination, logger: log, signal, workDir } = run;
   const clock = new StageClock();
   const eta = new EtaEstimator();
@@ -100,6 +115,7 @@ async function runSteps(run: ConversionRun): Promise<ConversionRunResult> {
   let earlyOutput: EarlyOutput | undefined;
   const report = (stage: string, progress: number, encoding = false) => {
     clock.enter(stage);
+    watch.report(stage, progress);
     const etaSeconds = eta.update(progress / 100, encoding);
     run.onProgress?.({ stage, progress, etaSeconds, ...(earlyOutput ? { earlyOutput } : {}) });
   };
@@ -107,12 +123,17 @@ async function runSteps(run: ConversionRun): Promise<ConversionRunResult> {
   report('fetch', at('fetch', 0));
   const input = await run.source.resolve(workDir, signal);
 
+  // The programs' temporary files stay in the work directory: on the disk they are renamed onto, and removed
+  // with it (Shaka Packager renames its playlists from there: across disks that fails).
+  const tempDir = path.resolve(workDir, 'tmp');
+  await mkdir(tempDir, { recursive: true });
   const stageCtx = {
     tools: run.tools,
     logger: log,
     signal,
     idleTimeoutMs: config.watchdog.idleTimeoutMs,
     maxRuntimeMs: config.watchdog.maxRuntimeMs,
+    tempDir,
   };
   const qcOn = config.qc.mode !== 'off';
   let qc: QcReport | undefined;
@@ -127,16 +148,13 @@ async function runSteps(run: ConversionRun): Promise<ConversionRunResult> {
       onProgress: (stage: ConvertStage, f) => report(stage, at('convert', f), stage === 'encode'),
       probePacketSeconds: probePacketSeconds(config),
       onPlan: async (media, plan, packets) => {
-        // Room for what the plan writes (by its length, not the input's size), twice the early package's
-        // streams with EARLY_MANIFEST, and the destination's copy when it is on the same disk.
-        const full = nominalMediaBytes(plan, media.duration);
-        const [lowest] = plan.renditions;
-        const early =
-          config.earlyManifest && lowest && plan.renditions.length > 1
-            ? 2 * nominalMediaBytes(plan, media.duration, { renditions: [lowest], audio: true })
-            : 0;
-        const copy = (await destination.copiesOnDiskOf(workDir)) ? full : 0;
-        await ensureFreeSpace(workDir, (full + early + copy) * 1.25 + 32 * 1024 * 1024);
+        // Room for what the plan writes, by its length and bitrates (not the input's size).
+        const needed = workSpaceNeeded(plan, media.duration, {
+          earlyManifest: config.earlyManifest,
+          copiedOnSameDisk: await destination.copiesOnDiskOf(workDir),
+          quality: qcOn && config.qc.quality,
+        });
+        await ensureFreeSpace(workDir, needed);
         if (qcOn) {
           sourceSpans = readSourceSpans(media, plan, input.path, stageCtx, packets);
           // Awaited by the check; a conversion that fails first must not leave it unhandled.

@@ -4,6 +4,7 @@ import { POSTER_NAME } from '../pipeline/poster.js';
 import { joinKey } from '../storage/keys.js';
 import type { Storage } from '../storage/storage.js';
 import type { StorageSettings } from '../storage/storage-settings.js';
+import { WORK_MARGIN_BYTES } from './disk-space.js';
 import { fetchInput } from './fetch-input.js';
 import type { PackagePublisher } from './publish.js';
 import type { InputSource, PackageDestination } from './run-conversion.js';
@@ -14,9 +15,8 @@ export function storageInput(storage: Storage, key: string, options: { maxInputB
     resolve: (workDir, signal) =>
       fetchInput(storage, key, workDir, {
         maxInputBytes: options.maxInputBytes,
-        // Room for the package and, with EARLY_MANIFEST, the first run's streams (each about the input's size
-        // at most, in common cases); the other streams go through pipes, not files.
-        reserveBytes: (size) => 2 * size + 64 * 1024 * 1024,
+        // The download and a margin: what the package needs is known once the input is probed and planned.
+        reserveBytes: WORK_MARGIN_BYTES,
         signal,
       }),
   };

@@ -10,6 +10,8 @@ export interface StageContext {
   idleTimeoutMs: number;
   /** A child process that runs longer than this is killed. */
   maxRuntimeMs: number;
+  /** The programs' temporary directory (TMPDIR), inside the task's work directory: see RunProcessOptions. */
+  tempDir: string;
 }
 
 /** Stage name and 0..1 fraction of that stage done. */

@@ -87,6 +87,7 @@ export async function convert(
       ffmpeg: ctx.tools.ffmpeg,
       logger: ctx.logger,
       signal: ctx.signal,
+      tempDir: ctx.tempDir,
       packetSeconds: options.probePacketSeconds,
     }));
   checkLimits(media, options.limits);

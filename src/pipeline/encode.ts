@@ -5,7 +5,7 @@ import { buildEncodeArgs, parseProgressLine, type EncodeOutputs } from './ffmpeg
 import type { MediaInfo } from './media-info.js';
 import type { EncodePlan } from './plan.js';
 import { hasContent } from './poster.js';
-import { processFailure } from './process-failure.js';
+import { diskFullReport, processFailure } from './process-failure.js';
 
 /** Where the encode writes each stream of the plan (regular files or pipes) and the poster, inside `dir`. */
 export function encodeOutputsIn(dir: string, plan: EncodePlan): EncodeOutputs {
@@ -37,6 +37,9 @@ export async function encode(
       signal: ctx.signal,
       idleTimeoutMs: ctx.idleTimeoutMs,
       timeoutMs: ctx.maxRuntimeMs,
+      tempDir: ctx.tempDir,
+      // Nothing it encodes from then on can be kept: the disk is full (seconds, not the idle watchdog's minutes).
+      failOnStderr: diskFullReport,
       onStdoutLine: (line) => {
         const seconds = parseProgressLine(line);
         if (seconds !== undefined && media.duration > 0) onProgress(Math.min(1, seconds / media.duration));

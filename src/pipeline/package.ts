@@ -5,7 +5,7 @@ import type { StageContext } from './context.js';
 import type { EncodeOutputs } from './ffmpeg-args.js';
 import { raiseHlsBandwidth } from './hls-bandwidth.js';
 import type { EncodePlan } from './plan.js';
-import { processFailure } from './process-failure.js';
+import { diskFullReport, processFailure } from './process-failure.js';
 
 /** The package's directory of audio segments: `audio/init.mp4`, `audio/N.m4s` (served as audio/mp4). */
 export const AUDIO_DIR = 'audio';
@@ -14,6 +14,9 @@ export const MANIFEST_NAME = 'manifest.mpd';
 export const HLS_MASTER_NAME = 'master.m3u8';
 /** Shaka Packager's threaded I/O cache per file (its default is 32 MiB; see the arguments below). */
 const PACKAGER_IO_CACHE_BYTES = 1024 * 1024;
+
+/** The packager's final error line, or a write that failed on a full disk. */
+const packagerGaveUp = new RegExp(`Packaging Error:|${diskFullReport.source}`);
 
 export interface PackageResult {
   dir: string;
@@ -90,6 +93,11 @@ export async function packageStreams(
     String(PACKAGER_IO_CACHE_BYTES),
     '--segment_duration',
     String(plan.segmentDuration),
+    // Its temporary files (manifests are written to one, then renamed into place) on the package's disk: a
+    // rename from /tmp into a WORK_DIR on another file system fails (EXDEV). TMPDIR says so for the HLS
+    // playlists, which the flag does not cover.
+    '--temp_dir',
+    ctx.tempDir,
     // Segments are cut only at keyframes, which the encoder placed on the segment grid already.
   ];
   if (dash) {
@@ -112,6 +120,10 @@ export async function packageStreams(
       signal: ctx.signal,
       idleTimeoutMs: options.streaming ? undefined : ctx.idleTimeoutMs,
       timeoutMs: options.streaming ? undefined : ctx.maxRuntimeMs,
+      tempDir: ctx.tempDir,
+      // Its last words: after them it may wait on its input pipes for ever (a segment it could not write to a
+      // full disk, while FFmpeg waits for it to read on).
+      failOnStderr: packagerGaveUp,
     });
   } catch (err) {
     throw processFailure(err, 'package_failed', 'Shaka Packager could not package the streams', [pkgDir]);

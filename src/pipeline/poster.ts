@@ -152,6 +152,7 @@ async function extractPoster(
         signal: ctx.signal,
         idleTimeoutMs: ctx.idleTimeoutMs,
         timeoutMs: ctx.maxRuntimeMs,
+        tempDir: ctx.tempDir,
       },
     );
   } catch (err) {

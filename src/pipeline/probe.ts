@@ -49,6 +49,8 @@ export interface ProbeOptions {
   logger?: Logger;
   signal?: AbortSignal;
   timeoutMs?: number;
+  /** The programs' temporary directory (see RunProcessOptions.tempDir). */
+  tempDir?: string;
   /**
    * Also list the packets of the first this many seconds (the quality check's look at the source's ends, which
    * for a short input is the whole file): one ffprobe run instead of two.
@@ -102,6 +104,7 @@ export async function probeSource(inputPath: string, options: ProbeOptions): Pro
         signal: options.signal,
         timeoutMs: options.timeoutMs ?? 60_000,
         tiedToParent: options.tiedToParent,
+        tempDir: options.tempDir,
       },
     ));
   } catch (err) {
@@ -222,6 +225,7 @@ async function measureDuration(
         signal: options.signal,
         timeoutMs: options.timeoutMs ?? 300_000,
         tiedToParent: options.tiedToParent,
+        tempDir: options.tempDir,
       },
     );
     const times = [...stdout.matchAll(/^out_time_us=(\d+)$/gm)].map((m) => Number(m[1]));

@@ -22,6 +22,9 @@ const consequenceLine =
 const summaryLine =
   /^\[(libx264|libx265|aac|libopus|libvorbis|libmp3lame|mjpeg|libvpx[\w-]*) @ 0x[0-9a-f]+\] (frame [IPB]:|mb [IPB] |consecutive B-frames|8x8 transform|coded y,|i16 |i8 |i4 |i8c |Weighted P-Frames|ref [PB] L|direct mvs|final ratefactor|kb\/s:|Qavg:|\d+ frames left in the queue)|^\[Parsed_blackframe_\d+ @ 0x[0-9a-f]+\] frame:/;
 
+/** What FFmpeg and Shaka Packager say when a write fails on a full disk. */
+export const diskFullReport = /No space left on device|ENOSPC/;
+
 /** Signals that stop a program from outside (a service manager, an operator), not because of its input. */
 const stopSignals = ['SIGTERM', 'SIGINT', 'SIGHUP'] as const;
 
@@ -43,7 +46,7 @@ export function processFailure(err: unknown, code: FailureCode, what: string, hi
       cause: err,
     });
   }
-  if (/No space left on device|ENOSPC/.test(err.stderrTail)) {
+  if (diskFullReport.test(err.stderrTail)) {
     return new TaskFailure('disk_full', `${what}: the worker's disk is full`, { cause: err });
   }
   // A program that printed more than can be read: this input makes it so, another attempt would too.

@@ -21,9 +21,20 @@ export interface RunProcessOptions {
   timeoutMs?: number;
   /** Kill the process when it writes nothing (stdout or stderr) for this long. */
   idleTimeoutMs?: number;
+  /**
+   * Stop the program as failed when a line of its stderr matches: an error it reports and then does not exit
+   * on (Shaka Packager, whose inputs are pipes, waits on them after its last words), or that makes the rest
+   * of its work pointless (a full disk).
+   */
+  failOnStderr?: RegExp;
   /** Time between SIGTERM and SIGKILL when stopping the process. */
   killGraceMs?: number;
   cwd?: string;
+  /**
+   * The program's temporary directory (`TMPDIR`): a task's work directory, so that temporary files sit on the
+   * disk of the files they become (a rename across disks fails with EXDEV) and go with the task.
+   */
+  tempDir?: string;
   /**
    * Start the program through `setpriv --pdeathsig KILL` so that it dies with this process (default). A
    * program that is over in milliseconds (mkfifo) is started directly: one exec less.
@@ -31,7 +42,8 @@ export interface RunProcessOptions {
   tiedToParent?: boolean;
 }
 
-export type ProcessFailureKind = 'exit' | 'aborted' | 'timeout' | 'idle' | 'spawn' | 'output';
+/** `fatal`: stopped on a line of its stderr (`failOnStderr`), as if it had exited with that error. */
+export type ProcessFailureKind = 'exit' | 'fatal' | 'aborted' | 'timeout' | 'idle' | 'spawn' | 'output';
 
 export class ProcessError extends Error {
   constructor(
@@ -87,10 +99,13 @@ export async function runProcess(
       stdio: ['ignore', 'pipe', 'pipe'],
       detached: true,
       cwd: options.cwd,
+      env: options.tempDir === undefined ? undefined : { ...process.env, TMPDIR: options.tempDir },
       shell: false,
     });
     let stdout = '';
     let stderrTail = '';
+    /** The stderr line being written, for `failOnStderr` (capped: a line that long is no error message). */
+    let stderrLine = '';
     let stopReason: ProcessFailureKind | undefined;
     let killTimer: NodeJS.Timeout | undefined;
     let idleTimer: NodeJS.Timeout | undefined;
@@ -131,7 +146,12 @@ export async function runProcess(
     });
     child.stderr.on('data', (chunk: Buffer) => {
       armIdle();
-      stderrTail = (stderrTail + chunk.toString('utf8')).slice(-STDERR_TAIL_BYTES);
+      const text = chunk.toString('utf8');
+      stderrTail = (stderrTail + text).slice(-STDERR_TAIL_BYTES);
+      if (!options.failOnStderr) return;
+      const lines = (stderrLine + text).split('\n');
+      stderrLine = lines.pop()!.slice(-4096);
+      if (lines.some((line) => options.failOnStderr!.test(line))) stop('fatal');
     });
 
     const finish = (err: ProcessError | undefined) => {
@@ -159,10 +179,15 @@ export async function runProcess(
           timeout: `ran past its time limit of ${Math.round((options.timeoutMs ?? 0) / 1000)} s`,
           idle: `made no progress for ${Math.round((options.idleTimeoutMs ?? 0) / 1000)} s`,
           output: `printed more than ${MAX_STDOUT_CHARS / 1024 / 1024} MB`,
+          fatal: 'reported an error',
           exit: 'stopped',
           spawn: 'stopped',
         }[stopReason];
-        finish(new ProcessError(`${name} ${what}`, stopReason, printable, code, sig, stderrTail, name));
+        // Stopped for what it said: the signal is this process's, not the cause.
+        const [exitCode, exitSignal] = stopReason === 'fatal' ? [null, null] : [code, sig];
+        finish(
+          new ProcessError(`${name} ${what}`, stopReason, printable, exitCode, exitSignal, stderrTail, name),
+        );
       } else if (code === 0) {
         finish(undefined);
       } else {

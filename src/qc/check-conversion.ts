@@ -29,6 +29,7 @@ export async function readSourceSpans(
   return sourceSpans(ctx.tools.ffprobe, inputPath, indexes, {
     logger: ctx.logger,
     signal: ctx.signal,
+    tempDir: ctx.tempDir,
     duration: media.duration,
     startTime: media.startTime,
     // A variable frame rate's pauses decide how long its segments may be: read whole.
@@ -76,6 +77,7 @@ export async function checkConversion(
       tools: ctx.tools,
       logger: ctx.logger,
       signal: ctx.signal,
+      tempDir: ctx.tempDir,
       quality: options.quality
         ? {
             renditions,

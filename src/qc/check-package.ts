@@ -30,6 +30,8 @@ export interface CheckOptions {
   tools: { xmllint: string; ffmpeg: string; ffprobe: string };
   logger?: Logger;
   signal?: AbortSignal;
+  /** The programs' temporary directory (see RunProcessOptions.tempDir). */
+  tempDir?: string;
   /** Also measure PSNR and SSIM of every video rendition against the source (slow: decodes everything). */
   quality?: Omit<QualityOptions, 'ffmpeg' | 'ffprobe' | 'logger' | 'signal'> & {
     renditions: Expectations['renditions'];
@@ -52,6 +54,7 @@ export async function checkPackage(pkg: PackageUnderCheck, options: CheckOptions
             ? checkMpdSchema(options.tools.xmllint, mpdPath, {
                 logger: options.logger,
                 signal: options.signal,
+                tempDir: options.tempDir,
               })
             : undefined,
         () => undefined,

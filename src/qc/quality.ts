@@ -16,7 +16,7 @@ export interface QualityOptions {
   /** Whether the encoder deinterlaced the source or tone-mapped it to SDR: the reference is made the same way. */
   deinterlace?: boolean;
   toneMap?: boolean;
-  /** A private directory for the statistics files. */
+  /** A private directory for the statistics files, and the programs' temporary directory. */
   tempDir: string;
   logger?: Logger;
   signal?: AbortSignal;
@@ -44,7 +44,7 @@ export async function measureQuality(
   const ssimLog = `${rendition.name}.ssim.log`;
   let grid = options.frameRateLimit ? `fps=${options.frameRateLimit}` : undefined;
   if (!grid) {
-    const probeOptions = { logger: options.logger, signal: options.signal };
+    const probeOptions = { logger: options.logger, signal: options.signal, tempDir: options.tempDir };
     const [source, output] = await Promise.all([
       countFrames(options.ffprobe, options.sourcePath, String(options.videoIndex), probeOptions),
       countFrames(options.ffprobe, renditionFile, 'v:0', probeOptions),
@@ -97,6 +97,7 @@ export async function measureQuality(
     ],
     {
       cwd: options.tempDir,
+      tempDir: options.tempDir,
       logger: options.logger,
       signal: options.signal,
       idleTimeoutMs: options.idleTimeoutMs,
@@ -113,7 +114,7 @@ async function countFrames(
   ffprobe: string,
   file: string,
   stream: string,
-  options: { logger?: Logger; signal?: AbortSignal },
+  options: { logger?: Logger; signal?: AbortSignal; tempDir?: string },
 ): Promise<{ frames: number; rate?: string }> {
   const { stdout } = await runProcess(
     ffprobe,

@@ -14,12 +14,13 @@ export const mpdSchemaPath = path.resolve(
 export async function checkMpdSchema(
   xmllint: string,
   manifestPath: string,
-  options: { logger?: Logger; signal?: AbortSignal } = {},
+  options: { logger?: Logger; signal?: AbortSignal; tempDir?: string } = {},
 ): Promise<QcCheck> {
   try {
     await runProcess(xmllint, ['--noout', '--nonet', '--schema', mpdSchemaPath, manifestPath], {
       logger: options.logger,
       signal: options.signal,
+      tempDir: options.tempDir,
       timeoutMs: 60_000,
     });
     return { name: 'mpd_schema', passed: true, detail: 'the MPD validates against the MPEG-DASH schema' };

@@ -56,6 +56,8 @@ export async function sourceSpans(
     signal?: AbortSignal;
     duration?: number;
     startTime?: number;
+    /** The programs' temporary directory (see RunProcessOptions.tempDir). */
+    tempDir?: string;
     /** Read every packet, however long the source (to know its longest sample). */
     whole?: boolean;
   } = {},
@@ -84,7 +86,7 @@ export async function sourceSpans(
       'packet=stream_index,pts_time,duration_time,flags',
       `file:${inputPath}`,
     ],
-    { logger: options.logger, signal: options.signal, timeoutMs: 120_000 },
+    { logger: options.logger, signal: options.signal, tempDir: options.tempDir, timeoutMs: 120_000 },
   );
   const spans = spansFrom(JSON.parse(stdout) as ProbePackets, indexes, options.startTime, !!intervals);
   if (longest) spans.video.longestSample = await longest;
@@ -104,7 +106,7 @@ async function videoLongestInterval(
   ffprobe: string,
   inputPath: string,
   index: number,
-  options: { logger?: Logger; signal?: AbortSignal },
+  options: { logger?: Logger; signal?: AbortSignal; tempDir?: string },
 ): Promise<number> {
   const starts: number[] = [];
   await runProcess(
@@ -117,6 +119,7 @@ async function videoLongestInterval(
       logger: options.logger,
       signal: options.signal,
       timeoutMs: 600_000,
+      tempDir: options.tempDir,
       onStdoutLine: (line) => {
         const [pts, flags] = line.split(',');
         const t = Number(pts);

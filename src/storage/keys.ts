@@ -84,6 +84,13 @@ export function partialFileName(finalPath: string): string {
   return `${finalPath}.${randomBytes(6).toString('hex')}.part`;
 }
 
+const partialSuffix = /\.[0-9a-f]{12}\.part$/;
+
 export function isPartialFile(name: string): boolean {
-  return /\.[0-9a-f]{12}\.part$/.test(name);
+  return partialSuffix.test(name);
+}
+
+/** What a partial file (`partialFileName`) is a write of: its name without the suffix. */
+export function partialTarget(name: string): string {
+  return name.replace(partialSuffix, '');
 }

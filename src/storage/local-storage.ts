@@ -2,7 +2,7 @@ import { constants } from 'node:fs';
 import { access, copyFile, mkdir, opendir, readdir, rename, rm, rmdir, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { TaskFailure } from '../domain/failures.js';
-import { assertSafeKey, isPartialFile, keyUrlPath, partialFileName } from './keys.js';
+import { assertSafeKey, isPartialFile, keyUrlPath, partialFileName, partialTarget } from './keys.js';
 import type { LocalFiles, ObjectInfo, ObjectLocation, PutOptions, Storage, StoragePlace } from './storage.js';
 
 /** Objects as files below one root directory. */
@@ -79,7 +79,10 @@ export class LocalStorage implements Storage, LocalFiles {
    * killed while writing left (an upload or a publish cut off by a crash); a write under way elsewhere keeps
    * its file's time fresh. Returns how many it removed.
    */
-  async removeStalePartials(prefix: string, olderThanMs: number): Promise<number> {
+  async removeStalePartials(
+    prefix: string,
+    olderThanMs: number | ((key: string) => number),
+  ): Promise<number> {
     const dir = prefix ? this.pathOf(prefix.replace(/\/+$/, '')) : this.root;
     let entries;
     try {
@@ -94,9 +97,9 @@ export class LocalStorage implements Storage, LocalFiles {
       if (!e.isFile() || !isPartialFile(e.name)) continue;
       const file = path.join(e.parentPath, e.name);
       const info = await stat(file).catch(() => undefined);
-      if (info && Date.now() - info.mtimeMs > olderThanMs) {
-        stale.push(path.relative(this.root, file).split(path.sep).join('/'));
-      }
+      const key = path.relative(this.root, file).split(path.sep).join('/');
+      const limit = typeof olderThanMs === 'number' ? olderThanMs : olderThanMs(partialTarget(key));
+      if (info && Date.now() - info.mtimeMs > limit) stale.push(key);
     }
     await this.delete(stale);
     return stale.length;

@@ -59,9 +59,10 @@ export interface LocalFiles {
   pathOf(key: string): string;
   /**
    * Removes the `.part` files below `prefix` (`''`: everywhere) untouched for `olderThanMs` (a write cut off by
-   * a crash). Returns how many it removed.
+   * a crash), or for what it answers for the key the part stands for (some writes are over in milliseconds).
+   * Returns how many it removed.
    */
-  removeStalePartials(prefix: string, olderThanMs: number): Promise<number>;
+  removeStalePartials(prefix: string, olderThanMs: number | ((key: string) => number)): Promise<number>;
 }
 
 export interface StoragePlace {

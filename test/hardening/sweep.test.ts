@@ -96,7 +96,7 @@ describe('start-up sweep of orphan work directories', () => {
     assert.ok(existsSync(namedPart), 'a finished upload called *.part stays too');
   });
 
-  test('a published file a killed worker left unfinished is removed after an hour; one being written stays', async () => {
+  test('a published file a killed worker left unfinished is removed after an hour (in a journal, after a minute); one being written stays', async () => {
     await svc?.close();
     svc = undefined;
     const media = path.join(root, 'output', 'talk', '5f0c2a9e-1-3b7d', 'video_360p');
@@ -104,21 +104,30 @@ describe('start-up sweep of orphan work directories', () => {
     const fresh = path.join(media, '8.m4s.9f8e7d6c5b4a.part');
     const segment = path.join(media, '6.m4s');
     const lonely = path.join(root, 'output', 'other', 'manifest.mpd.c0ffee123456.part');
-    for (const file of [stale, fresh, segment, lonely]) {
+    // A copy of a replaced manifest, cut off by a kill: written in milliseconds, so stale after a minute.
+    const journal = path.join(root, 'output', 'talk', '.replaced-5f0c2a9e', 'manifest.mpd.5e6f7a8b9c0d.part');
+    const journalNow = path.join(root, 'output', 'talk', '.replaced-77aa', 'journal.json.112233445566.part');
+    for (const file of [stale, fresh, segment, lonely, journal, journalNow]) {
       await mkdir(path.dirname(file), { recursive: true });
       await writeFile(file, Buffer.alloc(2048));
     }
     const twoHoursAgo = new Date(Date.now() - 2 * 3600_000);
     for (const file of [stale, segment, lonely]) await utimes(file, twoHoursAgo, twoHoursAgo);
+    const fiveMinutesAgo = new Date(Date.now() - 5 * 60_000);
+    await utimes(journal, fiveMinutesAgo, fiveMinutesAgo);
     svc = await startTestService({}, { root, keepRoot: true });
     // Swept in the background: the service is up before it ends.
     assert.ok(
       // The directory a part leaves empty goes with it, after it.
-      await poll(async () => !existsSync(stale) && !existsSync(path.dirname(lonely)), 10_000),
+      await poll(
+        async () => !existsSync(stale) && !existsSync(path.dirname(lonely)) && !existsSync(journal),
+        10_000,
+      ),
       'the stale parts are removed, and a directory left empty',
     );
     assert.ok(existsSync(fresh), 'a part written within the hour stays (a publish may be under way)');
     assert.ok(existsSync(segment), 'published files stay, however old');
+    assert.ok(existsSync(journalNow), "a journal's part being written stays");
   });
 
   test('an API-only process does not sweep (it runs no tasks)', async () => {

@@ -29,6 +29,7 @@ describe('QC: the package checker', () => {
     logger: createLogger('silent'),
     idleTimeoutMs: 60_000,
     maxRuntimeMs: 300_000,
+    tempDir: tmpdir(),
   };
 
   before(async () => {
@@ -435,6 +436,7 @@ describe('QC of sources whose streams start before their first shown sample, or 
     logger: createLogger('silent'),
     idleTimeoutMs: 60_000,
     maxRuntimeMs: 300_000,
+    tempDir: tmpdir(),
   };
   const config = loadConfig({ X264_PRESET: 'ultrafast', LADDER: '180:300k', SEGMENT_DURATION: '2' });
 

@@ -4,7 +4,7 @@ import { describe, test } from 'node:test';
 import { TaskFailure } from '../../src/domain/failures.js';
 import { processFailure } from '../../src/pipeline/process-failure.js';
 import { ProcessError, runProcess } from '../../src/process/run-process.js';
-import { diskFullInstead } from '../../src/jobs/fetch-input.js';
+import { diskFullInstead } from '../../src/jobs/disk-space.js';
 
 /** How a real program fails: run through runProcess, so the ProcessError is the one the pipeline sees. */
 async function failureOf(script: string): Promise<TaskFailure> {

@@ -17,6 +17,25 @@ describe('runProcess', () => {
     assert.equal(err.message, 'sh printed more than 16 MB');
   });
 
+  test('failOnStderr: a program that reports an error and then waits is stopped at once, as failed', async () => {
+    // The line arrives in two writes, as a pipe may deliver it; then the program hangs, as Shaka Packager does.
+    const script = "printf 'E1206 Packaging' >&2; sleep 0.2; printf ' Error: 8\\n' >&2; sleep 30";
+    const started = Date.now();
+    const err = await runProcess('sh', ['-c', script], { failOnStderr: /Packaging Error:/ }).catch(
+      (e: unknown) => e,
+    );
+    assert.ok(err instanceof ProcessError, String(err));
+    assert.equal(err.kind, 'fatal');
+    assert.equal(err.exitSignal, null, 'the signal that stopped it is not its cause');
+    assert.match(err.stderrTail, /Packaging Error: 8/);
+    assert.ok(Date.now() - started < 20_000, 'not left to run its 30 s');
+  });
+
+  test('TMPDIR of the program is the tempDir asked for', async () => {
+    const { stdout } = await runProcess('sh', ['-c', 'echo "$TMPDIR"'], { tempDir: '/work/dir/tmp' });
+    assert.equal(stdout, '/work/dir/tmp\n');
+  });
+
   test('stdout under the limit comes back whole', async () => {
     const { stdout } = await runProcess('sh', ['-c', "head -c 1000000 /dev/zero | tr '\\0' 'x'; echo"]);
     assert.equal(stdout.length, 1_000_001);

@@ -3,7 +3,7 @@ import path from 'node:path';
 import type { FastifyPluginAsync } from 'fastify';
 import type { Services } from '../../app/services.js';
 import { checkTools } from '../../pipeline/tools.js';
-import { freeBytes } from '../../jobs/fetch-input.js';
+import { freeBytes } from '../../jobs/disk-space.js';
 import { hasApiKey } from '../api-key.js';
 
 /** How long /readyz waits for one check: probes (Kubernetes' default timeout is 1 s) want an answer. */

@@ -1,0 +1,196 @@
+import { statfs } from 'node:fs/promises';
+import { TaskFailure, type FailureCode } from '../domain/failures.js';
+import type { EncodePlan, Rendition } from '../pipeline/plan.js';
+
+/** Bytes free for this process on the file system of `dir`. */
+export async function freeBytes(dir: string): Promise<number> {
+  const fs = await statfs(dir);
+  return fs.bavail * fs.bsize;
+}
+
+export async function ensureFreeSpace(dir: string, needed: number): Promise<void> {
+  const free = await freeBytes(dir);
+  if (free < needed) {
+    throw new TaskFailure(
+      'disk_full',
+      `not enough free disk space for this input: ${Math.round(needed / 1e6)} MB needed, ${Math.round(free / 1e6)} MB free`,
+    );
+  }
+}
+
+/**
+ * Room a task keeps free in its work directory beyond what its plan says it writes: the programs' temporary
+ * files, the poster, the copies of the replaced manifests, the package check's files.
+ */
+export const WORK_MARGIN_BYTES = 16 * 1024 * 1024;
+
+/**
+ * The most a run of `plan` writes for these renditions and audio: each rung's VBV bound (its peak rate for the
+ * whole length and a full buffer: a short clip may reach twice its bitrate), the audio at its rate, and a
+ * twentieth for the containers, manifests and playlists.
+ */
+export function mediaBytesBound(
+  plan: EncodePlan,
+  seconds: number,
+  only?: { renditions: Pick<Rendition, 'maxrate' | 'bufsize'>[]; audio: boolean },
+): number {
+  const renditions = only?.renditions ?? plan.renditions;
+  const audio = (only ? only.audio : true) ? (plan.audio?.bitrate ?? 0) * seconds : 0;
+  const video = renditions.reduce((sum, r) => sum + r.maxrate * seconds + r.bufsize, 0);
+  return ((video + audio) / 8) * 1.05;
+}
+
+/**
+ * Free space a task needs in its work directory once it is planned (the input is there already): the package;
+ * with EARLY_MANIFEST, the first run's streams and its package too; the package again when publishing copies it
+ * onto the same disk (local output), the renditions joined again for QC_QUALITY; and WORK_MARGIN_BYTES.
+ */
+export function workSpaceNeeded(
+  plan: EncodePlan,
+  seconds: number,
+  options: { earlyManifest: boolean; copiedOnSameDisk: boolean; quality: boolean },
+): number {
+  const full = mediaBytesBound(plan, seconds);
+  const [lowest] = plan.renditions;
+  const early =
+    options.earlyManifest && lowest && plan.renditions.length > 1
+      ? 2 * mediaBytesBound(plan, seconds, { renditions: [lowest], audio: true })
+      : 0;
+  const copy = options.copiedOnSameDisk ? full : 0;
+  const joined = options.quality
+    ? mediaBytesBound(plan, seconds, { renditions: plan.renditions, audio: false })
+    : 0;
+  return full + early + copy + joined + WORK_MARGIN_BYTES;
+}
+
+/** Free space below which a disk counts as full: 64 MB, or a twentieth of a smaller disk than 1.28 GB. */
+export const NEARLY_FULL_BYTES = 64 * 1024 * 1024;
+
+export function nearlyFullBytes(diskBytes: number): number {
+  return Math.min(NEARLY_FULL_BYTES, diskBytes / 20);
+}
+
+interface DiskState {
+  /** Free for this process. */
+  free: number;
+  /** Used, the blocks reserved for root counted as free: a process running as root writes on into them. */
+  used: number;
+  /** The file system's size. */
+  size: number;
+}
+
+async function diskState(dir: string): Promise<DiskState> {
+  const fs = await statfs(dir);
+  const free = fs.bavail * fs.bsize;
+  return {
+    free,
+    used: (fs.blocks - fs.bfree) * fs.bsize,
+    size: fs.blocks * fs.bsize,
+  };
+}
+
+/** Failures that a full disk can cause (others, such as a missing input or a cancel, keep their code). */
+const writeFailures = new Set<FailureCode>([
+  'encode_failed',
+  'package_failed',
+  'qc_failed',
+  'timeout',
+  'internal',
+]);
+
+/**
+ * The failure of a run in `dir`, as `disk_full` (retried later) when that disk is nearly full: FFmpeg and Shaka
+ * Packager do not always say so (a packager that cannot write stops reading, FFmpeg then waits on its pipe
+ * until the watchdog's `timeout`; or the packager reports a stream it cannot parse). `nearlyFull`: the
+ * threshold, instead of the disk's own (`nearlyFullBytes`).
+ */
+export async function diskFullInstead(err: unknown, dir: string, nearlyFull?: number): Promise<unknown> {
+  if (err instanceof TaskFailure && !writeFailures.has(err.code)) return err;
+  const disk = await diskState(dir).catch(() => undefined);
+  if (!disk || disk.free >= (nearlyFull ?? nearlyFullBytes(disk.size))) return err;
+  return new TaskFailure('disk_full', `the worker's disk is full (${Math.round(disk.free / 1e6)} MB free)`, {
+    cause: err,
+  });
+}
+
+/** How long output may stop growing on a full work disk before the run is failed. */
+const DISK_STALL_MS = 6_000;
+const DISK_SAMPLE_MS = 1_000;
+
+/**
+ * Notices a work disk that fills up under a running encode, in seconds rather than the idle watchdog's
+ * minutes: the disk is full (under WORK_MARGIN_BYTES free, which the plan's check kept) and the output has
+ * stopped growing (no progress reported, no block written) for `stallMs`. Then it calls `onStall` with the
+ * `disk_full` failure, once. A program that says so (ENOSPC) is stopped sooner, by its own words (runProcess
+ * `failOnStderr`); this is for the ones that just wait.
+ */
+export class DiskStallWatch {
+  private readonly timer: NodeJS.Timeout;
+  private watching = false;
+  private progress = -1;
+  private advanced = false;
+  private lastUsed = 0;
+  private stalledSince?: number;
+  private sampling = false;
+  private fired = false;
+
+  constructor(
+    private readonly dir: string,
+    private readonly onStall: (failure: TaskFailure) => void,
+    private readonly stallMs = DISK_STALL_MS,
+  ) {
+    this.timer = setInterval(() => void this.sample(), Math.min(DISK_SAMPLE_MS, stallMs));
+    this.timer.unref();
+  }
+
+  /**
+   * The run's stage and progress. The watch looks during the encode (its progress is reported every half
+   * second), once it has made progress: before its first frames nothing of the run's can have filled the disk.
+   */
+  report(stage: string, progress: number): void {
+    if (stage !== 'encode') {
+      this.watching = false;
+      this.progress = -1;
+      return;
+    }
+    if (progress > this.progress) {
+      if (this.progress >= 0) this.watching = true;
+      this.progress = progress;
+      this.advanced = true;
+    }
+  }
+
+  stop(): void {
+    clearInterval(this.timer);
+  }
+
+  private async sample(): Promise<void> {
+    if (this.sampling || this.fired) return;
+    this.sampling = true;
+    try {
+      const disk = await diskState(this.dir).catch(() => undefined);
+      const grew = !!disk && disk.used > this.lastUsed;
+      if (disk) this.lastUsed = disk.used;
+      const advanced = this.advanced;
+      this.advanced = false;
+      // Fuller than a planned run leaves its disk (its margin): fuller than a run that fits ever makes it.
+      const full = !!disk && disk.free < Math.min(WORK_MARGIN_BYTES, nearlyFullBytes(disk.size));
+      if (!this.watching || !disk || !full || grew || advanced) {
+        this.stalledSince = undefined;
+        return;
+      }
+      this.stalledSince ??= Date.now();
+      if (Date.now() - this.stalledSince < this.stallMs) return;
+      this.fired = true;
+      this.stop();
+      this.onStall(
+        new TaskFailure(
+          'disk_full',
+          `the worker's disk is full (${Math.round(disk.free / 1e6)} MB free) and the encode stopped writing`,
+        ),
+      );
+    } finally {
+      this.sampling = false;
+    }
+  }
+}
