@@ -1,10 +1,16 @@
 import type { Services } from '../app/services.js';
 import { assertCallbackUrl, CallbackTargetError } from '../callbacks/address-guard.js';
 import { PROFILE_NAME_PATTERN } from '../config/profiles.js';
+import { EncryptionInputError, parseEncryption } from '../domain/encryption.js';
 import { TaskFailure } from '../domain/failures.js';
 import type { TaskRequest } from '../domain/task.js';
 import { assertSafeKey, UnsafeKeyError } from '../storage/keys.js';
-import { packagePrefixFor, resolveEncodeSettings } from '../jobs/encode-settings.js';
+import {
+  packagePrefixFor,
+  resolveEncodeSettings,
+  resolveRequestEncryption,
+} from '../jobs/encode-settings.js';
+import { encryptionSchema } from './encryption-schema.js';
 import { ApiError } from './errors.js';
 
 /** Largest `metadata` accepted, as JSON bytes: it is stored with the task and sent with every callback. */
@@ -94,6 +100,7 @@ export const encodeRequestSchema = {
       maxProperties: 64,
       description: `Any JSON object (at most ${METADATA_MAX_BYTES} bytes as JSON), stored with the task and echoed unchanged in the status document and the callback.`,
     },
+    encryption: encryptionSchema,
   },
 } as const;
 
@@ -105,7 +112,12 @@ export type EncodeRequestBody = TaskRequest;
  */
 export function toTaskRequest(body: EncodeRequestBody, services: Services): TaskRequest {
   const badRequest = (err: unknown): never => {
-    if (err instanceof UnsafeKeyError || err instanceof CallbackTargetError || err instanceof TaskFailure) {
+    if (
+      err instanceof UnsafeKeyError ||
+      err instanceof CallbackTargetError ||
+      err instanceof TaskFailure ||
+      err instanceof EncryptionInputError
+    ) {
       throw new ApiError('bad_request', err.message);
     }
     throw err;
@@ -134,8 +146,10 @@ export function toTaskRequest(body: EncodeRequestBody, services: Services): Task
   if (body.output_prefix !== undefined) request.output_prefix = body.output_prefix;
   if (body.metadata !== undefined) request.metadata = body.metadata;
   try {
-    resolveEncodeSettings(services.config, request);
+    if (body.encryption !== undefined) request.encryption = parseEncryption(body.encryption);
+    const settings = resolveEncodeSettings(services.config, request);
     packagePrefixFor(services.config, request);
+    resolveRequestEncryption(services.config, request, settings);
   } catch (err) {
     badRequest(err);
   }

@@ -1,5 +1,12 @@
 import type { TaskRecord } from '../domain/task.js';
 import { qcCheckNames } from '../domain/qc-report.js';
+import {
+  DEFAULT_KEY_LABEL,
+  encryptionSchemes,
+  keyLabels,
+  protectionSystems,
+  publicEncryptionOptions,
+} from '../domain/encryption.js';
 
 /**
  * The public JSON view of a task, as GET /status, GET /tasks and callbacks show it. `queue_position` is
@@ -14,6 +21,7 @@ export function toStatusDocument(task: TaskRecord): StatusDocument {
   if (request.segment_duration !== undefined) options.segment_duration = request.segment_duration;
   if (request.formats !== undefined) options.formats = request.formats;
   if (request.output_prefix !== undefined) options.output_prefix = request.output_prefix;
+  if (request.encryption !== undefined) options.encryption = publicEncryptionOptions(request.encryption);
   const doc: StatusDocument = {
     task_id: task.id,
     status: task.status,
@@ -149,7 +157,8 @@ export const statusDocumentSchema = {
     options: {
       type: 'object',
       description:
-        'The per-request options given to POST /encode (profile, ladder, segment_duration, formats, output_prefix).',
+        'The per-request options given to POST /encode (profile, ladder, segment_duration, formats, ' +
+        'output_prefix, encryption without its keys and IV).',
       additionalProperties: true,
     },
     metadata: {
@@ -212,6 +221,27 @@ export const statusDocumentSchema = {
         duration: { type: 'number', description: 'Seconds of media.' },
         files: { type: 'integer' },
         bytes: { type: 'integer' },
+        encryption: {
+          type: 'object',
+          description:
+            'How the package is encrypted (absent when it is clear): the scheme, the key ID of each label ' +
+            '(default: the one key of key_id), the protection systems signalled. Never a key.',
+          properties: {
+            scheme: { type: 'string', enum: [...encryptionSchemes] },
+            key_ids: {
+              type: 'array',
+              items: {
+                type: 'object',
+                properties: {
+                  label: { type: 'string', enum: [DEFAULT_KEY_LABEL, ...keyLabels] },
+                  key_id: { type: 'string' },
+                },
+              },
+            },
+            protection_systems: { type: 'array', items: { type: 'string', enum: [...protectionSystems] } },
+            hls_key_uri: { type: 'string' },
+          },
+        },
       },
     },
     timings: {

@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import { withoutKeys, type EncryptionOutput, type EncryptionRequest } from './encryption.js';
 import type { FailureCode } from './failures.js';
 import type { QcReport } from './qc-report.js';
 
@@ -20,6 +21,8 @@ export interface TaskRequest {
   output_prefix?: string;
   /** Opaque to the service: echoed in the status document and the callback. */
   metadata?: Record<string, unknown>;
+  /** Raw-key encryption; its keys are kept only until the task ends (see requestWithoutKeys). */
+  encryption?: EncryptionRequest;
 }
 
 export interface RenditionOutput {
@@ -61,6 +64,8 @@ export interface TaskOutput {
   encode_speed?: number;
   /** The checks the package passed before it was published (absent with QC_MODE=off). */
   qc?: QcReport;
+  /** How the package is encrypted: scheme, key IDs, protection systems (never a key). */
+  encryption?: EncryptionOutput;
 }
 
 export interface CallbackState {
@@ -98,6 +103,11 @@ export interface TaskRecord {
 
 export function isFinal(status: TaskStatus): boolean {
   return status === 'completed' || status === 'failed';
+}
+
+/** The request as a task's record keeps it once the task has ended: no encryption key. */
+export function requestWithoutKeys(request: TaskRequest): TaskRequest {
+  return request.encryption ? { ...request, encryption: withoutKeys(request.encryption) } : request;
 }
 
 /**

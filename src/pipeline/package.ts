@@ -4,6 +4,12 @@ import { runProcess } from '../process/run-process.js';
 import type { StageContext } from './context.js';
 import type { EncodeOutputs } from './ffmpeg-args.js';
 import { raiseHlsBandwidth } from './hls-bandwidth.js';
+import {
+  drmLabelField,
+  encryptionArgs,
+  withoutKeyText,
+  type PackagerEncryption,
+} from './packager-encryption.js';
 import type { EncodePlan } from './plan.js';
 import { processFailure } from './process-failure.js';
 
@@ -35,6 +41,8 @@ export interface PackageOptions {
    * at the same place never overwrites segments that players and caches hold (see PackagePublisher).
    */
   mediaDir?: string;
+  /** Raw-key encryption of every stream; the keys go to the packager in a private file. */
+  encryption?: PackagerEncryption;
 }
 
 /**
@@ -67,6 +75,7 @@ export async function packageStreams(
       `segment_template=${media(r.name)}/$Number$.m4s`,
     ];
     if (hls) fields.push(`playlist_name=${media(r.name)}/playlist.m3u8`);
+    if (options.encryption) fields.push(drmLabelField(r));
     descriptors.push(fields.join(','));
   }
   if (encoded.audio) {
@@ -79,6 +88,7 @@ export async function packageStreams(
     if (hls) {
       fields.push(`playlist_name=${media(AUDIO_DIR)}/playlist.m3u8`, 'hls_group_id=audio', 'hls_name=audio');
     }
+    if (options.encryption) fields.push(drmLabelField('audio'));
     descriptors.push(fields.join(','));
   }
   const args = [
@@ -105,6 +115,8 @@ export async function packageStreams(
     // tagged language so; untagged audio stays `AUTOSELECT=YES` alone, which players select on their own.
     args.push('--default_language', plan.audio.language);
   }
+  const encryption = options.encryption ? await encryptionArgs(options.encryption) : undefined;
+  if (encryption) args.push(...encryption.args);
   try {
     await runProcess(ctx.tools.packager, args, {
       cwd: pkgDir,
@@ -114,7 +126,12 @@ export async function packageStreams(
       timeoutMs: options.streaming ? undefined : ctx.maxRuntimeMs,
     });
   } catch (err) {
-    throw processFailure(err, 'package_failed', 'Shaka Packager could not package the streams', [pkgDir]);
+    const failure = processFailure(err, 'package_failed', 'Shaka Packager could not package the streams', [
+      pkgDir,
+    ]);
+    throw options.encryption ? withoutKeyText(failure, options.encryption.spec) : failure;
+  } finally {
+    await encryption?.cleanup();
   }
   if (hls) await raiseHlsBandwidth(pkgDir, HLS_MASTER_NAME);
   return {
