@@ -55,6 +55,28 @@ export function toStatusDocument(task: TaskRecord): StatusDocument {
   return doc;
 }
 
+const encryptionOutputSchema = {
+  type: 'object',
+  description:
+    'How the package is encrypted (absent when it is clear): the scheme, the key ID of each label ' +
+    '(default: the one key of key_id), the protection systems signalled. Never a key.',
+  properties: {
+    scheme: { type: 'string', enum: [...encryptionSchemes] },
+    key_ids: {
+      type: 'array',
+      items: {
+        type: 'object',
+        properties: {
+          label: { type: 'string', enum: [DEFAULT_KEY_LABEL, ...keyLabels] },
+          key_id: { type: 'string' },
+        },
+      },
+    },
+    protection_systems: { type: 'array', items: { type: 'string', enum: [...protectionSystems] } },
+    hls_key_uri: { type: 'string' },
+  },
+} as const;
+
 export interface StatusDocument {
   task_id: string;
   status: TaskRecord['status'];
@@ -198,6 +220,7 @@ export const statusDocumentSchema = {
         hls_master: location,
         renditions: { type: 'array', description: 'The rungs it holds (the lowest).', items: rendition },
         audio: { type: 'boolean' },
+        encryption: encryptionOutputSchema,
       },
     },
     output: {
@@ -221,27 +244,7 @@ export const statusDocumentSchema = {
         duration: { type: 'number', description: 'Seconds of media.' },
         files: { type: 'integer' },
         bytes: { type: 'integer' },
-        encryption: {
-          type: 'object',
-          description:
-            'How the package is encrypted (absent when it is clear): the scheme, the key ID of each label ' +
-            '(default: the one key of key_id), the protection systems signalled. Never a key.',
-          properties: {
-            scheme: { type: 'string', enum: [...encryptionSchemes] },
-            key_ids: {
-              type: 'array',
-              items: {
-                type: 'object',
-                properties: {
-                  label: { type: 'string', enum: [DEFAULT_KEY_LABEL, ...keyLabels] },
-                  key_id: { type: 'string' },
-                },
-              },
-            },
-            protection_systems: { type: 'array', items: { type: 'string', enum: [...protectionSystems] } },
-            hls_key_uri: { type: 'string' },
-          },
-        },
+        encryption: encryptionOutputSchema,
       },
     },
     timings: {

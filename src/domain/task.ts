@@ -39,7 +39,7 @@ export interface RenditionOutput {
  */
 export type EarlyOutput = Pick<
   TaskOutput,
-  'storage' | 'bucket' | 'prefix' | 'manifest' | 'hls_master' | 'renditions' | 'audio'
+  'storage' | 'bucket' | 'prefix' | 'manifest' | 'hls_master' | 'renditions' | 'audio' | 'encryption'
 >;
 
 /** Where the finished package is. Keys are relative to the output storage. */

@@ -157,6 +157,7 @@ async function runSteps(run: ConversionRun): Promise<ConversionRunResult> {
               hls_master: early.hlsMaster ? destination.locate(early.hlsMaster) : undefined,
               renditions: contents.renditions.map(renditionOutput),
               audio: contents.audio,
+              ...(run.encryption ? { encryption: describeEncryption(run.encryption) } : {}),
             };
             log.info(
               { prefix: where.prefix, files: early.files.length },
