@@ -1,14 +1,24 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { copyFile, readdir, readFile } from 'node:fs/promises';
+import { copyFile, mkdtemp, readdir, readFile } from 'node:fs/promises';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import Database from 'better-sqlite3';
+import { Redis } from 'ioredis';
 import { keySpellings } from '../../src/domain/encryption.js';
 import { generateClip } from '../helpers/media.js';
-import { getJson, postJson, startTestService, waitForFinal, type TestService } from '../helpers/service.js';
+import { startRedisServer, type RedisServer } from '../helpers/redis-server.js';
+import {
+  getJson,
+  postJson,
+  startTestService,
+  submit,
+  waitForFinal,
+  type TestService,
+} from '../helpers/service.js';
 import { poll } from './procs.js';
 
 const hex = () => randomBytes(16).toString('hex');
@@ -63,6 +73,7 @@ describe('encryption: raw-key cbcs packages, and the keys nowhere but in the pac
   });
   after(async () => {
     await svc?.close();
+    receiver?.closeAllConnections();
     await new Promise<void>((r) => receiver?.close(() => r()));
   });
 
@@ -193,5 +204,73 @@ describe('encryption: raw-key cbcs packages, and the keys nowhere but in the pac
     db.close();
     assert.ok(row.request.includes(videoKey.key_id) && row.request.includes(audioKey.key_id));
     assert.ok(!row.request.includes('"key"'), row.request);
+  });
+});
+
+/** Every value of every key in a Redis database, as one text to search. */
+async function redisContents(url: string): Promise<string> {
+  const redis = new Redis(url);
+  try {
+    const parts: string[] = [];
+    for (const k of await redis.keys('*')) {
+      const type = await redis.type(k);
+      const value =
+        type === 'string'
+          ? await redis.get(k)
+          : type === 'hash'
+            ? await redis.hgetall(k)
+            : type === 'list'
+              ? await redis.lrange(k, 0, -1)
+              : type === 'set'
+                ? await redis.smembers(k)
+                : type === 'zset'
+                  ? await redis.zrange(k, '0', '-1')
+                  : type === 'stream'
+                    ? await redis.xrange(k, '-', '+')
+                    : null;
+      parts.push(k, JSON.stringify(value));
+    }
+    return parts.join('\n');
+  } finally {
+    redis.disconnect();
+  }
+}
+
+describe('encryption on BullMQ: an ended task leaves no key in Redis', () => {
+  let redis: RedisServer;
+  const services: TestService[] = [];
+  after(async () => {
+    for (const s of services) await s.close();
+    await redis?.stop();
+  });
+
+  test('a completed and a cancelled task: key IDs kept, keys erased', async () => {
+    redis = await startRedisServer();
+    const root = await mkdtemp(path.join(tmpdir(), 'dvc-enc-redis-'));
+    const env = { QUEUE: 'redis', REDIS_URL: redis.url, QUEUE_PREFIX: `dvc-enc-${hex().slice(0, 8)}` };
+    const api = await startTestService(env, { worker: false, root, keepRoot: true });
+    services.push(api);
+    await copyFile(
+      await generateClip({ width: 640, height: 360, seconds: 2, audio: true }),
+      path.join(api.inputDir, 'clip.mp4'),
+    );
+    const cancelled = { key_id: hex(), key: hex() };
+    const completed = { key_id: hex(), key: hex() };
+    const queuedId = await submit(api.url, 'clip.mp4', { encryption: cancelled });
+    assert.ok((await redisContents(redis.url)).includes(cancelled.key), 'the queued task holds its key');
+    const cancel = await postJson(`${api.url}/tasks/${queuedId}/cancel`, {});
+    assert.equal(cancel.status, 200, JSON.stringify(cancel.body));
+
+    services.push(await startTestService(env, { api: false, root }));
+    const id = await submit(api.url, 'clip.mp4', { encryption: completed });
+    const { doc } = await waitForFinal(api.url, id);
+    assert.equal(doc.status, 'completed', doc.error ?? '');
+    const contents = await poll(async () => {
+      const text = await redisContents(redis.url);
+      return text.includes(completed.key) ? undefined : text;
+    }, 10_000);
+    assert.ok(contents, 'the completed task’s key was erased');
+    assert.ok(contents.includes(completed.key_id) && contents.includes(cancelled.key_id), 'key IDs stay');
+    assert.deepEqual(keyTraces(Buffer.from(contents), [completed.key, cancelled.key]), []);
   });
 });
