@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { copyFile, mkdtemp, readdir, readFile } from 'node:fs/promises';
+import { copyFile, mkdtemp, readdir, readFile, writeFile } from 'node:fs/promises';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -272,5 +272,30 @@ describe('encryption on BullMQ: an ended task leaves no key in Redis', () => {
     assert.ok(contents, 'the completed task’s key was erased');
     assert.ok(contents.includes(completed.key_id) && contents.includes(cancelled.key_id), 'key IDs stay');
     assert.deepEqual(keyTraces(Buffer.from(contents), [completed.key, cancelled.key]), []);
+  });
+});
+
+describe('ENCRYPTION_KEYS_FILE and ENCRYPTION_REQUIRED at the API', () => {
+  test('a request without encryption is refused; {} takes the server’s keys', async () => {
+    const root = await mkdtemp(path.join(tmpdir(), 'dvc-enc-required-'));
+    const keysFile = path.join(root, 'keys.json');
+    const serverKey = { key_id: hex(), key: hex() };
+    await writeFile(keysFile, JSON.stringify(serverKey), { mode: 0o600 });
+    const svc = await startTestService(
+      { ENCRYPTION_KEYS_FILE: keysFile, ENCRYPTION_REQUIRED: 'true' },
+      { worker: false, root },
+    );
+    try {
+      const clear = await postJson(`${svc.url}/encode`, { video_filename: 'clip.mp4' });
+      assert.equal(clear.status, 400);
+      assert.match(String(clear.body.message), /encryption is required by this service/);
+      const ok = await postJson(`${svc.url}/encode`, { video_filename: 'clip.mp4', encryption: {} });
+      assert.equal(ok.status, 202, JSON.stringify(ok.body));
+      const status = await getJson(`${svc.url}/status/${String(ok.body.task_id)}`);
+      assert.deepEqual((status.body.options as { encryption: unknown }).encryption, {});
+      assert.ok(!JSON.stringify(status.body).includes(serverKey.key));
+    } finally {
+      await svc.close();
+    }
   });
 });
