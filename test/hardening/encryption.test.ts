@@ -248,6 +248,32 @@ async function redisContents(url: string): Promise<string> {
   }
 }
 
+describe('encryption: cenc for DASH alone', () => {
+  test('a cenc package signals cenc, and no HLS is written', async () => {
+    const svc = await startTestService();
+    try {
+      await copyFile(
+        await generateClip({ width: 320, height: 180, seconds: 1, audio: true }),
+        path.join(svc.inputDir, 'clip.mp4'),
+      );
+      const k = { key_id: hex(), key: hex() };
+      const id = await submit(svc.url, 'clip.mp4', {
+        formats: ['dash'],
+        encryption: { scheme: 'cenc', ...k },
+      });
+      const { doc } = await waitForFinal(svc.url, id);
+      assert.equal(doc.status, 'completed', doc.error ?? '');
+      const files = await filesIn(path.join(svc.outputDir, doc.output!.prefix));
+      const mpd = files.find(([f]) => f === 'manifest.mpd')![1].toString();
+      assert.match(mpd, /value="cenc"/);
+      assert.ok(!files.some(([f]) => f.endsWith('.m3u8')));
+      for (const [file, bytes] of files) assert.deepEqual(keyTraces(bytes, [k.key]), [], `no key in ${file}`);
+    } finally {
+      await svc.close();
+    }
+  });
+});
+
 describe('encryption on BullMQ: an ended task leaves no key in Redis', () => {
   let redis: RedisServer;
   const services: TestService[] = [];
