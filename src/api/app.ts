@@ -5,6 +5,7 @@ import { ApiError, dependencyUnavailable, isDependencyUnavailable, type ApiError
 import { apiKeyGuard } from './api-key.js';
 import { observeHttp } from '../metrics/http.js';
 import { registerOpenApi } from './openapi.js';
+import { formatValidationErrors } from './validation-errors.js';
 import { metricsRoutes } from './routes/metrics.js';
 import { dashboardRoutes } from './routes/dashboard.js';
 import { encodeRoutes } from './routes/encode.js';
@@ -35,6 +36,7 @@ export async function buildApp(services: Services, options: AppOptions = {}): Pr
     loggerInstance: options.logger ?? services.logger,
     bodyLimit: services.config.limits.bodyLimitBytes,
     clientErrorHandler: answerUnreadableRequest,
+    schemaErrorFormatter: formatValidationErrors,
     ajv: {
       customOptions: {
         // Unknown fields are rejected (not silently dropped) and types are never coerced in bodies.

@@ -1,116 +1,21 @@
 import type { Services } from '../app/services.js';
 import { assertCallbackUrl, CallbackTargetError } from '../callbacks/address-guard.js';
-import { PROFILE_NAME_PATTERN } from '../config/profiles.js';
 import { EncryptionInputError, parseEncryption } from '../domain/encryption.js';
 import { TaskFailure } from '../domain/failures.js';
-import type { TaskRequest } from '../domain/task.js';
+import { METADATA_MAX_BYTES, taskRequestFields, type TaskRequest } from '../domain/schemas/encode-request.js';
 import { assertSafeKey, UnsafeKeyError } from '../storage/keys.js';
 import {
   packagePrefixFor,
   resolveEncodeSettings,
   resolveRequestEncryption,
 } from '../jobs/encode-settings.js';
-import { encryptionSchema } from './encryption-schema.js';
 import { ApiError } from './errors.js';
-
-/** Largest `metadata` accepted, as JSON bytes: it is stored with the task and sent with every callback. */
-export const METADATA_MAX_BYTES = 4096;
-
-const rungSchema = {
-  type: 'object',
-  required: ['height', 'bitrate'],
-  additionalProperties: false,
-  properties: {
-    height: {
-      type: 'integer',
-      minimum: 16,
-      maximum: 4320,
-      description: 'Short side of the picture in pixels (720 is 720p, whatever the orientation).',
-    },
-    bitrate: { type: 'integer', minimum: 50_000, maximum: 100_000_000, description: 'Target video bit/s.' },
-  },
-} as const;
-
-/** The body of POST /encode and POST /plan. */
-export const encodeRequestSchema = {
-  type: 'object',
-  required: ['video_filename'],
-  additionalProperties: false,
-  properties: {
-    video_filename: {
-      type: 'string',
-      minLength: 1,
-      maxLength: 1024,
-      description: 'Key of the input in the input storage, e.g. "example.mp4" or "uploads/2024/clip.mov".',
-    },
-    callback_url: {
-      type: 'string',
-      minLength: 1,
-      maxLength: 2048,
-      description:
-        'Receives a POST with the final status document (overrides CALLBACK_URL). Private and loopback ' +
-        'addresses are refused unless CALLBACK_ALLOW_PRIVATE=true.',
-    },
-    profile: {
-      type: 'string',
-      pattern: PROFILE_NAME_PATTERN,
-      description:
-        'A configured profile: "default" (LADDER and the service settings), "seed" (the settings of the project ' +
-        'this service replaces: 360p at 600 kbit/s and 720p at 3000 kbit/s, near-constant bitrate, x264 ' +
-        'ultrafast, 3 s segments), "high" (the configured ladder plus 1080p at 5000 kbit/s), or one from ' +
-        'PROFILES_FILE. A `ladder` list, `segment_duration` or `formats` given beside it override its own.',
-    },
-    ladder: {
-      description:
-        'The renditions to make: a list of rungs, or the name of a configured profile (built in: ' +
-        '"default", the configured LADDER; "seed", 360p at 600 kbit/s and 720p at 3000 kbit/s, ' +
-        'near-constant bitrate, x264 ultrafast, 3 s segments; "high", the configured ladder plus 1080p at ' +
-        '5000 kbit/s; more with PROFILES_FILE). Rungs larger than the source are skipped (never upscaled).',
-      oneOf: [
-        { type: 'string', pattern: PROFILE_NAME_PATTERN },
-        { type: 'array', minItems: 1, maxItems: 8, items: rungSchema },
-      ],
-    },
-    segment_duration: {
-      type: 'number',
-      minimum: 1,
-      maximum: 30,
-      description:
-        'Seconds per segment, also the keyframe interval (default SEGMENT_DURATION, or the profile’s).',
-    },
-    formats: {
-      type: 'array',
-      minItems: 1,
-      maxItems: 2,
-      uniqueItems: true,
-      items: { type: 'string', enum: ['dash', 'hls'] },
-      description: 'Manifests to write: "dash" (manifest.mpd), "hls" (master.m3u8); default OUTPUT_FORMATS.',
-    },
-    output_prefix: {
-      type: 'string',
-      minLength: 1,
-      maxLength: 512,
-      description:
-        'Where the package goes in the output storage, below OUTPUT_PREFIX, instead of the input’s name ' +
-        'without extension: a relative key such as "customers/42/clip-7" (no leading /, no . or .. segments).',
-    },
-    metadata: {
-      type: 'object',
-      additionalProperties: true,
-      maxProperties: 64,
-      description: `Any JSON object (at most ${METADATA_MAX_BYTES} bytes as JSON), stored with the task and echoed unchanged in the status document and the callback.`,
-    },
-    encryption: encryptionSchema,
-  },
-} as const;
-
-export type EncodeRequestBody = TaskRequest;
 
 /**
  * Checks what the schema cannot (safe keys, callback target, known profile, metadata size) and returns the
  * request to queue, with its fields in a fixed order (the Idempotency-Key comparison hashes it).
  */
-export function toTaskRequest(body: EncodeRequestBody, services: Services): TaskRequest {
+export function toTaskRequest(body: TaskRequest, services: Services): TaskRequest {
   const badRequest = (err: unknown): never => {
     if (
       err instanceof UnsafeKeyError ||
@@ -137,16 +42,13 @@ export function toTaskRequest(body: EncodeRequestBody, services: Services): Task
   if (body.metadata !== undefined && Buffer.byteLength(JSON.stringify(body.metadata)) > METADATA_MAX_BYTES) {
     throw new ApiError('bad_request', `metadata must be at most ${METADATA_MAX_BYTES} bytes as JSON`);
   }
-  const request: TaskRequest = { video_filename: body.video_filename };
-  if (body.callback_url !== undefined) request.callback_url = body.callback_url;
-  if (body.profile !== undefined) request.profile = body.profile;
-  if (body.ladder !== undefined) request.ladder = body.ladder;
-  if (body.segment_duration !== undefined) request.segment_duration = body.segment_duration;
-  if (body.formats !== undefined) request.formats = body.formats;
-  if (body.output_prefix !== undefined) request.output_prefix = body.output_prefix;
-  if (body.metadata !== undefined) request.metadata = body.metadata;
+  // In the schema's field order, whatever the body's: the Idempotency-Key comparison hashes it.
+  const request = Object.fromEntries(
+    taskRequestFields.filter((field) => body[field] !== undefined).map((field) => [field, body[field]]),
+  ) as TaskRequest;
   try {
-    if (body.encryption !== undefined) request.encryption = parseEncryption(body.encryption);
+    // Checked, and its hex in lower case: the hash of an Idempotency-Key compares it.
+    if (request.encryption !== undefined) request.encryption = parseEncryption(request.encryption);
     const settings = resolveEncodeSettings(services.config, request);
     packagePrefixFor(services.config, request);
     resolveRequestEncryption(services.config, request, settings);

@@ -1,20 +1,6 @@
-/** Every error the API answers with: code → HTTP status. Messages of 5xx errors are never shown to clients. */
-export const apiErrors = {
-  bad_request: 400,
-  unauthorized: 401,
-  forbidden: 403,
-  not_found: 404,
-  conflict: 409,
-  payload_too_large: 413,
-  unsupported_media_type: 415,
-  too_many_requests: 429,
-  headers_too_large: 431,
-  internal: 500,
-  queue_full: 503,
-  not_ready: 503,
-} as const;
+import { apiErrors, type ApiErrorCode } from '../domain/schemas/error-body.js';
 
-export type ApiErrorCode = keyof typeof apiErrors;
+export type { ApiErrorCode };
 
 export class ApiError extends Error {
   override name = 'ApiError';
@@ -70,12 +56,3 @@ export function dependencyUnavailable(): ApiError {
 export function queueFull(message = 'too many tasks are waiting; try again later'): ApiError {
   return new ApiError('queue_full', message, { 'retry-after': '30' });
 }
-
-export const errorResponseSchema = {
-  type: 'object',
-  required: ['error', 'message'],
-  properties: {
-    error: { type: 'string', enum: Object.keys(apiErrors) },
-    message: { type: 'string' },
-  },
-} as const;

@@ -4,7 +4,7 @@ import swaggerUi from '@fastify/swagger-ui';
 import type { FastifyInstance } from 'fastify';
 import type { Services } from '../app/services.js';
 import { failureCodes } from '../domain/failures.js';
-import { apiErrors } from './errors.js';
+import { apiErrors } from '../domain/schemas/error-body.js';
 
 export interface RouteSummary {
   method: string;

@@ -1,4 +1,5 @@
 import { readFileSync } from 'node:fs';
+import { PROFILE_NAME_PATTERN } from '../domain/schemas/encode-request.js';
 import type { EncodeProfile, EncodeSettings, OutputFormat, RungSpec } from '../pipeline/plan.js';
 
 export const x264Presets = [
@@ -12,8 +13,6 @@ export const x264Presets = [
   'slower',
   'veryslow',
 ] as const;
-
-export const PROFILE_NAME_PATTERN = '^[a-z0-9][a-z0-9_-]{0,39}$';
 
 /**
  * The profiles every service has: `default` (the configured ladder), `seed` (the settings of the project

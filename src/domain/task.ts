@@ -1,85 +1,29 @@
 import { createHash } from 'node:crypto';
-import { withoutKeys, type EncryptionOutput, type EncryptionRequest } from './encryption.js';
+import { withoutKeys } from './encryption.js';
 import type { FailureCode } from './failures.js';
-import type { QcReport } from './qc-report.js';
+import type { TaskRequest } from './schemas/encode-request.js';
+import type { QcReport } from './schemas/qc-report.js';
+import type {
+  CallbackState,
+  EarlyOutput,
+  PackageOutput,
+  TaskStatus,
+  Timings,
+} from './schemas/status-document.js';
 
-export const taskStatuses = ['queued', 'processing', 'completed', 'failed'] as const;
-export type TaskStatus = (typeof taskStatuses)[number];
+export { taskStatuses, type TaskStatus } from './schemas/status-document.js';
+export type { TaskRequest } from './schemas/encode-request.js';
+export type { CallbackState, EarlyOutput, RenditionOutput } from './schemas/status-document.js';
 
-/** What a client asked for: the body of POST /encode after validation. */
-export interface TaskRequest {
-  video_filename: string;
-  callback_url?: string;
-  /** The name of a configured profile (`default`, `seed`, `high`, PROFILES_FILE's). */
-  profile?: string;
-  /** Rungs (`height` is the short side) or the name of a configured profile. */
-  ladder?: string | { height: number; bitrate: number }[];
-  /** Seconds. */
-  segment_duration?: number;
-  formats?: ('dash' | 'hls')[];
-  /** Where the package goes, below OUTPUT_PREFIX (instead of the input's name). */
-  output_prefix?: string;
-  /** Opaque to the service: echoed in the status document and the callback. */
-  metadata?: Record<string, unknown>;
-  /** Raw-key encryption; its keys are kept only until the task ends (see requestWithoutKeys). */
-  encryption?: EncryptionRequest;
-}
-
-export interface RenditionOutput {
-  name: string;
-  width: number;
-  height: number;
-  /** Target bitrate, bits per second. */
-  bitrate: number;
-}
-
-/**
- * Where EARLY_MANIFEST's first package (lowest rung and audio) is, while the task goes on: the manifests'
- * final keys, which the full package's manifests replace in place.
- */
-export type EarlyOutput = Pick<
-  TaskOutput,
-  'storage' | 'bucket' | 'prefix' | 'manifest' | 'hls_master' | 'renditions' | 'audio' | 'encryption'
->;
-
-/** Where the finished package is. Keys are relative to the output storage. */
-export interface TaskOutput {
-  storage: 'local' | 's3';
-  bucket?: string;
-  prefix: string;
-  /** Where this task's segments and media playlists are, below `prefix` (absent in records from before). */
-  media_prefix?: string;
-  manifest?: { key: string; url?: string };
-  hls_master?: { key: string; url?: string };
-  poster: { key: string; url?: string };
-  renditions: RenditionOutput[];
-  audio: boolean;
-  /** Seconds of media. */
-  duration: number;
-  files: number;
-  bytes: number;
+/** Where the finished package is, with what the run measured (the status document shows these beside it). */
+export type TaskOutput = PackageOutput & {
   /** Seconds spent per stage (fetch, probe, encode, package, poster, qc, publish) and in total. */
-  timings?: Record<string, number>;
+  timings?: Timings;
   /** Media seconds encoded per second of encoding. */
   encode_speed?: number;
   /** The checks the package passed before it was published (absent with QC_MODE=off). */
   qc?: QcReport;
-  /** How the package is encrypted: scheme, key IDs, protection systems (never a key). */
-  encryption?: EncryptionOutput;
-}
-
-export interface CallbackState {
-  url: string;
-  status: 'pending' | 'delivered' | 'failed';
-  attempts: number;
-  last_error?: string;
-  delivered_at?: string;
-  /**
-   * While pending: when the next attempt is due (between attempts) or must have ended (during one). Long
-   * past, the process sending it is gone and another may take the delivery up.
-   */
-  next_attempt_at?: string;
-}
+};
 
 export interface TaskRecord {
   id: string;

@@ -9,6 +9,7 @@ import { isHdr, type MediaInfo } from '../pipeline/media-info.js';
 import { nominalMediaBytes, planEncode, type EncodePlan, type EncodeSettings } from '../pipeline/plan.js';
 import { probe } from '../pipeline/probe.js';
 import type { MediaTools } from '../pipeline/tools.js';
+import type { PlanDocument, PlanWarning } from '../domain/schemas/plan-document.js';
 import type { TaskRequest } from '../domain/task.js';
 import type { Storage } from '../storage/storage.js';
 import { packagePrefixFor, resolveEncodeSettings } from './encode-settings.js';
@@ -21,23 +22,6 @@ export interface PreviewDeps {
   logger: Logger;
   /** Output pixels encoded per second by this process, by x264 preset, when measured. */
   measuredPixelRate?: (preset: string) => number | undefined;
-}
-
-export interface PlanWarning {
-  code:
-    | 'variable_frame_rate'
-    | 'odd_dimensions'
-    | 'rotation'
-    | 'interlaced'
-    | 'hdr'
-    | 'no_audio'
-    | 'non_square_pixels'
-    | 'frame_rate_reduced'
-    | 'audio_starts_late'
-    | 'video_ends_early'
-    | 'rungs_skipped'
-    | 'source_sized_rung';
-  message: string;
 }
 
 /**
@@ -60,7 +44,11 @@ const defaultPixelRate: Record<string, number> = {
  * What a task for this request would do, without queueing it: the input is fetched and probed like a task
  * does, then planned with the request's settings; the answer adds estimates and warnings about the input.
  */
-export async function previewTask(deps: PreviewDeps, request: TaskRequest, signal?: AbortSignal) {
+export async function previewTask(
+  deps: PreviewDeps,
+  request: TaskRequest,
+  signal?: AbortSignal,
+): Promise<PlanDocument> {
   const settings = resolveEncodeSettings(deps.config, request);
   const prefix = packagePrefixFor(deps.config, request);
   // Named as this process's, so the start-up sweep removes it if this process dies meanwhile.
@@ -113,7 +101,7 @@ export function describePlan({
   settings: EncodeSettings;
   /** Output pixels encoded per second, by preset, when this process has measured it. */
   measuredPixelRate?: (preset: string) => number | undefined;
-}) {
+}): PlanDocument {
   const v = media.video;
   const outputFps = plan.frameRateLimit ?? (v.frameRate > 0 ? v.frameRate : 30);
   const pixelsPerSecond = plan.renditions.reduce((sum, r) => sum + r.width * r.height, 0) * outputFps;
@@ -200,7 +188,7 @@ export function describePlan({
   }
 
   return {
-    dry_run: true as const,
+    dry_run: true,
     video_filename: request.video_filename,
     output_prefix: prefix,
     input: {
@@ -259,13 +247,11 @@ export function describePlan({
     estimate: {
       output_bytes: Math.round(nominalMediaBytes(plan, media.duration) * 1.03),
       work_seconds: round(workSeconds, 1),
-      basis: measured ? ('measured' as const) : ('default' as const),
+      basis: measured ? 'measured' : 'default',
     },
     warnings,
   };
 }
-
-export type PlanDocument = Awaited<ReturnType<typeof previewTask>>;
 
 function round(value: number, digits: number): number {
   const f = 10 ** digits;

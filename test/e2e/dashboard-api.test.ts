@@ -397,6 +397,7 @@ describe('dashboard API on S3 input storage: presigned uploads', () => {
     assert.equal(big.status, 413);
     const extra = await postJson(`${svc.url}/uploads`, { filename: 'a.mp4', bucket: 'other' });
     assert.equal(extra.status, 400);
+    assert.equal(extra.body.message, 'body has an unknown field "bucket"');
     const none = await postJson(`${svc.url}/uploads`, { content_type: 'video/mp4' });
     assert.equal(none.status, 400);
   });

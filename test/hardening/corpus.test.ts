@@ -300,7 +300,7 @@ describe('bad-input corpus', () => {
   rejected(
     'extra field',
     { video_filename: 'a.mp4', shell: 'rm -rf /' },
-    /must NOT have additional properties/,
+    /body has an unknown field "shell"/,
   );
   rejected('body is an array', [{ video_filename: 'a.mp4' }], /body must be object/);
   rejected('body is a string', '"a.mp4"', /body must be object/);

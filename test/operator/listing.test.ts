@@ -81,6 +81,8 @@ describe('task listing, queue positions and request validation (API only, nothin
       assert.equal(res.status, 400, query);
       assert.equal(res.body.error, 'bad_request');
     }
+    const page = await getJson(`${svc.url}/tasks?page=2`);
+    assert.equal(page.body.message, 'querystring has an unknown field "page"');
   });
 
   test('options and metadata are stored and shown in the status document', async () => {
@@ -125,7 +127,11 @@ describe('task listing, queue positions and request validation (API only, nothin
       [{ metadata: ['not', 'an', 'object'] }, /./],
       [{ metadata: 'text' }, /./],
       [{ metadata: { blob: 'x'.repeat(5000) } }, /metadata must be at most 4096 bytes/],
-      [{ unknown_option: true }, /./],
+      [{ unknown_option: true }, /^body has an unknown field "unknown_option"$/],
+      [
+        { ladder: [{ height: 720, bitrate: 2_800_000, crf: 20 }] },
+        /body\/ladder\/0 has an unknown field "crf"/,
+      ],
     ];
     for (const [extra, message] of cases) {
       const res = await postJson(`${svc.url}/encode`, { video_filename: 'list/x.mp4', ...extra });
@@ -133,6 +139,20 @@ describe('task listing, queue positions and request validation (API only, nothin
       assert.equal(res.body.error, 'bad_request');
       assert.match(String(res.body.message), message, JSON.stringify(extra));
     }
+    const typo = await postJson(`${svc.url}/encode`, { vidoe_filename: 'list/x.mp4' });
+    assert.equal(typo.status, 400);
+    assert.deepEqual(typo.body, {
+      error: 'bad_request',
+      message: "body must have required property 'video_filename'",
+    });
+    const typoBeside = await postJson(`${svc.url}/plan`, {
+      video_filename: 'list/x.mp4',
+      vidoe_filename: 'x',
+    });
+    assert.deepEqual(typoBeside.body, {
+      error: 'bad_request',
+      message: 'body has an unknown field "vidoe_filename"',
+    });
     const res = await postJson(`${svc.url}/encode?dry_run=maybe`, { video_filename: 'list/x.mp4' });
     assert.equal(res.status, 400);
     const after = ((await getJson(`${svc.url}/tasks?limit=100`)).body as unknown as Listed).tasks.length;

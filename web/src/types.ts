@@ -1,5 +1,5 @@
-export type { StatusDocument } from '../../src/api/status-document.js';
-import type { StatusDocument } from '../../src/api/status-document.js';
+export type { StatusDocument } from '../../src/domain/schemas/status-document.js';
+import type { StatusDocument } from '../../src/domain/schemas/status-document.js';
 
 export type TaskOutputView = NonNullable<StatusDocument['output']>;
 

@@ -1,23 +1,25 @@
+import { Type } from '@sinclair/typebox';
 import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
 import type { Services } from '../../app/services.js';
 import { TaskFailure } from '../../domain/failures.js';
+import { EncodeRequestSchema, type TaskRequest } from '../../domain/schemas/encode-request.js';
+import { ErrorBodySchema } from '../../domain/schemas/error-body.js';
+import { PlanDocumentSchema } from '../../domain/schemas/plan-document.js';
+import { StringEnum } from '../../domain/schemas/shared.js';
+import { taskStatuses } from '../../domain/schemas/status-document.js';
 import { previewTask } from '../../jobs/preview.js';
-import { encodeRequestSchema, toTaskRequest, type EncodeRequestBody } from '../encode-request.js';
+import { toTaskRequest } from '../encode-request.js';
 import { QueueFullError } from '../../queue/task-queue.js';
-import { ApiError, errorResponseSchema, queueFull } from '../errors.js';
-import { planDocumentSchema } from '../plan-schema.js';
+import { ApiError, queueFull } from '../errors.js';
+import type { TypeBoxTypeProvider } from '../type-provider.js';
 
-const errors = { '4xx': errorResponseSchema, '5xx': errorResponseSchema };
+const errors = { '4xx': ErrorBodySchema, '5xx': ErrorBodySchema };
 
-const acceptedSchema = {
-  type: 'object',
-  required: ['task_id', 'status'],
-  properties: {
-    task_id: { type: 'string' },
-    status: { type: 'string', enum: ['queued', 'processing', 'completed', 'failed'] },
-    status_url: { type: 'string', description: 'Where to follow the task: GET /status/{task_id}.' },
-  },
-} as const;
+const AcceptedSchema = Type.Object({
+  task_id: Type.String(),
+  status: StringEnum(taskStatuses),
+  status_url: Type.String({ description: 'Where to follow the task: GET /status/{task_id}.' }),
+});
 
 /**
  * Plans this process works on at once: each fetches its input (a whole download from S3) and probes it, in
@@ -25,9 +27,10 @@ const acceptedSchema = {
  */
 export const MAX_CONCURRENT_PLANS = 4;
 
-export const encodeRoutes: FastifyPluginAsync<{ services: Services }> = async (app, { services }) => {
+export const encodeRoutes: FastifyPluginAsync<{ services: Services }> = async (untyped, { services }) => {
+  const app = untyped.withTypeProvider<TypeBoxTypeProvider>();
   let plansRunning = 0;
-  const plan = async (req: FastifyRequest, reply: FastifyReply, body: EncodeRequestBody) => {
+  const plan = async (req: FastifyRequest, reply: FastifyReply, body: TaskRequest) => {
     const request = toTaskRequest(body, services);
     if (plansRunning >= MAX_CONCURRENT_PLANS) {
       throw new ApiError(
@@ -72,11 +75,7 @@ export const encodeRoutes: FastifyPluginAsync<{ services: Services }> = async (a
     }
   };
 
-  app.post<{
-    Body: EncodeRequestBody;
-    Querystring: { dry_run?: 'true' | 'false' };
-    Headers: { 'idempotency-key'?: string };
-  }>(
+  app.post(
     '/encode',
     {
       schema: {
@@ -88,28 +87,25 @@ export const encodeRoutes: FastifyPluginAsync<{ services: Services }> = async (a
           'apply. With an Idempotency-Key header, repeating the same request returns the same task ' +
           '(another request with the same key is a 409). With ?dry_run=true nothing is queued: the input is ' +
           'probed and the plan is returned with 200, as POST /plan does.',
-        querystring: {
-          type: 'object',
-          additionalProperties: false,
-          properties: {
-            dry_run: {
-              type: 'string',
-              enum: ['true', 'false'],
-              description: 'true: return the plan (200) instead of queueing.',
-            },
+        querystring: Type.Object(
+          {
+            dry_run: Type.Optional(
+              StringEnum(['true', 'false'], {
+                description: 'true: return the plan (200) instead of queueing.',
+              }),
+            ),
           },
-        },
-        headers: {
-          type: 'object',
-          properties: {
-            'idempotency-key': {
-              type: 'string',
+          { additionalProperties: false },
+        ),
+        headers: Type.Object({
+          'idempotency-key': Type.Optional(
+            Type.String({
               description: '1 to 255 characters; the same key and body always give the same task.',
-            },
-          },
-        },
-        body: encodeRequestSchema,
-        response: { 200: planDocumentSchema, 202: acceptedSchema, ...errors },
+            }),
+          ),
+        }),
+        body: EncodeRequestSchema,
+        response: { 200: PlanDocumentSchema, 202: AcceptedSchema, ...errors },
       },
     },
     async (req, reply) => {
@@ -138,7 +134,7 @@ export const encodeRoutes: FastifyPluginAsync<{ services: Services }> = async (a
     },
   );
 
-  app.post<{ Body: EncodeRequestBody }>(
+  app.post(
     '/plan',
     {
       schema: {
@@ -150,8 +146,8 @@ export const encodeRoutes: FastifyPluginAsync<{ services: Services }> = async (a
           'and segment plan, estimated output size and work time, and warnings about the input (variable ' +
           'frame rate, odd dimensions, rotation, interlacing, missing audio…). No task is created. ' +
           'An input that a task would refuse (not a video, over a limit) is a 400 with the reason.',
-        body: encodeRequestSchema,
-        response: { 200: planDocumentSchema, ...errors },
+        body: EncodeRequestSchema,
+        response: { 200: PlanDocumentSchema, ...errors },
       },
     },
     async (req, reply) => plan(req, reply, req.body),

@@ -3,8 +3,9 @@ import type { FastifyBaseLogger, FastifyPluginAsync } from 'fastify';
 import type { Services } from '../../app/services.js';
 import type { TaskQueue } from '../../queue/task-queue.js';
 import type { TaskRecord } from '../../domain/task.js';
-import { errorResponseSchema } from '../errors.js';
-import { toStatusDocument, type StatusDocument } from '../status-document.js';
+import { ErrorBodySchema } from '../../domain/schemas/error-body.js';
+import type { StatusDocument } from '../../domain/schemas/status-document.js';
+import { toStatusDocument } from '../status-document.js';
 
 export interface EventRouteOptions {
   services: Services;
@@ -58,7 +59,7 @@ export const eventRoutes: FastifyPluginAsync<EventRouteOptions> = async (app, op
             description: 'The event stream; it stays open until the client or the service closes it.',
             content: { 'text/event-stream': { schema: { type: 'string' } } },
           },
-          '4xx': errorResponseSchema,
+          '4xx': ErrorBodySchema,
         },
       },
     },

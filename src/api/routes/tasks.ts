@@ -1,38 +1,39 @@
+import { Type } from '@sinclair/typebox';
 import { withdrawAbandoned } from '../../jobs/process-task.js';
 import type { FastifyPluginAsync } from 'fastify';
 import type { Services } from '../../app/services.js';
-import { isFinal, taskStatuses, type TaskRecord, type TaskStatus } from '../../domain/task.js';
-import { ApiError, errorResponseSchema } from '../errors.js';
-import { statusDocumentSchema, toStatusDocument } from '../status-document.js';
+import { ErrorBodySchema } from '../../domain/schemas/error-body.js';
+import { Nullable, StringEnum } from '../../domain/schemas/shared.js';
+import { StatusDocumentSchema, taskStatuses } from '../../domain/schemas/status-document.js';
+import { isFinal, type TaskRecord } from '../../domain/task.js';
+import { ApiError } from '../errors.js';
+import { toStatusDocument } from '../status-document.js';
+import type { TypeBoxTypeProvider } from '../type-provider.js';
 
-const taskIdParams = {
-  type: 'object',
-  required: ['task_id'],
-  properties: {
-    task_id: { type: 'string', maxLength: 100, description: 'The task_id POST /encode returned.' },
-  },
-} as const;
+const taskIdParams = Type.Object({
+  task_id: Type.String({ maxLength: 100, description: 'The task_id POST /encode returned.' }),
+});
 
-const listQuery = {
-  type: 'object',
-  additionalProperties: false,
-  properties: {
-    status: { type: 'string', enum: [...taskStatuses], description: 'Only tasks with this status.' },
+const listQuery = Type.Object(
+  {
+    status: Type.Optional(StringEnum(taskStatuses, { description: 'Only tasks with this status.' })),
     // Query strings are not coerced (the ajv config keeps types strict), so numbers arrive as digits.
-    limit: { type: 'string', pattern: '^[0-9]{1,3}$', description: 'Tasks per page, 1 to 100 (default 20).' },
-    cursor: {
-      type: 'string',
-      // Both queues page by a number (a sequence, a timestamp): anything else is no cursor they gave.
-      pattern: '^[0-9]{1,20}$',
-      description: 'The next_cursor of the previous page.',
-    },
+    limit: Type.Optional(
+      Type.String({ pattern: '^[0-9]{1,3}$', description: 'Tasks per page, 1 to 100 (default 20).' }),
+    ),
+    // Both queues page by a number (a sequence, a timestamp): anything else is no cursor they gave.
+    cursor: Type.Optional(
+      Type.String({ pattern: '^[0-9]{1,20}$', description: 'The next_cursor of the previous page.' }),
+    ),
   },
-} as const;
+  { additionalProperties: false },
+);
 
-const errors = { '4xx': errorResponseSchema, '5xx': errorResponseSchema };
-const responses = { 200: statusDocumentSchema, ...errors };
+const errors = { '4xx': ErrorBodySchema, '5xx': ErrorBodySchema };
+const responses = { 200: StatusDocumentSchema, ...errors };
 
-export const taskRoutes: FastifyPluginAsync<{ services: Services }> = async (app, { services }) => {
+export const taskRoutes: FastifyPluginAsync<{ services: Services }> = async (untyped, { services }) => {
+  const app = untyped.withTypeProvider<TypeBoxTypeProvider>();
   const load = async (id: string) => {
     const task = await services.queue.get(id);
     if (!task) throw new ApiError('not_found', 'no task with this id');
@@ -44,7 +45,7 @@ export const taskRoutes: FastifyPluginAsync<{ services: Services }> = async (app
     return doc;
   };
 
-  app.get<{ Params: { task_id: string } }>(
+  app.get(
     '/status/:task_id',
     {
       schema: {
@@ -62,7 +63,7 @@ export const taskRoutes: FastifyPluginAsync<{ services: Services }> = async (app
     async (req) => render(await load(req.params.task_id)),
   );
 
-  app.get<{ Querystring: { status?: TaskStatus; limit?: string; cursor?: string } }>(
+  app.get(
     '/tasks',
     {
       schema: {
@@ -74,14 +75,7 @@ export const taskRoutes: FastifyPluginAsync<{ services: Services }> = async (app
           'the queue keeps them (TASK_RETENTION_SECONDS with QUEUE=redis).',
         querystring: listQuery,
         response: {
-          200: {
-            type: 'object',
-            required: ['tasks', 'next_cursor'],
-            properties: {
-              tasks: { type: 'array', items: statusDocumentSchema },
-              next_cursor: { type: ['string', 'null'] },
-            },
-          },
+          200: Type.Object({ tasks: Type.Array(StatusDocumentSchema), next_cursor: Nullable(Type.String()) }),
           ...errors,
         },
       },
@@ -116,7 +110,7 @@ export const taskRoutes: FastifyPluginAsync<{ services: Services }> = async (app
     'A queued task fails at once with error_code cancelled; a running task is told to stop and fails with ' +
     'cancelled within seconds (the answer may still show it processing). A finished task is left as it is. ' +
     'Answers with the status document.';
-  app.post<{ Params: { task_id: string } }>(
+  app.post(
     '/tasks/:task_id/cancel',
     {
       schema: {
@@ -129,7 +123,7 @@ export const taskRoutes: FastifyPluginAsync<{ services: Services }> = async (app
     },
     async (req) => cancel(req.params.task_id),
   );
-  app.delete<{ Params: { task_id: string } }>(
+  app.delete(
     '/tasks/:task_id',
     {
       schema: {

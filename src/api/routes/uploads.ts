@@ -8,7 +8,8 @@ import type { FastifyPluginAsync, FastifyRequest } from 'fastify';
 import type { Services } from '../../app/services.js';
 import { ownedWorkDirName } from '../../jobs/work-dirs.js';
 import { QueueFullError } from '../../queue/task-queue.js';
-import { ApiError, errorResponseSchema, queueFull } from '../errors.js';
+import { ErrorBodySchema } from '../../domain/schemas/error-body.js';
+import { ApiError, queueFull } from '../errors.js';
 import { safeContentType, sanitiseFilename, uploadKeyFor } from './upload-names.js';
 import { partialFileName } from '../../storage/keys.js';
 
@@ -82,7 +83,7 @@ export const uploadRoutes: FastifyPluginAsync<{ services: Services }> = async (a
         description:
           'The largest file accepted and the ways POST /uploads takes a file: multipart/form-data always, ' +
           'presigned PUT URLs when the input storage is S3.',
-        response: { 200: uploadOptionsSchema, '4xx': errorResponseSchema },
+        response: { 200: uploadOptionsSchema, '4xx': ErrorBodySchema },
       },
     },
     async () => ({
@@ -127,7 +128,7 @@ export const uploadRoutes: FastifyPluginAsync<{ services: Services }> = async (a
             'application/json': { schema: presignBodySchema },
           },
         },
-        response: { 201: uploadedSchema, '4xx': errorResponseSchema, '5xx': errorResponseSchema },
+        response: { 201: uploadedSchema, '4xx': ErrorBodySchema, '5xx': ErrorBodySchema },
       },
     },
     async (req, reply) => {

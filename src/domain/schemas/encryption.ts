@@ -1,4 +1,13 @@
-import { encryptionSchemes, keyLabels, protectionSystems } from '../domain/encryption.js';
+import { Type } from '@sinclair/typebox';
+import {
+  DEFAULT_KEY_LABEL,
+  encryptionSchemes,
+  keyLabels,
+  protectionSystems,
+  type EncryptionOutput,
+  type EncryptionRequest,
+} from '../encryption.js';
+import { JsonObject } from './shared.js';
 
 const hex128 = { type: 'string', pattern: '^[0-9a-fA-F]{32}$' } as const;
 
@@ -6,7 +15,7 @@ const hex128 = { type: 'string', pattern: '^[0-9a-fA-F]{32}$' } as const;
  * The `encryption` option of POST /encode, for the OpenAPI document and a first check; the domain's
  * parseEncryption checks the rest (and names the field at fault, never quoting a key).
  */
-export const encryptionSchema = {
+const encryptionJsonSchema = {
   type: 'object',
   additionalProperties: false,
   description:
@@ -59,3 +68,34 @@ export const encryptionSchema = {
     },
   },
 } as const;
+
+/** `encryption` in a request; its type is the domain's (a stored request loses its keys when the task ends). */
+export const EncryptionRequestSchema = Type.Unsafe<EncryptionRequest>(encryptionJsonSchema);
+
+/** The request's encryption as the status document's `options` echo it: no key, no IV. */
+export const PublicEncryptionOptionsSchema = JsonObject({
+  description: 'The encryption asked for, without its keys and IV.',
+});
+
+/** The status document's `output.encryption`. */
+export const EncryptionOutputSchema = Type.Unsafe<EncryptionOutput>({
+  type: 'object',
+  description:
+    'How the package is encrypted (absent when it is clear): the scheme, the key ID of each label ' +
+    '(default: the one key of key_id), the protection systems signalled. Never a key.',
+  properties: {
+    scheme: { type: 'string', enum: [...encryptionSchemes] },
+    key_ids: {
+      type: 'array',
+      items: {
+        type: 'object',
+        properties: {
+          label: { type: 'string', enum: [DEFAULT_KEY_LABEL, ...keyLabels] },
+          key_id: { type: 'string' },
+        },
+      },
+    },
+    protection_systems: { type: 'array', items: { type: 'string', enum: [...protectionSystems] } },
+    hls_key_uri: { type: 'string' },
+  },
+});

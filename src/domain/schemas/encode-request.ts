@@ -1,0 +1,128 @@
+import { Type, type Static } from '@sinclair/typebox';
+import { EncryptionRequestSchema, PublicEncryptionOptionsSchema } from './encryption.js';
+import { JsonObject, StringEnum } from './shared.js';
+
+/** A profile's name, in a request and in PROFILES_FILE. */
+export const PROFILE_NAME_PATTERN = '^[a-z0-9][a-z0-9_-]{0,39}$';
+
+/** Largest `metadata` accepted, as JSON bytes: it is stored with the task and sent with every callback. */
+export const METADATA_MAX_BYTES = 4096;
+
+export const outputFormats = ['dash', 'hls'] as const;
+
+export const RungSchema = Type.Object(
+  {
+    height: Type.Integer({
+      minimum: 16,
+      maximum: 4320,
+      description: 'Short side of the picture in pixels (720 is 720p, whatever the orientation).',
+    }),
+    bitrate: Type.Integer({ minimum: 50_000, maximum: 100_000_000, description: 'Target video bit/s.' }),
+  },
+  { additionalProperties: false },
+);
+
+/**
+ * The options of a conversion, all optional. NEW REQUEST OPTIONS GO HERE, one property each: POST /encode
+ * and POST /plan accept them, the task stores them, the status document echoes them under `options`, and
+ * the OpenAPI document describes them, with no other list to update.
+ */
+export const encodeOptionProperties = {
+  profile: Type.Optional(
+    Type.String({
+      pattern: PROFILE_NAME_PATTERN,
+      description:
+        'A configured profile: "default" (LADDER and the service settings), "seed" (the settings of the project ' +
+        'this service replaces: 360p at 600 kbit/s and 720p at 3000 kbit/s, near-constant bitrate, x264 ' +
+        'ultrafast, 3 s segments), "high" (the configured ladder plus 1080p at 5000 kbit/s), or one from ' +
+        'PROFILES_FILE. A `ladder` list, `segment_duration` or `formats` given beside it override its own.',
+    }),
+  ),
+  ladder: Type.Optional(
+    // oneOf, not TypeBox's anyOf: a value is either a profile name or a list, and says so when it is neither.
+    Type.Unsafe<string | Static<typeof RungSchema>[]>({
+      description:
+        'The renditions to make: a list of rungs, or the name of a configured profile (built in: ' +
+        '"default", the configured LADDER; "seed", 360p at 600 kbit/s and 720p at 3000 kbit/s, ' +
+        'near-constant bitrate, x264 ultrafast, 3 s segments; "high", the configured ladder plus 1080p at ' +
+        '5000 kbit/s; more with PROFILES_FILE). Rungs larger than the source are skipped (never upscaled).',
+      oneOf: [
+        Type.String({ pattern: PROFILE_NAME_PATTERN }),
+        Type.Array(RungSchema, { minItems: 1, maxItems: 8 }),
+      ],
+    }),
+  ),
+  segment_duration: Type.Optional(
+    Type.Number({
+      minimum: 1,
+      maximum: 30,
+      description:
+        'Seconds per segment, also the keyframe interval (default SEGMENT_DURATION, or the profile’s).',
+    }),
+  ),
+  formats: Type.Optional(
+    Type.Array(StringEnum(outputFormats), {
+      minItems: 1,
+      maxItems: 2,
+      uniqueItems: true,
+      description: 'Manifests to write: "dash" (manifest.mpd), "hls" (master.m3u8); default OUTPUT_FORMATS.',
+    }),
+  ),
+  output_prefix: Type.Optional(
+    Type.String({
+      minLength: 1,
+      maxLength: 512,
+      description:
+        'Where the package goes in the output storage, below OUTPUT_PREFIX, instead of the input’s name ' +
+        'without extension: a relative key such as "customers/42/clip-7" (no leading /, no . or .. segments).',
+    }),
+  ),
+};
+
+/**
+ * The options as the status document echoes them; `encryption` (not among the properties above, which are
+ * echoed as given) is shown without its keys.
+ */
+export const EncodeOptionsSchema = Type.Object(
+  { ...encodeOptionProperties, encryption: Type.Optional(PublicEncryptionOptionsSchema) },
+  {
+    description: `The per-request options given to POST /encode (${Object.keys(encodeOptionProperties).join(', ')}, encryption without its keys and IV).`,
+  },
+);
+export type EncodeOptions = Static<typeof EncodeOptionsSchema>;
+export const encodeOptionNames = Object.keys(encodeOptionProperties) as (keyof EncodeOptions)[];
+
+/** The body of POST /encode and POST /plan; unknown fields are refused. */
+export const EncodeRequestSchema = Type.Object(
+  {
+    video_filename: Type.String({
+      minLength: 1,
+      maxLength: 1024,
+      description: 'Key of the input in the input storage, e.g. "example.mp4" or "uploads/2024/clip.mov".',
+    }),
+    callback_url: Type.Optional(
+      Type.String({
+        minLength: 1,
+        maxLength: 2048,
+        description:
+          'Receives a POST with the final status document (overrides CALLBACK_URL). Private and loopback ' +
+          'addresses are refused unless CALLBACK_ALLOW_PRIVATE=true.',
+      }),
+    ),
+    ...encodeOptionProperties,
+    metadata: Type.Optional(
+      JsonObject({
+        maxProperties: 64,
+        description: `Any JSON object (at most ${METADATA_MAX_BYTES} bytes as JSON), stored with the task and echoed unchanged in the status document and the callback.`,
+      }),
+    ),
+    encryption: Type.Optional(EncryptionRequestSchema),
+  },
+  { additionalProperties: false },
+);
+
+/** What a client asked for: the body of POST /encode after validation, as the task keeps it. */
+export type TaskRequest = Static<typeof EncodeRequestSchema>;
+
+/** Every field of a request, in the schema's order (the order a stored request keeps). */
+export const taskRequestFields = Object.keys(EncodeRequestSchema.properties) as (keyof TaskRequest)[];
