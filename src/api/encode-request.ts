@@ -1,9 +1,14 @@
 import type { Services } from '../app/services.js';
 import { assertCallbackUrl, CallbackTargetError } from '../callbacks/address-guard.js';
+import { EncryptionInputError, parseEncryption } from '../domain/encryption.js';
 import { TaskFailure } from '../domain/failures.js';
 import { METADATA_MAX_BYTES, taskRequestFields, type TaskRequest } from '../domain/schemas/encode-request.js';
 import { assertSafeKey, UnsafeKeyError } from '../storage/keys.js';
-import { packagePrefixFor, resolveEncodeSettings } from '../jobs/encode-settings.js';
+import {
+  packagePrefixFor,
+  resolveEncodeSettings,
+  resolveRequestEncryption,
+} from '../jobs/encode-settings.js';
 import { ApiError } from './errors.js';
 
 /**
@@ -12,7 +17,12 @@ import { ApiError } from './errors.js';
  */
 export function toTaskRequest(body: TaskRequest, services: Services): TaskRequest {
   const badRequest = (err: unknown): never => {
-    if (err instanceof UnsafeKeyError || err instanceof CallbackTargetError || err instanceof TaskFailure) {
+    if (
+      err instanceof UnsafeKeyError ||
+      err instanceof CallbackTargetError ||
+      err instanceof TaskFailure ||
+      err instanceof EncryptionInputError
+    ) {
       throw new ApiError('bad_request', err.message);
     }
     throw err;
@@ -37,8 +47,11 @@ export function toTaskRequest(body: TaskRequest, services: Services): TaskReques
     taskRequestFields.filter((field) => body[field] !== undefined).map((field) => [field, body[field]]),
   ) as TaskRequest;
   try {
-    resolveEncodeSettings(services.config, request);
+    // Checked, and its hex in lower case: the hash of an Idempotency-Key compares it.
+    if (request.encryption !== undefined) request.encryption = parseEncryption(request.encryption);
+    const settings = resolveEncodeSettings(services.config, request);
     packagePrefixFor(services.config, request);
+    resolveRequestEncryption(services.config, request, settings);
   } catch (err) {
     badRequest(err);
   }

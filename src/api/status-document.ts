@@ -1,3 +1,4 @@
+import { publicEncryptionOptions } from '../domain/encryption.js';
 import { encodeOptionNames, type EncodeOptions } from '../domain/schemas/encode-request.js';
 import type { StatusDocument } from '../domain/schemas/status-document.js';
 import type { TaskRecord } from '../domain/task.js';
@@ -12,6 +13,8 @@ export function toStatusDocument(task: TaskRecord): StatusDocument {
   const options = Object.fromEntries(
     encodeOptionNames.filter((name) => request[name] !== undefined).map((name) => [name, request[name]]),
   ) as EncodeOptions;
+  // Never as given: the request holds the keys until the task ends.
+  if (request.encryption !== undefined) options.encryption = publicEncryptionOptions(request.encryption);
   const doc: StatusDocument = {
     task_id: task.id,
     status: task.status,

@@ -8,6 +8,8 @@ export interface ConvertArgs {
   force: boolean;
   /** Where to write the JSON report (the status document's output, timings and QC). */
   report?: string;
+  /** Encrypt with the keys of the file given (ENCRYPTION_KEYS_FILE in `env`). */
+  encrypt: boolean;
   /** The environment with the command line's encoder options applied, for loadConfig. */
   env: NodeJS.ProcessEnv;
 }
@@ -20,6 +22,7 @@ export const convertUsage = `  dash-video-converter convert INPUT -o DIR  Conver
       [--preset superfast]           x264 preset (X264_PRESET)
       [--force]                      replace what DIR holds (a DIR with files is refused otherwise)
       [--report FILE]                write the JSON report (renditions, bytes, timings, qc) to FILE
+      [--encryption KEYS.json]       encrypt with the keys in this file (chmod 600; ENCRYPTION_KEYS_FILE)
       [-q, --quiet]                  no progress bar`;
 
 /** `convert INPUT -o DIR [options]`; undefined when the input or the output directory is missing. */
@@ -36,6 +39,7 @@ export function parseConvertArgs(args: string[]): ConvertArgs | undefined {
       quiet: { type: 'boolean', short: 'q' },
       force: { type: 'boolean' },
       report: { type: 'string' },
+      encryption: { type: 'string' },
     },
   });
   const input = positionals[0];
@@ -45,12 +49,15 @@ export function parseConvertArgs(args: string[]): ConvertArgs | undefined {
   if (values.formats) env.OUTPUT_FORMATS = values.formats;
   if (values['segment-duration']) env.SEGMENT_DURATION = values['segment-duration'];
   if (values.preset) env.X264_PRESET = values.preset;
+  // A file, never the key itself: a command line is readable by every user of the host.
+  if (values.encryption) env.ENCRYPTION_KEYS_FILE = values.encryption;
   return {
     input,
     output: values.output,
     quiet: !!values.quiet,
     force: !!values.force,
     report: values.report,
+    encrypt: values.encryption !== undefined,
     env,
   };
 }

@@ -4,6 +4,7 @@ import path from 'node:path';
 import { loadConfig } from '../config/config.js';
 import { TaskFailure } from '../domain/failures.js';
 import { describeFailures, type QcReport } from '../domain/qc-report.js';
+import { resolveRequestEncryption } from '../jobs/encode-settings.js';
 import type { JobSettings } from '../jobs/job-settings.js';
 import { runConversion } from '../jobs/run-conversion.js';
 import { checkTools, defaultTools } from '../pipeline/tools.js';
@@ -50,6 +51,15 @@ export async function runConvert(args: string[], early?: StartedConvert): Promis
     console.error(`--report ${parsed.report}: ${reportRefused}`);
     return 2;
   }
+  let encryption;
+  try {
+    const request = { video_filename: input, ...(parsed.encrypt ? { encryption: {} } : {}) };
+    encryption = resolveRequestEncryption(config, request, config.encode);
+  } catch (err) {
+    if (!(err instanceof TaskFailure)) throw err;
+    console.error(`--encryption: ${err.message}`);
+    return 2;
+  }
   const logger = createLogger(process.env.LOG_LEVEL ?? 'warn', process.stderr);
   const tools = defaultTools(config.tools);
   const controller = new AbortController();
@@ -80,6 +90,7 @@ export async function runConvert(args: string[], early?: StartedConvert): Promis
       source: { resolve: () => Promise.resolve({ path: inputPath }) },
       destination: directoryDestination({ outDir, force: parsed.force }),
       settings: config.encode,
+      encryption,
       config,
       tools,
       workDir,

@@ -6,6 +6,7 @@ import type { MediaTools } from '../pipeline/tools.js';
 import type { JobSettings } from '../jobs/job-settings.js';
 import type { QueueSettings } from '../queue/queue-settings.js';
 import type { S3Settings, StorageSettings } from '../storage/storage-settings.js';
+import { readEncryptionKeysFile } from './encryption-keys.js';
 import { builtInProfiles, readProfilesFile, x264Presets } from './profiles.js';
 
 export class ConfigError extends Error {
@@ -87,6 +88,8 @@ export const settingNames = [
   'MAX_FRAME_RATE',
   'OUTPUT_FORMATS',
   'PROFILES_FILE',
+  'ENCRYPTION_KEYS_FILE',
+  'ENCRYPTION_REQUIRED',
   'EARLY_MANIFEST',
   'QC_MODE',
   'QC_QUALITY',
@@ -281,6 +284,7 @@ export function loadConfig(env: Env = process.env): Config {
       scaler: oneOf('SCALER', ['zscale', 'swscale'] as const, 'zscale'),
     },
     profiles: {},
+    encryption: { required: bool('ENCRYPTION_REQUIRED', false) },
     earlyManifest: bool('EARLY_MANIFEST', false),
     qc: {
       mode: oneOf('QC_MODE', ['enforce', 'warn', 'off'] as const, 'enforce'),
@@ -320,6 +324,8 @@ export function loadConfig(env: Env = process.env): Config {
     ...builtInProfiles(config.encode),
     ...(profilesFile ? readProfilesFile(path.resolve(profilesFile), parseLadderText, problems) : {}),
   };
+  const keysFile = str('ENCRYPTION_KEYS_FILE');
+  if (keysFile) config.encryption.serverKeys = readEncryptionKeysFile(path.resolve(keysFile), problems);
   // The default callback is checked as a per-task one is at submit: one that can never be used would fail
   // every task's delivery instead of the start-up.
   if (config.callback.url) {

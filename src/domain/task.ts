@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import { withoutKeys } from './encryption.js';
 import type { FailureCode } from './failures.js';
 import type { TaskRequest } from './schemas/encode-request.js';
 import type { QcReport } from './schemas/qc-report.js';
@@ -52,6 +53,11 @@ export interface TaskRecord {
 
 export function isFinal(status: TaskStatus): boolean {
   return status === 'completed' || status === 'failed';
+}
+
+/** The request as a task's record keeps it once the task has ended: no encryption key. */
+export function requestWithoutKeys(request: TaskRequest): TaskRequest {
+  return request.encryption ? { ...request, encryption: withoutKeys(request.encryption) } : request;
 }
 
 /**

@@ -1,4 +1,10 @@
 import type { JobSettings } from './job-settings.js';
+import {
+  EncryptionInputError,
+  formatConflict,
+  resolveEncryption,
+  type EncryptionSpec,
+} from '../domain/encryption.js';
 import { TaskFailure } from '../domain/failures.js';
 import type { EncodeSettings } from '../pipeline/plan.js';
 import type { TaskRequest } from '../domain/task.js';
@@ -75,4 +81,35 @@ export function packagePrefixFor(config: JobSettings, request: TaskRequest): str
     );
   }
   return prefix;
+}
+
+/**
+ * The encryption of one request, keys resolved (its own, or ENCRYPTION_KEYS_FILE's when it names none), or
+ * undefined for a clear package. Refused (TaskFailure 'invalid_input', naming the field, never a value): no
+ * key to be had, `cenc` with HLS, and no `encryption` at all with ENCRYPTION_REQUIRED.
+ */
+export function resolveRequestEncryption(
+  config: Pick<JobSettings, 'encryption'>,
+  request: TaskRequest,
+  settings: Pick<EncodeSettings, 'formats'>,
+): EncryptionSpec | undefined {
+  if (!request.encryption) {
+    if (config.encryption.required) {
+      throw new TaskFailure(
+        'invalid_input',
+        'encryption is required by this service (ENCRYPTION_REQUIRED): give "encryption", e.g. {"scheme": "cbcs"}',
+      );
+    }
+    return undefined;
+  }
+  let spec: EncryptionSpec | undefined;
+  try {
+    spec = resolveEncryption(request.encryption, config.encryption.serverKeys);
+  } catch (err) {
+    if (err instanceof EncryptionInputError) throw new TaskFailure('invalid_input', err.message);
+    throw err;
+  }
+  const conflict = spec && formatConflict(spec, settings.formats);
+  if (conflict) throw new TaskFailure('invalid_input', conflict);
+  return spec;
 }

@@ -1,3 +1,4 @@
+import type { EncryptionRequest } from '../domain/encryption.js';
 import type { InputLimits } from '../pipeline/convert.js';
 import type { EncodeProfile, EncodeSettings } from '../pipeline/plan.js';
 import type { StorageSettings } from '../storage/storage-settings.js';
@@ -21,4 +22,9 @@ export interface JobSettings {
   qc: { mode: 'enforce' | 'warn' | 'off'; quality: boolean };
   limits: InputLimits & { maxInputBytes: number; maxQueuedTasks: number; bodyLimitBytes: number };
   watchdog: { idleTimeoutMs: number; maxRuntimeMs: number };
+  /**
+   * ENCRYPTION_KEYS_FILE (`serverKeys`: for requests whose `encryption` names no key, so callers need not
+   * hold keys) and ENCRYPTION_REQUIRED (a request without `encryption` is refused).
+   */
+  encryption: { serverKeys?: EncryptionRequest; required: boolean };
 }

@@ -11,7 +11,7 @@ import type { MediaTools } from '../pipeline/tools.js';
 import type { TaskHandler, TaskRunContext } from '../queue/task-queue.js';
 import type { Storage } from '../storage/storage.js';
 import { adoptablePackage, removeCompletionRecord, writeCompletionRecord } from './completion-record.js';
-import { packagePrefixFor, resolveEncodeSettings } from './encode-settings.js';
+import { packagePrefixFor, resolveEncodeSettings, resolveRequestEncryption } from './encode-settings.js';
 import type { JobSettings } from './job-settings.js';
 import { PackagePublisher } from './publish.js';
 import { runConversion } from './run-conversion.js';
@@ -170,6 +170,7 @@ async function runTask(
   const { config } = deps;
   const settings = resolveEncodeSettings(config, task.request);
   const prefix = packagePrefixFor(config, task.request);
+  const encryption = resolveRequestEncryption(config, task.request, settings);
   // This run's segments and media playlists go to a directory of their own below the prefix: a package
   // published there before keeps playing, untouched, until this one replaces the top-level files.
   const mediaDir = mediaDirName(task, ctx.attempt);
@@ -197,6 +198,7 @@ async function runTask(
     workDir,
     logger: log,
     signal: ctx.signal,
+    encryption,
     onProgress: ({ stage, progress, etaSeconds, earlyOutput }) =>
       ctx.reportProgress(stage, progress, { etaSeconds, ...(earlyOutput ? { earlyOutput } : {}) }),
   });

@@ -1,6 +1,7 @@
 import { mkdir, stat } from 'node:fs/promises';
 import path from 'node:path';
 import type { Logger } from 'pino';
+import { describeEncryption, type EncryptionSpec } from '../domain/encryption.js';
 import { TaskFailure } from '../domain/failures.js';
 import { describeFailures, type QcReport } from '../domain/qc-report.js';
 import type { EarlyOutput, RenditionOutput, TaskOutput } from '../domain/task.js';
@@ -69,6 +70,8 @@ export interface ConversionRun {
   onQc?: (report: QcReport) => void;
   /** The input's probe, already started by the caller, with the packets QC asks for (`probePacketSeconds`). */
   probed?: Promise<ProbeResult>;
+  /** Raw-key encryption of the package (resolved: keys included); the report lists its key IDs only. */
+  encryption?: EncryptionSpec;
 }
 
 export interface ConversionRunResult {
@@ -145,6 +148,7 @@ async function runSteps(run: ConversionRun, watch: DiskStallWatch): Promise<Conv
       mediaDir: destination.mediaDir,
       limits: config.limits,
       probed: run.probed,
+      encryption: run.encryption,
       onProgress: (stage: ConvertStage, f) => report(stage, at('convert', f), stage === 'encode'),
       probePacketSeconds: probePacketSeconds(config),
       onPlan: async (media, plan, packets) => {
@@ -171,6 +175,7 @@ async function runSteps(run: ConversionRun, watch: DiskStallWatch): Promise<Conv
               hls_master: early.hlsMaster ? destination.locate(early.hlsMaster) : undefined,
               renditions: contents.renditions.map(renditionOutput),
               audio: contents.audio,
+              ...(run.encryption ? { encryption: describeEncryption(run.encryption) } : {}),
             };
             log.info(
               { prefix: where.prefix, files: early.files.length },
@@ -184,8 +189,10 @@ async function runSteps(run: ConversionRun, watch: DiskStallWatch): Promise<Conv
 
     if (qcOn) {
       report('qc', at('qc', 0));
+      // Measuring quality decodes the package: encrypted, that would need the key on FFmpeg's command line.
+      if (config.qc.quality && run.encryption) log.info('QC_QUALITY skipped: the package is encrypted');
       qc = await checkConversion(result, input.path, workDir, stageCtx, {
-        quality: config.qc.quality,
+        quality: config.qc.quality && !run.encryption,
         sourceSpans,
       });
       run.onQc?.(qc);
@@ -203,7 +210,14 @@ async function runSteps(run: ConversionRun, watch: DiskStallWatch): Promise<Conv
     report('publish', at('publish', 0));
     await destination.publish(result.package);
     clock.stop();
-    const output = describeOutput({ conversion: result, destination, bytes, timings: clock.seconds(), qc });
+    const output = describeOutput({
+      conversion: result,
+      destination,
+      bytes,
+      timings: clock.seconds(),
+      qc,
+      encryption: run.encryption,
+    });
     return { output, conversion: result };
   } catch (err) {
     // What this run published (an early package, part of the full one) is taken back.
@@ -222,6 +236,7 @@ export function describeOutput({
   bytes,
   timings,
   qc,
+  encryption,
 }: {
   conversion: ConversionResult;
   destination: Pick<PackageDestination, 'where' | 'locate'>;
@@ -229,6 +244,7 @@ export function describeOutput({
   bytes: number;
   timings: Record<string, number>;
   qc?: QcReport;
+  encryption?: EncryptionSpec;
 }): TaskOutput {
   const { media, plan, package: pkg } = conversion;
   const encodeSeconds = timings.encode ?? 0;
@@ -246,6 +262,7 @@ export function describeOutput({
     timings,
     ...(encodeSpeed ? { encode_speed: Math.round(encodeSpeed * 100) / 100 } : {}),
     ...(qc ? { qc } : {}),
+    ...(encryption ? { encryption: describeEncryption(encryption) } : {}),
   };
 }
 

@@ -1,10 +1,12 @@
 import { rename } from 'node:fs/promises';
 import path from 'node:path';
+import { formatConflict, type EncryptionSpec } from '../domain/encryption.js';
 import { TaskFailure } from '../domain/failures.js';
 import type { StageContext } from './context.js';
 import { encodeAndPackage, type EncodeAndPackageResult } from './encode-package.js';
 import type { MediaInfo } from './media-info.js';
 import type { PackageResult } from './package.js';
+import { assertEveryStreamHasAKey } from './packager-encryption.js';
 import { planEncode, type EncodePlan, type EncodeSettings, type Rendition } from './plan.js';
 import { makePoster, POSTER_NAME } from './poster.js';
 import { probeSource, type ProbePacket, type ProbeResult } from './probe.js';
@@ -40,6 +42,8 @@ export interface ConvertOptions {
   mediaDir?: string;
   /** The input's probe, already started by the caller (the CLI starts it while its modules load). */
   probed?: Promise<ProbeResult>;
+  /** Raw-key encryption of every stream (the keys go to the packager in a file in `workDir`). */
+  encryption?: EncryptionSpec;
 }
 
 export interface EarlyPackageContents {
@@ -93,6 +97,14 @@ export async function convert(
   checkLimits(media, options.limits);
   await assertComplete(inputPath, media.formatName);
   const plan = planEncode(media, options.settings);
+  if (options.encryption) {
+    const conflict = formatConflict(options.encryption, plan.formats);
+    if (conflict) throw new TaskFailure('invalid_input', conflict);
+    assertEveryStreamHasAKey(options.encryption, [
+      ...plan.renditions,
+      ...(plan.audio ? ['audio' as const] : []),
+    ]);
+  }
   ctx.logger.info(
     {
       duration: media.duration,
@@ -108,7 +120,16 @@ export async function convert(
   report('encode', 0);
   const pkgDir = path.join(workDir, 'package');
   const streamsDir = path.join(workDir, 'streams');
-  const common = { inputPath, media, plan, streamsDir, ctx, mediaDir: options.mediaDir };
+  const common = {
+    inputPath,
+    media,
+    plan,
+    streamsDir,
+    ctx,
+    mediaDir: options.mediaDir,
+    // The key file goes beside the package, never into it: the work directory is private to the run.
+    encryption: options.encryption ? { spec: options.encryption, keysDir: workDir } : undefined,
+  };
   const [lowest, ...rest] = plan.renditions;
   let result: EncodeAndPackageResult;
   if (options.onEarlyPackage && lowest && rest.length > 0) {

@@ -7,6 +7,7 @@ import { encode, encodeOutputsIn } from './encode.js';
 import type { EncodeOutputs } from './ffmpeg-args.js';
 import type { MediaInfo } from './media-info.js';
 import { packageStreams, type PackageResult } from './package.js';
+import type { PackagerEncryption } from './packager-encryption.js';
 import type { EncodePlan, Rendition } from './plan.js';
 
 export interface EncodeAndPackageResult {
@@ -37,6 +38,8 @@ export interface EncodeAndPackageOptions {
   keepStreams?: boolean;
   /** The package's directory for the renditions' segments and playlists (see PackageOptions.mediaDir). */
   mediaDir?: string;
+  /** Raw-key encryption of every stream packaged. */
+  encryption?: PackagerEncryption;
   onProgress?: (stage: 'encode' | 'package', fraction: number) => void;
 }
 
@@ -66,7 +69,10 @@ export async function encodeAndPackage(options: EncodeAndPackageOptions): Promis
       options.onProgress?.('encode', f),
     );
     options.onProgress?.('package', 0);
-    const pkg = await packageStreams(toPackage, plan, pkgDir, ctx, { mediaDir: options.mediaDir });
+    const pkg = await packageStreams(toPackage, plan, pkgDir, ctx, {
+      mediaDir: options.mediaDir,
+      encryption: options.encryption,
+    });
     return { package: pkg, poster: poster ? outputs.poster : undefined, streams: outputs };
   }
 
@@ -82,6 +88,7 @@ export async function encodeAndPackage(options: EncodeAndPackageOptions): Promis
   const packaging = packageStreams(toPackage, plan, pkgDir, pairCtx, {
     streaming: true,
     mediaDir: options.mediaDir,
+    encryption: options.encryption,
   });
   // A packager that fails often does so because FFmpeg failed first (a pipe closed before any data): FFmpeg
   // gets a moment to exit with its own, truer reason before it is stopped.

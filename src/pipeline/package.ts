@@ -4,6 +4,12 @@ import { runProcess } from '../process/run-process.js';
 import type { StageContext } from './context.js';
 import type { EncodeOutputs } from './ffmpeg-args.js';
 import { raiseHlsBandwidth } from './hls-bandwidth.js';
+import {
+  drmLabelField,
+  encryptionArgs,
+  withoutKeyText,
+  type PackagerEncryption,
+} from './packager-encryption.js';
 import type { EncodePlan } from './plan.js';
 import { diskFullReport, processFailure } from './process-failure.js';
 
@@ -38,6 +44,8 @@ export interface PackageOptions {
    * at the same place never overwrites segments that players and caches hold (see PackagePublisher).
    */
   mediaDir?: string;
+  /** Raw-key encryption of every stream; the keys go to the packager in a private file. */
+  encryption?: PackagerEncryption;
 }
 
 /**
@@ -70,6 +78,7 @@ export async function packageStreams(
       `segment_template=${media(r.name)}/$Number$.m4s`,
     ];
     if (hls) fields.push(`playlist_name=${media(r.name)}/playlist.m3u8`);
+    if (options.encryption) fields.push(drmLabelField(r));
     descriptors.push(fields.join(','));
   }
   if (encoded.audio) {
@@ -82,6 +91,7 @@ export async function packageStreams(
     if (hls) {
       fields.push(`playlist_name=${media(AUDIO_DIR)}/playlist.m3u8`, 'hls_group_id=audio', 'hls_name=audio');
     }
+    if (options.encryption) fields.push(drmLabelField('audio'));
     descriptors.push(fields.join(','));
   }
   const args = [
@@ -113,6 +123,8 @@ export async function packageStreams(
     // tagged language so; untagged audio stays `AUTOSELECT=YES` alone, which players select on their own.
     args.push('--default_language', plan.audio.language);
   }
+  const encryption = options.encryption ? await encryptionArgs(options.encryption) : undefined;
+  if (encryption) args.push(...encryption.args);
   try {
     await runProcess(ctx.tools.packager, args, {
       cwd: pkgDir,
@@ -126,7 +138,12 @@ export async function packageStreams(
       failOnStderr: packagerGaveUp,
     });
   } catch (err) {
-    throw processFailure(err, 'package_failed', 'Shaka Packager could not package the streams', [pkgDir]);
+    const failure = processFailure(err, 'package_failed', 'Shaka Packager could not package the streams', [
+      pkgDir,
+    ]);
+    throw options.encryption ? withoutKeyText(failure, options.encryption.spec) : failure;
+  } finally {
+    await encryption?.cleanup();
   }
   if (hls) await raiseHlsBandwidth(pkgDir, HLS_MASTER_NAME);
   return {

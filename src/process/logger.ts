@@ -10,6 +10,8 @@ const sensitiveKeys = [
   'secret',
   'password',
   'authorization',
+  // A task's request (its encryption keys) is never logged; this keeps it so if one ever is.
+  'encryption',
 ];
 
 /**

@@ -7,6 +7,7 @@ import { failureCodes, TaskFailure, type FailureCode } from '../domain/failures.
 import { waitAtMost } from '../process/wait-at-most.js';
 import {
   requestHash,
+  requestWithoutKeys,
   type CallbackState,
   type TaskOutput,
   type TaskRecord,
@@ -305,6 +306,8 @@ export class BullMqTaskQueue implements TaskQueue {
       const now = new Date().toISOString();
       const record: TaskRecord = {
         ...task,
+        // The record outlives the job (removed below), and the task has ended: no key in it.
+        request: requestWithoutKeys(task.request),
         status: 'failed',
         stage: 'cancelled',
         progress: 0,
@@ -349,6 +352,13 @@ export class BullMqTaskQueue implements TaskQueue {
       .exec();
     const current = await this.get(id);
     return current && { task: current, endedNow: false };
+  }
+
+  /** The job of an ended task keeps its request without the encryption keys (see requestWithoutKeys). */
+  async eraseKeys(id: string): Promise<void> {
+    const job = (await Job.fromId(this.queue, id)) as TaskJob | undefined;
+    if (!job?.data.request.encryption) return;
+    await job.updateData({ ...job.data, request: requestWithoutKeys(job.data.request) });
   }
 
   async setCallbackState(id: string, state: CallbackState): Promise<void> {
@@ -620,11 +630,12 @@ class BullMqWorker {
   /** Tells the owner of the worker about a final outcome, once BullMQ has stored it. */
   private settled(id: string): void {
     const { onSettled } = this.options;
-    if (!onSettled) return;
     const done = this.owner
-      .get(id)
+      .eraseKeys(id)
+      .catch((err: unknown) => this.log.error({ taskId: id, err }, "could not erase an ended task's keys"))
+      .then(() => (onSettled ? this.owner.get(id) : undefined))
       .then((task) => {
-        if (task) onSettled(task);
+        if (task) onSettled?.(task);
       })
       .catch((err: unknown) => this.log.error({ taskId: id, err }, 'onSettled hook failed'))
       .finally(() => this.settling.delete(done));

@@ -22,6 +22,12 @@ export class PlayerPanel {
   private readonly copyMessage = byId('copy-message');
   private readonly renditions = byId<HTMLTableElement>('renditions');
   private readonly poster = byId<HTMLImageElement>('poster');
+  private readonly drmForm = byId<HTMLFormElement>('drm-form');
+  private readonly drmMessage = byId('drm-message');
+  private readonly drmKeys = byId('drm-keys');
+  private readonly drmError = byId('drm-error');
+  /** The keys the operator entered for the open task (key ID → key, hex): in memory only, never stored. */
+  private clearKeys: Record<string, string> = {};
   private player: shaka.Player | undefined;
   private doc: StatusDocument | undefined;
   private posterUrl: string | undefined;
@@ -38,6 +44,10 @@ export class PlayerPanel {
       if (this.doc) void this.load(this.format(), finished ? 0 : v.currentTime);
     });
     this.copyButton.addEventListener('click', () => void this.copy());
+    this.drmForm.addEventListener('submit', (event) => {
+      event.preventDefault();
+      this.useKeys();
+    });
   }
 
   get taskId(): string | undefined {
@@ -62,7 +72,55 @@ export class PlayerPanel {
     else if (!output.hls_master) dash.checked = true;
     this.title.focus();
     this.panel.scrollIntoView({ block: 'start' });
+    if (this.askForKeys(output)) return;
     await this.load(this.format(), 0);
+  }
+
+  /**
+   * An encrypted package plays only with its keys (ClearKey): the form asks for one per key ID and the player
+   * waits. Returns whether it asked.
+   */
+  private askForKeys(output: PlayableOutput): boolean {
+    this.clearKeys = {};
+    this.drmKeys.replaceChildren();
+    this.drmError.textContent = '';
+    const encryption = output.encryption;
+    this.drmForm.hidden = !encryption;
+    if (!encryption) return false;
+    void this.player?.unload();
+    this.drmMessage.textContent =
+      `This video is protected (${encryption.scheme}): enter its key to play it here, or play it in a ` +
+      'player connected to your license server.';
+    const seen = new Set<string>();
+    for (const { label, key_id: keyId } of encryption.key_ids ?? []) {
+      if (!keyId || seen.has(keyId)) continue;
+      seen.add(keyId);
+      const field = el('label');
+      const input = el('input');
+      input.type = 'password';
+      input.autocomplete = 'off';
+      input.spellcheck = false;
+      input.dataset.keyId = keyId;
+      field.append(`Key for ${label === 'default' ? 'the video' : label} (key ID ${keyId})`, input);
+      this.drmKeys.append(field);
+    }
+    return true;
+  }
+
+  private useKeys(): void {
+    const keys: Record<string, string> = {};
+    for (const input of this.drmKeys.querySelectorAll<HTMLInputElement>('input[data-key-id]')) {
+      const key = input.value.trim().replace(/^0x/i, '');
+      if (!/^[0-9a-fA-F]{32}$/.test(key)) {
+        this.drmError.textContent = 'A key is 32 hexadecimal digits.';
+        input.focus();
+        return;
+      }
+      keys[input.dataset.keyId!] = key.toLowerCase();
+    }
+    this.drmError.textContent = '';
+    this.clearKeys = keys;
+    void this.load(this.format(), 0);
   }
 
   /**
@@ -124,8 +182,15 @@ export class PlayerPanel {
       );
       return;
     }
+    if (output.encryption && Object.keys(this.clearKeys).length === 0) {
+      this.showError('This video is protected: enter its key to play it.');
+      return;
+    }
     try {
       const player = await this.ensurePlayer();
+      // ClearKey with the entered keys for a protected package; none for a clear one.
+      player.resetConfiguration();
+      if (output.encryption) player.configure({ drm: { clearKeys: this.clearKeys } });
       const target = fresh ? `${url}${url.includes('?') ? '&' : '?'}v=${encodeURIComponent(fresh)}` : url;
       await player.load(target, startTime > 0 ? startTime : null);
       await this.settled();

@@ -1,4 +1,5 @@
 import { Type, type Static } from '@sinclair/typebox';
+import { EncryptionRequestSchema, PublicEncryptionOptionsSchema } from './encryption.js';
 import { JsonObject, StringEnum } from './shared.js';
 
 /** A profile's name, in a request and in PROFILES_FILE. */
@@ -78,10 +79,16 @@ export const encodeOptionProperties = {
   ),
 };
 
-/** The options as the status document echoes them. */
-export const EncodeOptionsSchema = Type.Object(encodeOptionProperties, {
-  description: `The per-request options given to POST /encode (${Object.keys(encodeOptionProperties).join(', ')}).`,
-});
+/**
+ * The options as the status document echoes them; `encryption` (not among the properties above, which are
+ * echoed as given) is shown without its keys.
+ */
+export const EncodeOptionsSchema = Type.Object(
+  { ...encodeOptionProperties, encryption: Type.Optional(PublicEncryptionOptionsSchema) },
+  {
+    description: `The per-request options given to POST /encode (${Object.keys(encodeOptionProperties).join(', ')}, encryption without its keys and IV).`,
+  },
+);
 export type EncodeOptions = Static<typeof EncodeOptionsSchema>;
 export const encodeOptionNames = Object.keys(encodeOptionProperties) as (keyof EncodeOptions)[];
 
@@ -109,6 +116,7 @@ export const EncodeRequestSchema = Type.Object(
         description: `Any JSON object (at most ${METADATA_MAX_BYTES} bytes as JSON), stored with the task and echoed unchanged in the status document and the callback.`,
       }),
     ),
+    encryption: Type.Optional(EncryptionRequestSchema),
   },
   { additionalProperties: false },
 );

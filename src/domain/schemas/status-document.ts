@@ -1,5 +1,6 @@
 import { Type, type Static } from '@sinclair/typebox';
 import { EncodeOptionsSchema } from './encode-request.js';
+import { EncryptionOutputSchema } from './encryption.js';
 import { QcReportSchema } from './qc-report.js';
 import { Dictionary, JsonObject, Nullable, StringEnum } from './shared.js';
 
@@ -41,6 +42,7 @@ export const TaskOutputSchema = Type.Object({
   duration: Type.Number({ description: 'Seconds of media.' }),
   files: Type.Integer(),
   bytes: Type.Integer(),
+  encryption: Type.Optional(EncryptionOutputSchema),
 });
 
 /**
@@ -55,6 +57,7 @@ export const EarlyOutputSchema = Type.Object({
   hls_master: Type.Optional(PackageLocationSchema),
   renditions: Type.Array(RenditionSchema, { description: 'The rungs it holds (the lowest).' }),
   audio: Type.Boolean(),
+  encryption: Type.Optional(EncryptionOutputSchema),
 });
 
 export const TimingsSchema = Dictionary(Type.Number(), {
