@@ -14,6 +14,7 @@ export const qcCheckNames = [
   'segment_durations',
   'av_durations',
   'mpd_schema',
+  'thumbnails',
 ] as const;
 
 export type QcCheckName = (typeof qcCheckNames)[number];

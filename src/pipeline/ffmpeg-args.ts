@@ -11,6 +11,7 @@ import { inputGuardArgs } from './input-formats.js';
 import type { MediaInfo } from './media-info.js';
 import type { EncodePlan } from './plan.js';
 import { posterPick, posterWindow } from './poster.js';
+import { imageOutputPrimer, thumbnailFilters, type ThumbnailOutputs } from './thumbnails.js';
 
 /**
  * How the encode uses the machine. `tsx bench/levers.ts` times each knob on its own; the defaults are the ones
@@ -51,8 +52,16 @@ export interface EncodeOutputs {
   /**
    * A JPEG poster taken from the decoded frames of the same run (no second decode of the source): chosen as
    * makePoster chooses it, the most representative of the frames a fifth of the way in, at the top rung's size.
+   * An image2 pattern (`poster-%d.jpg`): frame 0 is the primer (see `imageOutputPrimer`), frame 1 the poster.
    */
   poster?: string;
+  /** The seek-bar thumbnails' sheets and times, when the plan has thumbnails. */
+  thumbnails?: ThumbnailOutputs;
+}
+
+/** The file of frame `n` of an image2 output `pattern` (`%d`). */
+export function imageFrame(pattern: string, n: number): string {
+  return pattern.replace('%d', String(n));
 }
 
 /**
@@ -96,12 +105,14 @@ export function buildEncodeArgs(
     const top = plan.renditions[plan.renditions.length - 1]!;
     pre.push(EVEN_CROP, padToAspect(top.width / top.height));
   }
-  const graph = filterGraph(
-    `[0:${media.video.index}]${pre.join(',')}`,
-    plan,
-    tuning,
-    posterFilters(media, plan, outputs),
-  );
+  const thumbnails =
+    plan.thumbnails && outputs.thumbnails
+      ? thumbnailFilters(plan.thumbnails, plan.toneMap, outputs.thumbnails.times)
+      : undefined;
+  const graph = filterGraph(`[0:${media.video.index}]${pre.join(',')}`, plan, tuning, {
+    poster: posterFilters(media, plan, outputs),
+    thumbnails,
+  });
 
   const args = [
     '-hide_banner',
@@ -174,25 +185,16 @@ export function buildEncodeArgs(
     );
   });
 
-  if (outputs.poster) {
-    args.push(
-      '-map',
-      '[poster]',
-      '-map_metadata',
-      '-1',
-      '-frames:v',
-      '1',
-      '-c:v',
-      'mjpeg',
-      '-q:v',
-      '3',
-      '-update',
-      '1',
-      '-f',
-      'image2',
-      `file:${outputs.poster}`,
-    );
-  }
+  // Image outputs: the primer as frame 0, then their own; every frame timed as it comes (image2 would have
+  // them at a constant rate, duplicating sheets).
+  const images = (label: string, quality: number) => [
+    ...['-map', `[${label}]`, '-map_metadata', '-1', '-fps_mode', 'passthrough'],
+    ...['-c:v', 'mjpeg', '-q:v', String(quality), '-start_number', '0', '-f', 'image2'],
+  ];
+  if (outputs.poster) args.push(...images('poster', 3), '-frames:v', '2', `file:${outputs.poster}`);
+  // Sheets are written as they fill (a tile of 100 thumbnails is 200 s of video at the shortest interval).
+  if (thumbnails && outputs.thumbnails)
+    args.push(...images('thumbnails', 5), `file:${outputs.thumbnails.pattern}`);
 
   if (plan.audio && media.audio && outputs.audio) {
     args.push(
@@ -234,10 +236,17 @@ function usesZimg(plan: EncodePlan, tuning: EncodeTuning): boolean {
 }
 
 /**
- * Decoded frames → `[v<i>]` per rendition (plan order, smallest first), and `[poster]` when asked. Each rung gets
- * an explicit size with square pixels: non-square sources are resampled to their display shape.
+ * Decoded frames → `[v<i>]` per rendition (plan order, smallest first), and `[poster]` and `[thumbnails]` when
+ * asked. Each rung gets an explicit size with square pixels: non-square sources are resampled to their display
+ * shape.
  */
-function filterGraph(source: string, plan: EncodePlan, tuning: EncodeTuning, poster?: string): string {
+function filterGraph(
+  source: string,
+  plan: EncodePlan,
+  tuning: EncodeTuning,
+  images: { poster?: string; thumbnails?: string },
+): string {
+  const { poster, thumbnails } = images;
   const n = plan.renditions.length;
   const zimg = usesZimg(plan, tuning);
   const cascade = tuning.cascade && n > 1;
@@ -253,6 +262,7 @@ function filterGraph(source: string, plan: EncodePlan, tuning: EncodeTuning, pos
   // What reads the decoded frames: every rung, or only the top one when the rungs cascade; and the poster.
   const readers = cascade ? ['c'] : plan.renditions.map((_, i) => `s${i}`);
   if (poster) readers.push('p');
+  if (thumbnails) readers.push('t');
   const chains = [`${source},split=${readers.length}${readers.map((l) => `[${l}]`).join('')}`];
   if (cascade) {
     // Largest first: each scaled rung is split into its own output and the input of the next smaller one.
@@ -265,7 +275,13 @@ function filterGraph(source: string, plan: EncodePlan, tuning: EncodeTuning, pos
   } else {
     plan.renditions.forEach((_, i) => chains.push(`[s${i}]${scale(i, true)}[v${i}]`));
   }
-  if (poster) chains.push(`[p]${poster}[poster]`);
+  const top = plan.renditions[n - 1]!;
+  if (poster) chains.push(...imageOutputPrimer(`[p]${poster}`, 'poster', top));
+  if (thumbnails && plan.thumbnails) {
+    const t = plan.thumbnails;
+    const sheet = { width: t.width * t.columns, height: t.height * t.rows };
+    chains.push(...imageOutputPrimer(`[t]${thumbnails}`, 'thumbnails', sheet));
+  }
   return chains.join(';');
 }
 

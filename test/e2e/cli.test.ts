@@ -46,7 +46,7 @@ describe('dash-video-converter convert', () => {
         ...cli,
         ...['convert', clip, '-o', path.join(dir, 'out'), '--preset', 'ultrafast', '-q', '--report', report],
       ]);
-      assert.match(stdout, /^QC: passed \(7 checks\)$/m);
+      assert.match(stdout, /^QC: passed \(8 checks\)$/m);
       const r = JSON.parse(await readFile(report, 'utf8')) as {
         qc: { passed: boolean; checks: unknown[] };
         timings: Record<string, number>;
@@ -58,7 +58,7 @@ describe('dash-video-converter convert', () => {
         manifest: { key: string };
       };
       assert.equal(r.qc.passed, true);
-      assert.equal(r.qc.checks.length, 7);
+      assert.equal(r.qc.checks.length, 8);
       assert.equal(typeof r.timings.total, 'number');
       assert.ok(r.timings.total! > 0 && r.timings.encode! > 0, JSON.stringify(r.timings));
       assert.deepEqual(

@@ -125,11 +125,16 @@ describe('the single FFmpeg invocation', () => {
     for (const flag of ['-b:a', '-ac', '-ar']) assert.ok(!copied.includes(flag), flag);
   });
   test('a variable frame rate keeps its timestamps, without B-frames; a constant one keeps the default', () => {
-    assert.ok(!args.includes('-fps_mode') && !args.includes('-bf'));
+    assert.ok(!args.includes('-bf'));
+    assert.deepEqual(after('-fps_mode'), ['passthrough'], 'the poster only (an image output)');
     const vfr: MediaInfo = { ...media, video: { ...media.video, frameRate: 7.2, variableFrameRate: true } };
     const kept = buildEncodeArgs('/in.mp4', vfr, planEncode(vfr, testEncodeSettings), outputs);
     const flagged = (flag: string) => kept.filter((_, i) => kept[i - 1] === flag);
-    assert.deepEqual(flagged('-fps_mode'), ['passthrough', 'passthrough'], 'every rung');
+    assert.deepEqual(
+      flagged('-fps_mode'),
+      ['passthrough', 'passthrough', 'passthrough'],
+      'every rung, the poster',
+    );
     assert.deepEqual(flagged('-enc_time_base'), ['-1', '-1']);
     assert.deepEqual(flagged('-r'), ['7.2', '7.2']);
     assert.deepEqual(flagged('-bf'), ['0', '0']);
