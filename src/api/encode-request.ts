@@ -80,6 +80,12 @@ export const encodeRequestSchema = {
       items: { type: 'string', enum: ['dash', 'hls'] },
       description: 'Manifests to write: "dash" (manifest.mpd), "hls" (master.m3u8); default OUTPUT_FORMATS.',
     },
+    thumbnails: {
+      type: 'boolean',
+      description:
+        'Seek-bar thumbnails (JPEG sheets, thumbnails.vtt, a DASH image track) and HLS I-frame playlists; ' +
+        'default THUMBNAILS (true). false leaves them all out.',
+    },
     output_prefix: {
       type: 'string',
       minLength: 1,
@@ -132,6 +138,7 @@ export function toTaskRequest(body: EncodeRequestBody, services: Services): Task
   if (body.segment_duration !== undefined) request.segment_duration = body.segment_duration;
   if (body.formats !== undefined) request.formats = body.formats;
   if (body.output_prefix !== undefined) request.output_prefix = body.output_prefix;
+  if (body.thumbnails !== undefined) request.thumbnails = body.thumbnails;
   if (body.metadata !== undefined) request.metadata = body.metadata;
   try {
     resolveEncodeSettings(services.config, request);

@@ -14,6 +14,7 @@ export function toStatusDocument(task: TaskRecord): StatusDocument {
   if (request.segment_duration !== undefined) options.segment_duration = request.segment_duration;
   if (request.formats !== undefined) options.formats = request.formats;
   if (request.output_prefix !== undefined) options.output_prefix = request.output_prefix;
+  if (request.thumbnails !== undefined) options.thumbnails = request.thumbnails;
   const doc: StatusDocument = {
     task_id: task.id,
     status: task.status,
@@ -207,6 +208,22 @@ export const statusDocumentSchema = {
         manifest: location,
         hls_master: location,
         poster: location,
+        thumbnails: {
+          type: 'object',
+          description:
+            'The seek-bar thumbnails (absent with "thumbnails": false, THUMBNAILS=false, or a video without ' +
+            'a frame to take): the WebVTT track (cues from 0 to the end, each `sheet.jpg#xywh=x,y,w,h`) and ' +
+            'its JPEG sheets, also listed by the MPD as an image track; the HLS master then has I-frame playlists.',
+          properties: {
+            vtt: location,
+            sheets: { type: 'array', items: location },
+            interval: { type: 'number', description: 'Seconds between thumbnails.' },
+            width: { type: 'integer', description: "A thumbnail's width in pixels." },
+            height: { type: 'integer' },
+            columns: { type: 'integer', description: 'Thumbnails across a sheet.' },
+            rows: { type: 'integer', description: 'Thumbnails down a sheet.' },
+          },
+        },
         renditions: { type: 'array', items: rendition },
         audio: { type: 'boolean' },
         duration: { type: 'number', description: 'Seconds of media.' },

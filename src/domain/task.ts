@@ -18,6 +18,8 @@ export interface TaskRequest {
   formats?: ('dash' | 'hls')[];
   /** Where the package goes, below OUTPUT_PREFIX (instead of the input's name). */
   output_prefix?: string;
+  /** Seek-bar thumbnails and HLS I-frame playlists (default THUMBNAILS); false leaves both out. */
+  thumbnails?: boolean;
   /** Opaque to the service: echoed in the status document and the callback. */
   metadata?: Record<string, unknown>;
 }
@@ -49,6 +51,8 @@ export interface TaskOutput {
   manifest?: { key: string; url?: string };
   hls_master?: { key: string; url?: string };
   poster: { key: string; url?: string };
+  /** The seek-bar thumbnails, when made. */
+  thumbnails?: ThumbnailsOutput;
   renditions: RenditionOutput[];
   audio: boolean;
   /** Seconds of media. */
@@ -61,6 +65,20 @@ export interface TaskOutput {
   encode_speed?: number;
   /** The checks the package passed before it was published (absent with QC_MODE=off). */
   qc?: QcReport;
+}
+
+/** The seek-bar thumbnails of a package: the WebVTT track and the JPEG sheets it points at. */
+export interface ThumbnailsOutput {
+  vtt: { key: string; url?: string };
+  sheets: { key: string; url?: string }[];
+  /** Seconds between thumbnails. */
+  interval: number;
+  /** One thumbnail's size in pixels. */
+  width: number;
+  height: number;
+  /** Thumbnails per sheet, across and down. */
+  columns: number;
+  rows: number;
 }
 
 export interface CallbackState {

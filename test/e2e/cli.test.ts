@@ -255,6 +255,7 @@ describe('dash-video-converter convert', () => {
         '--formats',
         '--segment-duration',
         '--preset',
+        '--no-thumbnails',
         '--report',
         '-q',
       ]) {
