@@ -62,13 +62,13 @@ describe('thumbnail plan', () => {
     assert.ok(sheets > 0);
     const own = args.slice(args.lastIndexOf('-map', sheets), sheets);
     assert.deepEqual(own.slice(0, 2), ['-map', '[thumbnails]']);
-    for (const [flag, value] of [
+    const expected: [string, string][] = [
       ['-fps_mode', 'passthrough'],
       ['-start_number', '0'],
       ['-f', 'image2'],
       ['-c:v', 'mjpeg'],
-    ])
-      assert.equal(own[own.indexOf(flag) + 1], value, flag);
+    ];
+    for (const [flag, value] of expected) assert.equal(own[own.indexOf(flag) + 1], value, flag);
   });
 });
 
@@ -104,7 +104,8 @@ describe('thumbnails.vtt', () => {
 });
 
 describe('QC: thumbnails', () => {
-  const sheets = new Map([['m/thumbnails/sheet-1.jpg', { width: 2400, height: 1360 }]]);
+  type Sheets = Map<string, { width: number; height: number } | undefined>;
+  const sheets: Sheets = new Map([['m/thumbnails/sheet-1.jpg', { width: 2400, height: 1360 }]]);
   const plan = { interval: 2, width: 240, height: 136, columns: 10, rows: 10 };
   const cuesOf = (text: string) => parseThumbnailVtt(text);
   const sound = thumbnailVtt([0, 2, 4], ['m/thumbnails/sheet-1.jpg'], plan, 5);
@@ -124,7 +125,7 @@ describe('QC: thumbnails', () => {
     assert.match(check(sound, 12).detail, /the cues end at 5.000 s, the package at 12.000 s/);
     const outside = sound.replace('#xywh=480,0,240,136', '#xywh=2300,0,240,136');
     assert.match(check(outside).detail, /cue 3's rectangle 2300,0,240,136 is not inside 2400x1360/);
-    const missing = check(sound, 5, new Map([['m/thumbnails/sheet-1.jpg', undefined]]));
+    const missing = check(sound, 5, new Map([['m/thumbnails/sheet-1.jpg', undefined]]) as Sheets);
     assert.match(missing.detail, /sheet m\/thumbnails\/sheet-1.jpg is missing or not a JPEG/);
     for (const c of [gap, late, outside].map((t) => check(t))) assert.equal(c.passed, false);
     assert.equal(check(sound, 12).passed, false);
