@@ -90,7 +90,8 @@ export class ScrubBar {
     if (!player || track === undefined) return;
     const asked = ++this.asked;
     const thumb = await player.getThumbnails(track, t).catch(() => null);
-    const uri = thumb?.uris[0];
+    // A WebVTT track's URIs keep their `#xywh=` fragment: the sheet is the same file for every tile.
+    const uri = thumb?.uris[0]?.split('#')[0];
     if (!thumb || !uri) return;
     let src = this.sheets.get(uri);
     if (!src) {
