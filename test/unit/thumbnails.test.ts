@@ -1,5 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
+import { contentTypeFor, isImmutableMedia } from '../../src/jobs/content-type.js';
+import { publishOrder } from '../../src/jobs/publish.js';
 import { parseThumbnailVtt } from '../../src/manifests/thumbnail-vtt.js';
 import { buildEncodeArgs } from '../../src/pipeline/ffmpeg-args.js';
 import { planEncode } from '../../src/pipeline/plan.js';
@@ -93,6 +95,17 @@ describe('thumbnails.vtt', () => {
       url: 'm/thumbnails/sheet-2.jpg',
       rect: { x: 240, y: 0, w: 240, h: 136 },
     });
+  });
+  test('published before the manifests, the sheets with the media (immutable), the track as text/vtt', () => {
+    const files = ['manifest.mpd', 'master.m3u8', 'poster.jpg', 'thumbnails.vtt', 'm/thumbnails/sheet-1.jpg'];
+    assert.deepEqual(publishOrder(files), [
+      ['m/thumbnails/sheet-1.jpg'],
+      ['poster.jpg', 'thumbnails.vtt'],
+      ['manifest.mpd', 'master.m3u8'],
+    ]);
+    assert.equal(contentTypeFor('p/thumbnails.vtt'), 'text/vtt');
+    assert.equal(isImmutableMedia('m/thumbnails/sheet-1.jpg'), true);
+    assert.equal(isImmutableMedia('thumbnails.vtt') || isImmutableMedia('poster.jpg'), false);
   });
   test('a video shorter than one interval: one cue, from 0 to its end', () => {
     const cues = parseThumbnailVtt(thumbnailVtt([0], ['sheet-1.jpg'], plan, 0.8));
