@@ -8,7 +8,12 @@ import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { imageOutputPrimer, planThumbnails, thumbnailFilters } from '../src/pipeline/thumbnails.js';
+import {
+  imageOutputPrimer,
+  planThumbnails,
+  primerInput,
+  thumbnailFilters,
+} from '../src/pipeline/thumbnails.js';
 
 const [clip, roundsArg] = process.argv.slice(2);
 if (!clip) throw new Error('usage: tsx bench/thumbnail-branch.ts CLIP [ROUNDS]');
@@ -18,9 +23,9 @@ const sheet = { width: plan.width * plan.columns, height: plan.height * plan.row
 const branch = imageOutputPrimer(
   `[t]${thumbnailFilters(plan, false, path.join(dir, 'times.txt'))}`,
   'thumbnails',
-  sheet,
+  1,
 );
-const input = ['-hide_banner', '-nostdin', '-y', '-v', 'error', '-i', clip];
+const input = ['-hide_banner', '-nostdin', '-y', '-v', 'error', '-i', clip, ...primerInput(sheet)];
 const decode = [...input, '-filter_complex', '[0:v]format=yuv420p,null[v]', '-map', '[v]', '-f', 'null', '-'];
 const withBranch = [
   ...input,

@@ -11,7 +11,7 @@ import { inputGuardArgs } from './input-formats.js';
 import type { MediaInfo } from './media-info.js';
 import type { EncodePlan } from './plan.js';
 import { posterPick, posterWindow } from './poster.js';
-import { imageOutputPrimer, thumbnailFilters, type ThumbnailOutputs } from './thumbnails.js';
+import { imageOutputPrimer, primerInput, thumbnailFilters, type ThumbnailOutputs } from './thumbnails.js';
 
 /**
  * How the encode uses the machine. `tsx bench/levers.ts` times each knob on its own; the defaults are the ones
@@ -109,9 +109,20 @@ export function buildEncodeArgs(
     plan.thumbnails && outputs.thumbnails
       ? thumbnailFilters(plan.thumbnails, plan.toneMap, outputs.thumbnails.times)
       : undefined;
+  const poster = posterFilters(media, plan, outputs);
+  // Inputs 1 and up: the image outputs' primers (see imageOutputPrimer).
+  const top = plan.renditions[plan.renditions.length - 1]!;
+  const sheet = plan.thumbnails && {
+    width: plan.thumbnails.width * plan.thumbnails.columns,
+    height: plan.thumbnails.height * plan.thumbnails.rows,
+  };
+  const primers = [
+    ...(poster ? [primerInput(top)] : []),
+    ...(thumbnails && sheet ? [primerInput(sheet)] : []),
+  ];
   const graph = filterGraph(`[0:${media.video.index}]${pre.join(',')}`, plan, tuning, {
-    poster: posterFilters(media, plan, outputs),
-    thumbnails,
+    poster: poster ? { chain: poster, input: 1 } : undefined,
+    thumbnails: thumbnails ? { chain: thumbnails, input: poster ? 2 : 1 } : undefined,
   });
 
   const args = [
@@ -124,6 +135,7 @@ export function buildEncodeArgs(
     ...(tuning.decodeThreads > 0 ? ['-threads', String(tuning.decodeThreads)] : []),
     '-i',
     `file:${inputPath}`,
+    ...primers.flat(),
     ...(tuning.filterThreads > 0 ? ['-filter_complex_threads', String(tuning.filterThreads)] : []),
     '-filter_complex',
     graph,
@@ -185,8 +197,8 @@ export function buildEncodeArgs(
     );
   });
 
-  // Image outputs: the primer as frame 0, then their own; every frame timed as it comes (image2 would have
-  // them at a constant rate, duplicating sheets).
+  // Image outputs: the primer as frame 0, then their own, each at its own time (image2 would have them at a
+  // constant rate, duplicating sheets).
   const images = (label: string, quality: number) => [
     ...['-map', `[${label}]`, '-map_metadata', '-1', '-fps_mode', 'passthrough'],
     ...['-c:v', 'mjpeg', '-q:v', String(quality), '-start_number', '0', '-f', 'image2'],
@@ -244,7 +256,7 @@ function filterGraph(
   source: string,
   plan: EncodePlan,
   tuning: EncodeTuning,
-  images: { poster?: string; thumbnails?: string },
+  images: { poster?: ImageBranch; thumbnails?: ImageBranch },
 ): string {
   const { poster, thumbnails } = images;
   const n = plan.renditions.length;
@@ -275,14 +287,15 @@ function filterGraph(
   } else {
     plan.renditions.forEach((_, i) => chains.push(`[s${i}]${scale(i, true)}[v${i}]`));
   }
-  const top = plan.renditions[n - 1]!;
-  if (poster) chains.push(...imageOutputPrimer(`[p]${poster}`, 'poster', top));
-  if (thumbnails && plan.thumbnails) {
-    const t = plan.thumbnails;
-    const sheet = { width: t.width * t.columns, height: t.height * t.rows };
-    chains.push(...imageOutputPrimer(`[t]${thumbnails}`, 'thumbnails', sheet));
-  }
+  if (poster) chains.push(...imageOutputPrimer(`[p]${poster.chain}`, 'poster', poster.input));
+  if (thumbnails) chains.push(...imageOutputPrimer(`[t]${thumbnails.chain}`, 'thumbnails', thumbnails.input));
   return chains.join(';');
+}
+
+/** An image output's filters, and the input of its primer. */
+interface ImageBranch {
+  chain: string;
+  input: number;
 }
 
 /**

@@ -61,8 +61,9 @@ export function planThumbnails(
 export function thumbnailFilters(thumbs: ThumbnailPlan, toneMap: boolean, timesFile: string): string {
   const size = { width: thumbs.width, height: thumbs.height };
   return [
-    // From 0 whatever the first frame's time, so thumbnail i is at i × interval (the DASH track's timing).
-    `fps=fps=1/${thumbs.interval}:start_time=0`,
+    // Thumbnail i at i × interval (the DASH track's timing) for a video that starts at 0. Not `start_time=0`:
+    // a graph FFmpeg rebuilds midway (a stream changing size) would pad it from 0 again, back in time.
+    `fps=fps=1/${thumbs.interval}`,
     toneMap ? toneMapToSdr(zimgResize(size, 'bicubic')) : `scale=${size.width}:${size.height}:flags=bicubic`,
     'setsar=1',
     // `metadata` prints only frames that carry some: each thumbnail gets a key, then its time is printed.
@@ -76,15 +77,17 @@ export function thumbnailFilters(thumbs: ThumbnailPlan, toneMap: boolean, timesF
  * FFmpeg prints no progress at all until every output file has written its header, which an image output does
  * on its first frame: a poster from a fifth of the way in, or a sheet of 100 thumbnails (200 s of video), would
  * leave the progress (and the idle watchdog reading it) silent for that long. A black frame is put before the
- * branch's own (numbered 0 by the image2 muxer, and discarded), so the output starts at once.
+ * branch's own (numbered 0 by the image2 muxer, and discarded), so the output starts at once. It comes from an
+ * input of its own (`primerInput`, `[input:v]` here), not a source in the graph: a graph FFmpeg rebuilds midway
+ * would start that source again, a frame back in time, which the encoder refuses.
  */
-export function imageOutputPrimer(branch: string, label: string, size: { width: number; height: number }) {
-  const primer = `${label}_primer`;
-  return [
-    `${branch}[${label}_frames]`,
-    `color=c=black:s=${size.width}x${size.height}:r=25:d=0.04,format=yuv420p[${primer}]`,
-    `[${primer}][${label}_frames]concat=n=2:v=1:a=0[${label}]`,
-  ];
+export function imageOutputPrimer(branch: string, label: string, input: number) {
+  return [`${branch}[${label}_frames]`, `[${input}:v][${label}_frames]concat=n=2:v=1:a=0[${label}]`];
+}
+
+/** The input of one black frame of `size` that `imageOutputPrimer` puts first. */
+export function primerInput(size: { width: number; height: number }): string[] {
+  return ['-f', 'lavfi', '-i', `color=c=black:s=${size.width}x${size.height}:r=25:d=0.04,format=yuv420p`];
 }
 
 /** A value escaped for a filter's option, then for the filter graph (FFmpeg's two levels of quoting). */

@@ -191,7 +191,13 @@ describe('dash-video-converter convert', () => {
       const forced = await convert(clip, old, '--force', '--formats', 'dash');
       assert.equal(forced.code, 0, forced.stderr);
       await checkDashPackage(old, { heights: [360], audio: false });
-      assert.deepEqual((await readdir(old)).sort(), ['manifest.mpd', 'poster.jpg', 'video_360p']);
+      assert.deepEqual((await readdir(old)).sort(), [
+        'manifest.mpd',
+        'poster.jpg',
+        'thumbnails',
+        'thumbnails.vtt',
+        'video_360p',
+      ]);
     } finally {
       await rm(out, { recursive: true, force: true });
     }

@@ -13,7 +13,7 @@ import { planEncode } from '../../src/pipeline/plan.js';
 import { thumbnailOutputsIn } from '../../src/pipeline/thumbnails.js';
 import { defaultTools } from '../../src/pipeline/tools.js';
 import { createLogger } from '../../src/process/logger.js';
-import { runProcess } from '../../src/process/run-process.js';
+import { ProcessError, runProcess } from '../../src/process/run-process.js';
 import { checkConversion } from '../../src/qc/check-conversion.js';
 import { jpegSize } from '../../src/qc/jpeg-size.js';
 import { generateClip, sharedMediaDir } from '../helpers/media.js';
@@ -60,7 +60,7 @@ describe('thumbnails from the encode run (real FFmpeg)', () => {
         const at = parseProgressLine(line);
         if (at !== undefined) seen.push({ at, sheet: existsSync(firstSheet) });
       },
-    });
+    }).catch((err: ProcessError) => assert.fail(err.stderrTail));
     assert.ok(seen.length > 3, `progress lines: ${JSON.stringify(seen)}`);
     assert.ok(seen[0]!.at < 1.5, `the first progress is at ${seen[0]!.at} s of output, before any image`);
     assert.ok(

@@ -24,7 +24,12 @@ describe('the single FFmpeg invocation', () => {
   const after = (flag: string) => args.filter((_, i) => args[i - 1] === flag);
 
   test('one input, read as a local file only, whatever its name', () => {
-    assert.deepEqual(after('-i'), ['file:/in/-x;$(rm -rf ~).mp4']);
+    // Then the poster's primer, one black frame from FFmpeg's own source (see imageOutputPrimer).
+    assert.deepEqual(after('-i'), [
+      'file:/in/-x;$(rm -rf ~).mp4',
+      'color=c=black:s=1280x720:r=25:d=0.04,format=yuv420p',
+    ]);
+    assert.deepEqual(after('-f').slice(0, 1), ['lavfi']);
     assert.deepEqual(after('-protocol_whitelist'), ['file']);
     assert.equal(after('-format_whitelist').length, 1);
   });
@@ -133,7 +138,7 @@ describe('the single FFmpeg invocation', () => {
     assert.deepEqual(
       flagged('-fps_mode'),
       ['passthrough', 'passthrough', 'passthrough'],
-      'every rung, the poster',
+      'every rung; the poster',
     );
     assert.deepEqual(flagged('-enc_time_base'), ['-1', '-1']);
     assert.deepEqual(flagged('-r'), ['7.2', '7.2']);
