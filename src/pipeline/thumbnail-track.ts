@@ -8,8 +8,8 @@ export const THUMBNAIL_TILE_SCHEME = 'http://dashif.org/thumbnail_tile';
 /**
  * Adds the thumbnails to a DASH manifest Shaka Packager wrote, as the image AdaptationSet of the DASH-IF
  * guidelines (what Shaka Player and dash.js read): one "segment" per sheet, each sheet's duration shared
- * evenly by its tiles. The thumbnails are taken every `interval` seconds from 0 (`fps`'s `start_time`), which
- * is what this timing assumes.
+ * evenly by its tiles. The thumbnails are taken every `interval` seconds from the video's first frame, at 0
+ * unless the video starts after the audio (then the first tile stands for the video's first frame).
  */
 export async function addThumbnailTrack(pkgDir: string, manifest: string, thumbs: ThumbnailResult) {
   const file = path.join(pkgDir, manifest);
