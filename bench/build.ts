@@ -1,5 +1,5 @@
 import { build } from 'esbuild';
-import { readdir, rm } from 'node:fs/promises';
+import { mkdir, readdir, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -15,6 +15,8 @@ export async function buildCli(): Promise<string> {
   // Two directories below the root, like dist/cli/main.js: modules that find files relative to themselves
   // (../../package.json, ../../schemas) find them from the bundle and its chunks too.
   const outdir = path.join(root, 'bench', 'results');
+  // Git-ignored, so absent from a fresh clone.
+  await mkdir(outdir, { recursive: true });
   for (const old of await readdir(outdir)) {
     if (old.startsWith('cli-chunk-')) await rm(path.join(outdir, old));
   }

@@ -183,6 +183,15 @@ function renderTargets(results: BenchResults): string[] {
     lines.push(ratioCheck('seed settings: server / limit', 'server-seedcfg', 'limit-seedcfg', 1.08));
     lines.push(ratioCheck('defaults: CLI / seed', 'cli', 'seed', 1.0));
     lines.push(ratioCheck('defaults: server / seed', 'server', 'seed', 1.0));
+    // Seek-bar thumbnails: judged on CPU (the issue's budget), the wall ratio shown beside it.
+    const cpuCheck = (label: string, a: string, b: string, limit: number, variants = byName) => {
+      const va = variants.get(a);
+      const vb = variants.get(b);
+      if (!va || !vb) return `| ${label} | – | – | CPU ≤ ${limit} | not measured |`;
+      const c = ratio(cpu(va), cpu(vb));
+      return `| ${label} | ${fmtRatio(ratio(wall(va), wall(vb)))} | ${c.median.toFixed(3)} (${c.min.toFixed(3)}–${c.max.toFixed(3)}) | CPU ≤ ${limit} | ${verdict(c.median <= limit)} |`;
+    };
+    lines.push(cpuCheck('thumbnails: CLI / CLI without', 'cli', 'cli-nothumbs', 1.05));
     for (const name of ['server', 'cli']) {
       const v = byName.get(name);
       if (!v) continue;
@@ -202,6 +211,7 @@ function renderTargets(results: BenchResults): string[] {
       lines.push(
         ratioCheck(`seed settings: server / limit${long}`, 'server-seedcfg', 'limit-seedcfg', 1.08, early),
       );
+      lines.push(cpuCheck(`thumbnails: CLI / CLI without${long}`, 'cli', 'cli-nothumbs', 1.05, early));
       for (const name of ['server', 'server-early']) {
         const v = early.get(name);
         if (!v) continue;

@@ -26,9 +26,9 @@ const usage = `npm run bench -- [options]
   --inputs LIST       comma-separated: generated | generated:WxH:SECONDS | shared | a file in ../shared/media | a path
                       (default: generated,shared; --quick: a 6 s 1080p generated clip)
   --runs N            runs of each variant, alternated A B C A B C (default 3)
-  --variants LIST     seed,limit,limit-seedcfg,cli,cli-seedcfg,cli-seedrates,server,server-seedcfg (the default),
-                      server-seedprofile (POST /encode with "profile": "seed", the named profile),
-                      server-early (EARLY_MANIFEST=true)
+  --variants LIST     seed,limit,limit-seedcfg,cli,cli-nothumbs,cli-seedcfg,cli-seedrates,server,server-seedcfg (the
+                      default), server-seedprofile (POST /encode with "profile": "seed", the named profile),
+                      server-early (EARLY_MANIFEST=true); given, the longer input runs those of them it runs
   --quick             a short clip, fewer variants, a short throughput run, no long-input RSS check
   --no-quality        skip PSNR/SSIM
   --no-throughput     skip the POST /encode measurement
@@ -44,6 +44,7 @@ const allVariants = [
   'limit',
   'limit-seedcfg',
   'cli',
+  'cli-nothumbs',
   'cli-seedcfg',
   'cli-seedrates',
   'server',
@@ -60,8 +61,11 @@ const longInputVariants = [
   'server-seedcfg',
   'server',
   'server-early',
+  // What the seek-bar thumbnails cost (the CLI with and without), where a video has more than a few of them.
+  'cli',
+  'cli-nothumbs',
 ];
-const quickVariants = ['seed', 'limit-seedcfg', 'cli-seedcfg', 'limit', 'cli'];
+const quickVariants = ['seed', 'limit-seedcfg', 'cli-seedcfg', 'limit', 'cli', 'cli-nothumbs'];
 /** The server runs the same pipeline as the CLI: its output's quality is the CLI's. */
 const qualityVariants = new Set(['seed', 'cli', 'cli-seedcfg', 'cli-seedrates', 'server-seedprofile']);
 
@@ -75,6 +79,8 @@ function makeVariant(name: string, cli: string): Variant {
       return limitVariant(name, seedEnv);
     case 'cli':
       return cliVariant(name, cli, {});
+    case 'cli-nothumbs':
+      return cliVariant(name, cli, { THUMBNAILS: 'false' });
     case 'cli-seedcfg':
       return cliVariant(name, cli, seedEnv);
     case 'cli-seedrates':
@@ -166,7 +172,9 @@ async function main(): Promise<void> {
     if (!quick && !values['no-early']) {
       await attempt('first manifest', async () => {
         const [input] = await resolveInputs([values['early-input'] ?? 'generated:1920x1080:60'], false);
-        results.early = await benchInput(input!, longInputVariants, cli, runs, tmpRoot, false, live);
+        const asked = values.variants ? longInputVariants.filter((v) => variantNames.includes(v)) : [];
+        const names = values.variants ? asked : longInputVariants;
+        if (names.length) results.early = await benchInput(input!, names, cli, runs, tmpRoot, false, live);
       });
     }
     if (!values['no-throughput']) {

@@ -20,6 +20,7 @@ export const convertUsage = `  dash-video-converter convert INPUT -o DIR  Conver
       [--formats dash,hls]           manifests to write (OUTPUT_FORMATS)
       [--segment-duration 4]         seconds per segment (SEGMENT_DURATION)
       [--preset superfast]           x264 preset (X264_PRESET)
+      [--no-thumbnails]              no seek-bar thumbnails nor HLS I-frame playlists (THUMBNAILS=false)
       [--force]                      replace what DIR holds (a DIR with files is refused otherwise)
       [--report FILE]                write the JSON report (renditions, bytes, timings, qc) to FILE
       [--encryption KEYS.json]       encrypt with the keys in this file (chmod 600; ENCRYPTION_KEYS_FILE)
@@ -36,6 +37,7 @@ export function parseConvertArgs(args: string[]): ConvertArgs | undefined {
       formats: { type: 'string' },
       'segment-duration': { type: 'string' },
       preset: { type: 'string' },
+      'no-thumbnails': { type: 'boolean' },
       quiet: { type: 'boolean', short: 'q' },
       force: { type: 'boolean' },
       report: { type: 'string' },
@@ -51,6 +53,7 @@ export function parseConvertArgs(args: string[]): ConvertArgs | undefined {
   if (values.preset) env.X264_PRESET = values.preset;
   // A file, never the key itself: a command line is readable by every user of the host.
   if (values.encryption) env.ENCRYPTION_KEYS_FILE = values.encryption;
+  if (values['no-thumbnails']) env.THUMBNAILS = 'false';
   return {
     input,
     output: values.output,

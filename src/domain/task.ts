@@ -13,7 +13,12 @@ import type {
 
 export { taskStatuses, type TaskStatus } from './schemas/status-document.js';
 export type { TaskRequest } from './schemas/encode-request.js';
-export type { CallbackState, EarlyOutput, RenditionOutput } from './schemas/status-document.js';
+export type {
+  CallbackState,
+  EarlyOutput,
+  RenditionOutput,
+  ThumbnailsOutput,
+} from './schemas/status-document.js';
 
 /** Where the finished package is, with what the run measured (the status document shows these beside it). */
 export type TaskOutput = PackageOutput & {

@@ -10,6 +10,7 @@ const types: Record<string, string> = {
   '.jpeg': 'image/jpeg',
   '.png': 'image/png',
   '.json': 'application/json',
+  '.vtt': 'text/vtt',
 };
 
 export function contentTypeFor(key: string): string {
@@ -21,11 +22,12 @@ export function contentTypeFor(key: string): string {
 }
 
 /**
- * Segments and init segments: never replaced once published (a new package gets a media directory of its
- * own), so they may be cached as immutable. Manifests, playlists and the poster are replaced in place.
+ * Segments, init segments and thumbnail sheets: never replaced once published (a new package gets a media
+ * directory of its own), so they may be cached as immutable. Manifests, playlists, the thumbnail track and the
+ * poster (top-level) are replaced in place.
  */
 export function isImmutableMedia(key: string): boolean {
-  return /\.(m4s|mp4|m4a)$/i.test(key);
+  return /\.(m4s|mp4|m4a)$/i.test(key) || (key.includes('/') && /\.jpe?g$/i.test(key));
 }
 
 /** Manifests and playlists: published last. */

@@ -18,7 +18,7 @@ import {
 
 /**
  * The encoder settings of one request: the service's settings, then the named profile (`profile`, or `ladder`
- * when it is a name), then the request's own `ladder`, `segment_duration` and `formats`. An unknown profile, or
+ * when it is a name), then the request's own `ladder`, `segment_duration`, `formats` and `thumbnails`. An unknown profile, or
  * two names, is a TaskFailure('invalid_input'), so the API can refuse it before queueing and a worker never
  * guesses.
  */
@@ -52,6 +52,7 @@ export function resolveEncodeSettings(config: JobSettings, request: TaskRequest)
   }
   if (request.segment_duration !== undefined) settings.segmentDuration = request.segment_duration;
   if (request.formats !== undefined) settings.formats = [...new Set(request.formats)];
+  if (request.thumbnails !== undefined) settings.thumbnails = request.thumbnails;
   return settings;
 }
 

@@ -4,11 +4,12 @@ import type { Logger } from 'pino';
 import { describeEncryption, type EncryptionSpec } from '../domain/encryption.js';
 import { TaskFailure } from '../domain/failures.js';
 import { describeFailures, type QcReport } from '../domain/qc-report.js';
-import type { EarlyOutput, RenditionOutput, TaskOutput } from '../domain/task.js';
+import type { EarlyOutput, RenditionOutput, TaskOutput, ThumbnailsOutput } from '../domain/task.js';
 import { convert, type ConversionResult, type ConvertStage } from '../pipeline/convert.js';
 import type { PackageResult } from '../pipeline/package.js';
 import type { EncodeSettings, Rendition } from '../pipeline/plan.js';
 import type { ProbeResult } from '../pipeline/probe.js';
+import type { ThumbnailResult } from '../pipeline/thumbnails.js';
 import type { MediaTools } from '../pipeline/tools.js';
 import { checkConversion, readSourceSpans, type SourceSpans } from '../qc/check-conversion.js';
 import { diskFullInstead, DiskStallWatch, ensureFreeSpace, workSpaceNeeded } from './disk-space.js';
@@ -254,6 +255,7 @@ export function describeOutput({
     manifest: pkg.dashManifest ? destination.locate(pkg.dashManifest) : undefined,
     hls_master: pkg.hlsMaster ? destination.locate(pkg.hlsMaster) : undefined,
     poster: destination.locate(conversion.poster),
+    ...(conversion.thumbnails ? { thumbnails: thumbnailsOutput(conversion.thumbnails, destination) } : {}),
     renditions: plan.renditions.map(renditionOutput),
     audio: !!plan.audio,
     duration: Math.round(media.duration * 1000) / 1000,
@@ -270,6 +272,18 @@ async function packageBytes(pkg: PackageResult): Promise<number> {
   let bytes = 0;
   for (const f of pkg.files) bytes += (await stat(path.join(pkg.dir, f))).size;
   return bytes;
+}
+
+function thumbnailsOutput(
+  thumbs: ThumbnailResult,
+  destination: Pick<PackageDestination, 'locate'>,
+): ThumbnailsOutput {
+  const { interval, width, height, columns, rows } = thumbs.plan;
+  return {
+    vtt: destination.locate(thumbs.vtt),
+    sheets: thumbs.sheets.map((s) => destination.locate(s)),
+    ...{ interval, width, height, columns, rows },
+  };
 }
 
 function renditionOutput(r: Rendition): RenditionOutput {

@@ -1,6 +1,7 @@
 import { stat } from 'node:fs/promises';
 import { HLS_MASTER_NAME, MANIFEST_NAME } from '../pipeline/package.js';
 import { POSTER_NAME } from '../pipeline/poster.js';
+import { THUMBNAILS_VTT } from '../pipeline/thumbnails.js';
 import { joinKey } from '../storage/keys.js';
 import type { Storage } from '../storage/storage.js';
 import type { StorageSettings } from '../storage/storage-settings.js';
@@ -51,7 +52,7 @@ export function storageDestination({
     publish: async (pkg) => {
       // A package without an MPD or a master playlist (FORMATS) removes the one an earlier package left.
       await publisher.publish(pkg.dir, pkg.files, {
-        replacing: [MANIFEST_NAME, HLS_MASTER_NAME, POSTER_NAME],
+        replacing: [MANIFEST_NAME, HLS_MASTER_NAME, POSTER_NAME, THUMBNAILS_VTT],
       });
       // The manifests now name this run's media: an earlier run's goes, and the journal of what was replaced.
       await publisher.settle();

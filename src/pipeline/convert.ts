@@ -10,6 +10,8 @@ import { assertEveryStreamHasAKey } from './packager-encryption.js';
 import { planEncode, type EncodePlan, type EncodeSettings, type Rendition } from './plan.js';
 import { makePoster, POSTER_NAME } from './poster.js';
 import { probeSource, type ProbePacket, type ProbeResult } from './probe.js';
+import { addThumbnailTrack } from './thumbnail-track.js';
+import { packageThumbnails, type ThumbnailResult } from './thumbnails.js';
 import { assertComplete } from './truncation.js';
 
 export type ConvertStage = 'probe' | 'encode' | 'package' | 'poster';
@@ -56,6 +58,8 @@ export interface ConversionResult {
   plan: EncodePlan;
   package: PackageResult;
   poster: string;
+  /** The seek-bar thumbnails in the package, when the plan has them and the video gave any. */
+  thumbnails?: ThumbnailResult;
 }
 
 /**
@@ -141,6 +145,7 @@ export async function convert(
       pkgDir: path.join(workDir, 'early'),
       renditions: [lowest],
       poster: false,
+      thumbnails: false,
       keepStreams: true,
       onProgress: (stage, f) => stage === 'encode' && report('encode', f * firstShare),
     });
@@ -165,9 +170,24 @@ export async function convert(
   if (result.poster) await rename(result.poster, path.join(pkgDir, POSTER_NAME));
   else await makePoster({ inputPath, media, plan, size: top, outFile: path.join(pkgDir, POSTER_NAME), ctx });
   pkg.files.push(POSTER_NAME);
+  const thumbnails =
+    result.thumbnails && plan.thumbnails
+      ? await packageThumbnails({
+          outputs: result.thumbnails,
+          plan: plan.thumbnails,
+          pkgDir,
+          mediaDir: options.mediaDir,
+          duration: media.duration,
+        })
+      : undefined;
+  if (thumbnails) {
+    if (pkg.dashManifest) await addThumbnailTrack(pkgDir, pkg.dashManifest, thumbnails);
+    pkg.files.push(thumbnails.vtt, ...thumbnails.sheets);
+    pkg.files.sort();
+  }
   report('poster', 1);
 
-  return { media, plan, package: pkg, poster: POSTER_NAME };
+  return { media, plan, package: pkg, poster: POSTER_NAME, ...(thumbnails ? { thumbnails } : {}) };
 }
 
 /**

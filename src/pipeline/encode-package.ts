@@ -4,16 +4,19 @@ import { makeFifos } from '../process/make-fifos.js';
 import { ProcessError } from '../process/run-process.js';
 import type { StageContext } from './context.js';
 import { encode, encodeOutputsIn } from './encode.js';
-import type { EncodeOutputs } from './ffmpeg-args.js';
+import { imageFrame, type EncodeOutputs } from './ffmpeg-args.js';
 import type { MediaInfo } from './media-info.js';
 import { packageStreams, type PackageResult } from './package.js';
 import type { PackagerEncryption } from './packager-encryption.js';
 import type { EncodePlan, Rendition } from './plan.js';
+import type { ThumbnailOutputs } from './thumbnails.js';
 
 export interface EncodeAndPackageResult {
   package: PackageResult;
   /** The poster the encode made from its own frames, when its window held a video frame. */
   poster?: string;
+  /** The thumbnails' sheets and times the encode wrote, when it made them (see `packageThumbnails`). */
+  thumbnails?: ThumbnailOutputs;
   /** The streams as encoded: pipes (gone with their data) unless `keepStreams` asked for files. */
   streams: EncodeOutputs;
 }
@@ -32,6 +35,8 @@ export interface EncodeAndPackageOptions {
   audio?: boolean;
   /** Whether to take a poster from the frames (default: yes), at the size of the largest rung encoded. */
   poster?: boolean;
+  /** Whether to make the plan's thumbnails (default: yes, when the plan has them). */
+  thumbnails?: boolean;
   /** Streams encoded earlier (regular files) to package beside the ones encoded now. */
   alsoPackage?: Pick<EncodeOutputs, 'video' | 'audio'>;
   /** Write the streams to regular files kept in `streamsDir`, for a later packaging run to reuse. */
@@ -58,6 +63,11 @@ export async function encodeAndPackage(options: EncodeAndPackageOptions): Promis
   };
   const outputs = encodeOutputsIn(streamsDir, encodePlan);
   if (options.poster === false) outputs.poster = undefined;
+  if (options.thumbnails === false) outputs.thumbnails = undefined;
+  const images = (made: { poster: boolean }) => ({
+    poster: made.poster && outputs.poster ? imageFrame(outputs.poster, 1) : undefined,
+    thumbnails: outputs.thumbnails,
+  });
   const streamFiles = [...Object.values(outputs.video), ...(outputs.audio ? [outputs.audio] : [])];
   const toPackage = {
     video: { ...options.alsoPackage?.video, ...outputs.video },
@@ -65,7 +75,7 @@ export async function encodeAndPackage(options: EncodeAndPackageOptions): Promis
   };
 
   if (options.keepStreams) {
-    const { poster } = await encode(inputPath, media, encodePlan, outputs, ctx, (f) =>
+    const made = await encode(inputPath, media, encodePlan, outputs, ctx, (f) =>
       options.onProgress?.('encode', f),
     );
     options.onProgress?.('package', 0);
@@ -73,7 +83,7 @@ export async function encodeAndPackage(options: EncodeAndPackageOptions): Promis
       mediaDir: options.mediaDir,
       encryption: options.encryption,
     });
-    return { package: pkg, poster: poster ? outputs.poster : undefined, streams: outputs };
+    return { package: pkg, ...images(made), streams: outputs };
   }
 
   await makeFifos(streamFiles);
@@ -117,11 +127,7 @@ export async function encodeAndPackage(options: EncodeAndPackageOptions): Promis
   try {
     const [enc, pkg] = await Promise.allSettled([encoding, packaging]);
     if (enc.status === 'fulfilled' && pkg.status === 'fulfilled') {
-      return {
-        package: pkg.value,
-        poster: enc.value.poster ? outputs.poster : undefined,
-        streams: outputs,
-      };
+      return { package: pkg.value, ...images(enc.value), streams: outputs };
     }
     const encErr = enc.status === 'rejected' ? enc.reason : undefined;
     const pkgErr = pkg.status === 'rejected' ? pkg.reason : undefined;

@@ -1,18 +1,23 @@
 import path from 'node:path';
 import { runProcess } from '../process/run-process.js';
 import type { StageContext, StageProgress } from './context.js';
-import { buildEncodeArgs, parseProgressLine, type EncodeOutputs } from './ffmpeg-args.js';
+import { buildEncodeArgs, imageFrame, parseProgressLine, type EncodeOutputs } from './ffmpeg-args.js';
 import type { MediaInfo } from './media-info.js';
 import type { EncodePlan } from './plan.js';
 import { hasContent } from './poster.js';
 import { diskFullReport, processFailure } from './process-failure.js';
+import { thumbnailOutputsIn } from './thumbnails.js';
 
-/** Where the encode writes each stream of the plan (regular files or pipes) and the poster, inside `dir`. */
+/**
+ * Where the encode writes each stream of the plan (regular files or pipes), the poster and the thumbnails,
+ * inside `dir`.
+ */
 export function encodeOutputsIn(dir: string, plan: EncodePlan): EncodeOutputs {
   return {
     video: Object.fromEntries(plan.renditions.map((r) => [r.name, path.join(dir, `${r.name}.mp4`)])),
     audio: plan.audio ? path.join(dir, 'audio.mp4') : undefined,
-    poster: path.join(dir, 'poster.jpg'),
+    poster: path.join(dir, 'poster-%d.jpg'),
+    thumbnails: plan.thumbnails ? thumbnailOutputsIn(dir) : undefined,
   };
 }
 
@@ -49,6 +54,6 @@ export async function encode(
     const outDirs = new Set(Object.values(outputs.video).map((f) => path.dirname(f)));
     throw processFailure(err, 'encode_failed', 'FFmpeg could not encode the input', [inputPath, ...outDirs]);
   }
-  const poster = !!outputs.poster && (await hasContent(outputs.poster));
+  const poster = !!outputs.poster && (await hasContent(imageFrame(outputs.poster, 1)));
   return { poster };
 }

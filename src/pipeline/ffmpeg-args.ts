@@ -11,6 +11,7 @@ import { inputGuardArgs } from './input-formats.js';
 import type { MediaInfo } from './media-info.js';
 import type { EncodePlan } from './plan.js';
 import { posterPick, posterWindow } from './poster.js';
+import { imageOutputPrimer, primerInput, thumbnailFilters, type ThumbnailOutputs } from './thumbnails.js';
 
 /**
  * How the encode uses the machine. `tsx bench/levers.ts` times each knob on its own; the defaults are the ones
@@ -51,8 +52,16 @@ export interface EncodeOutputs {
   /**
    * A JPEG poster taken from the decoded frames of the same run (no second decode of the source): chosen as
    * makePoster chooses it, the most representative of the frames a fifth of the way in, at the top rung's size.
+   * An image2 pattern (`poster-%d.jpg`): frame 0 is the primer (see `imageOutputPrimer`), frame 1 the poster.
    */
   poster?: string;
+  /** The seek-bar thumbnails' sheets and times, when the plan has thumbnails. */
+  thumbnails?: ThumbnailOutputs;
+}
+
+/** The file of frame `n` of an image2 output `pattern` (`%d`). */
+export function imageFrame(pattern: string, n: number): string {
+  return pattern.replace('%d', String(n));
 }
 
 /**
@@ -96,12 +105,25 @@ export function buildEncodeArgs(
     const top = plan.renditions[plan.renditions.length - 1]!;
     pre.push(EVEN_CROP, padToAspect(top.width / top.height));
   }
-  const graph = filterGraph(
-    `[0:${media.video.index}]${pre.join(',')}`,
-    plan,
-    tuning,
-    posterFilters(media, plan, outputs),
-  );
+  const thumbnails =
+    plan.thumbnails && outputs.thumbnails
+      ? thumbnailFilters(plan.thumbnails, plan.toneMap, outputs.thumbnails.times)
+      : undefined;
+  const poster = posterFilters(media, plan, outputs);
+  // Inputs 1 and up: the image outputs' primers (see imageOutputPrimer).
+  const top = plan.renditions[plan.renditions.length - 1]!;
+  const sheet = plan.thumbnails && {
+    width: plan.thumbnails.width * plan.thumbnails.columns,
+    height: plan.thumbnails.height * plan.thumbnails.rows,
+  };
+  const primers = [
+    ...(poster ? [primerInput(top)] : []),
+    ...(thumbnails && sheet ? [primerInput(sheet)] : []),
+  ];
+  const graph = filterGraph(`[0:${media.video.index}]${pre.join(',')}`, plan, tuning, {
+    poster: poster ? { chain: poster, input: 1 } : undefined,
+    thumbnails: thumbnails ? { chain: thumbnails, input: poster ? 2 : 1 } : undefined,
+  });
 
   const args = [
     '-hide_banner',
@@ -113,6 +135,7 @@ export function buildEncodeArgs(
     ...(tuning.decodeThreads > 0 ? ['-threads', String(tuning.decodeThreads)] : []),
     '-i',
     `file:${inputPath}`,
+    ...primers.flat(),
     ...(tuning.filterThreads > 0 ? ['-filter_complex_threads', String(tuning.filterThreads)] : []),
     '-filter_complex',
     graph,
@@ -174,25 +197,16 @@ export function buildEncodeArgs(
     );
   });
 
-  if (outputs.poster) {
-    args.push(
-      '-map',
-      '[poster]',
-      '-map_metadata',
-      '-1',
-      '-frames:v',
-      '1',
-      '-c:v',
-      'mjpeg',
-      '-q:v',
-      '3',
-      '-update',
-      '1',
-      '-f',
-      'image2',
-      `file:${outputs.poster}`,
-    );
-  }
+  // Image outputs: the primer as frame 0, then their own, each at its own time (image2 would have them at a
+  // constant rate, duplicating sheets).
+  const images = (label: string, quality: number) => [
+    ...['-map', `[${label}]`, '-map_metadata', '-1', '-fps_mode', 'passthrough'],
+    ...['-c:v', 'mjpeg', '-q:v', String(quality), '-start_number', '0', '-f', 'image2'],
+  ];
+  if (outputs.poster) args.push(...images('poster', 3), '-frames:v', '2', `file:${outputs.poster}`);
+  // Sheets are written as they fill (a tile of 100 thumbnails is 200 s of video at the shortest interval).
+  if (thumbnails && outputs.thumbnails)
+    args.push(...images('thumbnails', 5), `file:${outputs.thumbnails.pattern}`);
 
   if (plan.audio && media.audio && outputs.audio) {
     args.push(
@@ -234,10 +248,17 @@ function usesZimg(plan: EncodePlan, tuning: EncodeTuning): boolean {
 }
 
 /**
- * Decoded frames → `[v<i>]` per rendition (plan order, smallest first), and `[poster]` when asked. Each rung gets
- * an explicit size with square pixels: non-square sources are resampled to their display shape.
+ * Decoded frames → `[v<i>]` per rendition (plan order, smallest first), and `[poster]` and `[thumbnails]` when
+ * asked. Each rung gets an explicit size with square pixels: non-square sources are resampled to their display
+ * shape.
  */
-function filterGraph(source: string, plan: EncodePlan, tuning: EncodeTuning, poster?: string): string {
+function filterGraph(
+  source: string,
+  plan: EncodePlan,
+  tuning: EncodeTuning,
+  images: { poster?: ImageBranch; thumbnails?: ImageBranch },
+): string {
+  const { poster, thumbnails } = images;
   const n = plan.renditions.length;
   const zimg = usesZimg(plan, tuning);
   const cascade = tuning.cascade && n > 1;
@@ -253,6 +274,7 @@ function filterGraph(source: string, plan: EncodePlan, tuning: EncodeTuning, pos
   // What reads the decoded frames: every rung, or only the top one when the rungs cascade; and the poster.
   const readers = cascade ? ['c'] : plan.renditions.map((_, i) => `s${i}`);
   if (poster) readers.push('p');
+  if (thumbnails) readers.push('t');
   const chains = [`${source},split=${readers.length}${readers.map((l) => `[${l}]`).join('')}`];
   if (cascade) {
     // Largest first: each scaled rung is split into its own output and the input of the next smaller one.
@@ -265,8 +287,15 @@ function filterGraph(source: string, plan: EncodePlan, tuning: EncodeTuning, pos
   } else {
     plan.renditions.forEach((_, i) => chains.push(`[s${i}]${scale(i, true)}[v${i}]`));
   }
-  if (poster) chains.push(`[p]${poster}[poster]`);
+  if (poster) chains.push(...imageOutputPrimer(`[p]${poster.chain}`, 'poster', poster.input));
+  if (thumbnails) chains.push(...imageOutputPrimer(`[t]${thumbnails.chain}`, 'thumbnails', thumbnails.input));
   return chains.join(';');
+}
+
+/** An image output's filters, and the input of its primer. */
+interface ImageBranch {
+  chain: string;
+  input: number;
 }
 
 /**

@@ -18,6 +18,8 @@ export const AUDIO_DIR = 'audio';
 
 export const MANIFEST_NAME = 'manifest.mpd';
 export const HLS_MASTER_NAME = 'master.m3u8';
+/** Each video rendition's I-frame playlist, beside its media playlist. */
+export const IFRAME_PLAYLIST = 'iframe.m3u8';
 /** Shaka Packager's threaded I/O cache per file (its default is 32 MiB; see the arguments below). */
 const PACKAGER_IO_CACHE_BYTES = 1024 * 1024;
 
@@ -79,6 +81,9 @@ export async function packageStreams(
     ];
     if (hls) fields.push(`playlist_name=${media(r.name)}/playlist.m3u8`);
     if (options.encryption) fields.push(drmLabelField(r));
+    // Trick play: an I-frames-only playlist of byte ranges into the same segments (EXT-X-I-FRAME-STREAM-INF),
+    // for fast-forward and scrubbing; it comes and goes with the thumbnails.
+    if (hls && plan.thumbnails) fields.push(`iframe_playlist_name=${media(r.name)}/${IFRAME_PLAYLIST}`);
     descriptors.push(fields.join(','));
   }
   if (encoded.audio) {

@@ -1,4 +1,5 @@
 import { isHdr, type AudioStreamInfo, type MediaInfo } from './media-info.js';
+import { planThumbnails, type ThumbnailPlan } from './thumbnails.js';
 
 export type OutputFormat = 'dash' | 'hls';
 
@@ -32,6 +33,8 @@ export interface EncodeSettings {
   maxFrameRate: number;
   formats: OutputFormat[];
   scaler: Scaler;
+  /** Seek-bar thumbnail sheets (DASH image track, WebVTT) and HLS I-frame playlists; default on. */
+  thumbnails?: boolean;
 }
 
 export interface Rendition {
@@ -89,6 +92,8 @@ export interface EncodePlan {
    * stopped first, a podcast's single picture): DASH players end the presentation with the video.
    */
   holdLastFrame?: number;
+  /** The seek-bar thumbnails, taken from the same decoded frames; absent when turned off. */
+  thumbnails?: ThumbnailPlan;
 }
 
 export interface AudioPlan {
@@ -200,6 +205,7 @@ export function planEncode(media: MediaInfo, settings: EncodeSettings): EncodePl
     deinterlace: media.video.interlaced,
     toneMap: isHdr(media.video) && settings.scaler === 'zscale',
     ...(hold ? { holdLastFrame: hold } : {}),
+    ...(settings.thumbnails !== false ? { thumbnails: planThumbnails(media, renditions.at(-1)!) } : {}),
   };
 }
 

@@ -63,6 +63,7 @@ export async function checkConversion(
       dir: result.package.dir,
       dashManifest: result.package.dashManifest,
       hlsMaster: result.package.hlsMaster,
+      thumbnailTrack: result.thumbnails?.vtt,
       expect: {
         renditions,
         audio: !!plan.audio,

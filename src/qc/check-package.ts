@@ -8,6 +8,7 @@ import {
   checkRepresentations,
   checkSegmentDurations,
   checkSegmentsExist,
+  streamDuration,
   type Expectations,
   type StreamView,
 } from './checks.js';
@@ -15,6 +16,7 @@ import { parseMasterPlaylist, parseMediaPlaylist, resolveUri } from '../manifest
 import { parseManifest } from '../manifests/mpd.js';
 import type { QcCheck, QcReport, QualityScore } from '../domain/qc-report.js';
 import { checkMpdSchema } from './schema.js';
+import { checkThumbnailTrack } from './thumbnail-check.js';
 import { measureQuality, type QualityOptions } from './quality.js';
 
 export interface PackageUnderCheck {
@@ -23,6 +25,8 @@ export interface PackageUnderCheck {
   /** Keys of the DASH manifest and HLS master playlist in the package, when made. */
   dashManifest?: string;
   hlsMaster?: string;
+  /** The key of the seek-bar thumbnails' WebVTT track, when the package has one. */
+  thumbnailTrack?: string;
   expect: Expectations;
 }
 
@@ -41,7 +45,8 @@ export interface CheckOptions {
 /**
  * Checks a package before anyone sees it: the manifest and playlists parse and list the planned streams,
  * every file they point at exists, video segments line up across renditions, segments last the target,
- * audio and video last as long as the source, and the MPD validates against the MPEG-DASH schema.
+ * audio and video last as long as the source, the MPD validates against the MPEG-DASH schema, and the seek-bar
+ * thumbnails (when made) cover the video with rectangles inside their sheets.
  */
 export async function checkPackage(pkg: PackageUnderCheck, options: CheckOptions): Promise<QcReport> {
   // The schema check is another program: it starts first and runs while the package is listed and the
@@ -155,6 +160,13 @@ export async function checkPackage(pkg: PackageUnderCheck, options: CheckOptions
   ];
   const schema = await schemaCheck;
   if (schema) checks.push(schema);
+  if (pkg.thumbnailTrack) {
+    // The track ends with the package: its longest stream, in the one format compared.
+    const format = streams.some((s) => s.format === 'dash') ? 'dash' : 'hls';
+    const own = streams.filter((s) => s.format === format && s.kind !== 'other');
+    const duration = Math.max(0, ...own.map(streamDuration));
+    checks.push(await checkThumbnailTrack(pkg.dir, pkg.thumbnailTrack, duration));
+  }
   const passed = checks.every((c) => c.passed);
   const report: QcReport = { passed, checks };
   if (options.quality && passed) {

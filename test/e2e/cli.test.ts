@@ -46,7 +46,7 @@ describe('dash-video-converter convert', () => {
         ...cli,
         ...['convert', clip, '-o', path.join(dir, 'out'), '--preset', 'ultrafast', '-q', '--report', report],
       ]);
-      assert.match(stdout, /^QC: passed \(7 checks\)$/m);
+      assert.match(stdout, /^QC: passed \(8 checks\)$/m);
       const r = JSON.parse(await readFile(report, 'utf8')) as {
         qc: { passed: boolean; checks: unknown[] };
         timings: Record<string, number>;
@@ -58,7 +58,7 @@ describe('dash-video-converter convert', () => {
         manifest: { key: string };
       };
       assert.equal(r.qc.passed, true);
-      assert.equal(r.qc.checks.length, 7);
+      assert.equal(r.qc.checks.length, 8);
       assert.equal(typeof r.timings.total, 'number');
       assert.ok(r.timings.total! > 0 && r.timings.encode! > 0, JSON.stringify(r.timings));
       assert.deepEqual(
@@ -191,7 +191,13 @@ describe('dash-video-converter convert', () => {
       const forced = await convert(clip, old, '--force', '--formats', 'dash');
       assert.equal(forced.code, 0, forced.stderr);
       await checkDashPackage(old, { heights: [360], audio: false });
-      assert.deepEqual((await readdir(old)).sort(), ['manifest.mpd', 'poster.jpg', 'video_360p']);
+      assert.deepEqual((await readdir(old)).sort(), [
+        'manifest.mpd',
+        'poster.jpg',
+        'thumbnails',
+        'thumbnails.vtt',
+        'video_360p',
+      ]);
     } finally {
       await rm(out, { recursive: true, force: true });
     }
@@ -255,6 +261,7 @@ describe('dash-video-converter convert', () => {
         '--formats',
         '--segment-duration',
         '--preset',
+        '--no-thumbnails',
         '--report',
         '-q',
       ]) {

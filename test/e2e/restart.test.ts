@@ -125,7 +125,7 @@ describe('no task is lost across restarts', () => {
         const left = (await readdir(path.join(root, 'output', 'long'))).sort();
         assert.deepEqual(
           left.map((f) => f.replace(/-[0-9a-f]{6}$/, '-…')),
-          [`${running}-2-…`, 'manifest.mpd', 'master.m3u8', 'poster.jpg'],
+          [`${running}-2-…`, 'manifest.mpd', 'master.m3u8', 'poster.jpg', 'thumbnails.vtt'],
           "the killed run's early media is gone, the second run's package is there",
         );
         assert.deepEqual(

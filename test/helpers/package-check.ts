@@ -45,6 +45,8 @@ export function parseMpd(xml: string): ParsedMpd {
   const reps: MpdRepresentation[] = [];
   for (const period of asArray(mpd.Period as Record<string, unknown> | Record<string, unknown>[])) {
     for (const set of asArray(period.AdaptationSet as Record<string, unknown>[] | Record<string, unknown>)) {
+      // The seek-bar thumbnails' image track has sheets, not segments: checked by the QC's thumbnails check.
+      if (set.contentType === 'image') continue;
       const contentType = set.contentType as 'video' | 'audio';
       for (const rep of asArray(set.Representation as Record<string, unknown>[] | Record<string, unknown>)) {
         const tpl = rep.SegmentTemplate as Record<string, unknown>;

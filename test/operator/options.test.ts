@@ -103,6 +103,7 @@ describe('per-request options change the output as documented', () => {
         'segment_durations',
         'av_durations',
         'mpd_schema',
+        'thumbnails',
       ],
     );
 

@@ -61,7 +61,7 @@ describe('QC: the package checker', () => {
     const report = await checkConversion(result, input, path.join(root, 'qc-work'), ctx, { quality: true });
     assert.deepEqual(failed(report), [], describeFailures(report));
     assert.equal(report.passed, true);
-    assert.equal(report.checks.length, 7);
+    assert.equal(report.checks.length, 8);
     assert.deepEqual(
       report.quality?.map((q) => q.rendition),
       ['video_180p', 'video_360p'],

@@ -24,7 +24,12 @@ describe('the single FFmpeg invocation', () => {
   const after = (flag: string) => args.filter((_, i) => args[i - 1] === flag);
 
   test('one input, read as a local file only, whatever its name', () => {
-    assert.deepEqual(after('-i'), ['file:/in/-x;$(rm -rf ~).mp4']);
+    // Then the poster's primer, one black frame from FFmpeg's own source (see imageOutputPrimer).
+    assert.deepEqual(after('-i'), [
+      'file:/in/-x;$(rm -rf ~).mp4',
+      'color=c=black:s=1280x720:r=25:d=0.04,format=yuv420p',
+    ]);
+    assert.deepEqual(after('-f').slice(0, 1), ['lavfi']);
     assert.deepEqual(after('-protocol_whitelist'), ['file']);
     assert.equal(after('-format_whitelist').length, 1);
   });
@@ -125,11 +130,16 @@ describe('the single FFmpeg invocation', () => {
     for (const flag of ['-b:a', '-ac', '-ar']) assert.ok(!copied.includes(flag), flag);
   });
   test('a variable frame rate keeps its timestamps, without B-frames; a constant one keeps the default', () => {
-    assert.ok(!args.includes('-fps_mode') && !args.includes('-bf'));
+    assert.ok(!args.includes('-bf'));
+    assert.deepEqual(after('-fps_mode'), ['passthrough'], 'the poster only (an image output)');
     const vfr: MediaInfo = { ...media, video: { ...media.video, frameRate: 7.2, variableFrameRate: true } };
     const kept = buildEncodeArgs('/in.mp4', vfr, planEncode(vfr, testEncodeSettings), outputs);
     const flagged = (flag: string) => kept.filter((_, i) => kept[i - 1] === flag);
-    assert.deepEqual(flagged('-fps_mode'), ['passthrough', 'passthrough'], 'every rung');
+    assert.deepEqual(
+      flagged('-fps_mode'),
+      ['passthrough', 'passthrough', 'passthrough'],
+      'every rung; the poster',
+    );
     assert.deepEqual(flagged('-enc_time_base'), ['-1', '-1']);
     assert.deepEqual(flagged('-r'), ['7.2', '7.2']);
     assert.deepEqual(flagged('-bf'), ['0', '0']);

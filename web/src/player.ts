@@ -1,6 +1,7 @@
 import shaka from 'shaka-player/dist/shaka-player.compiled-es2021.js';
 import type { Api } from './api.js';
 import { byId, el } from './dom.js';
+import { ScrubBar } from './scrub-bar.js';
 import { playableOutput, type PlayableOutput, type StatusDocument } from './types.js';
 import { displayName, formatBitrate, playerErrorWords } from './words.js';
 
@@ -8,7 +9,7 @@ export type StreamFormat = 'dash' | 'hls';
 
 /**
  * The player panel: Shaka Player on a <video>, the DASH manifest by default with a switch to the HLS
- * master playlist of the same segments, the renditions with the one playing marked, the poster and the
+ * master playlist of the same segments, a seek bar that shows the thumbnail of the moment under the pointer, the renditions with the one playing marked, the poster and the
  * manifest URL to copy.
  */
 export class PlayerPanel {
@@ -28,6 +29,7 @@ export class PlayerPanel {
   private readonly drmError = byId('drm-error');
   /** The keys the operator entered for the open task (key ID → key, hex): in memory only, never stored. */
   private clearKeys: Record<string, string> = {};
+  private readonly scrub: ScrubBar;
   private player: shaka.Player | undefined;
   private doc: StatusDocument | undefined;
   private posterUrl: string | undefined;
@@ -37,6 +39,7 @@ export class PlayerPanel {
 
   constructor(private readonly api: Api) {
     shaka.polyfill.installAll();
+    this.scrub = new ScrubBar(this.video, api);
     this.formats.addEventListener('change', () => {
       // The other format goes on from the same moment, or from the start when this one had finished.
       const v = this.video;
@@ -194,6 +197,8 @@ export class PlayerPanel {
       const target = fresh ? `${url}${url.includes('?') ? '&' : '?'}v=${encodeURIComponent(fresh)}` : url;
       await player.load(target, startTime > 0 ? startTime : null);
       await this.settled();
+      if (attempt !== this.loading) return;
+      await this.scrub.attach(player, outputUrl(output, output.thumbnails?.vtt));
       if (attempt !== this.loading) return;
       this.panel.dataset.loaded = format;
       this.markActive();

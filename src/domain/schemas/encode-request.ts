@@ -60,6 +60,13 @@ export const encodeOptionProperties = {
         'Seconds per segment, also the keyframe interval (default SEGMENT_DURATION, or the profile’s).',
     }),
   ),
+  thumbnails: Type.Optional(
+    Type.Boolean({
+      description:
+        'Seek-bar thumbnails (JPEG sheets, thumbnails.vtt, a DASH image track) and HLS I-frame playlists; ' +
+        'default THUMBNAILS (true). false leaves them all out.',
+    }),
+  ),
   formats: Type.Optional(
     Type.Array(StringEnum(outputFormats), {
       minItems: 1,

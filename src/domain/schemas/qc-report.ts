@@ -10,6 +10,7 @@ export const qcCheckNames = [
   'segment_durations',
   'av_durations',
   'mpd_schema',
+  'thumbnails',
 ] as const;
 
 /** The outcome of one check of a package; `detail` says what was found, in words. */

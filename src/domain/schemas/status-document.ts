@@ -37,6 +37,25 @@ export const TaskOutputSchema = Type.Object({
   manifest: Type.Optional(PackageLocationSchema),
   hls_master: Type.Optional(PackageLocationSchema),
   poster: PackageLocationSchema,
+  thumbnails: Type.Optional(
+    Type.Object(
+      {
+        vtt: PackageLocationSchema,
+        sheets: Type.Array(PackageLocationSchema),
+        interval: Type.Number({ description: 'Seconds between thumbnails.' }),
+        width: Type.Integer({ description: "A thumbnail's width in pixels." }),
+        height: Type.Integer(),
+        columns: Type.Integer({ description: 'Thumbnails across a sheet.' }),
+        rows: Type.Integer({ description: 'Thumbnails down a sheet.' }),
+      },
+      {
+        description:
+          'The seek-bar thumbnails (absent with "thumbnails": false, THUMBNAILS=false, or a video without ' +
+          'a frame to take): the WebVTT track (cues from 0 to the end, each `sheet.jpg#xywh=x,y,w,h`) and ' +
+          'its JPEG sheets, also listed by the MPD as an image track; the HLS master then has I-frame playlists.',
+      },
+    ),
+  ),
   renditions: Type.Array(RenditionSchema),
   audio: Type.Boolean(),
   duration: Type.Number({ description: 'Seconds of media.' }),
@@ -160,6 +179,7 @@ export const StatusDocumentSchema = Type.Object({
 
 export type StatusDocument = Static<typeof StatusDocumentSchema>;
 export type PackageLocation = Static<typeof PackageLocationSchema>;
+export type ThumbnailsOutput = NonNullable<Static<typeof TaskOutputSchema>['thumbnails']>;
 export type RenditionOutput = Static<typeof RenditionSchema>;
 export type PackageOutput = Static<typeof TaskOutputSchema>;
 export type EarlyOutput = Static<typeof EarlyOutputSchema>;

@@ -1,0 +1,44 @@
+import { readFile, stat, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { sheetName, type ThumbnailResult } from './thumbnails.js';
+
+/** The DASH-IF scheme of a tiled thumbnail track: its value is the grid, `COLUMNSxROWS`. */
+export const THUMBNAIL_TILE_SCHEME = 'http://dashif.org/thumbnail_tile';
+
+/**
+ * Adds the thumbnails to a DASH manifest Shaka Packager wrote, as the image AdaptationSet of the DASH-IF
+ * guidelines (what Shaka Player and dash.js read): one "segment" per sheet, each sheet's duration shared
+ * evenly by its tiles. The thumbnails are taken every `interval` seconds from the video's first frame, at 0
+ * unless the video starts after the audio (then the first tile stands for the video's first frame).
+ */
+export async function addThumbnailTrack(pkgDir: string, manifest: string, thumbs: ThumbnailResult) {
+  const file = path.join(pkgDir, manifest);
+  const mpd = await readFile(file, 'utf8');
+  const period = mpd.lastIndexOf('</Period>');
+  if (period < 0) throw new Error(`${manifest} has no Period to add the thumbnails to`);
+  // At the start of the closing tag's line, so the manifest keeps its indentation.
+  const end = mpd.lastIndexOf('\n', period) + 1;
+  const { plan, sheets } = thumbs;
+  const sheetSeconds = plan.interval * plan.columns * plan.rows;
+  let bytes = 0;
+  for (const sheet of sheets) bytes += (await stat(path.join(pkgDir, sheet))).size;
+  // The mean rate over the sheets' time: what a player would read to show every thumbnail.
+  const bandwidth = Math.max(1, Math.ceil((bytes * 8) / (sheets.length * sheetSeconds)));
+  const ids = [...mpd.matchAll(/<AdaptationSet[^>]*\sid="(\d+)"/g)].map((m) => Number(m[1]));
+  const id = ids.length ? Math.max(...ids) + 1 : 0;
+  const template = path.posix.join(path.posix.dirname(sheets[0]!), sheetName(0).replace('0', '$Number$'));
+  const set = [
+    `    <AdaptationSet id="${id}" contentType="image" mimeType="image/jpeg">`,
+    `      <Representation id="thumbnails" bandwidth="${bandwidth}" width="${plan.width * plan.columns}" height="${plan.height * plan.rows}">`,
+    `        <EssentialProperty schemeIdUri="${THUMBNAIL_TILE_SCHEME}" value="${plan.columns}x${plan.rows}"/>`,
+    `        <SegmentTemplate media="${escapeAttr(template)}" timescale="1" duration="${sheetSeconds}" startNumber="1"/>`,
+    '      </Representation>',
+    '    </AdaptationSet>',
+    '',
+  ].join('\n');
+  await writeFile(file, mpd.slice(0, end) + set + mpd.slice(end));
+}
+
+function escapeAttr(value: string): string {
+  return value.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/"/g, '&quot;');
+}
