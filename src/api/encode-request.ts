@@ -6,6 +6,7 @@ import type { TaskRequest } from '../domain/task.js';
 import { assertSafeKey, UnsafeKeyError } from '../storage/keys.js';
 import { packagePrefixFor, resolveEncodeSettings } from '../jobs/encode-settings.js';
 import { ApiError } from './errors.js';
+import { videoCodecs, videoCodecSpecs } from '../pipeline/video-codecs.js';
 
 /** Largest `metadata` accepted, as JSON bytes: it is stored with the task and sent with every callback. */
 export const METADATA_MAX_BYTES = 4096;
@@ -80,6 +81,18 @@ export const encodeRequestSchema = {
       items: { type: 'string', enum: ['dash', 'hls'] },
       description: 'Manifests to write: "dash" (manifest.mpd), "hls" (master.m3u8); default OUTPUT_FORMATS.',
     },
+    video_codecs: {
+      type: 'array',
+      minItems: 1,
+      maxItems: videoCodecs.length,
+      uniqueItems: true,
+      items: { type: 'string', enum: [...videoCodecs] },
+      description:
+        'Video codecs, each with the whole ladder at its own bitrates, from one decode: "h264", "av1" ' +
+        '(SVT-AV1), "vp9", "hevc" (tagged hvc1); default VIDEO_CODECS (or the profile’s). DASH has one ' +
+        'AdaptationSet per codec, HLS a variant per rung and codec; players pick the best they decode. A ' +
+        'codec this FFmpeg cannot encode is refused with 400.',
+    },
     output_prefix: {
       type: 'string',
       minLength: 1,
@@ -131,6 +144,7 @@ export function toTaskRequest(body: EncodeRequestBody, services: Services): Task
   if (body.ladder !== undefined) request.ladder = body.ladder;
   if (body.segment_duration !== undefined) request.segment_duration = body.segment_duration;
   if (body.formats !== undefined) request.formats = body.formats;
+  if (body.video_codecs !== undefined) request.video_codecs = body.video_codecs;
   if (body.output_prefix !== undefined) request.output_prefix = body.output_prefix;
   if (body.metadata !== undefined) request.metadata = body.metadata;
   try {
@@ -140,4 +154,15 @@ export function toTaskRequest(body: EncodeRequestBody, services: Services): Task
     badRequest(err);
   }
   return request;
+}
+
+/** Refuses (400) a request whose codecs this service's FFmpeg cannot encode, before anything is queued. */
+export async function assertCodecsAvailable(request: TaskRequest, services: Services): Promise<void> {
+  const { codecs } = resolveEncodeSettings(services.config, request);
+  const have = await services.videoEncoders();
+  const missing = codecs.filter((c) => !have.has(videoCodecSpecs[c].encoder));
+  if (missing.length) {
+    const encoders = missing.map((c) => `${c} (${videoCodecSpecs[c].encoder})`).join(', ');
+    throw new ApiError('bad_request', `this service's FFmpeg cannot encode ${encoders}`);
+  }
 }

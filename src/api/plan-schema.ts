@@ -53,9 +53,14 @@ export const planDocumentSchema = {
             type: 'object',
             properties: {
               name: { type: 'string' },
+              codec: { type: 'string', enum: ['h264', 'av1', 'vp9', 'hevc'] },
               width: { type: 'integer' },
               height: { type: 'integer' },
-              bitrate: { type: 'integer', description: 'Target bit/s.' },
+              bitrate: {
+                type: 'integer',
+                description:
+                  "Target bit/s: the rung's, times the codec's factor (av1 0.6, vp9 0.75, hevc 0.7).",
+              },
               maxrate: { type: 'integer', description: 'Peak bit/s.' },
               bufsize: { type: 'integer', description: 'Rate-control buffer, bits.' },
             },
@@ -78,6 +83,11 @@ export const planDocumentSchema = {
                 "The source's language, kept on the packaged audio, which the manifests make the default rendition (HLS DEFAULT=YES, DASH role main).",
             },
           },
+        },
+        video_codecs: {
+          type: 'array',
+          items: { type: 'string', enum: ['h264', 'av1', 'vp9', 'hevc'] },
+          description: 'The codecs encoded, each with the whole ladder.',
         },
         frame_rate: { type: 'number', description: 'Output frames per second.' },
         frame_rate_limit: {
@@ -103,7 +113,11 @@ export const planDocumentSchema = {
       type: 'object',
       properties: {
         output_bytes: { type: 'integer', description: 'Package size from the target bitrates.' },
-        work_seconds: { type: 'number', description: 'Processing time once a worker takes the task.' },
+        work_seconds: {
+          type: 'number',
+          description:
+            'Processing time once a worker takes the task, every codec’s encoders counted (AV1, VP9 and HEVC cost more CPU per pixel than H.264).',
+        },
         basis: {
           type: 'string',
           enum: ['measured', 'default'],
@@ -132,6 +146,8 @@ export const planDocumentSchema = {
               'source_sized_rung',
               'audio_starts_late',
               'video_ends_early',
+              'no_h264',
+              'codec_left_out',
             ],
           },
           message: { type: 'string' },

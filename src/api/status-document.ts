@@ -84,6 +84,11 @@ const rendition = {
   type: 'object',
   properties: {
     name: { type: 'string' },
+    codec: {
+      type: 'string',
+      enum: ['h264', 'av1', 'vp9', 'hevc'],
+      description: 'The video codec (h264 in tasks from before codecs could be chosen).',
+    },
     width: { type: 'integer' },
     height: { type: 'integer' },
     bitrate: { type: 'integer', description: 'Target video bitrate, bit/s.' },

@@ -18,6 +18,7 @@ export const convertUsage = `  dash-video-converter convert INPUT -o DIR  Conver
       [--formats dash,hls]           manifests to write (OUTPUT_FORMATS)
       [--segment-duration 4]         seconds per segment (SEGMENT_DURATION)
       [--preset superfast]           x264 preset (X264_PRESET)
+      [--codecs h264,av1]            video codecs, each the whole ladder: h264, av1, vp9, hevc (VIDEO_CODECS)
       [--force]                      replace what DIR holds (a DIR with files is refused otherwise)
       [--report FILE]                write the JSON report (renditions, bytes, timings, qc) to FILE
       [-q, --quiet]                  no progress bar`;
@@ -33,6 +34,7 @@ export function parseConvertArgs(args: string[]): ConvertArgs | undefined {
       formats: { type: 'string' },
       'segment-duration': { type: 'string' },
       preset: { type: 'string' },
+      codecs: { type: 'string' },
       quiet: { type: 'boolean', short: 'q' },
       force: { type: 'boolean' },
       report: { type: 'string' },
@@ -45,6 +47,7 @@ export function parseConvertArgs(args: string[]): ConvertArgs | undefined {
   if (values.formats) env.OUTPUT_FORMATS = values.formats;
   if (values['segment-duration']) env.SEGMENT_DURATION = values['segment-duration'];
   if (values.preset) env.X264_PRESET = values.preset;
+  if (values.codecs) env.VIDEO_CODECS = values.codecs;
   return {
     input,
     output: values.output,

@@ -16,6 +16,8 @@ export interface TaskRequest {
   /** Seconds. */
   segment_duration?: number;
   formats?: ('dash' | 'hls')[];
+  /** Video codecs, each with the whole ladder (`h264`, `av1`, `vp9`, `hevc`); default VIDEO_CODECS. */
+  video_codecs?: string[];
   /** Where the package goes, below OUTPUT_PREFIX (instead of the input's name). */
   output_prefix?: string;
   /** Opaque to the service: echoed in the status document and the callback. */
@@ -24,6 +26,8 @@ export interface TaskRequest {
 
 export interface RenditionOutput {
   name: string;
+  /** `h264`, `av1`, `vp9` or `hevc` (absent in records from before codecs could be chosen: H.264). */
+  codec?: string;
   width: number;
   height: number;
   /** Target bitrate, bits per second. */

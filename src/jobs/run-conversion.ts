@@ -4,7 +4,7 @@ import type { Logger } from 'pino';
 import { TaskFailure } from '../domain/failures.js';
 import { describeFailures, type QcReport } from '../domain/qc-report.js';
 import type { EarlyOutput, RenditionOutput, TaskOutput } from '../domain/task.js';
-import { convert, type ConversionResult, type ConvertStage } from '../pipeline/convert.js';
+import { convert, splitLowest, type ConversionResult, type ConvertStage } from '../pipeline/convert.js';
 import type { PackageResult } from '../pipeline/package.js';
 import { nominalMediaBytes, type EncodeSettings, type Rendition } from '../pipeline/plan.js';
 import type { ProbeResult } from '../pipeline/probe.js';
@@ -130,10 +130,10 @@ async function runSteps(run: ConversionRun): Promise<ConversionRunResult> {
         // Room for what the plan writes (by its length, not the input's size), twice the early package's
         // streams with EARLY_MANIFEST, and the destination's copy when it is on the same disk.
         const full = nominalMediaBytes(plan, media.duration);
-        const [lowest] = plan.renditions;
+        const { lowest, rest } = splitLowest(plan);
         const early =
-          config.earlyManifest && lowest && plan.renditions.length > 1
-            ? 2 * nominalMediaBytes(plan, media.duration, { renditions: [lowest], audio: true })
+          config.earlyManifest && rest.length > 0
+            ? 2 * nominalMediaBytes(plan, media.duration, { renditions: lowest, audio: true })
             : 0;
         const copy = (await destination.copiesOnDiskOf(workDir)) ? full : 0;
         await ensureFreeSpace(workDir, (full + early + copy) * 1.25 + 32 * 1024 * 1024);
@@ -238,5 +238,5 @@ async function packageBytes(pkg: PackageResult): Promise<number> {
 }
 
 function renditionOutput(r: Rendition): RenditionOutput {
-  return { name: r.name, width: r.width, height: r.height, bitrate: r.bitrate };
+  return { name: r.name, codec: r.codec, width: r.width, height: r.height, bitrate: r.bitrate };
 }

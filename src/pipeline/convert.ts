@@ -5,7 +5,13 @@ import type { StageContext } from './context.js';
 import { encodeAndPackage, type EncodeAndPackageResult } from './encode-package.js';
 import type { MediaInfo } from './media-info.js';
 import type { PackageResult } from './package.js';
-import { planEncode, type EncodePlan, type EncodeSettings, type Rendition } from './plan.js';
+import {
+  encodeWorkPixels,
+  planEncode,
+  type EncodePlan,
+  type EncodeSettings,
+  type Rendition,
+} from './plan.js';
 import { makePoster, POSTER_NAME } from './poster.js';
 import { probeSource, type ProbePacket, type ProbeResult } from './probe.js';
 import { assertComplete } from './truncation.js';
@@ -108,21 +114,21 @@ export async function convert(
   const pkgDir = path.join(workDir, 'package');
   const streamsDir = path.join(workDir, 'streams');
   const common = { inputPath, media, plan, streamsDir, ctx, mediaDir: options.mediaDir };
-  const [lowest, ...rest] = plan.renditions;
+  const { lowest, rest } = splitLowest(plan);
   let result: EncodeAndPackageResult;
-  if (options.onEarlyPackage && lowest && rest.length > 0) {
+  if (options.onEarlyPackage && lowest.length > 0 && rest.length > 0) {
     // Two runs: the lowest rung and the audio (kept as files), published as a package of their own; then the
     // other rungs, packaged together with the first run's streams into the full package.
     const firstShare = earlyRunShare(plan);
     const early = await encodeAndPackage({
       ...common,
       pkgDir: path.join(workDir, 'early'),
-      renditions: [lowest],
+      renditions: lowest,
       poster: false,
       keepStreams: true,
       onProgress: (stage, f) => stage === 'encode' && report('encode', f * firstShare),
     });
-    await options.onEarlyPackage(early.package, { renditions: [lowest], audio: !!plan.audio });
+    await options.onEarlyPackage(early.package, { renditions: lowest, audio: !!plan.audio });
     result = await encodeAndPackage({
       ...common,
       pkgDir,
@@ -148,14 +154,25 @@ export async function convert(
   return { media, plan, package: pkg, poster: POSTER_NAME };
 }
 
+/** The lowest rung's renditions (one per codec), which an early package holds, and the others. */
+export function splitLowest(plan: Pick<EncodePlan, 'renditions'>): {
+  lowest: Rendition[];
+  rest: Rendition[];
+} {
+  const first = plan.renditions[0];
+  const isLowest = (r: Rendition) => !!first && r.width === first.width && r.height === first.height;
+  return { lowest: plan.renditions.filter(isLowest), rest: plan.renditions.filter((r) => !isLowest(r)) };
+}
+
 /**
  * The first run's share of the encoding time when the lowest rung goes first: each run decodes the whole
  * source, which costs about as much as encoding the full ladder, and the first encodes the lowest rung only.
  */
 function earlyRunShare(plan: EncodePlan): number {
-  const pixels = plan.renditions.map((r) => r.width * r.height);
-  const all = pixels.reduce((a, b) => a + b, 0);
-  return (all + pixels[0]!) / (3 * all);
+  const fps = 1;
+  const all = encodeWorkPixels(plan, fps);
+  const first = encodeWorkPixels({ renditions: splitLowest(plan).lowest }, fps);
+  return (all + first) / (3 * all);
 }
 
 /** Refuses inputs beyond the configured limits (also used by dry runs, before anything is encoded). */

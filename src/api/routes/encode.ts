@@ -2,7 +2,12 @@ import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
 import type { Services } from '../../app/services.js';
 import { TaskFailure } from '../../domain/failures.js';
 import { previewTask } from '../../jobs/preview.js';
-import { encodeRequestSchema, toTaskRequest, type EncodeRequestBody } from '../encode-request.js';
+import {
+  assertCodecsAvailable,
+  encodeRequestSchema,
+  toTaskRequest,
+  type EncodeRequestBody,
+} from '../encode-request.js';
 import { QueueFullError } from '../../queue/task-queue.js';
 import { ApiError, errorResponseSchema, queueFull } from '../errors.js';
 import { planDocumentSchema } from '../plan-schema.js';
@@ -29,6 +34,7 @@ export const encodeRoutes: FastifyPluginAsync<{ services: Services }> = async (a
   let plansRunning = 0;
   const plan = async (req: FastifyRequest, reply: FastifyReply, body: EncodeRequestBody) => {
     const request = toTaskRequest(body, services);
+    await assertCodecsAvailable(request, services);
     if (plansRunning >= MAX_CONCURRENT_PLANS) {
       throw new ApiError(
         'too_many_requests',
@@ -115,6 +121,7 @@ export const encodeRoutes: FastifyPluginAsync<{ services: Services }> = async (a
     async (req, reply) => {
       if (req.query.dry_run === 'true') return reply.code(200).send(await plan(req, reply, req.body));
       const request = toTaskRequest(req.body, services);
+      await assertCodecsAvailable(request, services);
       const idempotencyKey = req.headers['idempotency-key'];
       if (idempotencyKey !== undefined && (idempotencyKey.length === 0 || idempotencyKey.length > 255)) {
         throw new ApiError('bad_request', 'Idempotency-Key must be 1 to 255 characters');
