@@ -68,12 +68,15 @@ function listSome(items: string[], max = 5): string {
  */
 export function checkRepresentations(streams: StreamView[], expect: Expectations): QcCheck {
   const problems: string[] = [];
-  const wanted = expect.renditions.map((r) => `${r.codec} ${r.width}x${r.height}`).sort();
+  // H.264 by size alone, as before other codecs; the others with their codec's name.
+  const label = (codec: string | undefined, width?: number, height?: number) =>
+    `${codec === 'h264' ? '' : `${codec ?? 'unknown codec'} `}${width}x${height}`;
+  const wanted = expect.renditions.map((r) => label(r.codec, r.width, r.height)).sort();
   for (const format of expect.formats) {
     const own = streams.filter((s) => s.format === format);
     const videos = own
       .filter((s) => s.kind === 'video')
-      .map((s) => `${s.codec ?? 'unknown'} ${s.width}x${s.height}`)
+      .map((s) => label(s.codec, s.width, s.height))
       .sort();
     if (videos.join() !== wanted.join()) {
       problems.push(`${format} lists video ${videos.join(', ') || 'none'}, planned ${wanted.join(', ')}`);

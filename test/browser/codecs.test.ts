@@ -50,7 +50,7 @@ describe('video_codecs: one package with H.264, AV1 and VP9 ladders plays in Chr
   });
 
   test('the status names each rendition’s codec, and the MPD has one AdaptationSet per codec with identical segment timelines', async () => {
-    const renditions = doc.output!.renditions as { name: string; codec: string; height: number }[];
+    const renditions = doc.output!.renditions;
     assert.deepEqual(
       renditions.map((r) => `${r.codec} ${r.height}`),
       ['h264 72', 'av1 72', 'vp9 72', 'h264 144', 'av1 144', 'vp9 144'],
