@@ -50,7 +50,10 @@ export interface VideoCodecSpec {
   args(input: EncoderInput): string[];
 }
 
-/** SVT-AV1 preset: the fastest that meets the bytes target (BENCHMARKS.md, "Modern codecs"). */
+/**
+ * SVT-AV1 preset: 13 saved little CPU and lost PSNR at 720p and 1080p against 12, the fastest SVT-AV1 takes at
+ * 360p and below (BENCHMARKS.md, "Modern codecs").
+ */
 export const SVT_AV1_PRESET = 12;
 
 /** Capped VBR as H.264's: the target on average, peaks limited by maxrate over a bufsize window. */
@@ -124,7 +127,7 @@ export const videoCodecSpecs: Record<VideoCodec, VideoCodecSpec> = {
   av1: {
     encoder: 'libsvtav1',
     bitrateFactor: 0.6,
-    cpuFactor: 2.5,
+    cpuFactor: 2,
     minSide: 64,
     keyframesByCount: true,
     args: (input) => {
@@ -140,15 +143,16 @@ export const videoCodecSpecs: Record<VideoCodec, VideoCodecSpec> = {
         // A closed GOP of exactly one segment: its keyframes are where the other encoders force theirs.
         '-g',
         String(plan.gopFrames),
-        // fast-decode: lighter tools for phones' software decoders, and less encoder CPU.
-        ...['-svtav1-params', `fast-decode=1${input.threads > 0 ? `:lp=${input.threads}` : ''}`],
+        // One thread per encoder: with every rung's encoder running at once, SVT-AV1's own thread pool cost
+        // 1.4× the CPU for nothing (BENCHMARKS.md, "Modern codecs"). fast-decode is ignored past preset 10.
+        ...['-svtav1-params', `lp=${input.threads > 0 ? input.threads : 1}`],
       ];
     },
   },
   vp9: {
     encoder: 'libvpx-vp9',
     bitrateFactor: 0.75,
-    cpuFactor: 1.3,
+    cpuFactor: 1.5,
     minSide: 2,
     keyframesByCount: false,
     args: (input) => {
