@@ -166,12 +166,13 @@ export function splitLowest(plan: Pick<EncodePlan, 'renditions'>): {
 
 /**
  * The first run's share of the encoding time when the lowest rung goes first: each run decodes the whole
- * source, which costs about as much as encoding the full ladder, and the first encodes the lowest rung only.
+ * source, which costs about as much as encoding the full ladder, and the first encodes the lowest rung only
+ * (in every codec, each weighted by its CPU per pixel).
  */
 function earlyRunShare(plan: EncodePlan): number {
-  const fps = 1;
-  const all = encodeWorkPixels(plan, fps);
-  const first = encodeWorkPixels({ renditions: splitLowest(plan).lowest }, fps);
+  // Per frame: the frame rate is the same for both runs.
+  const all = encodeWorkPixels(plan, 1);
+  const first = encodeWorkPixels({ renditions: splitLowest(plan).lowest }, 1);
   return (all + first) / (3 * all);
 }
 
