@@ -107,7 +107,11 @@ export const healthRoutes: FastifyPluginAsync<{ services: Services }> = async (a
           queue: { type: 'string' },
           input_storage: { type: 'string' },
           output_storage: { type: 'string' },
-          tools: { type: 'string', description: 'FFmpeg, ffprobe, Shaka Packager and xmllint run.' },
+          tools: {
+            type: 'string',
+            description:
+              'FFmpeg (with the encoders of VIDEO_CODECS and the profiles’ codecs), ffprobe, Shaka Packager and xmllint run.',
+          },
           disk: {
             type: 'string',
             description:
