@@ -218,15 +218,22 @@ export function planEncode(media: MediaInfo, settings: EncodeSettings): EncodePl
       : planAudio(media.audio, settings)
     : undefined;
   const hold = media.audio ? heldSeconds(media, outputFps) : undefined;
+  const keyframesByCount = codecs.some((c) => videoCodecSpecs[c].keyframesByCount);
+  const framesPerSegment = outputFps * settings.segmentDuration;
   return {
     renditions,
     codecs,
     codecsLeftOut,
-    keyframesByCount: codecs.some((c) => videoCodecSpecs[c].keyframesByCount),
+    keyframesByCount,
     audio,
     segmentDuration: settings.segmentDuration,
     frameRateLimit,
-    gopFrames: Math.max(1, Math.round(outputFps * settings.segmentDuration)),
+    // Keyframes by count are never short of a segment: the packager cuts at the first keyframe at or after
+    // the target, so 119 frames of 29.83 fps (3.99 s) made segments of 8 s.
+    gopFrames: Math.max(
+      1,
+      keyframesByCount ? Math.ceil(framesPerSegment - 1e-6) : Math.round(framesPerSegment),
+    ),
     // A variable rate may come in bursts well above its average: up to the highest rate let through.
     keyint: Math.ceil((keepFrameTiming ? settings.maxFrameRate : outputFps) * settings.segmentDuration) + 1,
     keepFrameTiming,

@@ -49,6 +49,13 @@ describe('video codecs in the plan and the encode', () => {
     );
   });
 
+  test('keyframes by count are never short of a segment (the packager would cut at the next one)', () => {
+    const odd = planEncode(mediaInfo(1280, 720, { frameRate: 29.83 }), settings);
+    assert.equal(odd.gopFrames, 120, '119 frames would be 3.99 s');
+    const exact = planEncode(mediaInfo(1280, 720, { frameRate: 30 }), settings);
+    assert.equal(exact.gopFrames, 120);
+  });
+
   test('H.264 alone keeps keyframes by time', () => {
     const h264 = planEncode(media, testEncodeSettings);
     assert.equal(h264.keyframesByCount, false);
