@@ -108,6 +108,9 @@ export async function convert(
     },
     'plan',
   );
+  for (const { codec, reason } of plan.codecsLeftOut) {
+    ctx.logger.warn({ codec }, `${codec} ${plan.codecs.includes(codec) ? 'rungs ' : ''}left out: ${reason}`);
+  }
   await options.onPlan?.(media, plan, packets);
 
   report('encode', 0);
