@@ -36,8 +36,9 @@ export function parseMasterPlaylist(text: string, playlist: string): MasterPlayl
       out.variants.push({
         uri: resolveUri(playlist, uri),
         resolution: res ? { width: Number(res[1]), height: Number(res[2]) } : undefined,
-        codecs: attribute(line, 'CODECS'),
       });
+      const codecs = attribute(line, 'CODECS');
+      if (codecs) out.variants.at(-1)!.codecs = codecs;
     } else if (line.startsWith('#EXT-X-MEDIA:') || line.startsWith('#EXT-X-I-FRAME-STREAM-INF:')) {
       const uri = attribute(line, 'URI');
       const type = line.startsWith('#EXT-X-MEDIA:') ? (attribute(line, 'TYPE') ?? 'MEDIA') : 'I-FRAME';
