@@ -10,6 +10,7 @@ import {
   resolveRequestEncryption,
 } from '../jobs/encode-settings.js';
 import { ApiError } from './errors.js';
+import { videoCodecs, videoCodecSpecs } from '../pipeline/video-codecs.js';
 
 /**
  * Checks what the schema cannot (safe keys, callback target, known profile, metadata size) and returns the
@@ -56,4 +57,15 @@ export function toTaskRequest(body: TaskRequest, services: Services): TaskReques
     badRequest(err);
   }
   return request;
+}
+
+/** Refuses (400) a request whose codecs this service's FFmpeg cannot encode, before anything is queued. */
+export async function assertCodecsAvailable(request: TaskRequest, services: Services): Promise<void> {
+  const { codecs } = resolveEncodeSettings(services.config, request);
+  const have = await services.videoEncoders();
+  const missing = codecs.filter((c) => !have.has(videoCodecSpecs[c].encoder));
+  if (missing.length) {
+    const encoders = missing.map((c) => `${c} (${videoCodecSpecs[c].encoder})`).join(', ');
+    throw new ApiError('bad_request', `this service's FFmpeg cannot encode ${encoders}`);
+  }
 }

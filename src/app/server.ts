@@ -7,7 +7,8 @@ import { startSweeps } from '../jobs/sweeps.js';
 import { settleCompleted, withdrawAbandoned } from '../jobs/process-task.js';
 import { UPLOADS_DIR } from '../api/routes/upload-names.js';
 import type { Config } from '../config/config.js';
-import { checkTools } from '../pipeline/tools.js';
+import { checkTools, toolNeedsFor } from '../pipeline/tools.js';
+import { configuredCodecs } from '../jobs/encode-settings.js';
 import type { TaskWorker } from '../queue/task-queue.js';
 import { createTaskProcessor } from '../jobs/process-task.js';
 
@@ -43,7 +44,10 @@ export async function startService(
   let stopSweeps: (() => void) | undefined;
   try {
     if (options.worker) {
-      const versions = await checkTools(services.tools, { zscale: config.encode.scaler === 'zscale' });
+      const versions = await checkTools(
+        services.tools,
+        toolNeedsFor(config.encode.scaler, configuredCodecs(config)),
+      );
       logger.info(versions, 'media tools');
       await sweepOrphanWorkDirs(config.workDir, logger);
       // Publishing to a local output directory writes each file as a `.part` beside its place, then renames

@@ -4,7 +4,7 @@ import type { Config, QueueSettings, StorageSettings } from '../config/config.js
 import { CallbackNotifier } from '../callbacks/notifier.js';
 import { toStatusDocument } from '../api/status-document.js';
 import { ServiceMetrics } from '../metrics/metrics.js';
-import { defaultTools, type MediaTools } from '../pipeline/tools.js';
+import { defaultTools, listVideoEncoders, type MediaTools } from '../pipeline/tools.js';
 import { SqliteTaskQueue } from '../queue/sqlite-queue.js';
 import type { TaskQueue } from '../queue/task-queue.js';
 import { LocalStorage } from '../storage/local-storage.js';
@@ -21,6 +21,8 @@ export interface Services {
   notifier: CallbackNotifier;
   /** Prometheus metrics of this instance, in a registry of its own. */
   metrics: ServiceMetrics;
+  /** The video encoders FFmpeg has, read once (again after a failed read), for refusing a codec at submit. */
+  videoEncoders(): Promise<Set<string>>;
   close(): Promise<void>;
 }
 
@@ -70,10 +72,17 @@ export async function createServices(config: Config, logger: Logger): Promise<Se
     });
     closers.unshift(() => notifier.close());
     let closed: Promise<void> | undefined;
+    const tools = defaultTools(config.tools);
+    let encoders: Promise<Set<string>> | undefined;
     return {
       config,
       logger,
-      tools: defaultTools(config.tools),
+      tools,
+      videoEncoders: () =>
+        (encoders ??= listVideoEncoders(tools.ffmpeg).catch((err: unknown) => {
+          encoders = undefined;
+          throw err;
+        })),
       input,
       output,
       queue,

@@ -21,6 +21,7 @@ export const convertUsage = `  dash-video-converter convert INPUT -o DIR  Conver
       [--segment-duration 4]         seconds per segment (SEGMENT_DURATION)
       [--preset superfast]           x264 preset (X264_PRESET)
       [--no-thumbnails]              no seek-bar thumbnails nor HLS I-frame playlists (THUMBNAILS=false)
+      [--codecs h264,av1]            video codecs, each the whole ladder: h264, av1, vp9, hevc (VIDEO_CODECS)
       [--force]                      replace what DIR holds (a DIR with files is refused otherwise)
       [--report FILE]                write the JSON report (renditions, bytes, timings, qc) to FILE
       [--encryption KEYS.json]       encrypt with the keys in this file (chmod 600; ENCRYPTION_KEYS_FILE)
@@ -38,6 +39,7 @@ export function parseConvertArgs(args: string[]): ConvertArgs | undefined {
       'segment-duration': { type: 'string' },
       preset: { type: 'string' },
       'no-thumbnails': { type: 'boolean' },
+      codecs: { type: 'string' },
       quiet: { type: 'boolean', short: 'q' },
       force: { type: 'boolean' },
       report: { type: 'string' },
@@ -54,6 +56,7 @@ export function parseConvertArgs(args: string[]): ConvertArgs | undefined {
   // A file, never the key itself: a command line is readable by every user of the host.
   if (values.encryption) env.ENCRYPTION_KEYS_FILE = values.encryption;
   if (values['no-thumbnails']) env.THUMBNAILS = 'false';
+  if (values.codecs) env.VIDEO_CODECS = values.codecs;
   return {
     input,
     output: values.output,

@@ -3,6 +3,7 @@ import path from 'node:path';
 import { assertSafeKey } from '../storage/keys.js';
 import { defaultLadder, type OutputFormat, type RungSpec } from '../pipeline/plan.js';
 import type { MediaTools } from '../pipeline/tools.js';
+import { isVideoCodec, videoCodecs, type VideoCodec } from '../pipeline/video-codecs.js';
 import type { JobSettings } from '../jobs/job-settings.js';
 import type { QueueSettings } from '../queue/queue-settings.js';
 import type { S3Settings, StorageSettings } from '../storage/storage-settings.js';
@@ -82,6 +83,7 @@ export const settingNames = [
   'LADDER',
   'SEGMENT_DURATION',
   'X264_PRESET',
+  'VIDEO_CODECS',
   'SCALER',
   'AUDIO_BITRATE',
   'AUDIO_COPY',
@@ -247,6 +249,7 @@ export function loadConfig(env: Env = process.env): Config {
   }
 
   const formats = parseFormats(str('OUTPUT_FORMATS', 'dash,hls')!, problems);
+  const codecs = parseVideoCodecs(str('VIDEO_CODECS', 'h264')!, 'VIDEO_CODECS', problems);
   const ladder = parseLadder(str('LADDER'), problems);
 
   const config: Config = {
@@ -284,6 +287,7 @@ export function loadConfig(env: Env = process.env): Config {
       formats,
       scaler: oneOf('SCALER', ['zscale', 'swscale'] as const, 'zscale'),
       thumbnails: bool('THUMBNAILS', true),
+      codecs,
     },
     profiles: {},
     encryption: { required: bool('ENCRYPTION_REQUIRED', false) },
@@ -352,6 +356,20 @@ function parseFormats(raw: string, problems: string[]): OutputFormat[] {
     return ['dash', 'hls'];
   }
   return [...new Set(items)] as OutputFormat[];
+}
+
+/** `VIDEO_CODECS=h264,av1`: the codecs every rung is encoded in (also the CLI's `--codecs`). */
+export function parseVideoCodecs(raw: string, name: string, problems: string[]): VideoCodec[] {
+  const items = raw
+    .split(',')
+    .map((s) => s.trim().toLowerCase())
+    .filter(Boolean);
+  const bad = items.filter((c) => !isVideoCodec(c));
+  if (bad.length || items.length === 0) {
+    problems.push(`${name}=${raw} must list codecs among ${videoCodecs.join(', ')}, comma-separated`);
+    return ['h264'];
+  }
+  return [...new Set(items)] as VideoCodec[];
 }
 
 /** `LADDER=360:800k,720:2800k,1080:5000k`: short side in pixels, bitrate in bit/s (k and M suffixes). */

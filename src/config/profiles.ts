@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { PROFILE_NAME_PATTERN } from '../domain/schemas/encode-request.js';
 import type { EncodeProfile, EncodeSettings, OutputFormat, RungSpec } from '../pipeline/plan.js';
+import { isVideoCodec, videoCodecs, type VideoCodec } from '../pipeline/video-codecs.js';
 
 export const x264Presets = [
   'ultrafast',
@@ -44,7 +45,8 @@ export function builtInProfiles(base: EncodeSettings): Record<string, EncodeProf
 
 /**
  * Reads PROFILES_FILE: a JSON object of profiles by name, e.g.
- * `{"mobile": {"ladder": "240:400k,360:700k", "segment_duration": 2, "preset": "veryfast", "cbr": false}}`.
+ * `{"mobile": {"ladder": "240:400k,360:700k", "segment_duration": 2, "preset": "veryfast", "cbr": false}}`
+ * (and `video_codecs`, e.g. `["h264", "av1"]`).
  * `ladder` is either that string form or a list of `{height, bitrate}`. Problems are pushed to `problems`.
  */
 export function readProfilesFile(
@@ -74,7 +76,7 @@ export function readProfilesFile(
       problems.push(`${where} must be an object`);
       continue;
     }
-    const known = ['description', 'ladder', 'segment_duration', 'preset', 'formats', 'cbr'];
+    const known = ['description', 'ladder', 'segment_duration', 'preset', 'formats', 'video_codecs', 'cbr'];
     const unknown = Object.keys(raw).filter((k) => !known.includes(k));
     if (unknown.length) problems.push(`${where}: unknown field(s) ${unknown.join(', ')}`);
     const local: string[] = [];
@@ -101,6 +103,12 @@ export function readProfilesFile(
       if (!Array.isArray(f) || f.length === 0 || f.some((x) => x !== 'dash' && x !== 'hls'))
         local.push('formats must be a non-empty list of "dash" and/or "hls"');
       else profile.formats = [...new Set(f as OutputFormat[])];
+    }
+    if (raw.video_codecs !== undefined) {
+      const c = raw.video_codecs;
+      if (!Array.isArray(c) || c.length === 0 || c.some((x) => typeof x !== 'string' || !isVideoCodec(x)))
+        local.push(`video_codecs must be a non-empty list of ${videoCodecs.join(', ')}`);
+      else profile.codecs = [...new Set(c as VideoCodec[])];
     }
     if (raw.cbr !== undefined) {
       if (typeof raw.cbr !== 'boolean') local.push('cbr must be true or false');

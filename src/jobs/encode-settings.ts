@@ -7,6 +7,7 @@ import {
 } from '../domain/encryption.js';
 import { TaskFailure } from '../domain/failures.js';
 import type { EncodeSettings } from '../pipeline/plan.js';
+import { isVideoCodec, videoCodecs, type VideoCodec } from '../pipeline/video-codecs.js';
 import type { TaskRequest } from '../domain/task.js';
 import {
   assertSafeKey,
@@ -18,7 +19,7 @@ import {
 
 /**
  * The encoder settings of one request: the service's settings, then the named profile (`profile`, or `ladder`
- * when it is a name), then the request's own `ladder`, `segment_duration`, `formats` and `thumbnails`. An unknown profile, or
+ * when it is a name), then the request's own `ladder`, `segment_duration`, `formats`, `thumbnails` and `video_codecs`. An unknown profile, or
  * two names, is a TaskFailure('invalid_input'), so the API can refuse it before queueing and a worker never
  * guesses.
  */
@@ -46,6 +47,7 @@ export function resolveEncodeSettings(config: JobSettings, request: TaskRequest)
     if (profile.maxrateFactor !== undefined) settings.maxrateFactor = profile.maxrateFactor;
     if (profile.bufsizeFactor !== undefined) settings.bufsizeFactor = profile.bufsizeFactor;
     if (profile.formats !== undefined) settings.formats = profile.formats;
+    if (profile.codecs !== undefined) settings.codecs = profile.codecs;
   }
   if (Array.isArray(request.ladder)) {
     settings.ladder = request.ladder.map((r) => ({ height: r.height, bitrate: r.bitrate }));
@@ -53,7 +55,26 @@ export function resolveEncodeSettings(config: JobSettings, request: TaskRequest)
   if (request.segment_duration !== undefined) settings.segmentDuration = request.segment_duration;
   if (request.formats !== undefined) settings.formats = [...new Set(request.formats)];
   if (request.thumbnails !== undefined) settings.thumbnails = request.thumbnails;
+  if (request.video_codecs !== undefined) settings.codecs = requestedCodecs(request.video_codecs);
   return settings;
+}
+
+/** A request's `video_codecs`, checked here too: a task queued by another version never reaches FFmpeg unread. */
+function requestedCodecs(names: string[]): VideoCodec[] {
+  const unknown = names.filter((n) => !isVideoCodec(n));
+  if (unknown.length || names.length === 0) {
+    throw new TaskFailure(
+      'invalid_input',
+      `video_codecs must list codecs among ${videoCodecs.join(', ')}${unknown.length ? `; unknown: ${unknown.join(', ')}` : ''}`,
+    );
+  }
+  return [...new Set(names as VideoCodec[])];
+}
+
+/** Every codec the configuration may encode: VIDEO_CODECS and the profiles' (what FFmpeg must have). */
+export function configuredCodecs(config: Pick<JobSettings, 'encode' | 'profiles'>): VideoCodec[] {
+  const profiles = Object.values(config.profiles).flatMap((p) => p.codecs ?? []);
+  return [...new Set([...config.encode.codecs, ...profiles])];
 }
 
 /** Where a request's package is published: OUTPUT_PREFIX, then `output_prefix` or the input's name. */

@@ -6,7 +6,13 @@ import { ownedWorkDirName } from './work-dirs.js';
 import type { JobSettings } from './job-settings.js';
 import { checkLimits } from '../pipeline/convert.js';
 import { isHdr, type MediaInfo } from '../pipeline/media-info.js';
-import { nominalMediaBytes, planEncode, type EncodePlan, type EncodeSettings } from '../pipeline/plan.js';
+import {
+  encodeWorkPixels,
+  nominalMediaBytes,
+  planEncode,
+  type EncodePlan,
+  type EncodeSettings,
+} from '../pipeline/plan.js';
 import { probe } from '../pipeline/probe.js';
 import type { MediaTools } from '../pipeline/tools.js';
 import type { PlanDocument, PlanWarning } from '../domain/schemas/plan-document.js';
@@ -104,7 +110,8 @@ export function describePlan({
 }): PlanDocument {
   const v = media.video;
   const outputFps = plan.frameRateLimit ?? (v.frameRate > 0 ? v.frameRate : 30);
-  const pixelsPerSecond = plan.renditions.reduce((sum, r) => sum + r.width * r.height, 0) * outputFps;
+  // Every codec's encoders, in H.264-equivalent pixels (AV1, VP9 and HEVC cost more per pixel).
+  const pixelsPerSecond = encodeWorkPixels(plan, outputFps);
   const measured = measuredPixelRate?.(plan.preset);
   const pixelRate = measured ?? defaultPixelRate[plan.preset] ?? defaultPixelRate.veryfast!;
   // Encoding dominates; probing, packaging, the poster, the checks and publishing add a little.
@@ -173,6 +180,17 @@ export function describePlan({
     });
   }
 
+  for (const { codec, reason } of plan.codecsLeftOut) {
+    const what = plan.codecs.includes(codec) ? `${codec} rungs left out` : `${codec} left out`;
+    warnings.push({ code: 'codec_left_out', message: `${what}: ${reason}` });
+  }
+  if (!plan.codecs.includes('h264')) {
+    warnings.push({
+      code: 'no_h264',
+      message: `no H.264 renditions (video_codecs: ${plan.codecs.join(', ')}): players and devices without ${plan.codecs.join(' or ')} decoding cannot play the package`,
+    });
+  }
+
   if (plan.audio?.padStart) {
     warnings.push({
       code: 'audio_starts_late',
@@ -220,6 +238,7 @@ export function describePlan({
     plan: {
       renditions: plan.renditions.map((r) => ({
         name: r.name,
+        codec: r.codec,
         width: r.width,
         height: r.height,
         bitrate: r.bitrate,
@@ -235,6 +254,7 @@ export function describePlan({
             language: plan.audio.language ?? null,
           }
         : null,
+      video_codecs: plan.codecs,
       frame_rate: round(outputFps, 3),
       frame_rate_limit: plan.frameRateLimit ?? null,
       gop_frames: plan.gopFrames,

@@ -6,7 +6,7 @@ import { TaskFailure } from '../domain/failures.js';
 import type { TaskOutput, TaskRecord } from '../domain/task.js';
 import type { ServiceMetrics } from '../metrics/metrics.js';
 import type { ConversionResult } from '../pipeline/convert.js';
-import type { EncodeSettings } from '../pipeline/plan.js';
+import { encodeWorkPixels, type EncodeSettings } from '../pipeline/plan.js';
 import type { MediaTools } from '../pipeline/tools.js';
 import type { TaskHandler, TaskRunContext } from '../queue/task-queue.js';
 import type { Storage } from '../storage/storage.js';
@@ -216,6 +216,6 @@ function recordMetrics(
     if (stage !== 'total') metrics.stageSeconds.observe({ stage }, seconds);
   }
   const fps = plan.frameRateLimit ?? (media.video.frameRate || 30);
-  const pixels = plan.renditions.reduce((sum, r) => sum + r.width * r.height, 0);
-  metrics.encoded(settings.preset, media.duration, timings.encode ?? 0, pixels * fps);
+  // In H.264-equivalent pixels: a plan with other codecs' encoders measures the same machine speed.
+  metrics.encoded(settings.preset, media.duration, timings.encode ?? 0, encodeWorkPixels(plan, fps));
 }

@@ -287,5 +287,5 @@ function thumbnailsOutput(
 }
 
 function renditionOutput(r: Rendition): RenditionOutput {
-  return { name: r.name, width: r.width, height: r.height, bitrate: r.bitrate };
+  return { name: r.name, codec: r.codec, width: r.width, height: r.height, bitrate: r.bitrate };
 }

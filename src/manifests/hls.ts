@@ -3,7 +3,7 @@ import type { MediaSegment } from './mpd.js';
 
 export interface MasterPlaylist {
   /** Media playlists of the variants (EXT-X-STREAM-INF), relative to the package. */
-  variants: { uri: string; resolution?: { width: number; height: number } }[];
+  variants: { uri: string; resolution?: { width: number; height: number }; codecs?: string }[];
   /** Renditions (EXT-X-MEDIA with a URI, e.g. the audio) and I-frame playlists, relative to the package. */
   media: { uri: string; type: string }[];
 }
@@ -37,6 +37,8 @@ export function parseMasterPlaylist(text: string, playlist: string): MasterPlayl
         uri: resolveUri(playlist, uri),
         resolution: res ? { width: Number(res[1]), height: Number(res[2]) } : undefined,
       });
+      const codecs = attribute(line, 'CODECS');
+      if (codecs) out.variants.at(-1)!.codecs = codecs;
     } else if (line.startsWith('#EXT-X-MEDIA:') || line.startsWith('#EXT-X-I-FRAME-STREAM-INF:')) {
       const uri = attribute(line, 'URI');
       const type = line.startsWith('#EXT-X-MEDIA:') ? (attribute(line, 'TYPE') ?? 'MEDIA') : 'I-FRAME';

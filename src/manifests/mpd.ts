@@ -12,6 +12,8 @@ export interface ManifestRepresentation {
   id: string;
   contentType: 'video' | 'audio' | 'other';
   bandwidth: number;
+  /** RFC 6381 codec string, e.g. `avc1.64001f`, `av01.0.04M.08`. */
+  codecs?: string;
   width?: number;
   height?: number;
   init?: string;
@@ -50,6 +52,7 @@ export function parseManifest(xml: string): ParsedManifest {
           id: rep.attrs.id ?? '',
           contentType: kind,
           bandwidth: Number(rep.attrs.bandwidth),
+          codecs: attr('codecs'),
           width: numberOrUndefined(attr('width')),
           height: numberOrUndefined(attr('height')),
           init: template.attrs.initialization && fill(template.attrs.initialization, vars),

@@ -7,7 +7,13 @@ import { encodeAndPackage, type EncodeAndPackageResult } from './encode-package.
 import type { MediaInfo } from './media-info.js';
 import type { PackageResult } from './package.js';
 import { assertEveryStreamHasAKey } from './packager-encryption.js';
-import { planEncode, type EncodePlan, type EncodeSettings, type Rendition } from './plan.js';
+import {
+  encodeWorkPixels,
+  planEncode,
+  type EncodePlan,
+  type EncodeSettings,
+  type Rendition,
+} from './plan.js';
 import { makePoster, POSTER_NAME } from './poster.js';
 import { probeSource, type ProbePacket, type ProbeResult } from './probe.js';
 import { addThumbnailTrack } from './thumbnail-track.js';
@@ -119,6 +125,9 @@ export async function convert(
     },
     'plan',
   );
+  for (const { codec, reason } of plan.codecsLeftOut) {
+    ctx.logger.warn({ codec }, `${codec} ${plan.codecs.includes(codec) ? 'rungs ' : ''}left out: ${reason}`);
+  }
   await options.onPlan?.(media, plan, packets);
 
   report('encode', 0);
@@ -134,22 +143,22 @@ export async function convert(
     // The key file goes beside the package, never into it: the work directory is private to the run.
     encryption: options.encryption ? { spec: options.encryption, keysDir: workDir } : undefined,
   };
-  const [lowest, ...rest] = plan.renditions;
+  const { lowest, rest } = splitLowest(plan);
   let result: EncodeAndPackageResult;
-  if (options.onEarlyPackage && lowest && rest.length > 0) {
+  if (options.onEarlyPackage && lowest.length > 0 && rest.length > 0) {
     // Two runs: the lowest rung and the audio (kept as files), published as a package of their own; then the
     // other rungs, packaged together with the first run's streams into the full package.
     const firstShare = earlyRunShare(plan);
     const early = await encodeAndPackage({
       ...common,
       pkgDir: path.join(workDir, 'early'),
-      renditions: [lowest],
+      renditions: lowest,
       poster: false,
       thumbnails: false,
       keepStreams: true,
       onProgress: (stage, f) => stage === 'encode' && report('encode', f * firstShare),
     });
-    await options.onEarlyPackage(early.package, { renditions: [lowest], audio: !!plan.audio });
+    await options.onEarlyPackage(early.package, { renditions: lowest, audio: !!plan.audio });
     result = await encodeAndPackage({
       ...common,
       pkgDir,
@@ -190,14 +199,26 @@ export async function convert(
   return { media, plan, package: pkg, poster: POSTER_NAME, ...(thumbnails ? { thumbnails } : {}) };
 }
 
+/** The lowest rung's renditions (one per codec), which an early package holds, and the others. */
+export function splitLowest(plan: Pick<EncodePlan, 'renditions'>): {
+  lowest: Rendition[];
+  rest: Rendition[];
+} {
+  const first = plan.renditions[0];
+  const isLowest = (r: Rendition) => !!first && r.width === first.width && r.height === first.height;
+  return { lowest: plan.renditions.filter(isLowest), rest: plan.renditions.filter((r) => !isLowest(r)) };
+}
+
 /**
  * The first run's share of the encoding time when the lowest rung goes first: each run decodes the whole
- * source, which costs about as much as encoding the full ladder, and the first encodes the lowest rung only.
+ * source, which costs about as much as encoding the full ladder, and the first encodes the lowest rung only
+ * (in every codec, each weighted by its CPU per pixel).
  */
 function earlyRunShare(plan: EncodePlan): number {
-  const pixels = plan.renditions.map((r) => r.width * r.height);
-  const all = pixels.reduce((a, b) => a + b, 0);
-  return (all + pixels[0]!) / (3 * all);
+  // Per frame: the frame rate is the same for both runs.
+  const all = encodeWorkPixels(plan, 1);
+  const first = encodeWorkPixels({ renditions: splitLowest(plan).lowest }, 1);
+  return (all + first) / (3 * all);
 }
 
 /** Refuses inputs beyond the configured limits (also used by dry runs, before anything is encoded). */

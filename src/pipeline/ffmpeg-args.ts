@@ -12,6 +12,7 @@ import type { MediaInfo } from './media-info.js';
 import type { EncodePlan } from './plan.js';
 import { posterPick, posterWindow } from './poster.js';
 import { imageOutputPrimer, primerInput, thumbnailFilters, type ThumbnailOutputs } from './thumbnails.js';
+import { videoCodecSpecs } from './video-codecs.js';
 
 /**
  * How the encode uses the machine. `tsx bench/levers.ts` times each knob on its own; the defaults are the ones
@@ -24,7 +25,7 @@ export interface EncodeTuning {
    * by one scaler only.
    */
   cascade: boolean;
-  /** libx264 threads per rendition; 0 leaves x264's choice (1.5 × cores each). */
+  /** Encoder threads per rendition (x264's, and the other codecs' too); 0 leaves the encoder's choice. */
   x264Threads: number;
   /** Decoder threads; 0 leaves FFmpeg's choice. */
   decodeThreads: number;
@@ -65,9 +66,10 @@ export function imageFrame(pattern: string, n: number): string {
 }
 
 /**
- * The single FFmpeg invocation that encodes the whole ladder: the input is decoded once, split, and each
- * branch scaled to its rung. Every branch sees the same frames with the same timestamps, and keyframes are
- * forced by time, so segment boundaries line up across renditions.
+ * The single FFmpeg invocation that encodes the whole ladder in every codec: the input is decoded once, split,
+ * and each branch scaled to its rung once, then split again into that rung's encoders (one per codec). Every
+ * branch sees the same frames with the same timestamps, and keyframes are placed on the same segment grid, so
+ * segment boundaries line up across renditions and codecs.
  */
 export function buildEncodeArgs(
   inputPath: string,
@@ -144,7 +146,6 @@ export function buildEncodeArgs(
     '-nostats',
   ];
 
-  const forceKeyframes = `expr:gte(t,n_forced*${plan.segmentDuration})`;
   plan.renditions.forEach((r, i) => {
     const file = outputs.video[r.name];
     if (!file) throw new Error(`no output path for ${r.name}`);
@@ -155,36 +156,12 @@ export function buildEncodeArgs(
       '-1',
       '-map_chapters',
       '-1',
-      '-c:v',
-      'libx264',
-      ...(tuning.x264Threads > 0 ? ['-threads', String(tuning.x264Threads)] : []),
-      '-preset',
-      plan.preset,
-      '-profile:v',
-      'high',
-      // Capped VBR: the target bitrate on average, peaks limited by maxrate over a bufsize window.
-      '-b:v',
-      String(r.bitrate),
-      '-maxrate',
-      String(r.maxrate),
-      '-bufsize',
-      String(r.bufsize),
-      // A keyframe at every segment boundary (by time, so variable frame rate sources align too) and no
-      // scene-cut keyframes, so every rendition cuts its segments at the same instants.
-      '-force_key_frames',
-      forceKeyframes,
-      '-g',
-      String(plan.keyint),
-      // Variable frame rate: every frame at its own time, in the time base the filters hand over. `-r` only
-      // gives FFmpeg 5.1 a duration for the packets (x264's have none), without which the MP4 muxer ended each
-      // fragment on a sample of no duration. No B-frames: their decoding delay is a number of frames, which
-      // after a pause (a screen recording's first frames, 1.1 s apart) shifted the decode times by seconds,
-      // and Shaka Packager's timeline then overlapped its own segments.
-      ...(plan.keepFrameTiming
-        ? ['-fps_mode', 'passthrough', '-enc_time_base', '-1', '-r', String(averageFps(media)), '-bf', '0']
-        : []),
-      '-sc_threshold',
-      '0',
+      ...videoCodecSpecs[r.codec].args({
+        rendition: r,
+        plan,
+        averageFps: averageFps(media),
+        threads: tuning.x264Threads,
+      }),
       '-an',
       // Fragmented MP4, a fragment per segment: written front to back, so the packager can read it from a
       // pipe while the encode goes on. delay_moov writes the header once the first fragment is known, with
@@ -259,37 +236,55 @@ function filterGraph(
   images: { poster?: ImageBranch; thumbnails?: ImageBranch },
 ): string {
   const { poster, thumbnails } = images;
-  const n = plan.renditions.length;
+  const rungs = rungsOf(plan);
+  const n = rungs.length;
   const zimg = usesZimg(plan, tuning);
   const cascade = tuning.cascade && n > 1;
   // `fromSource`: the rung reads the decoded frames (every rung, or the top one when they cascade), which an HDR
   // source has tone-mapped there, in the same zimg pass as the resize.
   const scale = (i: number, fromSource: boolean) => {
-    const r = plan.renditions[i]!;
+    const r = rungs[i]!;
     const resize = zimg
       ? `zscale=${zimgResize(r, tuning.scaleFlags)}`
       : `scale=${r.width}:${r.height}:flags=${tuning.scaleFlags}`;
     return `${plan.toneMap && fromSource ? toneMapToSdr(zimgResize(r, tuning.scaleFlags)) : resize},setsar=1`;
   };
+  // A rung's scaled frames to its encoders, and to the next smaller rung when they cascade.
+  const outputs = (i: number, next?: string) => {
+    const labels = rungs[i]!.outputs.map((o) => `[v${o}]`);
+    if (next) labels.push(next);
+    return labels.length > 1 ? `,split=${labels.length}${labels.join('')}` : labels[0]!;
+  };
   // What reads the decoded frames: every rung, or only the top one when the rungs cascade; and the poster.
-  const readers = cascade ? ['c'] : plan.renditions.map((_, i) => `s${i}`);
+  const readers = cascade ? ['c'] : rungs.map((_, i) => `s${i}`);
   if (poster) readers.push('p');
   if (thumbnails) readers.push('t');
   const chains = [`${source},split=${readers.length}${readers.map((l) => `[${l}]`).join('')}`];
   if (cascade) {
-    // Largest first: each scaled rung is split into its own output and the input of the next smaller one.
+    // Largest first: each scaled rung is split into its own outputs and the input of the next smaller one.
     let from = '[c]';
     for (let i = n - 1; i > 0; i--) {
-      chains.push(`${from}${scale(i, i === n - 1)},split=2[v${i}][c${i}]`);
+      chains.push(`${from}${scale(i, i === n - 1)}${outputs(i, `[c${i}]`)}`);
       from = `[c${i}]`;
     }
-    chains.push(`${from}${scale(0, false)}[v0]`);
+    chains.push(`${from}${scale(0, false)}${outputs(0)}`);
   } else {
-    plan.renditions.forEach((_, i) => chains.push(`[s${i}]${scale(i, true)}[v${i}]`));
+    rungs.forEach((_, i) => chains.push(`[s${i}]${scale(i, true)}${outputs(i)}`));
   }
   if (poster) chains.push(...imageOutputPrimer(`[p]${poster.chain}`, 'poster', poster.input));
   if (thumbnails) chains.push(...imageOutputPrimer(`[t]${thumbnails.chain}`, 'thumbnails', thumbnails.input));
   return chains.join(';');
+}
+
+/** The plan's sizes, smallest first, each with the indexes of its renditions (one per codec). */
+function rungsOf(plan: EncodePlan): { width: number; height: number; outputs: number[] }[] {
+  const rungs: { width: number; height: number; outputs: number[] }[] = [];
+  plan.renditions.forEach((r, i) => {
+    const rung = rungs.find((g) => g.width === r.width && g.height === r.height);
+    if (rung) rung.outputs.push(i);
+    else rungs.push({ width: r.width, height: r.height, outputs: [i] });
+  });
+  return rungs.sort((a, b) => a.width * a.height - b.width * b.height);
 }
 
 /** An image output's filters, and the input of its primer. */

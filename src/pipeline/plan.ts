@@ -1,5 +1,6 @@
 import { isHdr, type AudioStreamInfo, type MediaInfo } from './media-info.js';
 import { planThumbnails, type ThumbnailPlan } from './thumbnails.js';
+import { videoCodecSpecs, type VideoCodec } from './video-codecs.js';
 
 export type OutputFormat = 'dash' | 'hls';
 
@@ -35,11 +36,14 @@ export interface EncodeSettings {
   scaler: Scaler;
   /** Seek-bar thumbnail sheets (DASH image track, WebVTT) and HLS I-frame playlists; default on. */
   thumbnails?: boolean;
+  /** Each codec gets the whole ladder at its own bitrates (see `videoCodecSpecs`), H.264 the rung's own. */
+  codecs: VideoCodec[];
 }
 
 export interface Rendition {
-  /** Directory and representation name, e.g. `video_720p`. */
+  /** Directory and representation name: `video_720p` for H.264, `video_av1_720p` for another codec. */
   name: string;
+  codec: VideoCodec;
   width: number;
   height: number;
   bitrate: number;
@@ -48,7 +52,14 @@ export interface Rendition {
 }
 
 export interface EncodePlan {
+  /** Every codec's renditions, smallest first, in the order of `codecs` within a size. */
   renditions: Rendition[];
+  /** The codecs encoded: those asked for, less those this input cannot have (`codecsLeftOut`). */
+  codecs: VideoCodec[];
+  /** Codecs asked for and not encoded, or encoded without some rungs, and why. */
+  codecsLeftOut: { codec: VideoCodec; reason: string }[];
+  /** Keyframes every `gopFrames` frames rather than by time: an encoder of the plan cannot be told where. */
+  keyframesByCount: boolean;
   /** The audio as packaged: the source's stream copied, or AAC encoded at these settings. */
   audio?: AudioPlan;
   segmentDuration: number;
@@ -151,19 +162,13 @@ export function planEncode(media: MediaInfo, settings: EncodeSettings): EncodePl
   };
   const ladder = [...settings.ladder].sort((a, b) => a.height - b.height);
   const seen = new Set<number>();
-  const renditions: Rendition[] = [];
+  const rungs: { size: { width: number; height: number }; key: number; bitrate: number }[] = [];
   const add = (rungShort: number, bitrate: number) => {
     const size = sizeFor(rungShort);
     const key = Math.min(size.width, size.height);
     if (seen.has(key)) return;
     seen.add(key);
-    renditions.push({
-      name: `video_${key}p`,
-      ...size,
-      bitrate,
-      maxrate: Math.round(bitrate * settings.maxrateFactor),
-      bufsize: Math.round(bitrate * settings.bufsizeFactor),
-    });
+    rungs.push({ size, key, bitrate });
   };
   for (const rung of ladder) {
     if (rung.height <= shortSide) add(rung.height, rung.bitrate);
@@ -180,8 +185,37 @@ export function planEncode(media: MediaInfo, settings: EncodeSettings): EncodePl
 
   const fps = media.video.frameRate > 0 ? media.video.frameRate : 30;
   const frameRateLimit = fps > settings.maxFrameRate + 0.01 ? settings.maxFrameRate : undefined;
-  const outputFps = frameRateLimit ?? fps;
   const keepFrameTiming = media.video.variableFrameRate && !frameRateLimit;
+  const largest = Math.max(...rungs.map((r) => Math.min(r.size.width, r.size.height)));
+  const { codecs, codecsLeftOut } = chooseCodecs(settings.codecs, keepFrameTiming, largest);
+  const renditions: Rendition[] = [];
+  for (const { size, key, bitrate: h264Bitrate } of rungs) {
+    for (const codec of codecs) {
+      const spec = videoCodecSpecs[codec];
+      if (Math.min(size.width, size.height) < spec.minSide) continue;
+      const bitrate = Math.round(h264Bitrate * spec.bitrateFactor);
+      renditions.push({
+        name: codec === 'h264' ? `video_${key}p` : `video_${codec}_${key}p`,
+        codec,
+        ...size,
+        bitrate,
+        maxrate: Math.round(bitrate * settings.maxrateFactor),
+        bufsize: Math.round(bitrate * settings.bufsizeFactor),
+      });
+    }
+  }
+  for (const codec of codecs) {
+    const { minSide } = videoCodecSpecs[codec];
+    const small = rungs.filter((r) => Math.min(r.size.width, r.size.height) < minSide);
+    if (small.length) {
+      codecsLeftOut.push({
+        codec,
+        reason: `its encoder takes at least ${minSide} pixels a side: no ${small.map((r) => `${r.key}p`).join(', ')}`,
+      });
+    }
+  }
+
+  const outputFps = frameRateLimit ?? fps;
   const audioStartsLate = lateAudio(media);
   const audio = media.audio
     ? audioStartsLate
@@ -189,12 +223,22 @@ export function planEncode(media: MediaInfo, settings: EncodeSettings): EncodePl
       : planAudio(media.audio, settings)
     : undefined;
   const hold = media.audio ? heldSeconds(media, outputFps) : undefined;
+  const keyframesByCount = codecs.some((c) => videoCodecSpecs[c].keyframesByCount);
+  const framesPerSegment = outputFps * settings.segmentDuration;
   return {
     renditions,
+    codecs,
+    codecsLeftOut,
+    keyframesByCount,
     audio,
     segmentDuration: settings.segmentDuration,
     frameRateLimit,
-    gopFrames: Math.max(1, Math.round(outputFps * settings.segmentDuration)),
+    // Keyframes by count are never short of a segment: the packager cuts at the first keyframe at or after
+    // the target, so 119 frames of 29.83 fps (3.99 s) made segments of 8 s.
+    gopFrames: Math.max(
+      1,
+      keyframesByCount ? Math.ceil(framesPerSegment - 1e-6) : Math.round(framesPerSegment),
+    ),
     // A variable rate may come in bursts well above its average: up to the highest rate let through.
     keyint: Math.ceil((keepFrameTiming ? settings.maxFrameRate : outputFps) * settings.segmentDuration) + 1,
     keepFrameTiming,
@@ -207,6 +251,32 @@ export function planEncode(media: MediaInfo, settings: EncodeSettings): EncodePl
     ...(hold ? { holdLastFrame: hold } : {}),
     ...(settings.thumbnails !== false ? { thumbnails: planThumbnails(media, renditions.at(-1)!) } : {}),
   };
+}
+
+/**
+ * The codecs asked for, once each, less those whose keyframes cannot follow a variable frame rate's times
+ * (they would not line up with the others') or that cannot encode even the largest rung; H.264 when none is
+ * left.
+ */
+function chooseCodecs(
+  wanted: readonly VideoCodec[],
+  keepFrameTiming: boolean,
+  largestSide: number,
+): { codecs: VideoCodec[]; codecsLeftOut: { codec: VideoCodec; reason: string }[] } {
+  const codecsLeftOut: { codec: VideoCodec; reason: string }[] = [];
+  const codecs = [...new Set(wanted.length ? wanted : (['h264'] as const))].filter((codec) => {
+    const spec = videoCodecSpecs[codec];
+    const reason =
+      keepFrameTiming && spec.keyframesByCount
+        ? `the frame rate varies, and its encoder (${spec.encoder}) cannot place keyframes at the segments' times`
+        : largestSide < spec.minSide
+          ? `its encoder takes at least ${spec.minSide} pixels a side, more than every rung has`
+          : undefined;
+    if (reason) codecsLeftOut.push({ codec, reason });
+    return !reason;
+  });
+  if (codecs.length === 0) codecs.push('h264');
+  return { codecs, codecsLeftOut };
 }
 
 /** How far apart stream starts or ends must be to be corrected: more than a player's slack, a few frames. */
@@ -273,6 +343,16 @@ export function nominalMediaBytes(
 }
 
 /**
+ * Pixels per second of media the plan encodes, weighted by each codec's CPU per pixel against x264's: the
+ * H.264-equivalent work that speeds are measured and estimated in.
+ */
+export function encodeWorkPixels(plan: Pick<EncodePlan, 'renditions'>, fps: number): number {
+  return (
+    plan.renditions.reduce((sum, r) => sum + r.width * r.height * videoCodecSpecs[r.codec].cpuFactor, 0) * fps
+  );
+}
+
+/**
  * A named set of encoder settings a request can ask for with `"ladder": "<name>"`. Fields left out keep
  * the service's settings (LADDER, SEGMENT_DURATION, X264_PRESET, OUTPUT_FORMATS).
  */
@@ -285,4 +365,5 @@ export interface EncodeProfile {
   maxrateFactor?: number;
   bufsizeFactor?: number;
   formats?: OutputFormat[];
+  codecs?: VideoCodec[];
 }

@@ -1,6 +1,8 @@
 import { createRequire } from 'node:module';
 import path from 'node:path';
 import { runProcess } from '../process/run-process.js';
+import type { Scaler } from './plan.js';
+import { encodersFor, type VideoCodec } from './video-codecs.js';
 
 /** Paths of the external programs the pipeline runs. */
 export interface MediaTools {
@@ -49,6 +51,30 @@ export class ToolMissingError extends Error {
 export interface ToolNeeds {
   /** FFmpeg's `zscale` filter (FFmpeg built with libzimg, as Debian's and Ubuntu's are), for SCALER=zscale. */
   zscale?: boolean;
+  /** FFmpeg's encoders for the configured codecs (VIDEO_CODECS), by FFmpeg's names (`libsvtav1`…). */
+  encoders?: string[];
+}
+
+/** What a pipeline with this resizer and these codecs needs of FFmpeg. */
+export function toolNeedsFor(scaler: Scaler, codecs: readonly VideoCodec[]): ToolNeeds {
+  return { zscale: scaler === 'zscale', encoders: encodersFor(codecs) };
+}
+
+/** The names of the video encoders this FFmpeg has (`ffmpeg -encoders`). */
+export async function listVideoEncoders(ffmpeg: string): Promise<Set<string>> {
+  const { stdout } = await runProcess(ffmpeg, ['-hide_banner', '-encoders'], { timeoutMs: 15_000 });
+  // Lines such as ` V....D libx264   libx264 H.264 / AVC …`: the flags, then the name.
+  return new Set(
+    stdout
+      .split('\n')
+      .map((line) => /^\s*V\S{5}\s+(\S+)/.exec(line)?.[1])
+      .filter((name): name is string => !!name),
+  );
+}
+
+/** Why a codec cannot be encoded by this FFmpeg, for an operator and for a client. */
+export function encoderMissing(encoders: string[], ffmpeg: string): string {
+  return `FFmpeg at "${ffmpeg}" has no ${encoders.join(', ')} encoder (see ffmpeg -encoders): install an FFmpeg built with it (Debian's and Ubuntu's have libsvtav1, libvpx-vp9 and libx265) or leave the codec out of VIDEO_CODECS`;
 }
 
 /**
@@ -70,6 +96,11 @@ export async function checkTools(
     }
     if (name === 'ffmpeg' && needs.zscale && !stdout.includes('--enable-libzimg')) {
       throw new ToolMissingError(`${zscaleMissing} (ffmpeg at "${tools.ffmpeg}")`);
+    }
+    if (name === 'ffmpeg' && needs.encoders?.length) {
+      const have = await listVideoEncoders(tools.ffmpeg);
+      const missing = needs.encoders.filter((e) => !have.has(e));
+      if (missing.length) throw new ToolMissingError(encoderMissing(missing, tools.ffmpeg));
     }
     // xmllint prints its version on stderr: an empty stdout still means it ran.
     return stdout.split('\n')[0]?.trim() || 'found';

@@ -57,7 +57,12 @@ export async function checkConversion(
     longestVideoFrame: plan.keepFrameTiming ? spans.video.longestSample : undefined,
   };
   const frameRate = plan.frameRateLimit ?? (media.video.frameRate > 0 ? media.video.frameRate : 30);
-  const renditions = plan.renditions.map((r) => ({ name: r.name, width: r.width, height: r.height }));
+  const renditions = plan.renditions.map((r) => ({
+    name: r.name,
+    codec: r.codec,
+    width: r.width,
+    height: r.height,
+  }));
   return checkPackage(
     {
       dir: result.package.dir,

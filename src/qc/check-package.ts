@@ -9,6 +9,7 @@ import {
   checkSegmentDurations,
   checkSegmentsExist,
   streamDuration,
+  videoCodecOf,
   type Expectations,
   type StreamView,
 } from './checks.js';
@@ -86,6 +87,7 @@ export async function checkPackage(pkg: PackageUnderCheck, options: CheckOptions
           kind: rep.contentType,
           width: rep.width,
           height: rep.height,
+          codec: videoCodecOf(rep.codecs),
           init: rep.init && at(rep.init),
           segments: rep.segments.map((s) => ({ ...s, url: at(s.url) })),
         });
@@ -102,11 +104,17 @@ export async function checkPackage(pkg: PackageUnderCheck, options: CheckOptions
         pkg.hlsMaster,
       );
       const entries = [
-        ...master.variants.map((v) => ({ uri: v.uri, kind: 'video' as const, size: v.resolution })),
+        ...master.variants.map((v) => ({
+          uri: v.uri,
+          kind: 'video' as const,
+          size: v.resolution,
+          codec: videoCodecOf(v.codecs),
+        })),
         ...master.media.map((m) => ({
           uri: m.uri,
           kind: m.type === 'AUDIO' ? ('audio' as const) : ('other' as const),
           size: undefined,
+          codec: undefined,
         })),
       ];
       for (const entry of entries) {
@@ -122,6 +130,7 @@ export async function checkPackage(pkg: PackageUnderCheck, options: CheckOptions
             kind: entry.kind,
             width: entry.size?.width,
             height: entry.size?.height,
+            codec: entry.codec,
             init: media.map,
             segments: media.segments,
           });
@@ -190,6 +199,7 @@ async function qualityOf(
         (s) =>
           s.format === format &&
           s.kind === 'video' &&
+          s.codec === rendition.codec &&
           s.width === rendition.width &&
           s.height === rendition.height,
       );

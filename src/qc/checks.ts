@@ -8,12 +8,32 @@ export interface StreamView {
   kind: 'video' | 'audio' | 'other';
   width?: number;
   height?: number;
+  /** The video codec as the manifest states it (`h264`, `av1`, `vp9`, `hevc`, or the tag it gave). */
+  codec?: string;
   init?: string;
   segments: MediaSegment[];
 }
 
+const codecTags: Record<string, string> = {
+  avc1: 'h264',
+  avc3: 'h264',
+  av01: 'av1',
+  vp09: 'vp9',
+  hvc1: 'hevc',
+  hev1: 'hevc',
+};
+
+/** The video codec of an RFC 6381 list (`avc1.64001f,mp4a.40.2` → `h264`), by its sample entry's tag. */
+export function videoCodecOf(codecs: string | undefined): string | undefined {
+  for (const entry of codecs?.split(',') ?? []) {
+    const tag = entry.trim().split('.')[0]!;
+    if (codecTags[tag]) return codecTags[tag];
+  }
+  return undefined;
+}
+
 export interface Expectations {
-  renditions: { name: string; width: number; height: number }[];
+  renditions: { name: string; codec: string; width: number; height: number }[];
   audio: boolean;
   formats: ('dash' | 'hls')[];
   /** Target segment duration, seconds. */
@@ -42,15 +62,21 @@ function listSome(items: string[], max = 5): string {
     : items.join(', ');
 }
 
-/** Every format asked for lists the planned video renditions (by size) and the audio when there is one. */
+/**
+ * Every format asked for lists the planned video renditions (by codec and size) and the audio when there is
+ * one.
+ */
 export function checkRepresentations(streams: StreamView[], expect: Expectations): QcCheck {
   const problems: string[] = [];
-  const wanted = expect.renditions.map((r) => `${r.width}x${r.height}`).sort();
+  // H.264 by size alone, as before other codecs; the others with their codec's name.
+  const label = (codec: string | undefined, width?: number, height?: number) =>
+    `${codec === 'h264' ? '' : `${codec ?? 'unknown codec'} `}${width}x${height}`;
+  const wanted = expect.renditions.map((r) => label(r.codec, r.width, r.height)).sort();
   for (const format of expect.formats) {
     const own = streams.filter((s) => s.format === format);
     const videos = own
       .filter((s) => s.kind === 'video')
-      .map((s) => `${s.width}x${s.height}`)
+      .map((s) => label(s.codec, s.width, s.height))
       .sort();
     if (videos.join() !== wanted.join()) {
       problems.push(`${format} lists video ${videos.join(', ') || 'none'}, planned ${wanted.join(', ')}`);
@@ -92,7 +118,10 @@ export function checkSegmentsExist(referenced: Iterable<string>, sizes: Map<stri
       };
 }
 
-/** Video streams of one format start their segments at the same instants (within half a frame). */
+/**
+ * Video streams of one format, every codec's, start their segments at the same instants (within half a
+ * frame): a player switches rungs within a codec at any segment, and codecs share one timeline.
+ */
 export function checkAlignment(streams: StreamView[], frameRate: number): QcCheck {
   const tolerance = 0.5 / frameRate;
   const problems: string[] = [];

@@ -142,7 +142,7 @@ describe('encoding and packaging at once', () => {
         prefix: 'c',
         manifest: { key: 'c/manifest.mpd' },
         hls_master: { key: 'c/master.m3u8' },
-        renditions: [{ name: 'video_360p', width: 640, height: 360, bitrate: 600_000 }],
+        renditions: [{ name: 'video_360p', codec: 'h264', width: 640, height: 360, bitrate: 600_000 }],
         audio: true,
       },
       'and where (the final keys of the manifests), and what plays',

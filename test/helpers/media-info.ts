@@ -13,6 +13,7 @@ export const testEncodeSettings: EncodeSettings = {
   maxFrameRate: 60,
   formats: ['dash'],
   scaler: 'zscale',
+  codecs: ['h264'],
 };
 
 /** What probe would report for a plain progressive H.264 source of this size (video stream 0, audio 1). */

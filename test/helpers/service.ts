@@ -113,7 +113,7 @@ export type StatusDoc = {
     manifest?: { key: string; url?: string };
     hls_master?: { key: string };
     poster: { key: string };
-    renditions: { name: string; width: number; height: number; bitrate: number }[];
+    renditions: { name: string; codec?: string; width: number; height: number; bitrate: number }[];
     audio: boolean;
   } | null;
   callback: { status: string; attempts: number } | null;

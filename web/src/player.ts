@@ -239,8 +239,11 @@ export class PlayerPanel {
       const tr = el('tr');
       tr.dataset.height = String(r.height);
       tr.dataset.width = String(r.width);
+      tr.dataset.codec = r.codec ?? 'h264';
+      // H.264 by size alone, as before other codecs could be chosen.
+      const codec = r.codec && r.codec !== 'h264' ? ` ${r.codec.toUpperCase()}` : '';
       for (const text of [
-        `${Math.min(r.width ?? 0, r.height ?? 0)}p`,
+        `${Math.min(r.width ?? 0, r.height ?? 0)}p${codec}`,
         `${r.width}×${r.height}`,
         formatBitrate(r.bitrate ?? 0),
       ]) {
@@ -264,9 +267,13 @@ export class PlayerPanel {
   /** Marks the rendition the player is on now (it changes with the bandwidth). */
   private markActive(): void {
     const active = this.player?.getVariantTracks().find((t) => t.active);
+    const codec = codecOfTrack(active?.videoCodec);
     for (const tr of this.renditions.tBodies[0]!.rows) {
       const on =
-        !!active && tr.dataset.height === String(active.height) && tr.dataset.width === String(active.width);
+        !!active &&
+        tr.dataset.height === String(active.height) &&
+        tr.dataset.width === String(active.width) &&
+        (!codec || tr.dataset.codec === codec);
       tr.setAttribute('aria-current', on ? 'true' : 'false');
     }
   }
@@ -311,4 +318,18 @@ function outputUrl(output: PlayableOutput, location: { key?: string; url?: strin
   if (output.storage !== 'local' || !location.key) return undefined;
   const path = location.key.split('/').map(encodeURIComponent).join('/');
   return new URL(`/output/${path}`, window.location.href).href;
+}
+
+/** The service's name of a track's video codec, from its RFC 6381 string (`av01.0.04M.08` → `av1`). */
+function codecOfTrack(codecs: string | null | undefined): string | undefined {
+  const tag = codecs?.split('.')[0];
+  const names: Record<string, string> = {
+    avc1: 'h264',
+    avc3: 'h264',
+    av01: 'av1',
+    vp09: 'vp9',
+    hvc1: 'hevc',
+    hev1: 'hevc',
+  };
+  return tag ? names[tag] : undefined;
 }

@@ -8,7 +8,7 @@ import { PlanDocumentSchema } from '../../domain/schemas/plan-document.js';
 import { StringEnum } from '../../domain/schemas/shared.js';
 import { taskStatuses } from '../../domain/schemas/status-document.js';
 import { previewTask } from '../../jobs/preview.js';
-import { toTaskRequest } from '../encode-request.js';
+import { assertCodecsAvailable, toTaskRequest } from '../encode-request.js';
 import { QueueFullError } from '../../queue/task-queue.js';
 import { ApiError, queueFull } from '../errors.js';
 import type { TypeBoxTypeProvider } from '../type-provider.js';
@@ -32,6 +32,7 @@ export const encodeRoutes: FastifyPluginAsync<{ services: Services }> = async (u
   let plansRunning = 0;
   const plan = async (req: FastifyRequest, reply: FastifyReply, body: TaskRequest) => {
     const request = toTaskRequest(body, services);
+    await assertCodecsAvailable(request, services);
     if (plansRunning >= MAX_CONCURRENT_PLANS) {
       throw new ApiError(
         'too_many_requests',
@@ -111,6 +112,7 @@ export const encodeRoutes: FastifyPluginAsync<{ services: Services }> = async (u
     async (req, reply) => {
       if (req.query.dry_run === 'true') return reply.code(200).send(await plan(req, reply, req.body));
       const request = toTaskRequest(req.body, services);
+      await assertCodecsAvailable(request, services);
       const idempotencyKey = req.headers['idempotency-key'];
       if (idempotencyKey !== undefined && (idempotencyKey.length === 0 || idempotencyKey.length > 255)) {
         throw new ApiError('bad_request', 'Idempotency-Key must be 1 to 255 characters');

@@ -2,7 +2,8 @@ import { stat } from 'node:fs/promises';
 import path from 'node:path';
 import type { FastifyPluginAsync } from 'fastify';
 import type { Services } from '../../app/services.js';
-import { checkTools } from '../../pipeline/tools.js';
+import { checkTools, toolNeedsFor } from '../../pipeline/tools.js';
+import { configuredCodecs } from '../../jobs/encode-settings.js';
 import { freeBytes } from '../../jobs/disk-space.js';
 import { hasApiKey } from '../api-key.js';
 
@@ -68,7 +69,10 @@ export const healthRoutes: FastifyPluginAsync<{ services: Services }> = async (a
   let toolsCheckedAt = 0;
   const checkToolsCached = async () => {
     if (Date.now() - toolsCheckedAt < TOOLS_CHECK_TTL_MS) return;
-    await checkTools(services.tools, { zscale: services.config.encode.scaler === 'zscale' });
+    await checkTools(
+      services.tools,
+      toolNeedsFor(services.config.encode.scaler, configuredCodecs(services.config)),
+    );
     toolsCheckedAt = Date.now();
   };
   // The work directory, and the SQLite queue's when it is on another disk (a full one refuses every submit).
@@ -103,7 +107,11 @@ export const healthRoutes: FastifyPluginAsync<{ services: Services }> = async (a
           queue: { type: 'string' },
           input_storage: { type: 'string' },
           output_storage: { type: 'string' },
-          tools: { type: 'string', description: 'FFmpeg, ffprobe, Shaka Packager and xmllint run.' },
+          tools: {
+            type: 'string',
+            description:
+              'FFmpeg (with the encoders of VIDEO_CODECS and the profiles’ codecs), ffprobe, Shaka Packager and xmllint run.',
+          },
           disk: {
             type: 'string',
             description:

@@ -1,6 +1,6 @@
 import { Type, type Static } from '@sinclair/typebox';
 import { EncryptionRequestSchema, PublicEncryptionOptionsSchema } from './encryption.js';
-import { JsonObject, StringEnum } from './shared.js';
+import { JsonObject, StringEnum, videoCodecNames } from './shared.js';
 
 /** A profile's name, in a request and in PROFILES_FILE. */
 export const PROFILE_NAME_PATTERN = '^[a-z0-9][a-z0-9_-]{0,39}$';
@@ -73,6 +73,18 @@ export const encodeOptionProperties = {
       maxItems: 2,
       uniqueItems: true,
       description: 'Manifests to write: "dash" (manifest.mpd), "hls" (master.m3u8); default OUTPUT_FORMATS.',
+    }),
+  ),
+  video_codecs: Type.Optional(
+    Type.Array(StringEnum(videoCodecNames), {
+      minItems: 1,
+      maxItems: videoCodecNames.length,
+      uniqueItems: true,
+      description:
+        'Video codecs, each with the whole ladder at its own bitrates, from one decode: "h264", "av1" ' +
+        '(SVT-AV1), "vp9", "hevc" (tagged hvc1); default VIDEO_CODECS (or the profile’s). DASH has one ' +
+        'AdaptationSet per codec, HLS a variant per rung and codec; players pick the best they decode. A ' +
+        'codec this FFmpeg cannot encode is refused with 400.',
     }),
   ),
   output_prefix: Type.Optional(

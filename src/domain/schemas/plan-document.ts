@@ -1,6 +1,6 @@
 import { Type, type Static } from '@sinclair/typebox';
 import { outputFormats } from './encode-request.js';
-import { Nullable, StringEnum, TrueLiteral } from './shared.js';
+import { Nullable, StringEnum, TrueLiteral, videoCodecNames } from './shared.js';
 
 export const planWarningCodes = [
   'variable_frame_rate',
@@ -15,6 +15,8 @@ export const planWarningCodes = [
   'source_sized_rung',
   'audio_starts_late',
   'video_ends_early',
+  'no_h264',
+  'codec_left_out',
 ] as const;
 
 export const PlanWarningSchema = Type.Object({ code: StringEnum(planWarningCodes), message: Type.String() });
@@ -59,9 +61,12 @@ const EncodePlanSchema = Type.Object(
     renditions: Type.Array(
       Type.Object({
         name: Type.String(),
+        codec: StringEnum(videoCodecNames),
         width: Type.Integer(),
         height: Type.Integer(),
-        bitrate: Type.Integer({ description: 'Target bit/s.' }),
+        bitrate: Type.Integer({
+          description: "Target bit/s: the rung's, times the codec's factor (av1 0.6, vp9 0.75, hevc 0.7).",
+        }),
         maxrate: Type.Integer({ description: 'Peak bit/s.' }),
         bufsize: Type.Integer({ description: 'Rate-control buffer, bits.' }),
       }),
@@ -83,6 +88,9 @@ const EncodePlanSchema = Type.Object(
         ),
       }),
     ),
+    video_codecs: Type.Array(StringEnum(videoCodecNames), {
+      description: 'The codecs encoded, each with the whole ladder.',
+    }),
     frame_rate: Type.Number({ description: 'Output frames per second.' }),
     frame_rate_limit: Nullable(
       Type.Number({ description: 'Set when the source is faster than MAX_FRAME_RATE.' }),
@@ -108,7 +116,10 @@ export const PlanDocumentSchema = Type.Object({
   plan: EncodePlanSchema,
   estimate: Type.Object({
     output_bytes: Type.Integer({ description: 'Package size from the target bitrates.' }),
-    work_seconds: Type.Number({ description: 'Processing time once a worker takes the task.' }),
+    work_seconds: Type.Number({
+      description:
+        'Processing time once a worker takes the task, every codec’s encoders counted (AV1, VP9 and HEVC cost more CPU per pixel than H.264).',
+    }),
     basis: StringEnum(['measured', 'default'], {
       description:
         'measured: from the encoding speed of earlier tasks in this process; default: a rough built-in figure.',

@@ -29,3 +29,6 @@ export function Dictionary<T extends TSchema>(value: T, options: SchemaOptions =
 export function JsonObject(options: SchemaOptions = {}) {
   return Type.Unsafe<Record<string, unknown>>({ ...options, type: 'object', additionalProperties: true });
 }
+
+/** The video codecs a package can hold, each with the whole ladder. */
+export const videoCodecNames = ['h264', 'av1', 'vp9', 'hevc'] as const;

@@ -2,7 +2,7 @@ import { Type, type Static } from '@sinclair/typebox';
 import { EncodeOptionsSchema } from './encode-request.js';
 import { EncryptionOutputSchema } from './encryption.js';
 import { QcReportSchema } from './qc-report.js';
-import { Dictionary, JsonObject, Nullable, StringEnum } from './shared.js';
+import { Dictionary, JsonObject, Nullable, StringEnum, videoCodecNames } from './shared.js';
 
 export const taskStatuses = ['queued', 'processing', 'completed', 'failed'] as const;
 export type TaskStatus = (typeof taskStatuses)[number];
@@ -14,6 +14,11 @@ export const PackageLocationSchema = Type.Object({
 
 export const RenditionSchema = Type.Object({
   name: Type.String(),
+  codec: Type.Optional(
+    StringEnum(videoCodecNames, {
+      description: 'Absent in records from before codecs could be chosen: h264.',
+    }),
+  ),
   width: Type.Integer(),
   height: Type.Integer(),
   bitrate: Type.Integer({ description: 'Target video bitrate, bit/s.' }),
