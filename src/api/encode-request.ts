@@ -5,6 +5,7 @@ import { TaskFailure } from '../domain/failures.js';
 import type { TaskRequest } from '../domain/task.js';
 import { assertSafeKey, UnsafeKeyError } from '../storage/keys.js';
 import { packagePrefixFor, resolveEncodeSettings } from '../jobs/encode-settings.js';
+import { isLanguageTag } from '../pipeline/languages.js';
 import { ApiError } from './errors.js';
 
 /** Largest `metadata` accepted, as JSON bytes: it is stored with the task and sent with every callback. */
@@ -88,6 +89,23 @@ export const encodeRequestSchema = {
         'Where the package goes in the output storage, below OUTPUT_PREFIX, instead of the input’s name ' +
         'without extension: a relative key such as "customers/42/clip-7" (no leading /, no . or .. segments).',
     },
+    audio_tracks: {
+      type: 'string',
+      enum: ['all', 'first'],
+      description:
+        'Which audio tracks of the source to package: "all" (default), each its own DASH AdaptationSet and HLS ' +
+        'audio rendition, or "first": the default track alone (see default_audio_language).',
+    },
+    default_audio_language: {
+      type: 'string',
+      minLength: 2,
+      maxLength: 35,
+      pattern: '^[A-Za-z]{2,3}(-[A-Za-z0-9]{1,8})*$',
+      description:
+        'Language of the audio track players start with (BCP 47 "fr", "pt-BR" or ISO 639-2 "fra"): the first ' +
+        'track in it that is not audio description. Without it, or with no track in it, the track the source ' +
+        'marks default, else the first. Exactly one track is the default (HLS DEFAULT=YES, DASH role main).',
+    },
     metadata: {
       type: 'object',
       additionalProperties: true,
@@ -132,6 +150,16 @@ export function toTaskRequest(body: EncodeRequestBody, services: Services): Task
   if (body.segment_duration !== undefined) request.segment_duration = body.segment_duration;
   if (body.formats !== undefined) request.formats = body.formats;
   if (body.output_prefix !== undefined) request.output_prefix = body.output_prefix;
+  if (body.audio_tracks !== undefined) request.audio_tracks = body.audio_tracks;
+  if (body.default_audio_language !== undefined) {
+    if (!isLanguageTag(body.default_audio_language)) {
+      throw new ApiError(
+        'bad_request',
+        `default_audio_language "${body.default_audio_language}" is not a language tag`,
+      );
+    }
+    request.default_audio_language = body.default_audio_language;
+  }
   if (body.metadata !== undefined) request.metadata = body.metadata;
   try {
     resolveEncodeSettings(services.config, request);

@@ -79,6 +79,25 @@ export const planDocumentSchema = {
             },
           },
         },
+        audio_tracks: {
+          type: 'array',
+          description: 'Every audio track to package (`audio` above is the default one).',
+          items: {
+            type: 'object',
+            properties: {
+              name: { type: 'string', description: 'Its directory in the package.' },
+              source_index: { type: 'integer' },
+              language: { type: 'string', description: 'BCP 47, `und` when the source does not say.' },
+              label: { type: 'string' },
+              default: { type: 'boolean' },
+              audio_description: { type: 'boolean' },
+              channels: { type: 'integer' },
+              sample_rate: { type: 'integer' },
+              bitrate: { type: 'integer' },
+              copy: { type: 'boolean' },
+            },
+          },
+        },
         frame_rate: { type: 'number', description: 'Output frames per second.' },
         frame_rate_limit: {
           type: ['number', 'null'],

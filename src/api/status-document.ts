@@ -14,6 +14,9 @@ export function toStatusDocument(task: TaskRecord): StatusDocument {
   if (request.segment_duration !== undefined) options.segment_duration = request.segment_duration;
   if (request.formats !== undefined) options.formats = request.formats;
   if (request.output_prefix !== undefined) options.output_prefix = request.output_prefix;
+  if (request.audio_tracks !== undefined) options.audio_tracks = request.audio_tracks;
+  if (request.default_audio_language !== undefined)
+    options.default_audio_language = request.default_audio_language;
   const doc: StatusDocument = {
     task_id: task.id,
     status: task.status,
@@ -149,7 +152,7 @@ export const statusDocumentSchema = {
     options: {
       type: 'object',
       description:
-        'The per-request options given to POST /encode (profile, ladder, segment_duration, formats, output_prefix).',
+        'The per-request options given to POST /encode (profile, ladder, segment_duration, formats, output_prefix, audio_tracks, default_audio_language).',
       additionalProperties: true,
     },
     metadata: {
@@ -209,6 +212,20 @@ export const statusDocumentSchema = {
         poster: location,
         renditions: { type: 'array', items: rendition },
         audio: { type: 'boolean' },
+        audio_tracks: {
+          type: 'array',
+          description: 'Every audio track packaged; exactly one is the default.',
+          items: {
+            type: 'object',
+            properties: {
+              language: { type: 'string', description: 'BCP 47 (`fr`), `und` when the source did not say.' },
+              label: { type: 'string', description: "The track's title, else its language's name." },
+              channels: { type: 'integer' },
+              default: { type: 'boolean', description: 'HLS DEFAULT=YES, DASH role main.' },
+              audio_description: { type: 'boolean', description: 'Audio description (visual_impaired).' },
+            },
+          },
+        },
         duration: { type: 'number', description: 'Seconds of media.' },
         files: { type: 'integer' },
         bytes: { type: 'integer' },

@@ -8,6 +8,8 @@ export interface ConvertArgs {
   force: boolean;
   /** Where to write the JSON report (the status document's output, timings and QC). */
   report?: string;
+  /** `all` (default) or `first`: which audio tracks of the input to package. */
+  audio?: 'all' | 'first';
   /** The environment with the command line's encoder options applied, for loadConfig. */
   env: NodeJS.ProcessEnv;
 }
@@ -18,6 +20,7 @@ export const convertUsage = `  dash-video-converter convert INPUT -o DIR  Conver
       [--formats dash,hls]           manifests to write (OUTPUT_FORMATS)
       [--segment-duration 4]         seconds per segment (SEGMENT_DURATION)
       [--preset superfast]           x264 preset (X264_PRESET)
+      [--audio all|first]            every audio track (default), or the default one alone
       [--force]                      replace what DIR holds (a DIR with files is refused otherwise)
       [--report FILE]                write the JSON report (renditions, bytes, timings, qc) to FILE
       [-q, --quiet]                  no progress bar`;
@@ -36,10 +39,12 @@ export function parseConvertArgs(args: string[]): ConvertArgs | undefined {
       quiet: { type: 'boolean', short: 'q' },
       force: { type: 'boolean' },
       report: { type: 'string' },
+      audio: { type: 'string' },
     },
   });
   const input = positionals[0];
   if (!input || !values.output || positionals.length > 1) return undefined;
+  if (values.audio !== undefined && values.audio !== 'all' && values.audio !== 'first') return undefined;
   const env = { ...process.env };
   if (values.ladder) env.LADDER = values.ladder;
   if (values.formats) env.OUTPUT_FORMATS = values.formats;
@@ -51,6 +56,7 @@ export function parseConvertArgs(args: string[]): ConvertArgs | undefined {
     quiet: !!values.quiet,
     force: !!values.force,
     report: values.report,
+    ...(values.audio ? { audio: values.audio } : {}),
     env,
   };
 }

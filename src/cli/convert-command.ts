@@ -79,7 +79,7 @@ export async function runConvert(args: string[], early?: StartedConvert): Promis
     const { output, conversion } = await runConversion({
       source: { resolve: () => Promise.resolve({ path: inputPath }) },
       destination: directoryDestination({ outDir, force: parsed.force }),
-      settings: config.encode,
+      settings: { ...config.encode, ...(parsed.audio ? { audioTracks: parsed.audio } : {}) },
       config,
       tools,
       workDir,

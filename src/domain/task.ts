@@ -8,6 +8,10 @@ export type TaskStatus = (typeof taskStatuses)[number];
 /** What a client asked for: the body of POST /encode after validation. */
 export interface TaskRequest {
   video_filename: string;
+  /** `all` (default): every audio track of the source; `first`: the default track alone. */
+  audio_tracks?: 'all' | 'first';
+  /** The language of the default audio track (BCP 47 or ISO 639-2), before the source's own default. */
+  default_audio_language?: string;
   callback_url?: string;
   /** The name of a configured profile (`default`, `seed`, `high`, PROFILES_FILE's). */
   profile?: string;
@@ -20,6 +24,18 @@ export interface TaskRequest {
   output_prefix?: string;
   /** Opaque to the service: echoed in the status document and the callback. */
   metadata?: Record<string, unknown>;
+}
+
+/** One audio track of a package, as the status document lists it. */
+export interface AudioTrackOutput {
+  /** BCP 47 (`fr`), `und` when the source did not say. */
+  language: string;
+  label: string;
+  channels: number;
+  /** The one track players start with (HLS DEFAULT=YES, DASH role main). */
+  default: boolean;
+  /** Audio description (for the visually impaired). */
+  audio_description: boolean;
 }
 
 export interface RenditionOutput {
@@ -51,6 +67,8 @@ export interface TaskOutput {
   poster: { key: string; url?: string };
   renditions: RenditionOutput[];
   audio: boolean;
+  /** Every audio track packaged (absent in records from before multi-track packages). */
+  audio_tracks?: AudioTrackOutput[];
   /** Seconds of media. */
   duration: number;
   files: number;

@@ -16,7 +16,9 @@ export function contentTypeFor(key: string): string {
   const dot = key.lastIndexOf('.');
   const ext = dot >= 0 ? key.slice(dot).toLowerCase() : '';
   // Audio-only fragments are audio/mp4 (RFC 4337), whatever their extension.
-  if ((ext === '.m4s' || ext === '.mp4') && key.split('/').at(-2) === AUDIO_DIR) return 'audio/mp4';
+  const dir = key.split('/').at(-2) ?? '';
+  if ((ext === '.m4s' || ext === '.mp4') && (dir === AUDIO_DIR || dir.startsWith(`${AUDIO_DIR}_`)))
+    return 'audio/mp4';
   return types[ext] ?? 'application/octet-stream';
 }
 

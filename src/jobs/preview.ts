@@ -5,6 +5,7 @@ import type { Logger } from 'pino';
 import { ownedWorkDirName } from './work-dirs.js';
 import type { JobSettings } from './job-settings.js';
 import { checkLimits } from '../pipeline/convert.js';
+import { UNDETERMINED } from '../pipeline/languages.js';
 import { isHdr, type MediaInfo } from '../pipeline/media-info.js';
 import { nominalMediaBytes, planEncode, type EncodePlan, type EncodeSettings } from '../pipeline/plan.js';
 import { probe } from '../pipeline/probe.js';
@@ -123,6 +124,7 @@ export function describePlan({
   const workSeconds = (pixelsPerSecond * media.duration) / pixelRate + 1 + media.duration * 0.02;
 
   const warnings: PlanWarning[] = [];
+  const mainAudio = plan.audioTracks.find((a) => a.isDefault);
   if (v.variableFrameRate) {
     warnings.push({
       code: 'variable_frame_rate',
@@ -185,7 +187,7 @@ export function describePlan({
     });
   }
 
-  if (plan.audio?.padStart) {
+  if (plan.audioTracks.some((a) => a.padStart)) {
     warnings.push({
       code: 'audio_starts_late',
       message:
@@ -238,15 +240,27 @@ export function describePlan({
         maxrate: r.maxrate,
         bufsize: r.bufsize,
       })),
-      audio: plan.audio
+      audio: mainAudio
         ? {
-            bitrate: plan.audio.bitrate,
-            channels: plan.audio.channels,
-            sample_rate: plan.audio.sampleRate,
-            copy: plan.audio.copy,
-            language: plan.audio.language ?? null,
+            bitrate: mainAudio.bitrate,
+            channels: mainAudio.channels,
+            sample_rate: mainAudio.sampleRate,
+            copy: mainAudio.copy,
+            language: mainAudio.language === UNDETERMINED ? null : mainAudio.language,
           }
         : null,
+      audio_tracks: plan.audioTracks.map((a) => ({
+        name: a.name,
+        source_index: a.sourceIndex,
+        language: a.language,
+        label: a.label,
+        default: a.isDefault,
+        audio_description: a.describesVideo,
+        channels: a.channels,
+        sample_rate: a.sampleRate,
+        bitrate: a.bitrate,
+        copy: a.copy,
+      })),
       frame_rate: round(outputFps, 3),
       frame_rate_limit: plan.frameRateLimit ?? null,
       gop_frames: plan.gopFrames,

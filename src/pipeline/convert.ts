@@ -98,7 +98,7 @@ export async function convert(
       source: `${media.video.width}x${media.video.height}`,
       rotation: media.video.rotation,
       renditions: plan.renditions.map((r) => `${r.width}x${r.height}@${r.bitrate}`),
-      audio: !!plan.audio,
+      audio: plan.audioTracks.map((a) => `${a.language}${a.copy ? ' (copy)' : ''}`),
     },
     'plan',
   );
@@ -122,7 +122,7 @@ export async function convert(
       keepStreams: true,
       onProgress: (stage, f) => stage === 'encode' && report('encode', f * firstShare),
     });
-    await options.onEarlyPackage(early.package, { renditions: [lowest], audio: !!plan.audio });
+    await options.onEarlyPackage(early.package, { renditions: [lowest], audio: plan.audioTracks.length > 0 });
     result = await encodeAndPackage({
       ...common,
       pkgDir,

@@ -51,14 +51,14 @@ export async function encodeAndPackage(options: EncodeAndPackageOptions): Promis
   const encodePlan: EncodePlan = {
     ...plan,
     renditions: options.renditions ?? plan.renditions,
-    audio: options.audio === false ? undefined : plan.audio,
+    audioTracks: options.audio === false ? [] : plan.audioTracks,
   };
   const outputs = encodeOutputsIn(streamsDir, encodePlan);
   if (options.poster === false) outputs.poster = undefined;
-  const streamFiles = [...Object.values(outputs.video), ...(outputs.audio ? [outputs.audio] : [])];
+  const streamFiles = [...Object.values(outputs.video), ...Object.values(outputs.audio)];
   const toPackage = {
     video: { ...options.alsoPackage?.video, ...outputs.video },
-    audio: outputs.audio ?? options.alsoPackage?.audio,
+    audio: { ...options.alsoPackage?.audio, ...outputs.audio },
   };
 
   if (options.keepStreams) {

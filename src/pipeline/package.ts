@@ -4,16 +4,30 @@ import { runProcess } from '../process/run-process.js';
 import type { StageContext } from './context.js';
 import type { EncodeOutputs } from './ffmpeg-args.js';
 import { raiseHlsBandwidth } from './hls-bandwidth.js';
-import type { EncodePlan } from './plan.js';
+import { markHlsDefaultAudio } from './hls-defaults.js';
+import { UNDETERMINED } from './languages.js';
+import type { AudioPlan, EncodePlan } from './plan.js';
 import { processFailure } from './process-failure.js';
 
-/** The package's directory of audio segments: `audio/init.mp4`, `audio/N.m4s` (served as audio/mp4). */
+/**
+ * The package's directory of the first audio track's segments: `audio/init.mp4`, `audio/N.m4s`; the others are
+ * `audio_2/`, `audio_3/`… (all served as audio/mp4).
+ */
 export const AUDIO_DIR = 'audio';
+
+/** The HLS group of every audio rendition: one group, so a player switches language without changing variant. */
+const HLS_AUDIO_GROUP = 'audio';
+
+/** DASH's Accessibility scheme for audio description (ETSI TS 103 285; `1`: for the visually impaired). */
+const AUDIO_DESCRIPTION_ACCESSIBILITY = 'urn:tva:metadata:cs:AudioPurposeCS:2007=1';
 
 export const MANIFEST_NAME = 'manifest.mpd';
 export const HLS_MASTER_NAME = 'master.m3u8';
 /** Shaka Packager's threaded I/O cache per file (its default is 32 MiB; see the arguments below). */
 const PACKAGER_IO_CACHE_BYTES = 1024 * 1024;
+
+/** The streams to package, by rendition and audio track name. */
+export type PackageInputs = Pick<EncodeOutputs, 'video' | 'audio'>;
 
 export interface PackageResult {
   dir: string;
@@ -43,7 +57,7 @@ export interface PackageOptions {
  * regular files or pipes that an encode is writing.
  */
 export async function packageStreams(
-  encoded: Pick<EncodeOutputs, 'video' | 'audio'>,
+  encoded: PackageInputs,
   plan: EncodePlan,
   pkgDir: string,
   ctx: StageContext,
@@ -69,17 +83,10 @@ export async function packageStreams(
     if (hls) fields.push(`playlist_name=${media(r.name)}/playlist.m3u8`);
     descriptors.push(fields.join(','));
   }
-  if (encoded.audio) {
-    const fields = [
-      `in=${rel(encoded.audio)}`,
-      'stream=audio',
-      `init_segment=${media(AUDIO_DIR)}/init.mp4`,
-      `segment_template=${media(AUDIO_DIR)}/$Number$.m4s`,
-    ];
-    if (hls) {
-      fields.push(`playlist_name=${media(AUDIO_DIR)}/playlist.m3u8`, 'hls_group_id=audio', 'hls_name=audio');
-    }
-    descriptors.push(fields.join(','));
+  for (const track of plan.audioTracks) {
+    const file = encoded.audio[track.name];
+    if (!file) continue;
+    descriptors.push(audioDescriptor(track, rel(file), media(track.name), hls));
   }
   const args = [
     ...descriptors,
@@ -99,12 +106,6 @@ export async function packageStreams(
   if (hls) {
     args.push('--hls_master_playlist_output', HLS_MASTER_NAME, '--hls_playlist_type', 'VOD');
   }
-  if (encoded.audio && plan.audio?.language) {
-    // The audio is the default rendition in its language: HLS `DEFAULT=YES` (players that follow the
-    // authoring rules pick it without asking) and DASH `<Role value="main">`. Shaka Packager marks only a
-    // tagged language so; untagged audio stays `AUTOSELECT=YES` alone, which players select on their own.
-    args.push('--default_language', plan.audio.language);
-  }
   try {
     await runProcess(ctx.tools.packager, args, {
       cwd: pkgDir,
@@ -116,13 +117,49 @@ export async function packageStreams(
   } catch (err) {
     throw processFailure(err, 'package_failed', 'Shaka Packager could not package the streams', [pkgDir]);
   }
-  if (hls) await raiseHlsBandwidth(pkgDir, HLS_MASTER_NAME);
+  if (hls) {
+    await raiseHlsBandwidth(pkgDir, HLS_MASTER_NAME);
+    const defaultAudio = plan.audioTracks.find((t) => t.isDefault && encoded.audio[t.name]);
+    await markHlsDefaultAudio(
+      pkgDir,
+      HLS_MASTER_NAME,
+      defaultAudio ? `${media(defaultAudio.name)}/playlist.m3u8` : undefined,
+    );
+  }
   return {
     dir: pkgDir,
     files: await listFiles(pkgDir),
     dashManifest: dash ? MANIFEST_NAME : undefined,
     hlsMaster: hls ? HLS_MASTER_NAME : undefined,
   };
+}
+
+/**
+ * One audio track's stream descriptor. Its roles are set here rather than with `--default_language`, which
+ * marks every track of that language (an audio description in the same language too) and none when the
+ * source states no language: exactly one track is `main`, and HLS's DEFAULT=YES follows (markHlsDefaultAudio).
+ */
+function audioDescriptor(track: AudioPlan, input: string, dir: string, hls: boolean): string {
+  const roles = [track.isDefault ? 'main' : 'alternate', ...(track.describesVideo ? ['description'] : [])];
+  const fields = [
+    `in=${input}`,
+    'stream=audio',
+    `init_segment=${dir}/init.mp4`,
+    `segment_template=${dir}/$Number$.m4s`,
+    // The packager refuses `und`; a track without a language simply has none in the manifests.
+    ...(track.language !== UNDETERMINED ? [`language=${track.language}`] : []),
+    `dash_roles=${roles.join(';')}`,
+    ...(track.describesVideo ? [`dash_accessibilities=${AUDIO_DESCRIPTION_ACCESSIBILITY}`] : []),
+  ];
+  if (hls) {
+    fields.push(
+      `playlist_name=${dir}/playlist.m3u8`,
+      `hls_group_id=${HLS_AUDIO_GROUP}`,
+      `hls_name=${track.label}`,
+      ...(track.describesVideo ? ['hls_characteristics=public.accessibility.describes-video'] : []),
+    );
+  }
+  return fields.join(',');
 }
 
 export async function listFiles(dir: string): Promise<string[]> {

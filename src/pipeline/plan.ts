@@ -1,3 +1,4 @@
+import { languageName, safeLabel, sameLanguage, toBcp47 } from './languages.js';
 import { isHdr, type AudioStreamInfo, type MediaInfo } from './media-info.js';
 
 export type OutputFormat = 'dash' | 'hls';
@@ -32,6 +33,10 @@ export interface EncodeSettings {
   maxFrameRate: number;
   formats: OutputFormat[];
   scaler: Scaler;
+  /** `all` (default): every audio stream of the source; `first`: one, the track that would be the default. */
+  audioTracks?: 'all' | 'first';
+  /** The default audio track's language (BCP 47 or ISO 639), before the source's default disposition. */
+  defaultAudioLanguage?: string;
 }
 
 export interface Rendition {
@@ -46,8 +51,11 @@ export interface Rendition {
 
 export interface EncodePlan {
   renditions: Rendition[];
-  /** The audio as packaged: the source's stream copied, or AAC encoded at these settings. */
-  audio?: AudioPlan;
+  /**
+   * The audio tracks as packaged, in the source's order, each the source's stream copied or AAC encoded at
+   * these settings; exactly one is the default. Empty for a silent input.
+   */
+  audioTracks: AudioPlan[];
   segmentDuration: number;
   /** Frame rate limit applied by a filter, when the source is faster than `maxFrameRate`. */
   frameRateLimit?: number;
@@ -92,6 +100,10 @@ export interface EncodePlan {
 }
 
 export interface AudioPlan {
+  /** Directory and stream name in the package: `audio` for the first track, `audio_2`, `audio_3`… after it. */
+  name: string;
+  /** The source's stream, for `-map 0:N`. */
+  sourceIndex: number;
   /** Bits per second (the source's, when copied). */
   bitrate: number;
   channels: number;
@@ -103,11 +115,14 @@ export interface AudioPlan {
    * the presentation where every stream has begun, which skipped the opening video.
    */
   padStart?: boolean;
-  /**
-   * The source's language tag (ISO 639), kept on the packaged audio: manifests label the track with it and make
-   * it the default rendition (HLS `DEFAULT=YES`, DASH role `main`).
-   */
-  language?: string;
+  /** BCP 47 (`fr` for the container's `fra`), `und` when the source does not say. */
+  language: string;
+  /** What a player's menu shows: the stream's title, else the language's name, else `Audio N`. */
+  label: string;
+  /** The one default track: HLS `DEFAULT=YES`, DASH role `main` (the others are `alternate`). */
+  isDefault: boolean;
+  /** Audio description: HLS `public.accessibility.describes-video`, DASH role `description` and Accessibility. */
+  describesVideo: boolean;
 }
 
 const MIN_BITRATE = 150_000;
@@ -177,16 +192,11 @@ export function planEncode(media: MediaInfo, settings: EncodeSettings): EncodePl
   const frameRateLimit = fps > settings.maxFrameRate + 0.01 ? settings.maxFrameRate : undefined;
   const outputFps = frameRateLimit ?? fps;
   const keepFrameTiming = media.video.variableFrameRate && !frameRateLimit;
-  const audioStartsLate = lateAudio(media);
-  const audio = media.audio
-    ? audioStartsLate
-      ? { ...planAudio(media.audio, { ...settings, audioCopy: false }), padStart: true }
-      : planAudio(media.audio, settings)
-    : undefined;
-  const hold = media.audio ? heldSeconds(media, outputFps) : undefined;
+  const audioTracks = planAudioTracks(media, settings);
+  const hold = heldSeconds(media, audioTracks, outputFps);
   return {
     renditions,
-    audio,
+    audioTracks,
     segmentDuration: settings.segmentDuration,
     frameRateLimit,
     gopFrames: Math.max(1, Math.round(outputFps * settings.segmentDuration)),
@@ -207,20 +217,66 @@ export function planEncode(media: MediaInfo, settings: EncodeSettings): EncodePl
 const AV_GAP_SECONDS = 0.1;
 
 /** Whether the audio starts after the video by more than a few frames. */
-function lateAudio(media: MediaInfo): boolean {
-  const { video, audio } = media;
-  if (video.startTime === undefined || audio?.startTime === undefined) return false;
+function lateAudio(media: MediaInfo, audio: AudioStreamInfo): boolean {
+  const { video } = media;
+  if (video.startTime === undefined || audio.startTime === undefined) return false;
   return audio.startTime - video.startTime > AV_GAP_SECONDS;
 }
 
-/** Seconds by which the audio outlasts the video, when it does by more than a couple of frames. */
-function heldSeconds(media: MediaInfo, fps: number): number | undefined {
-  const { video, audio } = media;
-  if (video.duration === undefined || audio?.duration === undefined) return undefined;
+/** Seconds by which the longest packaged audio track outlasts the video, when it does by more than a couple of frames. */
+function heldSeconds(media: MediaInfo, tracks: AudioPlan[], fps: number): number | undefined {
+  const { video } = media;
+  if (video.duration === undefined || !tracks.length) return undefined;
   const videoEnd = (video.startTime ?? 0) + video.duration;
-  const audioEnd = (audio.startTime ?? 0) + audio.duration;
-  const gap = audioEnd - videoEnd;
+  const ends = tracks
+    .map((t) => sourceAudio(media).find((a) => a.index === t.sourceIndex))
+    .filter((a) => a?.duration !== undefined)
+    .map((a) => (a!.startTime ?? 0) + a!.duration!);
+  if (!ends.length) return undefined;
+  const gap = Math.max(...ends) - videoEnd;
   return gap > Math.max(AV_GAP_SECONDS, 2 / fps) ? Math.round(gap * 1000) / 1000 : undefined;
+}
+
+/** Every decodable audio stream of the source, in its order (`audio` alone for a MediaInfo that lists none). */
+export function sourceAudio(media: MediaInfo): AudioStreamInfo[] {
+  return media.audioStreams ?? (media.audio ? [media.audio] : []);
+}
+
+/**
+ * The audio tracks to package: every stream of the source (or, with `audioTracks: first`, the default one
+ * alone), each copied or encoded on its own. The default is the first track in `defaultAudioLanguage` (a
+ * track that is not audio description first), else the one the source marks default, else the first.
+ */
+function planAudioTracks(media: MediaInfo, settings: EncodeSettings): AudioPlan[] {
+  const streams = sourceAudio(media);
+  if (!streams.length) return [];
+  const wanted = settings.defaultAudioLanguage;
+  const inWanted = wanted ? streams.filter((a) => sameLanguage(toBcp47(a.language), wanted)) : [];
+  const chosen =
+    inWanted.find((a) => !a.describesVideo) ??
+    inWanted[0] ??
+    streams.find((a) => a.isDefault && !a.describesVideo) ??
+    streams.find((a) => !a.describesVideo) ??
+    streams[0]!;
+  const kept = settings.audioTracks === 'first' ? [chosen] : streams;
+  return kept.map((stream, i) => {
+    const late = lateAudio(media, stream);
+    const coded = planAudio(stream, late ? { ...settings, audioCopy: false } : settings);
+    const language = toBcp47(stream.language);
+    const label =
+      safeLabel(stream.title) ??
+      (languageName(language) ?? `Audio ${i + 1}`) + (stream.describesVideo ? ' (audio description)' : '');
+    return {
+      name: i === 0 ? 'audio' : `audio_${i + 1}`,
+      sourceIndex: stream.index,
+      ...coded,
+      ...(late ? { padStart: true } : {}),
+      language,
+      label,
+      isDefault: stream === chosen,
+      describesVideo: !!stream.describesVideo,
+    };
+  });
 }
 
 /**
@@ -228,7 +284,10 @@ function heldSeconds(media: MediaInfo, fps: number): number | undefined {
  * near the configured one is copied; anything else (5.1, HE-AAC, Opus, Vorbis, a rate the container does not
  * state) is encoded to stereo AAC-LC at 48 kHz.
  */
-function planAudio(audio: AudioStreamInfo, settings: EncodeSettings): AudioPlan {
+function planAudio(
+  audio: AudioStreamInfo,
+  settings: EncodeSettings,
+): Pick<AudioPlan, 'bitrate' | 'channels' | 'sampleRate' | 'copy'> {
   const copy =
     settings.audioCopy &&
     audio.codec === 'aac' &&
@@ -237,10 +296,9 @@ function planAudio(audio: AudioStreamInfo, settings: EncodeSettings): AudioPlan 
     (audio.sampleRate === 44_100 || audio.sampleRate === 48_000) &&
     audio.bitRate !== undefined &&
     audio.bitRate <= settings.audioBitrate * AUDIO_COPY_HEADROOM;
-  const language = audio.language ? { language: audio.language } : {};
   return copy
-    ? { bitrate: audio.bitRate!, channels: audio.channels, sampleRate: audio.sampleRate, copy, ...language }
-    : { bitrate: settings.audioBitrate, channels: 2, sampleRate: 48_000, copy, ...language };
+    ? { bitrate: audio.bitRate!, channels: audio.channels, sampleRate: audio.sampleRate, copy }
+    : { bitrate: settings.audioBitrate, channels: 2, sampleRate: 48_000, copy };
 }
 
 /**
@@ -262,7 +320,7 @@ export function nominalMediaBytes(
   only?: { renditions: Pick<Rendition, 'bitrate'>[]; audio: boolean },
 ): number {
   const renditions = only?.renditions ?? plan.renditions;
-  const audio = (only ? only.audio : true) ? (plan.audio?.bitrate ?? 0) : 0;
+  const audio = (only ? only.audio : true) ? plan.audioTracks.reduce((sum, a) => sum + a.bitrate, 0) : 0;
   return ((renditions.reduce((sum, r) => sum + r.bitrate, 0) + audio) * seconds) / 8;
 }
 

@@ -1,0 +1,162 @@
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { promisify } from 'node:util';
+import { checkDashPackage } from '../helpers/package-check.js';
+import { serveStatic } from '../helpers/static-server.js';
+import { launchBrowser, withScreenshot, type Browser } from './chromium.js';
+
+const run = promisify(execFile);
+const cli = ['--import', 'tsx', 'src/cli/main.ts'];
+const modules = path.resolve(import.meta.dirname, '../../node_modules');
+
+/**
+ * A film with three audio tracks (English, French in 5.1, an English audio description): one package whose
+ * DASH and HLS manifests carry every track with its language and exactly one default, which Shaka Player and
+ * hls.js in Chromium list, and which plays after switching language.
+ */
+describe('every audio track of the source is packaged', () => {
+  let dir: string;
+  let pkg: string;
+  let browser: Browser | undefined;
+  let server: Awaited<ReturnType<typeof serveStatic>> | undefined;
+  before(async () => {
+    dir = await mkdtemp(path.join(tmpdir(), 'dvc-tracks-'));
+    const input = path.join(dir, 'film.mkv');
+    const tone = (f: number) => ['-f', 'lavfi', '-i', `sine=frequency=${f}:sample_rate=48000:duration=4`];
+    await run('ffmpeg', [
+      ...['-v', 'error', '-y'],
+      ...['-f', 'lavfi', '-i', 'testsrc2=size=320x180:rate=25:duration=4'],
+      ...tone(440),
+      ...tone(660),
+      ...tone(880),
+      ...['-map', '0', '-map', '1', '-map', '2', '-map', '3'],
+      ...['-c:v', 'libx264', '-preset', 'ultrafast', '-c:a', 'aac'],
+      ...['-filter:a:1', 'pan=5.1|c0=c0|c1=c0|c2=c0|c3=c0|c4=c0|c5=c0'],
+      ...['-metadata:s:a:0', 'language=eng', '-metadata:s:a:1', 'language=fre'],
+      ...['-metadata:s:a:2', 'language=eng', '-disposition:a:2', 'visual_impaired'],
+      ...['-disposition:a:0', 'default', '-disposition:a:1', '0'],
+      input,
+    ]);
+    pkg = path.join(dir, 'out');
+    await run(process.execPath, [...cli, 'convert', input, '-o', pkg, '--preset', 'ultrafast', '-q'], {
+      env: { ...process.env, LADDER: '180:300k', SEGMENT_DURATION: '2' },
+    });
+  });
+  after(async () => {
+    await browser?.close();
+    await server?.close();
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  test('the MPD: an AdaptationSet per track with its language, one main, the description marked', async () => {
+    await checkDashPackage(pkg, { heights: [180], decode: false });
+    const mpd = await readFile(path.join(pkg, 'manifest.mpd'), 'utf8');
+    const sets = [
+      ...mpd.matchAll(/<AdaptationSet[^>]*contentType="audio"[^>]*>[\s\S]*?<\/AdaptationSet>/g),
+    ].map((m) => m[0]);
+    assert.deepEqual(
+      sets.map((s) => /lang="([^"]+)"/.exec(s)?.[1]),
+      ['en', 'fr', 'en'],
+    );
+    assert.equal(sets.filter((s) => /<Role [^>]*value="main"/.test(s)).length, 1);
+    assert.match(sets[0]!, /value="main"/);
+    assert.match(
+      sets[2]!,
+      /<Accessibility schemeIdUri="urn:tva:metadata:cs:AudioPurposeCS:2007" value="1"\/>/,
+    );
+    assert.match(sets[2]!, /<Role [^>]*value="description"/);
+    assert.match(sets[1]!, /AudioChannelConfiguration[^>]*value="2"/, '5.1 encoded to stereo');
+  });
+
+  test('the master playlist: one audio group, LANGUAGE, NAME and CHANNELS, exactly one DEFAULT=YES', async () => {
+    const master = await readFile(path.join(pkg, 'master.m3u8'), 'utf8');
+    const audio = master.split('\n').filter((l) => l.startsWith('#EXT-X-MEDIA:TYPE=AUDIO'));
+    assert.equal(audio.length, 3);
+    assert.ok(audio.every((l) => /GROUP-ID="audio"/.test(l) && /CHANNELS="\d"/.test(l)));
+    const rows = audio.map((l) =>
+      [/LANGUAGE="([^"]+)"/, /NAME="([^"]+)"/, /DEFAULT=(\w+)/].map((re) => re.exec(l)?.[1]).join(' | '),
+    );
+    assert.deepEqual(rows.sort(), [
+      'en | English (audio description) | NO',
+      'en | English | YES',
+      'fr | Français | NO',
+    ]);
+    const described = audio.filter((l) => /CHARACTERISTICS="public.accessibility.describes-video"/.test(l));
+    assert.deepEqual(described.length, 1);
+    assert.match(described[0]!, /NAME="English \(audio description\)"/);
+  });
+
+  test('Shaka Player lists the languages and plays after switching to French; hls.js lists the tracks', async () => {
+    server = await serveStatic({ pkg, lib: modules });
+    browser = await launchBrowser();
+    const { page } = browser;
+    await withScreenshot(page, 'tracks-shaka', async () => {
+      await page.setContent('<video muted></video>');
+      await page.addScriptTag({ url: `${server!.url}/lib/shaka-player/dist/shaka-player.compiled.js` });
+      await page.addScriptTag({ url: `${server!.url}/lib/hls.js/dist/hls.min.js` });
+      const shaka = await page.evaluate(async (base) => {
+        // eslint-disable-next-line @typescript-eslint/no-explicit-any -- a player's global, from a script tag
+        const w = window as unknown as { shaka: any };
+        const video = document.querySelector('video')!;
+        const player = new w.shaka.Player();
+        await player.attach(video);
+        await player.load(`${base}/pkg/manifest.mpd`).catch((e: { code?: number }) => {
+          throw new Error(`Shaka Player error ${e.code}`);
+        });
+        type Track = {
+          language: string;
+          primary: boolean;
+          active: boolean;
+          accessibilityPurpose: string | null;
+        };
+        const tracks = player.getAudioTracks() as Track[];
+        const languages = tracks
+          .map(
+            (t) =>
+              `${t.language}${t.primary ? ':main' : ''}${t.accessibilityPurpose ? `:${t.accessibilityPurpose}` : ''}`,
+          )
+          .sort();
+        const initial = tracks.find((t) => t.active)?.language;
+        player.selectAudioTrack(tracks.find((t) => t.language === 'fr'));
+        await video.play();
+        // A loop, not a named function: tsx would wrap one in a helper the page does not have.
+        const started = Date.now();
+        while (video.currentTime <= 1.5) {
+          if (Date.now() - started > 20_000) throw new Error(`stuck at ${video.currentTime} s`);
+          await new Promise((r) => setTimeout(r, 100));
+        }
+        const playing = (player.getAudioTracks() as Track[]).find((t) => t.active)?.language;
+        await player.destroy();
+        return { languages, initial, playing };
+      }, server!.url);
+      assert.deepEqual(shaka.languages, ['en:main', 'en:visually impaired', 'fr']);
+      assert.equal(shaka.initial, 'en', 'the default track first');
+      assert.equal(shaka.playing, 'fr');
+
+      const hls = await page.evaluate(async (base) => {
+        // eslint-disable-next-line @typescript-eslint/no-explicit-any -- a player's global, from a script tag
+        const w = window as unknown as { Hls: any };
+        const hls = new w.Hls();
+        const parsed = new Promise<void>((resolve, reject) => {
+          hls.on(w.Hls.Events.MANIFEST_PARSED, () => resolve());
+          hls.on(w.Hls.Events.ERROR, (_: unknown, e: { fatal: boolean; details: string }) => {
+            if (e.fatal) reject(new Error(e.details));
+          });
+        });
+        hls.loadSource(`${base}/pkg/master.m3u8`);
+        hls.attachMedia(document.querySelector('video'));
+        await parsed;
+        const tracks = (hls.audioTracks as { lang: string; default: boolean }[]).map(
+          (t) => `${t.lang}${t.default ? '*' : ''}`,
+        );
+        hls.destroy();
+        return tracks;
+      }, server!.url);
+      assert.deepEqual(hls.sort(), ['en', 'en*', 'fr']);
+    });
+  });
+});
