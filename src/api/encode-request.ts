@@ -106,6 +106,41 @@ export const encodeRequestSchema = {
         'track in it that is not audio description. Without it, or with no track in it, the track the source ' +
         'marks default, else the first. Exactly one track is the default (HLS DEFAULT=YES, DASH role main).',
     },
+    subtitles: {
+      type: 'array',
+      maxItems: 20,
+      description:
+        'Subtitle files (SRT or WebVTT, UTF-8 or Latin-1; ASS styling dropped) in the input storage, packaged ' +
+        'as text tracks beside the input’s own (DASH wvtt, HLS WebVTT), cues past the video’s end clipped. ' +
+        'A missing file fails the task with input_not_found (404 from /plan), one that is not subtitles with ' +
+        'invalid_subtitles.',
+      items: {
+        type: 'object',
+        required: ['filename', 'language'],
+        additionalProperties: false,
+        properties: {
+          filename: {
+            type: 'string',
+            minLength: 1,
+            maxLength: 1024,
+            description: 'Key in the input storage, under the rules of video_filename.',
+          },
+          language: {
+            type: 'string',
+            minLength: 2,
+            maxLength: 35,
+            pattern: '^[A-Za-z]{2,3}(-[A-Za-z0-9]{1,8})*$',
+            description: 'BCP 47 ("fr", "pt-BR") or ISO 639-2 ("fra").',
+          },
+          label: { type: 'string', minLength: 1, maxLength: 64, description: 'The name players show.' },
+          forced: {
+            type: 'boolean',
+            description:
+              'Forced narrative: shown when subtitles are off (HLS FORCED=YES, DASH forced-subtitle).',
+          },
+        },
+      },
+    },
     metadata: {
       type: 'object',
       additionalProperties: true,
@@ -159,6 +194,24 @@ export function toTaskRequest(body: EncodeRequestBody, services: Services): Task
       );
     }
     request.default_audio_language = body.default_audio_language;
+  }
+  if (body.subtitles !== undefined) {
+    request.subtitles = body.subtitles.map((s) => {
+      try {
+        assertSafeKey(s.filename, 'a subtitles filename');
+      } catch (err) {
+        badRequest(err);
+      }
+      if (!isLanguageTag(s.language)) {
+        throw new ApiError('bad_request', `subtitles language "${s.language}" is not a language tag`);
+      }
+      return {
+        filename: s.filename,
+        language: s.language,
+        ...(s.label !== undefined ? { label: s.label } : {}),
+        ...(s.forced !== undefined ? { forced: s.forced } : {}),
+      };
+    });
   }
   if (body.metadata !== undefined) request.metadata = body.metadata;
   try {

@@ -98,6 +98,20 @@ export const planDocumentSchema = {
             },
           },
         },
+        subtitles: {
+          type: 'array',
+          description: "Text tracks to package: the input's text streams, then the request's files.",
+          items: {
+            type: 'object',
+            properties: {
+              name: { type: 'string' },
+              language: { type: 'string' },
+              label: { type: 'string' },
+              forced: { type: 'boolean' },
+              source: { type: 'string', description: 'The filename, or `stream N` of the input.' },
+            },
+          },
+        },
         frame_rate: { type: 'number', description: 'Output frames per second.' },
         frame_rate_limit: {
           type: ['number', 'null'],
@@ -151,6 +165,7 @@ export const planDocumentSchema = {
               'source_sized_rung',
               'audio_starts_late',
               'video_ends_early',
+              'subtitles_skipped',
             ],
           },
           message: { type: 'string' },

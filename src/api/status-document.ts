@@ -15,6 +15,7 @@ export function toStatusDocument(task: TaskRecord): StatusDocument {
   if (request.formats !== undefined) options.formats = request.formats;
   if (request.output_prefix !== undefined) options.output_prefix = request.output_prefix;
   if (request.audio_tracks !== undefined) options.audio_tracks = request.audio_tracks;
+  if (request.subtitles !== undefined) options.subtitles = request.subtitles;
   if (request.default_audio_language !== undefined)
     options.default_audio_language = request.default_audio_language;
   const doc: StatusDocument = {
@@ -152,7 +153,7 @@ export const statusDocumentSchema = {
     options: {
       type: 'object',
       description:
-        'The per-request options given to POST /encode (profile, ladder, segment_duration, formats, output_prefix, audio_tracks, default_audio_language).',
+        'The per-request options given to POST /encode (profile, ladder, segment_duration, formats, output_prefix, audio_tracks, default_audio_language, subtitles).',
       additionalProperties: true,
     },
     metadata: {
@@ -224,6 +225,27 @@ export const statusDocumentSchema = {
               default: { type: 'boolean', description: 'HLS DEFAULT=YES, DASH role main.' },
               audio_description: { type: 'boolean', description: 'Audio description (visual_impaired).' },
             },
+          },
+        },
+        subtitles: {
+          type: 'array',
+          description: 'Every text track packaged (WebVTT).',
+          items: {
+            type: 'object',
+            properties: {
+              language: { type: 'string', description: 'BCP 47, `und` when nobody said.' },
+              label: { type: 'string' },
+              forced: { type: 'boolean' },
+              source: { type: 'string', description: 'The request’s filename, or `stream N` of the input.' },
+            },
+          },
+        },
+        warnings: {
+          type: 'array',
+          description: 'What was left out and why (`subtitles_skipped`: a picture-based subtitle stream).',
+          items: {
+            type: 'object',
+            properties: { code: { type: 'string' }, message: { type: 'string' } },
           },
         },
         duration: { type: 'number', description: 'Seconds of media.' },

@@ -1,4 +1,5 @@
 import { parseArgs } from 'node:util';
+import { isLanguageTag } from '../pipeline/languages.js';
 
 export interface ConvertArgs {
   input: string;
@@ -10,6 +11,8 @@ export interface ConvertArgs {
   report?: string;
   /** `all` (default) or `first`: which audio tracks of the input to package. */
   audio?: 'all' | 'first';
+  /** Subtitle files to package, each with its language (`--subtitles fr=movie.fr.srt,en=movie.en.vtt`). */
+  subtitles: { language: string; file: string }[];
   /** The environment with the command line's encoder options applied, for loadConfig. */
   env: NodeJS.ProcessEnv;
 }
@@ -21,6 +24,7 @@ export const convertUsage = `  dash-video-converter convert INPUT -o DIR  Conver
       [--segment-duration 4]         seconds per segment (SEGMENT_DURATION)
       [--preset superfast]           x264 preset (X264_PRESET)
       [--audio all|first]            every audio track (default), or the default one alone
+      [--subtitles fr=a.srt,en=b.vtt] subtitle files (SRT, WebVTT) to package, with their language
       [--force]                      replace what DIR holds (a DIR with files is refused otherwise)
       [--report FILE]                write the JSON report (renditions, bytes, timings, qc) to FILE
       [-q, --quiet]                  no progress bar`;
@@ -40,11 +44,20 @@ export function parseConvertArgs(args: string[]): ConvertArgs | undefined {
       force: { type: 'boolean' },
       report: { type: 'string' },
       audio: { type: 'string' },
+      subtitles: { type: 'string' },
     },
   });
   const input = positionals[0];
   if (!input || !values.output || positionals.length > 1) return undefined;
   if (values.audio !== undefined && values.audio !== 'all' && values.audio !== 'first') return undefined;
+  const subtitles = (values.subtitles ?? '')
+    .split(',')
+    .filter(Boolean)
+    .map((pair) => {
+      const at = pair.indexOf('=');
+      return { language: pair.slice(0, at), file: pair.slice(at + 1) };
+    });
+  if (subtitles.some((s) => !isLanguageTag(s.language) || !s.file)) return undefined;
   const env = { ...process.env };
   if (values.ladder) env.LADDER = values.ladder;
   if (values.formats) env.OUTPUT_FORMATS = values.formats;
@@ -57,6 +70,7 @@ export function parseConvertArgs(args: string[]): ConvertArgs | undefined {
     force: !!values.force,
     report: values.report,
     ...(values.audio ? { audio: values.audio } : {}),
+    subtitles,
     env,
   };
 }

@@ -12,6 +12,8 @@ export interface TaskRequest {
   audio_tracks?: 'all' | 'first';
   /** The language of the default audio track (BCP 47 or ISO 639-2), before the source's own default. */
   default_audio_language?: string;
+  /** Subtitle files (SRT, WebVTT) in the input storage to package beside the input's own text tracks. */
+  subtitles?: SubtitleRequest[];
   callback_url?: string;
   /** The name of a configured profile (`default`, `seed`, `high`, PROFILES_FILE's). */
   profile?: string;
@@ -36,6 +38,24 @@ export interface AudioTrackOutput {
   default: boolean;
   /** Audio description (for the visually impaired). */
   audio_description: boolean;
+}
+
+export interface SubtitleOutput {
+  language: string;
+  label: string;
+  forced: boolean;
+  /** The request's filename, or `stream N` for the input's own. */
+  source: string;
+}
+
+/** A subtitle file beside the input, as the request names it. */
+export interface SubtitleRequest {
+  /** A key in the input storage, under the rules of video_filename. */
+  filename: string;
+  /** BCP 47 or ISO 639-2. */
+  language: string;
+  label?: string;
+  forced?: boolean;
 }
 
 export interface RenditionOutput {
@@ -69,6 +89,10 @@ export interface TaskOutput {
   audio: boolean;
   /** Every audio track packaged (absent in records from before multi-track packages). */
   audio_tracks?: AudioTrackOutput[];
+  /** Every text track packaged. */
+  subtitles?: SubtitleOutput[];
+  /** What was left out of the package and why (a picture-based subtitle stream). */
+  warnings?: { code: string; message: string }[];
   /** Seconds of media. */
   duration: number;
   files: number;

@@ -6,6 +6,7 @@ const types: Record<string, string> = {
   '.m4s': 'video/mp4',
   '.mp4': 'video/mp4',
   '.m4a': 'audio/mp4',
+  '.vtt': 'text/vtt',
   '.jpg': 'image/jpeg',
   '.jpeg': 'image/jpeg',
   '.png': 'image/png',
@@ -19,6 +20,8 @@ export function contentTypeFor(key: string): string {
   const dir = key.split('/').at(-2) ?? '';
   if ((ext === '.m4s' || ext === '.mp4') && (dir === AUDIO_DIR || dir.startsWith(`${AUDIO_DIR}_`)))
     return 'audio/mp4';
+  // WebVTT in fMP4 (DASH's text tracks).
+  if ((ext === '.m4s' || ext === '.mp4') && dir.startsWith('text_')) return 'application/mp4';
   return types[ext] ?? 'application/octet-stream';
 }
 
@@ -27,7 +30,7 @@ export function contentTypeFor(key: string): string {
  * own), so they may be cached as immutable. Manifests, playlists and the poster are replaced in place.
  */
 export function isImmutableMedia(key: string): boolean {
-  return /\.(m4s|mp4|m4a)$/i.test(key);
+  return /\.(m4s|mp4|m4a|vtt)$/i.test(key);
 }
 
 /** Manifests and playlists: published last. */

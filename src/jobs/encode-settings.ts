@@ -46,6 +46,7 @@ export function resolveEncodeSettings(config: JobSettings, request: TaskRequest)
   }
   if (request.segment_duration !== undefined) settings.segmentDuration = request.segment_duration;
   if (request.formats !== undefined) settings.formats = [...new Set(request.formats)];
+  if (request.subtitles !== undefined) settings.subtitles = request.subtitles.map((s) => ({ ...s }));
   if (request.audio_tracks !== undefined) settings.audioTracks = request.audio_tracks;
   if (request.default_audio_language !== undefined)
     settings.defaultAudioLanguage = request.default_audio_language;

@@ -14,6 +14,8 @@ import type { TaskRequest } from '../domain/task.js';
 import type { Storage } from '../storage/storage.js';
 import { packagePrefixFor, resolveEncodeSettings } from './encode-settings.js';
 import { fetchInput } from './fetch-input.js';
+import { fetchSidecars } from './storage-ends.js';
+import { prepareTextTracks } from '../pipeline/text-tracks.js';
 
 export interface PreviewDeps {
   config: JobSettings;
@@ -37,7 +39,8 @@ export interface PlanWarning {
     | 'audio_starts_late'
     | 'video_ends_early'
     | 'rungs_skipped'
-    | 'source_sized_rung';
+    | 'source_sized_rung'
+    | 'subtitles_skipped';
   message: string;
 }
 
@@ -79,7 +82,33 @@ export async function previewTask(deps: PreviewDeps, request: TaskRequest, signa
       signal,
     });
     checkLimits(media, deps.config.limits);
-    const plan = planEncode(media, settings);
+    const planned = planEncode(media, settings);
+    // Subtitle files are fetched and read as a task would: a missing one is a 404, a bad one a 400.
+    const sidecars = await fetchSidecars(
+      deps.input,
+      (request.subtitles ?? []).map((s) => s.filename),
+      workDir,
+      signal,
+    );
+    const text = await prepareTextTracks({
+      inputPath: input.path,
+      plan: planned,
+      sidecars,
+      duration: media.duration,
+      dir: path.join(workDir, 'text'),
+      ctx: {
+        tools: deps.tools,
+        logger: deps.logger,
+        signal,
+        idleTimeoutMs: 60_000,
+        maxRuntimeMs: 300_000,
+      },
+    });
+    const plan = {
+      ...planned,
+      textTracks: text.tracks,
+      skippedSubtitles: [...planned.skippedSubtitles, ...text.skipped],
+    };
     return describePlan({
       request,
       prefix,
@@ -194,6 +223,12 @@ export function describePlan({
         'the audio starts after the video: silence is added before it (the audio is encoded, not copied)',
     });
   }
+  for (const s of plan.skippedSubtitles) {
+    warnings.push({
+      code: 'subtitles_skipped',
+      message: `subtitle stream ${s.index} (${s.codec}) is not packaged: ${s.reason}`,
+    });
+  }
   if (plan.holdLastFrame) {
     warnings.push({
       code: 'video_ends_early',
@@ -260,6 +295,13 @@ export function describePlan({
         sample_rate: a.sampleRate,
         bitrate: a.bitrate,
         copy: a.copy,
+      })),
+      subtitles: plan.textTracks.map((t) => ({
+        name: t.name,
+        language: t.language,
+        label: t.label,
+        forced: t.forced,
+        source: 'sidecar' in t.source ? t.source.sidecar : `stream ${t.source.embedded}`,
       })),
       frame_rate: round(outputFps, 3),
       frame_rate_limit: plan.frameRateLimit ?? null,

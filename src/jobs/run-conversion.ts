@@ -6,7 +6,7 @@ import { describeFailures, type QcReport } from '../domain/qc-report.js';
 import type { EarlyOutput, RenditionOutput, TaskOutput } from '../domain/task.js';
 import { convert, type ConversionResult, type ConvertStage } from '../pipeline/convert.js';
 import type { PackageResult } from '../pipeline/package.js';
-import { nominalMediaBytes, type EncodeSettings, type Rendition } from '../pipeline/plan.js';
+import { nominalMediaBytes, type EncodePlan, type EncodeSettings, type Rendition } from '../pipeline/plan.js';
 import type { ProbeResult } from '../pipeline/probe.js';
 import type { MediaTools } from '../pipeline/tools.js';
 import { checkConversion, readSourceSpans, type SourceSpans } from '../qc/check-conversion.js';
@@ -18,7 +18,13 @@ import { EtaEstimator, StageClock } from './stage-clock.js';
 /** Where a conversion's input comes from: the input storage (fetched), or a local file. */
 export interface InputSource {
   /** Makes the input readable as a local file; `workDir` may take a download. */
-  resolve(workDir: string, signal: AbortSignal): Promise<{ path: string }>;
+  resolve(
+    workDir: string,
+    signal: AbortSignal,
+  ): Promise<{
+    path: string;
+    /** Local file of each subtitle file, by filename. */ subtitles?: Record<string, string>;
+  }>;
 }
 
 /** A file of a published package, as the report names it. */
@@ -124,6 +130,7 @@ async function runSteps(run: ConversionRun): Promise<ConversionRunResult> {
       mediaDir: destination.mediaDir,
       limits: config.limits,
       probed: run.probed,
+      subtitleFiles: input.subtitles,
       onProgress: (stage: ConvertStage, f) => report(stage, at('convert', f), stage === 'encode'),
       probePacketSeconds: probePacketSeconds(config),
       onPlan: async (media, plan, packets) => {
@@ -222,6 +229,13 @@ export function describeOutput({
     poster: destination.locate(conversion.poster),
     renditions: plan.renditions.map(renditionOutput),
     audio: plan.audioTracks.length > 0,
+    subtitles: plan.textTracks.map((t) => ({
+      language: t.language,
+      label: t.label,
+      forced: t.forced,
+      source: 'sidecar' in t.source ? t.source.sidecar : `stream ${t.source.embedded}`,
+    })),
+    ...(plan.skippedSubtitles.length ? { warnings: plan.skippedSubtitles.map(skippedWarning) } : {}),
     audio_tracks: plan.audioTracks.map((a) => ({
       language: a.language,
       label: a.label,
@@ -235,6 +249,13 @@ export function describeOutput({
     timings,
     ...(encodeSpeed ? { encode_speed: Math.round(encodeSpeed * 100) / 100 } : {}),
     ...(qc ? { qc } : {}),
+  };
+}
+
+function skippedWarning(s: EncodePlan['skippedSubtitles'][number]): { code: string; message: string } {
+  return {
+    code: 'subtitles_skipped',
+    message: `subtitle stream ${s.index} (${s.codec}) is not packaged: ${s.reason}`,
   };
 }
 

@@ -8,6 +8,7 @@ import type { PackageResult } from './package.js';
 import { planEncode, type EncodePlan, type EncodeSettings, type Rendition } from './plan.js';
 import { makePoster, POSTER_NAME } from './poster.js';
 import { probeSource, type ProbePacket, type ProbeResult } from './probe.js';
+import { prepareTextTracks } from './text-tracks.js';
 import { assertComplete } from './truncation.js';
 
 export type ConvertStage = 'probe' | 'encode' | 'package' | 'poster';
@@ -40,6 +41,8 @@ export interface ConvertOptions {
   mediaDir?: string;
   /** The input's probe, already started by the caller (the CLI starts it while its modules load). */
   probed?: Promise<ProbeResult>;
+  /** Local file of each subtitle file of `settings.subtitles`, by its filename. */
+  subtitleFiles?: Record<string, string>;
 }
 
 export interface EarlyPackageContents {
@@ -91,7 +94,20 @@ export async function convert(
     }));
   checkLimits(media, options.limits);
   await assertComplete(inputPath, media.formatName);
-  const plan = planEncode(media, options.settings);
+  const planned = planEncode(media, options.settings);
+  const text = await prepareTextTracks({
+    inputPath,
+    plan: planned,
+    sidecars: options.subtitleFiles ?? {},
+    duration: media.duration,
+    dir: path.join(workDir, 'text'),
+    ctx,
+  });
+  const plan: EncodePlan = {
+    ...planned,
+    textTracks: text.tracks,
+    skippedSubtitles: [...planned.skippedSubtitles, ...text.skipped],
+  };
   ctx.logger.info(
     {
       duration: media.duration,
@@ -107,7 +123,7 @@ export async function convert(
   report('encode', 0);
   const pkgDir = path.join(workDir, 'package');
   const streamsDir = path.join(workDir, 'streams');
-  const common = { inputPath, media, plan, streamsDir, ctx, mediaDir: options.mediaDir };
+  const common = { inputPath, media, plan, streamsDir, ctx, mediaDir: options.mediaDir, text: text.files };
   const [lowest, ...rest] = plan.renditions;
   let result: EncodeAndPackageResult;
   if (options.onEarlyPackage && lowest && rest.length > 0) {

@@ -33,6 +33,8 @@ export interface EncodeAndPackageOptions {
   poster?: boolean;
   /** Streams encoded earlier (regular files) to package beside the ones encoded now. */
   alsoPackage?: Pick<EncodeOutputs, 'video' | 'audio'>;
+  /** WebVTT file per text track name, packaged with the streams. */
+  text?: Record<string, string>;
   /** Write the streams to regular files kept in `streamsDir`, for a later packaging run to reuse. */
   keepStreams?: boolean;
   /** The package's directory for the renditions' segments and playlists (see PackageOptions.mediaDir). */
@@ -59,6 +61,7 @@ export async function encodeAndPackage(options: EncodeAndPackageOptions): Promis
   const toPackage = {
     video: { ...options.alsoPackage?.video, ...outputs.video },
     audio: { ...options.alsoPackage?.audio, ...outputs.audio },
+    text: options.text ?? {},
   };
 
   if (options.keepStreams) {

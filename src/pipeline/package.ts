@@ -6,7 +6,7 @@ import type { EncodeOutputs } from './ffmpeg-args.js';
 import { raiseHlsBandwidth } from './hls-bandwidth.js';
 import { markHlsDefaultAudio } from './hls-defaults.js';
 import { UNDETERMINED } from './languages.js';
-import type { AudioPlan, EncodePlan } from './plan.js';
+import type { AudioPlan, EncodePlan, TextTrackPlan } from './plan.js';
 import { processFailure } from './process-failure.js';
 
 /**
@@ -18,6 +18,9 @@ export const AUDIO_DIR = 'audio';
 /** The HLS group of every audio rendition: one group, so a player switches language without changing variant. */
 const HLS_AUDIO_GROUP = 'audio';
 
+/** The HLS group of every subtitle rendition. */
+const HLS_TEXT_GROUP = 'subtitles';
+
 /** DASH's Accessibility scheme for audio description (ETSI TS 103 285; `1`: for the visually impaired). */
 const AUDIO_DESCRIPTION_ACCESSIBILITY = 'urn:tva:metadata:cs:AudioPurposeCS:2007=1';
 
@@ -27,7 +30,10 @@ export const HLS_MASTER_NAME = 'master.m3u8';
 const PACKAGER_IO_CACHE_BYTES = 1024 * 1024;
 
 /** The streams to package, by rendition and audio track name. */
-export type PackageInputs = Pick<EncodeOutputs, 'video' | 'audio'>;
+export type PackageInputs = Pick<EncodeOutputs, 'video' | 'audio'> & {
+  /** WebVTT file per text track name. */
+  text?: Record<string, string>;
+};
 
 export interface PackageResult {
   dir: string;
@@ -87,6 +93,11 @@ export async function packageStreams(
     const file = encoded.audio[track.name];
     if (!file) continue;
     descriptors.push(audioDescriptor(track, rel(file), media(track.name), hls));
+  }
+  for (const track of plan.textTracks) {
+    const file = encoded.text?.[track.name];
+    if (!file) continue;
+    descriptors.push(...textDescriptors(track, rel(file), media(track.name), { dash, hls }));
   }
   const args = [
     ...descriptors,
@@ -160,6 +171,50 @@ function audioDescriptor(track: AudioPlan, input: string, dir: string, hls: bool
     );
   }
   return fields.join(',');
+}
+
+/**
+ * A text track's stream descriptors: for DASH WebVTT in fMP4 (`wvtt`), which every DASH player reads; for HLS
+ * WebVTT segments, which is what HLS players read (hls.js and Safari take no `wvtt` in fMP4). The same file
+ * feeds both: the packager reads it once per descriptor, `dash_only`/`hls_only` keep each out of the other.
+ */
+function textDescriptors(
+  track: TextTrackPlan,
+  input: string,
+  dir: string,
+  { dash, hls }: { dash: boolean; hls: boolean },
+): string[] {
+  const common = [
+    `in=${input}`,
+    'stream=text',
+    ...(track.language !== UNDETERMINED ? [`language=${track.language}`] : []),
+    // DASH role forced-subtitle; HLS FORCED=YES with AUTOSELECT=YES.
+    ...(track.forced ? ['forced_subtitle=1'] : []),
+  ];
+  const descriptors: string[] = [];
+  if (dash) {
+    descriptors.push(
+      [
+        ...common,
+        `init_segment=${dir}/init.mp4`,
+        `segment_template=${dir}/$Number$.m4s`,
+        ...(hls ? ['dash_only=1'] : []),
+      ].join(','),
+    );
+  }
+  if (hls) {
+    descriptors.push(
+      [
+        ...common,
+        `segment_template=${dir}/$Number$.vtt`,
+        `playlist_name=${dir}/playlist.m3u8`,
+        `hls_group_id=${HLS_TEXT_GROUP}`,
+        `hls_name=${track.label}`,
+        ...(dash ? ['hls_only=1'] : []),
+      ].join(','),
+    );
+  }
+  return descriptors;
 }
 
 export async function listFiles(dir: string): Promise<string[]> {

@@ -1,4 +1,5 @@
 import { languageName, safeLabel, sameLanguage, toBcp47 } from './languages.js';
+import { TEXT_SUBTITLE_CODECS } from './subtitles.js';
 import { isHdr, type AudioStreamInfo, type MediaInfo } from './media-info.js';
 
 export type OutputFormat = 'dash' | 'hls';
@@ -37,6 +38,29 @@ export interface EncodeSettings {
   audioTracks?: 'all' | 'first';
   /** The default audio track's language (BCP 47 or ISO 639), before the source's default disposition. */
   defaultAudioLanguage?: string;
+  /** Subtitle files beside the input to package, after the input's own text streams. */
+  subtitles?: SidecarSubtitle[];
+}
+
+/** A subtitle file named by the request (SRT or WebVTT, a key in the input storage). */
+export interface SidecarSubtitle {
+  filename: string;
+  language: string;
+  label?: string;
+  forced?: boolean;
+}
+
+/** One text track of the package, packaged as WebVTT (`wvtt` in fMP4 for DASH, WebVTT segments for HLS). */
+export interface TextTrackPlan {
+  /** Directory and stream name in the package: `text_1`, `text_2`… */
+  name: string;
+  /** BCP 47, `und` when nobody said. */
+  language: string;
+  label: string;
+  /** Forced narrative (shown when subtitles are otherwise off): HLS FORCED=YES, DASH role forced-subtitle. */
+  forced: boolean;
+  /** The input's own stream, or a file named by the request. */
+  source: { embedded: number; codec: string } | { sidecar: string };
 }
 
 export interface Rendition {
@@ -56,6 +80,10 @@ export interface EncodePlan {
    * these settings; exactly one is the default. Empty for a silent input.
    */
   audioTracks: AudioPlan[];
+  /** Text tracks: the input's text subtitle streams, then the request's files. */
+  textTracks: TextTrackPlan[];
+  /** Subtitle streams of the input left out, and why (pictures: PGS, DVB, VobSub). */
+  skippedSubtitles: { index: number; codec: string; reason: string }[];
   segmentDuration: number;
   /** Frame rate limit applied by a filter, when the source is faster than `maxFrameRate`. */
   frameRateLimit?: number;
@@ -197,6 +225,7 @@ export function planEncode(media: MediaInfo, settings: EncodeSettings): EncodePl
   return {
     renditions,
     audioTracks,
+    ...planTextTracks(media, settings),
     segmentDuration: settings.segmentDuration,
     frameRateLimit,
     gopFrames: Math.max(1, Math.round(outputFps * settings.segmentDuration)),
@@ -277,6 +306,40 @@ function planAudioTracks(media: MediaInfo, settings: EncodeSettings): AudioPlan[
       describesVideo: !!stream.describesVideo,
     };
   });
+}
+
+/**
+ * The input's text subtitle streams (converted to WebVTT), then the request's files; picture subtitles cannot
+ * become WebVTT and are left out, said in the plan's warnings.
+ */
+function planTextTracks(
+  media: MediaInfo,
+  settings: EncodeSettings,
+): Pick<EncodePlan, 'textTracks' | 'skippedSubtitles'> {
+  const streams = media.subtitles ?? [];
+  const skippedSubtitles = streams
+    .filter((s) => !TEXT_SUBTITLE_CODECS.has(s.codec))
+    .map((s) => ({ index: s.index, codec: s.codec, reason: 'a picture-based format, not text' }));
+  const embedded = streams
+    .filter((s) => TEXT_SUBTITLE_CODECS.has(s.codec))
+    .map((s) => ({
+      language: toBcp47(s.language),
+      label: safeLabel(s.title),
+      forced: s.forced,
+      source: { embedded: s.index, codec: s.codec },
+    }));
+  const sidecars = (settings.subtitles ?? []).map((s) => ({
+    language: toBcp47(s.language),
+    label: safeLabel(s.label),
+    forced: !!s.forced,
+    source: { sidecar: s.filename },
+  }));
+  const textTracks = [...embedded, ...sidecars].map((t, i) => ({
+    ...t,
+    name: `text_${i + 1}`,
+    label: t.label ?? `${languageName(t.language) ?? `Subtitles ${i + 1}`}${t.forced ? ' (forced)' : ''}`,
+  }));
+  return { textTracks, skippedSubtitles };
 }
 
 /**

@@ -80,6 +80,7 @@ export async function checkConversion(
         renditions,
         audio: plan.audioTracks.length > 0,
         audioTracks,
+        textTracks: plan.textTracks.length,
         formats: plan.formats,
         segmentDuration: plan.segmentDuration,
         frameRate,

@@ -20,6 +20,8 @@ export interface Expectations {
    * `source.audio` says for the first); absent: one track when `audio`.
    */
   audioTracks?: { name: string; duration?: number }[];
+  /** Text tracks planned (absent: not checked). */
+  textTracks?: number;
   formats: ('dash' | 'hls')[];
   /** Target segment duration, seconds. */
   segmentDuration: number;
@@ -64,6 +66,19 @@ export function checkRepresentations(streams: StreamView[], expect: Expectations
     const planned = audioCount(expect);
     if (audios !== planned) {
       problems.push(`${format} lists ${plural(audios, 'audio stream')}, planned ${planned}`);
+    }
+    if (expect.textTracks !== undefined) {
+      const texts = own.filter((s) => s.kind === 'other');
+      if (texts.length !== expect.textTracks)
+        problems.push(`${format} lists ${plural(texts.length, 'text track')}, planned ${expect.textTracks}`);
+      // Cues are clipped to the video: a text track ends within the video's last segment.
+      for (const t of texts) {
+        const end = t.segments.reduce((e, s) => Math.max(e, s.start + s.duration), 0);
+        if (end > expect.source.video + expect.segmentDuration + 0.001)
+          problems.push(
+            `${format} text ${t.id} lasts ${s3(end)}, past the video's ${s3(expect.source.video)}`,
+          );
+      }
     }
   }
   for (const format of ['dash', 'hls'] as const) {

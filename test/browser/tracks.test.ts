@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
@@ -21,11 +21,24 @@ const modules = path.resolve(import.meta.dirname, '../../node_modules');
 describe('every audio track of the source is packaged', () => {
   let dir: string;
   let pkg: string;
+  let sidecar: string;
+  let report: string;
   let browser: Browser | undefined;
   let server: Awaited<ReturnType<typeof serveStatic>> | undefined;
   before(async () => {
     dir = await mkdtemp(path.join(tmpdir(), 'dvc-tracks-'));
-    const input = path.join(dir, 'film.mkv');
+    const input = path.join(dir, 'film.mp4');
+    const embedded = path.join(dir, 'embedded.srt');
+    await writeFile(
+      embedded,
+      '1\n00:00:00,500 --> 00:00:02,000\nHello\n\n2\n00:00:02,500 --> 00:00:03,500\nAgain\n',
+    );
+    // A sidecar as Windows editors write it: a byte-order mark, CRLF, and a last cue running past the end.
+    sidecar = path.join(dir, 'film.fr.srt');
+    await writeFile(
+      sidecar,
+      '\uFEFF1\r\n00:00:00,200 --> 00:00:01,800\r\n<i>Bonjour</i> à tous\r\n\r\n2\r\n00:00:03,000 --> 00:00:09,000\r\nAu revoir\r\n',
+    );
     const tone = (f: number) => ['-f', 'lavfi', '-i', `sine=frequency=${f}:sample_rate=48000:duration=4`];
     await run('ffmpeg', [
       ...['-v', 'error', '-y'],
@@ -33,8 +46,10 @@ describe('every audio track of the source is packaged', () => {
       ...tone(440),
       ...tone(660),
       ...tone(880),
-      ...['-map', '0', '-map', '1', '-map', '2', '-map', '3'],
-      ...['-c:v', 'libx264', '-preset', 'ultrafast', '-c:a', 'aac'],
+      ...['-i', embedded],
+      ...['-map', '0', '-map', '1', '-map', '2', '-map', '3', '-map', '4'],
+      ...['-c:v', 'libx264', '-preset', 'ultrafast', '-c:a', 'aac', '-c:s', 'mov_text'],
+      ...['-metadata:s:s:0', 'language=eng'],
       ...['-filter:a:1', 'pan=5.1|c0=c0|c1=c0|c2=c0|c3=c0|c4=c0|c5=c0'],
       ...['-metadata:s:a:0', 'language=eng', '-metadata:s:a:1', 'language=fre'],
       ...['-metadata:s:a:2', 'language=eng', '-disposition:a:2', 'visual_impaired'],
@@ -42,7 +57,9 @@ describe('every audio track of the source is packaged', () => {
       input,
     ]);
     pkg = path.join(dir, 'out');
-    await run(process.execPath, [...cli, 'convert', input, '-o', pkg, '--preset', 'ultrafast', '-q'], {
+    report = path.join(dir, 'report.json');
+    const args = ['--preset', 'ultrafast', '-q', '--subtitles', `fr=${sidecar}`];
+    await run(process.execPath, [...cli, 'convert', input, '-o', pkg, ...args, '--report', report], {
       env: { ...process.env, LADDER: '180:300k', SEGMENT_DURATION: '2' },
     });
   });
@@ -70,6 +87,37 @@ describe('every audio track of the source is packaged', () => {
     );
     assert.match(sets[2]!, /<Role [^>]*value="description"/);
     assert.match(sets[1]!, /AudioChannelConfiguration[^>]*value="2"/, '5.1 encoded to stereo');
+  });
+
+  test('subtitles: the embedded mov_text and the sidecar SRT, WebVTT in fMP4 for DASH and WebVTT for HLS', async () => {
+    const mpd = await readFile(path.join(pkg, 'manifest.mpd'), 'utf8');
+    const texts = [
+      ...mpd.matchAll(/<AdaptationSet[^>]*contentType="text"[^>]*>[\s\S]*?<\/AdaptationSet>/g),
+    ].map((m) => m[0]);
+    assert.deepEqual(
+      texts.map((s) => [/lang="([^"]+)"/.exec(s)?.[1], /codecs="([^"]+)"/.exec(s)?.[1]]),
+      [
+        ['en', 'wvtt'],
+        ['fr', 'wvtt'],
+      ],
+    );
+    const master = await readFile(path.join(pkg, 'master.m3u8'), 'utf8');
+    const subs = master.split('\n').filter((l) => l.startsWith('#EXT-X-MEDIA:TYPE=SUBTITLES'));
+    assert.deepEqual(subs.map((l) => /LANGUAGE="([^"]+)"/.exec(l)?.[1]).sort(), ['en', 'fr']);
+    assert.match(master, /SUBTITLES="subtitles"/);
+    const frLine = subs.find((l) => l.includes('LANGUAGE="fr"'))!;
+    const playlist = path.join(pkg, /URI="([^"]+)"/.exec(frLine)![1]!);
+    const segments = (await readFile(playlist, 'utf8')).split('\n').filter((l) => l.endsWith('.vtt'));
+    const cues = (
+      await Promise.all(segments.map((s) => readFile(path.join(path.dirname(playlist), s), 'utf8')))
+    ).join('\n');
+    assert.match(cues, /<i>Bonjour<\/i> à tous/);
+    assert.match(cues, /00:00:03\.000 --> 00:00:04\.000/, 'the cue past the end is clipped to the video');
+    const output = JSON.parse(await readFile(report, 'utf8')) as { subtitles: unknown[] };
+    assert.deepEqual(output.subtitles, [
+      { language: 'en', label: 'English', forced: false, source: 'stream 4' },
+      { language: 'fr', label: 'Français', forced: false, source: sidecar },
+    ]);
   });
 
   test('the master playlist: one audio group, LANGUAGE, NAME and CHANNELS, exactly one DEFAULT=YES', async () => {
@@ -120,7 +168,7 @@ describe('every audio track of the source is packaged', () => {
               `${t.language}${t.primary ? ':main' : ''}${t.accessibilityPurpose ? `:${t.accessibilityPurpose}` : ''}`,
           )
           .sort();
-        const initial = tracks.find((t) => t.active)?.language;
+        const textLanguages = (player.getTextTracks() as Track[]).map((t) => t.language).sort();
         player.selectAudioTrack(tracks.find((t) => t.language === 'fr'));
         await video.play();
         // A loop, not a named function: tsx would wrap one in a helper the page does not have.
@@ -131,11 +179,11 @@ describe('every audio track of the source is packaged', () => {
         }
         const playing = (player.getAudioTracks() as Track[]).find((t) => t.active)?.language;
         await player.destroy();
-        return { languages, initial, playing };
+        return { languages, playing, textLanguages };
       }, server!.url);
       assert.deepEqual(shaka.languages, ['en:main', 'en:visually impaired', 'fr']);
-      assert.equal(shaka.initial, 'en', 'the default track first');
       assert.equal(shaka.playing, 'fr');
+      assert.deepEqual(shaka.textLanguages, ['en', 'fr']);
 
       const hls = await page.evaluate(async (base) => {
         // eslint-disable-next-line @typescript-eslint/no-explicit-any -- a player's global, from a script tag
@@ -153,10 +201,12 @@ describe('every audio track of the source is packaged', () => {
         const tracks = (hls.audioTracks as { lang: string; default: boolean }[]).map(
           (t) => `${t.lang}${t.default ? '*' : ''}`,
         );
+        const subtitles = (hls.subtitleTracks as { lang: string }[]).map((t) => t.lang);
         hls.destroy();
-        return tracks;
+        return { tracks, subtitles };
       }, server!.url);
-      assert.deepEqual(hls.sort(), ['en', 'en*', 'fr']);
+      assert.deepEqual(hls.tracks.sort(), ['en', 'en*', 'fr']);
+      assert.deepEqual(hls.subtitles.sort(), ['en', 'fr']);
     });
   });
 });
