@@ -38,9 +38,13 @@ export function decodeSubtitleBytes(bytes: Buffer): string {
     text = new TextDecoder('windows-1252').decode(bytes);
   }
   text = text.replace(/^\uFEFF/, '');
-  if (/[\x01-\x08\x0E-\x1A\x1C-\x1F]/.test(text))
-    throw new Error('it holds control characters: not a text file');
+  if (hasControlBytes(bytes)) throw new Error('it holds control characters: not a text file');
   return text.replace(/\r\n?/g, '\n');
+}
+
+/** Bytes below 0x20 other than tab, line feed, form feed, carriage return and escape: a binary file's. */
+function hasControlBytes(bytes: Buffer): boolean {
+  return bytes.some((b) => b < 0x20 && ![0x09, 0x0a, 0x0b, 0x0c, 0x0d, 0x1b].includes(b));
 }
 
 /**
