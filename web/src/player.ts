@@ -22,6 +22,10 @@ export class PlayerPanel {
   private readonly copyMessage = byId('copy-message');
   private readonly renditions = byId<HTMLTableElement>('renditions');
   private readonly poster = byId<HTMLImageElement>('poster');
+  private readonly audioChoice = byId('audio-choice');
+  private readonly audioSelect = byId<HTMLSelectElement>('audio-track');
+  private readonly textChoice = byId('text-choice');
+  private readonly textSelect = byId<HTMLSelectElement>('text-track');
   private player: shaka.Player | undefined;
   private doc: StatusDocument | undefined;
   private posterUrl: string | undefined;
@@ -38,6 +42,47 @@ export class PlayerPanel {
       if (this.doc) void this.load(this.format(), finished ? 0 : v.currentTime);
     });
     this.copyButton.addEventListener('click', () => void this.copy());
+    this.audioSelect.addEventListener('change', () => {
+      const track = this.player?.getAudioTracks()[Number(this.audioSelect.value)];
+      if (track) this.player?.selectAudioTrack(track);
+    });
+    this.textSelect.addEventListener('change', () => {
+      const player = this.player;
+      if (!player) return;
+      // Off is no track selected.
+      const track =
+        this.textSelect.value === '' ? null : player.getTextTracks()[Number(this.textSelect.value)];
+      player.selectTextTrack(track ?? null);
+    });
+  }
+
+  /** The audio languages and subtitles of the loaded package, for the viewer to choose from. */
+  private showTrackChoices(player: shaka.Player): void {
+    const audio = player.getAudioTracks();
+    this.audioSelect.replaceChildren(
+      ...audio.map((t, i) => {
+        const option = el('option');
+        option.value = String(i);
+        option.textContent = t.label || t.language || `Audio ${i + 1}`;
+        option.selected = t.active;
+        return option;
+      }),
+    );
+    this.audioChoice.hidden = audio.length < 2;
+    const text = player.getTextTracks();
+    const off = el('option');
+    off.value = '';
+    off.textContent = 'Off';
+    this.textSelect.replaceChildren(
+      off,
+      ...text.map((t, i) => {
+        const option = el('option');
+        option.value = String(i);
+        option.textContent = t.label || t.language || `Subtitles ${i + 1}`;
+        return option;
+      }),
+    );
+    this.textChoice.hidden = text.length === 0;
   }
 
   get taskId(): string | undefined {
@@ -132,6 +177,7 @@ export class PlayerPanel {
       if (attempt !== this.loading) return;
       this.panel.dataset.loaded = format;
       this.markActive();
+      this.showTrackChoices(player);
       await this.video.play().catch(() => {
         // Autoplay may be refused without a user gesture: the controls are there to start it.
       });
