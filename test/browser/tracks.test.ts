@@ -1,13 +1,14 @@
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { copyFile, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { promisify } from 'node:util';
 import { checkDashPackage } from '../helpers/package-check.js';
 import { serveStatic } from '../helpers/static-server.js';
-import { launchBrowser, withScreenshot, type Browser } from './chromium.js';
+import { submit, startTestService, waitForFinal } from '../helpers/service.js';
+import { ensureDashboardBuilt, launchBrowser, withScreenshot, type Browser } from './chromium.js';
 
 const run = promisify(execFile);
 const cli = ['--import', 'tsx', 'src/cli/main.ts'];
@@ -23,11 +24,12 @@ describe('every audio track of the source is packaged', () => {
   let pkg: string;
   let sidecar: string;
   let report: string;
+  let input: string;
   let browser: Browser | undefined;
   let server: Awaited<ReturnType<typeof serveStatic>> | undefined;
   before(async () => {
     dir = await mkdtemp(path.join(tmpdir(), 'dvc-tracks-'));
-    const input = path.join(dir, 'film.mp4');
+    input = path.join(dir, 'film.mp4');
     const embedded = path.join(dir, 'embedded.srt');
     await writeFile(
       embedded,
@@ -208,5 +210,51 @@ describe('every audio track of the source is packaged', () => {
       assert.deepEqual(hls.tracks.sort(), ['en', 'en*', 'fr']);
       assert.deepEqual(hls.subtitles.sort(), ['en', 'fr']);
     });
+  });
+
+  test('a task of the worker packages the same, and the dashboard offers its audio languages and subtitles', async () => {
+    await ensureDashboardBuilt();
+    const svc = await startTestService({ LADDER: '180:300k', SEGMENT_DURATION: '2' });
+    try {
+      await copyFile(input, path.join(svc.inputDir, 'film.mp4'));
+      await copyFile(sidecar, path.join(svc.inputDir, 'film.fr.srt'));
+      const id = await submit(svc.url, 'film.mp4', {
+        subtitles: [{ filename: 'film.fr.srt', language: 'fr', label: 'Français (SDH)' }],
+        default_audio_language: 'fr',
+      });
+      const { doc } = await waitForFinal(svc.url, id);
+      assert.equal(doc.status, 'completed', String(doc.error));
+      const output = doc.output as unknown as {
+        audio_tracks: { language: string; default: boolean }[];
+        subtitles: { label: string }[];
+      };
+      assert.deepEqual(
+        output.audio_tracks.map((a) => `${a.language}${a.default ? '*' : ''}`),
+        ['en', 'fr*', 'en'],
+      );
+      assert.deepEqual(
+        output.subtitles.map((s) => s.label),
+        ['English', 'Français (SDH)'],
+      );
+      browser ??= await launchBrowser();
+      const { page } = browser;
+      await withScreenshot(page, 'tracks-dashboard', async () => {
+        await page.goto(svc.url);
+        await page.locator(`li.task[data-task-id="${id}"]`).getByRole('button', { name: /^Play/ }).click();
+        await page.locator('#player-panel[data-loaded="dash"]').waitFor({ timeout: 30_000 });
+        const options = (id: string) => page.locator(`#${id} option`).allTextContents();
+        assert.deepEqual((await options('audio-track')).sort(), [
+          'English',
+          'English (audio description)',
+          'Français',
+        ]);
+        assert.deepEqual(await options('text-track'), ['Off', 'English', 'Français']);
+        await page.getByLabel('Subtitles').selectOption({ label: 'Français' });
+        await page.getByLabel('Audio').selectOption({ label: 'English' });
+        assert.equal(await page.locator('#player-error').textContent(), '');
+      });
+    } finally {
+      await svc.close();
+    }
   });
 });

@@ -63,7 +63,10 @@ export class PlayerPanel {
       ...audio.map((t, i) => {
         const option = el('option');
         option.value = String(i);
-        option.textContent = t.label || t.language || `Audio ${i + 1}`;
+        const described = t.roles.includes('description') || !!t.accessibilityPurpose;
+        option.textContent =
+          t.label ||
+          `${trackLanguage(t.language) ?? `Audio ${i + 1}`}${described ? ' (audio description)' : ''}`;
         option.selected = t.active;
         return option;
       }),
@@ -78,7 +81,8 @@ export class PlayerPanel {
       ...text.map((t, i) => {
         const option = el('option');
         option.value = String(i);
-        option.textContent = t.label || t.language || `Subtitles ${i + 1}`;
+        option.textContent =
+          t.label || `${trackLanguage(t.language) ?? `Subtitles ${i + 1}`}${t.forced ? ' (forced)' : ''}`;
         return option;
       }),
     );
@@ -287,4 +291,15 @@ function outputUrl(output: PlayableOutput, location: { key?: string; url?: strin
   if (output.storage !== 'local' || !location.key) return undefined;
   const path = location.key.split('/').map(encodeURIComponent).join('/');
   return new URL(`/output/${path}`, window.location.href).href;
+}
+
+/** A language's name in itself (`Français`): DASH manifests carry the tag alone, HLS its NAME too. */
+function trackLanguage(tag: string): string | undefined {
+  if (!tag || tag === 'und') return undefined;
+  try {
+    const name = new Intl.DisplayNames([tag], { type: 'language' }).of(tag);
+    return name ? name.charAt(0).toLocaleUpperCase(tag) + name.slice(1) : tag;
+  } catch {
+    return tag;
+  }
 }
