@@ -140,7 +140,7 @@ describe('every audio track of the source is packaged', () => {
     assert.match(described[0]!, /NAME="English \(audio description\)"/);
   });
 
-  test('Shaka Player lists the languages and plays after switching to French; hls.js lists the tracks', async () => {
+  test('Shaka Player lists the languages and plays after switching to French; hls.js and dash.js list the tracks', async () => {
     server = await serveStatic({ pkg, lib: modules });
     browser = await launchBrowser();
     const { page } = browser;
@@ -209,6 +209,29 @@ describe('every audio track of the source is packaged', () => {
       }, server!.url);
       assert.deepEqual(hls.tracks.sort(), ['en', 'en*', 'fr']);
       assert.deepEqual(hls.subtitles.sort(), ['en', 'fr']);
+
+      await page.addScriptTag({ url: `${server!.url}/lib/dashjs/dist/modern/umd/dash.all.min.js` });
+      const dash = await page.evaluate(async (base) => {
+        // eslint-disable-next-line @typescript-eslint/no-explicit-any -- a player's global, from a script tag
+        const w = window as unknown as { dashjs: any };
+        const player = w.dashjs.MediaPlayer().create();
+        const ready = new Promise<void>((resolve, reject) => {
+          player.on(w.dashjs.MediaPlayer.events.STREAM_INITIALIZED, () => resolve());
+          player.on(w.dashjs.MediaPlayer.events.ERROR, (e: unknown) => reject(new Error(JSON.stringify(e))));
+        });
+        player.initialize(document.querySelector('video'), `${base}/pkg/manifest.mpd`, false);
+        await ready;
+        // No named function here: tsx would wrap it in a helper the page does not have.
+        const result = Object.fromEntries(
+          ['audio', 'text'].map((kind) => [
+            kind,
+            (player.getTracksFor(kind) as { lang: string }[]).map((t) => t.lang).sort(),
+          ]),
+        );
+        player.destroy();
+        return result;
+      }, server!.url);
+      assert.deepEqual(dash, { audio: ['en', 'en', 'fr'], text: ['en', 'fr'] });
     });
   });
 
