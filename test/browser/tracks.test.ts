@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { copyFile, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { copyFile, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
@@ -233,6 +233,33 @@ describe('every audio track of the source is packaged', () => {
       }, server!.url);
       assert.deepEqual(dash, { audio: ['en', 'en', 'fr'], text: ['en', 'fr'] });
     });
+  });
+
+  test('convert refuses a subtitle file that is not one, or is missing, and leaves nothing', async () => {
+    const png = path.join(dir, 'cover.srt');
+    await writeFile(png, Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a, 0, 0, 0, 0x0d]));
+    for (const [file, why] of [
+      [png, /conversion failed: the subtitle file ".*cover\.srt" cannot be used: it is a binary file/],
+      [path.join(dir, 'none.srt'), /--subtitles fr=.*none\.srt: no such file/],
+    ] as const) {
+      const out = path.join(dir, 'refused');
+      const failed = await run(process.execPath, [
+        ...cli,
+        'convert',
+        input,
+        '-o',
+        out,
+        '-q',
+        '--subtitles',
+        `fr=${file}`,
+      ]).then(
+        () => assert.fail('convert succeeded'),
+        (err: { code: number; stderr: string }) => err,
+      );
+      assert.equal(failed.code, 1);
+      assert.match(failed.stderr, why);
+      assert.deepEqual(await readdir(out).catch(() => []), [], 'nothing in the output directory');
+    }
   });
 
   test('a task of the worker packages the same, and the dashboard offers its audio languages and subtitles', async () => {
