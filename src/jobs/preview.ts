@@ -4,7 +4,7 @@ import path from 'node:path';
 import type { Logger } from 'pino';
 import { ownedWorkDirName } from './work-dirs.js';
 import type { JobSettings } from './job-settings.js';
-import { checkLimits } from '../pipeline/convert.js';
+import { checkLimits, presentationEnd } from '../pipeline/convert.js';
 import { UNDETERMINED } from '../pipeline/languages.js';
 import { isHdr, type MediaInfo } from '../pipeline/media-info.js';
 import { nominalMediaBytes, planEncode, type EncodePlan, type EncodeSettings } from '../pipeline/plan.js';
@@ -94,7 +94,7 @@ export async function previewTask(deps: PreviewDeps, request: TaskRequest, signa
       inputPath: input.path,
       plan: planned,
       sidecars,
-      duration: media.duration,
+      duration: presentationEnd(media, planned),
       dir: path.join(workDir, 'text'),
       ctx: {
         tools: deps.tools,

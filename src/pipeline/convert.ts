@@ -99,7 +99,7 @@ export async function convert(
     inputPath,
     plan: planned,
     sidecars: options.subtitleFiles ?? {},
-    duration: media.duration,
+    duration: presentationEnd(media, planned),
     dir: path.join(workDir, 'text'),
     ctx,
   });
@@ -162,6 +162,17 @@ export async function convert(
   report('poster', 1);
 
   return { media, plan, package: pkg, poster: POSTER_NAME };
+}
+
+/**
+ * Where the package's video ends, seconds from the input's start: the video stream's end when the input says
+ * (a Matroska file's duration runs to its last subtitle), held to the audio's end when planned so.
+ */
+export function presentationEnd(media: MediaInfo, plan: Pick<EncodePlan, 'holdLastFrame'>): number {
+  const { video } = media;
+  if (video.duration === undefined) return media.duration;
+  const start = (video.startTime ?? media.startTime) - media.startTime;
+  return Math.min(media.duration, start + video.duration + (plan.holdLastFrame ?? 0));
 }
 
 /**

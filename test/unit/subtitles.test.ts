@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
+import { presentationEnd } from '../../src/pipeline/convert.js';
 import { planEncode } from '../../src/pipeline/plan.js';
 import { clipCues, decodeSubtitleBytes, parseSubtitles, toWebVtt } from '../../src/pipeline/subtitles.js';
 import { mediaInfo, testEncodeSettings } from '../helpers/media-info.js';
@@ -36,6 +37,12 @@ describe('subtitle files', () => {
       { start: 1, end: 3, text: 'a' },
       { start: 3, end: 4, text: 'b' },
     ]);
+  });
+  test("cues are clipped at the video's end, not the container's (a Matroska file lasts to its last cue)", () => {
+    const mkv = { ...mediaInfo(640, 360), duration: 9, startTime: 0.014 };
+    assert.equal(presentationEnd({ ...mkv, video: { ...mkv.video, duration: 5, startTime: 0.014 } }, {}), 5);
+    assert.equal(presentationEnd({ ...mkv, video: { ...mkv.video, duration: 5 } }, { holdLastFrame: 2 }), 7);
+    assert.equal(presentationEnd(mkv, {}), 9, 'a video stream that does not say: the container');
   });
   test('what is not subtitles says why', () => {
     assert.throws(() => decodeSubtitleBytes(Buffer.from([0x89, 0x50, 0x4e, 0x47, 0, 1])), /binary/);
