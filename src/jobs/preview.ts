@@ -4,7 +4,7 @@ import path from 'node:path';
 import type { Logger } from 'pino';
 import { ownedWorkDirName } from './work-dirs.js';
 import type { JobSettings } from './job-settings.js';
-import { checkLimits, presentationEnd } from '../pipeline/convert.js';
+import { checkLimits } from '../pipeline/convert.js';
 import { UNDETERMINED } from '../pipeline/languages.js';
 import { isHdr, type MediaInfo } from '../pipeline/media-info.js';
 import { nominalMediaBytes, planEncode, type EncodePlan, type EncodeSettings } from '../pipeline/plan.js';
@@ -15,7 +15,7 @@ import type { Storage } from '../storage/storage.js';
 import { packagePrefixFor, resolveEncodeSettings } from './encode-settings.js';
 import { fetchInput } from './fetch-input.js';
 import { fetchSidecars } from './storage-ends.js';
-import { prepareTextTracks } from '../pipeline/text-tracks.js';
+import { prepareTextTracks, skippedSubtitleMessage } from '../pipeline/text-tracks.js';
 
 export interface PreviewDeps {
   config: JobSettings;
@@ -90,11 +90,11 @@ export async function previewTask(deps: PreviewDeps, request: TaskRequest, signa
       workDir,
       signal,
     );
-    const text = await prepareTextTracks({
+    const { plan } = await prepareTextTracks({
       inputPath: input.path,
+      media,
       plan: planned,
       sidecars,
-      duration: presentationEnd(media, planned),
       dir: path.join(workDir, 'text'),
       ctx: {
         tools: deps.tools,
@@ -104,11 +104,6 @@ export async function previewTask(deps: PreviewDeps, request: TaskRequest, signa
         maxRuntimeMs: 300_000,
       },
     });
-    const plan = {
-      ...planned,
-      textTracks: text.tracks,
-      skippedSubtitles: [...planned.skippedSubtitles, ...text.skipped],
-    };
     return describePlan({
       request,
       prefix,
@@ -226,7 +221,7 @@ export function describePlan({
   for (const s of plan.skippedSubtitles) {
     warnings.push({
       code: 'subtitles_skipped',
-      message: `subtitle stream ${s.index} (${s.codec}) is not packaged: ${s.reason}`,
+      message: skippedSubtitleMessage(s),
     });
   }
   if (plan.holdLastFrame) {

@@ -8,6 +8,7 @@ import { convert, type ConversionResult, type ConvertStage } from '../pipeline/c
 import type { PackageResult } from '../pipeline/package.js';
 import { nominalMediaBytes, type EncodePlan, type EncodeSettings, type Rendition } from '../pipeline/plan.js';
 import type { ProbeResult } from '../pipeline/probe.js';
+import { skippedSubtitleMessage } from '../pipeline/text-tracks.js';
 import type { MediaTools } from '../pipeline/tools.js';
 import { checkConversion, readSourceSpans, type SourceSpans } from '../qc/check-conversion.js';
 import { diskFullInstead, ensureFreeSpace } from './fetch-input.js';
@@ -255,7 +256,7 @@ export function describeOutput({
 function skippedWarning(s: EncodePlan['skippedSubtitles'][number]): { code: string; message: string } {
   return {
     code: 'subtitles_skipped',
-    message: `subtitle stream ${s.index} (${s.codec}) is not packaged: ${s.reason}`,
+    message: skippedSubtitleMessage(s),
   };
 }
 

@@ -94,20 +94,15 @@ export async function convert(
     }));
   checkLimits(media, options.limits);
   await assertComplete(inputPath, media.formatName);
-  const planned = planEncode(media, options.settings);
   const text = await prepareTextTracks({
     inputPath,
-    plan: planned,
+    media,
+    plan: planEncode(media, options.settings),
     sidecars: options.subtitleFiles ?? {},
-    duration: presentationEnd(media, planned),
     dir: path.join(workDir, 'text'),
     ctx,
   });
-  const plan: EncodePlan = {
-    ...planned,
-    textTracks: text.tracks,
-    skippedSubtitles: [...planned.skippedSubtitles, ...text.skipped],
-  };
+  const { plan } = text;
   ctx.logger.info(
     {
       duration: media.duration,
@@ -162,17 +157,6 @@ export async function convert(
   report('poster', 1);
 
   return { media, plan, package: pkg, poster: POSTER_NAME };
-}
-
-/**
- * Where the package's video ends, seconds from the input's start: the video stream's end when the input says
- * (a Matroska file's duration runs to its last subtitle), held to the audio's end when planned so.
- */
-export function presentationEnd(media: MediaInfo, plan: Pick<EncodePlan, 'holdLastFrame'>): number {
-  const { video } = media;
-  if (video.duration === undefined) return media.duration;
-  const start = (video.startTime ?? media.startTime) - media.startTime;
-  return Math.min(media.duration, start + video.duration + (plan.holdLastFrame ?? 0));
 }
 
 /**

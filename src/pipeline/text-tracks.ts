@@ -4,16 +4,34 @@ import { TaskFailure } from '../domain/failures.js';
 import { runProcess } from '../process/run-process.js';
 import type { StageContext } from './context.js';
 import { inputGuardArgs } from './input-formats.js';
+import type { MediaInfo } from './media-info.js';
 import type { EncodePlan, TextTrackPlan } from './plan.js';
 import { normaliseSubtitles } from './subtitles.js';
 
 export interface PreparedText {
-  /** The text tracks that go into the package (an embedded stream without cues is left out). */
-  tracks: TextTrackPlan[];
+  /**
+   * The plan with the text tracks that go into the package (an embedded stream without cues is left out, and
+   * added to its skipped subtitles).
+   */
+  plan: EncodePlan;
   /** WebVTT file per track name, clipped to the video, for the packager. */
   files: Record<string, string>;
-  /** Embedded streams left out here, and why. */
-  skipped: EncodePlan['skippedSubtitles'];
+}
+
+/** What the status document and the plan say of a subtitle stream left out. */
+export function skippedSubtitleMessage(s: EncodePlan['skippedSubtitles'][number]): string {
+  return `subtitle stream ${s.index} (${s.codec}) is not packaged: ${s.reason}`;
+}
+
+/**
+ * Where the package's video ends, seconds from the input's start: the video stream's end when the input says
+ * (a Matroska file's duration runs to its last subtitle), held to the audio's end when planned so.
+ */
+export function presentationEnd(media: MediaInfo, plan: Pick<EncodePlan, 'holdLastFrame'>): number {
+  const { video } = media;
+  if (video.duration === undefined) return media.duration;
+  const start = (video.startTime ?? media.startTime) - media.startTime;
+  return Math.min(media.duration, start + video.duration + (plan.holdLastFrame ?? 0));
 }
 
 /**
@@ -24,22 +42,25 @@ export interface PreparedText {
  */
 export async function prepareTextTracks({
   inputPath,
+  media,
   plan,
   sidecars,
-  duration,
   dir,
   ctx,
 }: {
   inputPath: string;
+  media: MediaInfo;
   plan: EncodePlan;
   /** Local file of each request's subtitle file, by its filename. */
   sidecars: Record<string, string>;
-  duration: number;
   dir: string;
   ctx: StageContext;
 }): Promise<PreparedText> {
-  const result: PreparedText = { tracks: [], files: {}, skipped: [] };
-  if (!plan.textTracks.length) return result;
+  if (!plan.textTracks.length) return { plan, files: {} };
+  const duration = presentationEnd(media, plan);
+  const tracks: TextTrackPlan[] = [];
+  const files: Record<string, string> = {};
+  const skipped: EncodePlan['skippedSubtitles'] = [];
   await mkdir(dir, { recursive: true });
   const raw = (t: TextTrackPlan) => path.join(dir, `${t.name}.source.vtt`);
   const embedded = plan.textTracks.filter((t) => 'embedded' in t.source);
@@ -88,12 +109,15 @@ export async function prepareTextTracks({
             },
           );
       if (reason) {
-        result.skipped.push({ index, codec, reason });
+        skipped.push({ index, codec, reason });
         continue;
       }
     }
-    result.tracks.push(track);
-    result.files[track.name] = out;
+    tracks.push(track);
+    files[track.name] = out;
   }
-  return result;
+  return {
+    plan: { ...plan, textTracks: tracks, skippedSubtitles: [...plan.skippedSubtitles, ...skipped] },
+    files,
+  };
 }

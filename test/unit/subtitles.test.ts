@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { presentationEnd } from '../../src/pipeline/convert.js';
+import { presentationEnd } from '../../src/pipeline/text-tracks.js';
 import { planEncode } from '../../src/pipeline/plan.js';
 import { clipCues, decodeSubtitleBytes, parseSubtitles, toWebVtt } from '../../src/pipeline/subtitles.js';
 import { mediaInfo, testEncodeSettings } from '../helpers/media-info.js';
