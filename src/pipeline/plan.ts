@@ -154,6 +154,9 @@ export interface AudioPlan {
 }
 
 const MIN_BITRATE = 150_000;
+/** Audio and text tracks packaged at most (the source's first ones, the default audio track always). */
+export const MAX_AUDIO_TRACKS = 16;
+export const MAX_TEXT_TRACKS = 32;
 /**
  * How much larger than the highest rung it reaches a source must be for a rendition at its own size: below
  * that, the extra rung would add little over the one under it.
@@ -287,7 +290,10 @@ function planAudioTracks(media: MediaInfo, settings: EncodeSettings): AudioPlan[
     streams.find((a) => a.isDefault && !a.describesVideo) ??
     streams.find((a) => !a.describesVideo) ??
     streams[0]!;
-  const kept = settings.audioTracks === 'first' ? [chosen] : streams;
+  // A file may hold hundreds of streams; each track is an output of the encode and a stream of the packager.
+  const room = MAX_AUDIO_TRACKS - (streams.indexOf(chosen) < MAX_AUDIO_TRACKS ? 0 : 1);
+  const kept =
+    settings.audioTracks === 'first' ? [chosen] : streams.filter((a, i) => a === chosen || i < room);
   return kept.map((stream, i) => {
     const late = lateAudio(media, stream);
     const coded = planAudio(stream, late ? { ...settings, audioCopy: false } : settings);
@@ -320,14 +326,21 @@ function planTextTracks(
   const skippedSubtitles = streams
     .filter((s) => !TEXT_SUBTITLE_CODECS.has(s.codec))
     .map((s) => ({ index: s.index, codec: s.codec, reason: 'a picture-based format, not text' }));
-  const embedded = streams
-    .filter((s) => TEXT_SUBTITLE_CODECS.has(s.codec))
-    .map((s) => ({
-      language: toBcp47(s.language),
-      label: safeLabel(s.title),
-      forced: s.forced,
-      source: { embedded: s.index, codec: s.codec },
-    }));
+  const text = streams.filter((s) => TEXT_SUBTITLE_CODECS.has(s.codec));
+  const room = Math.max(0, MAX_TEXT_TRACKS - (settings.subtitles?.length ?? 0));
+  for (const s of text.slice(room)) {
+    skippedSubtitles.push({
+      index: s.index,
+      codec: s.codec,
+      reason: `more than ${MAX_TEXT_TRACKS} text tracks`,
+    });
+  }
+  const embedded = text.slice(0, room).map((s) => ({
+    language: toBcp47(s.language),
+    label: safeLabel(s.title),
+    forced: s.forced,
+    source: { embedded: s.index, codec: s.codec },
+  }));
   const sidecars = (settings.subtitles ?? []).map((s) => ({
     language: toBcp47(s.language),
     label: safeLabel(s.label),

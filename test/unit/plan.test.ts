@@ -116,6 +116,16 @@ describe('planEncode', () => {
       [1],
       'no default in the source: the first',
     );
+    const many = Array.from({ length: 40 }, (_, i) => ({
+      index: i + 1,
+      codec: 'aac',
+      channels: 2,
+      sampleRate: 48_000,
+      isDefault: i === 30,
+    }));
+    const capped = tracks({}, many);
+    assert.equal(capped.length, 16, 'at most 16 tracks of a file with 40');
+    assert.deepEqual(defaults(capped), [31], 'the default among them');
     const first = tracks({ audioTracks: 'first', defaultAudioLanguage: 'en-GB' });
     assert.deepEqual(
       first.map((a) => [a.name, a.sourceIndex, a.isDefault]),
