@@ -10,7 +10,7 @@ import {
   resolveRequestEncryption,
 } from '../jobs/encode-settings.js';
 import { ApiError } from './errors.js';
-import { videoCodecs, videoCodecSpecs } from '../pipeline/video-codecs.js';
+import { videoCodecSpecs } from '../pipeline/video-codecs.js';
 
 /**
  * Checks what the schema cannot (safe keys, callback target, known profile, metadata size) and returns the
