@@ -21,7 +21,7 @@ const dashjsScript = path.resolve(
   '../../node_modules/dashjs/dist/modern/umd/dash.all.min.js',
 );
 
-describe('video_codecs: one package with H.264, AV1 and VP9 ladders plays in Chromium', () => {
+describe('video_codecs: one package with H.264, AV1, VP9 and HEVC ladders plays in Chromium', () => {
   let svc: TestService;
   let browser: Browser;
   let doc: StatusDoc;
@@ -33,7 +33,7 @@ describe('video_codecs: one package with H.264, AV1 and VP9 ladders plays in Chr
     const clip = await generateClip({ width: 256, height: 144, seconds: 3, audio: true, fps: 24 });
     await copyFile(clip, path.join(svc.inputDir, 'codecs.mp4'));
     const id = await submit(svc.url, 'codecs.mp4', {
-      video_codecs: ['h264', 'av1', 'vp9'],
+      video_codecs: ['h264', 'av1', 'vp9', 'hevc'],
       ladder: [
         { height: 72, bitrate: 150_000 },
         { height: 144, bitrate: 300_000 },
@@ -53,7 +53,7 @@ describe('video_codecs: one package with H.264, AV1 and VP9 ladders plays in Chr
     const renditions = doc.output!.renditions;
     assert.deepEqual(
       renditions.map((r) => `${r.codec} ${r.height}`),
-      ['h264 72', 'av1 72', 'vp9 72', 'h264 144', 'av1 144', 'vp9 144'],
+      ['h264 72', 'av1 72', 'vp9 72', 'hevc 72', 'h264 144', 'av1 144', 'vp9 144', 'hevc 144'],
     );
     const xml = await readFile(path.join(svc.outputDir, doc.output!.manifest!.key), 'utf8');
     const sets = [...xml.matchAll(/<AdaptationSet[^>]*contentType="video"[\s\S]*?<\/AdaptationSet>/g)].map(
@@ -63,15 +63,17 @@ describe('video_codecs: one package with H.264, AV1 and VP9 ladders plays in Chr
       ['avc1', 'avc1'],
       ['av01', 'av01'],
       ['vp09', 'vp09'],
+      ['hvc1', 'hvc1'],
     ]);
     const videos = parseManifest(xml).representations.filter((r) => r.contentType === 'video');
-    assert.equal(videos.length, 6);
+    assert.equal(videos.length, 8);
     const timeline = (r: (typeof videos)[number]) =>
       r.segments.map((s) => `${s.start}+${s.duration}`).join(' ');
     assert.equal(videos[0]!.segments.length, 3, 'three 1 s segments');
     for (const r of videos) assert.equal(timeline(r), timeline(videos[0]!), `${r.codecs} ${r.height}p`);
     const hls = await readFile(path.join(svc.outputDir, doc.output!.hls_master!.key), 'utf8');
-    for (const codec of ['avc1.', 'av01.', 'vp09.']) assert.match(hls, new RegExp(`CODECS="${codec}`));
+    for (const codec of ['avc1.', 'av01.', 'vp09.', 'hvc1.'])
+      assert.match(hls, new RegExp(`CODECS="${codec}`));
   });
 
   test('Shaka Player plays it choosing AV1, VP9 or H.264 as told to prefer each', async () => {
