@@ -1,4 +1,7 @@
 import { AUDIO_DIR } from '../pipeline/package.js';
+import { THUMBNAIL_DIR } from '../pipeline/thumbnails.js';
+
+const THUMBNAIL_SHEET = new RegExp(`(^|/)${THUMBNAIL_DIR}/[^/]+\\.jpe?g$`, 'i');
 
 const types: Record<string, string> = {
   '.mpd': 'application/dash+xml',
@@ -27,7 +30,8 @@ export function contentTypeFor(key: string): string {
  * poster (top-level) are replaced in place.
  */
 export function isImmutableMedia(key: string): boolean {
-  return /\.(m4s|mp4|m4a)$/i.test(key) || (key.includes('/') && /\.jpe?g$/i.test(key));
+  // Keys may carry the output prefix: a sheet is known by its directory, not by a slash in the key.
+  return /\.(m4s|mp4|m4a)$/i.test(key) || THUMBNAIL_SHEET.test(key);
 }
 
 /** Manifests and playlists: published last. */

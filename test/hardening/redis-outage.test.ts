@@ -131,7 +131,7 @@ describe('a Redis outage longer than the lease, mid-encode (AOF)', () => {
       );
       assert.equal(worker.tasks('task completed').filter((t) => t === id).length, 1, 'encoded once');
       const files = (await readdir(pkgDir)).map((f) => f.replace(/-[0-9a-f]{6}$/, '-…')).sort();
-      assert.deepEqual(files, [`${id}-1-…`, 'manifest.mpd', 'master.m3u8', 'poster.jpg']);
+      assert.deepEqual(files, [`${id}-1-…`, 'manifest.mpd', 'master.m3u8', 'poster.jpg', 'thumbnails.vtt']);
       assert.deepEqual([...missing], [], 'the published manifests never pointed at a missing file');
     } finally {
       clearInterval(watch);
