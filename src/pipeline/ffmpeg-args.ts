@@ -60,6 +60,22 @@ export interface EncodeOutputs {
   thumbnails?: ThumbnailOutputs;
 }
 
+/**
+ * A part of the input encoded on its own (split and stitch, src/pipeline/chunks): times in seconds on the whole
+ * input's timeline, which the part's frames keep, so that the parts join into the same timeline.
+ */
+export interface EncodeSpan {
+  /** How FFmpeg opens the input (options and `-i` with its URL), in place of the local file's. */
+  input: string[];
+  /** Decoding starts at the keyframe at or before this. */
+  seekTo: number;
+  /** The frames kept: from `start`, up to before `end` (to the input's end when there is none). */
+  start: number;
+  end?: number;
+  /** Where its segments after the first start (see KeyframePlan.keyframeTimes). */
+  keyframeTimes: number[];
+}
+
 /** The file of frame `n` of an image2 output `pattern` (`%d`). */
 export function imageFrame(pattern: string, n: number): string {
   return pattern.replace('%d', String(n));
@@ -77,19 +93,23 @@ export function buildEncodeArgs(
   plan: EncodePlan,
   outputs: EncodeOutputs,
   tuning: EncodeTuning = defaultTuning,
+  span?: EncodeSpan,
 ): string[] {
   const pre: string[] = [];
+  // The last frame is held only where the video ends.
+  const toTheEnd = span?.end === undefined;
   if (plan.deinterlace) pre.push(DEINTERLACE);
   if (plan.frameRateLimit) pre.push(`fps=${plan.frameRateLimit}`);
   // 8-bit 4:2:0 is what every H.264 player decodes; 10-bit or 4:4:4 sources are converted once, before the split.
   // HDR sources keep their depth until they are tone-mapped (at the top rung's size, in filterGraph).
   if (!plan.toneMap) pre.push('format=yuv420p');
   // Video that ends before the audio: its last frame is held to the audio's end.
-  if (plan.holdLastFrame) pre.push(`tpad=stop_mode=clone:stop_duration=${plan.holdLastFrame}`);
+  if (plan.holdLastFrame && toTheEnd) pre.push(`tpad=stop_mode=clone:stop_duration=${plan.holdLastFrame}`);
   // A variable frame rate source's last frame lasts as long as in the source, not an average frame's time.
   // Only MP4 and MOV state a stream's duration as the end of its last frame; MPEG-TS's ends where that frame
   // starts, which would have the filter take the real last frame for its copy.
   else if (
+    toTheEnd &&
     plan.keepFrameTiming &&
     media.video.duration !== undefined &&
     /\b(mov|mp4)\b/.test(media.formatName)
@@ -107,6 +127,8 @@ export function buildEncodeArgs(
     const top = plan.renditions[plan.renditions.length - 1]!;
     pre.push(EVEN_CROP, padToAspect(top.width / top.height));
   }
+  // A part keeps its own frames exactly, by their times after the filters above (which saw the frames before).
+  if (span) pre.push(`trim=start=${span.start}${span.end === undefined ? '' : `:end=${span.end}`}`);
   const thumbnails =
     plan.thumbnails && outputs.thumbnails
       ? thumbnailFilters(plan.thumbnails, plan.toneMap, outputs.thumbnails.times)
@@ -131,12 +153,14 @@ export function buildEncodeArgs(
     '-hide_banner',
     '-nostdin',
     '-y',
+    ...(span
+      ? // The source's timestamps (from 0), not the seek point's: the parts share the whole's timeline.
+        ['-copyts', '-start_at_zero', '-noaccurate_seek', '-ss', span.seekTo.toFixed(6)]
+      : []),
+    ...(tuning.decodeThreads > 0 ? ['-threads', String(tuning.decodeThreads)] : []),
     // Only the local file may be opened, and only as a video container: a key can never smuggle in
     // concat:, http: or another protocol, nor an upload a playlist that names other files.
-    ...inputGuardArgs(),
-    ...(tuning.decodeThreads > 0 ? ['-threads', String(tuning.decodeThreads)] : []),
-    '-i',
-    `file:${inputPath}`,
+    ...(span?.input ?? [...inputGuardArgs(), '-i', `file:${inputPath}`]),
     ...primers.flat(),
     ...(tuning.filterThreads > 0 ? ['-filter_complex_threads', String(tuning.filterThreads)] : []),
     '-filter_complex',
@@ -158,7 +182,7 @@ export function buildEncodeArgs(
       '-1',
       ...videoCodecSpecs[r.codec].args({
         rendition: r,
-        plan,
+        plan: span ? { ...plan, keyframeTimes: span.keyframeTimes } : plan,
         averageFps: averageFps(media),
         threads: tuning.x264Threads,
       }),
@@ -185,38 +209,42 @@ export function buildEncodeArgs(
   if (thumbnails && outputs.thumbnails)
     args.push(...images('thumbnails', 5), `file:${outputs.thumbnails.pattern}`);
 
-  if (plan.audio && media.audio && outputs.audio) {
-    args.push(
-      '-map',
-      `0:${media.audio.index}`,
-      '-map_metadata',
-      '-1',
-      // The source's metadata stays out of the package (a phone's location among it); its language does not.
-      ...(plan.audio.language ? ['-metadata:s:a:0', `language=${plan.audio.language}`] : []),
-      ...(plan.audio.copy
-        ? // AAC from MPEG-TS, FLV or raw ADTS carries a header on every frame, and no setup for an MP4 header;
-          // the filter moves it there (and leaves AAC from MP4 or Matroska as it is).
-          ['-c:a', 'copy', '-bsf:a', 'aac_adtstoasc']
-        : // Stereo at 48 kHz plays everywhere; 5.1 sources are downmixed.
-          [
-            // Audio that starts after the video: silence from where the video starts.
-            ...(plan.audio.padStart ? ['-af', 'aresample=async=1:first_pts=0'] : []),
-            ...['-c:a', 'aac', '-b:a', String(plan.audio.bitrate)],
-            ...['-ac', String(plan.audio.channels), '-ar', String(plan.audio.sampleRate)],
-          ]),
-      '-vn',
-      // Audio has no keyframes to cut fragments at: one fragment per segment's worth of samples. The edit
-      // list that delay_moov allows hides the AAC encoder's priming samples, so audio stays in sync.
-      '-movflags',
-      '+empty_moov+delay_moov+default_base_moof',
-      '-frag_duration',
-      String(Math.round(plan.segmentDuration * 1e6)),
-      '-f',
-      'mp4',
-      `file:${outputs.audio}`,
-    );
-  }
+  if (outputs.audio) args.push(...audioOutputArgs(media, plan, outputs.audio));
   return args;
+}
+
+/** The audio's output (from input 0): copied or encoded as the plan says, fragmented MP4. None without audio. */
+export function audioOutputArgs(media: MediaInfo, plan: EncodePlan, file: string): string[] {
+  if (!plan.audio || !media.audio) return [];
+  return [
+    '-map',
+    `0:${media.audio.index}`,
+    '-map_metadata',
+    '-1',
+    // The source's metadata stays out of the package (a phone's location among it); its language does not.
+    ...(plan.audio.language ? ['-metadata:s:a:0', `language=${plan.audio.language}`] : []),
+    ...(plan.audio.copy
+      ? // AAC from MPEG-TS, FLV or raw ADTS carries a header on every frame, and no setup for an MP4 header;
+        // the filter moves it there (and leaves AAC from MP4 or Matroska as it is).
+        ['-c:a', 'copy', '-bsf:a', 'aac_adtstoasc']
+      : // Stereo at 48 kHz plays everywhere; 5.1 sources are downmixed.
+        [
+          // Audio that starts after the video: silence from where the video starts.
+          ...(plan.audio.padStart ? ['-af', 'aresample=async=1:first_pts=0'] : []),
+          ...['-c:a', 'aac', '-b:a', String(plan.audio.bitrate)],
+          ...['-ac', String(plan.audio.channels), '-ar', String(plan.audio.sampleRate)],
+        ]),
+    '-vn',
+    // Audio has no keyframes to cut fragments at: one fragment per segment's worth of samples. The edit
+    // list that delay_moov allows hides the AAC encoder's priming samples, so audio stays in sync.
+    '-movflags',
+    '+empty_moov+delay_moov+default_base_moof',
+    '-frag_duration',
+    String(Math.round(plan.segmentDuration * 1e6)),
+    '-f',
+    'mp4',
+    `file:${file}`,
+  ];
 }
 
 /** Whether the rungs are resized by zimg (FFmpeg's zscale) rather than libswscale. */

@@ -20,6 +20,11 @@ interface KeyframePlan {
   keyint: number;
   keepFrameTiming: boolean;
   keyframesByCount: boolean;
+  /**
+   * A part of a split input: its segments' starts after its first frame, as times on the input's timeline (the
+   * expression's `t` counts from the encode's first frame, which a part does not share with the whole).
+   */
+  keyframeTimes?: number[];
 }
 
 /** What one output's encoder needs to know. */
@@ -74,9 +79,9 @@ const threads = (n: number) => (n > 0 ? ['-threads', String(n)] : []);
  * encoder of the plan cannot be told where.
  */
 export function forceKeyframesExpr(plan: KeyframePlan): string {
-  return plan.keyframesByCount
-    ? `expr:eq(mod(n,${plan.gopFrames}),0)`
-    : `expr:gte(t,n_forced*${plan.segmentDuration})`;
+  if (plan.keyframesByCount) return `expr:eq(mod(n,${plan.gopFrames}),0)`;
+  if (plan.keyframeTimes) return plan.keyframeTimes.map((t) => t.toFixed(6)).join(',') || '0';
+  return `expr:gte(t,n_forced*${plan.segmentDuration})`;
 }
 
 /**

@@ -1,0 +1,118 @@
+import { mkdir } from 'node:fs/promises';
+import path from 'node:path';
+import { runProcess } from '../../process/run-process.js';
+import type { StageContext } from '../context.js';
+import { encodeOutputsIn } from '../encode.js';
+import { audioOutputArgs, buildEncodeArgs, parseProgressLine } from '../ffmpeg-args.js';
+import type { MediaInfo } from '../media-info.js';
+import type { EncodePlan } from '../plan.js';
+import { diskFullReport, processFailure } from '../process-failure.js';
+import { chunkInputArgs } from './chunk-input.js';
+import { chunkKeyframeTimes, isLastChunk, videoOrigin, type ChunkSpan } from './plan-chunks.js';
+
+/**
+ * How far before a chunk's start decoding is asked to begin: the seek lands on the keyframe at or before it,
+ * so the filters that look at neighbouring frames (deinterlacing, a frame rate limit) see the frames before
+ * the start as the whole run does, even when a keyframe sits exactly there.
+ */
+const PREROLL_SECONDS = 0.5;
+
+export interface VideoChunkJob {
+  /** A local path, or an http(s) URL (presigned) that FFmpeg reads in byte ranges. */
+  input: string;
+  media: MediaInfo;
+  plan: EncodePlan;
+  chunk: ChunkSpan;
+  outDir: string;
+  ctx: StageContext;
+  onProgress?: (fraction: number) => void;
+}
+
+/**
+ * Every video rendition of the plan for one chunk, from one decode (the same filter graph and encoders as the
+ * whole run's): decoding starts at the keyframe before the chunk, the frames before its start and from its end
+ * on are dropped by their times, keyframes fall at its segments' starts, and the frames keep the input's
+ * timestamps, so the chunks of a rendition join into the timeline one run makes. One fragmented MP4 per
+ * rendition name, in `outDir`.
+ */
+export async function encodeVideoChunk(o: VideoChunkJob): Promise<{ files: Record<string, string> }> {
+  const { media, plan, chunk, ctx } = o;
+  await mkdir(o.outDir, { recursive: true });
+  const { video } = encodeOutputsIn(o.outDir, plan);
+  const last = isLastChunk(chunk, media);
+  const origin = videoOrigin(media, plan);
+  const args = buildEncodeArgs(o.input, media, plan, { video }, undefined, {
+    input: chunkInputArgs(o.input),
+    seekTo: Math.max(0, origin + chunk.start - PREROLL_SECONDS),
+    start: roundTime(origin + chunk.start),
+    ...(last ? {} : { end: roundTime(origin + chunk.end) }),
+    keyframeTimes: chunkKeyframeTimes(chunk, plan, origin).map(roundTime),
+  });
+  // FFmpeg's output time stays at 0 with the input's timestamps kept: progress is counted in frames.
+  const fps = plan.frameRateLimit ?? (media.video.frameRate || 30);
+  const frames = Math.max(1, ((last ? media.duration - origin : chunk.end) - chunk.start) * fps);
+  await runFfmpeg(args, ctx, o.outDir, 'FFmpeg could not encode a chunk of the input', (line) => {
+    const frame = /^frame=(\d+)$/.exec(line.trim())?.[1];
+    if (frame !== undefined) o.onProgress?.(Math.min(1, Number(frame) / frames));
+  });
+  return { files: video };
+}
+
+export interface WholeAudioJob {
+  input: string;
+  media: MediaInfo;
+  plan: EncodePlan;
+  outFile: string;
+  ctx: StageContext;
+  onProgress?: (fraction: number) => void;
+}
+
+/**
+ * The audio of the whole input in one run, as the unsplit encode makes it (copied or encoded, fragmented MP4):
+ * never in chunks, whose AAC priming and frame boundaries would click at every join. Undefined when the plan
+ * has no audio.
+ */
+export async function encodeWholeAudio(o: WholeAudioJob): Promise<{ file: string } | undefined> {
+  const audio = audioOutputArgs(o.media, o.plan, o.outFile);
+  if (audio.length === 0) return undefined;
+  await mkdir(path.dirname(o.outFile), { recursive: true });
+  const args = [
+    ...['-hide_banner', '-nostdin', '-y'],
+    ...chunkInputArgs(o.input),
+    ...['-progress', 'pipe:1', '-nostats'],
+    ...audio,
+  ];
+  const duration = Math.max(1e-3, o.media.duration);
+  await runFfmpeg(args, o.ctx, path.dirname(o.outFile), 'FFmpeg could not encode the audio', (line) => {
+    const seconds = parseProgressLine(line);
+    if (seconds !== undefined) o.onProgress?.(Math.min(1, seconds / duration));
+  });
+  return { file: o.outFile };
+}
+
+/** Times as FFmpeg is given them, to the microsecond: the same value ends a chunk and starts the next. */
+function roundTime(seconds: number): number {
+  return Math.round(seconds * 1e6) / 1e6;
+}
+
+async function runFfmpeg(
+  args: string[],
+  ctx: StageContext,
+  outDir: string,
+  what: string,
+  onProgressLine: (line: string) => void,
+): Promise<void> {
+  try {
+    await runProcess(ctx.tools.ffmpeg, args, {
+      logger: ctx.logger,
+      signal: ctx.signal,
+      idleTimeoutMs: ctx.idleTimeoutMs,
+      timeoutMs: ctx.maxRuntimeMs,
+      tempDir: ctx.tempDir,
+      failOnStderr: diskFullReport,
+      onStdoutLine: onProgressLine,
+    });
+  } catch (err) {
+    throw processFailure(err, 'encode_failed', what, [outDir]);
+  }
+}

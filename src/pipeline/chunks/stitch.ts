@@ -1,0 +1,219 @@
+import { mkdir, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import type { EncryptionSpec } from '../../domain/encryption.js';
+import { runProcess } from '../../process/run-process.js';
+import type { StageContext } from '../context.js';
+import type { ConversionResult } from '../convert.js';
+import type { MediaInfo } from '../media-info.js';
+import { packageStreams } from '../package.js';
+import type { EncodePlan, Rendition } from '../plan.js';
+import { makePoster, POSTER_NAME } from '../poster.js';
+import { diskFullReport, processFailure } from '../process-failure.js';
+import { addThumbnailTrack } from '../thumbnail-track.js';
+import {
+  packageThumbnails,
+  thumbnailFilters,
+  thumbnailOutputsIn,
+  type ThumbnailResult,
+} from '../thumbnails.js';
+import { isUrlInput } from './chunk-input.js';
+
+export type StitchStage = 'join' | 'package' | 'poster';
+
+export interface StitchJob {
+  /** The input, when it is a local file: the poster comes from it (else from the joined top rendition). */
+  inputPath?: string;
+  media: MediaInfo;
+  plan: EncodePlan;
+  /** Each chunk's files by rendition name (what encodeVideoChunk returned), in chunk order. */
+  chunkFiles: Array<Record<string, string>>;
+  /** The audio of the whole input (encodeWholeAudio). */
+  audioFile?: string;
+  workDir: string;
+  /** The package's directory for the renditions' segments and playlists (see PackageOptions.mediaDir). */
+  mediaDir?: string;
+  encryption?: EncryptionSpec;
+  ctx: StageContext;
+  onProgress?: (stage: StitchStage, fraction: number) => void;
+}
+
+/**
+ * Joins each rendition's chunks into one file (FFmpeg's concat demuxer, packets copied with their own
+ * timestamps) and packages them with the audio as one run's streams are packaged, then the poster and the
+ * thumbnails: the same ConversionResult as convert(), in `workDir/package`.
+ */
+export async function stitchAndPackage(o: StitchJob): Promise<ConversionResult> {
+  const { media, plan, ctx } = o;
+  if (o.chunkFiles.length === 0) throw new Error('nothing to stitch: no chunk');
+  const joinDir = path.join(o.workDir, 'joined');
+  const pkgDir = path.join(o.workDir, 'package');
+  await mkdir(joinDir, { recursive: true });
+  await mkdir(ctx.tempDir, { recursive: true });
+
+  o.onProgress?.('join', 0);
+  const first = plan.renditions[0]!;
+  // Every rendition of a chunk starts at the same frame: one rendition's first timestamps serve them all.
+  const starts = await Promise.all(o.chunkFiles.map((files) => firstFrameTime(chunkFile(files, first), ctx)));
+  const video: Record<string, string> = {};
+  for (const [i, r] of plan.renditions.entries()) {
+    video[r.name] = await joinRendition({
+      parts: o.chunkFiles.map((files) => chunkFile(files, r)),
+      starts,
+      outFile: path.join(joinDir, `${r.name}.mp4`),
+      ctx,
+    });
+    o.onProgress?.('join', (i + 1) / plan.renditions.length);
+  }
+
+  o.onProgress?.('package', 0);
+  const pkg = await packageStreams({ video, audio: o.audioFile }, plan, pkgDir, ctx, {
+    mediaDir: o.mediaDir,
+    encryption: o.encryption ? { spec: o.encryption, keysDir: o.workDir } : undefined,
+  });
+  o.onProgress?.('package', 1);
+
+  o.onProgress?.('poster', 0);
+  const top = plan.renditions.at(-1)!;
+  const fromSource = o.inputPath !== undefined && !isUrlInput(o.inputPath);
+  await makePoster(
+    fromSource
+      ? { inputPath: o.inputPath!, media, plan, size: top, outFile: path.join(pkgDir, POSTER_NAME), ctx }
+      : {
+          inputPath: video[topRendition(plan).name]!,
+          media: asJoinedRendition(media),
+          plan: { deinterlace: false, toneMap: false },
+          size: top,
+          outFile: path.join(pkgDir, POSTER_NAME),
+          ctx,
+        },
+  );
+  pkg.files.push(POSTER_NAME);
+  const thumbnails = await makeThumbnails({ ...o, video, pkgDir });
+  if (thumbnails) {
+    if (pkg.dashManifest) await addThumbnailTrack(pkgDir, pkg.dashManifest, thumbnails);
+    pkg.files.push(thumbnails.vtt, ...thumbnails.sheets);
+  }
+  pkg.files.sort();
+  o.onProgress?.('poster', 1);
+  return { media, plan, package: pkg, poster: POSTER_NAME, ...(thumbnails ? { thumbnails } : {}) };
+}
+
+function chunkFile(files: Record<string, string>, r: Rendition): string {
+  const file = files[r.name];
+  if (!file) throw new Error(`a chunk has no file for ${r.name}`);
+  return file;
+}
+
+/**
+ * One rendition's chunks as one MP4. The concat demuxer places file k at the sum of the spans before it; with
+ * each span given as [its first frame's time, the next file's], that is where its frames already are, so the
+ * packets keep the timestamps they were encoded with (`-copyts`): the timeline of the whole input.
+ */
+async function joinRendition(o: {
+  parts: string[];
+  starts: number[];
+  outFile: string;
+  ctx: StageContext;
+}): Promise<string> {
+  const quote = (file: string) => `'${file.replace(/'/g, `'\\''`)}'`;
+  const lines = ['ffconcat version 1.0'];
+  o.parts.forEach((file, i) => {
+    lines.push(`file ${quote(file)}`, `inpoint ${i === 0 ? 0 : o.starts[i]!.toFixed(6)}`);
+    if (i + 1 < o.parts.length) lines.push(`outpoint ${o.starts[i + 1]!.toFixed(6)}`);
+  });
+  const list = `${o.outFile}.ffconcat`;
+  await writeFile(list, lines.join('\n') + '\n');
+  const args = [
+    ...['-hide_banner', '-nostdin', '-y', '-v', 'error'],
+    // The list and the chunks are the task's own files: local ones only, as MP4.
+    ...['-protocol_whitelist', 'file', '-format_whitelist', 'concat,mov', '-safe', '0'],
+    ...['-copyts', '-f', 'concat', '-i', `file:${list}`],
+    ...['-map', '0:v:0', '-c', 'copy', '-map_metadata', '-1', '-f', 'mp4', `file:${o.outFile}`],
+  ];
+  await run(args, o.ctx, 'FFmpeg could not join the chunks', [path.dirname(o.outFile)]);
+  return o.outFile;
+}
+
+/** The time of a file's first video frame (its first packet in decoding order is a keyframe). */
+async function firstFrameTime(file: string, ctx: StageContext): Promise<number> {
+  const { stdout } = await runProcess(
+    ctx.tools.ffprobe,
+    [
+      ...['-v', 'error', '-protocol_whitelist', 'file', '-select_streams', 'v:0'],
+      ...['-read_intervals', '%+#1', '-show_entries', 'packet=pts_time', '-of', 'csv=p=0', `file:${file}`],
+    ],
+    { logger: ctx.logger, signal: ctx.signal, timeoutMs: ctx.idleTimeoutMs, tempDir: ctx.tempDir },
+  ).catch((err: unknown) => {
+    throw processFailure(err, 'encode_failed', 'a chunk cannot be read', [path.dirname(file)]);
+  });
+  const t = Number(stdout.trim().split('\n')[0]);
+  if (!Number.isFinite(t)) throw new Error(`${path.basename(file)} has no video frame`);
+  return t;
+}
+
+/** The renditions smallest first, H.264 first within a size (the fastest to decode). */
+function bySize(plan: EncodePlan): Rendition[] {
+  const h264 = (r: Rendition) => Number(r.codec === 'h264');
+  return [...plan.renditions].sort((a, b) => a.width * a.height - b.width * b.height || h264(b) - h264(a));
+}
+
+/** The top size's rendition to decode. */
+function topRendition(plan: EncodePlan): Rendition {
+  const all = bySize(plan);
+  const top = all.at(-1)!;
+  return all.find((r) => r.width === top.width && r.height === top.height)!;
+}
+
+/** The input's description as a joined rendition's file has it: one video stream, first. */
+function asJoinedRendition(media: MediaInfo): MediaInfo {
+  return { ...media, video: { ...media.video, index: 0 } };
+}
+
+/**
+ * The seek-bar thumbnails from a decode of the smallest joined rendition at least their size (a small H.264
+ * stream decodes many times faster than the source, and the chunks need not make partial sheets that would
+ * have to be tiled again), with the times the frames carry: the input's.
+ */
+async function makeThumbnails(
+  o: StitchJob & { video: Record<string, string>; pkgDir: string },
+): Promise<ThumbnailResult | undefined> {
+  const thumbs = o.plan.thumbnails;
+  if (!thumbs) return undefined;
+  const source =
+    bySize(o.plan).find((r) => r.width >= thumbs.width && r.height >= thumbs.height) ?? topRendition(o.plan);
+  const dir = path.join(o.workDir, 'thumbnails');
+  await mkdir(dir, { recursive: true });
+  const outputs = thumbnailOutputsIn(dir);
+  const args = [
+    ...['-hide_banner', '-nostdin', '-y', '-v', 'error'],
+    ...['-protocol_whitelist', 'file', '-format_whitelist', 'mov', '-copyts'],
+    ...['-i', `file:${o.video[source.name]!}`],
+    ...['-filter_complex', `[0:v:0]${thumbnailFilters(thumbs, false, outputs.times)}[thumbnails]`],
+    ...['-map', '[thumbnails]', '-fps_mode', 'passthrough', '-c:v', 'mjpeg', '-q:v', '5'],
+    // Sheets from 1, as the encode's are once its primer (frame 0) is dropped.
+    ...['-start_number', '1', '-f', 'image2', `file:${outputs.pattern}`],
+  ];
+  await run(args, o.ctx, 'FFmpeg could not make the thumbnails', [dir]);
+  return packageThumbnails({
+    outputs,
+    plan: thumbs,
+    pkgDir: o.pkgDir,
+    mediaDir: o.mediaDir,
+    duration: o.media.duration,
+  });
+}
+
+async function run(args: string[], ctx: StageContext, what: string, hidePaths: string[]): Promise<void> {
+  try {
+    await runProcess(ctx.tools.ffmpeg, args, {
+      logger: ctx.logger,
+      signal: ctx.signal,
+      idleTimeoutMs: ctx.idleTimeoutMs,
+      timeoutMs: ctx.maxRuntimeMs,
+      tempDir: ctx.tempDir,
+      failOnStderr: diskFullReport,
+    });
+  } catch (err) {
+    throw processFailure(err, what.includes('join') ? 'package_failed' : 'encode_failed', what, hidePaths);
+  }
+}

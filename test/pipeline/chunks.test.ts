@@ -1,0 +1,229 @@
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { mkdir, mkdtemp, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { promisify } from 'node:util';
+import { after, before, describe, test } from 'node:test';
+import { canSplit, planChunks } from '../../src/pipeline/chunks/plan-chunks.js';
+import { convertInChunks } from '../../src/pipeline/chunks/convert-in-chunks.js';
+import { convert, type ConversionResult } from '../../src/pipeline/convert.js';
+import { planEncode, type EncodeSettings } from '../../src/pipeline/plan.js';
+import { defaultTools } from '../../src/pipeline/tools.js';
+import { createLogger } from '../../src/process/logger.js';
+import { mediaInfo, testEncodeSettings } from '../helpers/media-info.js';
+import { audioPacketsDigest, joinRepresentation, parseMpd } from '../helpers/package-check.js';
+
+const run = promisify(execFile);
+
+describe('planChunks', () => {
+  const plan = (duration: number, chunkSeconds = 12, segmentSeconds = 4) =>
+    planChunks({ duration, segmentSeconds, chunkSeconds, minInputSeconds: 0 }).map(
+      (c) => `${c.index}:${c.start}-${c.end}`,
+    );
+
+  test('whole segments per chunk, the last one taking the rest (shorter than a segment too)', () => {
+    assert.deepEqual(plan(30), ['0:0-12', '1:12-24', '2:24-30']);
+    assert.deepEqual(plan(25), ['0:0-12', '1:12-24', '2:24-25']);
+    // 10 s chunks of 4 s segments: rounded to 3 segments (12 s).
+    assert.deepEqual(plan(30, 10), ['0:0-12', '1:12-24', '2:24-30']);
+    // Less than a segment asked for: one segment each.
+    assert.deepEqual(plan(9, 1, 2), ['0:0-2', '1:2-4', '2:4-6', '3:6-8', '4:8-9']);
+  });
+
+  test('a remainder of a few frames joins the chunk before it: it may hold no video frame', () => {
+    assert.deepEqual(plan(24.2), ['0:0-12', '1:12-24.2']);
+  });
+
+  test('not split: chunk_seconds 0, an input no longer than the minimum, or a single chunk', () => {
+    assert.deepEqual(plan(30, 0), []);
+    assert.deepEqual(plan(12), []);
+    assert.deepEqual(plan(12.3), []);
+    assert.deepEqual(
+      planChunks({ duration: 300, segmentSeconds: 4, chunkSeconds: 60, minInputSeconds: 300 }),
+      [],
+    );
+    assert.equal(
+      planChunks({ duration: 301, segmentSeconds: 4, chunkSeconds: 60, minInputSeconds: 300 }).length,
+      6,
+    );
+  });
+});
+
+describe('canSplit', () => {
+  const settings: EncodeSettings = { ...testEncodeSettings };
+  test('deinterlacing, a frame rate limit, HDR and a variable frame rate split; no index, a held last frame or AV1 off the grid do not', () => {
+    const ok = (media: ReturnType<typeof mediaInfo>, s = settings) => canSplit(planEncode(media, s), media);
+    assert.deepEqual(ok(mediaInfo(1280, 720, { interlaced: true })), { ok: true });
+    assert.deepEqual(ok(mediaInfo(1280, 720, { frameRate: 120 })), { ok: true });
+    assert.deepEqual(ok(mediaInfo(1280, 720, { colorTransfer: 'smpte2084' })), { ok: true });
+    assert.deepEqual(ok(mediaInfo(1280, 720, { variableFrameRate: true, frameRate: 27.3 })), { ok: true });
+    const ts = { ...mediaInfo(1280, 720), formatName: 'mpegts' };
+    assert.match(String((ok(ts) as { reason: string }).reason), /mpegts.*no index/);
+    const held = mediaInfo(1280, 720, { duration: 6, startTime: 0 });
+    held.audio = { ...held.audio!, duration: 10, startTime: 0 };
+    assert.match(String((ok(held) as { reason: string }).reason), /last frame is held/);
+    const av1 = { ...settings, codecs: ['h264', 'av1'] as EncodeSettings['codecs'] };
+    assert.deepEqual(ok(mediaInfo(1280, 720, { frameRate: 30 }), av1), { ok: true });
+    assert.match(
+      String((ok(mediaInfo(1280, 720, { frameRate: 29.97 }), av1) as { reason: string }).reason),
+      /keyframes by count/,
+    );
+  });
+});
+
+/** Video packets' presentation times, in order, to the microsecond. */
+async function videoTimes(file: string): Promise<number[]> {
+  const { stdout } = await run('ffprobe', [
+    ...['-v', 'error', '-select_streams', 'v:0', '-show_entries', 'packet=pts_time', '-of', 'csv=p=0', file],
+  ]);
+  return stdout
+    .split('\n')
+    .filter(Boolean)
+    .map((l) => Math.round(Number(l) * 1e6) / 1e6)
+    .sort((a, b) => a - b);
+}
+
+/** Each representation's SegmentTimeline as the MPD writes it. */
+function timelines(xml: string): string[] {
+  return [...xml.matchAll(/<SegmentTimeline>[\s\S]*?<\/SegmentTimeline>/g)].map((m) =>
+    m[0].replace(/\s+/g, ' '),
+  );
+}
+
+describe('split and stitch (real FFmpeg): the package is the one a single run makes', () => {
+  let root: string;
+  const ctx = () => ({
+    tools: defaultTools(),
+    logger: createLogger('silent'),
+    idleTimeoutMs: 60_000,
+    maxRuntimeMs: 300_000,
+    tempDir: path.join(root, 'tmp'),
+  });
+  const settings: EncodeSettings = {
+    ...testEncodeSettings,
+    preset: 'ultrafast',
+    segmentDuration: 2,
+    formats: ['dash', 'hls'],
+    ladder: [
+      { height: 90, bitrate: 150_000 },
+      { height: 180, bitrate: 300_000 },
+    ],
+  };
+  const limits = { maxDurationSeconds: 3600, maxPixels: 1e8, maxFrameRate: 240 };
+
+  before(async () => {
+    root = await mkdtemp(path.join(tmpdir(), 'dvc-chunks-'));
+    await mkdir(path.join(root, 'tmp'));
+  });
+  after(async () => {
+    await rm(root, { recursive: true, force: true });
+  });
+  /**
+   * The split run of `input` against the source (every frame once, at its time; each segment starting at the
+   * first frame of its time) and, when given, against one run of it (the same timeline, frames, audio and
+   * thumbnails).
+   */
+  async function checkSplit(name: string, input: string, chunkSeconds: number, one?: ConversionResult) {
+    const split = await convertInChunks(input, path.join(root, `${name}-split`), ctx(), {
+      settings,
+      limits,
+      chunkSeconds,
+      parallel: 2,
+    });
+    const mpd = (r: ConversionResult) => readFile(path.join(r.package.dir, r.package.dashManifest!), 'utf8');
+    const splitXml = await mpd(split);
+    const oneXml = one && (await mpd(one));
+    if (one && oneXml) {
+      assert.deepEqual(
+        timelines(splitXml),
+        timelines(oneXml),
+        'the same segment timeline in every representation',
+      );
+      assert.deepEqual(split.package.files, one.package.files, 'the same files');
+      assert.deepEqual(split.thumbnails?.times, one.thumbnails?.times, 'thumbnails at the same times');
+    }
+
+    // Times from the video's first frame, as the package has them.
+    const fromFirst = (times: number[]) => times.map((t) => Math.round((t - times[0]!) * 1e6) / 1e6);
+    const source = fromFirst(await videoTimes(input));
+    const segment = (t: number) => Math.floor(t / settings.segmentDuration + 1e-6);
+    const segmentStarts = source.filter((t, k) => k === 0 || segment(t) > segment(source[k - 1]!));
+    const reps = parseMpd(splitXml).representations;
+    const oneReps = oneXml ? parseMpd(oneXml).representations : [];
+    const tmp = await mkdtemp(path.join(root, 'joined-'));
+    const tmpOne = await mkdtemp(path.join(root, 'joined-one-'));
+    for (const [i, rep] of reps.entries()) {
+      const file = await joinRepresentation(split.package.dir, rep, tmp);
+      const oneFile = one && (await joinRepresentation(one.package.dir, oneReps[i]!, tmpOne));
+      if (rep.contentType === 'audio') {
+        if (oneFile)
+          assert.equal(await audioPacketsDigest(file), await audioPacketsDigest(oneFile), 'the same audio');
+        continue;
+      }
+      const times = fromFirst(await videoTimes(file));
+      assert.equal(times.length, source.length, `${rep.id}: as many frames as the source`);
+      // Every frame once, at the source's time: none lost or doubled at a join.
+      const off = times.filter((t, k) => Math.abs(t - source[k]!) > 1e-3);
+      assert.deepEqual(off, [], `${rep.id}: frames at the source's times`);
+      if (oneFile)
+        assert.deepEqual(times, fromFirst(await videoTimes(oneFile)), `${rep.id}: as one run has them`);
+      const starts = rep.durations.map((_, k) => rep.durations.slice(0, k).reduce((a, b) => a + b, 0));
+      assert.deepEqual(
+        starts.map((t) => t.toFixed(3)),
+        segmentStarts.map((t) => t.toFixed(3)),
+        `${rep.id}: each segment starts at the first frame of its time`,
+      );
+    }
+    return split;
+  }
+
+  test('CFR with keyframes 10 s apart and a last chunk shorter than a segment', async () => {
+    // 13 s at 30 fps, keyframes at 0 and 10 s only: chunks start at 4, 8 and 12 s, far from any keyframe
+    // (4 s decoded and dropped before the second), and the last chunk is 1 s of a 2 s segment.
+    const input = path.join(root, 'sparse-keyframes.mp4');
+    await run('ffmpeg', [
+      ...['-v', 'error', '-f', 'lavfi', '-i', 'testsrc2=size=320x180:rate=30:duration=13'],
+      ...['-f', 'lavfi', '-i', 'sine=frequency=440:sample_rate=48000:duration=13'],
+      ...[
+        '-c:v',
+        'libx264',
+        '-preset',
+        'ultrafast',
+        '-g',
+        '300',
+        '-pix_fmt',
+        'yuv420p',
+        '-c:a',
+        'aac',
+        input,
+      ],
+    ]);
+    const { stdout } = await run('ffprobe', [
+      ...['-v', 'error', '-select_streams', 'v', '-show_entries', 'packet=pts_time,flags', '-of', 'csv=p=0'],
+      input,
+    ]);
+    const keyframes = stdout
+      .split('\n')
+      .filter((l) => l.includes(',K'))
+      .map((l) => Number(l.split(',')[0]));
+    assert.deepEqual(keyframes, [0, 10], 'the source has keyframes 10 s apart');
+    const one = await convert(input, path.join(root, 'sparse-one'), ctx(), { settings, limits });
+    const split = await checkSplit('sparse', input, 4, one);
+    assert.equal(split.package.files.filter((f) => /video_180p\/\d+\.m4s$/.test(f)).length, 7);
+  });
+
+  test('a variable frame rate source keeps every frame at its own time across the joins', async () => {
+    // 30 fps for 2 s, then every third frame (10 fps), then 30 fps again: irregular spacing at the joins.
+    const input = path.join(root, 'vfr.mp4');
+    await run('ffmpeg', [
+      ...['-v', 'error', '-f', 'lavfi', '-i', 'testsrc2=size=320x180:rate=30:duration=9'],
+      ...['-vf', `select='lt(n\\,60)+gt(n\\,180)+not(mod(n\\,3))'`, '-fps_mode', 'vfr'],
+      ...['-c:v', 'libx264', '-preset', 'ultrafast', '-g', '60', '-pix_fmt', 'yuv420p', input],
+    ]);
+    // Not against one run: with its poster and thumbnail inputs, FFmpeg 5.1 puts that run's frames on the
+    // average rate's grid (`-enc_time_base -1` finds no single input's time base), which the chunks do not.
+    const split = await checkSplit('vfr', input, 2);
+    assert.ok(split.plan.keepFrameTiming, 'planned as a variable frame rate');
+  });
+});
