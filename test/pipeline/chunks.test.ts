@@ -5,7 +5,11 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { after, before, describe, test } from 'node:test';
+import { GetObjectCommand } from '@aws-sdk/client-s3';
+import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
+import { encodeVideoChunk } from '../../src/pipeline/chunks/encode-chunk.js';
 import { canSplit, planChunks } from '../../src/pipeline/chunks/plan-chunks.js';
+import { probeSource } from '../../src/pipeline/probe.js';
 import { convertInChunks } from '../../src/pipeline/chunks/convert-in-chunks.js';
 import { convert, type ConversionResult } from '../../src/pipeline/convert.js';
 import { planEncode, type EncodeSettings } from '../../src/pipeline/plan.js';
@@ -13,6 +17,7 @@ import { defaultTools } from '../../src/pipeline/tools.js';
 import { createLogger } from '../../src/process/logger.js';
 import { mediaInfo, testEncodeSettings } from '../helpers/media-info.js';
 import { audioPacketsDigest, joinRepresentation, parseMpd } from '../helpers/package-check.js';
+import { startS3Server } from '../helpers/s3-server.js';
 
 const run = promisify(execFile);
 
@@ -112,6 +117,31 @@ describe('split and stitch (real FFmpeg): the package is the one a single run ma
   };
   const limits = { maxDurationSeconds: 3600, maxPixels: 1e8, maxFrameRate: 240 };
 
+  let sparse: Promise<string> | undefined;
+  /** 13 s at 30 fps with keyframes at 0 and 10 s only, made once. */
+  const sparseClip = () =>
+    (sparse ??= (async () => {
+      const input = path.join(root, 'sparse-keyframes.mp4');
+      await run('ffmpeg', [
+        ...['-v', 'error', '-f', 'lavfi', '-i', 'testsrc2=size=320x180:rate=30:duration=13'],
+        ...['-f', 'lavfi', '-i', 'sine=frequency=440:sample_rate=48000:duration=13'],
+        ...[
+          '-c:v',
+          'libx264',
+          '-preset',
+          'ultrafast',
+          '-g',
+          '300',
+          '-pix_fmt',
+          'yuv420p',
+          '-c:a',
+          'aac',
+          input,
+        ],
+      ]);
+      return input;
+    })());
+
   before(async () => {
     root = await mkdtemp(path.join(tmpdir(), 'dvc-chunks-'));
     await mkdir(path.join(root, 'tmp'));
@@ -181,24 +211,7 @@ describe('split and stitch (real FFmpeg): the package is the one a single run ma
   test('CFR with keyframes 10 s apart and a last chunk shorter than a segment', async () => {
     // 13 s at 30 fps, keyframes at 0 and 10 s only: chunks start at 4, 8 and 12 s, far from any keyframe
     // (4 s decoded and dropped before the second), and the last chunk is 1 s of a 2 s segment.
-    const input = path.join(root, 'sparse-keyframes.mp4');
-    await run('ffmpeg', [
-      ...['-v', 'error', '-f', 'lavfi', '-i', 'testsrc2=size=320x180:rate=30:duration=13'],
-      ...['-f', 'lavfi', '-i', 'sine=frequency=440:sample_rate=48000:duration=13'],
-      ...[
-        '-c:v',
-        'libx264',
-        '-preset',
-        'ultrafast',
-        '-g',
-        '300',
-        '-pix_fmt',
-        'yuv420p',
-        '-c:a',
-        'aac',
-        input,
-      ],
-    ]);
+    const input = await sparseClip();
     const { stdout } = await run('ffprobe', [
       ...['-v', 'error', '-select_streams', 'v', '-show_entries', 'packet=pts_time,flags', '-of', 'csv=p=0'],
       input,
@@ -225,5 +238,82 @@ describe('split and stitch (real FFmpeg): the package is the one a single run ma
     // average rate's grid (`-enc_time_base -1` finds no single input's time base), which the chunks do not.
     const split = await checkSplit('vfr', input, 2);
     assert.ok(split.plan.keepFrameTiming, 'planned as a variable frame rate');
+  });
+
+  test('a chunk read from a presigned URL is the chunk read from the file, and the URL is never on a command line', async () => {
+    const input = await sparseClip();
+    const s3 = await startS3Server();
+    try {
+      const bucket = await s3.createBucket('chunks');
+      await s3.putFile(bucket, 'in/sparse.mp4', input);
+      const url = await getSignedUrl(
+        s3.client,
+        new GetObjectCommand({ Bucket: bucket, Key: 'in/sparse.mp4' }),
+        {
+          expiresIn: 600,
+        },
+      );
+      assert.match(url, /X-Amz-Signature=/);
+      const { media } = await probeSource(input, { ffprobe: 'ffprobe', ffmpeg: 'ffmpeg' });
+      const plan = planEncode(media, settings);
+      const chunk = planChunks({
+        duration: media.duration,
+        segmentSeconds: 2,
+        chunkSeconds: 4,
+        minInputSeconds: 0,
+      })[1]!;
+      const lines: string[] = [];
+      const logger = createLogger('debug', { write: (line: string) => void lines.push(line) });
+      const encodeFrom = async (from: string, dir: string, log = ctx().logger) =>
+        (
+          await encodeVideoChunk({
+            input: from,
+            media,
+            plan,
+            chunk,
+            outDir: path.join(root, dir),
+            ctx: { ...ctx(), logger: log },
+          })
+        ).files;
+      const [viaUrl, local] = [
+        await encodeFrom(url, 'from-url', logger),
+        await encodeFrom(input, 'from-file'),
+      ];
+      for (const r of plan.renditions) {
+        const packets = async (file: string) =>
+          (
+            await run('ffmpeg', [
+              '-v',
+              'error',
+              '-i',
+              file,
+              '-map',
+              '0:v',
+              '-c',
+              'copy',
+              '-f',
+              'framemd5',
+              '-',
+            ])
+          ).stdout;
+        assert.equal(
+          await packets(viaUrl[r.name]!),
+          await packets(local[r.name]!),
+          `${r.name}: the same packets`,
+        );
+      }
+      const spawned = lines.filter((l) => l.includes('"spawn"'));
+      assert.ok(
+        spawned.some((l) => l.includes('http://127.0.0.1:')),
+        'FFmpeg read a local relay',
+      );
+      assert.deepEqual(
+        lines.filter((l) => l.includes('X-Amz-') || l.includes(s3.endpoint)),
+        [],
+        'no log line holds the signed URL',
+      );
+    } finally {
+      await s3.stop();
+    }
   });
 });

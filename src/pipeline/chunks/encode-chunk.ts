@@ -7,7 +7,7 @@ import { audioOutputArgs, buildEncodeArgs, parseProgressLine } from '../ffmpeg-a
 import type { MediaInfo } from '../media-info.js';
 import type { EncodePlan } from '../plan.js';
 import { diskFullReport, processFailure } from '../process-failure.js';
-import { chunkInputArgs } from './chunk-input.js';
+import { withChunkInput } from './chunk-input.js';
 import { chunkKeyframeTimes, isLastChunk, videoOrigin, type ChunkSpan } from './plan-chunks.js';
 
 /**
@@ -41,8 +41,8 @@ export async function encodeVideoChunk(o: VideoChunkJob): Promise<{ files: Recor
   const { video } = encodeOutputsIn(o.outDir, plan);
   const last = isLastChunk(chunk, media);
   const origin = videoOrigin(media, plan);
-  const args = buildEncodeArgs(o.input, media, plan, { video }, undefined, {
-    input: chunkInputArgs(o.input),
+  const span = (input: string[]) => ({
+    input,
     seekTo: Math.max(0, origin + chunk.start - PREROLL_SECONDS),
     start: roundTime(origin + chunk.start),
     ...(last ? {} : { end: roundTime(origin + chunk.end) }),
@@ -51,10 +51,22 @@ export async function encodeVideoChunk(o: VideoChunkJob): Promise<{ files: Recor
   // FFmpeg's output time stays at 0 with the input's timestamps kept: progress is counted in frames.
   const fps = plan.frameRateLimit ?? (media.video.frameRate || 30);
   const frames = Math.max(1, ((last ? media.duration - origin : chunk.end) - chunk.start) * fps);
-  await runFfmpeg(args, ctx, o.outDir, 'FFmpeg could not encode a chunk of the input', (line) => {
+  const onLine = (line: string) => {
     const frame = /^frame=(\d+)$/.exec(line.trim())?.[1];
     if (frame !== undefined) o.onProgress?.(Math.min(1, Number(frame) / frames));
-  });
+  };
+  await withChunkInput(
+    o.input,
+    (input) =>
+      runFfmpeg(
+        buildEncodeArgs(o.input, media, plan, { video }, undefined, span(input)),
+        ctx,
+        o.outDir,
+        'FFmpeg could not encode a chunk of the input',
+        onLine,
+      ),
+    ctx.logger,
+  );
   return { files: video };
 }
 
@@ -76,17 +88,23 @@ export async function encodeWholeAudio(o: WholeAudioJob): Promise<{ file: string
   const audio = audioOutputArgs(o.media, o.plan, o.outFile);
   if (audio.length === 0) return undefined;
   await mkdir(path.dirname(o.outFile), { recursive: true });
-  const args = [
-    ...['-hide_banner', '-nostdin', '-y'],
-    ...chunkInputArgs(o.input),
-    ...['-progress', 'pipe:1', '-nostats'],
-    ...audio,
-  ];
   const duration = Math.max(1e-3, o.media.duration);
-  await runFfmpeg(args, o.ctx, path.dirname(o.outFile), 'FFmpeg could not encode the audio', (line) => {
+  const onLine = (line: string) => {
     const seconds = parseProgressLine(line);
     if (seconds !== undefined) o.onProgress?.(Math.min(1, seconds / duration));
-  });
+  };
+  await withChunkInput(
+    o.input,
+    (input) =>
+      runFfmpeg(
+        [...['-hide_banner', '-nostdin', '-y'], ...input, ...['-progress', 'pipe:1', '-nostats'], ...audio],
+        o.ctx,
+        path.dirname(o.outFile),
+        'FFmpeg could not encode the audio',
+        onLine,
+      ),
+    o.ctx.logger,
+  );
   return { file: o.outFile };
 }
 
