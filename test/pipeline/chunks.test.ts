@@ -154,9 +154,15 @@ describe('split and stitch (real FFmpeg): the package is the one a single run ma
    * first frame of its time) and, when given, against one run of it (the same timeline, frames, audio and
    * thumbnails).
    */
-  async function checkSplit(name: string, input: string, chunkSeconds: number, one?: ConversionResult) {
+  async function checkSplit(
+    name: string,
+    input: string,
+    chunkSeconds: number,
+    one?: ConversionResult,
+    options: Partial<EncodeSettings> = {},
+  ) {
     const split = await convertInChunks(input, path.join(root, `${name}-split`), ctx(), {
-      settings,
+      settings: { ...settings, ...options },
       limits,
       chunkSeconds,
       parallel: 2,
@@ -170,15 +176,13 @@ describe('split and stitch (real FFmpeg): the package is the one a single run ma
         timelines(oneXml),
         'the same segment timeline in every representation',
       );
-      assert.deepEqual(split.package.files, one.package.files, 'the same files');
+      assert.deepEqual([...split.package.files].sort(), [...one.package.files].sort(), 'the same files');
       assert.deepEqual(split.thumbnails?.times, one.thumbnails?.times, 'thumbnails at the same times');
     }
 
     // Times from the video's first frame, as the package has them.
     const fromFirst = (times: number[]) => times.map((t) => Math.round((t - times[0]!) * 1e6) / 1e6);
-    const source = fromFirst(await videoTimes(input));
     const segment = (t: number) => Math.floor(t / settings.segmentDuration + 1e-6);
-    const segmentStarts = source.filter((t, k) => k === 0 || segment(t) > segment(source[k - 1]!));
     const reps = parseMpd(splitXml).representations;
     const oneReps = oneXml ? parseMpd(oneXml).representations : [];
     const tmp = await mkdtemp(path.join(root, 'joined-'));
@@ -192,12 +196,15 @@ describe('split and stitch (real FFmpeg): the package is the one a single run ma
         continue;
       }
       const times = fromFirst(await videoTimes(file));
+      // The source's frames; after a frame rate limit, those one run makes of them.
+      const source = fromFirst(await videoTimes(split.plan.frameRateLimit ? oneFile! : input));
       assert.equal(times.length, source.length, `${rep.id}: as many frames as the source`);
       // Every frame once, at the source's time: none lost or doubled at a join.
       const off = times.filter((t, k) => Math.abs(t - source[k]!) > 1e-3);
       assert.deepEqual(off, [], `${rep.id}: frames at the source's times`);
       if (oneFile)
         assert.deepEqual(times, fromFirst(await videoTimes(oneFile)), `${rep.id}: as one run has them`);
+      const segmentStarts = source.filter((t, k) => k === 0 || segment(t) > segment(source[k - 1]!));
       const starts = rep.durations.map((_, k) => rep.durations.slice(0, k).reduce((a, b) => a + b, 0));
       assert.deepEqual(
         starts.map((t) => t.toFixed(3)),
@@ -224,6 +231,30 @@ describe('split and stitch (real FFmpeg): the package is the one a single run ma
     const one = await convert(input, path.join(root, 'sparse-one'), ctx(), { settings, limits });
     const split = await checkSplit('sparse', input, 4, one);
     assert.equal(split.package.files.filter((f) => /video_180p\/\d+\.m4s$/.test(f)).length, 7);
+  });
+
+  test('an interlaced 50 fps source, deinterlaced and limited to 25 fps, splits as one run encodes it', async () => {
+    const input = path.join(root, 'interlaced.mp4');
+    await run('ffmpeg', [
+      ...[
+        '-v',
+        'error',
+        '-f',
+        'lavfi',
+        '-i',
+        'testsrc2=size=320x180:rate=50:duration=5',
+        '-vf',
+        'setfield=tff',
+      ],
+      ...['-c:v', 'libx264', '-preset', 'ultrafast', '-flags', '+ildct+ilme', '-pix_fmt', 'yuv420p', input],
+    ]);
+    const options = { maxFrameRate: 25, thumbnails: false, ladder: [{ height: 180, bitrate: 300_000 }] };
+    const one = await convert(input, path.join(root, 'interlaced-one'), ctx(), {
+      settings: { ...settings, ...options },
+      limits,
+    });
+    assert.ok(one.plan.deinterlace && one.plan.frameRateLimit === 25, 'deinterlaced and limited');
+    await checkSplit('interlaced', input, 2, one, options);
   });
 
   test('a variable frame rate source keeps every frame at its own time across the joins', async () => {
