@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { mkdir, mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -15,6 +16,7 @@ import { convert, type ConversionResult } from '../../src/pipeline/convert.js';
 import { planEncode, type EncodeSettings } from '../../src/pipeline/plan.js';
 import { defaultTools } from '../../src/pipeline/tools.js';
 import { createLogger } from '../../src/process/logger.js';
+import { generateClip } from '../helpers/media.js';
 import { mediaInfo, testEncodeSettings } from '../helpers/media-info.js';
 import { audioPacketsDigest, joinRepresentation, parseMpd } from '../helpers/package-check.js';
 import { startS3Server } from '../helpers/s3-server.js';
@@ -118,12 +120,12 @@ describe('split and stitch (real FFmpeg): the package is the one a single run ma
   const limits = { maxDurationSeconds: 3600, maxPixels: 1e8, maxFrameRate: 240 };
 
   let sparse: Promise<string> | undefined;
-  /** 13 s at 30 fps with keyframes at 0 and 10 s only, made once. */
+  /** 13 s at 29.83 fps (not a whole number of frames per segment) with keyframes 10 s apart only, made once. */
   const sparseClip = () =>
     (sparse ??= (async () => {
       const input = path.join(root, 'sparse-keyframes.mp4');
       await run('ffmpeg', [
-        ...['-v', 'error', '-f', 'lavfi', '-i', 'testsrc2=size=320x180:rate=30:duration=13'],
+        ...['-v', 'error', '-f', 'lavfi', '-i', 'testsrc2=size=320x180:rate=179/6:duration=13'],
         ...['-f', 'lavfi', '-i', 'sine=frequency=440:sample_rate=48000:duration=13'],
         ...[
           '-c:v',
@@ -216,7 +218,7 @@ describe('split and stitch (real FFmpeg): the package is the one a single run ma
   }
 
   test('CFR with keyframes 10 s apart and a last chunk shorter than a segment', async () => {
-    // 13 s at 30 fps, keyframes at 0 and 10 s only: chunks start at 4, 8 and 12 s, far from any keyframe
+    // 13 s at 29.83 fps, keyframes at 0 and 10.06 s only: chunks start at 4, 8 and 12 s, far from any keyframe
     // (4 s decoded and dropped before the second), and the last chunk is 1 s of a 2 s segment.
     const input = await sparseClip();
     const { stdout } = await run('ffprobe', [
@@ -227,7 +229,11 @@ describe('split and stitch (real FFmpeg): the package is the one a single run ma
       .split('\n')
       .filter((l) => l.includes(',K'))
       .map((l) => Number(l.split(',')[0]));
-    assert.deepEqual(keyframes, [0, 10], 'the source has keyframes 10 s apart');
+    assert.deepEqual(
+      keyframes.map((t) => t.toFixed(2)),
+      ['0.00', '10.06'],
+      'the source has keyframes 10 s apart',
+    );
     const one = await convert(input, path.join(root, 'sparse-one'), ctx(), { settings, limits });
     const split = await checkSplit('sparse', input, 4, one);
     assert.equal(split.package.files.filter((f) => /video_180p\/\d+\.m4s$/.test(f)).length, 7);
@@ -255,6 +261,34 @@ describe('split and stitch (real FFmpeg): the package is the one a single run ma
     });
     assert.ok(one.plan.deinterlace && one.plan.frameRateLimit === 25, 'deinterlaced and limited');
     await checkSplit('interlaced', input, 2, one, options);
+  });
+
+  test('encryption: the stitched package is encrypted as one run encrypts it, the key only in the packager', async () => {
+    const input = await generateClip({ width: 320, height: 180, seconds: 3, audio: true });
+    const keyId = randomBytes(16).toString('hex');
+    const key = randomBytes(16).toString('hex');
+    const split = await convertInChunks(input, path.join(root, 'locked'), ctx(), {
+      settings: {
+        ...settings,
+        segmentDuration: 1,
+        thumbnails: false,
+        ladder: [{ height: 180, bitrate: 300_000 }],
+      },
+      limits,
+      chunkSeconds: 1,
+      encryption: { scheme: 'cbcs', keys: [{ label: 'default', keyId, key }], systems: [] },
+    });
+    const xml = await readFile(path.join(split.package.dir, split.package.dashManifest!), 'utf8');
+    const kid = `${keyId.slice(0, 8)}-${keyId.slice(8, 12)}-${keyId.slice(12, 16)}-${keyId.slice(16, 20)}-${keyId.slice(20)}`;
+    assert.equal(
+      xml.match(new RegExp(`cenc:default_KID="${kid}"`, 'g'))?.length,
+      2,
+      'video and audio encrypted',
+    );
+    for (const file of split.package.files) {
+      const body = await readFile(path.join(split.package.dir, file));
+      assert.ok(!body.includes(Buffer.from(key, 'hex')) && !body.includes(key), `${file} holds no key`);
+    }
   });
 
   test('a variable frame rate source keeps every frame at its own time across the joins', async () => {

@@ -8,7 +8,8 @@ import type { MediaInfo } from '../media-info.js';
 import type { EncodePlan } from '../plan.js';
 import { diskFullReport, processFailure } from '../process-failure.js';
 import { withChunkInput } from './chunk-input.js';
-import { chunkKeyframeTimes, isLastChunk, videoOrigin, type ChunkSpan } from './plan-chunks.js';
+import { firstFrameTime } from './first-frame.js';
+import { isLastChunk, videoOrigin, type ChunkSpan } from './plan-chunks.js';
 
 /**
  * How far before a chunk's start decoding is asked to begin: the seek lands on the keyframe at or before it,
@@ -16,6 +17,9 @@ import { chunkKeyframeTimes, isLastChunk, videoOrigin, type ChunkSpan } from './
  * the start as the whole run does, even when a keyframe sits exactly there.
  */
 const PREROLL_SECONDS = 0.5;
+
+/** Rounding of the times the expression compares, far below a frame's duration. */
+const KEYFRAME_MARGIN_SECONDS = 1e-5;
 
 export interface VideoChunkJob {
   /** A local path, or an http(s) URL (presigned) that FFmpeg reads in byte ranges. */
@@ -41,12 +45,15 @@ export async function encodeVideoChunk(o: VideoChunkJob): Promise<{ files: Recor
   const { video } = encodeOutputsIn(o.outDir, plan);
   const last = isLastChunk(chunk, media);
   const origin = videoOrigin(media, plan);
-  const span = (input: string[]) => ({
+  const start = roundTime(origin + chunk.start);
+  const seekTo = Math.max(0, start - PREROLL_SECONDS);
+  const span = (input: string[], firstFrame: number) => ({
     input,
-    seekTo: Math.max(0, origin + chunk.start - PREROLL_SECONDS),
-    start: roundTime(origin + chunk.start),
+    seekTo,
+    start,
     ...(last ? {} : { end: roundTime(origin + chunk.end) }),
-    keyframeTimes: chunkKeyframeTimes(chunk, plan, origin).map(roundTime),
+    // Less a hair: the frame at the segment's very time is the whole run's keyframe too.
+    keyframeOffset: Math.min(0, start - firstFrame) - KEYFRAME_MARGIN_SECONDS,
   });
   // FFmpeg's output time stays at 0 with the input's timestamps kept: progress is counted in frames.
   const fps = plan.frameRateLimit ?? (media.video.frameRate || 30);
@@ -57,14 +64,24 @@ export async function encodeVideoChunk(o: VideoChunkJob): Promise<{ files: Recor
   };
   await withChunkInput(
     o.input,
-    (input) =>
-      runFfmpeg(
-        buildEncodeArgs(o.input, media, plan, { video }, undefined, span(input)),
+    async (input) => {
+      const firstFrame = await firstFrameTime({
+        input,
+        media,
+        plan,
+        from: seekTo,
+        at: start,
+        until: last ? undefined : origin + chunk.end,
+        ctx,
+      });
+      await runFfmpeg(
+        buildEncodeArgs(o.input, media, plan, { video }, undefined, span(input, firstFrame ?? start)),
         ctx,
         o.outDir,
         'FFmpeg could not encode a chunk of the input',
         onLine,
-      ),
+      );
+    },
     ctx.logger,
   );
   return { files: video };
