@@ -65,15 +65,18 @@ export async function encodeVideoChunk(o: VideoChunkJob): Promise<{ files: Recor
   await withChunkInput(
     o.input,
     async (input) => {
-      const firstFrame = await firstFrameTime({
-        input,
-        media,
-        plan,
-        from: seekTo,
-        at: start,
-        until: last ? undefined : origin + chunk.end,
-        ctx,
-      });
+      // Keyframes by count need no time (canSplit let them through only on a whole grid of frames).
+      const firstFrame = plan.keyframesByCount
+        ? start
+        : await firstFrameTime({
+            input,
+            media,
+            plan,
+            from: seekTo,
+            at: start,
+            until: last ? undefined : origin + chunk.end,
+            ctx,
+          });
       await runFfmpeg(
         buildEncodeArgs(o.input, media, plan, { video }, undefined, span(input, firstFrame ?? start)),
         ctx,
