@@ -77,7 +77,15 @@ export async function stitchAndPackage(o: StitchJob): Promise<ConversionResult> 
   const fromSource = o.inputPath !== undefined && !isUrlInput(o.inputPath);
   await makePoster(
     fromSource
-      ? { inputPath: o.inputPath!, media, plan, size: top, outFile: path.join(pkgDir, POSTER_NAME), ctx }
+      ? {
+          inputPath: o.inputPath!,
+          media,
+          plan,
+          size: top,
+          outFile: path.join(pkgDir, POSTER_NAME),
+          ctx,
+          encodeWindowFirst: true,
+        }
       : {
           inputPath: video[topRendition(plan).name]!,
           media: asJoinedRendition(media),
@@ -85,6 +93,7 @@ export async function stitchAndPackage(o: StitchJob): Promise<ConversionResult> 
           size: top,
           outFile: path.join(pkgDir, POSTER_NAME),
           ctx,
+          encodeWindowFirst: true,
         },
   );
   pkg.files.push(POSTER_NAME);
