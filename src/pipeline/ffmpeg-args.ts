@@ -184,6 +184,7 @@ export function buildEncodeArgs(
         rendition: r,
         plan: span ? { ...plan, keyframeOffset: span.keyframeOffset } : plan,
         averageFps: averageFps(media),
+        ...(media.video.timeBase ? { timeBase: media.video.timeBase } : {}),
         threads: tuning.x264Threads,
       }),
       '-an',

@@ -38,6 +38,8 @@ export interface VideoStreamInfo {
   duration?: number;
   /** Timestamp of the stream's first sample, seconds, when the stream says. */
   startTime?: number;
+  /** The stream's time base as ffprobe states it (`1/15360`), when it does. */
+  timeBase?: string;
 }
 
 export interface AudioStreamInfo {

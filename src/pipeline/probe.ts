@@ -16,6 +16,7 @@ interface FfprobeStream {
   pix_fmt?: string;
   field_order?: string;
   color_transfer?: string;
+  time_base?: string;
   duration?: string;
   start_time?: string;
   channels?: number;
@@ -331,6 +332,7 @@ function parseVideoStream(s: FfprobeStream): VideoStreamInfo {
     pixelFormat: s.pix_fmt ?? 'unknown',
     interlaced: !!s.field_order && !['progressive', 'unknown'].includes(s.field_order),
     ...(s.color_transfer ? { colorTransfer: s.color_transfer } : {}),
+    ...(s.time_base && /^\d+\/\d+$/.test(s.time_base) ? { timeBase: s.time_base } : {}),
     ...streamTiming(s),
   };
 }

@@ -34,6 +34,8 @@ export interface EncoderInput {
   plan: KeyframePlan;
   /** The source's average frame rate (for `-r` with variable frame rate timing). */
   averageFps: number;
+  /** The source stream's time base (`1/15360`), which variable frame rate timing keeps, when the probe read it. */
+  timeBase?: string;
   /** Encoder threads per rendition; 0 leaves the encoder's choice. */
   threads: number;
 }
@@ -93,7 +95,9 @@ export function forceKeyframesExpr(plan: KeyframePlan): string {
  */
 function frameTiming(input: EncoderInput): string[] {
   return input.plan.keepFrameTiming
-    ? ['-fps_mode', 'passthrough', '-enc_time_base', '-1', '-r', String(input.averageFps)]
+    ? // `-1` (the input's time base) is not found once the graph has other inputs (the image outputs' primers):
+      // FFmpeg 5.1 then put the frames on the average rate's grid, a frame every 1/fps.
+      ['-fps_mode', 'passthrough', '-enc_time_base', input.timeBase ?? '-1', '-r', String(input.averageFps)]
     : [];
 }
 
