@@ -54,11 +54,16 @@ export async function stitchAndPackage(o: StitchJob): Promise<ConversionResult> 
   const first = plan.renditions[0]!;
   // Every rendition of a chunk starts at the same frame: one rendition's first timestamps serve them all.
   const starts = await Promise.all(o.chunkFiles.map((files) => firstFrameTime(chunkFile(files, first), ctx)));
+  // Variable frame rate: the last frame lasts as the last chunk's file says (see joinRendition).
+  const last = plan.keepFrameTiming
+    ? await lastFrame(chunkFile(o.chunkFiles.at(-1)!, first), ctx)
+    : undefined;
   const video: Record<string, string> = {};
   for (const [i, r] of plan.renditions.entries()) {
     video[r.name] = await joinRendition({
       parts: o.chunkFiles.map((files) => chunkFile(files, r)),
       starts,
+      last,
       outFile: path.join(joinDir, `${r.name}.mp4`),
       ctx,
     });
@@ -124,6 +129,7 @@ function chunkFile(files: Record<string, string>, r: Rendition): string {
 async function joinRendition(o: {
   parts: string[];
   starts: number[];
+  last?: LastFrame;
   outFile: string;
   ctx: StageContext;
 }): Promise<string> {
@@ -140,10 +146,48 @@ async function joinRendition(o: {
     // The list and the chunks are the task's own files: local ones only, as MP4.
     ...['-protocol_whitelist', 'file', '-format_whitelist', 'concat,mov', '-safe', '0'],
     ...['-copyts', '-f', 'concat', '-i', `file:${list}`],
-    ...['-map', '0:v:0', '-c', 'copy', '-map_metadata', '-1', '-f', 'mp4', `file:${o.outFile}`],
+    ...['-map', '0:v:0', '-c', 'copy', '-map_metadata', '-1'],
+    // FFmpeg's MP4 reader gives a packet no duration where an edit list places the track (a chunk's start),
+    // and the writer then gives the last frame an average one: its own is set again, from where the video
+    // ends. Frames in decoding order are in presentation order here (no B-frames with variable timing).
+    ...(o.last
+      ? ['-bsf:v', `setts=duration='if(gte(PTS,${o.last.pts}/TB-0.5),round(${o.last.end}/TB-PTS),DURATION)'`]
+      : []),
+    ...['-f', 'mp4', `file:${o.outFile}`],
   ];
   await run(args, o.ctx, 'FFmpeg could not join the chunks', [path.dirname(o.outFile)]);
   return o.outFile;
+}
+
+interface LastFrame {
+  /** Its time, and where it ends (the end of the video), in seconds. */
+  pts: number;
+  end: number;
+}
+
+/** A chunk file's last video frame, from its packets and the track's length (no decoding). */
+async function lastFrame(file: string, ctx: StageContext): Promise<LastFrame> {
+  const { stdout } = await runProcess(
+    ctx.tools.ffprobe,
+    [
+      ...['-v', 'error', '-protocol_whitelist', 'file', '-select_streams', 'v:0', '-of', 'json'],
+      ...['-show_entries', 'stream=start_time,duration:packet=pts_time', `file:${file}`],
+    ],
+    { logger: ctx.logger, signal: ctx.signal, timeoutMs: ctx.idleTimeoutMs, tempDir: ctx.tempDir },
+  ).catch((err: unknown) => {
+    throw processFailure(err, 'encode_failed', 'a chunk cannot be read', [path.dirname(file)]);
+  });
+  const parsed = JSON.parse(stdout) as {
+    streams?: { start_time?: string; duration?: string }[];
+    packets?: { pts_time?: string }[];
+  };
+  const times = (parsed.packets ?? []).map((p) => Number(p.pts_time)).filter(Number.isFinite);
+  const stream = parsed.streams?.[0];
+  const end = Number(stream?.start_time) + Number(stream?.duration);
+  if (times.length === 0 || !Number.isFinite(end))
+    throw new Error(`${path.basename(file)} has no video frame`);
+  const pts = times.reduce((a, b) => Math.max(a, b));
+  return { pts, end: Math.max(end, pts) };
 }
 
 /** The time of a file's first video frame (its first packet in decoding order is a keyframe). */
