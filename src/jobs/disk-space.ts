@@ -26,7 +26,7 @@ export const WORK_MARGIN_BYTES = 16 * 1024 * 1024;
 
 /**
  * The most a run of `plan` writes for these renditions and audio: each rung's VBV bound (its peak rate for the
- * whole length and a full buffer: a short clip may reach twice its bitrate), the audio at its rate, and a
+ * whole length and a full buffer: a short clip may reach twice its bitrate), every audio track at its rate, and a
  * twentieth for the containers, manifests and playlists.
  */
 export function mediaBytesBound(
@@ -35,7 +35,8 @@ export function mediaBytesBound(
   only?: { renditions: Pick<Rendition, 'maxrate' | 'bufsize'>[]; audio: boolean },
 ): number {
   const renditions = only?.renditions ?? plan.renditions;
-  const audio = (only ? only.audio : true) ? (plan.audio?.bitrate ?? 0) * seconds : 0;
+  const audioRate = plan.audioTracks.reduce((sum, a) => sum + a.bitrate, 0);
+  const audio = (only ? only.audio : true) ? audioRate * seconds : 0;
   const video = renditions.reduce((sum, r) => sum + r.maxrate * seconds + r.bufsize, 0);
   return ((video + audio) / 8) * 1.05;
 }

@@ -49,7 +49,8 @@ export const defaultTuning: EncodeTuning = {
 export interface EncodeOutputs {
   /** Local file per rendition name. */
   video: Record<string, string>;
-  audio?: string;
+  /** Local file per audio track name (empty: no audio). */
+  audio: Record<string, string>;
   /**
    * A JPEG poster taken from the decoded frames of the same run (no second decode of the source): chosen as
    * makePoster chooses it, the most representative of the frames a fifth of the way in, at the top rung's size.
@@ -185,24 +186,28 @@ export function buildEncodeArgs(
   if (thumbnails && outputs.thumbnails)
     args.push(...images('thumbnails', 5), `file:${outputs.thumbnails.pattern}`);
 
-  if (plan.audio && media.audio && outputs.audio) {
+  // Each audio track is an output of its own, copied or encoded from its source stream: the decode of the
+  // video is shared whatever the number of tracks.
+  for (const track of plan.audioTracks) {
+    const file = outputs.audio[track.name];
+    if (!file) continue;
     args.push(
       '-map',
-      `0:${media.audio.index}`,
+      `0:${track.sourceIndex}`,
+      // The source's metadata stays out of the package (a phone's location among it); the packager labels
+      // the track with its language.
       '-map_metadata',
       '-1',
-      // The source's metadata stays out of the package (a phone's location among it); its language does not.
-      ...(plan.audio.language ? ['-metadata:s:a:0', `language=${plan.audio.language}`] : []),
-      ...(plan.audio.copy
+      ...(track.copy
         ? // AAC from MPEG-TS, FLV or raw ADTS carries a header on every frame, and no setup for an MP4 header;
           // the filter moves it there (and leaves AAC from MP4 or Matroska as it is).
           ['-c:a', 'copy', '-bsf:a', 'aac_adtstoasc']
         : // Stereo at 48 kHz plays everywhere; 5.1 sources are downmixed.
           [
             // Audio that starts after the video: silence from where the video starts.
-            ...(plan.audio.padStart ? ['-af', 'aresample=async=1:first_pts=0'] : []),
-            ...['-c:a', 'aac', '-b:a', String(plan.audio.bitrate)],
-            ...['-ac', String(plan.audio.channels), '-ar', String(plan.audio.sampleRate)],
+            ...(track.padStart ? ['-af', 'aresample=async=1:first_pts=0'] : []),
+            ...['-c:a', 'aac', '-b:a', String(track.bitrate)],
+            ...['-ac', String(track.channels), '-ar', String(track.sampleRate)],
           ]),
       '-vn',
       // Audio has no keyframes to cut fragments at: one fragment per segment's worth of samples. The edit
@@ -213,7 +218,7 @@ export function buildEncodeArgs(
       String(Math.round(plan.segmentDuration * 1e6)),
       '-f',
       'mp4',
-      `file:${outputs.audio}`,
+      `file:${file}`,
     );
   }
   return args;
