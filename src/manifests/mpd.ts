@@ -10,7 +10,7 @@ export interface MediaSegment {
 
 export interface ManifestRepresentation {
   id: string;
-  contentType: 'video' | 'audio' | 'other';
+  contentType: 'video' | 'audio' | 'text' | 'other';
   bandwidth: number;
   /** RFC 6381 codec string, e.g. `avc1.64001f`, `av01.0.04M.08`. */
   codecs?: string;
@@ -134,7 +134,7 @@ function fill(template: string, vars: Record<string, string>): string {
 
 function contentTypeOf(contentType?: string, mimeType?: string): ManifestRepresentation['contentType'] {
   const kind = contentType ?? mimeType?.split('/')[0];
-  return kind === 'video' || kind === 'audio' ? kind : 'other';
+  return kind === 'video' || kind === 'audio' || kind === 'text' ? kind : 'other';
 }
 
 function numberOrUndefined(value: string | undefined): number | undefined {

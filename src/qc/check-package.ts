@@ -112,7 +112,12 @@ export async function checkPackage(pkg: PackageUnderCheck, options: CheckOptions
         })),
         ...master.media.map((m) => ({
           uri: m.uri,
-          kind: m.type === 'AUDIO' ? ('audio' as const) : ('other' as const),
+          kind:
+            m.type === 'AUDIO'
+              ? ('audio' as const)
+              : m.type === 'SUBTITLES'
+                ? ('text' as const)
+                : ('other' as const),
           size: undefined,
           codec: undefined,
         })),
@@ -172,7 +177,7 @@ export async function checkPackage(pkg: PackageUnderCheck, options: CheckOptions
   if (pkg.thumbnailTrack) {
     // The track ends with the package: its longest stream, in the one format compared.
     const format = streams.some((s) => s.format === 'dash') ? 'dash' : 'hls';
-    const own = streams.filter((s) => s.format === format && s.kind !== 'other');
+    const own = streams.filter((s) => s.format === format && (s.kind === 'video' || s.kind === 'audio'));
     const duration = Math.max(0, ...own.map(streamDuration));
     checks.push(await checkThumbnailTrack(pkg.dir, pkg.thumbnailTrack, duration));
   }

@@ -5,7 +5,8 @@ import type { QcCheck } from '../domain/qc-report.js';
 export interface StreamView {
   format: 'dash' | 'hls';
   id: string;
-  kind: 'video' | 'audio' | 'other';
+  /** `other`: a DASH image track, an HLS I-frame playlist. */
+  kind: 'video' | 'audio' | 'text' | 'other';
   width?: number;
   height?: number;
   /** The video codec as the manifest states it (`h264`, `av1`, `vp9`, `hevc`, or the tag it gave). */
@@ -94,7 +95,7 @@ export function checkRepresentations(streams: StreamView[], expect: Expectations
       problems.push(`${format} lists ${plural(audios, 'audio stream')}, planned ${planned}`);
     }
     if (expect.textTracks !== undefined) {
-      const texts = own.filter((s) => s.kind === 'other');
+      const texts = own.filter((s) => s.kind === 'text');
       if (texts.length !== expect.textTracks)
         problems.push(`${format} lists ${plural(texts.length, 'text track')}, planned ${expect.textTracks}`);
       // Cues are clipped to the video: a text track ends within the video's last segment.
@@ -206,7 +207,7 @@ export function checkSegmentDurations(streams: StreamView[], expect: Expectation
   const videoTolerance = Math.max(tolerance, pause + 1 / expect.frameRate);
   const problems: string[] = [];
   for (const stream of streams) {
-    if (stream.kind === 'other') continue;
+    if (stream.kind === 'other' || stream.kind === 'text') continue;
     const allowed = stream.kind === 'video' ? videoTolerance : tolerance;
     const segs = stream.segments;
     if (segs.length === 0) {
