@@ -15,9 +15,10 @@ const cli = ['--import', 'tsx', 'src/cli/main.ts'];
 const modules = path.resolve(import.meta.dirname, '../../node_modules');
 
 /**
- * A film with three audio tracks (English, French in 5.1, an English audio description): one package whose
- * DASH and HLS manifests carry every track with its language and exactly one default, which Shaka Player and
- * hls.js in Chromium list, and which plays after switching language.
+ * A film with three audio tracks (English, French in 5.1, an English audio description) and an English
+ * subtitle stream, in Matroska (SRT) for the CLI and in MP4 (mov_text) for the worker, with a French sidecar
+ * SRT: one package whose DASH and HLS manifests carry every track with its language and exactly one default,
+ * which Shaka Player (DASH and HLS), hls.js and dash.js in Chromium list and play (issue 21's done-when).
  */
 describe('every audio track of the source is packaged', () => {
   let dir: string;
@@ -25,6 +26,7 @@ describe('every audio track of the source is packaged', () => {
   let sidecar: string;
   let report: string;
   let input: string;
+  let mkv: string;
   let browser: Browser | undefined;
   let server: Awaited<ReturnType<typeof serveStatic>> | undefined;
   before(async () => {
@@ -58,10 +60,13 @@ describe('every audio track of the source is packaged', () => {
       ...['-disposition:a:0', 'default', '-disposition:a:1', '0'],
       input,
     ]);
+    // The same film as Matroska with its subtitles as SRT (subrip), as a .mkv from a disc rip carries them.
+    mkv = path.join(dir, 'film.mkv');
+    await run('ffmpeg', ['-v', 'error', '-y', '-i', input, '-map', '0', '-c', 'copy', '-c:s', 'srt', mkv]);
     pkg = path.join(dir, 'out');
     report = path.join(dir, 'report.json');
     const args = ['--preset', 'ultrafast', '-q', '--subtitles', `fr=${sidecar}`];
-    await run(process.execPath, [...cli, 'convert', input, '-o', pkg, ...args, '--report', report], {
+    await run(process.execPath, [...cli, 'convert', mkv, '-o', pkg, ...args, '--report', report], {
       env: { ...process.env, LADDER: '180:300k', SEGMENT_DURATION: '2' },
     });
   });
@@ -91,7 +96,7 @@ describe('every audio track of the source is packaged', () => {
     assert.match(sets[1]!, /AudioChannelConfiguration[^>]*value="2"/, '5.1 encoded to stereo');
   });
 
-  test('subtitles: the embedded mov_text and the sidecar SRT, WebVTT in fMP4 for DASH and WebVTT for HLS', async () => {
+  test('subtitles: the embedded SRT and the sidecar SRT, WebVTT in fMP4 for DASH and WebVTT for HLS', async () => {
     const mpd = await readFile(path.join(pkg, 'manifest.mpd'), 'utf8');
     const texts = [
       ...mpd.matchAll(/<AdaptationSet[^>]*contentType="text"[^>]*>[\s\S]*?<\/AdaptationSet>/g),
@@ -114,7 +119,8 @@ describe('every audio track of the source is packaged', () => {
       await Promise.all(segments.map((s) => readFile(path.join(path.dirname(playlist), s), 'utf8')))
     ).join('\n');
     assert.match(cues, /<i>Bonjour<\/i> à tous/);
-    assert.match(cues, /00:00:03\.000 --> 00:00:04\.000/, 'the cue past the end is clipped to the video');
+    // The video ends at 4 s (4.021 s in the Matroska remux: its first frame is shown at 0.021 s).
+    assert.match(cues, /00:00:03\.000 --> 00:00:04\.0\d\d /, 'the cue past the end is clipped to the video');
     const output = JSON.parse(await readFile(report, 'utf8')) as { subtitles: unknown[] };
     assert.deepEqual(output.subtitles, [
       { language: 'en', label: 'English', forced: false, source: 'stream 4' },
@@ -140,7 +146,7 @@ describe('every audio track of the source is packaged', () => {
     assert.match(described[0]!, /NAME="English \(audio description\)"/);
   });
 
-  test('Shaka Player lists the languages and plays after switching to French; hls.js and dash.js list the tracks', async () => {
+  test('Shaka Player (DASH and HLS), hls.js and dash.js list the languages and play; Shaka after switching to French', async () => {
     server = await serveStatic({ pkg, lib: modules });
     browser = await launchBrowser();
     const { page } = browser;
@@ -148,48 +154,61 @@ describe('every audio track of the source is packaged', () => {
       await page.setContent('<video muted></video>');
       await page.addScriptTag({ url: `${server!.url}/lib/shaka-player/dist/shaka-player.compiled.js` });
       await page.addScriptTag({ url: `${server!.url}/lib/hls.js/dist/hls.min.js` });
-      const shaka = await page.evaluate(async (base) => {
-        // eslint-disable-next-line @typescript-eslint/no-explicit-any -- a player's global, from a script tag
-        const w = window as unknown as { shaka: any };
-        const video = document.querySelector('video')!;
-        const player = new w.shaka.Player();
-        await player.attach(video);
-        await player.load(`${base}/pkg/manifest.mpd`).catch((e: { code?: number }) => {
-          throw new Error(`Shaka Player error ${e.code}`);
-        });
-        type Track = {
-          language: string;
-          primary: boolean;
-          active: boolean;
-          accessibilityPurpose: string | null;
-        };
-        const tracks = player.getAudioTracks() as Track[];
-        const languages = tracks
-          .map(
-            (t) =>
-              `${t.language}${t.primary ? ':main' : ''}${t.accessibilityPurpose ? `:${t.accessibilityPurpose}` : ''}`,
-          )
-          .sort();
-        const textLanguages = (player.getTextTracks() as Track[]).map((t) => t.language).sort();
-        player.selectAudioTrack(tracks.find((t) => t.language === 'fr'));
-        await video.play();
-        // A loop, not a named function: tsx would wrap one in a helper the page does not have.
-        const started = Date.now();
-        while (video.currentTime <= 1.5) {
-          if (Date.now() - started > 20_000) throw new Error(`stuck at ${video.currentTime} s`);
-          await new Promise((r) => setTimeout(r, 100));
-        }
-        const playing = (player.getAudioTracks() as Track[]).find((t) => t.active)?.language;
-        await player.destroy();
-        return { languages, playing, textLanguages };
-      }, server!.url);
-      assert.deepEqual(shaka.languages, ['en:main', 'en:visually impaired', 'fr']);
-      assert.equal(shaka.playing, 'fr');
-      assert.deepEqual(shaka.textLanguages, ['en', 'fr']);
+      await page.addScriptTag({ url: `${server!.url}/lib/dashjs/dist/modern/umd/dash.all.min.js` });
+      const shakaPlays = (manifest: string) =>
+        page.evaluate(async (url) => {
+          // eslint-disable-next-line @typescript-eslint/no-explicit-any -- a player's global, from a script tag
+          const w = window as unknown as { shaka: any };
+          const video = document.querySelector('video')!;
+          const player = new w.shaka.Player();
+          await player.attach(video);
+          await player.load(url).catch((e: { code?: number }) => {
+            throw new Error(`Shaka Player error ${e.code}`);
+          });
+          type Track = {
+            language: string;
+            primary: boolean;
+            active: boolean;
+            accessibilityPurpose: string | null;
+          };
+          const tracks = player.getAudioTracks() as Track[];
+          const languages = tracks
+            .map(
+              (t) =>
+                `${t.language}${t.primary ? ':main' : ''}${t.accessibilityPurpose ? `:${t.accessibilityPurpose}` : ''}`,
+            )
+            .sort();
+          const textLanguages = (player.getTextTracks() as Track[]).map((t) => t.language).sort();
+          player.selectAudioTrack(tracks.find((t) => t.language === 'fr'));
+          await video.play();
+          // A loop, not a named function: tsx would wrap one in a helper the page does not have.
+          const started = Date.now();
+          while (video.currentTime <= 1.5) {
+            if (Date.now() - started > 20_000) throw new Error(`stuck at ${video.currentTime} s`);
+            await new Promise((r) => setTimeout(r, 100));
+          }
+          const playing = (player.getAudioTracks() as Track[]).find((t) => t.active)?.language;
+          await player.destroy();
+          return { languages, playing, textLanguages };
+        }, manifest);
+      const dash = await shakaPlays(`${server!.url}/pkg/manifest.mpd`);
+      assert.deepEqual(dash.languages, ['en:main', 'en:visually impaired', 'fr']);
+      assert.equal(dash.playing, 'fr');
+      assert.deepEqual(dash.textLanguages, ['en', 'fr']);
+      // HLS says the audio description by CHARACTERISTICS, and its default by DEFAULT=YES.
+      const hlsInShaka = await shakaPlays(`${server!.url}/pkg/master.m3u8`);
+      assert.deepEqual(
+        hlsInShaka.languages.map((l) => l.split(':')[0]),
+        ['en', 'en', 'fr'],
+        hlsInShaka.languages.join(', '),
+      );
+      assert.equal(hlsInShaka.playing, 'fr');
+      assert.deepEqual(hlsInShaka.textLanguages, ['en', 'fr']);
 
       const hls = await page.evaluate(async (base) => {
         // eslint-disable-next-line @typescript-eslint/no-explicit-any -- a player's global, from a script tag
         const w = window as unknown as { Hls: any };
+        const video = document.querySelector('video')!;
         const hls = new w.Hls();
         const parsed = new Promise<void>((resolve, reject) => {
           hls.on(w.Hls.Events.MANIFEST_PARSED, () => resolve());
@@ -198,28 +217,34 @@ describe('every audio track of the source is packaged', () => {
           });
         });
         hls.loadSource(`${base}/pkg/master.m3u8`);
-        hls.attachMedia(document.querySelector('video'));
+        hls.attachMedia(video);
         await parsed;
         const tracks = (hls.audioTracks as { lang: string; default: boolean }[]).map(
           (t) => `${t.lang}${t.default ? '*' : ''}`,
         );
         const subtitles = (hls.subtitleTracks as { lang: string }[]).map((t) => t.lang);
+        await video.play();
+        const started = Date.now();
+        while (video.currentTime <= 1) {
+          if (Date.now() - started > 20_000) throw new Error(`hls.js stuck at ${video.currentTime} s`);
+          await new Promise((r) => setTimeout(r, 100));
+        }
         hls.destroy();
         return { tracks, subtitles };
       }, server!.url);
       assert.deepEqual(hls.tracks.sort(), ['en', 'en*', 'fr']);
       assert.deepEqual(hls.subtitles.sort(), ['en', 'fr']);
 
-      await page.addScriptTag({ url: `${server!.url}/lib/dashjs/dist/modern/umd/dash.all.min.js` });
-      const dash = await page.evaluate(async (base) => {
+      const dashjs = await page.evaluate(async (base) => {
         // eslint-disable-next-line @typescript-eslint/no-explicit-any -- a player's global, from a script tag
         const w = window as unknown as { dashjs: any };
+        const video = document.querySelector('video')!;
         const player = w.dashjs.MediaPlayer().create();
         const ready = new Promise<void>((resolve, reject) => {
           player.on(w.dashjs.MediaPlayer.events.STREAM_INITIALIZED, () => resolve());
           player.on(w.dashjs.MediaPlayer.events.ERROR, (e: unknown) => reject(new Error(JSON.stringify(e))));
         });
-        player.initialize(document.querySelector('video'), `${base}/pkg/manifest.mpd`, false);
+        player.initialize(video, `${base}/pkg/manifest.mpd`, false);
         await ready;
         // No named function here: tsx would wrap it in a helper the page does not have.
         const result = Object.fromEntries(
@@ -228,10 +253,16 @@ describe('every audio track of the source is packaged', () => {
             (player.getTracksFor(kind) as { lang: string }[]).map((t) => t.lang).sort(),
           ]),
         );
+        player.play();
+        const started = Date.now();
+        while (video.currentTime <= 1) {
+          if (Date.now() - started > 20_000) throw new Error(`dash.js stuck at ${video.currentTime} s`);
+          await new Promise((r) => setTimeout(r, 100));
+        }
         player.destroy();
         return result;
       }, server!.url);
-      assert.deepEqual(dash, { audio: ['en', 'en', 'fr'], text: ['en', 'fr'] });
+      assert.deepEqual(dashjs, { audio: ['en', 'en', 'fr'], text: ['en', 'fr'] });
     });
   });
 
