@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { copyFile, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -264,6 +265,88 @@ describe('every audio track of the source is packaged', () => {
       }, server!.url);
       assert.deepEqual(dashjs, { audio: ['en', 'en', 'fr'], text: ['en', 'fr'] });
     });
+  });
+
+  test('encrypted: every audio track takes the audio key, text tracks stay in the clear; French plays with ClearKey', async () => {
+    const hex = () => randomBytes(16).toString('hex');
+    const video = { key_id: hex(), key: hex() };
+    const audio = { key_id: hex(), key: hex() };
+    const keysFile = path.join(dir, 'keys.json');
+    await writeFile(keysFile, JSON.stringify({ ...video, keys: [{ label: 'audio', ...audio }] }), {
+      mode: 0o600,
+    });
+    const enc = path.join(dir, 'enc');
+    const args = ['--preset', 'ultrafast', '-q', '--subtitles', `fr=${sidecar}`, '--encryption', keysFile];
+    await run(process.execPath, [...cli, 'convert', mkv, '-o', enc, ...args], {
+      env: { ...process.env, LADDER: '180:300k', SEGMENT_DURATION: '2' },
+    });
+    const kid = (h: string) =>
+      `${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20)}`;
+    const mpd = await readFile(path.join(enc, 'manifest.mpd'), 'utf8');
+    const sets = (type: string) =>
+      [
+        ...mpd.matchAll(
+          new RegExp(`<AdaptationSet[^>]*contentType="${type}"[^>]*>[\\s\\S]*?</AdaptationSet>`, 'g'),
+        ),
+      ].map((m) => m[0]);
+    assert.equal(sets('audio').length, 3);
+    for (const set of sets('audio')) assert.ok(set.includes(`cenc:default_KID="${kid(audio.key_id)}"`), set);
+    assert.equal(sets('text').length, 2);
+    for (const set of sets('text')) assert.ok(!set.includes('ContentProtection'), set);
+    const master = await readFile(path.join(enc, 'master.m3u8'), 'utf8');
+    const uris = (type: string) =>
+      master
+        .split('\n')
+        .filter((l) => l.startsWith(`#EXT-X-MEDIA:TYPE=${type}`))
+        .map((l) => /URI="([^"]+)"/.exec(l)![1]!);
+    for (const uri of uris('AUDIO'))
+      assert.match(await readFile(path.join(enc, uri), 'utf8'), /#EXT-X-KEY:METHOD=SAMPLE-AES/, uri);
+    for (const uri of uris('SUBTITLES'))
+      assert.doesNotMatch(await readFile(path.join(enc, uri), 'utf8'), /#EXT-X-KEY/, uri);
+
+    // A page of the server's own origin: EME wants a secure context (127.0.0.1 is one, about:blank is not).
+    await writeFile(path.join(dir, 'player.html'), '<!doctype html><video muted></video>');
+    const encServer = await serveStatic({ root: dir, lib: modules });
+    browser ??= await launchBrowser();
+    const page = await browser.context.newPage();
+    try {
+      await page.goto(`${encServer.url}/root/player.html`);
+      await page.addScriptTag({ url: `${encServer.url}/lib/shaka-player/dist/shaka-player.compiled.js` });
+      const playing = await page.evaluate(
+        async ({ url, clearKeys }) => {
+          // eslint-disable-next-line @typescript-eslint/no-explicit-any -- a player's global, from a script tag
+          const w = window as unknown as { shaka: any };
+          const element = document.querySelector('video')!;
+          const player = new w.shaka.Player();
+          player.configure({ drm: { clearKeys } });
+          await player.attach(element);
+          await player.load(url).catch((e: { code?: number }) => {
+            throw new Error(`Shaka Player error ${e.code}`);
+          });
+          const tracks = player.getAudioTracks() as { language: string; active: boolean }[];
+          player.selectAudioTrack(tracks.find((t) => t.language === 'fr'));
+          await element.play();
+          const started = Date.now();
+          while (element.currentTime <= 1.5) {
+            if (Date.now() - started > 20_000) throw new Error(`stuck at ${element.currentTime} s`);
+            await new Promise((r) => setTimeout(r, 100));
+          }
+          const active = (player.getAudioTracks() as { language: string; active: boolean }[]).find(
+            (t) => t.active,
+          )?.language;
+          await player.destroy();
+          return active;
+        },
+        {
+          url: `${encServer.url}/root/enc/manifest.mpd`,
+          clearKeys: { [video.key_id]: video.key, [audio.key_id]: audio.key },
+        },
+      );
+      assert.equal(playing, 'fr');
+    } finally {
+      await page.close();
+      await encServer.close();
+    }
   });
 
   test('convert refuses a subtitle file that is not one, or is missing, and leaves nothing', async () => {
