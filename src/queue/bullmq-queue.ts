@@ -72,8 +72,8 @@ const jobName = 'convert';
 const uuidPattern = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 
 /**
- * The scale-out queue: a task is a BullMQ job (id, state, locks, retries, retention are BullMQ's); this adapter
- * adds only what BullMQ has no place for (docs/design-notes.md, "BullMQ adapter").
+ * The scale-out queue: a task is a BullMQ job (id, state, locks, retries, retention are BullMQ's); this
+ * adapter adds only what BullMQ has no place for (docs/design-notes.md, "BullMQ adapter").
  */
 export class BullMqTaskQueue implements TaskQueue {
   private readonly queue: Queue<JobData, TaskOutput>;
@@ -309,18 +309,18 @@ export class BullMqTaskQueue implements TaskQueue {
         updatedAt: now,
       };
       const job = (await Job.fromId(this.queue, id)) as TaskJob | undefined;
-      // Written before the job goes (never missing in between), and only if absent: one of concurrent cancels wins.
+      // Written before the job goes (never missing meanwhile), only if absent: one concurrent cancel wins.
       const [[, written] = []] =
         (await this.redis
           .multi()
           .hsetnx(this.metaKey(id), 'record', JSON.stringify(record))
-          // In the record's transaction: a losing cancel must not write an empty hash (a resubmit would conflict).
+          // With the record only: a losing cancel must not write an empty hash (a resubmit would conflict).
           .hsetnx(this.metaKey(id), 'requestHash', job?.data.requestHash ?? '')
           .expire(this.metaKey(id), this.settings.retentionSeconds)
           .exec()) ?? [];
       if (written === 1) {
         try {
-          // BullMQ refuses (0) to remove a job a worker has just locked: then it is cancelled as a running one.
+          // BullMQ refuses (0) to remove a job a worker just locked: then it is cancelled as a running one.
           if ((await this.queue.remove(id)) === 1) {
             await this.redis.zadd(this.key('cancelled'), Date.now(), id);
             const ended = await this.get(id);
@@ -674,7 +674,7 @@ function idFromKey(key: string): string {
   return `${h.slice(0, 8)}-${h.slice(8, 12)}-8${h.slice(13, 16)}-${((parseInt(h[16]!, 16) & 3) | 8).toString(16)}${h.slice(17, 20)}-${h.slice(20, 32)}`;
 }
 
-/** Runs counted against the attempts as SQLite counts them: ended or lost (stalled), not handed back at shutdown. */
+/** Runs counted against the attempts as SQLite counts them: ended or lost (stalled), not handed back. */
 function countedRuns(job: TaskJob): number {
   return job.attemptsMade + (job.stalledCounter ?? 0);
 }

@@ -123,8 +123,8 @@ END;
 `;
 
 /**
- * Erases a task's encryption keys (the paths withoutKeys removes) whatever statement ended it; secure_delete and
- * the next checkpoint (flushErasedKeys) clear the old copies (docs/design-notes.md, "SQLite queue").
+ * Erases a task's encryption keys (the paths withoutKeys removes) whatever statement ended it; secure_delete
+ * and the next checkpoint (flushErasedKeys) clear the old copies (docs/design-notes.md, "SQLite queue").
  */
 const eraseKeysTrigger = `
 CREATE TRIGGER IF NOT EXISTS tasks_erase_keys AFTER UPDATE OF status ON tasks
@@ -180,8 +180,8 @@ export class SqliteTaskQueue implements TaskQueue {
     this.sql = new StatementCache(this.db);
     this.db.pragma('journal_mode = WAL');
     this.db.pragma('synchronous = NORMAL');
-    // A checkpoint every 40 MB of WAL, not 4 MB: their fsyncs were most of POST /encode's cost (BENCHMARKS.md,
-    // "POST /encode and SQLite's checkpoints"). The WAL file stays at most that large.
+    // A checkpoint every 40 MB of WAL, not 4 MB: their fsyncs were most of POST /encode's cost
+    // (BENCHMARKS.md, "POST /encode and SQLite's checkpoints"). The WAL file stays at most that large.
     this.db.pragma('wal_autocheckpoint = 10000');
     this.db.pragma(`busy_timeout = ${options.busyTimeoutMs ?? 5000}`);
     // Deleted and overwritten content is zeroed, not left in free space: erased keys must be gone.
@@ -408,8 +408,8 @@ class SqliteWorker {
   }
 
   /**
-   * A write from a timer, event or child's output: a failure (disk full, busy, I/O) is logged rather than crash
-   * the process serving every other task; what it did not record, the lease recovers (the task runs again).
+   * A write from a timer, event or child's output: a failure (disk full, busy, I/O) is logged rather than
+   * crash the process serving every other task; what it did not record, the lease recovers (it runs again).
    */
   private guarded(what: string, write: () => void): void {
     try {
@@ -478,8 +478,8 @@ class SqliteWorker {
           this.guarded('record a failed run', () => this.fail(entry, err));
           return;
         }
-        // Outside the try above: an unstored result must not fail a published package. Retried while the lease
-        // is ours; after that it runs out and the task runs again.
+        // Outside the try above: an unstored result must not fail a published package. Retried while the
+        // lease is ours; after that it runs out and the task runs again.
         for (let attempt = 1; ; attempt++) {
           try {
             if (this.complete(task, output))

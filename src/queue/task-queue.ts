@@ -12,8 +12,8 @@ import type {
 export interface CancelResult {
   task: TaskRecord;
   /**
-   * This call ended a queued task or one whose run was lost (lease lapsed): no worker settles it, so the caller
-   * reports its end (metrics, callback). Of concurrent cancels, in any process, only one is told so.
+   * This call ended a queued task or one whose run was lost (lease lapsed): no worker settles it, so the
+   * caller reports its end (metrics, callback). Of concurrent cancels, in any process, only one is told so.
    */
   endedNow: boolean;
 }
