@@ -167,7 +167,7 @@ async function exists(file: string): Promise<boolean> {
 
 /**
  * A failed output write as the task's reason, naming the key, never the server's path: a full disk is
- * retried, an unwritable directory (permissions, read-only, a file in the way) fails at once, as a retry would.
+ * retried; an unwritable directory (permissions, read-only, a file in the way) fails at once.
  */
 function writeFailure(err: unknown, key: string): unknown {
   const code = (err as NodeJS.ErrnoException).code;
