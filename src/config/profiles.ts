@@ -1,5 +1,5 @@
 import { readFileSync } from 'node:fs';
-import { PROFILE_NAME_PATTERN } from '../domain/schemas/encode-request.js';
+import { PROFILE_NAME_PATTERN } from '../domain/schemas/names.js';
 import type { EncodeProfile, EncodeSettings, OutputFormat, RungSpec } from '../pipeline/plan.js';
 import { isVideoCodec, videoCodecs, type VideoCodec } from '../pipeline/video-codecs.js';
 
