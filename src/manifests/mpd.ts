@@ -28,9 +28,8 @@ export interface ParsedManifest {
 }
 
 /**
- * Lists what a DASH manifest points at: per representation, the initialization segment and every media
- * segment with its start and duration. Covers SegmentTemplate with a SegmentTimeline or a fixed duration
- * (what packagers write for on-demand streams), inherited from the AdaptationSet or set per Representation.
+ * Each representation's init and media segments (start, duration) in a DASH manifest: SegmentTemplate with a
+ * timeline or a fixed duration, on the AdaptationSet or the Representation (what packagers write).
  */
 export function parseManifest(xml: string): ParsedManifest {
   const mpd = parseXml(xml);

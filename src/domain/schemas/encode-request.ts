@@ -1,9 +1,9 @@
 import { Type, type Static } from '@sinclair/typebox';
 import { EncryptionRequestSchema, PublicEncryptionOptionsSchema } from './encryption.js';
+import { PROFILE_NAME_PATTERN } from './names.js';
 import { JsonObject, StringEnum, videoCodecNames } from './shared.js';
 
-/** A profile's name, in a request and in PROFILES_FILE. */
-export const PROFILE_NAME_PATTERN = '^[a-z0-9][a-z0-9_-]{0,39}$';
+export { PROFILE_NAME_PATTERN };
 
 /** Largest `metadata` accepted, as JSON bytes: it is stored with the task and sent with every callback. */
 export const METADATA_MAX_BYTES = 4096;

@@ -2,10 +2,10 @@ import { Type, type Static } from '@sinclair/typebox';
 import { EncodeOptionsSchema } from './encode-request.js';
 import { EncryptionOutputSchema } from './encryption.js';
 import { QcReportSchema } from './qc-report.js';
+import { taskStatuses } from './names.js';
 import { Dictionary, JsonObject, Nullable, StringEnum, videoCodecNames } from './shared.js';
 
-export const taskStatuses = ['queued', 'processing', 'completed', 'failed'] as const;
-export type TaskStatus = (typeof taskStatuses)[number];
+export { taskStatuses, type TaskStatus } from './names.js';
 
 export const PackageLocationSchema = Type.Object({
   key: Type.String({ description: 'Key in the output storage.' }),
