@@ -184,7 +184,10 @@ async function runTask(
     signal: ctx.signal,
   });
   const { output, conversion } = await runConversion({
-    source: storageInput(deps.input, task.request.video_filename, config.limits),
+    source: storageInput(deps.input, task.request.video_filename, {
+      ...config.limits,
+      subtitles: task.request.subtitles?.map((s) => s.filename),
+    }),
     destination: storageDestination({
       storage: deps.output,
       settings: config.output,

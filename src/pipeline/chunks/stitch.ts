@@ -6,6 +6,7 @@ import type { StageContext } from '../context.js';
 import type { ConversionResult } from '../convert.js';
 import type { MediaInfo } from '../media-info.js';
 import { packageStreams } from '../package.js';
+import { prepareTextTracks } from '../text-tracks.js';
 import type { EncodePlan, Rendition } from '../plan.js';
 import { makePoster, POSTER_NAME } from '../poster.js';
 import { diskFullReport, processFailure } from '../process-failure.js';
@@ -21,14 +22,21 @@ import { isUrlInput } from './chunk-input.js';
 export type StitchStage = 'join' | 'package' | 'poster';
 
 export interface StitchJob {
-  /** The input, when it is a local file: the poster comes from it (else from the joined top rendition). */
+  /**
+   * The input, when it is a local file: the poster comes from it (else from the joined top rendition), and so
+   * do the embedded subtitles (without it the package has no text track).
+   */
   inputPath?: string;
   media: MediaInfo;
   plan: EncodePlan;
   /** Each chunk's files by rendition name (what encodeVideoChunk returned), in chunk order. */
   chunkFiles: Array<Record<string, string>>;
-  /** The audio of the whole input (encodeWholeAudio). */
+  /** Every audio track's file by track name (encodeWholeAudio's `files`). */
+  audioFiles?: Record<string, string>;
+  /** The first audio track's file alone (encodeWholeAudio's `file`), when `audioFiles` is not given. */
   audioFile?: string;
+  /** Local file of each subtitle file of the request, by its filename (as ConvertOptions.subtitleFiles). */
+  subtitleFiles?: Record<string, string>;
   workDir: string;
   /** The package's directory for the renditions' segments and playlists (see PackageOptions.mediaDir). */
   mediaDir?: string;
@@ -43,17 +51,40 @@ export interface StitchJob {
  * thumbnails: the same ConversionResult as convert(), in `workDir/package`.
  */
 export async function stitchAndPackage(o: StitchJob): Promise<ConversionResult> {
-  const { media, plan, ctx } = o;
+  const { media, ctx } = o;
   if (o.chunkFiles.length === 0) throw new Error('nothing to stitch: no chunk');
   const joinDir = path.join(o.workDir, 'joined');
   const pkgDir = path.join(o.workDir, 'package');
   await mkdir(joinDir, { recursive: true });
   await mkdir(ctx.tempDir, { recursive: true });
 
+  const fromSource = o.inputPath !== undefined && !isUrlInput(o.inputPath);
+  // The text tracks as convert() makes them: from the input's streams and the request's files.
+  const text = fromSource
+    ? await prepareTextTracks({
+        inputPath: o.inputPath!,
+        media,
+        plan: o.plan,
+        sidecars: o.subtitleFiles ?? {},
+        dir: path.join(o.workDir, 'text'),
+        ctx,
+      })
+    : { plan: { ...o.plan, textTracks: [] }, files: {} };
+  if (!fromSource && o.plan.textTracks.length) {
+    ctx.logger.warn(
+      { tracks: o.plan.textTracks.length },
+      'stitch: no local input, the text tracks are left out',
+    );
+  }
+  const { plan } = text;
+  const firstTrack = plan.audioTracks[0];
+  const audio = o.audioFiles ?? (o.audioFile && firstTrack ? { [firstTrack.name]: o.audioFile } : {});
+
   o.onProgress?.('join', 0);
   const first = plan.renditions[0]!;
   // Every rendition of a chunk starts at the same frame: one rendition's first timestamps serve them all.
-  const starts = await Promise.all(o.chunkFiles.map((files) => firstFrameTime(chunkFile(files, first), ctx)));
+  const starts: number[] = [];
+  for (const files of o.chunkFiles) starts.push(await firstFrameTime(chunkFile(files, first), ctx));
   // Variable frame rate: the last frame lasts as the last chunk's file says (see joinRendition).
   const last = plan.keepFrameTiming
     ? await lastFrame(chunkFile(o.chunkFiles.at(-1)!, first), ctx)
@@ -71,7 +102,7 @@ export async function stitchAndPackage(o: StitchJob): Promise<ConversionResult> 
   }
 
   o.onProgress?.('package', 0);
-  const pkg = await packageStreams({ video, audio: o.audioFile }, plan, pkgDir, ctx, {
+  const pkg = await packageStreams({ video, audio, text: text.files }, plan, pkgDir, ctx, {
     mediaDir: o.mediaDir,
     encryption: o.encryption ? { spec: o.encryption, keysDir: o.workDir } : undefined,
   });
@@ -79,7 +110,6 @@ export async function stitchAndPackage(o: StitchJob): Promise<ConversionResult> 
 
   o.onProgress?.('poster', 0);
   const top = plan.renditions.at(-1)!;
-  const fromSource = o.inputPath !== undefined && !isUrlInput(o.inputPath);
   await makePoster(
     fromSource
       ? {
