@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdir, mkdtemp, readFile, rm } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
@@ -262,6 +262,75 @@ describe('split and stitch (real FFmpeg): the package is the one a single run ma
     });
     assert.ok(one.plan.deinterlace && one.plan.frameRateLimit === 25, 'deinterlaced and limited');
     await checkSplit('interlaced', input, 2, one, options);
+  });
+
+  test('every audio track and the subtitles (embedded and a sidecar) are in the stitched package as in one run', async () => {
+    const input = path.join(root, 'tracks.mp4');
+    const embedded = path.join(root, 'embedded.srt');
+    await writeFile(
+      embedded,
+      '1\n00:00:00,500 --> 00:00:02,000\nHello\n\n2\n00:00:02,500 --> 00:00:03,500\nAgain\n',
+    );
+    const sidecar = path.join(root, 'tracks.fr.srt');
+    await writeFile(
+      sidecar,
+      '1\n00:00:00,200 --> 00:00:01,800\nBonjour\n\n2\n00:00:03,000 --> 00:00:03,900\nAu revoir\n',
+    );
+    const tone = (f: number) => ['-f', 'lavfi', '-i', `sine=frequency=${f}:sample_rate=48000:duration=4`];
+    await run('ffmpeg', [
+      ...[
+        '-v',
+        'error',
+        '-f',
+        'lavfi',
+        '-i',
+        'testsrc2=size=320x180:rate=25:duration=4',
+        ...tone(440),
+        ...tone(660),
+      ],
+      ...['-i', embedded, '-map', '0', '-map', '1', '-map', '2', '-map', '3'],
+      ...['-c:v', 'libx264', '-preset', 'ultrafast', '-c:a', 'aac', '-c:s', 'mov_text'],
+      ...[
+        '-metadata:s:s:0',
+        'language=eng',
+        '-metadata:s:a:0',
+        'language=eng',
+        '-metadata:s:a:1',
+        'language=fre',
+      ],
+      input,
+    ]);
+    const options = {
+      thumbnails: false,
+      segmentDuration: 1,
+      ladder: [{ height: 180, bitrate: 300_000 }],
+      subtitles: [{ filename: 'tracks.fr.srt', language: 'fr' }],
+    };
+    const subtitleFiles = { 'tracks.fr.srt': sidecar };
+    const one = await convert(input, path.join(root, 'tracks-one'), ctx(), {
+      settings: { ...settings, ...options },
+      limits,
+      subtitleFiles,
+    });
+    const split = await convertInChunks(input, path.join(root, 'tracks-split'), ctx(), {
+      settings: { ...settings, ...options },
+      limits,
+      subtitleFiles,
+      chunkSeconds: 2,
+    });
+    assert.equal(one.plan.audioTracks.length, 2);
+    assert.equal(one.plan.textTracks.length, 2);
+    assert.deepEqual([...split.package.files].sort(), [...one.package.files].sort(), 'the same files');
+    // The same manifests but for the bitrates: each chunk's encoder starts its rate control afresh.
+    const manifest = async (r: ConversionResult, name: string) =>
+      (await readFile(path.join(r.package.dir, name), 'utf8')).replace(
+        /(bandwidth|BANDWIDTH)="?=?\d+"?/g,
+        '$1',
+      );
+    assert.equal(await manifest(split, 'manifest.mpd'), await manifest(one, 'manifest.mpd'), 'the same MPD');
+    // The packager lists the media of the HLS master in the order its streams end.
+    const lines = async (r: ConversionResult) => (await manifest(r, 'master.m3u8')).split('\n').sort();
+    assert.deepEqual(await lines(split), await lines(one), 'the same HLS master');
   });
 
   test('encryption: the stitched package is encrypted as one run encrypts it, the key only in the packager', async () => {
