@@ -143,6 +143,13 @@ describe('the single FFmpeg invocation', () => {
     assert.deepEqual(flagged('-enc_time_base'), ['-1', '-1']);
     assert.deepEqual(flagged('-r'), ['7.2', '7.2']);
     assert.deepEqual(flagged('-bf'), ['0', '0']);
+    // With the source's time base probed, that one: `-1` is not found once the poster's primer is an input.
+    const probed: MediaInfo = { ...vfr, video: { ...vfr.video, timeBase: '1/15360' } };
+    const timed = buildEncodeArgs('/in.mp4', probed, planEncode(probed, testEncodeSettings), outputs);
+    assert.deepEqual(
+      timed.filter((_, i) => timed[i - 1] === '-enc_time_base'),
+      ['1/15360', '1/15360'],
+    );
   });
   test("a variable frame rate's last frame is held to the video's end, where the container states it", () => {
     const graphOf = (m: MediaInfo) => {
