@@ -5,7 +5,13 @@ import { describeEncryption, type EncryptionSpec } from '../domain/encryption.js
 import { TaskFailure } from '../domain/failures.js';
 import { describeFailures, type QcReport } from '../domain/qc-report.js';
 import type { EarlyOutput, RenditionOutput, TaskOutput, ThumbnailsOutput } from '../domain/task.js';
-import { convert, type ConversionResult, type ConvertStage } from '../pipeline/convert.js';
+import {
+  convert,
+  type ConversionResult,
+  type ConvertOptions,
+  type ConvertStage,
+} from '../pipeline/convert.js';
+import type { StageContext } from '../pipeline/context.js';
 import type { PackageResult } from '../pipeline/package.js';
 import type { EncodeSettings, Rendition } from '../pipeline/plan.js';
 import type { ProbeResult } from '../pipeline/probe.js';
@@ -73,7 +79,20 @@ export interface ConversionRun {
   probed?: Promise<ProbeResult>;
   /** Raw-key encryption of the package (resolved: keys included); the report lists its key IDs only. */
   encryption?: EncryptionSpec;
+  /**
+   * How the input becomes a package in the work directory: convert() (one run) unless given; a split task's
+   * last run joins its chunks here instead (see split-steps.ts). QC and publishing are the same either way.
+   */
+  encode?: Encoder;
 }
+
+/** convert()'s shape: the input's package in `workDir`, with its probe and plan. */
+export type Encoder = (
+  inputPath: string,
+  workDir: string,
+  ctx: StageContext,
+  options: ConvertOptions,
+) => Promise<ConversionResult>;
 
 export interface ConversionRunResult {
   /** The report: the status document's `output`, `timings`, `encode_speed` and `qc`. */
@@ -144,7 +163,7 @@ async function runSteps(run: ConversionRun, watch: DiskStallWatch): Promise<Conv
   // The check's look at the source needs only the plan: it runs while the encode does.
   let sourceSpans: Promise<SourceSpans> | undefined;
   try {
-    const result = await convert(input.path, workDir, stageCtx, {
+    const result = await (run.encode ?? convert)(input.path, workDir, stageCtx, {
       settings: run.settings,
       mediaDir: destination.mediaDir,
       limits: config.limits,

@@ -1,0 +1,126 @@
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { copyFile, mkdir, mkdtemp, readFile, readdir, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { promisify } from 'node:util';
+import { generateClip } from '../helpers/media.js';
+import { checkDashPackage, joinRepresentation, parseMpd, type ParsedMpd } from '../helpers/package-check.js';
+import {
+  getJson,
+  postJson,
+  startTestService,
+  submit,
+  waitForFinal,
+  type TestService,
+} from '../helpers/service.js';
+
+const run = promisify(execFile);
+
+/** Frames FFmpeg decodes from a file's first video stream. */
+export async function decodedFrames(file: string): Promise<number> {
+  const { stdout } = await run('ffprobe', [
+    ...['-v', 'error', '-count_frames', '-select_streams', 'v:0'],
+    ...['-show_entries', 'stream=nb_read_frames', '-of', 'csv=p=0', file],
+  ]);
+  return Number(stdout.trim());
+}
+
+/** Each video rendition's segment durations, by height. */
+export function videoTimeline(mpd: ParsedMpd): Record<number, number[]> {
+  return Object.fromEntries(
+    mpd.representations
+      .filter((r) => r.contentType === 'video')
+      .map((r) => [r.height!, r.durations.map((d) => Math.round(d * 1000) / 1000)]),
+  );
+}
+
+/**
+ * Split and stitch on the embedded queue: a task longer than its `chunk_seconds` is encoded as chunk rows that
+ * the process's workers take, joined by its last run, and published as the same package an unsplit run makes.
+ */
+describe('split and stitch on the SQLite queue', () => {
+  let svc: TestService;
+  let source: string;
+  let sourceFrames: number;
+
+  before(async () => {
+    source = await generateClip({ width: 1280, height: 720, seconds: 12, audio: true });
+    sourceFrames = await decodedFrames(source);
+    svc = await startTestService({
+      WORKER_CONCURRENCY: '2',
+      LADDER: '360:400k,720:1500k',
+      SEGMENT_DURATION: '2',
+      THUMBNAILS: 'false',
+      OUTPUT_FORMATS: 'dash',
+    });
+    await mkdir(svc.inputDir, { recursive: true });
+    await copyFile(source, path.join(svc.inputDir, 'clip.mp4'));
+  });
+  after(async () => {
+    await svc?.close();
+  });
+
+  test('POST /plan shows the split; the split package has the unsplit timeline and every frame', async () => {
+    const plan = await postJson(`${svc.url}/plan`, { video_filename: 'clip.mp4', chunk_seconds: 4 });
+    assert.equal(plan.status, 200, JSON.stringify(plan.body));
+    const split = plan.body.split as { chunks: number; spans: { start: number; end: number }[] };
+    assert.equal(split.chunks, 3, JSON.stringify(split));
+    assert.deepEqual(
+      split.spans.map((s) => [s.start, s.end]),
+      [
+        [0, 4],
+        [4, 8],
+        [8, 12],
+      ],
+    );
+    const unsplitPlan = await postJson(`${svc.url}/plan`, { video_filename: 'clip.mp4', chunk_seconds: 0 });
+    assert.equal((unsplitPlan.body.split as { chunks: number }).chunks, 0);
+
+    const splitId = await submit(svc.url, 'clip.mp4', { chunk_seconds: 4, output_prefix: 'split' });
+    let sawChunks: { total: number; done: number } | undefined;
+    for (let i = 0; i < 600 && !sawChunks; i++) {
+      const { body } = await getJson(`${svc.url}/status/${splitId}`);
+      sawChunks = body.chunks as typeof sawChunks;
+      if (body.status === 'completed' || body.status === 'failed') break;
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    const { doc } = await waitForFinal(svc.url, splitId, 240_000);
+    assert.equal(doc.status, 'completed', `${doc.error_code}: ${doc.error}`);
+    assert.deepEqual(
+      sawChunks && { total: sawChunks.total },
+      { total: 4 },
+      'three video chunks and the audio',
+    );
+
+    const wholeId = await submit(svc.url, 'clip.mp4', { chunk_seconds: 0, output_prefix: 'whole' });
+    const whole = await waitForFinal(svc.url, wholeId, 240_000);
+    assert.equal(whole.doc.status, 'completed', `${whole.doc.error_code}: ${whole.doc.error}`);
+
+    const splitMpd = await checkDashPackage(path.join(svc.outputDir, 'split'), {
+      heights: [360, 720],
+      audio: true,
+      segmentDuration: 2,
+    });
+    const wholeMpd = parseMpd(await readFile(path.join(svc.outputDir, 'whole', 'manifest.mpd'), 'utf8'));
+    assert.deepEqual(videoTimeline(splitMpd), videoTimeline(wholeMpd), 'the same segment timeline');
+    const tmp = await mkdtemp(path.join(tmpdir(), 'dvc-split-'));
+    try {
+      for (const rep of splitMpd.representations.filter((r) => r.contentType === 'video')) {
+        const joined = await joinRepresentation(path.join(svc.outputDir, 'split'), rep, tmp);
+        assert.equal(await decodedFrames(joined), sourceFrames, `${rep.id}: every source frame, once`);
+      }
+    } finally {
+      await rm(tmp, { recursive: true, force: true });
+    }
+    // The chunk outputs are gone with the task.
+    const work = await readdir(path.join(svc.outputDir, '.dvc-chunks')).catch(() => []);
+    for (let i = 0; i < 50 && work.length; i++) await new Promise((r) => setTimeout(r, 100));
+    assert.deepEqual(
+      await readdir(path.join(svc.outputDir, '.dvc-chunks', splitId)).catch(() => []),
+      [],
+      'chunk outputs removed',
+    );
+  });
+});
