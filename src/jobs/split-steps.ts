@@ -73,6 +73,7 @@ export function createStepProcessor(deps: StepDeps): StepHandler {
     await rm(workDir, { recursive: true, force: true });
     await mkdir(path.join(workDir, 'tmp'), { recursive: true });
     const started = Date.now();
+    log.info('step started');
     try {
       const stageCtx: StageContext = {
         tools: deps.tools,
@@ -85,7 +86,6 @@ export function createStepProcessor(deps: StepDeps): StepHandler {
       const input = await stepInput({
         storage: deps.input,
         key: task.request.video_filename,
-        media: data.media,
         workDir,
         maxInputBytes: deps.config.limits.maxInputBytes,
         signal: ctx.signal,

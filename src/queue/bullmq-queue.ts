@@ -665,6 +665,8 @@ class BullMqWorker {
     try {
       if (this.handingBack) this.worker.cancelJob(id, 'shutdown');
       if ((await this.owner.cancelRequested([id])).has(id)) {
+        // A split task's chunk jobs not yet begun go; those running stop (they read the same request).
+        if (job.data.split) await job.removeUnprocessedChildren().catch(() => undefined);
         this.abandoned(job, runs);
         throw new TaskFailure(cancelledFailure.code, cancelledFailure.message);
       }

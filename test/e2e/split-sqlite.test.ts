@@ -1,12 +1,11 @@
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
 import { copyFile, mkdir, mkdtemp, readFile, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { promisify } from 'node:util';
 import { generateClip } from '../helpers/media.js';
-import { checkDashPackage, joinRepresentation, parseMpd, type ParsedMpd } from '../helpers/package-check.js';
+import { checkDashPackage, joinRepresentation, parseMpd } from '../helpers/package-check.js';
+import { decodedFrames, videoTimeline } from '../helpers/split.js';
 import {
   getJson,
   postJson,
@@ -15,26 +14,6 @@ import {
   waitForFinal,
   type TestService,
 } from '../helpers/service.js';
-
-const run = promisify(execFile);
-
-/** Frames FFmpeg decodes from a file's first video stream. */
-export async function decodedFrames(file: string): Promise<number> {
-  const { stdout } = await run('ffprobe', [
-    ...['-v', 'error', '-count_frames', '-select_streams', 'v:0'],
-    ...['-show_entries', 'stream=nb_read_frames', '-of', 'csv=p=0', file],
-  ]);
-  return Number(stdout.trim());
-}
-
-/** Each video rendition's segment durations, by height. */
-export function videoTimeline(mpd: ParsedMpd): Record<number, number[]> {
-  return Object.fromEntries(
-    mpd.representations
-      .filter((r) => r.contentType === 'video')
-      .map((r) => [r.height!, r.durations.map((d) => Math.round(d * 1000) / 1000)]),
-  );
-}
 
 /**
  * Split and stitch on the embedded queue: a task longer than its `chunk_seconds` is encoded as chunk rows that
