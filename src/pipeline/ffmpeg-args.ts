@@ -72,8 +72,8 @@ export interface EncodeSpan {
   /** The frames kept: from `start`, up to before `end` (to the input's end when there is none). */
   start: number;
   end?: number;
-  /** Where its segments after the first start (see KeyframePlan.keyframeTimes). */
-  keyframeTimes: number[];
+  /** Seconds from its first frame to its first segment's time (see KeyframePlan.keyframeOffset). */
+  keyframeOffset: number;
 }
 
 /** The file of frame `n` of an image2 output `pattern` (`%d`). */
@@ -182,7 +182,7 @@ export function buildEncodeArgs(
       '-1',
       ...videoCodecSpecs[r.codec].args({
         rendition: r,
-        plan: span ? { ...plan, keyframeTimes: span.keyframeTimes } : plan,
+        plan: span ? { ...plan, keyframeOffset: span.keyframeOffset } : plan,
         averageFps: averageFps(media),
         threads: tuning.x264Threads,
       }),
@@ -192,6 +192,9 @@ export function buildEncodeArgs(
       // the edit list that places the first frame at 0 (as a non-fragmented file has it).
       '-movflags',
       '+frag_keyframe+empty_moov+delay_moov+default_base_moof',
+      // A part starts where its edit list says, in the movie's timescale: milliseconds by default, which
+      // put a 29.83 fps part's frames off their own timescale's grid.
+      ...(span ? ['-movie_timescale', '1000000'] : []),
       '-f',
       'mp4',
       `file:${file}`,

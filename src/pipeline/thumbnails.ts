@@ -82,7 +82,10 @@ export function thumbnailFilters(thumbs: ThumbnailPlan, toneMap: boolean, timesF
  * would start that source again, a frame back in time, which the encoder refuses.
  */
 export function imageOutputPrimer(branch: string, label: string, input: number) {
-  return [`${branch}[${label}_frames]`, `[${input}:v][${label}_frames]concat=n=2:v=1:a=0[${label}]`];
+  // concat does not move the branch past the primer (both may start at 0, which the encoder refuses now and
+  // then): the images are numbered instead, 1/25 s apart, never ahead of the video in the progress.
+  const concat = `concat=n=2:v=1:a=0,setpts=N/(25*TB)`;
+  return [`${branch}[${label}_frames]`, `[${input}:v][${label}_frames]${concat}[${label}]`];
 }
 
 /** The input of one black frame of `size` that `imageOutputPrimer` puts first. */

@@ -21,10 +21,11 @@ interface KeyframePlan {
   keepFrameTiming: boolean;
   keyframesByCount: boolean;
   /**
-   * A part of a split input: its segments' starts after its first frame, as times on the input's timeline (the
-   * expression's `t` counts from the encode's first frame, which a part does not share with the whole).
+   * A part of a split input: seconds from its first frame to where its first segment's time starts (zero or
+   * less). The expression's `t` counts from the encode's first frame, which a part does not share with the
+   * whole; with the offset its keyframes fall on the frames the whole run's do.
    */
-  keyframeTimes?: number[];
+  keyframeOffset?: number;
 }
 
 /** What one output's encoder needs to know. */
@@ -80,7 +81,8 @@ const threads = (n: number) => (n > 0 ? ['-threads', String(n)] : []);
  */
 export function forceKeyframesExpr(plan: KeyframePlan): string {
   if (plan.keyframesByCount) return `expr:eq(mod(n,${plan.gopFrames}),0)`;
-  if (plan.keyframeTimes) return plan.keyframeTimes.map((t) => t.toFixed(6)).join(',') || '0';
+  if (plan.keyframeOffset)
+    return `expr:gte(t,n_forced*${plan.segmentDuration}${plan.keyframeOffset.toFixed(6)})`;
   return `expr:gte(t,n_forced*${plan.segmentDuration})`;
 }
 

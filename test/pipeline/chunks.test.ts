@@ -1,18 +1,25 @@
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { mkdir, mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { after, before, describe, test } from 'node:test';
+import { GetObjectCommand } from '@aws-sdk/client-s3';
+import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
+import { encodeVideoChunk } from '../../src/pipeline/chunks/encode-chunk.js';
 import { canSplit, planChunks } from '../../src/pipeline/chunks/plan-chunks.js';
+import { probeSource } from '../../src/pipeline/probe.js';
 import { convertInChunks } from '../../src/pipeline/chunks/convert-in-chunks.js';
 import { convert, type ConversionResult } from '../../src/pipeline/convert.js';
 import { planEncode, type EncodeSettings } from '../../src/pipeline/plan.js';
 import { defaultTools } from '../../src/pipeline/tools.js';
 import { createLogger } from '../../src/process/logger.js';
+import { generateClip } from '../helpers/media.js';
 import { mediaInfo, testEncodeSettings } from '../helpers/media-info.js';
 import { audioPacketsDigest, joinRepresentation, parseMpd } from '../helpers/package-check.js';
+import { startS3Server } from '../helpers/s3-server.js';
 
 const run = promisify(execFile);
 
@@ -112,6 +119,31 @@ describe('split and stitch (real FFmpeg): the package is the one a single run ma
   };
   const limits = { maxDurationSeconds: 3600, maxPixels: 1e8, maxFrameRate: 240 };
 
+  let sparse: Promise<string> | undefined;
+  /** 13 s at 29.83 fps (not a whole number of frames per segment) with keyframes 10 s apart only, made once. */
+  const sparseClip = () =>
+    (sparse ??= (async () => {
+      const input = path.join(root, 'sparse-keyframes.mp4');
+      await run('ffmpeg', [
+        ...['-v', 'error', '-f', 'lavfi', '-i', 'testsrc2=size=320x180:rate=179/6:duration=13'],
+        ...['-f', 'lavfi', '-i', 'sine=frequency=440:sample_rate=48000:duration=13'],
+        ...[
+          '-c:v',
+          'libx264',
+          '-preset',
+          'ultrafast',
+          '-g',
+          '300',
+          '-pix_fmt',
+          'yuv420p',
+          '-c:a',
+          'aac',
+          input,
+        ],
+      ]);
+      return input;
+    })());
+
   before(async () => {
     root = await mkdtemp(path.join(tmpdir(), 'dvc-chunks-'));
     await mkdir(path.join(root, 'tmp'));
@@ -124,9 +156,15 @@ describe('split and stitch (real FFmpeg): the package is the one a single run ma
    * first frame of its time) and, when given, against one run of it (the same timeline, frames, audio and
    * thumbnails).
    */
-  async function checkSplit(name: string, input: string, chunkSeconds: number, one?: ConversionResult) {
+  async function checkSplit(
+    name: string,
+    input: string,
+    chunkSeconds: number,
+    one?: ConversionResult,
+    options: Partial<EncodeSettings> = {},
+  ) {
     const split = await convertInChunks(input, path.join(root, `${name}-split`), ctx(), {
-      settings,
+      settings: { ...settings, ...options },
       limits,
       chunkSeconds,
       parallel: 2,
@@ -140,15 +178,13 @@ describe('split and stitch (real FFmpeg): the package is the one a single run ma
         timelines(oneXml),
         'the same segment timeline in every representation',
       );
-      assert.deepEqual(split.package.files, one.package.files, 'the same files');
+      assert.deepEqual([...split.package.files].sort(), [...one.package.files].sort(), 'the same files');
       assert.deepEqual(split.thumbnails?.times, one.thumbnails?.times, 'thumbnails at the same times');
     }
 
     // Times from the video's first frame, as the package has them.
     const fromFirst = (times: number[]) => times.map((t) => Math.round((t - times[0]!) * 1e6) / 1e6);
-    const source = fromFirst(await videoTimes(input));
     const segment = (t: number) => Math.floor(t / settings.segmentDuration + 1e-6);
-    const segmentStarts = source.filter((t, k) => k === 0 || segment(t) > segment(source[k - 1]!));
     const reps = parseMpd(splitXml).representations;
     const oneReps = oneXml ? parseMpd(oneXml).representations : [];
     const tmp = await mkdtemp(path.join(root, 'joined-'));
@@ -162,12 +198,15 @@ describe('split and stitch (real FFmpeg): the package is the one a single run ma
         continue;
       }
       const times = fromFirst(await videoTimes(file));
+      // The source's frames; after a frame rate limit, those one run makes of them.
+      const source = fromFirst(await videoTimes(split.plan.frameRateLimit ? oneFile! : input));
       assert.equal(times.length, source.length, `${rep.id}: as many frames as the source`);
       // Every frame once, at the source's time: none lost or doubled at a join.
       const off = times.filter((t, k) => Math.abs(t - source[k]!) > 1e-3);
       assert.deepEqual(off, [], `${rep.id}: frames at the source's times`);
       if (oneFile)
         assert.deepEqual(times, fromFirst(await videoTimes(oneFile)), `${rep.id}: as one run has them`);
+      const segmentStarts = source.filter((t, k) => k === 0 || segment(t) > segment(source[k - 1]!));
       const starts = rep.durations.map((_, k) => rep.durations.slice(0, k).reduce((a, b) => a + b, 0));
       assert.deepEqual(
         starts.map((t) => t.toFixed(3)),
@@ -179,26 +218,9 @@ describe('split and stitch (real FFmpeg): the package is the one a single run ma
   }
 
   test('CFR with keyframes 10 s apart and a last chunk shorter than a segment', async () => {
-    // 13 s at 30 fps, keyframes at 0 and 10 s only: chunks start at 4, 8 and 12 s, far from any keyframe
+    // 13 s at 29.83 fps, keyframes at 0 and 10.06 s only: chunks start at 4, 8 and 12 s, far from any keyframe
     // (4 s decoded and dropped before the second), and the last chunk is 1 s of a 2 s segment.
-    const input = path.join(root, 'sparse-keyframes.mp4');
-    await run('ffmpeg', [
-      ...['-v', 'error', '-f', 'lavfi', '-i', 'testsrc2=size=320x180:rate=30:duration=13'],
-      ...['-f', 'lavfi', '-i', 'sine=frequency=440:sample_rate=48000:duration=13'],
-      ...[
-        '-c:v',
-        'libx264',
-        '-preset',
-        'ultrafast',
-        '-g',
-        '300',
-        '-pix_fmt',
-        'yuv420p',
-        '-c:a',
-        'aac',
-        input,
-      ],
-    ]);
+    const input = await sparseClip();
     const { stdout } = await run('ffprobe', [
       ...['-v', 'error', '-select_streams', 'v', '-show_entries', 'packet=pts_time,flags', '-of', 'csv=p=0'],
       input,
@@ -207,10 +229,66 @@ describe('split and stitch (real FFmpeg): the package is the one a single run ma
       .split('\n')
       .filter((l) => l.includes(',K'))
       .map((l) => Number(l.split(',')[0]));
-    assert.deepEqual(keyframes, [0, 10], 'the source has keyframes 10 s apart');
+    assert.deepEqual(
+      keyframes.map((t) => t.toFixed(2)),
+      ['0.00', '10.06'],
+      'the source has keyframes 10 s apart',
+    );
     const one = await convert(input, path.join(root, 'sparse-one'), ctx(), { settings, limits });
     const split = await checkSplit('sparse', input, 4, one);
     assert.equal(split.package.files.filter((f) => /video_180p\/\d+\.m4s$/.test(f)).length, 7);
+  });
+
+  test('an interlaced 50 fps source, deinterlaced and limited to 25 fps, splits as one run encodes it', async () => {
+    const input = path.join(root, 'interlaced.mp4');
+    await run('ffmpeg', [
+      ...[
+        '-v',
+        'error',
+        '-f',
+        'lavfi',
+        '-i',
+        'testsrc2=size=320x180:rate=50:duration=5',
+        '-vf',
+        'setfield=tff',
+      ],
+      ...['-c:v', 'libx264', '-preset', 'ultrafast', '-flags', '+ildct+ilme', '-pix_fmt', 'yuv420p', input],
+    ]);
+    const options = { maxFrameRate: 25, thumbnails: false, ladder: [{ height: 180, bitrate: 300_000 }] };
+    const one = await convert(input, path.join(root, 'interlaced-one'), ctx(), {
+      settings: { ...settings, ...options },
+      limits,
+    });
+    assert.ok(one.plan.deinterlace && one.plan.frameRateLimit === 25, 'deinterlaced and limited');
+    await checkSplit('interlaced', input, 2, one, options);
+  });
+
+  test('encryption: the stitched package is encrypted as one run encrypts it, the key only in the packager', async () => {
+    const input = await generateClip({ width: 320, height: 180, seconds: 3, audio: true });
+    const keyId = randomBytes(16).toString('hex');
+    const key = randomBytes(16).toString('hex');
+    const split = await convertInChunks(input, path.join(root, 'locked'), ctx(), {
+      settings: {
+        ...settings,
+        segmentDuration: 1,
+        thumbnails: false,
+        ladder: [{ height: 180, bitrate: 300_000 }],
+      },
+      limits,
+      chunkSeconds: 1,
+      encryption: { scheme: 'cbcs', keys: [{ label: 'default', keyId, key }], systems: [] },
+    });
+    const xml = await readFile(path.join(split.package.dir, split.package.dashManifest!), 'utf8');
+    const kid = `${keyId.slice(0, 8)}-${keyId.slice(8, 12)}-${keyId.slice(12, 16)}-${keyId.slice(16, 20)}-${keyId.slice(20)}`;
+    assert.equal(
+      xml.match(new RegExp(`cenc:default_KID="${kid}"`, 'g'))?.length,
+      2,
+      'video and audio encrypted',
+    );
+    for (const file of split.package.files) {
+      const body = await readFile(path.join(split.package.dir, file));
+      assert.ok(!body.includes(Buffer.from(key, 'hex')) && !body.includes(key), `${file} holds no key`);
+    }
   });
 
   test('a variable frame rate source keeps every frame at its own time across the joins', async () => {
@@ -225,5 +303,82 @@ describe('split and stitch (real FFmpeg): the package is the one a single run ma
     // average rate's grid (`-enc_time_base -1` finds no single input's time base), which the chunks do not.
     const split = await checkSplit('vfr', input, 2);
     assert.ok(split.plan.keepFrameTiming, 'planned as a variable frame rate');
+  });
+
+  test('a chunk read from a presigned URL is the chunk read from the file, and the URL is never on a command line', async () => {
+    const input = await sparseClip();
+    const s3 = await startS3Server();
+    try {
+      const bucket = await s3.createBucket('chunks');
+      await s3.putFile(bucket, 'in/sparse.mp4', input);
+      const url = await getSignedUrl(
+        s3.client,
+        new GetObjectCommand({ Bucket: bucket, Key: 'in/sparse.mp4' }),
+        {
+          expiresIn: 600,
+        },
+      );
+      assert.match(url, /X-Amz-Signature=/);
+      const { media } = await probeSource(input, { ffprobe: 'ffprobe', ffmpeg: 'ffmpeg' });
+      const plan = planEncode(media, settings);
+      const chunk = planChunks({
+        duration: media.duration,
+        segmentSeconds: 2,
+        chunkSeconds: 4,
+        minInputSeconds: 0,
+      })[1]!;
+      const lines: string[] = [];
+      const logger = createLogger('debug', { write: (line: string) => void lines.push(line) });
+      const encodeFrom = async (from: string, dir: string, log = ctx().logger) =>
+        (
+          await encodeVideoChunk({
+            input: from,
+            media,
+            plan,
+            chunk,
+            outDir: path.join(root, dir),
+            ctx: { ...ctx(), logger: log },
+          })
+        ).files;
+      const [viaUrl, local] = [
+        await encodeFrom(url, 'from-url', logger),
+        await encodeFrom(input, 'from-file'),
+      ];
+      for (const r of plan.renditions) {
+        const packets = async (file: string) =>
+          (
+            await run('ffmpeg', [
+              '-v',
+              'error',
+              '-i',
+              file,
+              '-map',
+              '0:v',
+              '-c',
+              'copy',
+              '-f',
+              'framemd5',
+              '-',
+            ])
+          ).stdout;
+        assert.equal(
+          await packets(viaUrl[r.name]!),
+          await packets(local[r.name]!),
+          `${r.name}: the same packets`,
+        );
+      }
+      const spawned = lines.filter((l) => l.includes('"spawn"'));
+      assert.ok(
+        spawned.some((l) => l.includes('http://127.0.0.1:')),
+        'FFmpeg read a local relay',
+      );
+      assert.deepEqual(
+        lines.filter((l) => l.includes('X-Amz-') || l.includes(s3.endpoint)),
+        [],
+        'no log line holds the signed URL',
+      );
+    } finally {
+      await s3.stop();
+    }
   });
 });

@@ -56,7 +56,7 @@ describe('thumbnail plan', () => {
       /\[t\]fps=fps=1\/2,scale=240:136:flags=bicubic,setsar=1,metadata=mode=add:key=thumbnail:value=1,metadata=mode=print:key=thumbnail:file=\/w\/it\\\\\\'s\\\\: odd\\,\\\[dir\\\]\/thumbnail-times.txt,tile=10x10\[thumbnails_frames\]/,
     );
     // A black frame first, so that the output starts (and FFmpeg reports progress) before a sheet is full.
-    assert.match(graph, /;\[2:v\]\[thumbnails_frames\]concat=n=2:v=1:a=0\[thumbnails\]/);
+    assert.match(graph, /;\[2:v\]\[thumbnails_frames\]concat=n=2:v=1:a=0,setpts=N\/\(25\*TB\)\[thumbnails\]/);
     assert.ok(
       args.includes('color=c=black:s=2400x1360:r=25:d=0.04,format=yuv420p'),
       'the sheets’ primer input',

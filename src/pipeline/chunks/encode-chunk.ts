@@ -7,8 +7,9 @@ import { audioOutputArgs, buildEncodeArgs, parseProgressLine } from '../ffmpeg-a
 import type { MediaInfo } from '../media-info.js';
 import type { EncodePlan } from '../plan.js';
 import { diskFullReport, processFailure } from '../process-failure.js';
-import { chunkInputArgs } from './chunk-input.js';
-import { chunkKeyframeTimes, isLastChunk, videoOrigin, type ChunkSpan } from './plan-chunks.js';
+import { withChunkInput } from './chunk-input.js';
+import { firstFrameTime } from './first-frame.js';
+import { isLastChunk, videoOrigin, type ChunkSpan } from './plan-chunks.js';
 
 /**
  * How far before a chunk's start decoding is asked to begin: the seek lands on the keyframe at or before it,
@@ -16,6 +17,9 @@ import { chunkKeyframeTimes, isLastChunk, videoOrigin, type ChunkSpan } from './
  * the start as the whole run does, even when a keyframe sits exactly there.
  */
 const PREROLL_SECONDS = 0.5;
+
+/** Rounding of the times the expression compares, far below a frame's duration. */
+const KEYFRAME_MARGIN_SECONDS = 1e-5;
 
 export interface VideoChunkJob {
   /** A local path, or an http(s) URL (presigned) that FFmpeg reads in byte ranges. */
@@ -41,20 +45,48 @@ export async function encodeVideoChunk(o: VideoChunkJob): Promise<{ files: Recor
   const { video } = encodeOutputsIn(o.outDir, plan);
   const last = isLastChunk(chunk, media);
   const origin = videoOrigin(media, plan);
-  const args = buildEncodeArgs(o.input, media, plan, { video }, undefined, {
-    input: chunkInputArgs(o.input),
-    seekTo: Math.max(0, origin + chunk.start - PREROLL_SECONDS),
-    start: roundTime(origin + chunk.start),
+  const start = roundTime(origin + chunk.start);
+  const seekTo = Math.max(0, start - PREROLL_SECONDS);
+  const span = (input: string[], firstFrame: number) => ({
+    input,
+    seekTo,
+    start,
     ...(last ? {} : { end: roundTime(origin + chunk.end) }),
-    keyframeTimes: chunkKeyframeTimes(chunk, plan, origin).map(roundTime),
+    // Less a hair: the frame at the segment's very time is the whole run's keyframe too.
+    keyframeOffset: Math.min(0, start - firstFrame) - KEYFRAME_MARGIN_SECONDS,
   });
   // FFmpeg's output time stays at 0 with the input's timestamps kept: progress is counted in frames.
   const fps = plan.frameRateLimit ?? (media.video.frameRate || 30);
   const frames = Math.max(1, ((last ? media.duration - origin : chunk.end) - chunk.start) * fps);
-  await runFfmpeg(args, ctx, o.outDir, 'FFmpeg could not encode a chunk of the input', (line) => {
+  const onLine = (line: string) => {
     const frame = /^frame=(\d+)$/.exec(line.trim())?.[1];
     if (frame !== undefined) o.onProgress?.(Math.min(1, Number(frame) / frames));
-  });
+  };
+  await withChunkInput(
+    o.input,
+    async (input) => {
+      // Keyframes by count need no time (canSplit let them through only on a whole grid of frames).
+      const firstFrame = plan.keyframesByCount
+        ? start
+        : await firstFrameTime({
+            input,
+            media,
+            plan,
+            from: seekTo,
+            at: start,
+            until: last ? undefined : origin + chunk.end,
+            ctx,
+          });
+      await runFfmpeg(
+        buildEncodeArgs(o.input, media, plan, { video }, undefined, span(input, firstFrame ?? start)),
+        ctx,
+        o.outDir,
+        'FFmpeg could not encode a chunk of the input',
+        onLine,
+      );
+    },
+    ctx.logger,
+  );
   return { files: video };
 }
 
@@ -76,17 +108,23 @@ export async function encodeWholeAudio(o: WholeAudioJob): Promise<{ file: string
   const audio = audioOutputArgs(o.media, o.plan, o.outFile);
   if (audio.length === 0) return undefined;
   await mkdir(path.dirname(o.outFile), { recursive: true });
-  const args = [
-    ...['-hide_banner', '-nostdin', '-y'],
-    ...chunkInputArgs(o.input),
-    ...['-progress', 'pipe:1', '-nostats'],
-    ...audio,
-  ];
   const duration = Math.max(1e-3, o.media.duration);
-  await runFfmpeg(args, o.ctx, path.dirname(o.outFile), 'FFmpeg could not encode the audio', (line) => {
+  const onLine = (line: string) => {
     const seconds = parseProgressLine(line);
     if (seconds !== undefined) o.onProgress?.(Math.min(1, seconds / duration));
-  });
+  };
+  await withChunkInput(
+    o.input,
+    (input) =>
+      runFfmpeg(
+        [...['-hide_banner', '-nostdin', '-y'], ...input, ...['-progress', 'pipe:1', '-nostats'], ...audio],
+        o.ctx,
+        path.dirname(o.outFile),
+        'FFmpeg could not encode the audio',
+        onLine,
+      ),
+    o.ctx.logger,
+  );
   return { file: o.outFile };
 }
 

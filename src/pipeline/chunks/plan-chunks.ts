@@ -66,20 +66,6 @@ export function videoOrigin(media: MediaInfo, plan: Pick<EncodePlan, 'frameRateL
   return plan.frameRateLimit ? Math.round(origin * plan.frameRateLimit) / plan.frameRateLimit : origin;
 }
 
-/** The times on the input's timeline where a chunk's segments after its first start. */
-export function chunkKeyframeTimes(
-  chunk: ChunkSpan,
-  plan: Pick<EncodePlan, 'segmentDuration'>,
-  origin: number,
-) {
-  const times: number[] = [];
-  const first = Math.round(chunk.start / plan.segmentDuration);
-  for (let k = first + 1; k * plan.segmentDuration < chunk.end - 1e-6; k++) {
-    times.push(origin + k * plan.segmentDuration);
-  }
-  return times;
-}
-
 /**
  * Containers whose index takes a seek to the keyframe at or before a time: MP4/MOV (sample table) and
  * Matroska/WebM (cues). Elsewhere (MPEG-TS, AVI…) FFmpeg seeks by bytes and may land past a chunk's start.

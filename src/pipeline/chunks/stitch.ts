@@ -1,4 +1,4 @@
-import { mkdir, writeFile } from 'node:fs/promises';
+import { mkdir, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { EncryptionSpec } from '../../domain/encryption.js';
 import { runProcess } from '../../process/run-process.js';
@@ -94,6 +94,9 @@ export async function stitchAndPackage(o: StitchJob): Promise<ConversionResult> 
     pkg.files.push(thumbnails.vtt, ...thumbnails.sheets);
   }
   pkg.files.sort();
+  // The joined renditions are in the package now: their disk is free for the next task's. The chunks are the
+  // caller's (a stitch that fails is run again from them).
+  await rm(joinDir, { recursive: true, force: true });
   o.onProgress?.('poster', 1);
   return { media, plan, package: pkg, poster: POSTER_NAME, ...(thumbnails ? { thumbnails } : {}) };
 }
