@@ -6,6 +6,65 @@ import { after, before, describe, test } from 'node:test';
 import { generateClip } from '../helpers/media.js';
 import { checkDashPackage, joinRepresentation, parseMpd } from '../helpers/package-check.js';
 import { decodedFrames, videoTimeline } from '../helpers/split.js';
+import { launchBrowser } from '../browser/chromium.js';
+
+const nodeModules = path.resolve(import.meta.dirname, '../../node_modules');
+
+/** Shaka Player plays the package from 3 s past 5.5 s: across the join of the first two chunks at 4 s. */
+async function playAcrossJoin(baseUrl: string, manifestKey: string): Promise<void> {
+  const browser = await launchBrowser();
+  try {
+    // A page of the service's own origin, so the package's files are same-origin.
+    await browser.context.route(`${baseUrl}/__test/**`, async (route) => {
+      const shaka = route.request().url().endsWith('shaka.js');
+      await route.fulfill(
+        shaka
+          ? {
+              body: await readFile(path.join(nodeModules, 'shaka-player/dist/shaka-player.compiled.js')),
+              contentType: 'text/javascript',
+            }
+          : {
+              contentType: 'text/html',
+              body: '<!doctype html><video muted playsinline></video><script src="shaka.js"></script>',
+            },
+      );
+    });
+    const { page } = browser;
+    await page.goto(`${baseUrl}/__test/page.html`);
+    const played = await page.evaluate(async (mpd) => {
+      const shaka = (
+        window as unknown as {
+          shaka: typeof import('shaka-player/dist/shaka-player.compiled-es2021.js').default;
+        }
+      ).shaka;
+      const video = document.querySelector('video')!;
+      const player = new shaka.Player();
+      const errors: string[] = [];
+      player.addEventListener('error', (e) =>
+        errors.push(String((e as unknown as { detail: unknown }).detail)),
+      );
+      await player.attach(video);
+      await player.load(mpd, 3);
+      await video.play();
+      const deadline = Date.now() + 20_000;
+      while (video.currentTime < 5.5 && Date.now() < deadline && !errors.length) {
+        await new Promise((r) => setTimeout(r, 100));
+      }
+      const result = {
+        time: video.currentTime,
+        errors,
+        dropped: video.getVideoPlaybackQuality().droppedVideoFrames,
+      };
+      await player.destroy();
+      return result;
+    }, `${baseUrl}/output/${manifestKey}`);
+    assert.deepEqual(played.errors, [], 'Shaka Player reports no error');
+    assert.ok(played.time >= 5.5, `played across the join at 4 s (reached ${played.time.toFixed(2)} s)`);
+    assert.deepEqual(browser.pageErrors, []);
+  } finally {
+    await browser.close();
+  }
+}
 import {
   getJson,
   postJson,
@@ -93,6 +152,8 @@ describe('split and stitch on the SQLite queue', () => {
     } finally {
       await rm(tmp, { recursive: true, force: true });
     }
+    await playAcrossJoin(svc.url, 'split/manifest.mpd');
+
     // The chunk outputs are gone with the task.
     const work = await readdir(path.join(svc.outputDir, '.dvc-chunks')).catch(() => []);
     for (let i = 0; i < 50 && work.length; i++) await new Promise((r) => setTimeout(r, 100));
