@@ -12,6 +12,7 @@ import { encodeVideoChunk } from '../../src/pipeline/chunks/encode-chunk.js';
 import { canSplit, planChunks } from '../../src/pipeline/chunks/plan-chunks.js';
 import { probeSource } from '../../src/pipeline/probe.js';
 import { convertInChunks } from '../../src/pipeline/chunks/convert-in-chunks.js';
+import type { TaskFailure } from '../../src/domain/failures.js';
 import { convert, type ConversionResult } from '../../src/pipeline/convert.js';
 import { planEncode, type EncodeSettings } from '../../src/pipeline/plan.js';
 import { defaultTools } from '../../src/pipeline/tools.js';
@@ -377,6 +378,17 @@ describe('split and stitch (real FFmpeg): the package is the one a single run ma
         [],
         'no log line holds the signed URL',
       );
+      // A URL the store refuses (here a key that is not there; an expired signature alike): the store's
+      // failure, retried, not the input's; and the reason holds no URL.
+      const missing = await getSignedUrl(
+        s3.client,
+        new GetObjectCommand({ Bucket: bucket, Key: 'in/gone.mp4' }),
+      );
+      await assert.rejects(encodeFrom(missing, 'from-missing'), (err: TaskFailure) => {
+        assert.equal(err.code, 'storage_error');
+        assert.equal(err.message, 'the input could not be read from the storage (HTTP 404)');
+        return true;
+      });
     } finally {
       await s3.stop();
     }

@@ -4,6 +4,7 @@ import type { AddressInfo } from 'node:net';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { Logger } from 'pino';
+import { TaskFailure } from '../../domain/failures.js';
 
 /** The response headers FFmpeg's http protocol reads to seek in byte ranges. */
 const passedHeaders = [
@@ -28,15 +29,20 @@ export async function withUrlRelay<T>(
 ): Promise<T> {
   const token = randomBytes(16).toString('hex');
   const upstream = new AbortController();
+  // What the store answered when it refused or could not be reached: the run's failure is then the store's.
+  let refused: string | undefined;
   const server = createServer((req, res) => {
-    relay(req, res, url, token, upstream.signal).catch((err: unknown) => {
-      // FFmpeg closing a connection to seek elsewhere, or the run ending: nothing went wrong.
-      if (req.destroyed || upstream.signal.aborted) return;
-      // The upstream's error can carry the URL: only its kind is logged.
-      logger?.warn({ err: err instanceof Error ? err.name : 'error' }, 'input relay: a request failed');
-      if (!res.headersSent) res.writeHead(502).end();
-      else res.destroy();
-    });
+    relay(req, res, url, token, upstream.signal, (status) => (refused ??= `HTTP ${status}`)).catch(
+      (err: unknown) => {
+        // FFmpeg closing a connection to seek elsewhere, or the run ending: nothing went wrong.
+        if (req.destroyed || upstream.signal.aborted) return;
+        // The upstream's error can carry the URL: only its kind is logged.
+        logger?.warn({ err: err instanceof Error ? err.name : 'error' }, 'input relay: a request failed');
+        refused ??= 'unreachable';
+        if (!res.headersSent) res.writeHead(502).end();
+        else res.destroy();
+      },
+    );
   });
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
@@ -45,6 +51,14 @@ export async function withUrlRelay<T>(
   const { port } = server.address() as AddressInfo;
   try {
     return await use(`http://127.0.0.1:${port}/${token}`);
+  } catch (err) {
+    // An expired signature or a store that is down: another attempt, with a new URL, may read it.
+    if (refused && !(err instanceof TaskFailure && err.code === 'cancelled')) {
+      throw new TaskFailure('storage_error', `the input could not be read from the storage (${refused})`, {
+        cause: err,
+      });
+    }
+    throw err;
   } finally {
     upstream.abort();
     server.closeAllConnections();
@@ -58,6 +72,7 @@ async function relay(
   url: string,
   token: string,
   signal: AbortSignal,
+  onRefused: (status: number) => void,
 ): Promise<void> {
   if (req.url !== `/${token}` || (req.method !== 'GET' && req.method !== 'HEAD')) {
     res.writeHead(404).end();
@@ -74,6 +89,8 @@ async function relay(
     const value = answer.headers.get(name);
     if (value !== null) headers[name] = value;
   }
+  // 416: FFmpeg asked past the end, which it does to find the end; not a refusal.
+  if (answer.status >= 400 && answer.status !== 416) onRefused(answer.status);
   res.writeHead(answer.status, headers);
   if (!answer.body || req.method === 'HEAD') {
     res.end();
