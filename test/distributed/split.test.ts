@@ -165,11 +165,13 @@ describe('split and stitch on BullMQ with two worker processes', () => {
     await waitUntil(async () => !!(await getJson(`${apiUrl}/status/${failing}`)).body.chunks, 60_000);
     await s3.client.send(new DeleteObjectCommand({ Bucket: inBucket, Key: 'd.mp4' }));
     const failed = await waitForFinal(apiUrl, failing, 120_000);
-    // A chunk not yet begun finds no input; one running reads its URL and gets a 404: either is the reason.
+    // A chunk not yet begun finds no input; one running reads its URL and gets a 404 (retried as a store's
+    // error, then finding no input): either is the reason.
     assert.equal(failed.doc.status, 'failed');
     assert.ok(
       (failed.doc.error_code === 'input_not_found' && failed.doc.error === 'input not found') ||
-        (failed.doc.error_code === 'encode_failed' && /404/.test(failed.doc.error ?? '')),
+        (['encode_failed', 'storage_error'].includes(failed.doc.error_code ?? '') &&
+          /404/.test(failed.doc.error ?? '')),
       `${failed.doc.error_code}: ${failed.doc.error}`,
     );
     assert.doesNotMatch(failed.doc.error ?? '', /Signature|Credential/, 'no presigned URL in the reason');
