@@ -131,6 +131,9 @@ describe('split and stitch on the SQLite queue', () => {
       { total: 4 },
       'three video chunks and the audio',
     );
+    const metrics = await (await fetch(`${svc.url}/metrics`)).text();
+    assert.match(metrics, /dvc_chunk_jobs_total\{kind="video",outcome="completed"\} 3\b/);
+    assert.match(metrics, /dvc_chunk_jobs_total\{kind="audio",outcome="completed"\} 1\b/);
 
     const wholeId = await submit(svc.url, 'clip.mp4', { chunk_seconds: 0, output_prefix: 'whole' });
     const whole = await waitForFinal(svc.url, wholeId, 240_000);
