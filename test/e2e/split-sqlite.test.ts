@@ -95,6 +95,9 @@ describe('split and stitch on the SQLite queue', () => {
     });
     await mkdir(svc.inputDir, { recursive: true });
     await copyFile(source, path.join(svc.inputDir, 'clip.mp4'));
+    const small = await generateClip({ width: 640, height: 360, seconds: 12, audio: true });
+    await copyFile(small, path.join(svc.inputDir, 'small.mp4'));
+    await copyFile(small, path.join(svc.inputDir, 'doomed.mp4'));
   });
   after(async () => {
     await svc?.close();
@@ -164,6 +167,36 @@ describe('split and stitch on the SQLite queue', () => {
       await readdir(path.join(svc.outputDir, '.dvc-chunks', splitId)).catch(() => []),
       [],
       'chunk outputs removed',
+    );
+  });
+
+  test('cancel ends a task waiting for its chunks at once; a chunk that finds no input fails the task', async () => {
+    const waitForChunks = async (id: string) => {
+      for (let i = 0; i < 600; i++) {
+        const { body } = await getJson(`${svc.url}/status/${id}`);
+        if (body.chunks) return;
+        await new Promise((r) => setTimeout(r, 50));
+      }
+      assert.fail('the task was not split');
+    };
+    const id = await submit(svc.url, 'small.mp4', { chunk_seconds: 2 });
+    await waitForChunks(id);
+    const res = await postJson(`${svc.url}/tasks/${id}/cancel`, {});
+    assert.equal(res.status, 200);
+    assert.deepEqual([res.body.status, res.body.error_code], ['failed', 'cancelled'], 'ended by the cancel');
+    // The chunks running stop; none completes the task afterwards, and their outputs go.
+    await new Promise((r) => setTimeout(r, 2500));
+    const { body } = await getJson(`${svc.url}/status/${id}`);
+    assert.deepEqual([body.status, body.cancelled], ['failed', true]);
+    assert.deepEqual(await readdir(path.join(svc.outputDir, '.dvc-chunks', id)).catch(() => []), []);
+
+    const doomed = await submit(svc.url, 'doomed.mp4', { chunk_seconds: 2 });
+    await waitForChunks(doomed);
+    await rm(path.join(svc.inputDir, 'doomed.mp4'));
+    const { doc } = await waitForFinal(svc.url, doomed, 120_000);
+    assert.deepEqual(
+      [doc.status, doc.error_code, doc.error],
+      ['failed', 'input_not_found', 'input not found'],
     );
   });
 });
