@@ -696,13 +696,20 @@ class BullMqWorker {
       const task = toRecord(job, 'active', {}, this.owner.settings.maxAttempts);
       const release = await this.slots.acquire();
       try {
-        signal?.throwIfAborted();
-        return await this.handler(task, {
-          signal: signal ?? new AbortController().signal,
-          attempt,
-          reportProgress: progress.report,
-          steps: await this.stepsOf(job, token),
-        });
+        for (;;) {
+          signal?.throwIfAborted();
+          try {
+            return await this.handler(task, {
+              signal: signal ?? new AbortController().signal,
+              attempt,
+              reportProgress: progress.report,
+              steps: await this.stepsOf(job, token),
+            });
+          } catch (err) {
+            // Every step was done before the job could wait for them (a run after a lost one): stitch now.
+            if (!(err instanceof StepsAlreadyDone)) throw err;
+          }
+        }
       } finally {
         release();
         await progress.flush();
@@ -776,8 +783,7 @@ class BullMqWorker {
           })),
         );
         if (await job.moveToWaitingChildren(token)) throw new StepsQueued(steps.length);
-        // Every child was done already (a run after a lost one): go on in this run.
-        throw new Error('the steps were done before the task waited for them: run it again');
+        throw new StepsAlreadyDone();
       },
     };
   }
@@ -924,6 +930,9 @@ class BullMqWorker {
     return this.closing;
   }
 }
+
+/** Thrown by TaskSteps.queue when every step had completed already: the handler runs again at once. */
+class StepsAlreadyDone extends Error {}
 
 /** The step jobs of task `id` are named `<id>.s-<step name>` (BullMQ job ids hold no `:`). */
 function stepJobPrefix(id: string): string {
