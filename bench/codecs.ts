@@ -134,10 +134,11 @@ async function main(): Promise<void> {
       for (let round = 1; round <= runs; round++) {
         for (const variant of variants) {
           const plan: EncodePlan = { ...planEncode(media, { ...settingsFor(env), codecs: variant.codecs }) };
-          plan.audio = undefined;
+          plan.audioTracks = [];
           const dir = await mkdtemp(path.join(tmp, 'run-'));
           const outputs = {
             video: Object.fromEntries(plan.renditions.map((r) => [r.name, path.join(dir, `${r.name}.mp4`)])),
+            audio: {},
           };
           const args = variantArgs(buildEncodeArgs(source, media, plan, outputs), variant);
           const before = cpuTimes('self').children;

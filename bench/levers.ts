@@ -95,7 +95,7 @@ async function main(): Promise<void> {
         const dir = await mkdtemp(path.join(tmp, 'run-'));
         const outputs = {
           video: Object.fromEntries(plan.renditions.map((r) => [r.name, path.join(dir, `${r.name}.mp4`)])),
-          audio: plan.audio ? path.join(dir, 'audio.mp4') : undefined,
+          audio: Object.fromEntries(plan.audioTracks.map((a) => [a.name, path.join(dir, `${a.name}.mp4`)])),
           poster: lever.poster === 'inline' ? path.join(dir, 'poster.jpg') : undefined,
         };
         const args = buildEncodeArgs(input!.path, media, plan, outputs, lever.tuning);

@@ -157,7 +157,7 @@ export function limitVariant(name: string, env: Record<string, string>): Variant
       const marker = (n: string) => `/dev/null/${n}`;
       const args = buildEncodeArgs(inputPath, media, plan, {
         video: Object.fromEntries(plan.renditions.map((r) => [r.name, marker(r.name)])),
-        audio: plan.audio ? marker('audio') : undefined,
+        audio: Object.fromEntries(plan.audioTracks.map((a) => [a.name, marker(a.name)])),
       });
       const nulled = toNullOutputs(args);
       const measured = await measureLocal(undefined, () => run('ffmpeg', nulled));

@@ -47,9 +47,8 @@ export async function buildApp(services: Services, options: AppOptions = {}): Pr
     },
   });
 
-  // Bodies are JSON (and multipart on /uploads): Fastify's own text/plain parser handed a JSON route a string,
-  // refused as "body must be object" (a 400), when what is wrong is the Content-Type (`fetch` sends text/plain
-  // for a string body unless told otherwise).
+  // Bodies are JSON (and multipart on /uploads): with Fastify's text/plain parser, a string body `fetch` sent
+  // as text/plain was refused as "body must be object", when what is wrong is the Content-Type.
   app.removeContentTypeParser('text/plain');
   // Reads (status polls, health checks, the page) are logged only when they go wrong; changes always are.
   app.addHook('onRoute', (route) => {

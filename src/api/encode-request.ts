@@ -10,6 +10,7 @@ import {
   resolveRequestEncryption,
 } from '../jobs/encode-settings.js';
 import { ApiError } from './errors.js';
+import { isLanguageTag } from '../pipeline/languages.js';
 import { videoCodecSpecs } from '../pipeline/video-codecs.js';
 
 /**
@@ -47,6 +48,31 @@ export function toTaskRequest(body: TaskRequest, services: Services): TaskReques
   const request = Object.fromEntries(
     taskRequestFields.filter((field) => body[field] !== undefined).map((field) => [field, body[field]]),
   ) as TaskRequest;
+  if (request.default_audio_language !== undefined && !isLanguageTag(request.default_audio_language)) {
+    throw new ApiError(
+      'bad_request',
+      `default_audio_language "${request.default_audio_language}" is not a language tag`,
+    );
+  }
+  if (request.subtitles !== undefined) {
+    // Each in one field order, whatever the body's (the Idempotency-Key comparison hashes it).
+    request.subtitles = request.subtitles.map((s) => {
+      try {
+        assertSafeKey(s.filename, 'a subtitles filename');
+      } catch (err) {
+        badRequest(err);
+      }
+      if (!isLanguageTag(s.language)) {
+        throw new ApiError('bad_request', `subtitles language "${s.language}" is not a language tag`);
+      }
+      return {
+        filename: s.filename,
+        language: s.language,
+        ...(s.label !== undefined ? { label: s.label } : {}),
+        ...(s.forced !== undefined ? { forced: s.forced } : {}),
+      };
+    });
+  }
   try {
     // Checked, and its hex in lower case: the hash of an Idempotency-Key compares it.
     if (request.encryption !== undefined) request.encryption = parseEncryption(request.encryption);

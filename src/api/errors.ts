@@ -30,9 +30,8 @@ const unreachableCodes = new Set([
 ]);
 
 /**
- * Whether an error says that something the API depends on (Redis behind the queue, the database) cannot be
- * reached now, rather than that the request or the code is wrong: such a request is answered 503 and may be
- * retried, where a 500 says the service is broken.
+ * Whether a dependency (Redis behind the queue, the database) cannot be reached now: answered 503, which
+ * may be retried, where a 500 says the request or the service is broken.
  */
 export function isDependencyUnavailable(err: Error & { code?: string }): boolean {
   return (

@@ -47,9 +47,8 @@ ${Object.entries(failureCodes)
   .join('\n')}`;
 
 /**
- * Generates the OpenAPI 3 document from the route schemas: every route registered after this call is
- * picked up by @fastify/swagger's onRoute hook, in any plugin. The document is served at /openapi.json,
- * the interactive page at /docs. Must be awaited before any route is registered.
+ * The OpenAPI document (/openapi.json, page at /docs) from the route schemas. Await it before registering any
+ * route: @fastify/swagger's onRoute hook only sees the routes registered after it.
  */
 export async function registerOpenApi(app: FastifyInstance, services: Services): Promise<void> {
   const routeList: RouteSummary[] = [];

@@ -51,9 +51,8 @@ export async function startService(
       );
       logger.info(versions, 'media tools');
       await sweepOrphanWorkDirs(config.workDir, logger);
-      // Publishing to a local output directory writes each file as a `.part` beside its place, then renames
-      // it: a process killed meanwhile leaves the part behind (never listed nor served). Swept now and then
-      // periodically, with the work directories of processes that die meanwhile.
+      // A process killed while publishing locally leaves `.part` files (never listed nor served): swept now
+      // and periodically, with the work directories of processes that died.
       stopSweeps = startSweeps({
         workDir: config.workDir,
         output: services.output,

@@ -53,9 +53,8 @@ export class CallbackTargetError extends Error {
 }
 
 /**
- * Checks the URL's form: http or https, no credentials in it and, unless `allowPrivate`, no private or
- * loopback IP address written in it (names are checked when they are resolved, by guardedLookup: Node
- * connects to an IP literal without any lookup). Throws a CallbackTargetError.
+ * Checks the URL's form (http(s), no credentials, no private IP literal unless `allowPrivate`): Node
+ * connects to an IP literal with no lookup, so guardedLookup only sees names. Throws a CallbackTargetError.
  */
 export function assertCallbackUrl(raw: string, options: { allowPrivate?: boolean } = {}): URL {
   let url: URL;

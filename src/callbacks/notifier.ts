@@ -27,11 +27,8 @@ export interface NotifierOptions {
 }
 
 /**
- * Sends the final status document of a task to its callback URL, signed, with retries and exponential
- * backoff. Deliveries run in the background: the worker goes on with the next task meanwhile. A delivery is
- * recorded as `pending` with the time its next attempt is due before each attempt and each wait; if its
- * process stops, a worker finds it overdue (at its start, then every minute), claims it and sends it, with
- * the same delivery id so receivers can drop a duplicate.
+ * Sends a task's final status document to its callback URL, signed, retried in the background; a delivery
+ * whose process stopped is resumed by another worker (docs/design-notes.md, "Callbacks").
  */
 export class CallbackNotifier {
   private readonly inFlight = new Set<Promise<void>>();
@@ -143,11 +140,8 @@ export class CallbackNotifier {
     const deliveryId = `${task.id}.${task.status}`;
     const body = JSON.stringify(this.options.render(task));
     let last = written ? { ...written } : undefined;
-    /**
-     * Stores the state if it is still the one this process wrote last: when it is not, another process took
-     * the delivery over (this one was taken for gone) and this one stops. A store that fails is logged and
-     * the delivery goes on.
-     */
+    // Stores the state if still the one this process wrote last; otherwise another process took the delivery
+    // over and this one stops. A failed store is logged and the delivery goes on.
     const save = async (): Promise<boolean> => {
       try {
         const next = { ...state };
@@ -272,9 +266,8 @@ export class CallbackNotifier {
 }
 
 /**
- * Answers that another attempt at the same URL cannot change: a permanent redirect (301, 308) and 410 Gone.
- * Everything else (a temporary redirect, 4xx, 5xx) is retried: a receiver being deployed or reconfigured
- * answers them for a while.
+ * Answers another attempt cannot change (301, 308, 410); anything else is retried, as a receiver being
+ * deployed or reconfigured answers it for a while.
  */
 const finalAnswers = new Set([301, 308, 410]);
 

@@ -1,4 +1,5 @@
 import { parseArgs } from 'node:util';
+import { isLanguageTag } from '../pipeline/languages.js';
 
 export interface ConvertArgs {
   input: string;
@@ -10,6 +11,10 @@ export interface ConvertArgs {
   report?: string;
   /** Encrypt with the keys of the file given (ENCRYPTION_KEYS_FILE in `env`). */
   encrypt: boolean;
+  /** `all` (default) or `first`: which audio tracks of the input to package. */
+  audio?: 'all' | 'first';
+  /** Subtitle files to package, each with its language (`--subtitles fr=movie.fr.srt,en=movie.en.vtt`). */
+  subtitles: { language: string; file: string }[];
   /** The environment with the command line's encoder options applied, for loadConfig. */
   env: NodeJS.ProcessEnv;
 }
@@ -22,6 +27,8 @@ export const convertUsage = `  dash-video-converter convert INPUT -o DIR  Conver
       [--preset superfast]           x264 preset (X264_PRESET)
       [--no-thumbnails]              no seek-bar thumbnails nor HLS I-frame playlists (THUMBNAILS=false)
       [--codecs h264,av1]            video codecs, each the whole ladder: h264, av1, vp9, hevc (VIDEO_CODECS)
+      [--audio all|first]            every audio track (default), or the default one alone
+      [--subtitles fr=a.srt,en=b.vtt] subtitle files (SRT, WebVTT) to package, with their language
       [--force]                      replace what DIR holds (a DIR with files is refused otherwise)
       [--report FILE]                write the JSON report (renditions, bytes, timings, qc) to FILE
       [--encryption KEYS.json]       encrypt with the keys in this file (chmod 600; ENCRYPTION_KEYS_FILE)
@@ -44,10 +51,21 @@ export function parseConvertArgs(args: string[]): ConvertArgs | undefined {
       force: { type: 'boolean' },
       report: { type: 'string' },
       encryption: { type: 'string' },
+      audio: { type: 'string' },
+      subtitles: { type: 'string' },
     },
   });
   const input = positionals[0];
   if (!input || !values.output || positionals.length > 1) return undefined;
+  if (values.audio !== undefined && values.audio !== 'all' && values.audio !== 'first') return undefined;
+  const subtitles = (values.subtitles ?? '')
+    .split(',')
+    .filter(Boolean)
+    .map((pair) => {
+      const at = pair.indexOf('=');
+      return { language: pair.slice(0, at), file: pair.slice(at + 1) };
+    });
+  if (subtitles.some((s) => !isLanguageTag(s.language) || !s.file)) return undefined;
   const env = { ...process.env };
   if (values.ladder) env.LADDER = values.ladder;
   if (values.formats) env.OUTPUT_FORMATS = values.formats;
@@ -64,6 +82,8 @@ export function parseConvertArgs(args: string[]): ConvertArgs | undefined {
     force: !!values.force,
     report: values.report,
     encrypt: values.encryption !== undefined,
+    ...(values.audio ? { audio: values.audio } : {}),
+    subtitles,
     env,
   };
 }

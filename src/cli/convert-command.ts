@@ -37,6 +37,17 @@ export async function runConvert(args: string[], early?: StartedConvert): Promis
     console.error(`${input}: ${missing}`);
     return 1;
   }
+  for (const s of parsed.subtitles) {
+    const isFile = await stat(s.file).then(
+      (st) => st.isFile(),
+      () => false,
+    );
+    if (!isFile) {
+      console.error(`--subtitles ${s.language}=${s.file}: no such file`);
+      return 1;
+    }
+  }
+  const subtitleFiles = Object.fromEntries(parsed.subtitles.map((s) => [s.file, path.resolve(s.file)]));
   // Before any work: a conversion of an hour is not to end on "not a directory".
   // The system's temporary directory, or WORK_DIR when set (a /tmp on a small tmpfs cannot take a long video).
   const workRoot = parsed.env.WORK_DIR ? config.workDir : tmpdir();
@@ -87,9 +98,13 @@ export async function runConvert(args: string[], early?: StartedConvert): Promis
   const started = Date.now();
   try {
     const { output, conversion } = await runConversion({
-      source: { resolve: () => Promise.resolve({ path: inputPath }) },
+      source: { resolve: () => Promise.resolve({ path: inputPath, subtitles: subtitleFiles }) },
       destination: directoryDestination({ outDir, force: parsed.force }),
-      settings: config.encode,
+      settings: {
+        ...config.encode,
+        ...(parsed.audio ? { audioTracks: parsed.audio } : {}),
+        subtitles: parsed.subtitles.map((s) => ({ filename: s.file, language: s.language })),
+      },
       encryption,
       config,
       tools,

@@ -2,9 +2,8 @@ import { readFileSync, statSync } from 'node:fs';
 import { EncryptionInputError, parseEncryption, type EncryptionRequest } from '../domain/encryption.js';
 
 /**
- * Reads ENCRYPTION_KEYS_FILE: JSON of a request's `encryption` shape, with `key_id`/`key` or `keys`. It must
- * be readable by its owner only (a key file that other users can read is refused, as ssh refuses one).
- * Problems are pushed to `problems`; none quotes the file's content.
+ * Reads ENCRYPTION_KEYS_FILE (a request's `encryption` shape), refused if others can read it, as ssh does.
+ * Problems go to `problems`, none quoting the file's content.
  */
 export function readEncryptionKeysFile(file: string, problems: string[]): EncryptionRequest | undefined {
   const setting = 'ENCRYPTION_KEYS_FILE';

@@ -1,5 +1,5 @@
 import { readFileSync } from 'node:fs';
-import { PROFILE_NAME_PATTERN } from '../domain/schemas/encode-request.js';
+import { PROFILE_NAME_PATTERN } from '../domain/schemas/names.js';
 import type { EncodeProfile, EncodeSettings, OutputFormat, RungSpec } from '../pipeline/plan.js';
 import { isVideoCodec, videoCodecs, type VideoCodec } from '../pipeline/video-codecs.js';
 
@@ -44,10 +44,8 @@ export function builtInProfiles(base: EncodeSettings): Record<string, EncodeProf
 }
 
 /**
- * Reads PROFILES_FILE: a JSON object of profiles by name, e.g.
- * `{"mobile": {"ladder": "240:400k,360:700k", "segment_duration": 2, "preset": "veryfast", "cbr": false}}`
- * (and `video_codecs`, e.g. `["h264", "av1"]`).
- * `ladder` is either that string form or a list of `{height, bitrate}`. Problems are pushed to `problems`.
+ * Reads PROFILES_FILE, profiles by name (README, its config table), `ladder` as a string or a list of
+ * `{height, bitrate}`. Problems go to `problems`.
  */
 export function readProfilesFile(
   file: string,

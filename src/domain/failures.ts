@@ -6,6 +6,7 @@ export const failureCodes = {
   input_not_found: { permanent: true },
   invalid_input: { permanent: true },
   not_a_video: { permanent: true },
+  invalid_subtitles: { permanent: true },
   limit_exceeded: { permanent: true },
   encode_failed: { permanent: true },
   package_failed: { permanent: true },

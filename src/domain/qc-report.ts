@@ -1,6 +1,6 @@
 import type { QcReport } from './schemas/qc-report.js';
 
-export { qcCheckNames } from './schemas/qc-report.js';
+export { qcCheckNames } from './schemas/names.js';
 export type { QcCheck, QcCheckName, QcReport, QualityScore } from './schemas/qc-report.js';
 
 /** One line a person reads: the checks that failed and why. */

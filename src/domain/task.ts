@@ -12,11 +12,14 @@ import type {
 } from './schemas/status-document.js';
 
 export { taskStatuses, type TaskStatus } from './schemas/status-document.js';
-export type { TaskRequest } from './schemas/encode-request.js';
+export type { SubtitleRequest, TaskRequest } from './schemas/encode-request.js';
 export type {
+  AudioTrackOutput,
   CallbackState,
   EarlyOutput,
+  OutputWarning,
   RenditionOutput,
+  SubtitleOutput,
   ThumbnailsOutput,
 } from './schemas/status-document.js';
 

@@ -7,10 +7,8 @@ import { joinKey } from '../storage/keys.js';
 import type { Storage } from '../storage/storage.js';
 
 /**
- * What a run that published its package leaves in the output storage until the queue has recorded the task
- * completed: the report and the digests of the top-level files it published. When the queue could not record
- * it (Redis away past the lease, a process killed just after publishing), the task's next run finds the
- * package still current and intact and adopts it instead of encoding and publishing again.
+ * Left beside a published package until the queue records the task completed, so that a next run after a lost
+ * completion (Redis away past the lease, a kill) adopts the package instead of redoing it.
  */
 interface CompletionRecord {
   taskId: string;

@@ -26,7 +26,7 @@ export const WORK_MARGIN_BYTES = 16 * 1024 * 1024;
 
 /**
  * The most a run of `plan` writes for these renditions and audio: each rung's VBV bound (its peak rate for the
- * whole length and a full buffer: a short clip may reach twice its bitrate), the audio at its rate, and a
+ * whole length and a full buffer: a short clip may reach twice its bitrate), every audio track at its rate, and a
  * twentieth for the containers, manifests and playlists.
  */
 export function mediaBytesBound(
@@ -35,15 +35,15 @@ export function mediaBytesBound(
   only?: { renditions: Pick<Rendition, 'maxrate' | 'bufsize'>[]; audio: boolean },
 ): number {
   const renditions = only?.renditions ?? plan.renditions;
-  const audio = (only ? only.audio : true) ? (plan.audio?.bitrate ?? 0) * seconds : 0;
+  const audioRate = plan.audioTracks.reduce((sum, a) => sum + a.bitrate, 0);
+  const audio = (only ? only.audio : true) ? audioRate * seconds : 0;
   const video = renditions.reduce((sum, r) => sum + r.maxrate * seconds + r.bufsize, 0);
   return ((video + audio) / 8) * 1.05;
 }
 
 /**
- * Free space a task needs in its work directory once it is planned (the input is there already): the package;
- * with EARLY_MANIFEST, the first run's streams and its package too; the package again when publishing copies it
- * onto the same disk (local output), the renditions joined again for QC_QUALITY; and WORK_MARGIN_BYTES.
+ * Free space a planned task needs in its work directory beside its input (docs/design-notes.md, "Work disk"):
+ * the package, plus the early run's, the copy, the joined renditions and WORK_MARGIN_BYTES as they apply.
  */
 export function workSpaceNeeded(
   plan: EncodePlan,
@@ -99,10 +99,8 @@ const writeFailures = new Set<FailureCode>([
 ]);
 
 /**
- * The failure of a run in `dir`, as `disk_full` (retried later) when that disk is nearly full: FFmpeg and Shaka
- * Packager do not always say so (a packager that cannot write stops reading, FFmpeg then waits on its pipe
- * until the watchdog's `timeout`; or the packager reports a stream it cannot parse). `nearlyFull`: the
- * threshold, instead of the disk's own (`nearlyFullBytes`).
+ * A run's failure as `disk_full` (retried later) when `dir`'s disk is nearly full (below `nearlyFull`, or
+ * nearlyFullBytes): FFmpeg and the packager do not always say so (docs/design-notes.md, "Work disk").
  */
 export async function diskFullInstead(err: unknown, dir: string, nearlyFull?: number): Promise<unknown> {
   if (err instanceof TaskFailure && !writeFailures.has(err.code)) return err;
@@ -118,11 +116,8 @@ const DISK_STALL_MS = 6_000;
 const DISK_SAMPLE_MS = 1_000;
 
 /**
- * Notices a work disk that fills up under a running encode, in seconds rather than the idle watchdog's
- * minutes: the disk is full (under WORK_MARGIN_BYTES free, which the plan's check kept) and the output has
- * stopped growing (no progress reported, no block written) for `stallMs`. Then it calls `onStall` with the
- * `disk_full` failure, once. A program that says so (ENOSPC) is stopped sooner, by its own words (runProcess
- * `failOnStderr`); this is for the ones that just wait.
+ * Calls `onStall` once with `disk_full` when the work disk is under WORK_MARGIN_BYTES free and the output has
+ * not grown for `stallMs`: seconds, not the watchdog's minutes, for programs that wait instead of failing.
  */
 export class DiskStallWatch {
   private readonly timer: NodeJS.Timeout;
@@ -144,8 +139,8 @@ export class DiskStallWatch {
   }
 
   /**
-   * The run's stage and progress. The watch looks during the encode (its progress is reported every half
-   * second), once it has made progress: before its first frames nothing of the run's can have filled the disk.
+   * The run's stage and progress. The watch looks during the encode (progress every half second), once it has
+   * made progress: before its first frames nothing of the run's can have filled the disk.
    */
   report(stage: string, progress: number): void {
     if (stage !== 'encode') {

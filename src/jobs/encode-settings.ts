@@ -56,6 +56,10 @@ export function resolveEncodeSettings(config: JobSettings, request: TaskRequest)
   if (request.formats !== undefined) settings.formats = [...new Set(request.formats)];
   if (request.thumbnails !== undefined) settings.thumbnails = request.thumbnails;
   if (request.video_codecs !== undefined) settings.codecs = requestedCodecs(request.video_codecs);
+  if (request.subtitles !== undefined) settings.subtitles = request.subtitles.map((s) => ({ ...s }));
+  if (request.audio_tracks !== undefined) settings.audioTracks = request.audio_tracks;
+  if (request.default_audio_language !== undefined)
+    settings.defaultAudioLanguage = request.default_audio_language;
   return settings;
 }
 

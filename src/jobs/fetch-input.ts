@@ -3,6 +3,7 @@ import { TaskFailure } from '../domain/failures.js';
 import { assertSafeKey } from '../storage/keys.js';
 import type { Storage } from '../storage/storage.js';
 import { ensureFreeSpace } from './disk-space.js';
+import { MAX_SUBTITLE_BYTES } from '../pipeline/subtitles.js';
 
 export interface FetchOptions {
   maxInputBytes: number;
@@ -50,4 +51,35 @@ export async function fetchInput(
   await storage.download(key, dest, options.signal, { etag: info.etag });
   options.signal?.throwIfAborted();
   return { path: dest, size: info.size, downloaded: true };
+}
+
+/**
+ * Makes a subtitle file of the input storage (a request's `subtitles[].filename`) readable as a local file,
+ * under the rules of the input's key: a missing one is `input_not_found` naming it, a large one is refused.
+ */
+export async function fetchSidecar(
+  storage: Storage,
+  key: string,
+  workDir: string,
+  options: { signal?: AbortSignal; index: number },
+): Promise<string> {
+  try {
+    assertSafeKey(key, 'a subtitles filename');
+  } catch (err) {
+    throw new TaskFailure('invalid_input', (err as Error).message);
+  }
+  const info = await storage.head(key);
+  if (!info) throw new TaskFailure('input_not_found', `subtitle file not found: "${key}"`);
+  if (info.size > MAX_SUBTITLE_BYTES) {
+    throw new TaskFailure(
+      'invalid_subtitles',
+      `the subtitle file "${key}" cannot be used: it is larger than ${MAX_SUBTITLE_BYTES / 1024 / 1024} MB`,
+    );
+  }
+  const local = storage.localFiles?.pathOf(key);
+  if (local) return local;
+  const dest = path.join(workDir, `subtitles-${options.index}.txt`);
+  await storage.download(key, dest, options.signal, { etag: info.etag });
+  options.signal?.throwIfAborted();
+  return dest;
 }

@@ -5,6 +5,7 @@ import type { Logger } from 'pino';
 import { ownedWorkDirName } from './work-dirs.js';
 import type { JobSettings } from './job-settings.js';
 import { checkLimits } from '../pipeline/convert.js';
+import { UNDETERMINED } from '../pipeline/languages.js';
 import { isHdr, type MediaInfo } from '../pipeline/media-info.js';
 import {
   encodeWorkPixels,
@@ -21,6 +22,8 @@ import type { Storage } from '../storage/storage.js';
 import { packagePrefixFor, resolveEncodeSettings } from './encode-settings.js';
 import { fetchInput } from './fetch-input.js';
 import { decideSplit, type SplitDecision } from './split-decision.js';
+import { fetchSidecars } from './storage-ends.js';
+import { prepareTextTracks, skippedSubtitleMessage } from '../pipeline/text-tracks.js';
 
 export interface PreviewDeps {
   config: JobSettings;
@@ -73,7 +76,29 @@ export async function previewTask(
       signal,
     });
     checkLimits(media, deps.config.limits);
-    const plan = planEncode(media, settings);
+    const planned = planEncode(media, settings);
+    // Subtitle files are fetched and read as a task would: a missing one is a 404, a bad one a 400.
+    const sidecars = await fetchSidecars(
+      deps.input,
+      (request.subtitles ?? []).map((s) => s.filename),
+      workDir,
+      signal,
+    );
+    const { plan } = await prepareTextTracks({
+      inputPath: input.path,
+      media,
+      plan: planned,
+      sidecars,
+      dir: path.join(workDir, 'text'),
+      ctx: {
+        tools: deps.tools,
+        logger: deps.logger,
+        signal,
+        idleTimeoutMs: 60_000,
+        maxRuntimeMs: 300_000,
+        tempDir: workDir,
+      },
+    });
     return describePlan({
       request,
       prefix,
@@ -123,6 +148,7 @@ export function describePlan({
   const workSeconds = (pixelsPerSecond * media.duration) / pixelRate + 1 + media.duration * 0.02;
 
   const warnings: PlanWarning[] = [];
+  const mainAudio = plan.audioTracks.find((a) => a.isDefault);
   if (v.variableFrameRate) {
     warnings.push({
       code: 'variable_frame_rate',
@@ -196,11 +222,17 @@ export function describePlan({
     });
   }
 
-  if (plan.audio?.padStart) {
+  if (plan.audioTracks.some((a) => a.padStart)) {
     warnings.push({
       code: 'audio_starts_late',
       message:
         'the audio starts after the video: silence is added before it (the audio is encoded, not copied)',
+    });
+  }
+  for (const s of plan.skippedSubtitles) {
+    warnings.push({
+      code: 'subtitles_skipped',
+      message: skippedSubtitleMessage(s),
     });
   }
   if (plan.holdLastFrame) {
@@ -250,16 +282,35 @@ export function describePlan({
         maxrate: r.maxrate,
         bufsize: r.bufsize,
       })),
-      audio: plan.audio
+      audio: mainAudio
         ? {
-            bitrate: plan.audio.bitrate,
-            channels: plan.audio.channels,
-            sample_rate: plan.audio.sampleRate,
-            copy: plan.audio.copy,
-            language: plan.audio.language ?? null,
+            bitrate: mainAudio.bitrate,
+            channels: mainAudio.channels,
+            sample_rate: mainAudio.sampleRate,
+            copy: mainAudio.copy,
+            language: mainAudio.language === UNDETERMINED ? null : mainAudio.language,
           }
         : null,
       video_codecs: plan.codecs,
+      audio_tracks: plan.audioTracks.map((a) => ({
+        name: a.name,
+        source_index: a.sourceIndex,
+        language: a.language,
+        label: a.label,
+        default: a.isDefault,
+        audio_description: a.describesVideo,
+        channels: a.channels,
+        sample_rate: a.sampleRate,
+        bitrate: a.bitrate,
+        copy: a.copy,
+      })),
+      subtitles: plan.textTracks.map((t) => ({
+        name: t.name,
+        language: t.language,
+        label: t.label,
+        forced: t.forced,
+        source: 'sidecar' in t.source ? t.source.sidecar : `stream ${t.source.embedded}`,
+      })),
       frame_rate: round(outputFps, 3),
       frame_rate_limit: plan.frameRateLimit ?? null,
       gop_frames: plan.gopFrames,

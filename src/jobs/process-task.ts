@@ -249,7 +249,10 @@ async function prepareSplit(
   log: Logger,
 ): Promise<SplitRun> {
   const { config } = deps;
-  const source = storageInput(deps.input, task.request.video_filename, config.limits);
+  const source = storageInput(deps.input, task.request.video_filename, {
+    ...config.limits,
+    subtitles: task.request.subtitles?.map((s) => s.filename),
+  });
   const done = ctx.steps?.done;
   if (done) {
     const state = done.state as SplitState;
@@ -293,7 +296,10 @@ async function prepareSplit(
   // What convert() refuses before encoding, refused before any chunk job runs.
   await assertComplete(input.path, media.formatName);
   if (encryption) {
-    assertEveryStreamHasAKey(encryption, [...plan.renditions, ...(plan.audio ? ['audio' as const] : [])]);
+    assertEveryStreamHasAKey(encryption, [
+      ...plan.renditions,
+      ...(plan.audioTracks.length ? ['audio' as const] : []),
+    ]);
   }
   const state: SplitState = { media, plan, chunks: decision.chunks.length };
   return ctx.steps.queue(splitSteps(media, plan, decision.chunks), state, STEPS_SPAN);

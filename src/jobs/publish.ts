@@ -15,19 +15,7 @@ export interface PublishOptions {
 
 /**
  * Publishes a task's packages under `prefix` and, when the task does not complete, takes them back without
- * losing what was there before.
- *
- * A package keeps its segments and media playlists in a directory of its own (`mediaDir`, named after the
- * task and attempt), so publishing never overwrites media that an earlier package's manifests reference and
- * that caches keep as immutable; only the top-level files (the DASH manifest, the HLS master, the poster) are
- * replaced in place, last, after everything they point at is there. Before a top-level file is first
- * replaced, the one it replaces is saved beside the package, in the task's journal directory
- * (`.replaced-<task>/`), with a journal of what the task's runs wrote over it (digests, by run): the journal
- * outlives a run whose process died, so a later run of the same task that fails or is cancelled still puts
- * back what was there before the task, not what the dead run left. `withdraw` puts each file back when it
- * holds what this run or an earlier one of the task wrote, then deletes the task's media; a completed task
- * removes its journal. Packages published earlier under the same prefix stay in storage (the task that made
- * them names their `media_prefix`).
+ * losing what was there before (docs/design-notes.md, "Publishing").
  */
 export class PackagePublisher {
   /** Keys this publisher uploaded (or began to: a failed upload may still have left an object). */
@@ -54,9 +42,8 @@ export class PackagePublisher {
   }
 
   /**
-   * Copies a package directory to storage: media, then playlists, then the top-level files. Top-level files
-   * named in `replacing` that the package lacks are removed last (a package made again with fewer formats
-   * must not leave the earlier one's manifest playing the earlier video).
+   * Copies a package to storage in publishOrder; top-level files in `replacing` that it lacks are removed
+   * last, so a package made again with fewer formats leaves no manifest playing the earlier video.
    */
   async publish(pkgDir: string, files: string[], options: { replacing?: string[] } = {}): Promise<void> {
     const groups = publishOrder(files);
@@ -97,10 +84,8 @@ export class PackagePublisher {
   }
 
   /**
-   * Takes back everything the task's runs put out: each top-level file gets what it held before the task
-   * again, unless another task has replaced it since; then the task's media (this run's and earlier runs')
-   * and its journal are deleted. Failures are logged, not thrown: the caller is handling the error that made
-   * it withdraw. When a top-level file could not be put back, the media it points at and the journal are kept.
+   * Takes back what the task's runs put out (top-level files restored unless another task replaced them,
+   * then media and journal deleted); logs, never throws: the caller is handling the error behind it.
    */
   async withdraw(): Promise<void> {
     const log = this.options.logger;
@@ -232,9 +217,8 @@ export class PackagePublisher {
   }
 
   /**
-   * Notes in the journal, and stores before anything is replaced: what each of these top-level files held
-   * before the task (its first run to replace it saves a copy beside it), and what this run will write over
-   * it (the digest of `src`; null: the file is to be removed).
+   * Journals, before anything is replaced, what each top-level file held before the task (a copy, saved once)
+   * and what this run writes over it (the digest of `src`; null: removed).
    */
   private async record(entries: { file: string; src: string | null }[]): Promise<void> {
     if (entries.length === 0) return;
@@ -337,9 +321,8 @@ function putOptionsFor(file: string, options: Pick<PublishOptions, 'cacheControl
 }
 
 /**
- * A package's files in the order they may be published: media, then playlists, then the top-level files
- * (the poster, then the HLS master and the DASH manifest), so a reader never finds a manifest whose segments
- * are missing.
+ * A package's files in publishing order (media, playlists, poster, HLS master, DASH manifest), so a reader
+ * never finds a manifest whose segments are missing.
  */
 export function publishOrder(files: string[]): string[][] {
   const nested = files.filter((f) => f.includes('/'));

@@ -4,17 +4,20 @@ import type { Logger } from 'pino';
 import { describeEncryption, type EncryptionSpec } from '../domain/encryption.js';
 import { TaskFailure } from '../domain/failures.js';
 import { describeFailures, type QcReport } from '../domain/qc-report.js';
-import type { EarlyOutput, RenditionOutput, TaskOutput, ThumbnailsOutput } from '../domain/task.js';
-import {
-  convert,
-  type ConversionResult,
-  type ConvertOptions,
-  type ConvertStage,
-} from '../pipeline/convert.js';
+import type {
+  EarlyOutput,
+  OutputWarning,
+  RenditionOutput,
+  TaskOutput,
+  ThumbnailsOutput,
+} from '../domain/task.js';
+import { convert, type ConversionResult, type ConvertStage } from '../pipeline/convert.js';
+import type { ConvertOptions } from '../pipeline/convert.js';
 import type { StageContext } from '../pipeline/context.js';
 import type { PackageResult } from '../pipeline/package.js';
-import type { EncodeSettings, Rendition } from '../pipeline/plan.js';
+import type { EncodePlan, EncodeSettings, Rendition } from '../pipeline/plan.js';
 import type { ProbeResult } from '../pipeline/probe.js';
+import { skippedSubtitleMessage } from '../pipeline/text-tracks.js';
 import type { ThumbnailResult } from '../pipeline/thumbnails.js';
 import type { MediaTools } from '../pipeline/tools.js';
 import { checkConversion, readSourceSpans, type SourceSpans } from '../qc/check-conversion.js';
@@ -26,7 +29,13 @@ import { EtaEstimator, StageClock } from './stage-clock.js';
 /** Where a conversion's input comes from: the input storage (fetched), or a local file. */
 export interface InputSource {
   /** Makes the input readable as a local file; `workDir` may take a download. */
-  resolve(workDir: string, signal: AbortSignal): Promise<{ path: string }>;
+  resolve(
+    workDir: string,
+    signal: AbortSignal,
+  ): Promise<{
+    path: string;
+    /** Local file of each subtitle file, by filename. */ subtitles?: Record<string, string>;
+  }>;
 }
 
 /** A file of a published package, as the report names it. */
@@ -169,6 +178,7 @@ async function runSteps(run: ConversionRun, watch: DiskStallWatch): Promise<Conv
       limits: config.limits,
       probed: run.probed,
       encryption: run.encryption,
+      subtitleFiles: input.subtitles,
       onProgress: (stage: ConvertStage, f) => report(stage, at('convert', f), stage === 'encode'),
       probePacketSeconds: probePacketSeconds(config),
       onPlan: async (media, plan, packets) => {
@@ -276,7 +286,21 @@ export function describeOutput({
     poster: destination.locate(conversion.poster),
     ...(conversion.thumbnails ? { thumbnails: thumbnailsOutput(conversion.thumbnails, destination) } : {}),
     renditions: plan.renditions.map(renditionOutput),
-    audio: !!plan.audio,
+    audio: plan.audioTracks.length > 0,
+    subtitles: plan.textTracks.map((t) => ({
+      language: t.language,
+      label: t.label,
+      forced: t.forced,
+      source: 'sidecar' in t.source ? t.source.sidecar : `stream ${t.source.embedded}`,
+    })),
+    ...(plan.skippedSubtitles.length ? { warnings: plan.skippedSubtitles.map(skippedWarning) } : {}),
+    audio_tracks: plan.audioTracks.map((a) => ({
+      language: a.language,
+      label: a.label,
+      channels: a.channels,
+      default: a.isDefault,
+      audio_description: a.describesVideo,
+    })),
     duration: Math.round(media.duration * 1000) / 1000,
     files: pkg.files.length,
     bytes,
@@ -284,6 +308,13 @@ export function describeOutput({
     ...(encodeSpeed ? { encode_speed: Math.round(encodeSpeed * 100) / 100 } : {}),
     ...(qc ? { qc } : {}),
     ...(encryption ? { encryption: describeEncryption(encryption) } : {}),
+  };
+}
+
+function skippedWarning(s: EncodePlan['skippedSubtitles'][number]): OutputWarning {
+  return {
+    code: 'subtitles_skipped',
+    message: skippedSubtitleMessage(s),
   };
 }
 

@@ -29,8 +29,13 @@ interface StepBase {
 
 export type SplitStepData = StepBase & ({ kind: 'video'; chunk: ChunkSpan } | { kind: 'audio' });
 
-/** A step's output: the keys of its files in the output storage, below the task's work prefix. */
-export type SplitStepOutput = { files: Record<string, string> } | { file: string | null };
+/**
+ * A step's output: the keys of its files in the output storage, below the task's work prefix, by rendition
+ * (a video chunk) or by audio track (the audio).
+ */
+export interface SplitStepOutput {
+  files: Record<string, string>;
+}
 
 /** What a split task keeps for its last run. */
 export interface SplitState extends StepBase {
@@ -57,7 +62,8 @@ export function splitSteps(media: MediaInfo, plan: EncodePlan, chunks: ChunkSpan
     name: `chunk-${chunk.index}`,
     data: { kind: 'video', chunk, media, plan } satisfies SplitStepData,
   }));
-  if (plan.audio) steps.push({ name: 'audio', data: { kind: 'audio', media, plan } satisfies SplitStepData });
+  if (plan.audioTracks.length)
+    steps.push({ name: 'audio', data: { kind: 'audio', media, plan } satisfies SplitStepData });
   return steps;
 }
 
@@ -119,7 +125,9 @@ export function createStepProcessor(deps: StepDeps): StepHandler {
           ctx: stageCtx,
           onProgress: ctx.reportProgress,
         });
-        output = { file: audio ? await store(audio.file) : null };
+        const keys: Record<string, string> = {};
+        for (const [name, file] of Object.entries(audio?.files ?? {})) keys[name] = await store(file);
+        output = { files: keys };
       }
       deps.metrics?.chunkJobs.inc({ kind: data.kind, outcome: 'completed' });
       log.info({ ms: Date.now() - started }, 'step completed');
@@ -171,22 +179,24 @@ export function stitchEncoder({
     };
     const chunkFiles: Record<string, string>[] = [];
     for (let i = 0; i < state.chunks; i++) {
-      const out = outputs[`chunk-${i}`] as { files?: Record<string, string> } | undefined;
+      const out = outputs[`chunk-${i}`] as SplitStepOutput | undefined;
       if (!out?.files) throw new TaskFailure('internal', `chunk ${i} of the split left no files`);
       const local: Record<string, string> = {};
       for (const [name, key] of Object.entries(out.files)) local[name] = await fetch(key);
       chunkFiles.push(local);
       report('encode', 0.5 * ((i + 1) / state.chunks));
     }
-    const audioKey = (outputs.audio as { file?: string | null } | undefined)?.file;
-    const audioFile = audioKey ? await fetch(audioKey) : undefined;
+    const audioFiles: Record<string, string> = {};
+    const audio = (outputs.audio as SplitStepOutput | undefined)?.files ?? {};
+    for (const [name, key] of Object.entries(audio)) audioFiles[name] = await fetch(key);
     const stage: Record<StitchStage, ConvertStage> = { join: 'encode', package: 'package', poster: 'poster' };
     return stitchAndPackage({
       inputPath,
       media,
       plan,
       chunkFiles,
-      audioFile,
+      audioFiles,
+      subtitleFiles: options.subtitleFiles,
       workDir,
       mediaDir: options.mediaDir,
       encryption,

@@ -6,21 +6,44 @@ import { joinKey } from '../storage/keys.js';
 import type { Storage } from '../storage/storage.js';
 import type { StorageSettings } from '../storage/storage-settings.js';
 import { WORK_MARGIN_BYTES } from './disk-space.js';
-import { fetchInput } from './fetch-input.js';
+import { fetchInput, fetchSidecar } from './fetch-input.js';
 import type { PackagePublisher } from './publish.js';
 import type { InputSource, PackageDestination } from './run-conversion.js';
 
 /** The input storage's object `key`, downloaded into the work directory unless it is readable in place. */
-export function storageInput(storage: Storage, key: string, options: { maxInputBytes: number }): InputSource {
+export function storageInput(
+  storage: Storage,
+  key: string,
+  options: { maxInputBytes: number; subtitles?: string[] },
+): InputSource {
   return {
-    resolve: (workDir, signal) =>
-      fetchInput(storage, key, workDir, {
-        maxInputBytes: options.maxInputBytes,
-        // The download and a margin: what the package needs is known once the input is probed and planned.
-        reserveBytes: WORK_MARGIN_BYTES,
-        signal,
-      }),
+    resolve: async (workDir, signal) => ({
+      ...(await fetchVideo(workDir, signal)),
+      subtitles: await fetchSidecars(storage, options.subtitles ?? [], workDir, signal),
+    }),
   };
+  function fetchVideo(workDir: string, signal: AbortSignal) {
+    return fetchInput(storage, key, workDir, {
+      maxInputBytes: options.maxInputBytes,
+      // The download and a margin: what the package needs is known once the input is probed and planned.
+      reserveBytes: WORK_MARGIN_BYTES,
+      signal,
+    });
+  }
+}
+
+/** The subtitle files of a request, fetched into `workDir` (or read in place), by filename. */
+export async function fetchSidecars(
+  storage: Storage,
+  keys: string[],
+  workDir: string,
+  signal?: AbortSignal,
+): Promise<Record<string, string>> {
+  const files: Record<string, string> = {};
+  for (const [index, key] of keys.entries()) {
+    files[key] ??= await fetchSidecar(storage, key, workDir, { signal, index });
+  }
+  return files;
 }
 
 /**

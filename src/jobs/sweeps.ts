@@ -32,9 +32,8 @@ export async function sweepOutputPartials(output: Storage, logger: Logger): Prom
 }
 
 /**
- * A worker process's sweeps, at its start and then periodically: the work directories of processes on this
- * host that died (a SIGKILLed worker's, without waiting for a restart) and the output's unfinished parts.
- * Returns the function that stops them.
+ * A worker's sweeps at start and then periodically, so a SIGKILLed worker's work directory goes without
+ * waiting for its restart; also the output's unfinished parts. Returns the function that stops them.
  */
 export function startSweeps(options: {
   workDir: string;

@@ -18,10 +18,8 @@ export function ownedWorkDirName(purpose: string): string {
 }
 
 /**
- * Removes work directories left by processes that are gone: their pid no longer runs, or it is this process's
- * pid under another incarnation (a restarted container), or the program with that pid now is not Node.js
- * (the pid was reused, after a reboot). Directories of other live Node.js processes, and names not made by
- * ownedWorkDirName, are left alone.
+ * Removes work directories (named by ownedWorkDirName) of processes that are gone: pid not running, this pid
+ * under another incarnation (restarted container), or a pid reused by a program that is not Node.js.
  */
 export async function sweepOrphanWorkDirs(workDir: string, logger: Logger): Promise<number> {
   let removed = 0;
@@ -49,9 +47,8 @@ function isAlive(pid: number): boolean {
 }
 
 /**
- * Whether the process `pid` is something other than Node.js (the pid was reused, after a reboot: that program
- * cannot have made a work directory). False where /proc does not say (not Linux, another user's process
- * hidden): such a directory is kept.
+ * Whether `pid` now runs something other than Node.js (a reused pid: it cannot have made a work directory).
+ * False where /proc does not say (not Linux, another user's process hidden): the directory is kept.
  */
 async function notNode(pid: number): Promise<boolean> {
   try {

@@ -10,7 +10,7 @@ export interface MediaSegment {
 
 export interface ManifestRepresentation {
   id: string;
-  contentType: 'video' | 'audio' | 'other';
+  contentType: 'video' | 'audio' | 'text' | 'other';
   bandwidth: number;
   /** RFC 6381 codec string, e.g. `avc1.64001f`, `av01.0.04M.08`. */
   codecs?: string;
@@ -28,9 +28,8 @@ export interface ParsedManifest {
 }
 
 /**
- * Lists what a DASH manifest points at: per representation, the initialization segment and every media
- * segment with its start and duration. Covers SegmentTemplate with a SegmentTimeline or a fixed duration
- * (what packagers write for on-demand streams), inherited from the AdaptationSet or set per Representation.
+ * Each representation's init and media segments (start, duration) in a DASH manifest: SegmentTemplate with a
+ * timeline or a fixed duration, on the AdaptationSet or the Representation (what packagers write).
  */
 export function parseManifest(xml: string): ParsedManifest {
   const mpd = parseXml(xml);
@@ -134,7 +133,7 @@ function fill(template: string, vars: Record<string, string>): string {
 
 function contentTypeOf(contentType?: string, mimeType?: string): ManifestRepresentation['contentType'] {
   const kind = contentType ?? mimeType?.split('/')[0];
-  return kind === 'video' || kind === 'audio' ? kind : 'other';
+  return kind === 'video' || kind === 'audio' || kind === 'text' ? kind : 'other';
 }
 
 function numberOrUndefined(value: string | undefined): number | undefined {

@@ -16,6 +16,7 @@ import {
 } from './plan.js';
 import { makePoster, POSTER_NAME } from './poster.js';
 import { probeSource, type ProbePacket, type ProbeResult } from './probe.js';
+import { prepareTextTracks } from './text-tracks.js';
 import { addThumbnailTrack } from './thumbnail-track.js';
 import { packageThumbnails, type ThumbnailResult } from './thumbnails.js';
 import { assertComplete } from './truncation.js';
@@ -52,6 +53,8 @@ export interface ConvertOptions {
   probed?: Promise<ProbeResult>;
   /** Raw-key encryption of every stream (the keys go to the packager in a file in `workDir`). */
   encryption?: EncryptionSpec;
+  /** Local file of each subtitle file of `settings.subtitles`, by its filename. */
+  subtitleFiles?: Record<string, string>;
 }
 
 export interface EarlyPackageContents {
@@ -106,22 +109,32 @@ export async function convert(
     }));
   checkLimits(media, options.limits);
   await assertComplete(inputPath, media.formatName);
-  const plan = planEncode(media, options.settings);
+  const planned = planEncode(media, options.settings);
   if (options.encryption) {
-    const conflict = formatConflict(options.encryption, plan.formats);
+    const conflict = formatConflict(options.encryption, planned.formats);
     if (conflict) throw new TaskFailure('invalid_input', conflict);
+    // Every audio track is encrypted with the audio's key; text tracks stay in the clear (see package.ts).
     assertEveryStreamHasAKey(options.encryption, [
-      ...plan.renditions,
-      ...(plan.audio ? ['audio' as const] : []),
+      ...planned.renditions,
+      ...(planned.audioTracks.length ? ['audio' as const] : []),
     ]);
   }
+  const text = await prepareTextTracks({
+    inputPath,
+    media,
+    plan: planned,
+    sidecars: options.subtitleFiles ?? {},
+    dir: path.join(workDir, 'text'),
+    ctx,
+  });
+  const { plan } = text;
   ctx.logger.info(
     {
       duration: media.duration,
       source: `${media.video.width}x${media.video.height}`,
       rotation: media.video.rotation,
       renditions: plan.renditions.map((r) => `${r.width}x${r.height}@${r.bitrate}`),
-      audio: !!plan.audio,
+      audio: plan.audioTracks.map((a) => `${a.language}${a.copy ? ' (copy)' : ''}`),
     },
     'plan',
   );
@@ -140,6 +153,7 @@ export async function convert(
     streamsDir,
     ctx,
     mediaDir: options.mediaDir,
+    text: text.files,
     // The key file goes beside the package, never into it: the work directory is private to the run.
     encryption: options.encryption ? { spec: options.encryption, keysDir: workDir } : undefined,
   };
@@ -158,7 +172,7 @@ export async function convert(
       keepStreams: true,
       onProgress: (stage, f) => stage === 'encode' && report('encode', f * firstShare),
     });
-    await options.onEarlyPackage(early.package, { renditions: lowest, audio: !!plan.audio });
+    await options.onEarlyPackage(early.package, { renditions: lowest, audio: plan.audioTracks.length > 0 });
     result = await encodeAndPackage({
       ...common,
       pkgDir,

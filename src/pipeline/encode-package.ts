@@ -39,6 +39,8 @@ export interface EncodeAndPackageOptions {
   thumbnails?: boolean;
   /** Streams encoded earlier (regular files) to package beside the ones encoded now. */
   alsoPackage?: Pick<EncodeOutputs, 'video' | 'audio'>;
+  /** WebVTT file per text track name, packaged with the streams. */
+  text?: Record<string, string>;
   /** Write the streams to regular files kept in `streamsDir`, for a later packaging run to reuse. */
   keepStreams?: boolean;
   /** The package's directory for the renditions' segments and playlists (see PackageOptions.mediaDir). */
@@ -59,7 +61,7 @@ export async function encodeAndPackage(options: EncodeAndPackageOptions): Promis
   const encodePlan: EncodePlan = {
     ...plan,
     renditions: options.renditions ?? plan.renditions,
-    audio: options.audio === false ? undefined : plan.audio,
+    audioTracks: options.audio === false ? [] : plan.audioTracks,
   };
   const outputs = encodeOutputsIn(streamsDir, encodePlan);
   if (options.poster === false) outputs.poster = undefined;
@@ -68,10 +70,11 @@ export async function encodeAndPackage(options: EncodeAndPackageOptions): Promis
     poster: made.poster && outputs.poster ? imageFrame(outputs.poster, 1) : undefined,
     thumbnails: outputs.thumbnails,
   });
-  const streamFiles = [...Object.values(outputs.video), ...(outputs.audio ? [outputs.audio] : [])];
+  const streamFiles = [...Object.values(outputs.video), ...Object.values(outputs.audio)];
   const toPackage = {
     video: { ...options.alsoPackage?.video, ...outputs.video },
-    audio: outputs.audio ?? options.alsoPackage?.audio,
+    audio: { ...options.alsoPackage?.audio, ...outputs.audio },
+    text: options.text ?? {},
   };
 
   if (options.keepStreams) {

@@ -15,7 +15,7 @@ import { thumbnailOutputsIn } from './thumbnails.js';
 export function encodeOutputsIn(dir: string, plan: EncodePlan): EncodeOutputs {
   return {
     video: Object.fromEntries(plan.renditions.map((r) => [r.name, path.join(dir, `${r.name}.mp4`)])),
-    audio: plan.audio ? path.join(dir, 'audio.mp4') : undefined,
+    audio: Object.fromEntries(plan.audioTracks.map((a) => [a.name, path.join(dir, `${a.name}.mp4`)])),
     poster: path.join(dir, 'poster-%d.jpg'),
     thumbnails: plan.thumbnails ? thumbnailOutputsIn(dir) : undefined,
   };

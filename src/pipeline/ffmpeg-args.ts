@@ -49,7 +49,8 @@ export const defaultTuning: EncodeTuning = {
 export interface EncodeOutputs {
   /** Local file per rendition name. */
   video: Record<string, string>;
-  audio?: string;
+  /** Local file per audio track name (empty: no audio). */
+  audio: Record<string, string>;
   /**
    * A JPEG poster taken from the decoded frames of the same run (no second decode of the source): chosen as
    * makePoster chooses it, the most representative of the frames a fifth of the way in, at the top rung's size.
@@ -184,6 +185,7 @@ export function buildEncodeArgs(
         rendition: r,
         plan: span ? { ...plan, keyframeOffset: span.keyframeOffset } : plan,
         averageFps: averageFps(media),
+        ...(media.video.timeBase ? { timeBase: media.video.timeBase } : {}),
         threads: tuning.x264Threads,
       }),
       '-an',
@@ -212,42 +214,50 @@ export function buildEncodeArgs(
   if (thumbnails && outputs.thumbnails)
     args.push(...images('thumbnails', 5), `file:${outputs.thumbnails.pattern}`);
 
-  if (outputs.audio) args.push(...audioOutputArgs(media, plan, outputs.audio));
+  args.push(...audioOutputArgs(plan, outputs.audio));
   return args;
 }
 
-/** The audio's output (from input 0): copied or encoded as the plan says, fragmented MP4. None without audio. */
-export function audioOutputArgs(media: MediaInfo, plan: EncodePlan, file: string): string[] {
-  if (!plan.audio || !media.audio) return [];
-  return [
-    '-map',
-    `0:${media.audio.index}`,
-    '-map_metadata',
-    '-1',
-    // The source's metadata stays out of the package (a phone's location among it); its language does not.
-    ...(plan.audio.language ? ['-metadata:s:a:0', `language=${plan.audio.language}`] : []),
-    ...(plan.audio.copy
-      ? // AAC from MPEG-TS, FLV or raw ADTS carries a header on every frame, and no setup for an MP4 header;
-        // the filter moves it there (and leaves AAC from MP4 or Matroska as it is).
-        ['-c:a', 'copy', '-bsf:a', 'aac_adtstoasc']
-      : // Stereo at 48 kHz plays everywhere; 5.1 sources are downmixed.
-        [
-          // Audio that starts after the video: silence from where the video starts.
-          ...(plan.audio.padStart ? ['-af', 'aresample=async=1:first_pts=0'] : []),
-          ...['-c:a', 'aac', '-b:a', String(plan.audio.bitrate)],
-          ...['-ac', String(plan.audio.channels), '-ar', String(plan.audio.sampleRate)],
-        ]),
-    '-vn',
-    // Audio has no keyframes to cut fragments at: one fragment per segment's worth of samples. The edit
-    // list that delay_moov allows hides the AAC encoder's priming samples, so audio stays in sync.
-    '-movflags',
-    '+empty_moov+delay_moov+default_base_moof',
-    '-frag_duration',
-    String(Math.round(plan.segmentDuration * 1e6)),
-    '-f',
-    'mp4',
-    `file:${file}`,
-  ];
+/**
+ * Each audio track's output, copied or encoded from its source stream (input 0), for the tracks `files` names:
+ * the decode of the video is shared whatever the number of tracks, and a split input's audio runs alone.
+ */
+export function audioOutputArgs(plan: EncodePlan, files: Record<string, string>): string[] {
+  const args: string[] = [];
+  for (const track of plan.audioTracks) {
+    const file = files[track.name];
+    if (!file) continue;
+    args.push(
+      '-map',
+      `0:${track.sourceIndex}`,
+      // The source's metadata stays out of the package (a phone's location among it); the packager labels
+      // the track with its language.
+      '-map_metadata',
+      '-1',
+      ...(track.copy
+        ? // AAC from MPEG-TS, FLV or raw ADTS carries a header on every frame, and no setup for an MP4 header;
+          // the filter moves it there (and leaves AAC from MP4 or Matroska as it is).
+          ['-c:a', 'copy', '-bsf:a', 'aac_adtstoasc']
+        : // Stereo at 48 kHz plays everywhere; 5.1 sources are downmixed.
+          [
+            // Audio that starts after the video: silence from where the video starts.
+            ...(track.padStart ? ['-af', 'aresample=async=1:first_pts=0'] : []),
+            ...['-c:a', 'aac', '-b:a', String(track.bitrate)],
+            ...['-ac', String(track.channels), '-ar', String(track.sampleRate)],
+          ]),
+      '-vn',
+      // Audio has no keyframes to cut fragments at: one fragment per segment's worth of samples. The edit
+      // list that delay_moov allows hides the AAC encoder's priming samples, so audio stays in sync.
+      '-movflags',
+      '+empty_moov+delay_moov+default_base_moof',
+      '-frag_duration',
+      String(Math.round(plan.segmentDuration * 1e6)),
+      '-f',
+      'mp4',
+      `file:${file}`,
+    );
+  }
+  return args;
 }
 
 /** Whether the rungs are resized by zimg (FFmpeg's zscale) rather than libswscale. */

@@ -11,9 +11,8 @@ export interface PlaylistBitrates {
 }
 
 /**
- * The peak and average segment bit rates of one playlist from its segments' sizes and durations (RFC 8216
- * section 4.3.4.2). When no run of segments is long enough (a clip shorter than half the target duration),
- * the peak is that of the whole.
+ * A playlist's peak and average segment bit rates (RFC 8216 4.3.4.2); when no run of segments is long enough
+ * (a clip shorter than half the target duration), the peak is the whole's.
  */
 export function playlistBitrates(
   segments: { bytes: number; duration: number }[],
@@ -37,10 +36,8 @@ export function playlistBitrates(
 }
 
 /**
- * Shaka Packager's BANDWIDTH leaves out segments shorter than half the others when it looks for the peak:
- * usually the last one, which starts with a keyframe. On short clips its BANDWIDTH came out below the peak
- * RFC 8216 requires (by up to 9 %), and below its own AVERAGE-BANDWIDTH. This raises each variant's
- * BANDWIDTH to its media playlist's peak plus its audio's, never lowers it.
+ * Raises (never lowers) each variant's BANDWIDTH to its playlist's peak plus its audio's: Shaka Packager
+ * skips short segments, so on short clips it fell below RFC 8216's peak (up to 9 %) and its own average.
  */
 export async function raiseHlsBandwidth(pkgDir: string, masterName: string): Promise<void> {
   const masterFile = path.join(pkgDir, masterName);

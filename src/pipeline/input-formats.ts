@@ -1,8 +1,6 @@
 /**
- * The FFmpeg demuxers an input may be read with (`-format_whitelist`). Only self-contained video containers
- * and raw video streams: never playlists or reference files (concat, HLS, DASH, image2 sequences…), which
- * make FFmpeg open other files named inside the upload, e.g. another user's input or any `.mp4` on disk.
- * A still image (png_pipe, jpeg_pipe…) is not a video either.
+ * The demuxers an input may be read with: self-contained video only, never playlists or references (concat,
+ * HLS, DASH, image2…), which open files named inside the upload, such as another user's input.
  */
 export const inputFormatWhitelist = [
   'mov',

@@ -8,7 +8,12 @@ export interface MediaInfo {
   startTime: number;
   formatName: string;
   video: VideoStreamInfo;
+  /** The audio stream FFmpeg itself would take: the one marked default, else the most channels. */
   audio?: AudioStreamInfo;
+  /** Every audio stream in a codec FFmpeg decodes, in the source's order (absent: `audio` alone). */
+  audioStreams?: AudioStreamInfo[];
+  /** Every subtitle stream, text or bitmap, in the source's order. */
+  subtitles?: SubtitleStreamInfo[];
 }
 
 export interface VideoStreamInfo {
@@ -38,6 +43,8 @@ export interface VideoStreamInfo {
   duration?: number;
   /** Timestamp of the stream's first sample, seconds, when the stream says. */
   startTime?: number;
+  /** The stream's time base as ffprobe states it (`1/15360`), when it does. */
+  timeBase?: string;
 }
 
 export interface AudioStreamInfo {
@@ -54,6 +61,22 @@ export interface AudioStreamInfo {
   startTime?: number;
   /** The spoken language as the stream tags it (ISO 639 code, lower case), when it says one other than `und`. */
   language?: string;
+  /** The stream's title tag (free text: a label, never trusted as syntax). */
+  title?: string;
+  /** Marked default in the container. */
+  isDefault?: boolean;
+  /** Marked as audio description (`disposition:visual_impaired`). */
+  describesVideo?: boolean;
+}
+
+export interface SubtitleStreamInfo {
+  index: number;
+  /** ffprobe's codec name: `mov_text`, `subrip`, `webvtt`, `ass`, `hdmv_pgs_subtitle`… */
+  codec: string;
+  language?: string;
+  title?: string;
+  /** Marked forced (shown when subtitles are otherwise off: foreign-language lines). */
+  forced: boolean;
 }
 
 /** HDR transfers: PQ (HDR10, Dolby Vision profile 8.1) and HLG (what phones record by default). */

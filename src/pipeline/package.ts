@@ -4,17 +4,31 @@ import { runProcess } from '../process/run-process.js';
 import type { StageContext } from './context.js';
 import type { EncodeOutputs } from './ffmpeg-args.js';
 import { raiseHlsBandwidth } from './hls-bandwidth.js';
+import { markHlsDefaultAudio } from './hls-defaults.js';
+import { UNDETERMINED } from './languages.js';
 import {
   drmLabelField,
   encryptionArgs,
   withoutKeyText,
   type PackagerEncryption,
 } from './packager-encryption.js';
-import type { EncodePlan } from './plan.js';
+import type { AudioPlan, EncodePlan, TextTrackPlan } from './plan.js';
 import { diskFullReport, processFailure } from './process-failure.js';
 
-/** The package's directory of audio segments: `audio/init.mp4`, `audio/N.m4s` (served as audio/mp4). */
+/**
+ * The package's directory of the first audio track's segments: `audio/init.mp4`, `audio/N.m4s`; the others are
+ * `audio_2/`, `audio_3/`… (all served as audio/mp4).
+ */
 export const AUDIO_DIR = 'audio';
+
+/** The HLS group of every audio rendition: one group, so a player switches language without changing variant. */
+const HLS_AUDIO_GROUP = 'audio';
+
+/** The HLS group of every subtitle rendition. */
+const HLS_TEXT_GROUP = 'subtitles';
+
+/** DASH's Accessibility scheme for audio description (ETSI TS 103 285; `1`: for the visually impaired). */
+const AUDIO_DESCRIPTION_ACCESSIBILITY = 'urn:tva:metadata:cs:AudioPurposeCS:2007=1';
 
 export const MANIFEST_NAME = 'manifest.mpd';
 export const HLS_MASTER_NAME = 'master.m3u8';
@@ -25,6 +39,12 @@ const PACKAGER_IO_CACHE_BYTES = 1024 * 1024;
 
 /** The packager's final error line, or a write that failed on a full disk. */
 const packagerGaveUp = new RegExp(`Packaging Error:|${diskFullReport.source}`);
+
+/** The streams to package, by rendition and audio track name. */
+export type PackageInputs = Pick<EncodeOutputs, 'video' | 'audio'> & {
+  /** WebVTT file per text track name. */
+  text?: Record<string, string>;
+};
 
 export interface PackageResult {
   dir: string;
@@ -56,7 +76,7 @@ export interface PackageOptions {
  * regular files or pipes that an encode is writing.
  */
 export async function packageStreams(
-  encoded: Pick<EncodeOutputs, 'video' | 'audio'>,
+  encoded: PackageInputs,
   plan: EncodePlan,
   pkgDir: string,
   ctx: StageContext,
@@ -86,18 +106,18 @@ export async function packageStreams(
     if (hls && plan.thumbnails) fields.push(`iframe_playlist_name=${media(r.name)}/${IFRAME_PLAYLIST}`);
     descriptors.push(fields.join(','));
   }
-  if (encoded.audio) {
-    const fields = [
-      `in=${rel(encoded.audio)}`,
-      'stream=audio',
-      `init_segment=${media(AUDIO_DIR)}/init.mp4`,
-      `segment_template=${media(AUDIO_DIR)}/$Number$.m4s`,
-    ];
-    if (hls) {
-      fields.push(`playlist_name=${media(AUDIO_DIR)}/playlist.m3u8`, 'hls_group_id=audio', 'hls_name=audio');
-    }
-    if (options.encryption) fields.push(drmLabelField('audio'));
-    descriptors.push(fields.join(','));
+  const encrypted = !!options.encryption;
+  for (const track of plan.audioTracks) {
+    const file = encoded.audio[track.name];
+    if (!file) continue;
+    descriptors.push(audioDescriptor(track, rel(file), media(track.name), { hls, encrypted }));
+  }
+  for (const track of plan.textTracks) {
+    const file = encoded.text?.[track.name];
+    if (!file) continue;
+    // In the clear, encrypted package or not: the packager encrypts no text stream (CENC and cbcs cover
+    // audio and video samples), and players read subtitles unencrypted.
+    descriptors.push(...textDescriptors(track, rel(file), media(track.name), { dash, hls }));
   }
   const args = [
     ...descriptors,
@@ -122,12 +142,6 @@ export async function packageStreams(
   if (hls) {
     args.push('--hls_master_playlist_output', HLS_MASTER_NAME, '--hls_playlist_type', 'VOD');
   }
-  if (encoded.audio && plan.audio?.language) {
-    // The audio is the default rendition in its language: HLS `DEFAULT=YES` (players that follow the
-    // authoring rules pick it without asking) and DASH `<Role value="main">`. Shaka Packager marks only a
-    // tagged language so; untagged audio stays `AUTOSELECT=YES` alone, which players select on their own.
-    args.push('--default_language', plan.audio.language);
-  }
   const encryption = options.encryption ? await encryptionArgs(options.encryption) : undefined;
   if (encryption) args.push(...encryption.args);
   try {
@@ -150,13 +164,100 @@ export async function packageStreams(
   } finally {
     await encryption?.cleanup();
   }
-  if (hls) await raiseHlsBandwidth(pkgDir, HLS_MASTER_NAME);
+  if (hls) {
+    await raiseHlsBandwidth(pkgDir, HLS_MASTER_NAME);
+    const defaultAudio = plan.audioTracks.find((t) => t.isDefault && encoded.audio[t.name]);
+    await markHlsDefaultAudio(
+      pkgDir,
+      HLS_MASTER_NAME,
+      defaultAudio ? `${media(defaultAudio.name)}/playlist.m3u8` : undefined,
+    );
+  }
   return {
     dir: pkgDir,
     files: await listFiles(pkgDir),
     dashManifest: dash ? MANIFEST_NAME : undefined,
     hlsMaster: hls ? HLS_MASTER_NAME : undefined,
   };
+}
+
+/**
+ * One audio track's stream descriptor. Its roles are set here rather than with `--default_language`, which
+ * marks every track of that language (an audio description in the same language too) and none when the
+ * source states no language: exactly one track is `main`, and HLS's DEFAULT=YES follows (markHlsDefaultAudio).
+ */
+function audioDescriptor(
+  track: AudioPlan,
+  input: string,
+  dir: string,
+  { hls, encrypted }: { hls: boolean; encrypted: boolean },
+): string {
+  const roles = [track.isDefault ? 'main' : 'alternate', ...(track.describesVideo ? ['description'] : [])];
+  const fields = [
+    `in=${input}`,
+    'stream=audio',
+    `init_segment=${dir}/init.mp4`,
+    `segment_template=${dir}/$Number$.m4s`,
+    // The packager refuses `und`; a track without a language simply has none in the manifests.
+    ...(track.language !== UNDETERMINED ? [`language=${track.language}`] : []),
+    `dash_roles=${roles.join(';')}`,
+    ...(track.describesVideo ? [`dash_accessibilities=${AUDIO_DESCRIPTION_ACCESSIBILITY}`] : []),
+    // Every audio track takes the audio's key.
+    ...(encrypted ? [drmLabelField('audio')] : []),
+  ];
+  if (hls) {
+    fields.push(
+      `playlist_name=${dir}/playlist.m3u8`,
+      `hls_group_id=${HLS_AUDIO_GROUP}`,
+      `hls_name=${track.label}`,
+      ...(track.describesVideo ? ['hls_characteristics=public.accessibility.describes-video'] : []),
+    );
+  }
+  return fields.join(',');
+}
+
+/**
+ * A text track's stream descriptors: for DASH WebVTT in fMP4 (`wvtt`), which every DASH player reads; for HLS
+ * WebVTT segments, which is what HLS players read (hls.js and Safari take no `wvtt` in fMP4). The same file
+ * feeds both: the packager reads it once per descriptor, `dash_only`/`hls_only` keep each out of the other.
+ */
+function textDescriptors(
+  track: TextTrackPlan,
+  input: string,
+  dir: string,
+  { dash, hls }: { dash: boolean; hls: boolean },
+): string[] {
+  const common = [
+    `in=${input}`,
+    'stream=text',
+    ...(track.language !== UNDETERMINED ? [`language=${track.language}`] : []),
+    // DASH role forced-subtitle; HLS FORCED=YES with AUTOSELECT=YES.
+    ...(track.forced ? ['forced_subtitle=1'] : []),
+  ];
+  const descriptors: string[] = [];
+  if (dash) {
+    descriptors.push(
+      [
+        ...common,
+        `init_segment=${dir}/init.mp4`,
+        `segment_template=${dir}/$Number$.m4s`,
+        ...(hls ? ['dash_only=1'] : []),
+      ].join(','),
+    );
+  }
+  if (hls) {
+    descriptors.push(
+      [
+        ...common,
+        `segment_template=${dir}/$Number$.vtt`,
+        `playlist_name=${dir}/playlist.m3u8`,
+        `hls_group_id=${HLS_TEXT_GROUP}`,
+        `hls_name=${track.label}`,
+        ...(dash ? ['hls_only=1'] : []),
+      ].join(','),
+    );
+  }
+  return descriptors;
 }
 
 export async function listFiles(dir: string): Promise<string[]> {

@@ -51,9 +51,8 @@ export function assertEveryStreamHasAKey(
 }
 
 /**
- * Writes the keys into a flag file only this user can read (Shaka Packager's `--flagfile`), so they never
- * sit on a command line that any user of the host reads in /proc, and returns the packager's arguments with
- * the removal of the file. Scheme, systems and key URI are no secret and stay on the command line.
+ * The keys go in a `--flagfile` only this user reads, never on a command line any user reads in /proc;
+ * returns the packager's arguments and the file's removal (scheme, systems, key URI are no secret).
  */
 export async function encryptionArgs(
   enc: PackagerEncryption,

@@ -1,3 +1,5 @@
+import { languageName, safeLabel, sameLanguage, toBcp47 } from './languages.js';
+import { TEXT_SUBTITLE_CODECS } from './subtitles.js';
 import { isHdr, type AudioStreamInfo, type MediaInfo } from './media-info.js';
 import { planThumbnails, type ThumbnailPlan } from './thumbnails.js';
 import { videoCodecSpecs, type VideoCodec } from './video-codecs.js';
@@ -38,6 +40,33 @@ export interface EncodeSettings {
   thumbnails?: boolean;
   /** Each codec gets the whole ladder at its own bitrates (see `videoCodecSpecs`), H.264 the rung's own. */
   codecs: VideoCodec[];
+  /** `all` (default): every audio stream of the source; `first`: one, the track that would be the default. */
+  audioTracks?: 'all' | 'first';
+  /** The default audio track's language (BCP 47 or ISO 639), before the source's default disposition. */
+  defaultAudioLanguage?: string;
+  /** Subtitle files beside the input to package, after the input's own text streams. */
+  subtitles?: SidecarSubtitle[];
+}
+
+/** A subtitle file named by the request (SRT or WebVTT, a key in the input storage). */
+export interface SidecarSubtitle {
+  filename: string;
+  language: string;
+  label?: string;
+  forced?: boolean;
+}
+
+/** One text track of the package, packaged as WebVTT (`wvtt` in fMP4 for DASH, WebVTT segments for HLS). */
+export interface TextTrackPlan {
+  /** Directory and stream name in the package: `text_1`, `text_2`… */
+  name: string;
+  /** BCP 47, `und` when nobody said. */
+  language: string;
+  label: string;
+  /** Forced narrative (shown when subtitles are otherwise off): HLS FORCED=YES, DASH role forced-subtitle. */
+  forced: boolean;
+  /** The input's own stream, or a file named by the request. */
+  source: { embedded: number; codec: string } | { sidecar: string };
 }
 
 export interface Rendition {
@@ -60,8 +89,15 @@ export interface EncodePlan {
   codecsLeftOut: { codec: VideoCodec; reason: string }[];
   /** Keyframes every `gopFrames` frames rather than by time: an encoder of the plan cannot be told where. */
   keyframesByCount: boolean;
-  /** The audio as packaged: the source's stream copied, or AAC encoded at these settings. */
-  audio?: AudioPlan;
+  /**
+   * The audio tracks as packaged, in the source's order, each the source's stream copied or AAC encoded at
+   * these settings; exactly one is the default. Empty for a silent input.
+   */
+  audioTracks: AudioPlan[];
+  /** Text tracks: the input's text subtitle streams, then the request's files. */
+  textTracks: TextTrackPlan[];
+  /** Subtitle streams of the input left out, and why (pictures: PGS, DVB, VobSub). */
+  skippedSubtitles: { index: number; codec: string; reason: string }[];
   segmentDuration: number;
   /** Frame rate limit applied by a filter, when the source is faster than `maxFrameRate`. */
   frameRateLimit?: number;
@@ -108,6 +144,10 @@ export interface EncodePlan {
 }
 
 export interface AudioPlan {
+  /** Directory and stream name in the package: `audio` for the first track, `audio_2`, `audio_3`… after it. */
+  name: string;
+  /** The source's stream, for `-map 0:N`. */
+  sourceIndex: number;
   /** Bits per second (the source's, when copied). */
   bitrate: number;
   channels: number;
@@ -119,14 +159,20 @@ export interface AudioPlan {
    * the presentation where every stream has begun, which skipped the opening video.
    */
   padStart?: boolean;
-  /**
-   * The source's language tag (ISO 639), kept on the packaged audio: manifests label the track with it and make
-   * it the default rendition (HLS `DEFAULT=YES`, DASH role `main`).
-   */
-  language?: string;
+  /** BCP 47 (`fr` for the container's `fra`), `und` when the source does not say. */
+  language: string;
+  /** What a player's menu shows: the stream's title, else the language's name, else `Audio N`. */
+  label: string;
+  /** The one default track: HLS `DEFAULT=YES`, DASH role `main` (the others are `alternate`). */
+  isDefault: boolean;
+  /** Audio description: HLS `public.accessibility.describes-video`, DASH role `description` and Accessibility. */
+  describesVideo: boolean;
 }
 
 const MIN_BITRATE = 150_000;
+/** Audio and text tracks packaged at most (the source's first ones, the default audio track always). */
+export const MAX_AUDIO_TRACKS = 16;
+export const MAX_TEXT_TRACKS = 32;
 /**
  * How much larger than the highest rung it reaches a source must be for a rendition at its own size: below
  * that, the extra rung would add little over the one under it.
@@ -216,13 +262,8 @@ export function planEncode(media: MediaInfo, settings: EncodeSettings): EncodePl
   }
 
   const outputFps = frameRateLimit ?? fps;
-  const audioStartsLate = lateAudio(media);
-  const audio = media.audio
-    ? audioStartsLate
-      ? { ...planAudio(media.audio, { ...settings, audioCopy: false }), padStart: true }
-      : planAudio(media.audio, settings)
-    : undefined;
-  const hold = media.audio ? heldSeconds(media, outputFps) : undefined;
+  const audioTracks = planAudioTracks(media, settings);
+  const hold = heldSeconds(media, audioTracks, outputFps);
   const keyframesByCount = codecs.some((c) => videoCodecSpecs[c].keyframesByCount);
   const framesPerSegment = outputFps * settings.segmentDuration;
   return {
@@ -230,7 +271,8 @@ export function planEncode(media: MediaInfo, settings: EncodeSettings): EncodePl
     codecs,
     codecsLeftOut,
     keyframesByCount,
-    audio,
+    audioTracks,
+    ...planTextTracks(media, settings),
     segmentDuration: settings.segmentDuration,
     frameRateLimit,
     // Keyframes by count are never short of a segment: the packager cuts at the first keyframe at or after
@@ -283,20 +325,110 @@ function chooseCodecs(
 const AV_GAP_SECONDS = 0.1;
 
 /** Whether the audio starts after the video by more than a few frames. */
-function lateAudio(media: MediaInfo): boolean {
-  const { video, audio } = media;
-  if (video.startTime === undefined || audio?.startTime === undefined) return false;
+function lateAudio(media: MediaInfo, audio: AudioStreamInfo): boolean {
+  const { video } = media;
+  if (video.startTime === undefined || audio.startTime === undefined) return false;
   return audio.startTime - video.startTime > AV_GAP_SECONDS;
 }
 
-/** Seconds by which the audio outlasts the video, when it does by more than a couple of frames. */
-function heldSeconds(media: MediaInfo, fps: number): number | undefined {
-  const { video, audio } = media;
-  if (video.duration === undefined || audio?.duration === undefined) return undefined;
+/** Seconds by which the longest packaged audio track outlasts the video, when it does by more than a couple of frames. */
+function heldSeconds(media: MediaInfo, tracks: AudioPlan[], fps: number): number | undefined {
+  const { video } = media;
+  if (video.duration === undefined || !tracks.length) return undefined;
   const videoEnd = (video.startTime ?? 0) + video.duration;
-  const audioEnd = (audio.startTime ?? 0) + audio.duration;
-  const gap = audioEnd - videoEnd;
+  const ends = tracks
+    .map((t) => sourceAudio(media).find((a) => a.index === t.sourceIndex))
+    .filter((a) => a?.duration !== undefined)
+    .map((a) => (a!.startTime ?? 0) + a!.duration!);
+  if (!ends.length) return undefined;
+  const gap = Math.max(...ends) - videoEnd;
   return gap > Math.max(AV_GAP_SECONDS, 2 / fps) ? Math.round(gap * 1000) / 1000 : undefined;
+}
+
+/** Every decodable audio stream of the source, in its order (`audio` alone for a MediaInfo that lists none). */
+export function sourceAudio(media: MediaInfo): AudioStreamInfo[] {
+  return media.audioStreams ?? (media.audio ? [media.audio] : []);
+}
+
+/**
+ * The audio tracks to package: every stream of the source (or, with `audioTracks: first`, the default one
+ * alone), each copied or encoded on its own. The default is the first track in `defaultAudioLanguage` (a
+ * track that is not audio description first), else the one the source marks default, else the first.
+ */
+function planAudioTracks(media: MediaInfo, settings: EncodeSettings): AudioPlan[] {
+  const streams = sourceAudio(media);
+  if (!streams.length) return [];
+  const wanted = settings.defaultAudioLanguage;
+  const inWanted = wanted ? streams.filter((a) => sameLanguage(toBcp47(a.language), wanted)) : [];
+  const chosen =
+    inWanted.find((a) => !a.describesVideo) ??
+    inWanted[0] ??
+    streams.find((a) => a.isDefault && !a.describesVideo) ??
+    streams.find((a) => !a.describesVideo) ??
+    streams[0]!;
+  // A file may hold hundreds of streams; each track is an output of the encode and a stream of the packager.
+  const room = MAX_AUDIO_TRACKS - (streams.indexOf(chosen) < MAX_AUDIO_TRACKS ? 0 : 1);
+  const kept =
+    settings.audioTracks === 'first' ? [chosen] : streams.filter((a, i) => a === chosen || i < room);
+  return kept.map((stream, i) => {
+    const late = lateAudio(media, stream);
+    const coded = planAudio(stream, late ? { ...settings, audioCopy: false } : settings);
+    const language = toBcp47(stream.language);
+    const label =
+      safeLabel(stream.title) ??
+      (languageName(language) ?? `Audio ${i + 1}`) + (stream.describesVideo ? ' (audio description)' : '');
+    return {
+      name: i === 0 ? 'audio' : `audio_${i + 1}`,
+      sourceIndex: stream.index,
+      ...coded,
+      ...(late ? { padStart: true } : {}),
+      language,
+      label,
+      isDefault: stream === chosen,
+      describesVideo: !!stream.describesVideo,
+    };
+  });
+}
+
+/**
+ * The input's text subtitle streams (converted to WebVTT), then the request's files; picture subtitles cannot
+ * become WebVTT and are left out, said in the plan's warnings.
+ */
+function planTextTracks(
+  media: MediaInfo,
+  settings: EncodeSettings,
+): Pick<EncodePlan, 'textTracks' | 'skippedSubtitles'> {
+  const streams = media.subtitles ?? [];
+  const skippedSubtitles = streams
+    .filter((s) => !TEXT_SUBTITLE_CODECS.has(s.codec))
+    .map((s) => ({ index: s.index, codec: s.codec, reason: 'a picture-based format, not text' }));
+  const text = streams.filter((s) => TEXT_SUBTITLE_CODECS.has(s.codec));
+  const room = Math.max(0, MAX_TEXT_TRACKS - (settings.subtitles?.length ?? 0));
+  for (const s of text.slice(room)) {
+    skippedSubtitles.push({
+      index: s.index,
+      codec: s.codec,
+      reason: `more than ${MAX_TEXT_TRACKS} text tracks`,
+    });
+  }
+  const embedded = text.slice(0, room).map((s) => ({
+    language: toBcp47(s.language),
+    label: safeLabel(s.title),
+    forced: s.forced,
+    source: { embedded: s.index, codec: s.codec },
+  }));
+  const sidecars = (settings.subtitles ?? []).map((s) => ({
+    language: toBcp47(s.language),
+    label: safeLabel(s.label),
+    forced: !!s.forced,
+    source: { sidecar: s.filename },
+  }));
+  const textTracks = [...embedded, ...sidecars].map((t, i) => ({
+    ...t,
+    name: `text_${i + 1}`,
+    label: t.label ?? `${languageName(t.language) ?? `Subtitles ${i + 1}`}${t.forced ? ' (forced)' : ''}`,
+  }));
+  return { textTracks, skippedSubtitles };
 }
 
 /**
@@ -304,7 +436,10 @@ function heldSeconds(media: MediaInfo, fps: number): number | undefined {
  * near the configured one is copied; anything else (5.1, HE-AAC, Opus, Vorbis, a rate the container does not
  * state) is encoded to stereo AAC-LC at 48 kHz.
  */
-function planAudio(audio: AudioStreamInfo, settings: EncodeSettings): AudioPlan {
+function planAudio(
+  audio: AudioStreamInfo,
+  settings: EncodeSettings,
+): Pick<AudioPlan, 'bitrate' | 'channels' | 'sampleRate' | 'copy'> {
   const copy =
     settings.audioCopy &&
     audio.codec === 'aac' &&
@@ -313,10 +448,9 @@ function planAudio(audio: AudioStreamInfo, settings: EncodeSettings): AudioPlan 
     (audio.sampleRate === 44_100 || audio.sampleRate === 48_000) &&
     audio.bitRate !== undefined &&
     audio.bitRate <= settings.audioBitrate * AUDIO_COPY_HEADROOM;
-  const language = audio.language ? { language: audio.language } : {};
   return copy
-    ? { bitrate: audio.bitRate!, channels: audio.channels, sampleRate: audio.sampleRate, copy, ...language }
-    : { bitrate: settings.audioBitrate, channels: 2, sampleRate: 48_000, copy, ...language };
+    ? { bitrate: audio.bitRate!, channels: audio.channels, sampleRate: audio.sampleRate, copy }
+    : { bitrate: settings.audioBitrate, channels: 2, sampleRate: 48_000, copy };
 }
 
 /**
@@ -338,7 +472,7 @@ export function nominalMediaBytes(
   only?: { renditions: Pick<Rendition, 'bitrate'>[]; audio: boolean },
 ): number {
   const renditions = only?.renditions ?? plan.renditions;
-  const audio = (only ? only.audio : true) ? (plan.audio?.bitrate ?? 0) : 0;
+  const audio = (only ? only.audio : true) ? plan.audioTracks.reduce((sum, a) => sum + a.bitrate, 0) : 0;
   return ((renditions.reduce((sum, r) => sum + r.bitrate, 0) + audio) * seconds) / 8;
 }
 

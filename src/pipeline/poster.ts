@@ -64,6 +64,8 @@ export async function makePoster(job: PosterJob): Promise<void> {
   const window = posterWindow(media, fps);
   const span = media.video.duration ?? media.duration;
   const attempts: PosterWindow[] = [
+    // Where an encode run looks, when none did (a split input's chunks make no poster).
+    ...(job.encodeWindowFirst ? [window] : []),
     ...(span > 1
       ? [
           {
@@ -109,6 +111,8 @@ export interface PosterJob {
   size: Pick<Rendition, 'width' | 'height'>;
   outFile: string;
   ctx: StageContext;
+  /** Look first where the encode run's poster branch does (`posterWindow`, dark frames skipped). */
+  encodeWindowFirst?: boolean;
 }
 
 async function extractPoster(

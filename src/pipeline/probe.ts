@@ -2,7 +2,7 @@ import type { Logger } from 'pino';
 import { TaskFailure } from '../domain/failures.js';
 import { ProcessError, runProcess } from '../process/run-process.js';
 import { inputGuardArgs, refusedFormat } from './input-formats.js';
-import type { AudioStreamInfo, MediaInfo, VideoStreamInfo } from './media-info.js';
+import type { AudioStreamInfo, MediaInfo, SubtitleStreamInfo, VideoStreamInfo } from './media-info.js';
 
 interface FfprobeStream {
   index: number;
@@ -16,6 +16,7 @@ interface FfprobeStream {
   pix_fmt?: string;
   field_order?: string;
   color_transfer?: string;
+  time_base?: string;
   duration?: string;
   start_time?: string;
   channels?: number;
@@ -24,7 +25,13 @@ interface FfprobeStream {
   bit_rate?: string;
   tags?: Record<string, string>;
   side_data_list?: { side_data_type?: string; rotation?: number }[];
-  disposition?: { attached_pic?: number; default?: number };
+  disposition?: {
+    attached_pic?: number;
+    default?: number;
+    forced?: number;
+    visual_impaired?: number;
+    hearing_impaired?: number;
+  };
 }
 
 /** One packet as `-show_entries packet=stream_index,pts_time,duration_time,flags` lists it. */
@@ -259,19 +266,10 @@ export function parseProbeOutput(data: FfprobeOutput, measuredDuration?: number)
     );
   }
   const video = parseVideoStream(videoStream);
-  const audioStream = chosen.audio;
-  const audio: AudioStreamInfo | undefined = audioStream
-    ? {
-        index: audioStream.index,
-        codec: audioStream.codec_name ?? 'unknown',
-        channels: audioStream.channels ?? 2,
-        sampleRate: Number(audioStream.sample_rate) || 48000,
-        ...(audioStream.profile ? { profile: audioStream.profile } : {}),
-        ...(Number(audioStream.bit_rate) > 0 ? { bitRate: Number(audioStream.bit_rate) } : {}),
-        ...streamTiming(audioStream),
-        ...streamLanguage(audioStream),
-      }
-    : undefined;
+  const decodable = (x: FfprobeStream) => !!x.codec_name && !['none', 'unknown'].includes(x.codec_name);
+  const audioStreams = streams.filter((s) => s.codec_type === 'audio' && decodable(s)).map(parseAudioStream);
+  const audio = chosen.audio && audioStreams.find((a) => a.index === chosen.audio!.index);
+  const subtitles = streams.filter((s) => s.codec_type === 'subtitle').map(parseSubtitleStream);
   const duration = firstPositive(
     Number(data.format?.duration),
     Number(videoStream.duration),
@@ -286,7 +284,42 @@ export function parseProbeOutput(data: FfprobeOutput, measuredDuration?: number)
     formatName: data.format?.format_name ?? 'unknown',
     video,
     audio,
+    audioStreams,
+    subtitles,
   };
+}
+
+function parseAudioStream(s: FfprobeStream): AudioStreamInfo {
+  return {
+    index: s.index,
+    codec: s.codec_name ?? 'unknown',
+    channels: s.channels ?? 2,
+    sampleRate: Number(s.sample_rate) || 48000,
+    ...(s.profile ? { profile: s.profile } : {}),
+    ...(Number(s.bit_rate) > 0 ? { bitRate: Number(s.bit_rate) } : {}),
+    ...streamTiming(s),
+    ...streamLanguage(s),
+    ...streamTitle(s),
+    ...(s.disposition?.default ? { isDefault: true } : {}),
+    ...(s.disposition?.visual_impaired ? { describesVideo: true } : {}),
+  };
+}
+
+function parseSubtitleStream(s: FfprobeStream): SubtitleStreamInfo {
+  return {
+    index: s.index,
+    codec: s.codec_name ?? 'unknown',
+    ...streamLanguage(s),
+    ...streamTitle(s),
+    forced: !!s.disposition?.forced,
+  };
+}
+
+/** The stream's title, trimmed to a label's length; what it may contain is decided where it is used. */
+function streamTitle(s: FfprobeStream): { title?: string } {
+  // Not MP4's handler name: muxers fill it with their own (`SoundHandler`, `Core Media Audio`).
+  const title = s.tags?.title?.trim();
+  return title ? { title: title.slice(0, 200) } : {};
 }
 
 /**
@@ -331,6 +364,7 @@ function parseVideoStream(s: FfprobeStream): VideoStreamInfo {
     pixelFormat: s.pix_fmt ?? 'unknown',
     interlaced: !!s.field_order && !['progressive', 'unknown'].includes(s.field_order),
     ...(s.color_transfer ? { colorTransfer: s.color_transfer } : {}),
+    ...(s.time_base && /^\d+\/\d+$/.test(s.time_base) ? { timeBase: s.time_base } : {}),
     ...streamTiming(s),
   };
 }

@@ -12,10 +12,8 @@ const knownCauses: [RegExp, string][] = [
 ];
 
 /**
- * What FFmpeg prints after the cause of a failure: the generic consequences of the error it just reported
- * (`Error while filtering: Generic error in an external library`), its closing size summary (`video:8kB
- * audio:0kB …`) and the statistics each encoder prints on closing, even after a failure (and the poster
- * branch's measure of each frame's darkness). The reason is the line before these.
+ * What FFmpeg prints after a failure's cause (generic consequences, size summary, encoders' closing
+ * statistics, the poster's darkness measures): the reason is the line before these.
  */
 const consequenceLine =
   /^(Conversion failed|Error while|Failed to inject frame|Error marking filters|Last message repeated|\[out#|frame=|video:\d+kB audio:)/;
@@ -29,10 +27,8 @@ export const diskFullReport = /No space left on device|ENOSPC/;
 const stopSignals = ['SIGTERM', 'SIGINT', 'SIGHUP'] as const;
 
 /**
- * Maps a failed child process to the reason a person reads: cancellation and watchdog kills keep their own
- * codes; what says nothing about the input (a full disk, the system killing the program, a program that
- * cannot start) gets a code that is retried; other failures quote the tool's last line of stderr with local
- * paths removed.
+ * A failed child as the reason a person reads: cancel and watchdog keep their codes, what says nothing of the
+ * input (full disk, killed, cannot start) is retried, the rest quotes stderr's last line without local paths.
  */
 export function processFailure(err: unknown, code: FailureCode, what: string, hidePaths: string[]): unknown {
   if (!(err instanceof ProcessError)) return err;

@@ -6,10 +6,8 @@ import { sheetName, type ThumbnailResult } from './thumbnails.js';
 export const THUMBNAIL_TILE_SCHEME = 'http://dashif.org/thumbnail_tile';
 
 /**
- * Adds the thumbnails to a DASH manifest Shaka Packager wrote, as the image AdaptationSet of the DASH-IF
- * guidelines (what Shaka Player and dash.js read): one "segment" per sheet, each sheet's duration shared
- * evenly by its tiles. The thumbnails are taken every `interval` seconds from the video's first frame, at 0
- * unless the video starts after the audio (then the first tile stands for the video's first frame).
+ * Adds the thumbnails to the MPD as DASH-IF's image AdaptationSet (what Shaka Player and dash.js read): a
+ * "segment" per sheet, shared evenly by its tiles, from the video's first frame.
  */
 export async function addThumbnailTrack(pkgDir: string, manifest: string, thumbs: ThumbnailResult) {
   const file = path.join(pkgDir, manifest);

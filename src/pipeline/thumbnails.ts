@@ -53,10 +53,8 @@ export function planThumbnails(
 }
 
 /**
- * The encode's thumbnail branch, from the decoded frames to tiled sheets: one frame per interval first (so the
- * rest costs nothing), each scaled (HDR tone-mapped at that size), its time written to `timesFile` as it
- * passes, then tiled. `tile` holds a sheet until it is full; see `imageOutputPrimer` for why that does not
- * starve FFmpeg's progress output.
+ * The encode's thumbnail branch: one frame per interval first (so the rest costs nothing), scaled
+ * (tone-mapped at that size), its time written to `timesFile`, then tiled into sheets.
  */
 export function thumbnailFilters(thumbs: ThumbnailPlan, toneMap: boolean, timesFile: string): string {
   const size = { width: thumbs.width, height: thumbs.height };
@@ -74,12 +72,8 @@ export function thumbnailFilters(thumbs: ThumbnailPlan, toneMap: boolean, timesF
 }
 
 /**
- * FFmpeg prints no progress at all until every output file has written its header, which an image output does
- * on its first frame: a poster from a fifth of the way in, or a sheet of 100 thumbnails (200 s of video), would
- * leave the progress (and the idle watchdog reading it) silent for that long. A black frame is put before the
- * branch's own (numbered 0 by the image2 muxer, and discarded), so the output starts at once. It comes from an
- * input of its own (`primerInput`, `[input:v]` here), not a source in the graph: a graph FFmpeg rebuilds midway
- * would start that source again, a frame back in time, which the encoder refuses.
+ * A discarded black frame (number 0) before an image output's own, so FFmpeg's progress, silent until every
+ * output has a header, starts at once (docs/design-notes.md, "Image outputs and progress").
  */
 export function imageOutputPrimer(branch: string, label: string, input: number) {
   // concat does not move the branch past the primer (both may start at 0, which the encoder refuses now and
@@ -122,9 +116,8 @@ export interface ThumbnailResult {
 }
 
 /**
- * Moves the sheets of an encode into the package (`<mediaDir>/thumbnails/sheet-N.jpg`) and writes the WebVTT
- * track beside the manifests: one cue per thumbnail, from 0 to `duration` without gaps. Undefined when the
- * run made no thumbnail (a stream with no frame in it).
+ * Moves the sheets into the package (`<mediaDir>/thumbnails/sheet-N.jpg`) and writes the WebVTT track, cues
+ * from 0 to `duration` without gaps; undefined when the run made no thumbnail.
  */
 export async function packageThumbnails(options: {
   outputs: ThumbnailOutputs;
@@ -165,8 +158,8 @@ export function parseTimes(text: string): number[] {
 }
 
 /**
- * The WebVTT track: thumbnail i from its own time (0 for the first) to the next one's, the last to `duration`,
- * each cue pointing at its rectangle of its sheet (`sheet-1.jpg#xywh=x,y,w,h`).
+ * The WebVTT track: thumbnail i from its own time (0 for the first) to the next one's, the last to
+ * `duration`, each cue pointing at its rectangle of its sheet (`sheet-1.jpg#xywh=x,y,w,h`).
  */
 export function thumbnailVtt(
   times: number[],

@@ -7,10 +7,8 @@ const MAX_BOXES = 10_000;
 const mediaBoxes = new Set(['mdat', 'moov', 'moof']);
 
 /**
- * Fails an input whose container says it is longer than the file: an upload cut short. FFmpeg reads such a
- * file without an error and encodes what is there, so a partial video would be published as if whole.
- * Checks MP4/MOV top-level boxes, the Matroska/WebM segment size and AVI's RIFF chunks; other containers
- * (MPEG-TS, FLV…), which do not say how long they are, pass.
+ * Fails an upload cut short (MP4/MOV boxes, Matroska/WebM segment, AVI RIFF longer than the file): FFmpeg
+ * encodes what is there without an error. Containers that do not say their length (MPEG-TS, FLV…) pass.
  */
 export async function assertComplete(inputPath: string, formatName: string): Promise<void> {
   const file = await open(inputPath, 'r');
@@ -64,8 +62,8 @@ async function isoBmffShortfall(file: FileHandle, fileSize: number): Promise<num
 }
 
 /**
- * Bytes by which the last RIFF chunk of an AVI runs past the end of the file. Files over 1 GiB (OpenDML) chain
- * `RIFF AVIX` chunks after the first; each is padded to an even size.
+ * Bytes by which the last RIFF chunk of an AVI runs past the end of the file. Files over 1 GiB (OpenDML)
+ * chain `RIFF AVIX` chunks after the first; each is padded to an even size.
  */
 async function riffShortfall(file: FileHandle, fileSize: number): Promise<number> {
   let offset = 0;

@@ -34,6 +34,8 @@ export interface EncoderInput {
   plan: KeyframePlan;
   /** The source's average frame rate (for `-r` with variable frame rate timing). */
   averageFps: number;
+  /** The source stream's time base (`1/15360`), which variable frame rate timing keeps, when the probe read it. */
+  timeBase?: string;
   /** Encoder threads per rendition; 0 leaves the encoder's choice. */
   threads: number;
 }
@@ -57,8 +59,8 @@ export interface VideoCodecSpec {
 }
 
 /**
- * SVT-AV1 preset: 13 saved little CPU and lost PSNR at 720p and 1080p against 12, the fastest SVT-AV1 takes at
- * 360p and below (BENCHMARKS.md, "Modern codecs").
+ * SVT-AV1 preset: 13 saved little CPU and lost PSNR at 720p and 1080p against 12, the fastest SVT-AV1 takes
+ * at 360p and below (BENCHMARKS.md, "Modern codecs").
  */
 export const SVT_AV1_PRESET = 12;
 
@@ -75,9 +77,8 @@ const vbv = (r: Rates) => [
 const threads = (n: number) => (n > 0 ? ['-threads', String(n)] : []);
 
 /**
- * A keyframe at every segment boundary and nowhere else, so every rendition of every codec cuts its segments at
- * the same instants: by time (variable frame rate sources align too), or every `gopFrames` frames when an
- * encoder of the plan cannot be told where.
+ * A keyframe at every segment boundary only, so all renditions of all codecs cut at the same instants: by
+ * time (VFR sources align too), or every `gopFrames` frames when an encoder of the plan cannot be told where.
  */
 export function forceKeyframesExpr(plan: KeyframePlan): string {
   if (plan.keyframesByCount) return `expr:eq(mod(n,${plan.gopFrames}),0)`;
@@ -87,13 +88,14 @@ export function forceKeyframesExpr(plan: KeyframePlan): string {
 }
 
 /**
- * Variable frame rate: every frame at its own time, in the time base the filters hand over. `-r` only gives
- * FFmpeg 5.1 a duration for the packets (x264's have none), without which the MP4 muxer ended each fragment on
- * a sample of no duration.
+ * VFR: every frame at its own time, in the filters' time base; `-r` only gives FFmpeg 5.1 packet durations
+ * (x264's have none), without which the MP4 muxer ended each fragment on a sample of no duration.
  */
 function frameTiming(input: EncoderInput): string[] {
   return input.plan.keepFrameTiming
-    ? ['-fps_mode', 'passthrough', '-enc_time_base', '-1', '-r', String(input.averageFps)]
+    ? // `-1` (the input's time base) is not found once the graph has other inputs (the image outputs' primers):
+      // FFmpeg 5.1 then put the frames on the average rate's grid, a frame every 1/fps.
+      ['-fps_mode', 'passthrough', '-enc_time_base', input.timeBase ?? '-1', '-r', String(input.averageFps)]
     : [];
 }
 
@@ -122,9 +124,8 @@ export const videoCodecSpecs: Record<VideoCodec, VideoCodecSpec> = {
         '-g',
         String(plan.keyint),
         ...frameTiming(input),
-        // No B-frames with variable timing: their decoding delay is a number of frames, which after a pause (a
-        // screen recording's first frames, 1.1 s apart) shifted the decode times by seconds, and Shaka
-        // Packager's timeline then overlapped its own segments.
+        // No B-frames with variable timing: their delay in frames, after a pause, shifted decode times by
+        // seconds and Shaka Packager's timeline then overlapped its own segments.
         ...(plan.keepFrameTiming ? ['-bf', '0'] : []),
         '-sc_threshold',
         '0',

@@ -6,9 +6,8 @@
 import type { Rendition } from './plan.js';
 
 /**
- * FFmpeg's deinterlacer as the pipeline runs it: bwdif (motion-adaptive, edge-directed, slice-threaded), one
- * progressive frame per interlaced frame (25i gives 25p, as players expect of a VOD ladder), and only frames
- * flagged interlaced: a source mixing progressive and interlaced parts keeps its progressive frames as they are.
+ * bwdif, one frame per interlaced frame (25i gives 25p, as players expect of a VOD ladder), only on frames
+ * flagged interlaced, so a source mixing both keeps its progressive frames as they are.
  */
 export const DEINTERLACE = 'bwdif=mode=send_frame:parity=auto:deint=interlaced';
 
@@ -19,11 +18,8 @@ export const DEINTERLACE = 'bwdif=mode=send_frame:parity=auto:deint=interlaced';
 export const EVEN_CROP = 'crop=trunc(iw/2)*2:trunc(ih/2)*2';
 
 /**
- * Black bars, centred, for frames whose displayed shape differs from `aspect` (width / height) by more than 1 %:
- * a stream that changes shape midway (a WebRTC recording of a phone turned sideways) is pillarboxed or
- * letterboxed into the rungs planned from its first frames instead of stretched. FFmpeg evaluates the sizes
- * again when it rebuilds the graph for new frames; on frames of the planned shape it changes nothing and copies
- * nothing.
+ * Centred black bars for frames more than 1 % off `aspect`, so a stream that changes shape midway (a phone
+ * turned in a WebRTC call) is boxed, not stretched; frames of the planned shape pass untouched.
  */
 export function padToAspect(aspect: number): string {
   const a = aspect.toFixed(6);
@@ -38,14 +34,8 @@ export function padToAspect(aspect: number): string {
 }
 
 /**
- * HDR (PQ or HLG, BT.2020) to SDR BT.709 in 8-bit 4:2:0 limited range, by zimg and FFmpeg's `tonemap`: the
- * frames are resized (when `resize` says how) and made linear light in one zimg pass, tone-mapped, then given
- * BT.709 primaries, transfer and matrix in a second one (a separate primaries pass before the tone mapping
- * cost 6 % more and scored lower). Möbius, linear up to half of SDR white: what lies in SDR's range keeps its
- * brightness and contrast, highlights roll off instead of clipping. On a pattern taken from SDR to PQ or HLG
- * and back it comes within 27–28 dB PSNR of the SDR original, against 16–19 dB for Hable (darker: SDR white at
- * 60 %) and 14–17 dB for no tone mapping. Done at a rung's size rather than the source's: it works in 32-bit
- * float per channel, and a quarter of the pixels costs a quarter.
+ * HDR (PQ, HLG) to SDR BT.709 8-bit in two zimg passes around Möbius `tonemap`, at a rung's size as it
+ * works in 32-bit float (docs/design-notes.md, "Video filters"; costs in BENCHMARKS.md).
  */
 export function toneMapToSdr(resize = ''): string {
   return [
@@ -72,14 +62,8 @@ export function zimgResize(r: Pick<Rendition, 'width' | 'height'>, scaleFlags: s
 }
 
 /**
- * Holds the last frame of a variable frame rate source until the video's `end` (seconds on the encode's
- * timeline). Its frames keep their own times, but FFmpeg 5.1 gives the last one the duration of an average
- * frame (`frameSeconds`): a screen recording that shows its last picture for 1.6 s ended that much early, the
- * picture flashing by. `tpad` adds one copy of the last frame, at the instant that frame ends (the video's end,
- * when the source says how long its last frame lasts); `select` drops the copy when the last frame lasts no
- * longer than an average one anyway, and `setpts` moves it an average frame back, so that the package ends
- * where the source does. Frames elsewhere are never touched: only one within a millisecond of `end` can be the
- * copy (a real frame cannot start where the video ends).
+ * Holds a VFR source's last frame until `end`: FFmpeg 5.1 gives it an average frame's duration, so a screen
+ * recording's closing picture flashed by (docs/design-notes.md, "Video filters").
  */
 export function holdVariableLastFrame(end: number, frameSeconds: number): string {
   const e = end.toFixed(6);

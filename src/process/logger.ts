@@ -15,9 +15,8 @@ const sensitiveKeys = [
 ];
 
 /**
- * Paths redacted from every log line: credentials never reach the logs, whatever object is logged. Pino's
- * wildcards match one level each, so every key is listed down to the depth of the deepest credential in
- * the configuration (`config.input.credentials.secretAccessKey`).
+ * Paths redacted from every log line, whatever object is logged. Pino's wildcards match one level each, so
+ * keys are listed down to the deepest credential (`config.input.credentials.secretAccessKey`).
  */
 export const redactPaths = [
   'req.headers["x-api-key"]',

@@ -4,11 +4,8 @@ import { access } from 'node:fs/promises';
 import path from 'node:path';
 
 /**
- * How a program is started so that it dies with this process, even when this process is killed with SIGKILL
- * and has no chance to stop it: on Linux through util-linux's `setpriv --pdeathsig KILL` (Essential on
- * Debian and Ubuntu, so always there), which asks the kernel to send SIGKILL to the program when its parent
- * exits, then replaces itself with the program (same pid, same process group, same exit status).
- * Elsewhere, or without setpriv, the program is started as is.
+ * How a program is started so that it dies with this process, even a SIGKILLed one: through `setpriv
+ * --pdeathsig KILL` where there is one (docs/design-notes.md, "Child processes"), else as is.
  */
 export interface Launch {
   command: string;
@@ -20,9 +17,8 @@ export interface Launch {
 let setpriv: Promise<string | null> | undefined;
 
 /**
- * The setpriv that can tie a program to this process, or null: looked for once per process, in the
- * background (two execs, ≈10 ms). Callers that start programs soon may call it early so that the first launch
- * does not wait for it.
+ * The setpriv that can tie a program to this process, or null: looked for once, in the background, so
+ * callers may call it early and the first launch need not wait.
  */
 export function findSetpriv(): Promise<string | null> {
   setpriv ??= lookForSetpriv();
@@ -60,9 +56,8 @@ export async function launchTiedToParent(command: string, args: readonly string[
 }
 
 /**
- * setpriv's own message when it could not start the program ("setpriv: failed to execute ffmpeg: No such
- * file or directory", exit 127 or 126), as the reason Node would have given for a direct spawn; undefined
- * when the program did start.
+ * setpriv's message when it could not start the program (exit 127 or 126), as the reason Node would give
+ * for a direct spawn; undefined when the program did start.
  */
 export function setprivExecFailure(code: number | null, stderr: string): string | undefined {
   if (code !== 126 && code !== 127) return undefined;

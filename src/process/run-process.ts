@@ -22,9 +22,8 @@ export interface RunProcessOptions {
   /** Kill the process when it writes nothing (stdout or stderr) for this long. */
   idleTimeoutMs?: number;
   /**
-   * Stop the program as failed when a line of its stderr matches: an error it reports and then does not exit
-   * on (Shaka Packager, whose inputs are pipes, waits on them after its last words), or that makes the rest
-   * of its work pointless (a full disk).
+   * Stop the program as failed when a stderr line matches: an error it does not exit on (Shaka Packager waits
+   * on its input pipes after its last words), or one that makes the rest pointless (a full disk).
    */
   failOnStderr?: RegExp;
   /** Time between SIGTERM and SIGKILL when stopping the process. */
@@ -74,11 +73,8 @@ export function formatCommand(command: string, args: readonly string[]): string 
 }
 
 /**
- * Runs one program with an argument array (no shell), stdin closed, in its own process group so that
- * stopping it stops everything it started, and tied to this process: if this process dies, even by SIGKILL,
- * the kernel kills the program too (parent-death.ts), so no encode outlives the worker that ran it. Resolves
- * with stdout when it exits 0; rejects with a ProcessError carrying the exit code, signal, command and the
- * tail of stderr otherwise.
+ * Runs a program from an argument array, stdin closed, in its own process group and tied to this process
+ * (parent-death.ts), so no encode outlives its worker. Resolves with stdout on exit 0, else a ProcessError.
  */
 export async function runProcess(
   command: string,

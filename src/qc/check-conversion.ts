@@ -23,7 +23,12 @@ export async function readSourceSpans(
   ctx: StageContext,
   probedPackets?: ProbePacket[],
 ): Promise<SourceSpans> {
-  const indexes = { video: media.video.index, audio: plan.audio ? media.audio?.index : undefined };
+  const [first] = plan.audioTracks;
+  const indexes = {
+    video: media.video.index,
+    audio: first?.sourceIndex,
+    audioStreams: plan.audioTracks.map((a) => a.sourceIndex),
+  };
   if (probedPackets && media.duration <= WHOLE_SOURCE_SECONDS)
     return spansFrom({ packets: probedPackets }, indexes, media.startTime);
   return sourceSpans(ctx.tools.ffprobe, inputPath, indexes, {
@@ -47,12 +52,21 @@ export async function checkConversion(
 ): Promise<QcReport> {
   const { media, plan } = result;
   const spans = await (options.sourceSpans ?? readSourceSpans(media, plan, inputPath, ctx));
+  // Each track against its own stream of the source: a dub may end earlier than the original.
+  const audioTracks = plan.audioTracks.map((a) => {
+    const span = spans.audioStreams?.[a.sourceIndex];
+    return {
+      name: a.name,
+      ...(span ? { duration: a.padStart ? span.end - spans.start : span.duration } : {}),
+    };
+  });
+  const [firstAudio] = plan.audioTracks;
   const source = {
     // The encode's constant frame rate output starts where the earliest stream does (see `SourceSpans.start`),
     // and holds the last frame for `holdLastFrame` when the audio outlasts the video.
     video: spans.video.end + (plan.holdLastFrame ?? 0) - spans.start,
     // Audio that starts late is padded with silence from the output's start.
-    audio: spans.audio && (plan.audio?.padStart ? spans.audio.end - spans.start : spans.audio.duration),
+    audio: spans.audio && (firstAudio?.padStart ? spans.audio.end - spans.start : spans.audio.duration),
     lastVideoFrame: spans.video.lastSample,
     longestVideoFrame: plan.keepFrameTiming ? spans.video.longestSample : undefined,
   };
@@ -71,12 +85,14 @@ export async function checkConversion(
       thumbnailTrack: result.thumbnails?.vtt,
       expect: {
         renditions,
-        audio: !!plan.audio,
+        audio: plan.audioTracks.length > 0,
+        audioTracks,
+        textTracks: plan.textTracks.length,
         formats: plan.formats,
         segmentDuration: plan.segmentDuration,
         frameRate,
         source,
-        audioSampleRate: plan.audio?.sampleRate ?? 48_000,
+        audioSampleRate: Math.min(48_000, ...plan.audioTracks.map((a) => a.sampleRate)),
       },
     },
     {

@@ -44,10 +44,8 @@ export interface CheckOptions {
 }
 
 /**
- * Checks a package before anyone sees it: the manifest and playlists parse and list the planned streams,
- * every file they point at exists, video segments line up across renditions, segments last the target,
- * audio and video last as long as the source, the MPD validates against the MPEG-DASH schema, and the seek-bar
- * thumbnails (when made) cover the video with rectangles inside their sheets.
+ * Checks a package before anyone sees it (README, "Package check"): manifests parse and point at files that
+ * exist, segments line up and last what they should, the MPD validates, thumbnails cover the video.
  */
 export async function checkPackage(pkg: PackageUnderCheck, options: CheckOptions): Promise<QcReport> {
   // The schema check is another program: it starts first and runs while the package is listed and the
@@ -112,7 +110,12 @@ export async function checkPackage(pkg: PackageUnderCheck, options: CheckOptions
         })),
         ...master.media.map((m) => ({
           uri: m.uri,
-          kind: m.type === 'AUDIO' ? ('audio' as const) : ('other' as const),
+          kind:
+            m.type === 'AUDIO'
+              ? ('audio' as const)
+              : m.type === 'SUBTITLES'
+                ? ('text' as const)
+                : ('other' as const),
           size: undefined,
           codec: undefined,
         })),
@@ -172,7 +175,7 @@ export async function checkPackage(pkg: PackageUnderCheck, options: CheckOptions
   if (pkg.thumbnailTrack) {
     // The track ends with the package: its longest stream, in the one format compared.
     const format = streams.some((s) => s.format === 'dash') ? 'dash' : 'hls';
-    const own = streams.filter((s) => s.format === format && s.kind !== 'other');
+    const own = streams.filter((s) => s.format === format && (s.kind === 'video' || s.kind === 'audio'));
     const duration = Math.max(0, ...own.map(streamDuration));
     checks.push(await checkThumbnailTrack(pkg.dir, pkg.thumbnailTrack, duration));
   }

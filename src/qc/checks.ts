@@ -5,7 +5,8 @@ import type { QcCheck } from '../domain/qc-report.js';
 export interface StreamView {
   format: 'dash' | 'hls';
   id: string;
-  kind: 'video' | 'audio' | 'other';
+  /** `other`: a DASH image track, an HLS I-frame playlist. */
+  kind: 'video' | 'audio' | 'text' | 'other';
   width?: number;
   height?: number;
   /** The video codec as the manifest states it (`h264`, `av1`, `vp9`, `hevc`, or the tag it gave). */
@@ -35,6 +36,13 @@ export function videoCodecOf(codecs: string | undefined): string | undefined {
 export interface Expectations {
   renditions: { name: string; codec: string; width: number; height: number }[];
   audio: boolean;
+  /**
+   * Every audio track planned, by its directory in the package, with how long its source stream lasts (as
+   * `source.audio` says for the first); absent: one track when `audio`.
+   */
+  audioTracks?: { name: string; duration?: number }[];
+  /** Text tracks planned (absent: not checked). */
+  textTracks?: number;
   formats: ('dash' | 'hls')[];
   /** Target segment duration, seconds. */
   segmentDuration: number;
@@ -82,8 +90,22 @@ export function checkRepresentations(streams: StreamView[], expect: Expectations
       problems.push(`${format} lists video ${videos.join(', ') || 'none'}, planned ${wanted.join(', ')}`);
     }
     const audios = own.filter((s) => s.kind === 'audio').length;
-    if (audios !== (expect.audio ? 1 : 0)) {
-      problems.push(`${format} lists ${plural(audios, 'audio stream')}, planned ${expect.audio ? 1 : 0}`);
+    const planned = audioCount(expect);
+    if (audios !== planned) {
+      problems.push(`${format} lists ${plural(audios, 'audio stream')}, planned ${planned}`);
+    }
+    if (expect.textTracks !== undefined) {
+      const texts = own.filter((s) => s.kind === 'text');
+      if (texts.length !== expect.textTracks)
+        problems.push(`${format} lists ${plural(texts.length, 'text track')}, planned ${expect.textTracks}`);
+      // Cues are clipped to the video: a text track ends within the video's last segment.
+      for (const t of texts) {
+        const end = t.segments.reduce((e, s) => Math.max(e, s.start + s.duration), 0);
+        if (end > expect.source.video + expect.segmentDuration + 0.001)
+          problems.push(
+            `${format} text ${t.id} lasts ${s3(end)}, past the video's ${s3(expect.source.video)}`,
+          );
+      }
     }
   }
   for (const format of ['dash', 'hls'] as const) {
@@ -95,8 +117,18 @@ export function checkRepresentations(streams: StreamView[], expect: Expectations
     : {
         name: 'representations',
         passed: true,
-        detail: `${expect.formats.join(' and ')}: ${plural(wanted.length, 'video rendition')}${expect.audio ? ' and audio' : ''} as planned`,
+        detail: `${expect.formats.join(' and ')}: ${plural(wanted.length, 'video rendition')}${audioCount(expect) > 1 ? ` and ${audioCount(expect)} audio tracks` : expect.audio ? ' and audio' : ''} as planned`,
       };
+}
+
+function audioCount(expect: Expectations): number {
+  return expect.audioTracks?.length ?? (expect.audio ? 1 : 0);
+}
+
+/** The planned track a packaged audio stream is, by the directory of its segments. */
+function audioTrackOf(stream: StreamView, expect: Expectations) {
+  const dir = (stream.init ?? stream.segments[0]?.url ?? stream.id).split('/').at(-2);
+  return expect.audioTracks?.find((t) => t.name === dir);
 }
 
 /** Every file a manifest or playlist points at is in the package and not empty. */
@@ -175,7 +207,7 @@ export function checkSegmentDurations(streams: StreamView[], expect: Expectation
   const videoTolerance = Math.max(tolerance, pause + 1 / expect.frameRate);
   const problems: string[] = [];
   for (const stream of streams) {
-    if (stream.kind === 'other') continue;
+    if (stream.kind === 'other' || stream.kind === 'text') continue;
     const allowed = stream.kind === 'video' ? videoTolerance : tolerance;
     const segs = stream.segments;
     if (segs.length === 0) {
@@ -237,15 +269,19 @@ export function checkAvDurations(streams: StreamView[], expect: Expectations): Q
       if (Math.abs(d - expect.source.video) > videoTol)
         problems.push(`video ${other.id} lasts ${s3(d)}, the source's video ${s3(expect.source.video)}`);
     }
-    if (audio && expect.source.audio !== undefined) {
-      const a = streamDuration(audio);
-      found.push(`audio ${s3(a)} (source ${s3(expect.source.audio)} ± ${s3(audioTol)})`);
-      if (Math.abs(a - expect.source.audio) > audioTol)
-        problems.push(`audio lasts ${s3(a)}, the source's audio ${s3(expect.source.audio)}`);
-      const drift = a - v - (expect.source.audio - expect.source.video);
+    for (const track of own.filter((s) => s.kind === 'audio')) {
+      const planned = audioTrackOf(track, expect);
+      const source = planned ? planned.duration : expect.source.audio;
+      if (source === undefined) continue;
+      const name = planned && audioCount(expect) > 1 ? `audio ${planned.name}` : 'audio';
+      const a = streamDuration(track);
+      found.push(`${name} ${s3(a)} (source ${s3(source)} ± ${s3(audioTol)})`);
+      if (Math.abs(a - source) > audioTol)
+        problems.push(`${name} lasts ${s3(a)}, the source's ${name} ${s3(source)}`);
+      const drift = a - v - (source - expect.source.video);
       if (Math.abs(drift) > videoTol + audioTol)
         problems.push(
-          `audio and video differ by ${s3(a - v)}, ${s3(Math.abs(drift))} more than in the source`,
+          `${name} and video differ by ${s3(a - v)}, ${s3(Math.abs(drift))} more than in the source`,
         );
     }
   }

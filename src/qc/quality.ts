@@ -25,15 +25,8 @@ export interface QualityOptions {
 }
 
 /**
- * PSNR and SSIM of one rendition (a playable MP4: init + segments joined) against the source scaled the
- * same way the encoder scaled it, averaged over all frames. PSNR is computed from the mean squared error
- * over the whole clip, as FFmpeg's own summary does.
- *
- * Frames are paired in order, not by timestamp: a rendition's timestamps are its source's rescaled (or put on
- * a constant grid), which moves frames by a fraction of a frame, and timestamp pairing would then compare
- * neighbouring frames. The reference gets the encoder's frame rate limit, so both sides hold the same frames;
- * when the encode also repeated or dropped frames (the counts differ: a held last frame), the reference is
- * put on the rendition's constant grid the same way first.
+ * PSNR (from the clip's mean squared error) and SSIM of one joined rendition against the source scaled as the
+ * encoder scaled it; frames paired in order, not by timestamp (docs/design-notes.md, "Quality check").
  */
 export async function measureQuality(
   rendition: { name: string; width: number; height: number },

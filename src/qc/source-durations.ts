@@ -24,12 +24,21 @@ export interface StreamSpan {
 export interface SourceSpans {
   video: StreamSpan;
   audio?: StreamSpan;
+  /** Every audio stream asked for by `indexes.audioStreams`, by stream index. */
+  audioStreams?: Record<number, StreamSpan>;
   /**
    * Where the encode's output starts, seconds on the source's timeline: the earliest sample shown of any of the
    * source's streams. FFmpeg counts output timestamps from the input's start time, and its constant frame rate
    * output repeats the first frame until the video starts, so the packaged video lasts from here to its end.
    */
   start: number;
+}
+
+/** The source's streams to measure: the video, the main audio and every other audio track packaged. */
+export interface SpanIndexes {
+  video: number;
+  audio?: number;
+  audioStreams?: number[];
 }
 
 /** Seconds read at each end of the source: enough for a whole GOP, whatever the interleaving. */
@@ -50,7 +59,7 @@ export const PROBED_PACKET_SECONDS = WHOLE_SOURCE_SECONDS + 10;
 export async function sourceSpans(
   ffprobe: string,
   inputPath: string,
-  indexes: { video: number; audio?: number },
+  indexes: SpanIndexes,
   options: {
     logger?: Logger;
     signal?: AbortSignal;
@@ -138,7 +147,7 @@ async function videoLongestInterval(
  */
 export function spansFrom(
   data: ProbePackets,
-  indexes: { video: number; audio?: number },
+  indexes: SpanIndexes,
   startTime = -Infinity,
   partial = false,
 ): SourceSpans {
@@ -187,6 +196,9 @@ export function spansFrom(
   return {
     video,
     ...(indexes.audio !== undefined ? { audio: of(indexes.audio) } : {}),
+    ...(indexes.audioStreams?.length
+      ? { audioStreams: Object.fromEntries(indexes.audioStreams.map((i) => [i, of(i)])) }
+      : {}),
     start: Number.isFinite(earliest) ? earliest : video.end - video.duration,
   };
 }

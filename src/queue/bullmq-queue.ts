@@ -95,11 +95,8 @@ const stepsQueueName = 'steps';
 const uuidPattern = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 
 /**
- * The scale-out queue: BullMQ on Redis. A task is a BullMQ job whose id is the task id; its state, progress,
- * result and failure are BullMQ's. Locks, stalled-job detection, retries with backoff and retention are
- * BullMQ's too. Beside the jobs this adapter keeps only what BullMQ has no place for: a creation-ordered
- * index for listing, the callback state, cancellation requests, and the records of tasks cancelled while
- * still queued.
+ * The scale-out queue: a task is a BullMQ job (id, state, locks, retries, retention are BullMQ's); this
+ * adapter adds only what BullMQ has no place for (docs/design-notes.md, "BullMQ adapter").
  */
 export class BullMqTaskQueue implements TaskQueue {
   private readonly queue: Queue<JobData, TaskOutput>;
@@ -115,10 +112,8 @@ export class BullMqTaskQueue implements TaskQueue {
     readonly logger: Logger,
     readonly options: BullMqQueueOptions = {},
   ) {
-    // Commands fail after a few reconnection attempts instead of waiting forever, so a request to the API
-    // gets an error (and /readyz a 503) while Redis is away.
-    // Reconnection attempts at most half a second apart (ioredis waits up to 2 s), so that a command fails
-    // within about a second and the API answers 503 instead of holding the request for 10–15 s.
+    // Commands fail within about a second while Redis is away, so the API answers 503 instead of hanging
+    // (ioredis alone retries forever, up to 2 s apart).
     this.redis = new Redis(settings.url, {
       maxRetriesPerRequest: 2,
       retryStrategy: (times) => Math.min(times * 100, 500),
@@ -228,9 +223,8 @@ export class BullMqTaskQueue implements TaskQueue {
       if (stored && stored.data.nonce !== nonce) {
         outcome = stored.data.requestHash === hash ? 'existing' : 'conflict';
       } else {
-        // A cancel of the task this key made may have removed its job between the look above and the add,
-        // which then made a new one: the task has ended, and its record stands (it is written before the
-        // job is removed). The new job goes; one a worker took meanwhile finds the record and does not run.
+        // A cancel may have removed this key's job between the look above and the add: its record stands and
+        // the new job is a stray (docs/design-notes.md, "BullMQ adapter").
         const meta = (await this.redis.hgetall(this.metaKey(id))) as TaskMeta;
         if (meta.record) {
           await this.queue
@@ -265,10 +259,7 @@ export class BullMqTaskQueue implements TaskQueue {
     return this.withSteps(record, job, state);
   }
 
-  /**
-   * When a task queued again runs next: a retry when its backoff ends; an active task whose lock lapsed (its
-   * worker died or lost Redis) once a stalled check queues it again, at the latest one lease from now.
-   */
+  /** When a queued-again task runs next: a retry when its backoff ends; a lapsed lock within one lease. */
   private async nextRun(id: string, state: JobState | 'unknown'): Promise<NextRun> {
     if (state === 'delayed') {
       const score = await this.redis.zscore(this.queue.keys.delayed!, id);
@@ -400,21 +391,18 @@ export class BullMqTaskQueue implements TaskQueue {
         updatedAt: now,
       };
       const job = (await Job.fromId(this.queue, id)) as TaskJob | undefined;
-      // The record is written before the job goes, so the task is never missing in between; written only
-      // if absent, so that of cancels at once (from any API process) one goes on and reports the end.
+      // Written before the job goes (never missing meanwhile), only if absent: one concurrent cancel wins.
       const [[, written] = []] =
         (await this.redis
           .multi()
           .hsetnx(this.metaKey(id), 'record', JSON.stringify(record))
-          // Only with the record (in one transaction with it): a losing cancel, whose look at the job came
-          // after the winner removed it, must not write an empty hash (a resubmit would then conflict).
+          // With the record only: a losing cancel must not write an empty hash (a resubmit would conflict).
           .hsetnx(this.metaKey(id), 'requestHash', job?.data.requestHash ?? '')
           .expire(this.metaKey(id), this.settings.retentionSeconds)
           .exec()) ?? [];
       if (written === 1) {
         try {
-          // BullMQ refuses to remove a job that a worker has just locked (0): then it is cancelled as a running
-          // one. (A job that an idempotent submit adds after this is a stray, which that submit removes.)
+          // BullMQ refuses (0) to remove a job a worker just locked: then it is cancelled as a running one.
           if ((await this.queue.remove(id)) === 1) {
             await this.redis.zadd(this.key('cancelled'), Date.now(), id);
             const ended = await this.get(id);
@@ -540,9 +528,8 @@ export class BullMqTaskQueue implements TaskQueue {
 }
 
 /**
- * A warning per message and error at most every 30 s: while Redis is away every reconnection attempt fails
- * (twice a second) on every connection, and the log would be nothing else. The count of the ones left out goes
- * with the next.
+ * A warning per message and error at most every 30 s (with the count left out): while Redis is away every
+ * reconnection attempt fails twice a second, and the log would be nothing else.
  */
 function repeatLimited(logger: Logger): (msg: string, err: Error) => void {
   const last = new Map<string, { at: number; skipped: number }>();

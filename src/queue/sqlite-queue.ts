@@ -153,9 +153,8 @@ CREATE INDEX IF NOT EXISTS tasks_by_status ON tasks (status, seq);
 `;
 
 /**
- * Task counts by status kept by triggers in the same transactions as the rows, so counting (on every
- * submit, for the queue limit) reads four rows instead of scanning every task. A database made before the
- * table existed gets it filled once from the rows.
+ * Task counts by status kept by triggers, so the queue limit on every submit reads four rows, not every task
+ * (a database made before the table existed gets it filled once).
  */
 const countsSchema = `
 CREATE TABLE task_counts (status TEXT PRIMARY KEY, n INTEGER NOT NULL);
@@ -173,10 +172,8 @@ END;
 `;
 
 /**
- * A task's encryption keys are kept until it ends (completed or failed, cancelled included), then erased
- * from its stored request by this trigger, whatever statement ended it. The paths are those withoutKeys
- * removes (`keys` holds at most four). Old copies of the row are zeroed by secure_delete and leave the WAL
- * with the checkpoint that follows (flushErasedKeys).
+ * Erases a task's encryption keys (the paths withoutKeys removes) whatever statement ended it; secure_delete
+ * and the next checkpoint (flushErasedKeys) clear the old copies (docs/design-notes.md, "SQLite queue").
  */
 const eraseKeysTrigger = `
 CREATE TRIGGER IF NOT EXISTS tasks_erase_keys AFTER UPDATE OF status ON tasks
@@ -200,11 +197,6 @@ function flushErasedKeys(db: Database.Database, log: Logger, taskId: string): vo
   }
 }
 
-/**
- * The embedded durable queue: task records in one SQLite file (WAL). A worker claims a task with a lease
- * and renews it while the task runs; a process that dies leaves the lease to run out, and the task is
- * claimed again. The claim is one UPDATE, so two workers (even in two processes) never run a task at once.
- */
 /** Prepared statements by SQL text: preparing is most of the cost of a small query in better-sqlite3. */
 class StatementCache {
   private readonly statements = new Map<string, Database.Statement>();
@@ -219,6 +211,10 @@ class StatementCache {
   }
 }
 
+/**
+ * The embedded durable queue: tasks in one SQLite file (WAL), claimed by one UPDATE with a lease that a dead
+ * process leaves to run out, so no two workers, even in two processes, run a task at once.
+ */
 export class SqliteTaskQueue implements TaskQueue {
   private readonly db: Database.Database;
   /** Shared with this queue's workers. */
@@ -233,9 +229,8 @@ export class SqliteTaskQueue implements TaskQueue {
     this.sql = new StatementCache(this.db);
     this.db.pragma('journal_mode = WAL');
     this.db.pragma('synchronous = NORMAL');
-    // A checkpoint (WAL pages copied into the database, then an fsync) every 40 MB of WAL instead of every 4 MB:
-    // with one small transaction per submit, the fsyncs of frequent checkpoints were most of POST /encode's
-    // cost (1,800 → 2,900 requests/s in the bench). The WAL file stays at most that large.
+    // A checkpoint every 40 MB of WAL, not 4 MB: their fsyncs were most of POST /encode's cost
+    // (BENCHMARKS.md, "POST /encode and SQLite's checkpoints"). The WAL file stays at most that large.
     this.db.pragma('wal_autocheckpoint = 10000');
     this.db.pragma(`busy_timeout = ${options.busyTimeoutMs ?? 5000}`);
     // Deleted and overwritten content is zeroed, not left in free space: erased keys must be gone.
@@ -496,9 +491,8 @@ class SqliteWorker {
   }
 
   /**
-   * Runs a database write that timers, events and child-process output call: a failure (disk full, busy
-   * beyond the timeout, I/O error) is logged instead of crashing the process that serves every other task.
-   * Whatever it did not record is recovered by the lease: a task whose lease runs out is run again.
+   * A write from a timer, event or child's output: a failure (disk full, busy, I/O) is logged rather than
+   * crash the process serving every other task; what it did not record, the lease recovers (it runs again).
    */
   private guarded(what: string, write: () => void): void {
     try {
@@ -578,9 +572,8 @@ class SqliteWorker {
           this.guarded('record a failed run', () => this.fail(entry, err));
           return;
         }
-        // Not in the try above: a result that could not be stored must not turn a published package into a
-        // failure. Tried again while the task is still this worker's (its lease renewed, shutdown waiting
-        // for it); after that the lease runs out and the task runs again.
+        // Outside the try above: an unstored result must not fail a published package. Retried while the
+        // lease is ours; after that it runs out and the task runs again.
         for (let attempt = 1; ; attempt++) {
           try {
             if (this.complete(task, output))

@@ -12,18 +12,15 @@ import type {
 export interface CancelResult {
   task: TaskRecord;
   /**
-   * This call ended the task: a queued one, or one whose run was lost with its process (lease lapsed). No
-   * worker settles such a task, so the caller reports its end (metrics, callback); of callers cancelling the
-   * same task at once, in any process, only one is told so.
+   * This call ended a queued task or one whose run was lost (lease lapsed): no worker settles it, so the
+   * caller reports its end (metrics, callback). Of concurrent cancels, in any process, only one is told so.
    */
   endedNow: boolean;
 }
 
 /**
- * The queue port, split by role: a backend (embedded SQLite, BullMQ on Redis) implements the three small
- * interfaces below, and each caller depends on the one it uses (the API on `TaskStore`, the callback notifier
- * on `CallbackOutbox`, the worker process on `WorkerHost`). What a worker decides (retries, progress
- * throttling, abort reasons) is in worker-policy.ts, the same for every backend.
+ * The queue port, split by role so each caller depends on the one it uses (API: TaskStore, notifier:
+ * CallbackOutbox, worker: WorkerHost); what a worker decides is in worker-policy.ts, for every backend.
  */
 export interface TaskQueue extends TaskStore, CallbackOutbox, WorkerHost {
   /** Closes connections; idempotent. Workers started from this queue must be closed first. */
@@ -45,9 +42,8 @@ export interface TaskStore {
    */
   position?(id: string): Promise<number | undefined>;
   /**
-   * Cancels a task: a queued one, or one whose run was lost with its process (lease lapsed), fails at once;
-   * a running one is told to stop (its handler's signal is aborted within seconds). Returns the record, or
-   * undefined for an unknown id.
+   * Cancels a task: queued or lost (lease lapsed), it fails at once; running, its handler's signal is aborted
+   * within seconds. Undefined for an unknown id.
    */
   cancel(id: string): Promise<CancelResult | undefined>;
   /** Throws when the backend cannot be reached (readiness). */

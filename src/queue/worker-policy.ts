@@ -2,11 +2,8 @@ import { TaskFailure, toTaskFailure, type FailureCode } from '../domain/failures
 import type { EarlyOutput } from '../domain/task.js';
 import type { ProgressDetails } from './task-queue.js';
 
-/**
- * What every queue backend's worker decides the same way: why a run was stopped, how often progress is
- * written, and whether a run that ended without output is handed back, retried or failed. The backends only
- * store the outcome.
- */
+// What every backend's worker decides alike (abort reasons, progress throttle, hand back/retry/fail); the
+// backends only store the outcome.
 
 /** Why a worker aborted a run's signal. */
 export type AbortReason = 'cancelled' | 'shutdown' | 'lease_lost';

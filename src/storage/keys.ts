@@ -14,11 +14,8 @@ export class UnsafeKeyError extends Error {
 }
 
 /**
- * Accepts only plain relative keys: `/`-separated segments of printable characters, no empty, `.` or `..`
- * segment, no backslash, no control or invisible characters, of bounded length. Such a key can never leave
- * its storage root, whatever the backend. Throws an UnsafeKeyError saying what is wrong. Any Unicode form
- * is taken as it is: keys are bytes to a bucket, and uploads from macOS often name `é` as `e` + accent
- * (NFD), which no other spelling reaches.
+ * Accepts only plain relative keys, which cannot leave the storage root on any backend, or throws an
+ * UnsafeKeyError saying why; Unicode forms are kept as they are (docs/design-notes.md, "Storage keys").
  */
 export function assertSafeKey(key: unknown, what = 'video_filename'): asserts key is string {
   if (typeof key !== 'string' || key.length === 0)
@@ -76,9 +73,8 @@ export function joinKey(...parts: string[]): string {
 }
 
 /**
- * The name of the temporary file a local write goes through before its rename: `<name>.<12 hex>.part`. Only
- * such names are partial files: an upload may well be called `recording.mp4.part` (Firefox names its
- * unfinished downloads so), and is then kept, listed and served like any other.
+ * A local write's temporary name, `<name>.<12 hex>.part`: only such names are partial files, since an upload
+ * may well be called `recording.mp4.part` (Firefox's unfinished downloads) and is served like any other.
  */
 export function partialFileName(finalPath: string): string {
   return `${finalPath}.${randomBytes(6).toString('hex')}.part`;

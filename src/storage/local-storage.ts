@@ -75,9 +75,8 @@ export class LocalStorage implements Storage, LocalFiles {
   }
 
   /**
-   * Removes the `.part` files below `prefix` (`''`: everywhere) untouched for `olderThanMs`: what a process
-   * killed while writing left (an upload or a publish cut off by a crash); a write under way elsewhere keeps
-   * its file's time fresh. Returns how many it removed.
+   * Removes the `.part` files a killed process left below `prefix` (`''`: everywhere), untouched for
+   * `olderThanMs` (a write under way keeps its time fresh). Returns how many it removed.
    */
   async removeStalePartials(
     prefix: string,
@@ -167,9 +166,8 @@ async function exists(file: string): Promise<boolean> {
 }
 
 /**
- * A failed write to the output directory as the task's reason, naming the key, never the server's path: a
- * full disk is retried; a directory that cannot be written (permissions, a read-only mount, a file where the
- * key needs a directory) fails at once, since another attempt would meet it too.
+ * A failed output write as the task's reason, naming the key, never the server's path: a full disk is
+ * retried; an unwritable directory (permissions, read-only, a file in the way) fails at once.
  */
 function writeFailure(err: unknown, key: string): unknown {
   const code = (err as NodeJS.ErrnoException).code;

@@ -89,9 +89,8 @@ export function isTransientNetworkError(err: unknown): boolean {
 }
 
 /**
- * Turns whatever an S3 call threw into a TaskFailure a person can act on: which bucket, what went wrong,
- * nothing else. The secret key can never appear: messages are built here from names, never copied from the
- * error. Aborts pass through untouched so cancellation keeps its own meaning.
+ * An S3 error as a TaskFailure naming the bucket and what went wrong; messages are built from names, never
+ * copied from the error, so no secret can appear. Aborts pass through, so cancellation keeps its meaning.
  */
 export function toS3Failure(err: unknown, context: S3ErrorContext): Error {
   if (err instanceof TaskFailure || isAbortError(err)) return err as Error;

@@ -27,10 +27,8 @@ const PARTS_IN_FLIGHT = 2;
 const DELETE_BATCH = 1000;
 
 /**
- * Objects in one bucket of S3 or any S3-compatible store (MinIO, Ceph, R2…), through the AWS SDK v3.
- * Requests are retried by the SDK's standard retry strategy (`maxAttempts`); a download whose connection
- * drops mid-body resumes where it stopped. Every failure leaves as a TaskFailure that names the bucket and
- * never a credential.
+ * One bucket of S3 or an S3-compatible store through the AWS SDK v3 (its retries, plus resumed downloads);
+ * every failure leaves as a TaskFailure naming the bucket and never a credential.
  */
 export class S3Storage implements Storage {
   readonly description: string;
@@ -207,9 +205,8 @@ export class S3Storage implements Storage {
         ...(options.cacheControl ? { CacheControl: options.cacheControl } : {}),
       },
     });
-    // Only a multipart upload is stopped midway: its parts never become an object, and lib-storage aborts
-    // it once the parts in flight end. A single PutObject (every segment) cannot be called back once sent:
-    // it is let finish, so the caller's cleanup finds it there and deletes it, rather than it landing after.
+    // Only a multipart upload is stopped midway (its parts never become an object); a sent PutObject is let
+    // finish, so the caller's cleanup finds and deletes it rather than it landing after.
     const multipart = (await stat(srcPath)).size > PART_SIZE;
     const onAbort = () => void upload.abort();
     if (multipart) signal?.addEventListener('abort', onAbort, { once: true });

@@ -1,7 +1,6 @@
 /**
- * Where inputs are read from and packages are written to. One adapter per backend (local disk, S3); no
- * backend type leaks through this interface. Keys are `/`-separated relative paths already checked by
- * `assertSafeKey`.
+ * Where inputs are read and packages written: one adapter per backend, none of whose types leak through.
+ * Keys are `/`-separated relative paths already checked by `assertSafeKey`.
  */
 export interface Storage {
   /** For logs: where it is, never a credential. */
@@ -63,9 +62,8 @@ export interface LocalFiles {
   /** The file of a key, to read or write in place; refuses a key that would resolve outside the root. */
   pathOf(key: string): string;
   /**
-   * Removes the `.part` files below `prefix` (`''`: everywhere) untouched for `olderThanMs` (a write cut off by
-   * a crash), or for what it answers for the key the part stands for (some writes are over in milliseconds).
-   * Returns how many it removed.
+   * Removes `.part` files below `prefix` (`''`: everywhere) untouched for `olderThanMs`, or for what it
+   * answers for the part's key (some writes are over in milliseconds). Returns how many it removed.
    */
   removeStalePartials(prefix: string, olderThanMs: number | ((key: string) => number)): Promise<number>;
 }

@@ -30,11 +30,15 @@ describe('unusual but legitimate inputs convert', () => {
     return file;
   };
   /** Converts with the CLI into a directory of its own; resolves to that directory. */
-  const convert = async (input: string, env: Record<string, string> = {}) => {
+  const convert = async (input: string, env: Record<string, string> = {}, args: string[] = []) => {
     const out = path.join(dir, `${path.basename(input)}.out`);
-    await run(process.execPath, [...cli, 'convert', input, '-o', out, '--preset', 'ultrafast', '--quiet'], {
-      env: { ...process.env, LADDER: '180:300k,360:700k', ...env },
-    });
+    await run(
+      process.execPath,
+      [...cli, 'convert', input, '-o', out, '--preset', 'ultrafast', '--quiet', ...args],
+      {
+        env: { ...process.env, LADDER: '180:300k,360:700k', ...env },
+      },
+    );
     return out;
   };
   const lavfiVideo = (size: string, rate: string, seconds: number) => [
@@ -122,7 +126,7 @@ describe('unusual but legitimate inputs convert', () => {
     assert.equal(mpd.duration, 2);
   });
 
-  test('of two audio tracks, the one marked default is packaged (here the second; the first is silent)', async () => {
+  test('with --audio first, of two audio tracks the one marked default is packaged (here the second; the first is silent)', async () => {
     const twoTracks = await make('two-tracks.mp4', [
       ...lavfiVideo('320x240', '30', 2),
       ...['-f', 'lavfi', '-i', 'anullsrc=sample_rate=48000:channel_layout=stereo:duration=2'],
@@ -130,7 +134,7 @@ describe('unusual but legitimate inputs convert', () => {
       ...['-map', '0', '-map', '1', '-map', '2', '-c:v', 'libx264', '-preset', 'ultrafast', '-c:a', 'aac'],
       ...['-disposition:a:0', '0', '-disposition:a:1', 'default'],
     ]);
-    const pkg = await convert(twoTracks);
+    const pkg = await convert(twoTracks, {}, ['--audio', 'first']);
     const mpd = await checkDashPackage(pkg, { audio: true });
     const track = mpd.representations.find((r) => r.contentType === 'audio')!;
     const audio = await joinRepresentation(pkg, track, dir);

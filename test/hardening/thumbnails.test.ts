@@ -46,6 +46,7 @@ describe('thumbnails from the encode run (real FFmpeg)', () => {
     await mkdir(dir);
     const outputs = {
       video: { [plan.renditions[0]!.name]: path.join(dir, 'video.mp4') },
+      audio: {},
       poster: path.join(dir, 'poster-%d.jpg'),
       thumbnails: thumbnailOutputsIn(dir),
     };

@@ -162,7 +162,10 @@ export async function checkDashPackage(dir: string, expect: PackageExpectations 
     );
   }
   if (expect.decode !== false) {
-    for (const rep of mpd.representations) await decodeRepresentation(dir, rep);
+    // Text tracks (WebVTT in fMP4) are no media FFmpeg decodes.
+    for (const rep of mpd.representations) {
+      if (rep.contentType === 'video' || rep.contentType === 'audio') await decodeRepresentation(dir, rep);
+    }
   }
   return mpd;
 }

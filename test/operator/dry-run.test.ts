@@ -5,7 +5,14 @@ import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { promisify } from 'node:util';
 import { generateClip, sharedMediaDir } from '../helpers/media.js';
-import { getJson, postJson, startTestService, type TestService } from '../helpers/service.js';
+import {
+  getJson,
+  postJson,
+  startTestService,
+  submit,
+  waitForFinal,
+  type TestService,
+} from '../helpers/service.js';
 
 const run = promisify(execFile);
 
@@ -226,6 +233,37 @@ describe('dry runs: POST /encode?dry_run=true and POST /plan', () => {
     assert.match(String(unknown.body.message), /unknown profile/);
     assert.deepEqual((await getJson(`${svc.url}/tasks`)).body.tasks, []);
     assert.deepEqual(await readdir(path.join(svc.stateDir, 'work')), []);
+  });
+
+  test('subtitle files: listed by the plan; a missing one is a 404, one that is not subtitles a 400 and a failed task', async () => {
+    await writeFile(path.join(svc.inputDir, 'small.fr.srt'), '1\n00:00:00,500 --> 00:00:09,000\nBonjour\n');
+    await writeFile(
+      path.join(svc.inputDir, 'cover.srt'),
+      Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0, 0]),
+    );
+    const sidecar = (filename: string) => ({
+      video_filename: 'small.mp4',
+      subtitles: [{ filename, language: 'fr', forced: true }],
+    });
+    const ok = await postJson(`${svc.url}/plan`, sidecar('small.fr.srt'));
+    assert.equal(ok.status, 200, JSON.stringify(ok.body));
+    assert.deepEqual((ok.body.plan as { subtitles: unknown }).subtitles, [
+      { name: 'text_1', language: 'fr', label: 'Français (forced)', forced: true, source: 'small.fr.srt' },
+    ]);
+    const missing = await postJson(`${svc.url}/plan`, sidecar('nowhere.srt'));
+    assert.equal(missing.status, 404);
+    assert.match(String(missing.body.message), /subtitle file not found: "nowhere\.srt"/);
+    const binary = await postJson(`${svc.url}/plan`, sidecar('cover.srt'));
+    assert.equal(binary.status, 400);
+    assert.match(String(binary.body.message), /"cover\.srt" cannot be used: it is a binary file/);
+    const escape = await postJson(`${svc.url}/plan`, sidecar('../etc/passwd'));
+    assert.equal(escape.status, 400);
+
+    const { doc } = await waitForFinal(svc.url, await submit(svc.url, 'small.mp4', sidecar('cover.srt')));
+    assert.equal(doc.status, 'failed');
+    assert.equal(doc.error_code, 'invalid_subtitles');
+    assert.match(String(doc.error), /"cover\.srt" cannot be used: it is a binary file/);
+    assert.deepEqual(await readdir(svc.outputDir), [], 'nothing published');
   });
 
   test('more plans at once than the API makes are refused with 429 and Retry-After, none lost or stuck', async () => {

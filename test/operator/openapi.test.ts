@@ -150,9 +150,18 @@ describe('OpenAPI document', () => {
       'formats',
       'output_prefix',
       'metadata',
+      'audio_tracks',
+      'default_audio_language',
+      'subtitles',
     ]) {
       assert.ok(field in body.properties, `body field ${field}`);
     }
+    const subtitles = (body.properties as Record<string, { items?: { required?: string[] } }>).subtitles!;
+    assert.deepEqual(subtitles.items?.required, ['filename', 'language']);
+    // The status document lists the packaged tracks, and what was left out.
+    const status = JSON.stringify(doc.paths['/status/{task_id}']!.get!.responses['200']);
+    for (const field of ['audio_tracks', 'subtitles', 'warnings', 'subtitles_skipped', 'invalid_subtitles'])
+      assert.ok(status.includes(field), `the status document's ${field}`);
     assert.ok(op.parameters?.some((p) => p.name === 'dry_run' && p.in === 'query'));
     assert.ok(op.parameters?.some((p) => p.name === 'idempotency-key' && p.in === 'header'));
     for (const code of ['200', '202', '4XX', '5XX']) assert.ok(op.responses[code], `response ${code}`);

@@ -497,7 +497,7 @@ describe('QC of sources whose streams start before their first shown sample, or 
   test('audio that starts 2 s after the video: silence before it, both streams start together; the check passes', async () => {
     const { result, report } = await convertAndCheck(sources.lateAudio, 'late-audio');
     assert.deepEqual(failed(report), [], describeFailures(report));
-    assert.equal(result.plan.audio?.padStart, true);
+    assert.equal(result.plan.audioTracks[0]?.padStart, true);
     assert.match(
       durations(report).detail,
       /^video 4\.000 s \(source 4\.000 s ± [\d.]+ s\), audio 4\.0\d\d s/,

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { copyFile, mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
+import { copyFile, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
@@ -66,6 +66,9 @@ describe('S3 input and output: HTTP → queue → FFmpeg → packager → s3rver
     for (const o of objects) {
       assert.equal(o.contentType, contentTypeFor(o.key), `Content-Type of ${o.key}`);
       if (/\/audio\/[^/]+\.(m4s|mp4)$/.test(o.key)) assert.equal(o.contentType, 'audio/mp4', o.key);
+      else if (/\/text_\d+\/[^/]+\.(m4s|mp4)$/.test(o.key))
+        assert.equal(o.contentType, 'application/mp4', o.key);
+      else if (o.key.endsWith('.vtt')) assert.equal(o.contentType, 'text/vtt', o.key);
       else if (/\.(m4s|mp4)$/.test(o.key)) assert.equal(o.contentType, 'video/mp4', o.key);
       assert.equal(
         o.cacheControl,
@@ -79,6 +82,9 @@ describe('S3 input and output: HTTP → queue → FFmpeg → packager → s3rver
     const input = await s3.createBucket('in');
     const output = await s3.createBucket('out');
     await s3.putFile(input, 'uploads/example.mp4', clip);
+    const srt = path.join(tmp, 'example.en.srt');
+    await writeFile(srt, '1\n00:00:01,000 --> 00:00:02,000\nHello from the bucket\n');
+    await s3.putFile(input, 'uploads/example.en.srt', srt);
     const svc = await start(
       s3.env({
         ...fast,
@@ -88,9 +94,14 @@ describe('S3 input and output: HTTP → queue → FFmpeg → packager → s3rver
         PUBLIC_BASE_URL: 'https://cdn.example.com/vod/',
       }),
     );
-    const { doc } = await waitForFinal(svc.url, await submit(svc.url, 'uploads/example.mp4'));
+    const subtitles = [{ filename: 'uploads/example.en.srt', language: 'en' }];
+    const { doc } = await waitForFinal(svc.url, await submit(svc.url, 'uploads/example.mp4', { subtitles }));
     assert.equal(doc.status, 'completed', doc.error ?? '');
     const out = outputOf(doc);
+    assert.ok(
+      (await s3.listObjects(output, '')).some((o) => /\/text_1\/1\.vtt$/.test(o.key)),
+      'the sidecar from the input bucket is packaged',
+    );
     assert.equal(out.storage, 's3');
     assert.equal(out.bucket, output);
     assert.equal(out.prefix, 'packages/uploads/example');
@@ -118,7 +129,7 @@ describe('S3 input and output: HTTP → queue → FFmpeg → packager → s3rver
     );
     assert.deepEqual(
       (await s3.listObjects(input, '')).map((o) => o.key),
-      ['uploads/example.mp4'],
+      ['uploads/example.en.srt', 'uploads/example.mp4'],
       'the input is left alone',
     );
     assert.deepEqual(await readdir(path.join(svc.stateDir, 'work')), [], 'work directory removed');
@@ -148,6 +159,11 @@ describe('S3 input and output: HTTP → queue → FFmpeg → packager → s3rver
     assert.equal(missingKey.status, 'failed');
     assert.equal(missingKey.error_code, 'input_not_found');
     assert.equal(missingKey.error, 'input not found');
+    await s3.putFile(input, 'here.mp4', clip);
+    const subtitles = [{ filename: 'here.fr.srt', language: 'fr' }];
+    const noSidecar = (await waitForFinal(noKey.url, await submit(noKey.url, 'here.mp4', { subtitles }))).doc;
+    assert.equal(noSidecar.error_code, 'input_not_found');
+    assert.equal(noSidecar.error, 'subtitle file not found: "here.fr.srt"');
 
     const noInBucket = await start(s3.env({ ...fast, INPUT_S3_BUCKET: absentIn, OUTPUT_S3_BUCKET: input }));
     const inDoc = (await waitForFinal(noInBucket.url, await submit(noInBucket.url, 'there.mp4'))).doc;

@@ -15,7 +15,7 @@ const plan = planEncode(media, testEncodeSettings);
 
 const outputs = {
   video: { video_360p: '/w/e/video_360p.mp4', video_720p: '/w/e/video_720p.mp4' },
-  audio: '/w/e/audio.mp4',
+  audio: { audio: '/w/e/audio.mp4' },
   poster: '/w/e/poster.jpg',
 };
 
@@ -115,7 +115,7 @@ describe('the single FFmpeg invocation', () => {
     assert.deepEqual(after('-c:a'), ['aac']);
     assert.deepEqual(after('-ac'), ['2']);
     assert.ok(after('-map').includes('0:0'));
-    for (const f of [...Object.values(outputs.video), outputs.audio])
+    for (const f of [...Object.values(outputs.video), outputs.audio.audio])
       assert.ok(args.includes(`file:${f}`), f);
     assert.ok(args.includes('pipe:1'), 'progress on stdout');
   });
@@ -168,13 +168,33 @@ describe('the single FFmpeg invocation', () => {
       /,trim=start=4\.000:[^,]*,blackframe=amount=0:threshold=32,metadata=mode=select:key=lavfi\.blackframe\.pblack:value=90:function=less,thumbnail=n=12,scale=1280:720:/,
     );
   });
-  test("the audio keeps the source's language tag and no other metadata", () => {
-    assert.ok(!args.some((a) => a.startsWith('-metadata')), 'untagged source: no language written');
-    const tagged: MediaInfo = { ...media, audio: { ...media.audio!, language: 'fra' } };
-    const withLanguage = buildEncodeArgs('/in.mp4', tagged, planEncode(tagged, testEncodeSettings), outputs);
-    const at = withLanguage.indexOf('-metadata:s:a:0');
-    assert.equal(withLanguage[at + 1], 'language=fra');
-    assert.ok(at > withLanguage.indexOf('0:0'), 'on the audio output');
+  test('no metadata of the source is written: the packager labels each track with its language', () => {
+    assert.ok(!args.some((a) => a.startsWith('-metadata')));
+  });
+  test('every audio track is an output of its own, copied or encoded from its own stream', () => {
+    const two: MediaInfo = {
+      ...media,
+      audioStreams: [
+        { index: 0, codec: 'aac', channels: 6, sampleRate: 48000, language: 'eng' },
+        {
+          index: 2,
+          codec: 'aac',
+          profile: 'LC',
+          channels: 2,
+          sampleRate: 48000,
+          bitRate: 96_000,
+          language: 'fra',
+        },
+      ],
+    };
+    const twoPlan = planEncode(two, testEncodeSettings);
+    const files = { ...outputs, audio: { audio: '/w/e/audio.mp4', audio_2: '/w/e/audio_2.mp4' } };
+    const a = buildEncodeArgs('/in.mp4', two, twoPlan, files);
+    const flagged = (flag: string) => a.filter((_, i) => a[i - 1] === flag);
+    assert.deepEqual(flagged('-map').slice(-2), ['0:0', '0:2']);
+    assert.deepEqual(flagged('-c:a'), ['aac', 'copy']);
+    // The image outputs' black primers are lavfi inputs; the source is read once.
+    assert.equal(flagged('-i').filter((x) => x.startsWith('file:')).length, 1, 'one input, decoded once');
   });
   test('progress lines give seconds of output', () => {
     assert.equal(parseProgressLine('out_time_us=2500000'), 2.5);

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import type { MediaInfo } from '../../src/pipeline/media-info.js';
-import { defaultLadder, planEncode } from '../../src/pipeline/plan.js';
+import { defaultLadder, planEncode, type EncodeSettings } from '../../src/pipeline/plan.js';
 import { mediaInfo, testEncodeSettings } from '../helpers/media-info.js';
 
 const settings = testEncodeSettings;
@@ -72,8 +72,65 @@ describe('planEncode', () => {
     assert.equal(fastVariable.keepFrameTiming, false, 'reduced to 60 fps by a filter: a constant rate');
   });
   test('audio is planned only when the source has it', () => {
-    assert.ok(planEncode(media(1280, 720), settings).audio);
-    assert.equal(planEncode(media(1280, 720, {}, false), settings).audio, undefined);
+    assert.equal(planEncode(media(1280, 720), settings).audioTracks.length, 1);
+    assert.deepEqual(planEncode(media(1280, 720, {}, false), settings).audioTracks, []);
+  });
+  test('every audio track is planned, with BCP 47 languages, labels and exactly one default', () => {
+    const tracks = (extra: Partial<EncodeSettings> = {}, streams = threeLanguages) =>
+      planEncode({ ...media(1280, 720), audioStreams: streams }, { ...settings, ...extra }).audioTracks;
+    const threeLanguages: NonNullable<MediaInfo['audioStreams']> = [
+      { index: 1, codec: 'aac', channels: 2, sampleRate: 48_000, language: 'eng' },
+      { index: 2, codec: 'ac3', channels: 6, sampleRate: 48_000, language: 'fre', isDefault: true },
+      { index: 3, codec: 'aac', channels: 2, sampleRate: 48_000, language: 'eng', describesVideo: true },
+      { index: 4, codec: 'aac', channels: 2, sampleRate: 48_000, title: 'Commentary, "director"' },
+    ];
+    const all = tracks();
+    assert.deepEqual(
+      all.map((a) => [a.name, a.sourceIndex, a.language, a.label, a.isDefault, a.describesVideo]),
+      [
+        ['audio', 1, 'en', 'English', false, false],
+        ['audio_2', 2, 'fr', 'Français', true, false],
+        ['audio_3', 3, 'en', 'English (audio description)', false, true],
+        ['audio_4', 4, 'und', 'Commentary director', false, false],
+      ],
+    );
+    assert.deepEqual(all[1]!.channels, 2, '5.1 encoded to stereo');
+    const defaults = (t: ReturnType<typeof tracks>) => t.filter((a) => a.isDefault).map((a) => a.sourceIndex);
+    assert.deepEqual(
+      defaults(tracks({ defaultAudioLanguage: 'en' })),
+      [1],
+      'the language asked for, not its AD',
+    );
+    assert.deepEqual(
+      defaults(tracks({ defaultAudioLanguage: 'deu' })),
+      [2],
+      'none in it: the source default',
+    );
+    assert.deepEqual(
+      defaults(
+        tracks(
+          {},
+          threeLanguages.map((a) => ({ ...a, isDefault: false })),
+        ),
+      ),
+      [1],
+      'no default in the source: the first',
+    );
+    const many = Array.from({ length: 40 }, (_, i) => ({
+      index: i + 1,
+      codec: 'aac',
+      channels: 2,
+      sampleRate: 48_000,
+      isDefault: i === 30,
+    }));
+    const capped = tracks({}, many);
+    assert.equal(capped.length, 16, 'at most 16 tracks of a file with 40');
+    assert.deepEqual(defaults(capped), [31], 'the default among them');
+    const first = tracks({ audioTracks: 'first', defaultAudioLanguage: 'en-GB' });
+    assert.deepEqual(
+      first.map((a) => [a.name, a.sourceIndex, a.isDefault]),
+      [['audio', 1, true]],
+    );
   });
   test("the source's AAC is copied when every player takes it at about the configured rate", () => {
     const withAudio = (audio: Partial<NonNullable<MediaInfo['audio']>>) => ({
@@ -88,7 +145,10 @@ describe('planEncode', () => {
         ...audio,
       },
     });
-    const audioOf = (m: MediaInfo, s = settings) => planEncode(m, s).audio!;
+    const audioOf = (m: MediaInfo, s = settings) => {
+      const { bitrate, channels, sampleRate, copy } = planEncode(m, s).audioTracks[0]!;
+      return { bitrate, channels, sampleRate, copy };
+    };
     assert.deepEqual(audioOf(withAudio({})), {
       bitrate: 160_000,
       channels: 2,

@@ -46,6 +46,7 @@ describe('thumbnail plan', () => {
     const plan = planEncode(media, testEncodeSettings);
     const outputs = {
       video: { video_360p: '/w/v360.mp4', video_720p: '/w/v720.mp4' },
+      audio: {},
       poster: '/w/poster-%d.jpg',
       thumbnails: thumbnailOutputsIn("/w/it's: odd,[dir]"),
     };

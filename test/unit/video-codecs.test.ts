@@ -28,6 +28,7 @@ describe('video codecs in the plan and the encode', () => {
   test('one scaler per rung, its frames split among the codecs; every encoder keyframes on the same grid', () => {
     const outputs = {
       video: Object.fromEntries(plan.renditions.map((r) => [r.name, `/w/${r.name}.mp4`])),
+      audio: {},
     };
     const args = buildEncodeArgs('/in.mp4', media, plan, outputs);
     const graph = args[args.indexOf('-filter_complex') + 1]!;

@@ -30,6 +30,10 @@ export class PlayerPanel {
   /** The keys the operator entered for the open task (key ID → key, hex): in memory only, never stored. */
   private clearKeys: Record<string, string> = {};
   private readonly scrub: ScrubBar;
+  private readonly audioChoice = byId('audio-choice');
+  private readonly audioSelect = byId<HTMLSelectElement>('audio-track');
+  private readonly textChoice = byId('text-choice');
+  private readonly textSelect = byId<HTMLSelectElement>('text-track');
   private player: shaka.Player | undefined;
   private doc: StatusDocument | undefined;
   private posterUrl: string | undefined;
@@ -51,6 +55,51 @@ export class PlayerPanel {
       event.preventDefault();
       this.useKeys();
     });
+    this.audioSelect.addEventListener('change', () => {
+      const track = this.player?.getAudioTracks()[Number(this.audioSelect.value)];
+      if (track) this.player?.selectAudioTrack(track);
+    });
+    this.textSelect.addEventListener('change', () => {
+      const player = this.player;
+      if (!player) return;
+      // Off is no track selected.
+      const track =
+        this.textSelect.value === '' ? null : player.getTextTracks()[Number(this.textSelect.value)];
+      player.selectTextTrack(track ?? null);
+    });
+  }
+
+  /** The audio languages and subtitles of the loaded package, for the viewer to choose from. */
+  private showTrackChoices(player: shaka.Player): void {
+    const audio = player.getAudioTracks();
+    this.audioSelect.replaceChildren(
+      ...audio.map((t, i) => {
+        const option = el('option');
+        option.value = String(i);
+        const described = t.roles.includes('description') || !!t.accessibilityPurpose;
+        option.textContent =
+          t.label ||
+          `${trackLanguage(t.language) ?? `Audio ${i + 1}`}${described ? ' (audio description)' : ''}`;
+        option.selected = t.active;
+        return option;
+      }),
+    );
+    this.audioChoice.hidden = audio.length < 2;
+    const text = player.getTextTracks();
+    const off = el('option');
+    off.value = '';
+    off.textContent = 'Off';
+    this.textSelect.replaceChildren(
+      off,
+      ...text.map((t, i) => {
+        const option = el('option');
+        option.value = String(i);
+        option.textContent =
+          t.label || `${trackLanguage(t.language) ?? `Subtitles ${i + 1}`}${t.forced ? ' (forced)' : ''}`;
+        return option;
+      }),
+    );
+    this.textChoice.hidden = text.length === 0;
   }
 
   get taskId(): string | undefined {
@@ -202,6 +251,7 @@ export class PlayerPanel {
       if (attempt !== this.loading) return;
       this.panel.dataset.loaded = format;
       this.markActive();
+      this.showTrackChoices(player);
       await this.video.play().catch(() => {
         // Autoplay may be refused without a user gesture: the controls are there to start it.
       });
@@ -332,4 +382,15 @@ function codecOfTrack(codecs: string | null | undefined): string | undefined {
     hev1: 'hevc',
   };
   return tag ? names[tag] : undefined;
+}
+
+/** A language's name in itself (`Français`): DASH manifests carry the tag alone, HLS its NAME too. */
+function trackLanguage(tag: string): string | undefined {
+  if (!tag || tag === 'und') return undefined;
+  try {
+    const name = new Intl.DisplayNames([tag], { type: 'language' }).of(tag);
+    return name ? name.charAt(0).toLocaleUpperCase(tag) + name.slice(1) : tag;
+  } catch {
+    return tag;
+  }
 }

@@ -7,11 +7,8 @@ import type { FastifyPluginAsync } from 'fastify';
 export const defaultDashboardDir = fileURLToPath(new URL('../../../dist/web/', import.meta.url));
 
 /**
- * The dashboard's page and its script, style and font files at `/`. These hold no data and no secret, so
- * they are served without the API key; everything the page reads or does (tasks, events, uploads, output
- * files, cancel) goes through the protected routes with the key in the X-API-Key header, which the page
- * asks for when the API answers 401. Keeping the key out of cookies and URLs keeps it out of logs and
- * keeps the API free of cross-site request forgery.
+ * The dashboard's static files at `/`, served without the API key since they hold no data; the page sends the
+ * key in X-API-Key, never a cookie or URL (docs/design-notes.md, "Dashboard and API key").
  */
 export const dashboardRoutes: FastifyPluginAsync<{ dir?: string }> = async (app, options) => {
   const dir = options.dir ?? defaultDashboardDir;

@@ -63,7 +63,7 @@ export const encodeRoutes: FastifyPluginAsync<{ services: Services }> = async (u
       );
     } catch (err) {
       if (!(err instanceof TaskFailure)) throw err;
-      if (err.code === 'input_not_found') throw new ApiError('not_found', 'input not found');
+      if (err.code === 'input_not_found') throw new ApiError('not_found', err.message);
       // The service's own trouble, not the request's (a TaskFailure's message is written for clients).
       if (err.code === 'storage_denied' || err.code === 'storage_error' || err.code === 'disk_full') {
         throw new ApiError('not_ready', `the input cannot be read now: ${err.message}`);

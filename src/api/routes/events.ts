@@ -20,10 +20,8 @@ export interface EventRouteOptions {
 const MAX_BUFFERED_BYTES = 1024 * 1024;
 
 /**
- * The live view of the newest tasks for the dashboard. `GET /events` is a Server-Sent Events stream: a
- * `snapshot` event with the newest tasks on connect, then `update` events with the tasks that changed. One
- * shared ticker reads the queue for every listener, and only while there is one. The page's polling
- * fallback reads the same documents from GET /tasks.
+ * `GET /events`, Server-Sent Events for the dashboard: a `snapshot` of the newest tasks, then `update`s. One
+ * ticker reads the queue for all listeners, only while there is one.
  */
 export const eventRoutes: FastifyPluginAsync<EventRouteOptions> = async (app, options) => {
   const limit = options.limit ?? 50;

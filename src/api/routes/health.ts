@@ -35,11 +35,8 @@ export const healthRoutes: FastifyPluginAsync<{ services: Services }> = async (a
     async () => ({ status: 'ok' as const }),
   );
 
-  /**
-   * Each check's answer within READINESS_CHECK_TIMEOUT_MS: a store that accepts connections and never answers
-   * would otherwise hold the probe for minutes (the S3 client's timeouts and retries). A check still running
-   * is shared by the probes that come meanwhile, never started again beside itself.
-   */
+  // Each check answers within READINESS_CHECK_TIMEOUT_MS (a silent store would hold the probe for the S3
+  // client's minutes of retries); a check still running is shared by the probes that come meanwhile.
   const inFlight = new Map<string, Promise<string>>();
   const checkWithin = async (name: string, fn: () => Promise<unknown>): Promise<string> => {
     let check = inFlight.get(name);

@@ -5,19 +5,15 @@ import { contentTypeFor, isImmutableMedia } from '../../jobs/content-type.js';
 import { isPartialFile } from '../../storage/keys.js';
 
 /**
- * `GET /output/<key>`: the packages in a local output directory over HTTP, so the dashboard's player can fetch
- * the MPD, the HLS playlists and the segments (same origin, no CORS, behind API_KEY when set: players elsewhere
- * get OUTPUT_DIR from a web server or CDN). Only for local output storage: S3 output is served by the bucket or
- * a CDN in front of it (PUBLIC_BASE_URL).
+ * `GET /output/<key>`: local output over HTTP for the dashboard's player (same origin, behind API_KEY); other
+ * players get OUTPUT_DIR from a web server or CDN, and S3 output from the bucket (PUBLIC_BASE_URL).
  */
 export const outputFileRoutes: FastifyPluginAsync<{ services: Services }> = async (app, { services }) => {
   const output = services.config.output;
   if (output.kind !== 'local') return;
   const { segments, manifests } = services.config.cacheControl;
-  // @fastify/static decodes the path with decodeURI, which leaves `%26`, `%2B`, `%3D`… encoded: the URL of a
-  // package whose name has `&`, `+`, `=`, `,`, `;`, `:`, `@` or `$` in it, encoded as the dashboard and the
-  // status document encode keys, found no file. Each segment is decoded here and encoded again the way
-  // decodeURI reads back.
+  // @fastify/static's decodeURI leaves `%26`, `%2B`, `%3D`… encoded, so a key with `&+=,;:@$` found no file:
+  // each segment is decoded here and encoded again the way decodeURI reads back.
   app.addHook('onRequest', async (req) => {
     const url = req.raw.url ?? '';
     const query = url.indexOf('?');

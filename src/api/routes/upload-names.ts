@@ -4,9 +4,8 @@ import { assertSafeKey } from '../../storage/keys.js';
 const MAX_NAME_BYTES = 120;
 
 /**
- * A file name from a browser or client, made safe to use as the last segment of a storage key: the base
- * name only (no directories of either separator), NFC, letters, digits and `._-` kept, everything else `_`,
- * bounded length with the extension kept. Never empty, never `.` or `..`.
+ * A client's file name made safe as a key's last segment: base name only, NFC, letters, digits and `._-`
+ * (else `_`), bounded with its extension kept; never empty, `.` or `..`.
  */
 export function sanitiseFilename(raw: string): string {
   const base = raw.normalize('NFC').split(/[/\\]/).pop() ?? '';

@@ -63,10 +63,8 @@ interface PresignRequest {
 }
 
 /**
- * POST /uploads: a browser or client sends a video to the input storage. Multipart/form-data (one file) is
- * streamed to storage, never held in memory, and cut off at MAX_INPUT_BYTES; with `?encode=true` a task is
- * submitted at once. A JSON request {filename, content_type, size?} answers with a presigned PUT URL when
- * the input storage can make one (S3), so large files go straight to the bucket.
+ * POST /uploads: one multipart file streamed to the input storage (cut at MAX_INPUT_BYTES; `?encode=true`
+ * submits it), or for JSON a presigned PUT URL where the storage makes one (S3), for large files.
  */
 export const uploadRoutes: FastifyPluginAsync<{ services: Services }> = async (app, { services }) => {
   const maxBytes = services.config.limits.maxInputBytes;
@@ -170,9 +168,8 @@ export const uploadRoutes: FastifyPluginAsync<{ services: Services }> = async (a
 };
 
 /**
- * Streams the one file of a multipart request to the input storage. On local disk it is written beside its
- * final place as a `.part` file and renamed when whole; elsewhere it goes through a temporary file in the
- * work directory and `Storage.upload`. Whatever fails, no partial file is left behind.
+ * Streams a multipart request's file to the input storage (a `.part` renamed when whole on local disk, a temp
+ * file and `Storage.upload` elsewhere); whatever fails, no partial file is left behind.
  */
 async function receiveMultipart(
   req: FastifyRequest,

@@ -1,9 +1,9 @@
 import { Type, type Static } from '@sinclair/typebox';
 import { EncryptionRequestSchema, PublicEncryptionOptionsSchema } from './encryption.js';
+import { PROFILE_NAME_PATTERN } from './names.js';
 import { JsonObject, StringEnum, videoCodecNames } from './shared.js';
 
-/** A profile's name, in a request and in PROFILES_FILE. */
-export const PROFILE_NAME_PATTERN = '^[a-z0-9][a-z0-9_-]{0,39}$';
+export { PROFILE_NAME_PATTERN };
 
 /** Largest `metadata` accepted, as JSON bytes: it is stored with the task and sent with every callback. */
 export const METADATA_MAX_BYTES = 4096;
@@ -21,6 +21,37 @@ export const RungSchema = Type.Object(
   },
   { additionalProperties: false },
 );
+
+/** BCP 47 (`fr`, `pt-BR`) or ISO 639-2 (`fra`); the request check also asks Intl whether it is a language. */
+export const LANGUAGE_TAG_PATTERN = '^[A-Za-z]{2,3}(-[A-Za-z0-9]{1,8})*$';
+
+/** At most this many subtitle files per request: each is a stream of the packager. */
+export const MAX_SUBTITLE_FILES = 20;
+
+/** A subtitle file beside the input, as the request names it. */
+export const SubtitleRequestSchema = Type.Object(
+  {
+    filename: Type.String({
+      minLength: 1,
+      maxLength: 1024,
+      description: 'Key in the input storage, under the rules of video_filename.',
+    }),
+    language: Type.String({
+      minLength: 2,
+      maxLength: 35,
+      pattern: LANGUAGE_TAG_PATTERN,
+      description: 'BCP 47 ("fr", "pt-BR") or ISO 639-2 ("fra").',
+    }),
+    label: Type.Optional(Type.String({ minLength: 1, maxLength: 64, description: 'The name players show.' })),
+    forced: Type.Optional(
+      Type.Boolean({
+        description: 'Forced narrative: shown when subtitles are off (HLS FORCED=YES, DASH forced-subtitle).',
+      }),
+    ),
+  },
+  { additionalProperties: false },
+);
+export type SubtitleRequest = Static<typeof SubtitleRequestSchema>;
 
 /**
  * The options of a conversion, all optional. NEW REQUEST OPTIONS GO HERE, one property each: POST /encode
@@ -104,6 +135,34 @@ export const encodeOptionProperties = {
       description:
         'Where the package goes in the output storage, below OUTPUT_PREFIX, instead of the input’s name ' +
         'without extension: a relative key such as "customers/42/clip-7" (no leading /, no . or .. segments).',
+    }),
+  ),
+  audio_tracks: Type.Optional(
+    StringEnum(['all', 'first'], {
+      description:
+        'Which audio tracks of the source to package: "all" (default), each its own DASH AdaptationSet and HLS ' +
+        'audio rendition, or "first": the default track alone (see default_audio_language).',
+    }),
+  ),
+  default_audio_language: Type.Optional(
+    Type.String({
+      minLength: 2,
+      maxLength: 35,
+      pattern: LANGUAGE_TAG_PATTERN,
+      description:
+        'Language of the audio track players start with (BCP 47 "fr", "pt-BR" or ISO 639-2 "fra"): the first ' +
+        'track in it that is not audio description. Without it, or with no track in it, the track the source ' +
+        'marks default, else the first. Exactly one track is the default (HLS DEFAULT=YES, DASH role main).',
+    }),
+  ),
+  subtitles: Type.Optional(
+    Type.Array(SubtitleRequestSchema, {
+      maxItems: MAX_SUBTITLE_FILES,
+      description:
+        'Subtitle files (SRT or WebVTT, UTF-8 or Latin-1; ASS styling dropped) in the input storage, packaged ' +
+        'as text tracks beside the input’s own (DASH wvtt, HLS WebVTT), cues past the video’s end clipped. ' +
+        'A missing file fails the task with input_not_found (404 from /plan), one that is not subtitles with ' +
+        'invalid_subtitles.',
     }),
   ),
 };

@@ -17,6 +17,7 @@ export const planWarningCodes = [
   'video_ends_early',
   'no_h264',
   'codec_left_out',
+  'subtitles_skipped',
 ] as const;
 
 export const PlanWarningSchema = Type.Object({ code: StringEnum(planWarningCodes), message: Type.String() });
@@ -87,6 +88,31 @@ const EncodePlanSchema = Type.Object(
           }),
         ),
       }),
+    ),
+    audio_tracks: Type.Array(
+      Type.Object({
+        name: Type.String({ description: 'Its directory in the package.' }),
+        source_index: Type.Integer({ description: "The stream's index in the input." }),
+        language: Type.String({ description: 'BCP 47, `und` when the source does not say.' }),
+        label: Type.String(),
+        default: Type.Boolean(),
+        audio_description: Type.Boolean(),
+        channels: Type.Integer(),
+        sample_rate: Type.Integer(),
+        bitrate: Type.Integer(),
+        copy: Type.Boolean(),
+      }),
+      { description: 'Every audio track to package (`audio` above is the default one).' },
+    ),
+    subtitles: Type.Array(
+      Type.Object({
+        name: Type.String({ description: 'Its directory in the package.' }),
+        language: Type.String(),
+        label: Type.String(),
+        forced: Type.Boolean(),
+        source: Type.String({ description: 'The filename, or `stream N` of the input.' }),
+      }),
+      { description: "Text tracks to package: the input's text streams, then the request's files." },
     ),
     video_codecs: Type.Array(StringEnum(videoCodecNames), {
       description: 'The codecs encoded, each with the whole ladder.',

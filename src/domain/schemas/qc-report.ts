@@ -1,17 +1,8 @@
 import { Type, type Static } from '@sinclair/typebox';
+import { qcCheckNames } from './names.js';
 import { StringEnum } from './shared.js';
 
-/** Every check, in the order the report lists them. */
-export const qcCheckNames = [
-  'manifests_parse',
-  'representations',
-  'segments_exist',
-  'segment_alignment',
-  'segment_durations',
-  'av_durations',
-  'mpd_schema',
-  'thumbnails',
-] as const;
+export { qcCheckNames };
 
 /** The outcome of one check of a package; `detail` says what was found, in words. */
 export const QcCheckSchema = Type.Object({

@@ -2,10 +2,10 @@ import { Type, type Static } from '@sinclair/typebox';
 import { EncodeOptionsSchema } from './encode-request.js';
 import { EncryptionOutputSchema } from './encryption.js';
 import { QcReportSchema } from './qc-report.js';
+import { taskStatuses } from './names.js';
 import { Dictionary, JsonObject, Nullable, StringEnum, videoCodecNames } from './shared.js';
 
-export const taskStatuses = ['queued', 'processing', 'completed', 'failed'] as const;
-export type TaskStatus = (typeof taskStatuses)[number];
+export { taskStatuses, type TaskStatus } from './names.js';
 
 export const PackageLocationSchema = Type.Object({
   key: Type.String({ description: 'Key in the output storage.' }),
@@ -22,6 +22,30 @@ export const RenditionSchema = Type.Object({
   width: Type.Integer(),
   height: Type.Integer(),
   bitrate: Type.Integer({ description: 'Target video bitrate, bit/s.' }),
+});
+
+export const AudioTrackOutputSchema = Type.Object({
+  language: Type.String({ description: 'BCP 47 (`fr`), `und` when the source did not say.' }),
+  label: Type.String({ description: "The track's title, else its language's name." }),
+  channels: Type.Integer(),
+  default: Type.Boolean({
+    description: 'The one track players start with (HLS DEFAULT=YES, DASH role main).',
+  }),
+  audio_description: Type.Boolean({ description: 'Audio description (disposition visual_impaired).' }),
+});
+
+export const SubtitleOutputSchema = Type.Object({
+  language: Type.String({ description: 'BCP 47, `und` when nobody said.' }),
+  label: Type.String(),
+  forced: Type.Boolean(),
+  source: Type.String({ description: 'The request’s filename, or `stream N` of the input.' }),
+});
+
+export const outputWarningCodes = ['subtitles_skipped'] as const;
+
+export const OutputWarningSchema = Type.Object({
+  code: StringEnum(outputWarningCodes),
+  message: Type.String(),
 });
 
 const storageKind = StringEnum(['local', 's3']);
@@ -63,6 +87,21 @@ export const TaskOutputSchema = Type.Object({
   ),
   renditions: Type.Array(RenditionSchema),
   audio: Type.Boolean(),
+  // Absent in records from before multi-track packages.
+  audio_tracks: Type.Optional(
+    Type.Array(AudioTrackOutputSchema, {
+      description: 'Every audio track packaged; exactly one is the default.',
+    }),
+  ),
+  subtitles: Type.Optional(
+    Type.Array(SubtitleOutputSchema, { description: 'Every text track packaged (WebVTT).' }),
+  ),
+  warnings: Type.Optional(
+    Type.Array(OutputWarningSchema, {
+      description:
+        'What was left out of the package and why (`subtitles_skipped`: a picture-based subtitle stream).',
+    }),
+  ),
   duration: Type.Number({ description: 'Seconds of media.' }),
   files: Type.Integer(),
   bytes: Type.Integer(),
@@ -124,7 +163,7 @@ export const StatusDocumentSchema = Type.Object({
   error_code: Nullable(
     Type.String({
       description:
-        'input_not_found, invalid_input, not_a_video, limit_exceeded, encode_failed, package_failed, ' +
+        'input_not_found, invalid_input, not_a_video, invalid_subtitles, limit_exceeded, encode_failed, package_failed, ' +
         'qc_failed, cancelled, timeout, storage_error, storage_denied, disk_full, worker_lost or internal.',
     }),
   ),
@@ -203,3 +242,6 @@ export type PackageOutput = Static<typeof TaskOutputSchema>;
 export type EarlyOutput = Static<typeof EarlyOutputSchema>;
 export type CallbackState = Static<typeof CallbackStateSchema>;
 export type Timings = Static<typeof TimingsSchema>;
+export type AudioTrackOutput = Static<typeof AudioTrackOutputSchema>;
+export type SubtitleOutput = Static<typeof SubtitleOutputSchema>;
+export type OutputWarning = Static<typeof OutputWarningSchema>;

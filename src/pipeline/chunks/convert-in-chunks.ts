@@ -66,7 +66,7 @@ export async function convertInChunks(
     if (conflict) throw new TaskFailure('invalid_input', conflict);
     assertEveryStreamHasAKey(options.encryption, [
       ...plan.renditions,
-      ...(plan.audio ? ['audio' as const] : []),
+      ...(plan.audioTracks.length ? ['audio' as const] : []),
     ]);
   }
   ctx.logger.info({ chunks: chunks.length, chunkSeconds: options.chunkSeconds }, 'plan: split');
@@ -76,7 +76,7 @@ export async function convertInChunks(
   report('encode', 0);
   const done = new Map<string, number>();
   const weights = new Map<string, number>(chunks.map((c) => [`v${c.index}`, c.end - c.start]));
-  weights.set('audio', plan.audio ? media.duration * 0.02 : 0);
+  weights.set('audio', media.duration * 0.02 * plan.audioTracks.length);
   const total = [...weights.values()].reduce((a, b) => a + b, 0) || 1;
   const progress = (key: string) => (f: number) => {
     done.set(key, f * weights.get(key)!);
@@ -118,7 +118,7 @@ export async function convertInChunks(
   const settled = await Promise.allSettled([audio, ...lanes]);
   const failed = settled.find((s): s is PromiseRejectedResult => s.status === 'rejected');
   if (failed) throw failed.reason;
-  const audioFile = (await audio)?.file;
+  const audioFiles = (await audio)?.files;
 
   const stageOf = { join: 'package', package: 'package', poster: 'poster' } as const;
   // Each stitch stage's start and share of the whole.
@@ -128,7 +128,8 @@ export async function convertInChunks(
     media,
     plan,
     chunkFiles,
-    audioFile,
+    audioFiles,
+    subtitleFiles: options.subtitleFiles,
     workDir,
     mediaDir: options.mediaDir,
     encryption: options.encryption,

@@ -78,7 +78,14 @@ export async function encodeVideoChunk(o: VideoChunkJob): Promise<{ files: Recor
             ctx,
           });
       await runFfmpeg(
-        buildEncodeArgs(o.input, media, plan, { video }, undefined, span(input, firstFrame ?? start)),
+        buildEncodeArgs(
+          o.input,
+          media,
+          plan,
+          { video, audio: {} },
+          undefined,
+          span(input, firstFrame ?? start),
+        ),
         ctx,
         o.outDir,
         'FFmpeg could not encode a chunk of the input',
@@ -94,20 +101,27 @@ export interface WholeAudioJob {
   input: string;
   media: MediaInfo;
   plan: EncodePlan;
+  /** The first audio track's file; the others go beside it, each named after its track. */
   outFile: string;
   ctx: StageContext;
   onProgress?: (fraction: number) => void;
 }
 
 /**
- * The audio of the whole input in one run, as the unsplit encode makes it (copied or encoded, fragmented MP4):
- * never in chunks, whose AAC priming and frame boundaries would click at every join. Undefined when the plan
- * has no audio.
+ * Every audio track of the whole input in one run, as the unsplit encode makes them (copied or encoded,
+ * fragmented MP4): never in chunks, whose AAC priming and frame boundaries would click at every join.
+ * `files` by track name, `file` the first track's; undefined when the plan has no audio.
  */
-export async function encodeWholeAudio(o: WholeAudioJob): Promise<{ file: string } | undefined> {
-  const audio = audioOutputArgs(o.media, o.plan, o.outFile);
+export async function encodeWholeAudio(
+  o: WholeAudioJob,
+): Promise<{ file: string; files: Record<string, string> } | undefined> {
+  const dir = path.dirname(o.outFile);
+  const files = Object.fromEntries(
+    o.plan.audioTracks.map((t, i) => [t.name, i === 0 ? o.outFile : path.join(dir, `${t.name}.mp4`)]),
+  );
+  const audio = audioOutputArgs(o.plan, files);
   if (audio.length === 0) return undefined;
-  await mkdir(path.dirname(o.outFile), { recursive: true });
+  await mkdir(dir, { recursive: true });
   const duration = Math.max(1e-3, o.media.duration);
   const onLine = (line: string) => {
     const seconds = parseProgressLine(line);
@@ -125,7 +139,7 @@ export async function encodeWholeAudio(o: WholeAudioJob): Promise<{ file: string
       ),
     o.ctx.logger,
   );
-  return { file: o.outFile };
+  return { file: o.outFile, files };
 }
 
 /** Times as FFmpeg is given them, to the microsecond: the same value ends a chunk and starts the next. */

@@ -6,6 +6,7 @@ import type { StageContext } from '../context.js';
 import type { ConversionResult } from '../convert.js';
 import type { MediaInfo } from '../media-info.js';
 import { packageStreams } from '../package.js';
+import { prepareTextTracks } from '../text-tracks.js';
 import type { EncodePlan, Rendition } from '../plan.js';
 import { makePoster, POSTER_NAME } from '../poster.js';
 import { diskFullReport, processFailure } from '../process-failure.js';
@@ -21,14 +22,21 @@ import { isUrlInput } from './chunk-input.js';
 export type StitchStage = 'join' | 'package' | 'poster';
 
 export interface StitchJob {
-  /** The input, when it is a local file: the poster comes from it (else from the joined top rendition). */
+  /**
+   * The input, when it is a local file: the poster comes from it (else from the joined top rendition), and so
+   * do the embedded subtitles (without it the package has no text track).
+   */
   inputPath?: string;
   media: MediaInfo;
   plan: EncodePlan;
   /** Each chunk's files by rendition name (what encodeVideoChunk returned), in chunk order. */
   chunkFiles: Array<Record<string, string>>;
-  /** The audio of the whole input (encodeWholeAudio). */
+  /** Every audio track's file by track name (encodeWholeAudio's `files`). */
+  audioFiles?: Record<string, string>;
+  /** The first audio track's file alone (encodeWholeAudio's `file`), when `audioFiles` is not given. */
   audioFile?: string;
+  /** Local file of each subtitle file of the request, by its filename (as ConvertOptions.subtitleFiles). */
+  subtitleFiles?: Record<string, string>;
   workDir: string;
   /** The package's directory for the renditions' segments and playlists (see PackageOptions.mediaDir). */
   mediaDir?: string;
@@ -43,22 +51,50 @@ export interface StitchJob {
  * thumbnails: the same ConversionResult as convert(), in `workDir/package`.
  */
 export async function stitchAndPackage(o: StitchJob): Promise<ConversionResult> {
-  const { media, plan, ctx } = o;
+  const { media, ctx } = o;
   if (o.chunkFiles.length === 0) throw new Error('nothing to stitch: no chunk');
   const joinDir = path.join(o.workDir, 'joined');
   const pkgDir = path.join(o.workDir, 'package');
   await mkdir(joinDir, { recursive: true });
   await mkdir(ctx.tempDir, { recursive: true });
 
+  const fromSource = o.inputPath !== undefined && !isUrlInput(o.inputPath);
+  // The text tracks as convert() makes them: from the input's streams and the request's files.
+  const text = fromSource
+    ? await prepareTextTracks({
+        inputPath: o.inputPath!,
+        media,
+        plan: o.plan,
+        sidecars: o.subtitleFiles ?? {},
+        dir: path.join(o.workDir, 'text'),
+        ctx,
+      })
+    : { plan: { ...o.plan, textTracks: [] }, files: {} };
+  if (!fromSource && o.plan.textTracks.length) {
+    ctx.logger.warn(
+      { tracks: o.plan.textTracks.length },
+      'stitch: no local input, the text tracks are left out',
+    );
+  }
+  const { plan } = text;
+  const firstTrack = plan.audioTracks[0];
+  const audio = o.audioFiles ?? (o.audioFile && firstTrack ? { [firstTrack.name]: o.audioFile } : {});
+
   o.onProgress?.('join', 0);
   const first = plan.renditions[0]!;
   // Every rendition of a chunk starts at the same frame: one rendition's first timestamps serve them all.
-  const starts = await Promise.all(o.chunkFiles.map((files) => firstFrameTime(chunkFile(files, first), ctx)));
+  const starts: number[] = [];
+  for (const files of o.chunkFiles) starts.push(await firstFrameTime(chunkFile(files, first), ctx));
+  // Variable frame rate: the last frame lasts as the last chunk's file says (see joinRendition).
+  const last = plan.keepFrameTiming
+    ? await lastFrame(chunkFile(o.chunkFiles.at(-1)!, first), ctx)
+    : undefined;
   const video: Record<string, string> = {};
   for (const [i, r] of plan.renditions.entries()) {
     video[r.name] = await joinRendition({
       parts: o.chunkFiles.map((files) => chunkFile(files, r)),
       starts,
+      last,
       outFile: path.join(joinDir, `${r.name}.mp4`),
       ctx,
     });
@@ -66,7 +102,7 @@ export async function stitchAndPackage(o: StitchJob): Promise<ConversionResult> 
   }
 
   o.onProgress?.('package', 0);
-  const pkg = await packageStreams({ video, audio: o.audioFile }, plan, pkgDir, ctx, {
+  const pkg = await packageStreams({ video, audio, text: text.files }, plan, pkgDir, ctx, {
     mediaDir: o.mediaDir,
     encryption: o.encryption ? { spec: o.encryption, keysDir: o.workDir } : undefined,
   });
@@ -74,10 +110,17 @@ export async function stitchAndPackage(o: StitchJob): Promise<ConversionResult> 
 
   o.onProgress?.('poster', 0);
   const top = plan.renditions.at(-1)!;
-  const fromSource = o.inputPath !== undefined && !isUrlInput(o.inputPath);
   await makePoster(
     fromSource
-      ? { inputPath: o.inputPath!, media, plan, size: top, outFile: path.join(pkgDir, POSTER_NAME), ctx }
+      ? {
+          inputPath: o.inputPath!,
+          media,
+          plan,
+          size: top,
+          outFile: path.join(pkgDir, POSTER_NAME),
+          ctx,
+          encodeWindowFirst: true,
+        }
       : {
           inputPath: video[topRendition(plan).name]!,
           media: asJoinedRendition(media),
@@ -85,6 +128,7 @@ export async function stitchAndPackage(o: StitchJob): Promise<ConversionResult> 
           size: top,
           outFile: path.join(pkgDir, POSTER_NAME),
           ctx,
+          encodeWindowFirst: true,
         },
   );
   pkg.files.push(POSTER_NAME);
@@ -115,6 +159,7 @@ function chunkFile(files: Record<string, string>, r: Rendition): string {
 async function joinRendition(o: {
   parts: string[];
   starts: number[];
+  last?: LastFrame;
   outFile: string;
   ctx: StageContext;
 }): Promise<string> {
@@ -131,10 +176,48 @@ async function joinRendition(o: {
     // The list and the chunks are the task's own files: local ones only, as MP4.
     ...['-protocol_whitelist', 'file', '-format_whitelist', 'concat,mov', '-safe', '0'],
     ...['-copyts', '-f', 'concat', '-i', `file:${list}`],
-    ...['-map', '0:v:0', '-c', 'copy', '-map_metadata', '-1', '-f', 'mp4', `file:${o.outFile}`],
+    ...['-map', '0:v:0', '-c', 'copy', '-map_metadata', '-1'],
+    // FFmpeg's MP4 reader gives a packet no duration where an edit list places the track (a chunk's start),
+    // and the writer then gives the last frame an average one: its own is set again, from where the video
+    // ends. Frames in decoding order are in presentation order here (no B-frames with variable timing).
+    ...(o.last
+      ? ['-bsf:v', `setts=duration='if(gte(PTS,${o.last.pts}/TB-0.5),round(${o.last.end}/TB-PTS),DURATION)'`]
+      : []),
+    ...['-f', 'mp4', `file:${o.outFile}`],
   ];
   await run(args, o.ctx, 'FFmpeg could not join the chunks', [path.dirname(o.outFile)]);
   return o.outFile;
+}
+
+interface LastFrame {
+  /** Its time, and where it ends (the end of the video), in seconds. */
+  pts: number;
+  end: number;
+}
+
+/** A chunk file's last video frame, from its packets and the track's length (no decoding). */
+async function lastFrame(file: string, ctx: StageContext): Promise<LastFrame> {
+  const { stdout } = await runProcess(
+    ctx.tools.ffprobe,
+    [
+      ...['-v', 'error', '-protocol_whitelist', 'file', '-select_streams', 'v:0', '-of', 'json'],
+      ...['-show_entries', 'stream=start_time,duration:packet=pts_time', `file:${file}`],
+    ],
+    { logger: ctx.logger, signal: ctx.signal, timeoutMs: ctx.idleTimeoutMs, tempDir: ctx.tempDir },
+  ).catch((err: unknown) => {
+    throw processFailure(err, 'encode_failed', 'a chunk cannot be read', [path.dirname(file)]);
+  });
+  const parsed = JSON.parse(stdout) as {
+    streams?: { start_time?: string; duration?: string }[];
+    packets?: { pts_time?: string }[];
+  };
+  const times = (parsed.packets ?? []).map((p) => Number(p.pts_time)).filter(Number.isFinite);
+  const stream = parsed.streams?.[0];
+  const end = Number(stream?.start_time) + Number(stream?.duration);
+  if (times.length === 0 || !Number.isFinite(end))
+    throw new Error(`${path.basename(file)} has no video frame`);
+  const pts = times.reduce((a, b) => Math.max(a, b));
+  return { pts, end: Math.max(end, pts) };
 }
 
 /** The time of a file's first video frame (its first packet in decoding order is a keyframe). */
