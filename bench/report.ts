@@ -1,3 +1,4 @@
+import type { SplitBenchResult } from './split.js';
 import type { MachineInfo } from './machine.js';
 import type { RungQuality } from './quality.js';
 import { ratio, spread, type Spread } from './stats.js';
@@ -45,6 +46,8 @@ export interface BenchResults {
   rssLong?: RssLongResult[];
   /** The first-playable-manifest comparison on a longer input: seed, server and server-early. */
   early?: InputResult;
+  /** Split and stitch against one run (bench/split.ts). */
+  split?: SplitBenchResult;
   /** Parts of the run that failed, with the first line of the reason. */
   errors: string[];
 }

@@ -3,6 +3,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
+import { benchSplit, splitReport } from './split.js';
 import { probe } from '../src/pipeline/probe.js';
 import { buildCli } from './build.js';
 import { resolveInputs, generatedClip } from './inputs.js';
@@ -37,6 +38,8 @@ const usage = `npm run bench -- [options]
                       server, server-early with EARLY_MANIFEST=true) and the seed settings there (limit-seedcfg,
                       cli-seedcfg, server-seedcfg), where fixed costs weigh less: --runs each
   --no-early          skip that comparison (--quick skips it too)
+  --no-split          skip split and stitch (a 120 s 1080p input: one worker on one core unsplit, two workers on two
+                      cores split; --quick skips it too; alone: npx tsx bench/split.ts)
   --out DIR           where results go (default bench/results)`;
 
 const allVariants = [
@@ -111,6 +114,7 @@ async function main(): Promise<void> {
       'no-rss-long': { type: 'boolean' },
       'early-input': { type: 'string' },
       'no-early': { type: 'boolean' },
+      'no-split': { type: 'boolean' },
       out: { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
@@ -189,6 +193,11 @@ async function main(): Promise<void> {
         });
       }
     }
+    if (!quick && !values['no-split']) {
+      await attempt('split and stitch', async () => {
+        results.split = await benchSplit(cli, tmpRoot, { log });
+      });
+    }
     if (!quick && !values['no-rss-long']) {
       await attempt('long-input RSS', async () => {
         results.rssLong = await rssLong(cli, tmpRoot, live);
@@ -201,7 +210,9 @@ async function main(): Promise<void> {
   results.finishedAt = new Date().toISOString();
   results.loadAverageEnd = Math.round(os.loadavg()[0]! * 100) / 100;
   const stamp = startedAt.replace(/[:.]/g, '-');
-  const markdown = renderMarkdown(results);
+  const markdown =
+    renderMarkdown(results) +
+    (results.split ? `\n\n## Split and stitch\n\n${splitReport(results.split)}\n` : '');
   await writeFile(path.join(outDir, `bench-${stamp}.json`), JSON.stringify(results, null, 2));
   await writeFile(path.join(outDir, 'latest.json'), JSON.stringify(results, null, 2));
   await writeFile(path.join(outDir, `bench-${stamp}.md`), markdown);

@@ -37,6 +37,7 @@ export function toStatusDocument(task: TaskRecord): StatusDocument {
     updated_at: task.updatedAt,
     eta_seconds: task.status === 'processing' ? (task.etaSeconds ?? null) : null,
     next_run_at: task.status === 'queued' ? (task.nextRunAt ?? null) : null,
+    ...(task.chunks ? { chunks: task.chunks } : {}),
     playable:
       task.status === 'completed'
         ? !!(output?.manifest ?? output?.hls_master)

@@ -11,6 +11,7 @@ import { checkTools, toolNeedsFor } from '../pipeline/tools.js';
 import { configuredCodecs } from '../jobs/encode-settings.js';
 import type { TaskWorker } from '../queue/task-queue.js';
 import { createTaskProcessor } from '../jobs/process-task.js';
+import { createStepProcessor, removeChunkWork } from '../jobs/split-steps.js';
 
 export interface RunOptions {
   api: boolean;
@@ -69,10 +70,19 @@ export async function startService(
         }),
         {
           concurrency: config.workerConcurrency,
+          stepHandler: createStepProcessor({
+            config,
+            tools: services.tools,
+            input: services.input,
+            output: services.output,
+            logger,
+            metrics: services.metrics,
+          }),
           onSettled: (task) => {
             services.metrics.taskFinished(task);
             services.notifier.notify(task);
             if (task.status === 'completed') void settleCompleted(task, services);
+            void removeChunkWork(task, services);
           },
           onAbandoned: (task, earlierRuns) => void withdrawAbandoned(task, earlierRuns, services),
         },

@@ -94,6 +94,8 @@ export const settingNames = [
   'ENCRYPTION_KEYS_FILE',
   'ENCRYPTION_REQUIRED',
   'EARLY_MANIFEST',
+  'CHUNK_SECONDS',
+  'CHUNK_MIN_INPUT_SECONDS',
   'QC_MODE',
   'QC_QUALITY',
   'MIN_FREE_DISK_MB',
@@ -292,6 +294,10 @@ export function loadConfig(env: Env = process.env): Config {
     profiles: {},
     encryption: { required: bool('ENCRYPTION_REQUIRED', false) },
     earlyManifest: bool('EARLY_MANIFEST', false),
+    chunks: {
+      seconds: int('CHUNK_SECONDS', 60, 1, 3600),
+      minInputSeconds: int('CHUNK_MIN_INPUT_SECONDS', 300, 0, 1e7),
+    },
     qc: {
       mode: oneOf('QC_MODE', ['enforce', 'warn', 'off'] as const, 'enforce'),
       quality: bool('QC_QUALITY', false),

@@ -52,6 +52,8 @@ export interface TaskRecord {
    */
   nextRunAt?: string;
   output?: TaskOutput;
+  /** A split task's chunk jobs (issue 25): how many, and how many are done. */
+  chunks?: { total: number; done: number };
   cancelled?: boolean;
   attempts: number;
   createdAt: string;

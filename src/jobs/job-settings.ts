@@ -18,6 +18,11 @@ export interface JobSettings {
    * decode of the source: playable sooner, complete later).
    */
   earlyManifest: boolean;
+  /**
+   * Split and stitch: an input longer than `minInputSeconds` is encoded in chunks of about `seconds` (rounded
+   * to whole segments), each a job any worker takes; a request's `chunk_seconds` overrides both.
+   */
+  chunks: { seconds: number; minInputSeconds: number };
   /** Checks of every package before it is published: `enforce` fails the task, `warn` only records. */
   qc: { mode: 'enforce' | 'warn' | 'off'; quality: boolean };
   limits: InputLimits & { maxInputBytes: number; maxQueuedTasks: number; bodyLimitBytes: number };

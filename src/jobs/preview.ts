@@ -21,6 +21,7 @@ import type { TaskRequest } from '../domain/task.js';
 import type { Storage } from '../storage/storage.js';
 import { packagePrefixFor, resolveEncodeSettings } from './encode-settings.js';
 import { fetchInput } from './fetch-input.js';
+import { decideSplit, type SplitDecision } from './split-decision.js';
 import { fetchSidecars } from './storage-ends.js';
 import { prepareTextTracks, skippedSubtitleMessage } from '../pipeline/text-tracks.js';
 
@@ -106,6 +107,7 @@ export async function previewTask(
       plan,
       settings,
       measuredPixelRate: deps.measuredPixelRate,
+      split: decideSplit({ config: deps.config, request, media, plan }),
     });
   } finally {
     await rm(workDir, { recursive: true, force: true }).catch((err: unknown) =>
@@ -122,6 +124,7 @@ export function describePlan({
   plan,
   settings,
   measuredPixelRate,
+  split,
 }: {
   request: TaskRequest;
   /** Where the package would go. */
@@ -132,6 +135,8 @@ export function describePlan({
   settings: EncodeSettings;
   /** Output pixels encoded per second, by preset, when this process has measured it. */
   measuredPixelRate?: (preset: string) => number | undefined;
+  /** Whether the video would be encoded in chunks (absent: not split). */
+  split?: SplitDecision;
 }): PlanDocument {
   const v = media.video;
   const outputFps = plan.frameRateLimit ?? (v.frameRate > 0 ? v.frameRate : 30);
@@ -319,6 +324,12 @@ export function describePlan({
       output_bytes: Math.round(nominalMediaBytes(plan, media.duration) * 1.03),
       work_seconds: round(workSeconds, 1),
       basis: measured ? 'measured' : 'default',
+    },
+    split: {
+      chunks: split?.chunks.length ?? 0,
+      chunk_seconds: split?.chunkSeconds ?? 0,
+      spans: (split?.chunks ?? []).map((c) => ({ index: c.index, start: c.start, end: c.end })),
+      reason: split?.reason ?? 'encoded in one run',
     },
     warnings,
   };

@@ -6,15 +6,24 @@ import { TaskFailure } from '../domain/failures.js';
 import type { TaskOutput, TaskRecord } from '../domain/task.js';
 import type { ServiceMetrics } from '../metrics/metrics.js';
 import type { ConversionResult } from '../pipeline/convert.js';
-import { encodeWorkPixels, type EncodeSettings } from '../pipeline/plan.js';
+import { encodeWorkPixels, planEncode, type EncodeSettings } from '../pipeline/plan.js';
 import type { MediaTools } from '../pipeline/tools.js';
-import type { TaskHandler, TaskRunContext } from '../queue/task-queue.js';
+import { StepsQueued, type TaskHandler, type TaskRunContext } from '../queue/task-queue.js';
 import type { Storage } from '../storage/storage.js';
 import { adoptablePackage, removeCompletionRecord, writeCompletionRecord } from './completion-record.js';
 import { packagePrefixFor, resolveEncodeSettings, resolveRequestEncryption } from './encode-settings.js';
 import type { JobSettings } from './job-settings.js';
 import { PackagePublisher } from './publish.js';
-import { runConversion } from './run-conversion.js';
+import { runConversion, type Encoder, type InputSource } from './run-conversion.js';
+import { probePacketSeconds } from './probe-packets.js';
+import { decideSplit, splitSettings } from './split-decision.js';
+import { splitSteps, stitchEncoder, type SplitState } from './split-steps.js';
+import type { EncryptionSpec } from '../domain/encryption.js';
+import { checkLimits } from '../pipeline/convert.js';
+import { convertInChunks } from '../pipeline/chunks/convert-in-chunks.js';
+import { assertEveryStreamHasAKey } from '../pipeline/packager-encryption.js';
+import { probeSource, type ProbeResult } from '../pipeline/probe.js';
+import { assertComplete } from '../pipeline/truncation.js';
 import { storageDestination, storageInput } from './storage-ends.js';
 import { ownedWorkDirName } from './work-dirs.js';
 
@@ -56,6 +65,8 @@ export function createTaskProcessor(deps: TaskProcessorDeps): TaskHandler {
       log.info({ ms: Date.now() - started, prefix: output.prefix }, 'task completed');
       return output;
     } catch (err) {
+      // Split: the chunk jobs are queued and this run ends; the task goes on (see TaskSteps).
+      if (err instanceof StepsQueued) throw err;
       deps.metrics?.errors.inc({
         source: 'task',
         kind: err instanceof TaskFailure ? err.code : ctx.signal.aborted ? 'aborted' : 'internal',
@@ -183,11 +194,11 @@ async function runTask(
     log,
     signal: ctx.signal,
   });
+  const split = await prepareSplit(task, ctx, workDir, settings, encryption, deps, log);
   const { output, conversion } = await runConversion({
-    source: storageInput(deps.input, task.request.video_filename, {
-      ...config.limits,
-      subtitles: task.request.subtitles?.map((s) => s.filename),
-    }),
+    source: split.source,
+    probed: split.probed,
+    encode: split.encode,
     destination: storageDestination({
       storage: deps.output,
       settings: config.output,
@@ -203,10 +214,95 @@ async function runTask(
     signal: ctx.signal,
     encryption,
     onProgress: ({ stage, progress, etaSeconds, earlyOutput }) =>
-      ctx.reportProgress(stage, progress, { etaSeconds, ...(earlyOutput ? { earlyOutput } : {}) }),
+      ctx.reportProgress(stage, split.progress(progress), {
+        etaSeconds,
+        ...(earlyOutput ? { earlyOutput } : {}),
+      }),
   });
   if (deps.metrics) recordMetrics(deps.metrics, settings, conversion, output.timings ?? {});
   return output;
+}
+
+/** Where a split task's chunk jobs sit in its progress; its last run (the stitch) takes the rest. */
+const STEPS_SPAN = { stage: 'encode', from: 4, to: 90 } as const;
+
+interface SplitRun {
+  source: InputSource;
+  probed?: Promise<ProbeResult>;
+  /** The stitch of a split task's chunks, or convertInChunks where the queue runs no steps; else convert(). */
+  encode?: Encoder;
+  /** Maps the runner's 0..100 onto the task's. */
+  progress: (p: number) => number;
+}
+
+/**
+ * The first part of a run: a task whose chunk jobs are done is stitched; otherwise the input is fetched,
+ * probed and planned, and one long enough is split (its chunk jobs queued, and this run ends: StepsQueued).
+ */
+async function prepareSplit(
+  task: TaskRecord,
+  ctx: TaskRunContext,
+  workDir: string,
+  settings: EncodeSettings,
+  encryption: EncryptionSpec | undefined,
+  deps: TaskProcessorDeps,
+  log: Logger,
+): Promise<SplitRun> {
+  const { config } = deps;
+  const source = storageInput(deps.input, task.request.video_filename, {
+    ...config.limits,
+    subtitles: task.request.subtitles?.map((s) => s.filename),
+  });
+  const done = ctx.steps?.done;
+  if (done) {
+    const state = done.state as SplitState;
+    log.info({ chunks: state.chunks }, 'stitching the chunks of a split task');
+    return {
+      source,
+      probed: Promise.resolve({ media: state.media }),
+      encode: stitchEncoder({ state, outputs: done.outputs, storage: deps.output, encryption }),
+      progress: (p) => STEPS_SPAN.to + ((100 - STEPS_SPAN.to) * p) / 100,
+    };
+  }
+  ctx.reportProgress('fetch', 0);
+  const input = await source.resolve(workDir, ctx.signal);
+  const fetched: InputSource = { resolve: async () => input };
+  ctx.reportProgress('probe', 4);
+  const tempDir = path.join(workDir, 'tmp');
+  await mkdir(tempDir, { recursive: true });
+  const probe = await probeSource(input.path, {
+    ffprobe: deps.tools.ffprobe,
+    ffmpeg: deps.tools.ffmpeg,
+    logger: log,
+    signal: ctx.signal,
+    tempDir,
+    packetSeconds: probePacketSeconds(config),
+  });
+  const { media } = probe;
+  checkLimits(media, config.limits);
+  const plan = planEncode(media, settings);
+  const decision = decideSplit({ config, request: task.request, media, plan });
+  const whole: SplitRun = { source: fetched, probed: Promise.resolve(probe), progress: (p) => p };
+  if (decision.chunks.length === 0) return whole;
+  log.info({ chunks: decision.chunks.length, reason: decision.reason }, 'the input is split');
+  if (!ctx.steps) {
+    const { chunkSeconds } = splitSettings(config, task.request);
+    return {
+      ...whole,
+      encode: (path_, dir, stageCtx, options) =>
+        convertInChunks(path_, dir, stageCtx, { ...options, chunkSeconds, minInputSeconds: 0 }),
+    };
+  }
+  // What convert() refuses before encoding, refused before any chunk job runs.
+  await assertComplete(input.path, media.formatName);
+  if (encryption) {
+    assertEveryStreamHasAKey(encryption, [
+      ...plan.renditions,
+      ...(plan.audioTracks.length ? ['audio' as const] : []),
+    ]);
+  }
+  const state: SplitState = { media, plan, chunks: decision.chunks.length };
+  return ctx.steps.queue(splitSteps(media, plan, decision.chunks), state, STEPS_SPAN);
 }
 
 function recordMetrics(

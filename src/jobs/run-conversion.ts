@@ -12,6 +12,8 @@ import type {
   ThumbnailsOutput,
 } from '../domain/task.js';
 import { convert, type ConversionResult, type ConvertStage } from '../pipeline/convert.js';
+import type { ConvertOptions } from '../pipeline/convert.js';
+import type { StageContext } from '../pipeline/context.js';
 import type { PackageResult } from '../pipeline/package.js';
 import type { EncodePlan, EncodeSettings, Rendition } from '../pipeline/plan.js';
 import type { ProbeResult } from '../pipeline/probe.js';
@@ -86,7 +88,20 @@ export interface ConversionRun {
   probed?: Promise<ProbeResult>;
   /** Raw-key encryption of the package (resolved: keys included); the report lists its key IDs only. */
   encryption?: EncryptionSpec;
+  /**
+   * How the input becomes a package in the work directory: convert() (one run) unless given; a split task's
+   * last run joins its chunks here instead (see split-steps.ts). QC and publishing are the same either way.
+   */
+  encode?: Encoder;
 }
+
+/** convert()'s shape: the input's package in `workDir`, with its probe and plan. */
+export type Encoder = (
+  inputPath: string,
+  workDir: string,
+  ctx: StageContext,
+  options: ConvertOptions,
+) => Promise<ConversionResult>;
 
 export interface ConversionRunResult {
   /** The report: the status document's `output`, `timings`, `encode_speed` and `qc`. */
@@ -157,7 +172,7 @@ async function runSteps(run: ConversionRun, watch: DiskStallWatch): Promise<Conv
   // The check's look at the source needs only the plan: it runs while the encode does.
   let sourceSpans: Promise<SourceSpans> | undefined;
   try {
-    const result = await convert(input.path, workDir, stageCtx, {
+    const result = await (run.encode ?? convert)(input.path, workDir, stageCtx, {
       settings: run.settings,
       mediaDir: destination.mediaDir,
       limits: config.limits,

@@ -22,6 +22,7 @@ export class ServiceMetrics {
   readonly stageSeconds: Histogram<'stage'>;
   readonly encodeSpeed: Histogram;
   readonly callbackDeliveries: Counter<'outcome'>;
+  readonly chunkJobs: Counter<'kind' | 'outcome'>;
   readonly errors: Counter<'source' | 'kind'>;
   readonly httpSeconds: Histogram<'method' | 'route' | 'status_code'>;
   readonly eventStreams: Gauge;
@@ -87,6 +88,12 @@ export class ServiceMetrics {
       name: 'dvc_callback_deliveries_total',
       help: 'Completion callbacks by final outcome (delivered, or failed after all attempts).',
       labelNames: ['outcome'],
+      registers,
+    });
+    this.chunkJobs = new Counter({
+      name: 'dvc_chunk_jobs_total',
+      help: 'Chunk jobs of split tasks run by this process, by kind (video, audio) and outcome (completed, failed, stopped).',
+      labelNames: ['kind', 'outcome'],
       registers,
     });
     this.errors = new Counter({

@@ -60,9 +60,14 @@ export class ProcessError extends Error {
   }
 }
 
+/** URLs lose their query (a presigned URL's signature): for logs and error messages. */
+export function redactUrls(text: string): string {
+  return text.replace(/\b(https?:\/\/[^\s?'"]*)\?[^\s'"]*/gi, '$1?<redacted>');
+}
+
 /** Quotes an argument list the way `bash -x` shows it, for logs only: nothing is ever run through a shell. */
 export function formatCommand(command: string, args: readonly string[]): string {
-  return [command, ...args]
+  return [command, ...args.map(redactUrls)]
     .map((a) => (/^[\w@%+=:,./-]+$/.test(a) ? a : `'${a.replace(/'/g, `'\\''`)}'`))
     .join(' ');
 }
@@ -182,7 +187,15 @@ export async function runProcess(
         // Stopped for what it said: the signal is this process's, not the cause.
         const [exitCode, exitSignal] = stopReason === 'fatal' ? [null, null] : [code, sig];
         finish(
-          new ProcessError(`${name} ${what}`, stopReason, printable, exitCode, exitSignal, stderrTail, name),
+          new ProcessError(
+            `${name} ${what}`,
+            stopReason,
+            printable,
+            exitCode,
+            exitSignal,
+            redactUrls(stderrTail),
+            name,
+          ),
         );
       } else if (code === 0) {
         finish(undefined);
@@ -201,7 +214,7 @@ export async function runProcess(
                 '',
                 name,
               )
-            : new ProcessError(`${name} ${how}`, 'exit', printable, code, sig, stderrTail, name),
+            : new ProcessError(`${name} ${how}`, 'exit', printable, code, sig, redactUrls(stderrTail), name),
         );
       }
     });

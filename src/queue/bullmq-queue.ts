@@ -1,4 +1,12 @@
-import { Job, Queue, UnrecoverableError, WaitingError, Worker, type JobState } from 'bullmq';
+import {
+  Job,
+  Queue,
+  UnrecoverableError,
+  WaitingChildrenError,
+  WaitingError,
+  Worker,
+  type JobState,
+} from 'bullmq';
 import { Redis } from 'ioredis';
 import { createHash, randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
@@ -17,19 +25,23 @@ import {
 import type {
   CancelResult,
   ListQuery,
+  StepSpec,
+  StepsProgress,
   SubmitOptions,
   SubmitResult,
   TaskHandler,
   TaskQueue,
+  TaskSteps,
   TaskWorker,
   WorkerOptions,
 } from './task-queue.js';
-import { QueueFullError } from './task-queue.js';
+import { QueueFullError, StepsQueued } from './task-queue.js';
 import {
   cancelledFailure,
   classifyRunEnd,
   DEFAULT_RETRY_BACKOFF_MS,
   outOfRuns,
+  stepsProgress,
   throttledProgress,
   type AbortReason,
   type ProgressUpdate,
@@ -50,7 +62,16 @@ interface JobData {
   requestHash: string;
   /** Random per submit call: the call whose nonce is stored is the one that created the job. */
   nonce: string;
+  /** Set when the task queued its steps (children in the steps queue): what its last run gets back. */
+  split?: { state: unknown; progress: StepsProgress; names: string[]; at: number };
 }
+
+/** A step's job: a child of its task's job, in the steps queue. */
+interface StepJobData {
+  taskId: string;
+  step: StepSpec;
+}
+type StepJob = Job<StepJobData, unknown>;
 
 /** A job's progress: the policy's update, whose `at` gives `updatedAt`. */
 type ProgressData = ProgressUpdate;
@@ -69,6 +90,8 @@ type TaskJob = Job<JobData, TaskOutput>;
 
 const queueName = 'tasks';
 const jobName = 'convert';
+/** The steps of split tasks (chunks), children of their task's job. */
+const stepsQueueName = 'steps';
 const uuidPattern = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 
 /**
@@ -77,6 +100,8 @@ const uuidPattern = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{1
  */
 export class BullMqTaskQueue implements TaskQueue {
   private readonly queue: Queue<JobData, TaskOutput>;
+  /** Shared with this queue's workers, which add the steps of the tasks they split. */
+  readonly stepsQueue: Queue<StepJobData, unknown>;
   private readonly redis: Redis;
   private readonly base: string;
   private readonly workers = new Set<BullMqWorker>();
@@ -108,10 +133,65 @@ export class BullMqTaskQueue implements TaskQueue {
       },
     });
     this.queue.on('error', (err) => warn('queue error', err));
+    this.stepsQueue = new Queue<StepJobData, unknown>(stepsQueueName, {
+      connection: this.redis,
+      prefix: settings.prefix,
+      defaultJobOptions: {
+        attempts: settings.maxAttempts,
+        backoff: { type: 'exponential', delay: options.retryBackoffMs ?? DEFAULT_RETRY_BACKOFF_MS },
+        removeOnComplete: { age: settings.retentionSeconds },
+        removeOnFail: { age: settings.retentionSeconds },
+      },
+    });
+    this.stepsQueue.on('error', (err) => warn('queue error', err));
   }
 
   private key(name: 'index' | 'seq' | 'cancelled' | 'callbacks'): string {
     return `${this.base}:task-${name}`;
+  }
+
+  /** A split task's steps' progress: one field per step, 0..1 (1 once done). */
+  stepsKey(id: string): string {
+    return `${this.base}:task-steps:${id}`;
+  }
+
+  /** Records a step's progress (0..1) for its task's aggregate. */
+  async stepProgress(taskId: string, name: string, fraction: number): Promise<void> {
+    await this.redis
+      .multi()
+      .hset(this.stepsKey(taskId), name, String(fraction))
+      .expire(this.stepsKey(taskId), this.settings.retentionSeconds)
+      .exec();
+  }
+
+  /** Asks the running steps of a task to stop (it failed in another step). */
+  async stopSteps(taskId: string): Promise<void> {
+    await this.redis
+      .multi()
+      .hset(this.metaKey(taskId), 'stop', '1')
+      .expire(this.metaKey(taskId), this.settings.retentionSeconds)
+      .exec();
+  }
+
+  /** A split task's aggregate while its steps run, from their recorded progress. */
+  private async withSteps(
+    record: TaskRecord,
+    job: TaskJob,
+    state: JobState | 'unknown',
+  ): Promise<TaskRecord> {
+    const split = job.data.split;
+    if (!split || record.status !== 'processing') return record;
+    const fields = await this.redis.hgetall(this.stepsKey(record.id));
+    const fractions = split.names.map((n) => Number(fields[n] ?? 0));
+    const agg = stepsProgress(split.progress, fractions, split.at);
+    if (state !== 'waiting-children') return { ...record, chunks: agg.chunks };
+    return {
+      ...record,
+      stage: agg.stage,
+      progress: agg.progress,
+      etaSeconds: agg.etaSeconds,
+      chunks: agg.chunks,
+    };
   }
 
   private metaKey(id: string): string {
@@ -175,7 +255,8 @@ export class BullMqTaskQueue implements TaskQueue {
     ]);
     const job = state === 'unknown' ? undefined : ((await Job.fromId(this.queue, id)) as TaskJob | undefined);
     if (!job) return meta.record ? withCallback(JSON.parse(meta.record) as TaskRecord, meta) : undefined;
-    return toRecord(job, state, meta, this.settings.maxAttempts, await this.nextRun(id, state));
+    const record = toRecord(job, state, meta, this.settings.maxAttempts, await this.nextRun(id, state));
+    return this.withSteps(record, job, state);
   }
 
   /** When a queued-again task runs next: a retry when its backoff ends; a lapsed lock within one lease. */
@@ -273,8 +354,9 @@ export class BullMqTaskQueue implements TaskQueue {
     );
     const cancelled = await this.redis.zcard(this.key('cancelled'));
     return {
-      queued: (c.waiting ?? 0) + (c.prioritized ?? 0) + (c.delayed ?? 0) + (c['waiting-children'] ?? 0),
-      processing: c.active ?? 0,
+      queued: (c.waiting ?? 0) + (c.prioritized ?? 0) + (c.delayed ?? 0),
+      // A split task waits for its steps (chunks) as BullMQ's waiting-children: it is being processed.
+      processing: (c.active ?? 0) + (c['waiting-children'] ?? 0),
       completed: c.completed ?? 0,
       failed: (c.failed ?? 0) + cancelled,
     };
@@ -399,17 +481,22 @@ export class BullMqTaskQueue implements TaskQueue {
    * Which of these tasks have a cancellation request, or were cancelled while queued (a job of theirs that a
    * worker holds is a stray: see `submit` and `cancel`).
    */
-  async cancelRequested(ids: string[]): Promise<Set<string>> {
+  async cancelRequested(ids: string[], withStop = false): Promise<Set<string>> {
     if (ids.length === 0) return new Set();
     const pipeline = this.redis.pipeline();
-    for (const id of ids) pipeline.hmget(this.metaKey(id), 'cancel', 'record');
+    for (const id of ids) pipeline.hmget(this.metaKey(id), 'cancel', 'record', 'stop');
     const results = (await pipeline.exec()) ?? [];
     return new Set(
       ids.filter((_, i) => {
-        const [cancel, record] = (results[i]?.[1] ?? []) as (string | null)[];
-        return cancel === '1' || !!record;
+        const [cancel, record, stop] = (results[i]?.[1] ?? []) as (string | null)[];
+        return cancel === '1' || !!record || (withStop && stop === '1');
       }),
     );
+  }
+
+  /** A task's job, for the steps of a split task. */
+  async taskJob(id: string): Promise<Job<JobData, TaskOutput> | undefined> {
+    return (await Job.fromId(this.queue, id)) as Job<JobData, TaskOutput> | undefined;
   }
 
   startWorker(handler: TaskHandler, options: WorkerOptions): TaskWorker {
@@ -431,7 +518,7 @@ export class BullMqTaskQueue implements TaskQueue {
   close(): Promise<void> {
     this.closing ??= (async () => {
       await Promise.allSettled([...this.workers].map((w) => w.close(0)));
-      const results = await Promise.allSettled([this.queue.close()]);
+      const results = await Promise.allSettled([this.queue.close(), this.stepsQueue.close()]);
       this.redis.disconnect();
       const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
       if (failed) throw failed.reason;
@@ -468,7 +555,14 @@ const HANDBACK_TIMEOUT_MS = 10_000;
 class BullMqWorker {
   private readonly connection: Redis;
   private readonly worker: Worker<JobData, TaskOutput>;
+  /** Takes the steps (chunks) of split tasks, when the owner gave a step handler. */
+  private readonly stepWorker?: Worker<StepJobData, unknown>;
+  private readonly stepConnection?: Redis;
+  /** WORKER_CONCURRENCY shared by tasks and steps. */
+  private readonly slots: Slots;
   private readonly running = new Set<string>();
+  /** Steps running here: step job id → task id. */
+  private readonly runningSteps = new Map<string, string>();
   private readonly settling = new Set<Promise<void>>();
   private readonly cancelTimer: NodeJS.Timeout;
   private readonly log: Logger;
@@ -502,6 +596,30 @@ class BullMqWorker {
       },
     );
     this.worker.on('error', (err) => warn('worker error', err));
+    this.slots = new Slots(options.concurrency);
+    if (options.stepHandler) {
+      this.stepConnection = new Redis(settings.url, { maxRetriesPerRequest: null });
+      this.stepConnection.on('error', (err) => warn('redis connection error', err));
+      this.stepWorker = new Worker<StepJobData, unknown>(
+        stepsQueueName,
+        (job, token, signal) => this.processStep(job, token, signal),
+        {
+          connection: this.stepConnection,
+          prefix: settings.prefix,
+          concurrency: options.concurrency,
+          lockDuration: settings.leaseMs,
+          stalledInterval: settings.leaseMs,
+          maxStalledCount: settings.maxAttempts - 1,
+        },
+      );
+      this.stepWorker.on('error', (err) => warn('worker error', err));
+      this.stepWorker.on('stalled', (jobId) =>
+        this.log.warn({ step: jobId }, 'step stalled (its worker stopped); queued again'),
+      );
+      this.stepWorker.on('lockRenewalFailed', (jobIds) => {
+        for (const id of jobIds) this.stepWorker?.cancelJob(id, 'lease_lost');
+      });
+    }
     this.worker.on('completed', (job) => this.settled(job.id!));
     this.worker.on('failed', (job, err) => {
       if (!job) return;
@@ -534,6 +652,8 @@ class BullMqWorker {
     try {
       if (this.handingBack) this.worker.cancelJob(id, 'shutdown');
       if ((await this.owner.cancelRequested([id])).has(id)) {
+        // A split task's chunk jobs not yet begun go; those running stop (they read the same request).
+        if (job.data.split) await job.removeUnprocessedChildren().catch(() => undefined);
         this.abandoned(job, runs);
         throw new TaskFailure(cancelledFailure.code, cancelledFailure.message);
       }
@@ -547,21 +667,46 @@ class BullMqWorker {
         this.abandoned(job, runs);
         throw new UnrecoverableError(JSON.stringify(failure));
       }
+      // The last run of a split task: a step that failed for good fails the task with its reason.
+      if (job.data.split) {
+        const failed = Object.values(await job.getFailedChildrenValues());
+        if (failed.length) {
+          await job.removeUnprocessedChildren().catch(() => undefined);
+          await this.owner.stopSteps(id);
+          const failure = decodeFailure(failed[0]);
+          log.warn({ code: failure.code }, 'task failed in a step');
+          throw new UnrecoverableError(JSON.stringify(failure));
+        }
+      }
       log.info({ attempt, starts: job.attemptsStarted }, 'task started');
-      progress.write({ stage: 'starting', progress: 0, at: Date.now() });
+      if (!job.data.split) progress.write({ stage: 'starting', progress: 0, at: Date.now() });
       const task = toRecord(job, 'active', {}, this.owner.settings.maxAttempts);
+      const release = await this.slots.acquire();
       try {
-        signal?.throwIfAborted();
-        return await this.handler(task, {
-          signal: signal ?? new AbortController().signal,
-          attempt,
-          reportProgress: progress.report,
-        });
+        for (;;) {
+          signal?.throwIfAborted();
+          try {
+            return await this.handler(task, {
+              signal: signal ?? new AbortController().signal,
+              attempt,
+              reportProgress: progress.report,
+              steps: await this.stepsOf(job, token),
+            });
+          } catch (err) {
+            // Every step was done before the job could wait for them (a run after a lost one): stitch now.
+            if (!(err instanceof StepsAlreadyDone)) throw err;
+          }
+        }
       } finally {
+        release();
         await progress.flush();
       }
     } catch (err) {
       if (err instanceof UnrecoverableError) throw err;
+      if (err instanceof StepsQueued) {
+        log.info({ steps: err.count }, 'task split: its steps are queued');
+        throw new WaitingChildrenError();
+      }
       const end = classifyRunEnd({
         err,
         abortReason: signal?.aborted ? (signal.reason as AbortReason) : undefined,
@@ -591,6 +736,111 @@ class BullMqWorker {
     }
   }
 
+  /** The TaskSteps of a run of `job`: its steps are children of the job, in the steps queue. */
+  private async stepsOf(job: TaskJob, token: string | undefined): Promise<TaskSteps> {
+    const id = job.id!;
+    const split = job.data.split;
+    let done: TaskSteps['done'];
+    if (split) {
+      const counts = await job.getDependenciesCount({ processed: true, unprocessed: true });
+      if (!counts.unprocessed && (counts.processed ?? 0) >= split.names.length) {
+        const values = await job.getChildrenValues();
+        const outputs: Record<string, unknown> = {};
+        for (const [key, value] of Object.entries(values)) {
+          const name = key.slice(key.lastIndexOf(':') + 1).slice(stepJobPrefix(id).length);
+          outputs[name] = value;
+        }
+        done = { state: split.state, outputs };
+      }
+    }
+    return {
+      done,
+      queue: async (steps: StepSpec[], state: unknown, progress: StepsProgress) => {
+        if (!token) throw new Error('a job without a lock token cannot wait for steps');
+        const names = steps.map((st) => st.name);
+        // Stored first: a run lost after the children are added finds them on its next run.
+        await job.updateData({ ...job.data, split: { state, progress, names, at: Date.now() } });
+        const parent = { id, queue: job.queueQualifiedName };
+        // The same job ids on a run again: BullMQ keeps the children it has.
+        await this.owner.stepsQueue.addBulk(
+          steps.map((st) => ({
+            name: 'step',
+            data: { taskId: id, step: st },
+            opts: { jobId: `${stepJobPrefix(id)}${st.name}`, parent, continueParentOnFailure: true },
+          })),
+        );
+        if (await job.moveToWaitingChildren(token)) throw new StepsQueued(steps.length);
+        throw new StepsAlreadyDone();
+      },
+    };
+  }
+
+  private async processStep(job: StepJob, token: string | undefined, signal?: AbortSignal): Promise<unknown> {
+    const { taskId, step } = job.data;
+    const log = this.log.child({ taskId, step: step.name });
+    const attempt = countedRuns(job) + 1;
+    this.runningSteps.set(job.id!, taskId);
+    const release = await this.slots.acquire();
+    try {
+      if (this.handingBack) this.stepWorker?.cancelJob(job.id!, 'shutdown');
+      if ((await this.owner.cancelRequested([taskId], true)).has(taskId)) {
+        throw new UnrecoverableError(JSON.stringify(cancelledFailure));
+      }
+      if (attempt > this.owner.settings.maxAttempts) {
+        throw new UnrecoverableError(
+          JSON.stringify({
+            code: 'worker_lost',
+            message: `its ${step.name} ran ${attempt - 1} times without finishing; giving up`,
+          }),
+        );
+      }
+      const taskJob = await this.owner.taskJob(taskId);
+      if (!taskJob) throw new UnrecoverableError(JSON.stringify(cancelledFailure));
+      const task = toRecord(taskJob, 'active', {}, this.owner.settings.maxAttempts);
+      let last = 0;
+      const output = await this.options.stepHandler!(task, step, {
+        signal: signal ?? new AbortController().signal,
+        attempt,
+        reportProgress: (f) => {
+          const now = Date.now();
+          if (now - last < 500) return;
+          last = now;
+          this.owner
+            .stepProgress(taskId, step.name, Math.max(0, Math.min(0.999, f)))
+            .catch((err: unknown) => log.warn({ err }, 'could not record progress'));
+        },
+      });
+      await this.owner
+        .stepProgress(taskId, step.name, 1)
+        .catch((err: unknown) => log.warn({ err }, 'could not record progress'));
+      return output ?? null;
+    } catch (err) {
+      if (err instanceof UnrecoverableError) throw err;
+      const end = classifyRunEnd({
+        err,
+        abortReason: signal?.aborted ? (signal.reason as AbortReason) : undefined,
+        attempt,
+        maxAttempts: this.owner.settings.maxAttempts,
+        retryBackoffMs: this.owner.options.retryBackoffMs ?? DEFAULT_RETRY_BACKOFF_MS,
+      });
+      if (end.kind === 'hand_back') {
+        if (end.reason === 'shutdown' && token) {
+          await job
+            .moveToWait(token)
+            .catch((e: unknown) => log.warn({ err: e }, 'could not hand the step back'));
+        }
+        log.info({ reason: end.reason }, 'step handed back');
+        throw new WaitingError();
+      }
+      const message = JSON.stringify({ code: end.failure.code, message: end.failure.message });
+      if (end.kind === 'retry') log.warn({ code: end.failure.code }, 'step will be retried');
+      throw end.kind === 'fail' ? new UnrecoverableError(message) : new Error(message);
+    } finally {
+      release();
+      this.runningSteps.delete(job.id!);
+    }
+  }
+
   /** A task ended here without its handler running, after `earlierRuns` runs: see `WorkerOptions.onAbandoned`. */
   private abandoned(job: TaskJob, earlierRuns: number): void {
     if (earlierRuns < 1 || !this.options.onAbandoned) return;
@@ -602,12 +852,28 @@ class BullMqWorker {
   }
 
   private pollCancellations(): void {
+    this.pollStepCancellations();
     if (this.running.size === 0) return;
     this.owner.cancelRequested([...this.running]).then(
       (ids) => {
         for (const id of ids) {
           if (this.worker.cancelJob(id, 'cancelled'))
             this.log.info({ taskId: id }, 'stopping task: cancelled');
+        }
+      },
+      (err: unknown) => this.log.warn({ err }, 'could not read cancellation requests'),
+    );
+  }
+
+  /** Steps whose task was cancelled, or failed in another step, stop. */
+  private pollStepCancellations(): void {
+    if (this.runningSteps.size === 0 || !this.stepWorker) return;
+    const steps = [...this.runningSteps];
+    this.owner.cancelRequested([...new Set(steps.map(([, t]) => t))], true).then(
+      (ids) => {
+        for (const [jobId, taskId] of steps) {
+          if (ids.has(taskId) && this.stepWorker?.cancelJob(jobId, 'cancelled'))
+            this.log.info({ taskId, step: jobId }, 'stopping step: its task was cancelled or failed');
         }
       },
       (err: unknown) => this.log.warn({ err }, 'could not read cancellation requests'),
@@ -632,18 +898,52 @@ class BullMqWorker {
   close(graceMs = 0): Promise<void> {
     this.closing ??= (async () => {
       // BullMQ's close stops fetching jobs and waits for the running ones.
-      const closed = this.worker.close().catch((err: unknown) => this.log.error({ err }, 'worker close'));
+      const closed = Promise.all([
+        this.worker.close().catch((err: unknown) => this.log.error({ err }, 'worker close')),
+        this.stepWorker?.close().catch((err: unknown) => this.log.error({ err }, 'worker close')),
+      ]);
       await waitAtMost(closed, graceMs);
       this.handingBack = true;
       this.worker.cancelAllJobs('shutdown');
+      this.stepWorker?.cancelAllJobs('shutdown');
       // Handing the cancelled jobs back goes through Redis: when it is away, BullMQ waits for it forever. The
       // jobs it could not hand back are found stalled by another worker once their lock lapses.
       await waitAtMost(closed, HANDBACK_TIMEOUT_MS);
       clearInterval(this.cancelTimer);
       await waitAtMost(Promise.allSettled([...this.settling]), HANDBACK_TIMEOUT_MS);
       this.connection.disconnect();
+      this.stepConnection?.disconnect();
     })();
     return this.closing;
+  }
+}
+
+/** Thrown by TaskSteps.queue when every step had completed already: the handler runs again at once. */
+class StepsAlreadyDone extends Error {}
+
+/** The step jobs of task `id` are named `<id>.s-<step name>` (BullMQ job ids hold no `:`). */
+function stepJobPrefix(id: string): string {
+  return `${id}.s-`;
+}
+
+/** A counting semaphore: a worker's concurrency, shared by its tasks and its steps. */
+class Slots {
+  private free: number;
+  private readonly waiting: (() => void)[] = [];
+  constructor(size: number) {
+    this.free = size;
+  }
+  async acquire(): Promise<() => void> {
+    if (this.free > 0) this.free--;
+    else await new Promise<void>((resolve) => this.waiting.push(resolve));
+    let released = false;
+    return () => {
+      if (released) return;
+      released = true;
+      const next = this.waiting.shift();
+      if (next) next();
+      else this.free++;
+    };
   }
 }
 
@@ -678,13 +978,14 @@ function idFromKey(key: string): string {
  * Runs that count against the attempts, as the SQLite queue counts them: runs that finished or failed, and
  * runs lost with their worker (stalled); a run handed back at shutdown is not one.
  */
-function countedRuns(job: TaskJob): number {
+function countedRuns(job: Pick<Job, 'attemptsMade' | 'stalledCounter'>): number {
   return job.attemptsMade + (job.stalledCounter ?? 0);
 }
 
 function statusOf(state: JobState | 'unknown'): TaskStatus {
   switch (state) {
     case 'active':
+    case 'waiting-children':
       return 'processing';
     case 'completed':
       return 'completed';

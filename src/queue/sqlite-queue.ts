@@ -19,19 +19,23 @@ import {
 import type {
   CancelResult,
   ListQuery,
+  StepSpec,
+  StepsProgress,
   SubmitOptions,
   SubmitResult,
   TaskHandler,
   TaskQueue,
+  TaskSteps,
   TaskWorker,
   WorkerOptions,
 } from './task-queue.js';
-import { QueueFullError } from './task-queue.js';
+import { QueueFullError, StepsQueued } from './task-queue.js';
 import {
   cancelledFailure,
   classifyRunEnd,
   DEFAULT_RETRY_BACKOFF_MS,
   outOfRuns,
+  stepsProgress,
   throttledProgress,
   type AbortReason,
   type ProgressUpdate,
@@ -71,9 +75,54 @@ interface Row {
   lease_owner: string | null;
   lease_expires: number | null;
   callback: string | null;
+  /** A split task's steps (StepsState), from when it queued them until it ends. */
+  steps: string | null;
   created_at: string;
   updated_at: string;
 }
+
+/** What a task that queued steps keeps in its row. */
+interface StepsState {
+  state: unknown;
+  progress: StepsProgress;
+  /** When the steps were queued (ms). */
+  at: number;
+}
+
+interface StepRow {
+  task_id: string;
+  name: string;
+  seq: number;
+  data: string;
+  status: 'queued' | 'processing' | 'completed';
+  progress: number;
+  output: string | null;
+  attempts: number;
+  run_after: number;
+  lease_owner: string | null;
+  lease_expires: number | null;
+}
+
+/**
+ * The steps of split tasks (TaskSteps), claimed with a lease as tasks are. A task waiting for its steps is
+ * `processing` with no lease owner; when its last step completes it becomes claimable again (lease_expires 0).
+ */
+const stepsSchema = `
+CREATE TABLE IF NOT EXISTS steps (
+  task_id TEXT NOT NULL,
+  name TEXT NOT NULL,
+  seq INTEGER NOT NULL,
+  data TEXT NOT NULL,
+  status TEXT NOT NULL DEFAULT 'queued',
+  progress REAL NOT NULL DEFAULT 0,
+  output TEXT,
+  attempts INTEGER NOT NULL DEFAULT 0,
+  run_after INTEGER NOT NULL DEFAULT 0,
+  lease_owner TEXT,
+  lease_expires INTEGER,
+  PRIMARY KEY (task_id, name)
+);
+`;
 
 const schema = `
 CREATE TABLE IF NOT EXISTS tasks (
@@ -194,6 +243,8 @@ export class SqliteTaskQueue implements TaskQueue {
     );
     if (!columns.has('eta_seconds')) this.db.exec('ALTER TABLE tasks ADD COLUMN eta_seconds REAL');
     if (!columns.has('early_output')) this.db.exec('ALTER TABLE tasks ADD COLUMN early_output TEXT');
+    if (!columns.has('steps')) this.db.exec('ALTER TABLE tasks ADD COLUMN steps TEXT');
+    this.db.exec(stepsSchema);
     // The pending callbacks a worker looks for every minute, without reading every finished task.
     this.db.exec(
       "CREATE INDEX IF NOT EXISTS tasks_pending_callbacks ON tasks (seq) WHERE json_extract(callback, '$.status') = 'pending'",
@@ -247,7 +298,30 @@ export class SqliteTaskQueue implements TaskQueue {
 
   async get(id: string): Promise<TaskRecord | undefined> {
     const row = this.sql.prepare('SELECT * FROM tasks WHERE id = ?').get(id) as Row | undefined;
-    return row && toRecord(row);
+    return row && this.withSteps(toRecord(row), row);
+  }
+
+  /** A split task's record while its steps run: their progress, aggregated. */
+  private withSteps(task: TaskRecord, row: Row): TaskRecord {
+    if (!row.steps || row.status !== 'processing') return task;
+    const { progress, at } = JSON.parse(row.steps) as StepsState;
+    const fractions = (
+      this.sql.prepare('SELECT status, progress FROM steps WHERE task_id = ?').all(row.id) as {
+        status: string;
+        progress: number;
+      }[]
+    ).map((r) => (r.status === 'completed' ? 1 : r.progress));
+    const agg = stepsProgress(progress, fractions, at);
+    // Once its steps are done the task's own run (the stitch) reports its progress.
+    if (row.lease_owner !== null || agg.chunks.done === agg.chunks.total)
+      return { ...task, chunks: agg.chunks };
+    return {
+      ...task,
+      stage: agg.stage,
+      progress: agg.progress,
+      etaSeconds: agg.etaSeconds,
+      chunks: agg.chunks,
+    };
   }
 
   async list(query: ListQuery): Promise<{ tasks: TaskRecord[]; nextCursor?: string }> {
@@ -297,9 +371,10 @@ export class SqliteTaskQueue implements TaskQueue {
         .prepare(
           `UPDATE tasks SET status = 'failed', cancelled = 1, error_code = 'cancelled', error_message = 'cancelled',
              stage = 'cancelled', lease_owner = NULL, lease_expires = NULL, updated_at = ?
-           WHERE id = ? AND (status = 'queued' OR (status = 'processing' AND lease_expires < ?))`,
+           WHERE id = ? AND (status = 'queued' OR (status = 'processing' AND (lease_expires < ? OR lease_owner IS NULL)))`,
         )
         .run(now, id, Date.now());
+      if (ended.changes === 1) this.sql.prepare('DELETE FROM steps WHERE task_id = ?').run(id);
       this.sql
         .prepare(
           `UPDATE tasks SET cancel_requested = 1, updated_at = ? WHERE id = ? AND status = 'processing'`,
@@ -367,9 +442,14 @@ interface Running {
   done: Promise<void>;
 }
 
+/** Step progress is written at most this often. */
+const PROGRESS_WRITE_MS = 500;
+
 class SqliteWorker {
   private readonly owner = `${hostname()}:${process.pid}:${randomUUID().slice(0, 8)}`;
   private readonly running = new Map<string, Running>();
+  /** Steps running here, by `<task id>/<step name>`. */
+  private readonly runningSteps = new Map<string, Running & { step: StepRow }>();
   private closing = false;
   private pollTimer?: NodeJS.Timeout;
   private leaseTimer?: NodeJS.Timeout;
@@ -378,7 +458,10 @@ class SqliteWorker {
   private readonly sql: StatementCache;
   private readonly onSubmitted = () => this.guarded('claim tasks', () => this.pump());
   private readonly onCancel = (id: string) =>
-    this.guarded('check a cancel', () => this.checkCancellation(id));
+    this.guarded('check a cancel', () => {
+      this.checkCancellation(id);
+      this.checkStepsCancellation(id);
+    });
 
   constructor(
     private readonly queue: SqliteTaskQueue,
@@ -421,7 +504,13 @@ class SqliteWorker {
 
   /** Claims tasks while there are free slots. */
   private pump(): void {
-    while (!this.closing && this.running.size < this.options.concurrency) {
+    while (!this.closing && this.running.size + this.runningSteps.size < this.options.concurrency) {
+      // The steps of a task already begun go before tasks not yet begun.
+      const step = this.options.stepHandler ? this.claimStep() : undefined;
+      if (step) {
+        this.runStep(step);
+        continue;
+      }
       const task = this.claim();
       if (!task) return;
       this.run(task);
@@ -473,8 +562,13 @@ class SqliteWorker {
             signal: controller.signal,
             attempt: task.attempts,
             reportProgress,
+            steps: this.stepsOf(task),
           });
         } catch (err) {
+          if (err instanceof StepsQueued) {
+            this.log.info({ taskId: task.id, steps: err.count }, 'task split: its steps are queued');
+            return;
+          }
           this.guarded('record a failed run', () => this.fail(entry, err));
           return;
         }
@@ -501,6 +595,203 @@ class SqliteWorker {
     })();
   }
 
+  /** The TaskSteps of a run: `done` when the task's steps have all completed. */
+  private stepsOf(task: TaskRecord): TaskSteps {
+    const row = this.sql.prepare('SELECT steps FROM tasks WHERE id = ?').get(task.id) as
+      { steps: string | null } | undefined;
+    let done: TaskSteps['done'];
+    if (row?.steps) {
+      const steps = this.sql
+        .prepare('SELECT name, status, output FROM steps WHERE task_id = ? ORDER BY seq')
+        .all(task.id) as Pick<StepRow, 'name' | 'status' | 'output'>[];
+      if (steps.length && steps.every((st) => st.status === 'completed')) {
+        done = {
+          state: (JSON.parse(row.steps) as StepsState).state,
+          outputs: Object.fromEntries(steps.map((st) => [st.name, JSON.parse(st.output ?? 'null')])),
+        };
+      }
+    }
+    return {
+      done,
+      queue: async (steps: StepSpec[], state: unknown, progress: StepsProgress) => {
+        const now = Date.now();
+        const queued = this.db.transaction(() => {
+          const insert = this.sql.prepare(
+            'INSERT OR IGNORE INTO steps (task_id, name, seq, data) VALUES (?, ?, ?, ?)',
+          );
+          steps.forEach((st, i) => insert.run(task.id, st.name, i, JSON.stringify(st.data ?? null)));
+          // This run does not count as an attempt: the task's next run (the stitch) is its first full one.
+          return this.sql
+            .prepare(
+              `UPDATE tasks SET steps = ?, stage = ?, progress = ?, eta_seconds = NULL, lease_owner = NULL,
+                 lease_expires = NULL, attempts = attempts - 1, updated_at = ?
+               WHERE id = ? AND lease_owner = ? AND status = 'processing'`,
+            )
+            .run(
+              JSON.stringify({ state, progress, at: now } satisfies StepsState),
+              progress.stage,
+              progress.from,
+              new Date(now).toISOString(),
+              task.id,
+              this.owner,
+            ).changes;
+        })();
+        if (queued !== 1) throw new Error('lease_lost');
+        this.releaseIfStepsDone(task.id);
+        this.events.emit('submitted');
+        throw new StepsQueued(steps.length);
+      },
+    };
+  }
+
+  /** A task whose steps have all completed becomes claimable again, for its last run. */
+  private releaseIfStepsDone(taskId: string): void {
+    const res = this.sql
+      .prepare(
+        `UPDATE tasks SET lease_expires = 0, updated_at = ?
+         WHERE id = ? AND status = 'processing' AND lease_owner IS NULL AND steps IS NOT NULL
+           AND NOT EXISTS (SELECT 1 FROM steps WHERE task_id = ? AND status <> 'completed')`,
+      )
+      .run(new Date().toISOString(), taskId, taskId);
+    if (res.changes === 1) this.events.emit('submitted');
+  }
+
+  private claimStep(): StepRow | undefined {
+    const now = Date.now();
+    const step = this.sql
+      .prepare(
+        `UPDATE steps SET status = 'processing', progress = 0, attempts = attempts + 1, lease_owner = ?,
+           lease_expires = ?
+         WHERE rowid = (SELECT s.rowid FROM steps s JOIN tasks t ON t.id = s.task_id
+                        WHERE t.status = 'processing' AND t.cancel_requested = 0
+                          AND ((s.status = 'queued' AND s.run_after <= ?) OR (s.status = 'processing' AND s.lease_expires < ?))
+                        ORDER BY t.seq, s.seq LIMIT 1)
+         RETURNING *`,
+      )
+      .get(this.owner, now + this.queue.options.leaseMs, now, now) as StepRow | undefined;
+    if (!step) return undefined;
+    if (step.attempts > this.queue.options.maxAttempts) {
+      this.failTaskOfStep(step, {
+        code: 'worker_lost',
+        message: `its ${step.name} ran ${step.attempts - 1} times without finishing; giving up`,
+      });
+      return this.claimStep();
+    }
+    if (step.attempts > 1)
+      this.log.warn({ taskId: step.task_id, step: step.name, attempt: step.attempts }, 'step claimed again');
+    return step;
+  }
+
+  private runStep(step: StepRow): void {
+    const key = `${step.task_id}/${step.name}`;
+    const controller = new AbortController();
+    const row = this.sql.prepare('SELECT * FROM tasks WHERE id = ?').get(step.task_id) as Row;
+    const task = toRecord(row);
+    const entry: Running & { step: StepRow } = { task, step, controller, done: Promise.resolve() };
+    this.runningSteps.set(key, entry);
+    let lastWrite = 0;
+    const reportProgress = (f: number) => {
+      const now = Date.now();
+      if (now - lastWrite < PROGRESS_WRITE_MS) return;
+      lastWrite = now;
+      this.guarded('record progress', () => {
+        this.sql
+          .prepare('UPDATE steps SET progress = ? WHERE task_id = ? AND name = ? AND lease_owner = ?')
+          .run(Math.max(0, Math.min(0.999, f)), step.task_id, step.name, this.owner);
+      });
+    };
+    const spec: StepSpec = { name: step.name, data: JSON.parse(step.data) };
+    entry.done = (async () => {
+      try {
+        let output: unknown;
+        try {
+          output = await this.options.stepHandler!(task, spec, {
+            signal: controller.signal,
+            attempt: step.attempts,
+            reportProgress,
+          });
+        } catch (err) {
+          this.guarded('record a failed step', () => this.failStep(entry, err));
+          return;
+        }
+        this.guarded('record a completed step', () => {
+          const res = this.sql
+            .prepare(
+              `UPDATE steps SET status = 'completed', progress = 1, output = ?, lease_owner = NULL, lease_expires = NULL
+               WHERE task_id = ? AND name = ? AND lease_owner = ?`,
+            )
+            .run(JSON.stringify(output ?? null), step.task_id, step.name, this.owner);
+          if (res.changes === 1) this.releaseIfStepsDone(step.task_id);
+        });
+      } finally {
+        this.runningSteps.delete(key);
+        setImmediate(() => this.guarded('claim tasks', () => this.pump()));
+      }
+    })();
+  }
+
+  private failStep(entry: Running & { step: StepRow }, err: unknown): void {
+    const { step } = entry;
+    const end = classifyRunEnd({
+      err,
+      abortReason: entry.abortReason,
+      attempt: step.attempts,
+      maxAttempts: this.queue.options.maxAttempts,
+      retryBackoffMs: this.queue.options.retryBackoffMs ?? DEFAULT_RETRY_BACKOFF_MS,
+    });
+    const log = this.log.child({ taskId: step.task_id, step: step.name });
+    if (end.kind === 'hand_back') {
+      if (end.reason === 'shutdown') {
+        this.sql
+          .prepare(
+            `UPDATE steps SET status = 'queued', attempts = attempts - 1, lease_owner = NULL, lease_expires = NULL
+             WHERE task_id = ? AND name = ? AND lease_owner = ?`,
+          )
+          .run(step.task_id, step.name, this.owner);
+      }
+      log.info({ reason: end.reason }, 'step handed back');
+      return;
+    }
+    if (end.kind === 'retry') {
+      this.sql
+        .prepare(
+          `UPDATE steps SET status = 'queued', run_after = ?, lease_owner = NULL, lease_expires = NULL
+           WHERE task_id = ? AND name = ? AND lease_owner = ?`,
+        )
+        .run(Date.now() + end.delayMs, step.task_id, step.name, this.owner);
+      log.warn({ code: end.failure.code, retryInMs: end.delayMs }, 'step will be retried');
+      return;
+    }
+    if (end.failure.code === 'internal') log.error({ err }, 'step failed with an unexpected error');
+    this.failTaskOfStep(step, { code: end.failure.code, message: end.failure.message });
+  }
+
+  /** A step that failed for good fails its task, with its reason; the task's other steps stop. */
+  private failTaskOfStep(step: StepRow, error: { code: FailureCode; message: string }): void {
+    const cancelled = error.code === 'cancelled';
+    const res = this.db.transaction(() => {
+      const r = this.sql
+        .prepare(
+          `UPDATE tasks SET status = 'failed', stage = ?, error_code = ?, error_message = ?, cancelled = ?, steps = NULL,
+             lease_owner = NULL, lease_expires = NULL, updated_at = ? WHERE id = ? AND status = 'processing'`,
+        )
+        .run(
+          cancelled ? 'cancelled' : 'failed',
+          error.code,
+          error.message,
+          cancelled ? 1 : 0,
+          new Date().toISOString(),
+          step.task_id,
+        );
+      this.sql.prepare('DELETE FROM steps WHERE task_id = ?').run(step.task_id);
+      return r.changes;
+    })();
+    if (res === 1) {
+      this.log.warn({ taskId: step.task_id, step: step.name, code: error.code }, 'task failed in a step');
+      this.settled(step.task_id);
+    }
+  }
+
   private writeProgress(task: TaskRecord, update: ProgressUpdate): void {
     this.sql
       .prepare(
@@ -523,10 +814,11 @@ class SqliteWorker {
     const res = this.sql
       .prepare(
         `UPDATE tasks SET status = 'completed', stage = 'done', progress = 100, output = ?, error_code = NULL,
-           error_message = NULL, lease_owner = NULL, lease_expires = NULL, updated_at = ?
+           error_message = NULL, steps = NULL, lease_owner = NULL, lease_expires = NULL, updated_at = ?
          WHERE id = ? AND lease_owner = ?`,
       )
       .run(JSON.stringify(output), new Date().toISOString(), task.id, this.owner);
+    if (res.changes === 1) this.sql.prepare('DELETE FROM steps WHERE task_id = ?').run(task.id);
     return res.changes === 1;
   }
 
@@ -578,7 +870,7 @@ class SqliteWorker {
   private finish(task: TaskRecord, error: { code: FailureCode; message: string }, cancelled = false): void {
     const res = this.sql
       .prepare(
-        `UPDATE tasks SET status = 'failed', stage = ?, error_code = ?, error_message = ?, cancelled = ?,
+        `UPDATE tasks SET status = 'failed', stage = ?, error_code = ?, error_message = ?, cancelled = ?, steps = NULL,
            lease_owner = NULL, lease_expires = NULL, updated_at = ? WHERE id = ? AND lease_owner = ?`,
       )
       .run(
@@ -590,7 +882,10 @@ class SqliteWorker {
         task.id,
         this.owner,
       );
-    if (res.changes === 1) this.settled(task.id);
+    if (res.changes === 1) {
+      this.sql.prepare('DELETE FROM steps WHERE task_id = ?').run(task.id);
+      this.settled(task.id);
+    }
   }
 
   /** A task ended here without running, after `earlierRuns` runs: see `WorkerOptions.onAbandoned`. */
@@ -627,6 +922,22 @@ class SqliteWorker {
       if (!row) this.abort(entry, 'lease_lost');
       else if (row.cancel_requested) this.abort(entry, 'cancelled');
     }
+    for (const entry of this.runningSteps.values()) {
+      const { task_id: taskId, name } = entry.step;
+      const renewed = this.sql
+        .prepare(`UPDATE steps SET lease_expires = ? WHERE task_id = ? AND name = ? AND lease_owner = ?`)
+        .run(expires, taskId, name, this.owner).changes;
+      if (!renewed) {
+        // Gone with its task (cancelled, or failed in another step), or taken by another worker.
+        const task = this.sql.prepare('SELECT status FROM tasks WHERE id = ?').get(taskId) as
+          { status: string } | undefined;
+        this.abort(entry, task?.status === 'processing' ? 'lease_lost' : 'cancelled');
+        continue;
+      }
+      const task = this.sql.prepare('SELECT status, cancel_requested FROM tasks WHERE id = ?').get(taskId) as
+        { status: string; cancel_requested: number } | undefined;
+      if (!task || task.status !== 'processing' || task.cancel_requested) this.abort(entry, 'cancelled');
+    }
   }
 
   private checkCancellation(id: string): void {
@@ -635,6 +946,16 @@ class SqliteWorker {
     const row = this.sql.prepare('SELECT cancel_requested FROM tasks WHERE id = ?').get(id) as
       { cancel_requested: number } | undefined;
     if (row?.cancel_requested) this.abort(entry, 'cancelled');
+  }
+
+  /** A cancel ends a task waiting for its steps at once: the steps running here stop. */
+  private checkStepsCancellation(id: string): void {
+    for (const entry of this.runningSteps.values()) {
+      if (entry.step.task_id !== id) continue;
+      const task = this.sql.prepare('SELECT status, cancel_requested FROM tasks WHERE id = ?').get(id) as
+        { status: string; cancel_requested: number } | undefined;
+      if (!task || task.status !== 'processing' || task.cancel_requested) this.abort(entry, 'cancelled');
+    }
   }
 
   private abort(entry: Running, reason: AbortReason): void {
@@ -650,9 +971,10 @@ class SqliteWorker {
       clearInterval(this.pollTimer);
       this.events.off('submitted', this.onSubmitted);
       this.events.off('cancel', this.onCancel);
-      const all = () => Promise.allSettled([...this.running.values()].map((r) => r.done));
-      if (this.running.size && graceMs > 0) await waitAtMost(all(), graceMs);
-      for (const entry of this.running.values()) this.abort(entry, 'shutdown');
+      const entries = () => [...this.running.values(), ...this.runningSteps.values()];
+      const all = () => Promise.allSettled(entries().map((r) => r.done));
+      if (entries().length && graceMs > 0) await waitAtMost(all(), graceMs);
+      for (const entry of entries()) this.abort(entry, 'shutdown');
       await all();
       clearInterval(this.leaseTimer);
     })();
@@ -665,7 +987,13 @@ class SqliteWorker {
  * again (`requeued`), due since its lease lapsed: the next free worker claims it.
  */
 function toRecord(row: Row): TaskRecord {
-  if (row.status === 'processing' && row.lease_expires !== null && row.lease_expires < Date.now()) {
+  // A task whose steps are done waits for its last run with no owner: not lapsed.
+  if (
+    row.status === 'processing' &&
+    row.lease_owner !== null &&
+    row.lease_expires !== null &&
+    row.lease_expires < Date.now()
+  ) {
     return {
       ...toRecord({ ...row, status: 'queued', stage: 'requeued', progress: 0 }),
       nextRunAt: new Date(Math.max(row.lease_expires, row.run_after)).toISOString(),

@@ -109,7 +109,59 @@ export interface TaskRunContext {
    * throttles writes. A backend that keeps `details.etaSeconds` shows it as `eta_seconds` while processing.
    */
   reportProgress(stage: string, progress: number, details?: ProgressDetails): void;
+  /** Split and stitch: parts of this task run as jobs of their own (see TaskSteps); absent where unsupported. */
+  steps?: TaskSteps;
 }
+
+/** A part of a task that any worker may run (a chunk of a split encode), by the worker's `stepHandler`. */
+export interface StepSpec {
+  /** Unique within its task: letters, digits and `-`. */
+  name: string;
+  /** JSON, as the step handler gets it. */
+  data: unknown;
+}
+
+/** Where a task's steps sit in its progress while they run: the status shows their mean from `from` to `to`. */
+export interface StepsProgress {
+  stage: string;
+  from: number;
+  to: number;
+}
+
+/**
+ * The steps of a task (BullMQ: children of its job; SQLite: rows beside it). A run queues them and ends; once
+ * every step succeeded the task's handler runs again, with `done`. A step that fails for good fails the task
+ * with its reason; cancelling the task stops its steps.
+ */
+export interface TaskSteps {
+  /** On the run that resumes the task after its steps: the `state` given with them, and their outputs by name. */
+  readonly done?: { state: unknown; outputs: Record<string, unknown> };
+  /**
+   * Queues `steps` and ends this run: the promise rejects with StepsQueued, which the handler lets through
+   * (the run is then neither failed nor retried). `state` (JSON) comes back in `done`.
+   */
+  queue(steps: StepSpec[], state: unknown, progress: StepsProgress): Promise<never>;
+}
+
+/** Thrown through a task's handler when it queued its steps: the run ends here, the task goes on. */
+export class StepsQueued extends Error {
+  override name = 'StepsQueued';
+  constructor(readonly count: number) {
+    super(`${count} steps queued`);
+  }
+}
+
+/** What a step's run gets. */
+export interface StepRunContext {
+  signal: AbortSignal;
+  /** 1 for the step's first run. */
+  attempt: number;
+  /** 0..1 of the step done; cheap to call often. */
+  reportProgress(fraction: number): void;
+}
+
+/** Runs one step of `task`; resolves with its output (JSON), or rejects as a task's handler does. */
+export type StepHandler = (task: TaskRecord, step: StepSpec, ctx: StepRunContext) => Promise<unknown>;
 
 export interface ProgressDetails {
   etaSeconds?: number;
@@ -122,6 +174,8 @@ export type TaskHandler = (task: TaskRecord, ctx: TaskRunContext) => Promise<Tas
 
 export interface WorkerOptions {
   concurrency: number;
+  /** Runs the steps tasks queue (TaskSteps); a worker without one takes no steps. */
+  stepHandler?: StepHandler;
   /** Called once per task by the worker that settled it, after its final status is stored. */
   onSettled?: (task: TaskRecord) => void;
   /**

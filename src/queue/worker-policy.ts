@@ -93,3 +93,23 @@ export const cancelledFailure = { code: 'cancelled', message: 'cancelled' } as c
   code: FailureCode;
   message: string;
 };
+
+/** A task's progress while its steps run, from each step's 0..1 (done steps count 1). */
+export function stepsProgress(
+  span: { stage: string; from: number; to: number },
+  fractions: number[],
+  startedAt: number,
+  now = Date.now(),
+): { stage: string; progress: number; etaSeconds?: number; chunks: { total: number; done: number } } {
+  const total = fractions.length;
+  const mean = total ? fractions.reduce((a, f) => a + Math.max(0, Math.min(1, f)), 0) / total : 0;
+  const elapsed = (now - startedAt) / 1000;
+  // The steps' own pace; what follows them (the stitch) is short beside them.
+  const etaSeconds = mean > 0.02 && elapsed > 0 ? Math.round((elapsed * (1 - mean)) / mean) : undefined;
+  return {
+    stage: span.stage,
+    progress: Math.round((span.from + (span.to - span.from) * mean) * 10) / 10,
+    ...(etaSeconds === undefined ? {} : { etaSeconds }),
+    chunks: { total, done: fractions.filter((f) => f >= 1).length },
+  };
+}

@@ -306,6 +306,18 @@ export class S3Storage implements Storage {
     }
   }
 
+  async createDownloadUrl(key: string, expiresInSeconds: number): Promise<string> {
+    assertSafeKey(key, 'key');
+    try {
+      // The service's own endpoint (not S3_PUBLIC_ENDPOINT): workers read it.
+      return await getSignedUrl(this.client, new GetObjectCommand({ Bucket: this.bucket, Key: key }), {
+        expiresIn: expiresInSeconds,
+      });
+    } catch (err) {
+      throw this.fail(err);
+    }
+  }
+
   async close(): Promise<void> {
     this.client.destroy();
     if (this.presignClient !== this.client) this.presignClient.destroy();

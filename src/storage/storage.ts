@@ -30,6 +30,11 @@ export interface Storage {
   check(): Promise<void>;
   /** A URL a client can PUT a new object to, when the backend supports presigning. */
   createUploadUrl?(key: string, contentType: string, expiresInSeconds: number): Promise<string>;
+  /**
+   * A URL that reads the object (byte ranges included) for `expiresInSeconds`, when the backend presigns: a
+   * split task's chunk jobs give it to FFmpeg, which reads only the ranges it needs.
+   */
+  createDownloadUrl?(key: string, expiresInSeconds: number): Promise<string>;
   close(): Promise<void>;
 }
 

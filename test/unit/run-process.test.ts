@@ -5,9 +5,20 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { describe, test } from 'node:test';
 import { promisify } from 'node:util';
-import { ProcessError, runProcess } from '../../src/process/run-process.js';
+import { formatCommand, ProcessError, runProcess } from '../../src/process/run-process.js';
 
 describe('runProcess', () => {
+  test("a presigned URL's query (its signature) shows in neither the command logged nor stderr", async () => {
+    const url = 'http://127.0.0.1:1/in/a.mp4?X-Amz-Credential=AK%2Fx&X-Amz-Signature=deadbeef';
+    assert.equal(formatCommand('ffmpeg', ['-i', url]), "ffmpeg -i 'http://127.0.0.1:1/in/a.mp4?<redacted>'");
+    const err = await runProcess('sh', ['-c', `echo "${url}: Server returned 403" >&2; exit 1`]).then(
+      () => assert.fail('exit 1 rejects'),
+      (e: unknown) => e as ProcessError,
+    );
+    assert.ok(!err.stderrTail.includes('deadbeef') && !err.command.includes('deadbeef'), err.stderrTail);
+    assert.match(err.stderrTail, /a\.mp4\?<redacted> Server returned 403/);
+  });
+
   test('stdout beyond 16 MB stops the program with an error instead of cutting the output short', async () => {
     const err = await runProcess('sh', ['-c', "head -c 20000000 /dev/zero | tr '\\0' 'x'; echo"]).catch(
       (e: unknown) => e,

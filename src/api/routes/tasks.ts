@@ -1,3 +1,4 @@
+import { removeChunkWork } from '../../jobs/split-steps.js';
 import { Type } from '@sinclair/typebox';
 import { withdrawAbandoned } from '../../jobs/process-task.js';
 import type { FastifyPluginAsync } from 'fastify';
@@ -103,6 +104,8 @@ export const taskRoutes: FastifyPluginAsync<{ services: Services }> = async (unt
       // Queued again after runs that died (a crashed worker's task, requeued): what they published goes.
       const earlierRuns = cancelled.task.attempts;
       if (earlierRuns > 0) void withdrawAbandoned(cancelled.task, earlierRuns, services);
+      // A split task cancelled while its chunk jobs ran: what they stored goes.
+      void removeChunkWork(cancelled.task, services);
     }
     return render(cancelled?.task ?? before);
   };

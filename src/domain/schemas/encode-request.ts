@@ -118,6 +118,16 @@ export const encodeOptionProperties = {
         'codec this FFmpeg cannot encode is refused with 400.',
     }),
   ),
+  chunk_seconds: Type.Optional(
+    Type.Integer({
+      minimum: 0,
+      maximum: 3600,
+      description:
+        'Split and stitch: encode the video in chunks of about this many seconds (rounded to whole segments), ' +
+        'each a job any worker takes, when the input is longer than one chunk; 0 never splits. Default: ' +
+        'chunks of CHUNK_SECONDS for inputs longer than CHUNK_MIN_INPUT_SECONDS.',
+    }),
+  ),
   output_prefix: Type.Optional(
     Type.String({
       minLength: 1,

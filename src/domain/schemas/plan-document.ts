@@ -151,6 +151,27 @@ export const PlanDocumentSchema = Type.Object({
         'measured: from the encoding speed of earlier tasks in this process; default: a rough built-in figure.',
     }),
   }),
+  split: Type.Object(
+    {
+      chunks: Type.Integer({ description: 'Chunk jobs for the video (0: encoded in one run).' }),
+      chunk_seconds: Type.Number({
+        description: 'Seconds per chunk asked for (CHUNK_SECONDS or chunk_seconds; 0: never split).',
+      }),
+      spans: Type.Array(
+        Type.Object({
+          index: Type.Integer(),
+          start: Type.Number({ description: 'Seconds.' }),
+          end: Type.Number({ description: 'Seconds; the last chunk reads to the end of the input.' }),
+        }),
+      ),
+      reason: Type.String({ description: 'Why the input is, or is not, split.' }),
+    },
+    {
+      description:
+        'Split and stitch: whether the video would be encoded in chunks, each a job any worker takes, then ' +
+        'joined (inputs longer than CHUNK_MIN_INPUT_SECONDS, or than chunk_seconds when given).',
+    },
+  ),
   warnings: Type.Array(PlanWarningSchema),
 });
 

@@ -196,6 +196,19 @@ export const StatusDocumentSchema = Type.Object({
         'task is due to run again; a free worker takes it then. Null otherwise.',
     }),
   ),
+  chunks: Type.Optional(
+    Type.Object(
+      {
+        total: Type.Integer({ description: 'Chunk jobs of the task: its video chunks and its audio.' }),
+        done: Type.Integer(),
+      },
+      {
+        description:
+          'Present when the task is split (chunk_seconds, CHUNK_MIN_INPUT_SECONDS): its chunk jobs, each run by ' +
+          'any worker, and how many are done; progress, stage and eta_seconds aggregate them meanwhile.',
+      },
+    ),
+  ),
   playable: Type.Boolean({
     description:
       'Whether the manifest at the output location plays: once completed, and while processing when ' +
