@@ -32,10 +32,8 @@ export interface EncodeJob {
 }
 
 /**
- * Encodes every rendition, the audio and the poster in one FFmpeg run into `outputs` (fragmented MP4, so the
- * stream outputs may be pipes read by the packager as they are written). Returns whether a poster was made: it
- * is not when the poster window held no video frame (a video stream shorter than the audio), and the caller
- * makes one another way.
+ * Encodes every rendition, the audio and the poster in one FFmpeg run into `outputs` (fragmented MP4, so
+ * pipes work); no poster when its window held no video frame, and the caller makes one another way.
  */
 export async function encode(job: EncodeJob): Promise<{ poster: boolean }> {
   const { inputPath, media, plan, outputs, ctx, onProgress } = job;
