@@ -11,10 +11,8 @@ import { sourceSpans, spansFrom, WHOLE_SOURCE_SECONDS, type SourceSpans } from '
 export type { SourceSpans };
 
 /**
- * What the check needs to know of the source, which depends only on the input and its plan: the job layer
- * starts it as soon as the plan is known, so it runs while the encode does. A source short enough to be read
- * whole is read from the packets the pipeline's probe listed (`PROBED_PACKET_SECONDS`), when it did: no
- * second ffprobe run competing with the encode.
+ * What the check needs of the source, started once the plan is known so it runs during the encode; a short
+ * source is read from the probe's packets (`PROBED_PACKET_SECONDS`), not by a second ffprobe.
  */
 export async function readSourceSpans(source: SourceToRead): Promise<SourceSpans> {
   const { media, plan, inputPath, ctx, probedPackets } = source;
