@@ -27,7 +27,7 @@ export interface SourceSpans {
   audioStreams?: Record<number, StreamSpan>;
   /**
    * Where the encode's output starts on the source's timeline: the earliest sample shown of any stream
-   * (FFmpeg repeats the first frame until the video starts, so the packaged video lasts from here to its end).
+   * (FFmpeg repeats the first frame until the video starts, so the packaged video runs from here to its end).
    */
   start: number;
 }
