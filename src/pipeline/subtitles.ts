@@ -112,8 +112,8 @@ export function toWebVtt(cues: Cue[]): string {
 }
 
 /**
- * Writes an SRT or WebVTT file as WebVTT clipped to `duration` into `out`, returning the cue count; a file that
- * is not subtitles is `invalid_subtitles` naming it (`name`) and why.
+ * Writes an SRT or WebVTT file as WebVTT clipped to `duration` into `out`, returning the cue count; a file
+ * that is not subtitles is `invalid_subtitles` naming it (`name`) and why.
  */
 export async function normaliseSubtitles(
   file: string,
