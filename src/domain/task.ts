@@ -11,7 +11,7 @@ import type {
   Timings,
 } from './schemas/status-document.js';
 
-export { taskStatuses, type TaskStatus } from './schemas/status-document.js';
+export { taskStatuses, type TaskStatus } from './schemas/names.js';
 export type { SubtitleRequest, TaskRequest } from './schemas/encode-request.js';
 export type {
   AudioTrackOutput,

@@ -31,9 +31,8 @@ export function contentTypeFor(key: string): string {
 }
 
 /**
- * Segments, init segments and thumbnail sheets: never replaced once published (a new package gets a media
- * directory of its own), so they may be cached as immutable. Manifests, playlists, the thumbnail track and the
- * poster (top-level) are replaced in place.
+ * Segments, init segments and thumbnail sheets, cacheable as immutable: a new package gets a media directory
+ * of its own, and only top-level files (manifests, playlists, thumbnail track, poster) are replaced in place.
  */
 export function isImmutableMedia(key: string): boolean {
   // Keys may carry the output prefix: a sheet or a WebVTT segment is known by its directory, not by a slash

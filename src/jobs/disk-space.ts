@@ -25,9 +25,8 @@ export async function ensureFreeSpace(dir: string, needed: number): Promise<void
 export const WORK_MARGIN_BYTES = 16 * 1024 * 1024;
 
 /**
- * The most a run of `plan` writes for these renditions and audio: each rung's VBV bound (its peak rate for the
- * whole length and a full buffer: a short clip may reach twice its bitrate), every audio track at its rate, and a
- * twentieth for the containers, manifests and playlists.
+ * The most a run of `plan` writes: each rung's VBV bound (peak rate throughout plus a full buffer, as a short
+ * clip may reach twice its bitrate), every audio track, and a twentieth for containers and manifests.
  */
 export function mediaBytesBound(
   plan: EncodePlan,

@@ -18,10 +18,8 @@ import {
 } from '../storage/keys.js';
 
 /**
- * The encoder settings of one request: the service's settings, then the named profile (`profile`, or `ladder`
- * when it is a name), then the request's own `ladder`, `segment_duration`, `formats`, `thumbnails` and `video_codecs`. An unknown profile, or
- * two names, is a TaskFailure('invalid_input'), so the API can refuse it before queueing and a worker never
- * guesses.
+ * One request's encoder settings: the service's, then the named profile, then the request's own fields. An
+ * unknown profile or two names is `invalid_input`, so the API refuses it before queueing.
  */
 export function resolveEncodeSettings(config: JobSettings, request: TaskRequest): EncodeSettings {
   const settings: EncodeSettings = { ...config.encode };
@@ -110,9 +108,8 @@ export function packagePrefixFor(config: JobSettings, request: TaskRequest): str
 }
 
 /**
- * The encryption of one request, keys resolved (its own, or ENCRYPTION_KEYS_FILE's when it names none), or
- * undefined for a clear package. Refused (TaskFailure 'invalid_input', naming the field, never a value): no
- * key to be had, `cenc` with HLS, and no `encryption` at all with ENCRYPTION_REQUIRED.
+ * A request's encryption with its keys (its own, else ENCRYPTION_KEYS_FILE's), or undefined; `invalid_input`
+ * naming the field, never a value, for no key, `cenc` with HLS, or none with ENCRYPTION_REQUIRED.
  */
 export function resolveRequestEncryption(
   config: Pick<JobSettings, 'encryption'>,

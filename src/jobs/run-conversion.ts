@@ -190,7 +190,13 @@ async function runSteps(run: ConversionRun, watch: DiskStallWatch): Promise<Conv
         });
         await ensureFreeSpace(workDir, needed);
         if (qcOn) {
-          sourceSpans = readSourceSpans(media, plan, input.path, stageCtx, packets);
+          sourceSpans = readSourceSpans({
+            media,
+            plan,
+            inputPath: input.path,
+            ctx: stageCtx,
+            probedPackets: packets,
+          });
           // Awaited by the check; a conversion that fails first must not leave it unhandled.
           sourceSpans.catch(() => undefined);
         }
@@ -221,7 +227,11 @@ async function runSteps(run: ConversionRun, watch: DiskStallWatch): Promise<Conv
       report('qc', at('qc', 0));
       // Measuring quality decodes the package: encrypted, that would need the key on FFmpeg's command line.
       if (config.qc.quality && run.encryption) log.info('QC_QUALITY skipped: the package is encrypted');
-      qc = await checkConversion(result, input.path, workDir, stageCtx, {
+      qc = await checkConversion({
+        result,
+        inputPath: input.path,
+        workDir,
+        ctx: stageCtx,
         quality: config.qc.quality && !run.encryption,
         sourceSpans,
       });

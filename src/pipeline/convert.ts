@@ -225,8 +225,7 @@ export function splitLowest(plan: Pick<EncodePlan, 'renditions'>): {
 
 /**
  * The first run's share of the encoding time when the lowest rung goes first: each run decodes the whole
- * source, which costs about as much as encoding the full ladder, and the first encodes the lowest rung only
- * (in every codec, each weighted by its CPU per pixel).
+ * source (about a full ladder's encode), the first encodes the lowest rung only, weighted by codec CPU.
  */
 function earlyRunShare(plan: EncodePlan): number {
   // Per frame: the frame rate is the same for both runs.

@@ -78,9 +78,14 @@ export async function encodeAndPackage(options: EncodeAndPackageOptions): Promis
   };
 
   if (options.keepStreams) {
-    const made = await encode(inputPath, media, encodePlan, outputs, ctx, (f) =>
-      options.onProgress?.('encode', f),
-    );
+    const made = await encode({
+      inputPath,
+      media,
+      plan: encodePlan,
+      outputs,
+      ctx,
+      onProgress: (f) => options.onProgress?.('encode', f),
+    });
     options.onProgress?.('package', 0);
     const pkg = await packageStreams(toPackage, plan, pkgDir, ctx, {
       mediaDir: options.mediaDir,
@@ -109,9 +114,14 @@ export async function encodeAndPackage(options: EncodeAndPackageOptions): Promis
   packaging.catch(() => {
     partnerTimer = setTimeout(() => both.abort(), PARTNER_EXIT_GRACE_MS);
   });
-  const encoding = encode(inputPath, media, encodePlan, outputs, pairCtx, (f) =>
-    options.onProgress?.('encode', f),
-  ).then(
+  const encoding = encode({
+    inputPath,
+    media,
+    plan: encodePlan,
+    outputs,
+    ctx: pairCtx,
+    onProgress: (f) => options.onProgress?.('encode', f),
+  }).then(
     (result) => {
       options.onProgress?.('package', 0);
       // The packager has everything once FFmpeg has closed its pipes: it has a watchdog period to finish.

@@ -21,20 +21,22 @@ export function encodeOutputsIn(dir: string, plan: EncodePlan): EncodeOutputs {
   };
 }
 
+/** What `encode` runs: the plan's streams from `inputPath` into `outputs`. */
+export interface EncodeJob {
+  inputPath: string;
+  media: MediaInfo;
+  plan: EncodePlan;
+  outputs: EncodeOutputs;
+  ctx: StageContext;
+  onProgress: StageProgress;
+}
+
 /**
- * Encodes every rendition, the audio and the poster in one FFmpeg run into `outputs` (fragmented MP4, so the
- * stream outputs may be pipes read by the packager as they are written). Returns whether a poster was made: it
- * is not when the poster window held no video frame (a video stream shorter than the audio), and the caller
- * makes one another way.
+ * Encodes every rendition, the audio and the poster in one FFmpeg run into `outputs` (fragmented MP4, so
+ * pipes work); no poster when its window held no video frame, and the caller makes one another way.
  */
-export async function encode(
-  inputPath: string,
-  media: MediaInfo,
-  plan: EncodePlan,
-  outputs: EncodeOutputs,
-  ctx: StageContext,
-  onProgress: StageProgress,
-): Promise<{ poster: boolean }> {
+export async function encode(job: EncodeJob): Promise<{ poster: boolean }> {
+  const { inputPath, media, plan, outputs, ctx, onProgress } = job;
   const args = buildEncodeArgs(inputPath, media, plan, outputs);
   try {
     await runProcess(ctx.tools.ffmpeg, args, {

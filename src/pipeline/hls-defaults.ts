@@ -3,9 +3,8 @@ import path from 'node:path';
 import { attribute, resolveUri } from '../manifests/hls.js';
 
 /**
- * Makes exactly one audio rendition of the master playlist `DEFAULT=YES`: the one whose playlist is
- * `defaultPlaylist` (a key of the package), every other `DEFAULT=NO`. Shaka Packager sets the attribute only
- * by `--default_language`, which cannot single out one of two tracks in the same language.
+ * Makes `defaultPlaylist`'s audio rendition the master's one `DEFAULT=YES`: Shaka Packager sets it only by
+ * `--default_language`, which cannot single out one of two tracks in the same language.
  */
 export async function markHlsDefaultAudio(
   pkgDir: string,

@@ -5,9 +5,8 @@ export const UNDETERMINED = 'und';
 const TAG = /^[A-Za-z]{2,3}(?:-[A-Za-z0-9]{1,8})*$/;
 
 /**
- * A BCP 47 tag for a container's or a request's language tag: ISO 639-2 codes become their two-letter form
- * where one exists (`fra` and `fre` → `fr`, `ger` → `de`: CLDR's aliases, through Intl), anything that is not
- * a language tag becomes `und`. Tags end up in manifests and packager arguments, so nothing else passes.
+ * A BCP 47 tag (`fra`/`fre` → `fr` by CLDR's aliases through Intl; not a language: `und`), since tags end up
+ * in manifests and packager arguments and nothing else may pass.
  */
 export function toBcp47(tag: string | undefined): string {
   const trimmed = tag?.trim();

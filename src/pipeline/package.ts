@@ -61,9 +61,8 @@ export interface PackageOptions {
    */
   streaming?: boolean;
   /**
-   * A directory of the package that holds every rendition's segments and playlist (the manifests and the
-   * poster stay at the top): a service publishes each task's media under a name of its own, so a new package
-   * at the same place never overwrites segments that players and caches hold (see PackagePublisher).
+   * The package's directory for the renditions' segments and playlists (manifests and poster stay on top),
+   * so a new package there never overwrites segments players and caches hold (see PackagePublisher).
    */
   mediaDir?: string;
   /** Raw-key encryption of every stream; the keys go to the packager in a private file. */
@@ -71,9 +70,8 @@ export interface PackageOptions {
 }
 
 /**
- * Packages the encoded streams with Shaka Packager: fMP4 (CMAF) segments shared by a static DASH manifest
- * with SegmentTemplate and, when asked, HLS playlists pointing at the same segments. The inputs may be
- * regular files or pipes that an encode is writing.
+ * Packages the encoded streams (files, or pipes an encode is writing) with Shaka Packager: CMAF segments
+ * shared by a static DASH manifest with SegmentTemplate and, when asked, HLS playlists.
  */
 export async function packageStreams(
   encoded: PackageInputs,
@@ -121,16 +119,14 @@ export async function packageStreams(
   }
   const args = [
     ...descriptors,
-    // Shaka's threaded I/O keeps a 32 MiB cache per file by default: with three or more streams that was
-    // 250–340 MB of memory and a quarter of a second of CPU (page faults) per job, for local files and pipes
-    // that need none of it. 1 MiB keeps reading and writing off the muxer threads (BENCHMARKS.md).
+    // Shaka's default 32 MiB cache per file cost hundreds of MB and page faults for files and pipes that
+    // need none; 1 MiB keeps I/O off the muxer threads (BENCHMARKS.md).
     '--io_cache_size',
     String(PACKAGER_IO_CACHE_BYTES),
     '--segment_duration',
     String(plan.segmentDuration),
-    // Its temporary files (manifests are written to one, then renamed into place) on the package's disk: a
-    // rename from /tmp into a WORK_DIR on another file system fails (EXDEV). TMPDIR says so for the HLS
-    // playlists, which the flag does not cover.
+    // Its temporary manifests on the package's disk: a rename from /tmp into a WORK_DIR on another file
+    // system fails (EXDEV). TMPDIR does it for the HLS playlists, which the flag does not cover.
     '--temp_dir',
     ctx.tempDir,
     // Segments are cut only at keyframes, which the encoder placed on the segment grid already.
@@ -182,9 +178,8 @@ export async function packageStreams(
 }
 
 /**
- * One audio track's stream descriptor. Its roles are set here rather than with `--default_language`, which
- * marks every track of that language (an audio description in the same language too) and none when the
- * source states no language: exactly one track is `main`, and HLS's DEFAULT=YES follows (markHlsDefaultAudio).
+ * One audio track's descriptor, roles set here so exactly one track is `main` (`--default_language` marks
+ * every track of a language, description too, and none without one); HLS's DEFAULT=YES follows.
  */
 function audioDescriptor(
   track: AudioPlan,
@@ -217,9 +212,8 @@ function audioDescriptor(
 }
 
 /**
- * A text track's stream descriptors: for DASH WebVTT in fMP4 (`wvtt`), which every DASH player reads; for HLS
- * WebVTT segments, which is what HLS players read (hls.js and Safari take no `wvtt` in fMP4). The same file
- * feeds both: the packager reads it once per descriptor, `dash_only`/`hls_only` keep each out of the other.
+ * A text track's descriptors from one file: fMP4 `wvtt` for DASH (every DASH player reads it), WebVTT
+ * segments for HLS (hls.js and Safari take no `wvtt`), kept apart by `dash_only`/`hls_only`.
  */
 function textDescriptors(
   track: TextTrackPlan,

@@ -104,15 +104,13 @@ export interface EncodePlan {
   /** Frames per segment at the output frame rate: the keyframe interval (keyframes are forced by time). */
   gopFrames: number;
   /**
-   * x264's longest keyframe interval (`-g`): more frames than any segment holds, so the only keyframes are
-   * those forced at segment starts. A bound rounded down (119 frames for 4 s at 29.83 fps) put a keyframe one
-   * frame before each forced one every few segments: two in a row, the first wasted.
+   * x264's `-g`, above any segment's frame count so the only keyframes are the forced ones (rounded down, 119
+   * frames for 4 s at 29.83 fps, it put a wasted keyframe just before a forced one every few segments).
    */
   keyint: number;
   /**
-   * Variable frame rate sources keep every frame at its own time. FFmpeg's MP4 output otherwise puts the frames
-   * on a constant grid at the average rate: bursts (a screen recording's scrolling) lost frames, pauses got
-   * copies.
+   * VFR sources keep every frame at its own time: on FFmpeg's constant grid at the average rate, bursts (a
+   * screen recording's scrolling) lost frames and pauses got copies.
    */
   keepFrameTiming: boolean;
   preset: string;
@@ -130,13 +128,13 @@ export interface EncodePlan {
    */
   deinterlace: boolean;
   /**
-   * HDR sources (PQ or HLG) are tone-mapped to SDR BT.709: an 8-bit H.264 rung tagged PQ or HLG bands, and many
-   * players show it washed out. Done by zimg, so not with SCALER=swscale.
+   * HDR sources (PQ or HLG) are tone-mapped to SDR BT.709: an 8-bit H.264 rung tagged PQ or HLG bands, and
+   * many players show it washed out. Done by zimg, so not with SCALER=swscale.
    */
   toneMap: boolean;
   /**
-   * Seconds the last video frame is held so that the video lasts as long as the audio (a recording whose camera
-   * stopped first, a podcast's single picture): DASH players end the presentation with the video.
+   * Seconds the last video frame is held so that the video lasts as long as the audio (a recording whose
+   * camera stopped first, a podcast's single picture): DASH players end the presentation with the video.
    */
   holdLastFrame?: number;
   /** The seek-bar thumbnails, taken from the same decoded frames; absent when turned off. */
@@ -155,8 +153,8 @@ export interface AudioPlan {
   /** The source's AAC goes into the package as it is: no second generation of lossy coding, no encoder's CPU. */
   copy: boolean;
   /**
-   * The audio starts after the video: silence fills the gap (so it is encoded, not copied). DASH players start
-   * the presentation where every stream has begun, which skipped the opening video.
+   * The audio starts after the video: silence fills the gap (so it is encoded, not copied). DASH players
+   * start the presentation where every stream has begun, which skipped the opening video.
    */
   padStart?: boolean;
   /** BCP 47 (`fr` for the container's `fra`), `und` when the source does not say. */
@@ -193,10 +191,8 @@ function even(value: number): number {
 }
 
 /**
- * Chooses what to encode for this input: every configured rung that is not larger than the source (never
- * upscale), sized to keep the displayed aspect ratio, and a rung at the source's own size when the source sits
- * between two rungs well above the lower one (a 718p upload gets 360p and 718p, not 360p alone), or below
- * every rung.
+ * What to encode: the rungs up to the source's size (never upscale) at its displayed aspect, plus one at its
+ * own size when it sits well above a rung or below all (a 718p upload gets 360p and 718p, not 360p alone).
  */
 export function planEncode(media: MediaInfo, settings: EncodeSettings): EncodePlan {
   if (settings.ladder.length === 0) throw new Error('the ladder has no rungs');
@@ -296,9 +292,8 @@ export function planEncode(media: MediaInfo, settings: EncodeSettings): EncodePl
 }
 
 /**
- * The codecs asked for, once each, less those whose keyframes cannot follow a variable frame rate's times
- * (they would not line up with the others') or that cannot encode even the largest rung; H.264 when none is
- * left.
+ * The codecs asked for, once each, less those that cannot key a VFR source's times (they would not line up)
+ * or encode even the largest rung; H.264 when none is left.
  */
 function chooseCodecs(
   wanted: readonly VideoCodec[],
@@ -351,9 +346,8 @@ export function sourceAudio(media: MediaInfo): AudioStreamInfo[] {
 }
 
 /**
- * The audio tracks to package: every stream of the source (or, with `audioTracks: first`, the default one
- * alone), each copied or encoded on its own. The default is the first track in `defaultAudioLanguage` (a
- * track that is not audio description first), else the one the source marks default, else the first.
+ * Every audio stream (or the default alone, `audioTracks: first`), each copied or encoded. The default: the
+ * first in `defaultAudioLanguage` (not audio description first), else the source's default, else the first.
  */
 function planAudioTracks(media: MediaInfo, settings: EncodeSettings): AudioPlan[] {
   const streams = sourceAudio(media);
@@ -432,9 +426,8 @@ function planTextTracks(
 }
 
 /**
- * Audio that every DASH and HLS player takes as it is (AAC-LC, mono or stereo, 44.1 or 48 kHz) at a bitrate
- * near the configured one is copied; anything else (5.1, HE-AAC, Opus, Vorbis, a rate the container does not
- * state) is encoded to stereo AAC-LC at 48 kHz.
+ * Copies audio every player takes as it is (AAC-LC, mono or stereo, 44.1 or 48 kHz, near the configured
+ * bitrate); encodes anything else (5.1, HE-AAC, Opus, Vorbis, an unstated rate) to stereo AAC-LC at 48 kHz.
  */
 function planAudio(
   audio: AudioStreamInfo,

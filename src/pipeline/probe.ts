@@ -167,9 +167,8 @@ function describeProbeError(err: ProcessError, inputPath: string): string {
 }
 
 /**
- * The streams a conversion takes, as FFmpeg itself would choose them: the video stream with the most pixels
- * (not a cover picture), the audio stream with the most channels, a stream marked default first, and only
- * streams with a codec FFmpeg knows (a second, undecodable audio track is not the one to fail on).
+ * The streams taken, as FFmpeg would choose: most pixels (no cover picture), most channels, default first,
+ * known codecs only (an undecodable second audio track is not the one to fail on).
  */
 interface ChosenStreams {
   video?: FfprobeStream;
@@ -323,8 +322,8 @@ function streamTitle(s: FfprobeStream): { title?: string } {
 }
 
 /**
- * The stream's language tag when it is an ISO 639 code (`eng`, `fr`): MP4 and Matroska write `und` when nobody
- * said, and a tag is free text that ends up in FFmpeg's arguments and the manifests, so nothing else is taken.
+ * The stream's language when its tag is an ISO 639 code (`eng`, `fr`; `und`: nobody said): a tag is free
+ * text that ends up in FFmpeg's arguments and the manifests, so nothing else is taken.
  */
 function streamLanguage(s: FfprobeStream): { language?: string } {
   const tag = s.tags?.language?.trim().toLowerCase();

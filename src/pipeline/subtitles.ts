@@ -112,9 +112,8 @@ export function toWebVtt(cues: Cue[]): string {
 }
 
 /**
- * Reads a subtitle file (SRT or WebVTT, as a sidecar or as FFmpeg converted an embedded stream) and writes it as
- * WebVTT clipped to `duration` into `out`; a file that is not subtitles is a TaskFailure `invalid_subtitles`
- * naming it (`name`) and saying why. Returns the number of cues written.
+ * Writes an SRT or WebVTT file as WebVTT clipped to `duration` into `out`, returning the cue count; a file
+ * that is not subtitles is `invalid_subtitles` naming it (`name`) and why.
  */
 export async function normaliseSubtitles(
   file: string,

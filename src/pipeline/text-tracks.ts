@@ -35,10 +35,8 @@ export function presentationEnd(media: MediaInfo, plan: Pick<EncodePlan, 'holdLa
 }
 
 /**
- * Makes every planned text track a WebVTT file in `dir`: the input's streams converted by FFmpeg in one run
- * (reading, not decoding, the input), the request's files read as SRT or WebVTT; each clipped to `duration`.
- * A request's file that is not subtitles fails the task (`invalid_subtitles`); an embedded stream that FFmpeg
- * cannot convert, or that holds no cue, is left out with a reason.
+ * Every planned text track as WebVTT in `dir`, clipped to `duration`: a bad request file fails the task
+ * (`invalid_subtitles`), an unconvertible or empty embedded stream is left out with a reason.
  */
 export async function prepareTextTracks({
   inputPath,

@@ -11,18 +11,11 @@ import { sourceSpans, spansFrom, WHOLE_SOURCE_SECONDS, type SourceSpans } from '
 export type { SourceSpans };
 
 /**
- * What the check needs to know of the source, which depends only on the input and its plan: the job layer
- * starts it as soon as the plan is known, so it runs while the encode does. A source short enough to be read
- * whole is read from the packets the pipeline's probe listed (`PROBED_PACKET_SECONDS`), when it did: no
- * second ffprobe run competing with the encode.
+ * What the check needs of the source, started once the plan is known so it runs during the encode; a short
+ * source is read from the probe's packets (`PROBED_PACKET_SECONDS`), not by a second ffprobe.
  */
-export async function readSourceSpans(
-  media: MediaInfo,
-  plan: EncodePlan,
-  inputPath: string,
-  ctx: StageContext,
-  probedPackets?: ProbePacket[],
-): Promise<SourceSpans> {
+export async function readSourceSpans(source: SourceToRead): Promise<SourceSpans> {
+  const { media, plan, inputPath, ctx, probedPackets } = source;
   const [first] = plan.audioTracks;
   const indexes = {
     video: media.video.index,
@@ -42,16 +35,33 @@ export async function readSourceSpans(
   });
 }
 
+/** The source of a conversion, as `readSourceSpans` reads it. */
+export interface SourceToRead {
+  media: MediaInfo;
+  plan: EncodePlan;
+  inputPath: string;
+  ctx: StageContext;
+  /** The packets the pipeline's probe listed, if it did. */
+  probedPackets?: ProbePacket[];
+}
+
+/** A conversion to check, as `checkConversion` takes it. */
+export interface ConversionToCheck {
+  result: ConversionResult;
+  inputPath: string;
+  workDir: string;
+  ctx: StageContext;
+  /** Measure PSNR and SSIM too (QC_QUALITY). */
+  quality: boolean;
+  /** From `readSourceSpans`, started early; read here when absent. */
+  sourceSpans?: Promise<SourceSpans>;
+}
+
 /** Checks the package of a conversion against its plan and its source (see `checkPackage`). */
-export async function checkConversion(
-  result: ConversionResult,
-  inputPath: string,
-  workDir: string,
-  ctx: StageContext,
-  options: { quality: boolean; sourceSpans?: Promise<SourceSpans> },
-): Promise<QcReport> {
+export async function checkConversion(check: ConversionToCheck): Promise<QcReport> {
+  const { result, inputPath, workDir, ctx } = check;
   const { media, plan } = result;
-  const spans = await (options.sourceSpans ?? readSourceSpans(media, plan, inputPath, ctx));
+  const spans = await (check.sourceSpans ?? readSourceSpans({ media, plan, inputPath, ctx }));
   // Each track against its own stream of the source: a dub may end earlier than the original.
   const audioTracks = plan.audioTracks.map((a) => {
     const span = spans.audioStreams?.[a.sourceIndex];
@@ -100,7 +110,7 @@ export async function checkConversion(
       logger: ctx.logger,
       signal: ctx.signal,
       tempDir: ctx.tempDir,
-      quality: options.quality
+      quality: check.quality
         ? {
             renditions,
             sourcePath: inputPath,

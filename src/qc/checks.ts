@@ -49,12 +49,8 @@ export interface Expectations {
   /** Frame rate of the output video. */
   frameRate: number;
   /**
-   * How long the packaged streams should last, from the source: the audio from its first sample shown to its
-   * last, the video from where the encode's output starts (the earliest start of any of the source's streams:
-   * the first frame is repeated until the video starts) to its last frame's end. And how long the source's
-   * last video frame is shown: a variable frame rate source may hold it for seconds, which the output need
-   * not copy exactly. And, for a variable frame rate kept as it is, the longest a source frame is shown: no
-   * segment can start before the first frame at or after its boundary, so a pause makes segments longer.
+   * How long the packaged streams should last, from the source, with its last and (VFR kept) longest frame's
+   * durations, which loosen the checks (docs/design-notes.md, "QC of durations").
    */
   source: { video: number; audio?: number; lastVideoFrame?: number; longestVideoFrame?: number };
   /** Sample rate of the output audio. */
@@ -244,9 +240,8 @@ export function streamDuration(stream: StreamView): number {
 }
 
 /**
- * Every video rendition and the audio last as long as in the source (within one frame of their own kind: one output frame,
- * or the source's last frame when it is held longer; one codec frame for audio), so they also last as long
- * as each other, give or take what the source itself had between them.
+ * Every video rendition and the audio last as long as in the source, within one frame of their own kind (the
+ * source's held last frame when longer), so also as long as each other, give or take the source's own gap.
  */
 export function checkAvDurations(streams: StreamView[], expect: Expectations): QcCheck {
   // DASH timelines are exact; HLS EXTINF values are rounded to milliseconds.

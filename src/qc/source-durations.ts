@@ -14,9 +14,8 @@ export interface StreamSpan {
   /** How long the last sample is shown (a variable frame rate source may hold its last frame for long). */
   lastSample: number;
   /**
-   * The longest time between the starts of two consecutive samples (the last sample's own duration aside): a
-   * variable frame rate source may pause for seconds, and a segment boundary within the pause cannot be kept.
-   * Of a long source only the ends are read, unless asked for the whole.
+   * The longest gap between two samples' starts (the last's duration aside): a VFR pause moves any segment
+   * boundary inside it. Of a long source only the ends are read, unless asked for the whole.
    */
   longestSample: number;
 }
@@ -27,9 +26,8 @@ export interface SourceSpans {
   /** Every audio stream asked for by `indexes.audioStreams`, by stream index. */
   audioStreams?: Record<number, StreamSpan>;
   /**
-   * Where the encode's output starts, seconds on the source's timeline: the earliest sample shown of any of the
-   * source's streams. FFmpeg counts output timestamps from the input's start time, and its constant frame rate
-   * output repeats the first frame until the video starts, so the packaged video lasts from here to its end.
+   * Where the encode's output starts on the source's timeline: the earliest sample shown of any stream
+   * (FFmpeg repeats the first frame until the video starts, so the packaged video runs from here to its end).
    */
   start: number;
 }
@@ -52,9 +50,8 @@ export const WHOLE_SOURCE_SECONDS = 2 * EDGE_SECONDS;
 export const PROBED_PACKET_SECONDS = WHOLE_SOURCE_SECONDS + 10;
 
 /**
- * How long the given streams of a source last, from their packet timestamps (the span a player shows,
- * gaps and held last frames included, which the streams' duration fields do not always say). Only the
- * first and last seconds of the file are read.
+ * How long the given streams last from their packet timestamps (what a player shows, which duration fields do
+ * not always say), reading only the file's first and last seconds.
  */
 export async function sourceSpans(
   ffprobe: string,
@@ -140,10 +137,8 @@ async function videoLongestInterval(
 }
 
 /**
- * The spans of the given streams, from the samples a player shows: packets marked discarded are left out, and
- * none counts before `startTime`, the input's start time as ffprobe's format gives it (the start of an MP4's
- * edit list: a trimmed MP4 keeps the frames before its cut, at negative times, and audio packets that are
- * partly cut).
+ * The streams' spans from the samples a player shows: no discarded packet, nothing before `startTime` (where
+ * an MP4's edit list starts: a trimmed MP4 keeps frames before its cut at negative times).
  */
 export function spansFrom(
   data: ProbePackets,

@@ -112,7 +112,13 @@ describe('thumbnails from the encode run (real FFmpeg)', () => {
       if (shape.name === 'short') assert.equal(cues.length, 1, 'one thumbnail for a video under an interval');
       const master = await readFile(path.join(work, 'package', 'master.m3u8'), 'utf8');
       assert.match(master, /#EXT-X-I-FRAME-STREAM-INF:.*URI="media-1\/video_180p\/iframe.m3u8"/);
-      const report = await checkConversion(result, input, path.join(work, 'qc'), ctx, { quality: false });
+      const report = await checkConversion({
+        result,
+        inputPath: input,
+        workDir: path.join(work, 'qc'),
+        ctx,
+        quality: false,
+      });
       assert.equal(report.passed, true, describeFailures(report));
       assert.equal(report.checks.find((c) => c.name === 'thumbnails')?.passed, true);
     });

@@ -58,7 +58,13 @@ describe('QC: the package checker', () => {
   };
 
   test('a sound package passes every check, with PSNR and SSIM per rendition', async () => {
-    const report = await checkConversion(result, input, path.join(root, 'qc-work'), ctx, { quality: true });
+    const report = await checkConversion({
+      result,
+      inputPath: input,
+      workDir: path.join(root, 'qc-work'),
+      ctx,
+      quality: true,
+    });
     assert.deepEqual(failed(report), [], describeFailures(report));
     assert.equal(report.passed, true);
     assert.equal(report.checks.length, 8);
@@ -81,7 +87,13 @@ describe('QC: the package checker', () => {
       limits: config.limits,
     });
     assert.equal(converted.plan.toneMap, true);
-    const report = await checkConversion(converted, hdr, path.join(root, 'qc-hdr'), ctx, { quality: true });
+    const report = await checkConversion({
+      result: converted,
+      inputPath: hdr,
+      workDir: path.join(root, 'qc-hdr'),
+      ctx,
+      quality: true,
+    });
     assert.deepEqual(failed(report), [], describeFailures(report));
     // Against the untouched HLG signal the rungs would score about 16 dB.
     for (const q of report.quality ?? []) assert.ok(q.psnr! > 30, `PSNR of ${q.rendition}: ${q.psnr}`);
@@ -91,7 +103,13 @@ describe('QC: the package checker', () => {
   test('a deleted segment is caught and named', async () => {
     const copy = await copyOfPackage();
     await rm(path.join(copy.dir, 'video_180p/2.m4s'));
-    const report = await checkConversion(copy.result, input, root, ctx, { quality: false });
+    const report = await checkConversion({
+      result: copy.result,
+      inputPath: input,
+      workDir: root,
+      ctx,
+      quality: false,
+    });
     assert.equal(report.passed, false);
     assert.deepEqual(failed(report), ['segments_exist']);
     assert.match(describeFailures(report), /segments_exist: missing: video_180p\/2\.m4s/);
@@ -105,7 +123,13 @@ describe('QC: the package checker', () => {
       playlist,
       (await readFile(playlist, 'utf8')).replace(/^2\.m4s$/m, '../../elsewhere/2.m4s'),
     );
-    const report = await checkConversion(copy.result, input, root, ctx, { quality: false });
+    const report = await checkConversion({
+      result: copy.result,
+      inputPath: input,
+      workDir: root,
+      ctx,
+      quality: false,
+    });
     const detail = report.checks.find((c) => c.name === 'segments_exist')!.detail;
     assert.match(detail, /empty: audio\/1\.m4s/);
     assert.match(detail, /outside the package: \.\.\/\.\.\/elsewhere\/2\.m4s/);
@@ -125,7 +149,13 @@ describe('QC: the package checker', () => {
       mpdPath,
       mpd.slice(0, at) + entry.replace(/d="\d+"/, `d="${d + 15360}"`) + mpd.slice(end),
     );
-    const report = await checkConversion(copy.result, input, root, ctx, { quality: false });
+    const report = await checkConversion({
+      result: copy.result,
+      inputPath: input,
+      workDir: root,
+      ctx,
+      quality: false,
+    });
     const names = failed(report);
     for (const name of ['segment_alignment', 'segment_durations', 'av_durations'] as const)
       assert.ok(names.includes(name), `${name} in ${names.join(', ')}`);
@@ -137,7 +167,13 @@ describe('QC: the package checker', () => {
     const mpdPath = path.join(copy.dir, 'manifest.mpd');
     const mpd = await readFile(mpdPath, 'utf8');
     await writeFile(mpdPath, mpd.replace(/minBufferTime="[^"]+"/, 'minBufferTime="two seconds"'));
-    const report = await checkConversion(copy.result, input, root, ctx, { quality: false });
+    const report = await checkConversion({
+      result: copy.result,
+      inputPath: input,
+      workDir: root,
+      ctx,
+      quality: false,
+    });
     assert.deepEqual(failed(report), ['mpd_schema']);
     assert.match(describeFailures(report), /minBufferTime/);
     assert.doesNotMatch(describeFailures(report), new RegExp(root), 'no local paths in the reason');
@@ -155,7 +191,13 @@ describe('QC: the package checker', () => {
         .filter((l) => !l.startsWith('#EXT-X-MEDIA'))
         .join('\n'),
     );
-    const report = await checkConversion(copy.result, input, root, ctx, { quality: false });
+    const report = await checkConversion({
+      result: copy.result,
+      inputPath: input,
+      workDir: root,
+      ctx,
+      quality: false,
+    });
     const detail = report.checks.find((c) => c.name === 'representations')!;
     assert.equal(detail.passed, false);
     assert.match(detail.detail, /hls lists video 640x360, planned 320x180, 640x360/);
@@ -165,7 +207,13 @@ describe('QC: the package checker', () => {
   test('a renamed segment breaks both the MPD and the playlist references', async () => {
     const copy = await copyOfPackage();
     await rename(path.join(copy.dir, 'audio/2.m4s'), path.join(copy.dir, 'audio/2.bak'));
-    const report = await checkConversion(copy.result, input, root, ctx, { quality: false });
+    const report = await checkConversion({
+      result: copy.result,
+      inputPath: input,
+      workDir: root,
+      ctx,
+      quality: false,
+    });
     assert.deepEqual(failed(report), ['segments_exist']);
     assert.match(report.checks.find((c) => c.name === 'segments_exist')!.detail, /missing: audio\/2\.m4s$/);
   });
@@ -456,7 +504,11 @@ describe('QC of sources whose streams start before their first shown sample, or 
       settings: config.encode,
       limits: config.limits,
     });
-    const report = await checkConversion(result, input, path.join(root, `qc-${name}`), ctx, {
+    const report = await checkConversion({
+      result,
+      inputPath: input,
+      workDir: path.join(root, `qc-${name}`),
+      ctx,
       quality: false,
     });
     const truncated = async (kind: 'video' | 'audio') => {
@@ -464,7 +516,13 @@ describe('QC of sources whose streams start before their first shown sample, or 
       await cp(result.package.dir, dir, { recursive: true });
       await dropLastSegment(dir, kind);
       const copy = { ...result, package: { ...result.package, dir } };
-      return checkConversion(copy, input, path.join(root, `qc-${name}-${kind}`), ctx, { quality: false });
+      return checkConversion({
+        result: copy,
+        inputPath: input,
+        workDir: path.join(root, `qc-${name}-${kind}`),
+        ctx,
+        quality: false,
+      });
     };
     return { result, report, truncated };
   };
