@@ -31,18 +31,22 @@ export async function withUrlRelay<T>(
   const upstream = new AbortController();
   // What the store answered when it refused or could not be reached: the run's failure is then the store's.
   let refused: string | undefined;
+  // Bytes read from the store, logged when the run ends: what a chunk cost in transfer.
+  let bytes = 0;
   const server = createServer((req, res) => {
-    relay(req, res, url, token, upstream.signal, (status) => (refused ??= `HTTP ${status}`)).catch(
-      (err: unknown) => {
-        // FFmpeg closing a connection to seek elsewhere, or the run ending: nothing went wrong.
-        if (req.destroyed || upstream.signal.aborted) return;
-        // The upstream's error can carry the URL: only its kind is logged.
-        logger?.warn({ err: err instanceof Error ? err.name : 'error' }, 'input relay: a request failed');
-        refused ??= 'unreachable';
-        if (!res.headersSent) res.writeHead(502).end();
-        else res.destroy();
-      },
-    );
+    const hooks = {
+      onRefused: (status: number) => (refused ??= `HTTP ${status}`),
+      onBytes: (n: number) => (bytes += n),
+    };
+    relay(req, res, url, token, upstream.signal, hooks).catch((err: unknown) => {
+      // FFmpeg closing a connection to seek elsewhere, or the run ending: nothing went wrong.
+      if (req.destroyed || upstream.signal.aborted) return;
+      // The upstream's error can carry the URL: only its kind is logged.
+      logger?.warn({ err: err instanceof Error ? err.name : 'error' }, 'input relay: a request failed');
+      refused ??= 'unreachable';
+      if (!res.headersSent) res.writeHead(502).end();
+      else res.destroy();
+    });
   });
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
@@ -63,6 +67,7 @@ export async function withUrlRelay<T>(
     upstream.abort();
     server.closeAllConnections();
     await new Promise<void>((resolve) => server.close(() => resolve()));
+    logger?.debug({ bytes }, 'input relay: closed');
   }
 }
 
@@ -72,7 +77,7 @@ async function relay(
   url: string,
   token: string,
   signal: AbortSignal,
-  onRefused: (status: number) => void,
+  hooks: { onRefused: (status: number) => void; onBytes: (n: number) => void },
 ): Promise<void> {
   if (req.url !== `/${token}` || (req.method !== 'GET' && req.method !== 'HEAD')) {
     res.writeHead(404).end();
@@ -90,11 +95,13 @@ async function relay(
     if (value !== null) headers[name] = value;
   }
   // 416: FFmpeg asked past the end, which it does to find the end; not a refusal.
-  if (answer.status >= 400 && answer.status !== 416) onRefused(answer.status);
+  if (answer.status >= 400 && answer.status !== 416) hooks.onRefused(answer.status);
   res.writeHead(answer.status, headers);
   if (!answer.body || req.method === 'HEAD') {
     res.end();
     return;
   }
-  await pipeline(Readable.fromWeb(answer.body as import('node:stream/web').ReadableStream), res);
+  const body = Readable.fromWeb(answer.body as import('node:stream/web').ReadableStream);
+  body.on('data', (chunk: Buffer) => hooks.onBytes(chunk.length));
+  await pipeline(body, res);
 }
