@@ -56,14 +56,15 @@ export function chunkWorkPrefix(outputPrefix: string, taskId: string): string {
   return joinKey(outputPrefix, '.dvc-chunks', taskId.replace(/[^A-Za-z0-9_-]/g, '_'));
 }
 
-/** The steps of a split: one per video chunk, and the audio of the whole input once. */
+/** The steps of a split: the audio of the whole input once, and one per video chunk. */
 export function splitSteps(media: MediaInfo, plan: EncodePlan, chunks: ChunkSpan[]): StepSpec[] {
   const steps: StepSpec[] = chunks.map((chunk) => ({
     name: `chunk-${chunk.index}`,
     data: { kind: 'video', chunk, media, plan } satisfies SplitStepData,
   }));
+  // First: the audio is short beside a chunk, and taken last it would be a straggler the stitch waits for.
   if (plan.audioTracks.length)
-    steps.push({ name: 'audio', data: { kind: 'audio', media, plan } satisfies SplitStepData });
+    steps.unshift({ name: 'audio', data: { kind: 'audio', media, plan } satisfies SplitStepData });
   return steps;
 }
 
