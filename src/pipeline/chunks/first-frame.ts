@@ -4,8 +4,11 @@ import type { MediaInfo } from '../media-info.js';
 import type { EncodePlan } from '../plan.js';
 import { processFailure } from '../process-failure.js';
 
-/** How far past a chunk's start its first frame is looked for before reading on to the chunk's end. */
-const LOOK_AHEAD_SECONDS = 2;
+/**
+ * How far past a chunk's start its first frame is looked for before reading on to the chunk's end: past the
+ * reordering of B-frames, little more (over http every second is read twice, here and by the encode).
+ */
+const LOOK_AHEAD_SECONDS = 0.5;
 
 /**
  * The time of the first frame a chunk's encoder gets: the first at or after `at` (the input's timeline). After a
