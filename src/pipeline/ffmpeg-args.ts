@@ -82,20 +82,26 @@ export function imageFrame(pattern: string, n: number): string {
   return pattern.replace('%d', String(n));
 }
 
+/** What `buildEncodeArgs` encodes, from where, into what. */
+export interface EncodeArgsOptions {
+  inputPath: string;
+  media: MediaInfo;
+  plan: EncodePlan;
+  outputs: EncodeOutputs;
+  /** Threads and scaler flags (`defaultTuning` unless a bench lever says otherwise). */
+  tuning?: EncodeTuning;
+  /** Only this part of the input (split and stitch). */
+  span?: EncodeSpan;
+}
+
 /**
  * The single FFmpeg invocation that encodes the whole ladder in every codec: the input is decoded once, split,
  * and each branch scaled to its rung once, then split again into that rung's encoders (one per codec). Every
  * branch sees the same frames with the same timestamps, and keyframes are placed on the same segment grid, so
  * segment boundaries line up across renditions and codecs.
  */
-export function buildEncodeArgs(
-  inputPath: string,
-  media: MediaInfo,
-  plan: EncodePlan,
-  outputs: EncodeOutputs,
-  tuning: EncodeTuning = defaultTuning,
-  span?: EncodeSpan,
-): string[] {
+export function buildEncodeArgs(encode: EncodeArgsOptions): string[] {
+  const { inputPath, media, plan, outputs, tuning = defaultTuning, span } = encode;
   const pre: string[] = [];
   // The last frame is held only where the video ends.
   const toTheEnd = span?.end === undefined;
