@@ -140,7 +140,7 @@ async function main(): Promise<void> {
             video: Object.fromEntries(plan.renditions.map((r) => [r.name, path.join(dir, `${r.name}.mp4`)])),
             audio: {},
           };
-          const args = variantArgs(buildEncodeArgs(source, media, plan, outputs), variant);
+          const args = variantArgs(buildEncodeArgs({ inputPath: source, media, plan, outputs }), variant);
           const before = cpuTimes('self').children;
           const t0 = performance.now();
           await run('ffmpeg', args);

@@ -98,7 +98,7 @@ async function main(): Promise<void> {
           audio: Object.fromEntries(plan.audioTracks.map((a) => [a.name, path.join(dir, `${a.name}.mp4`)])),
           poster: lever.poster === 'inline' ? path.join(dir, 'poster.jpg') : undefined,
         };
-        const args = buildEncodeArgs(input!.path, media, plan, outputs, lever.tuning);
+        const args = buildEncodeArgs({ inputPath: input!.path, media, plan, outputs, tuning: lever.tuning });
         const before = cpuTimes('self').children;
         const t0 = performance.now();
         await run('ffmpeg', args);

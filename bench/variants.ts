@@ -155,9 +155,14 @@ export function limitVariant(name: string, env: Record<string, string>): Variant
     async run({ inputPath, media }) {
       const plan = planEncode(media, settings);
       const marker = (n: string) => `/dev/null/${n}`;
-      const args = buildEncodeArgs(inputPath, media, plan, {
-        video: Object.fromEntries(plan.renditions.map((r) => [r.name, marker(r.name)])),
-        audio: Object.fromEntries(plan.audioTracks.map((a) => [a.name, marker(a.name)])),
+      const args = buildEncodeArgs({
+        inputPath,
+        media,
+        plan,
+        outputs: {
+          video: Object.fromEntries(plan.renditions.map((r) => [r.name, marker(r.name)])),
+          audio: Object.fromEntries(plan.audioTracks.map((a) => [a.name, marker(a.name)])),
+        },
       });
       const nulled = toNullOutputs(args);
       const measured = await measureLocal(undefined, () => run('ffmpeg', nulled));

@@ -87,7 +87,11 @@ export async function encodeAndPackage(options: EncodeAndPackageOptions): Promis
       onProgress: (f) => options.onProgress?.('encode', f),
     });
     options.onProgress?.('package', 0);
-    const pkg = await packageStreams(toPackage, plan, pkgDir, ctx, {
+    const pkg = await packageStreams({
+      encoded: toPackage,
+      plan,
+      pkgDir,
+      ctx,
       mediaDir: options.mediaDir,
       encryption: options.encryption,
     });
@@ -103,7 +107,11 @@ export async function encodeAndPackage(options: EncodeAndPackageOptions): Promis
 
   let packagerStuck = false;
   let stuckTimer: NodeJS.Timeout | undefined;
-  const packaging = packageStreams(toPackage, plan, pkgDir, pairCtx, {
+  const packaging = packageStreams({
+    encoded: toPackage,
+    plan,
+    pkgDir,
+    ctx: pairCtx,
     streaming: true,
     mediaDir: options.mediaDir,
     encryption: options.encryption,

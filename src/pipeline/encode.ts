@@ -37,7 +37,7 @@ export interface EncodeJob {
  */
 export async function encode(job: EncodeJob): Promise<{ poster: boolean }> {
   const { inputPath, media, plan, outputs, ctx, onProgress } = job;
-  const args = buildEncodeArgs(inputPath, media, plan, outputs);
+  const args = buildEncodeArgs({ inputPath, media, plan, outputs });
   try {
     await runProcess(ctx.tools.ffmpeg, args, {
       logger: ctx.logger,

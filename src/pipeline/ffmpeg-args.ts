@@ -15,9 +15,8 @@ import { imageOutputPrimer, primerInput, thumbnailFilters, type ThumbnailOutputs
 import { videoCodecSpecs } from './video-codecs.js';
 
 /**
- * How the encode uses the machine. `tsx bench/levers.ts` times each knob on its own; the defaults are the ones
- * its numbers supported (BENCHMARKS.md): cascade scaling saves CPU at no measurable quality cost, the thread
- * counts made no difference beyond the noise on 2 cores and are left to FFmpeg and x264.
+ * How the encode uses the machine; the defaults are what `tsx bench/levers.ts` supported, knob by knob
+ * (BENCHMARKS.md, "Levers"): cascade scaling saves CPU, thread counts are left to FFmpeg and x264.
  */
 export interface EncodeTuning {
   /**
@@ -52,9 +51,8 @@ export interface EncodeOutputs {
   /** Local file per audio track name (empty: no audio). */
   audio: Record<string, string>;
   /**
-   * A JPEG poster taken from the decoded frames of the same run (no second decode of the source): chosen as
-   * makePoster chooses it, the most representative of the frames a fifth of the way in, at the top rung's size.
-   * An image2 pattern (`poster-%d.jpg`): frame 0 is the primer (see `imageOutputPrimer`), frame 1 the poster.
+   * The poster, from this run's decoded frames (no second decode), chosen as makePoster chooses: an image2
+   * pattern (`poster-%d.jpg`) whose frame 0 is the primer (see `imageOutputPrimer`), frame 1 the poster.
    */
   poster?: string;
   /** The seek-bar thumbnails' sheets and times, when the plan has thumbnails. */
@@ -82,20 +80,24 @@ export function imageFrame(pattern: string, n: number): string {
   return pattern.replace('%d', String(n));
 }
 
+/** What `buildEncodeArgs` encodes, from where, into what. */
+export interface EncodeArgsOptions {
+  inputPath: string;
+  media: MediaInfo;
+  plan: EncodePlan;
+  outputs: EncodeOutputs;
+  /** Threads and scaler flags (`defaultTuning` unless a bench lever says otherwise). */
+  tuning?: EncodeTuning;
+  /** Only this part of the input (split and stitch). */
+  span?: EncodeSpan;
+}
+
 /**
- * The single FFmpeg invocation that encodes the whole ladder in every codec: the input is decoded once, split,
- * and each branch scaled to its rung once, then split again into that rung's encoders (one per codec). Every
- * branch sees the same frames with the same timestamps, and keyframes are placed on the same segment grid, so
- * segment boundaries line up across renditions and codecs.
+ * The one FFmpeg run for the whole ladder in every codec: decoded once, scaled once per rung, split among the
+ * codecs; the same frames and keyframe grid everywhere, so segments line up across renditions and codecs.
  */
-export function buildEncodeArgs(
-  inputPath: string,
-  media: MediaInfo,
-  plan: EncodePlan,
-  outputs: EncodeOutputs,
-  tuning: EncodeTuning = defaultTuning,
-  span?: EncodeSpan,
-): string[] {
+export function buildEncodeArgs(encode: EncodeArgsOptions): string[] {
+  const { inputPath, media, plan, outputs, tuning = defaultTuning, span } = encode;
   const pre: string[] = [];
   // The last frame is held only where the video ends.
   const toTheEnd = span?.end === undefined;
@@ -106,9 +108,8 @@ export function buildEncodeArgs(
   if (!plan.toneMap) pre.push('format=yuv420p');
   // Video that ends before the audio: its last frame is held to the audio's end.
   if (plan.holdLastFrame && toTheEnd) pre.push(`tpad=stop_mode=clone:stop_duration=${plan.holdLastFrame}`);
-  // A variable frame rate source's last frame lasts as long as in the source, not an average frame's time.
-  // Only MP4 and MOV state a stream's duration as the end of its last frame; MPEG-TS's ends where that frame
-  // starts, which would have the filter take the real last frame for its copy.
+  // A VFR source's last frame lasts as long as in the source. Only MP4 and MOV state a duration ending with
+  // that frame (MPEG-TS's ends where it starts, and the filter would take the real frame for its copy).
   else if (
     toTheEnd &&
     plan.keepFrameTiming &&
@@ -119,11 +120,8 @@ export function buildEncodeArgs(
     const end = (media.video.startTime ?? media.startTime) + media.video.duration - media.startTime;
     pre.push(holdVariableLastFrame(end, 1 / averageFps(media)));
   }
-  // zimg refuses 4:2:0 frames of odd size. Sources odd from the start are resized by libswscale (the plan's
-  // scaler) unless they are HDR, which only zimg tone-maps; and a stream may turn odd midway (WebRTC recordings
-  // switch layers, 1920x1080 to 240x135), when FFmpeg rebuilds the graph for the new size. Frames that change
-  // shape (a phone turned sideways) get black bars to the planned shape; `pad` needs even sizes, so libswscale's
-  // path (odd sources, SCALER=swscale) stretches them instead.
+  // zimg refuses odd-sized 4:2:0 frames, which a stream may turn to midway (docs/design-notes.md, "Encode
+  // graph"): an even crop first, then black bars to the planned shape (`pad` needs even sizes).
   if (usesZimg(plan, tuning) || plan.toneMap) {
     const top = plan.renditions[plan.renditions.length - 1]!;
     pre.push(EVEN_CROP, padToAspect(top.width / top.height));
@@ -189,9 +187,8 @@ export function buildEncodeArgs(
         threads: tuning.x264Threads,
       }),
       '-an',
-      // Fragmented MP4, a fragment per segment: written front to back, so the packager can read it from a
-      // pipe while the encode goes on. delay_moov writes the header once the first fragment is known, with
-      // the edit list that places the first frame at 0 (as a non-fragmented file has it).
+      // A fragment per segment, front to back, so the packager reads it from a pipe as it is written;
+      // delay_moov waits for the first fragment to write the edit list that puts the first frame at 0.
       '-movflags',
       '+frag_keyframe+empty_moov+delay_moov+default_base_moof',
       // A part starts where its edit list says, in the movie's timescale: milliseconds by default, which
@@ -266,9 +263,8 @@ function usesZimg(plan: EncodePlan, tuning: EncodeTuning): boolean {
 }
 
 /**
- * Decoded frames → `[v<i>]` per rendition (plan order, smallest first), and `[poster]` and `[thumbnails]` when
- * asked. Each rung gets an explicit size with square pixels: non-square sources are resampled to their display
- * shape.
+ * Decoded frames → `[v<i>]` per rendition (smallest first), `[poster]` and `[thumbnails]` when asked; each
+ * rung has square pixels, so non-square sources are resampled to their display shape.
  */
 function filterGraph(
   source: string,
@@ -335,10 +331,8 @@ interface ImageBranch {
 }
 
 /**
- * The poster branch: the frames of a short window a fifth of the way in (past black openings and titles), the
- * most representative of those that are not nearly black (FFmpeg's `thumbnail`), scaled to the top rung. The
- * window closes the branch, so the rest of the input costs it nothing; when all its frames are dark, no poster
- * comes out of the run and `makePoster` looks further.
+ * The poster branch: the most representative non-dark frame of a short window a fifth of the way in, at the
+ * top rung's size; the window closing the branch costs nothing after it; all dark, makePoster looks further.
  */
 function posterFilters(media: MediaInfo, plan: EncodePlan, outputs: EncodeOutputs): string | undefined {
   if (!outputs.poster) return undefined;

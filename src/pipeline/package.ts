@@ -54,6 +54,14 @@ export interface PackageResult {
   hlsMaster?: string;
 }
 
+/** What `packageStreams` packages, where, and how. */
+export interface PackageJob extends PackageOptions {
+  encoded: PackageInputs;
+  plan: EncodePlan;
+  pkgDir: string;
+  ctx: StageContext;
+}
+
 export interface PackageOptions {
   /**
    * Whether the inputs are pipes written by a running encode: the packager then waits on them without output
@@ -73,13 +81,8 @@ export interface PackageOptions {
  * Packages the encoded streams (files, or pipes an encode is writing) with Shaka Packager: CMAF segments
  * shared by a static DASH manifest with SegmentTemplate and, when asked, HLS playlists.
  */
-export async function packageStreams(
-  encoded: PackageInputs,
-  plan: EncodePlan,
-  pkgDir: string,
-  ctx: StageContext,
-  options: PackageOptions = {},
-): Promise<PackageResult> {
+export async function packageStreams(job: PackageJob): Promise<PackageResult> {
+  const { encoded, plan, pkgDir, ctx, ...options } = job;
   await mkdir(pkgDir, { recursive: true });
   const dash = plan.formats.includes('dash');
   const hls = plan.formats.includes('hls');

@@ -974,10 +974,7 @@ function idFromKey(key: string): string {
   return `${h.slice(0, 8)}-${h.slice(8, 12)}-8${h.slice(13, 16)}-${((parseInt(h[16]!, 16) & 3) | 8).toString(16)}${h.slice(17, 20)}-${h.slice(20, 32)}`;
 }
 
-/**
- * Runs that count against the attempts, as the SQLite queue counts them: runs that finished or failed, and
- * runs lost with their worker (stalled); a run handed back at shutdown is not one.
- */
+/** Runs counted against the attempts as SQLite counts them: ended or lost (stalled), not handed back. */
 function countedRuns(job: Pick<Job, 'attemptsMade' | 'stalledCounter'>): number {
   return job.attemptsMade + (job.stalledCounter ?? 0);
 }

@@ -50,7 +50,7 @@ describe('thumbnails from the encode run (real FFmpeg)', () => {
       poster: path.join(dir, 'poster-%d.jpg'),
       thumbnails: thumbnailOutputsIn(dir),
     };
-    const args = buildEncodeArgs(input, media, plan, outputs);
+    const args = buildEncodeArgs({ inputPath: input, media, plan, outputs });
     // Read at twice real time and report every 0.2 s, so that the run lasts long enough to watch it.
     const i = args.indexOf('-i');
     args.splice(i, 0, '-readrate', '2');

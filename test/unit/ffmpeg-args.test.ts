@@ -20,7 +20,7 @@ const outputs = {
 };
 
 describe('the single FFmpeg invocation', () => {
-  const args = buildEncodeArgs('/in/-x;$(rm -rf ~).mp4', media, plan, outputs);
+  const args = buildEncodeArgs({ inputPath: '/in/-x;$(rm -rf ~).mp4', media, plan, outputs });
   const after = (flag: string) => args.filter((_, i) => args[i - 1] === flag);
 
   test('one input, read as a local file only, whatever its name', () => {
@@ -42,18 +42,27 @@ describe('the single FFmpeg invocation', () => {
   });
   test('rungs resized by zimg unless told otherwise, or the frames have an odd size zimg refuses', () => {
     const graphOf = (m: MediaInfo, scaler: 'zscale' | 'swscale') =>
-      buildEncodeArgs('/in.mp4', m, planEncode(m, { ...testEncodeSettings, scaler }), outputs).find((a) =>
-        a.includes('split='),
-      )!;
+      buildEncodeArgs({
+        inputPath: '/in.mp4',
+        media: m,
+        plan: planEncode(m, { ...testEncodeSettings, scaler }),
+        outputs,
+      }).find((a) => a.includes('split='))!;
     assert.doesNotMatch(graphOf(media, 'swscale'), /zscale/);
     assert.match(graphOf(media, 'swscale'), /\bscale=1280:720:flags=bicubic/);
     const odd = mediaInfo(1279, 721);
     assert.equal(planEncode(odd, testEncodeSettings).scaler, 'swscale');
     assert.doesNotMatch(graphOf(odd, 'zscale'), /zscale/);
     // A name only libswscale knows keeps libswscale.
-    const areaArgs = buildEncodeArgs('/in.mp4', media, plan, outputs, {
-      ...defaultTuning,
-      scaleFlags: 'area',
+    const areaArgs = buildEncodeArgs({
+      inputPath: '/in.mp4',
+      media,
+      plan,
+      outputs,
+      tuning: {
+        ...defaultTuning,
+        scaleFlags: 'area',
+      },
     });
     assert.match(
       areaArgs.find((a) => a.includes('split='))!,
@@ -62,9 +71,12 @@ describe('the single FFmpeg invocation', () => {
   });
   test('interlaced sources are deinterlaced first, before the split; progressive ones are not', () => {
     const graphOf = (m: MediaInfo) =>
-      buildEncodeArgs('/in.mp4', m, planEncode(m, testEncodeSettings), outputs).find((a) =>
-        a.includes('split='),
-      )!;
+      buildEncodeArgs({
+        inputPath: '/in.mp4',
+        media: m,
+        plan: planEncode(m, testEncodeSettings),
+        outputs,
+      }).find((a) => a.includes('split='))!;
     const interlaced = mediaInfo(1920, 1080, { interlaced: true });
     assert.equal(planEncode(interlaced, testEncodeSettings).deinterlace, true);
     assert.match(
@@ -78,7 +90,9 @@ describe('the single FFmpeg invocation', () => {
     const hdr = mediaInfo(3840, 2160, { colorTransfer: 'arib-std-b67', pixelFormat: 'yuv420p10le' });
     const hdrPlan = planEncode(hdr, testEncodeSettings);
     assert.equal(hdrPlan.toneMap, true);
-    const graph = buildEncodeArgs('/in.mp4', hdr, hdrPlan, outputs).find((a) => a.includes('split='))!;
+    const graph = buildEncodeArgs({ inputPath: '/in.mp4', media: hdr, plan: hdrPlan, outputs }).find((a) =>
+      a.includes('split='),
+    )!;
     const [source, top, lower, poster] = graph.split(';');
     // The source keeps its depth up to the tone mapping; only the top rung reads it and maps it, in the same
     // zimg pass as its resize; the lower rung is made from the top rung's SDR frames.
@@ -101,7 +115,7 @@ describe('the single FFmpeg invocation', () => {
       false,
     );
     assert.equal(plan.toneMap, false);
-    assert.doesNotMatch(buildEncodeArgs('/in.mp4', media, plan, outputs).join(' '), /tonemap/);
+    assert.doesNotMatch(buildEncodeArgs({ inputPath: '/in.mp4', media, plan, outputs }).join(' '), /tonemap/);
   });
   test('every rung: libx264 capped VBR, keyframes forced on the segment grid, no scene cuts', () => {
     assert.deepEqual(after('-c:v'), ['libx264', 'libx264', 'mjpeg'], 'two rungs, then the poster');
@@ -124,7 +138,12 @@ describe('the single FFmpeg invocation', () => {
       ...media,
       audio: { index: 0, codec: 'aac', profile: 'LC', channels: 2, sampleRate: 44_100, bitRate: 128_000 },
     };
-    const copied = buildEncodeArgs('/in.mp4', stereo, planEncode(stereo, testEncodeSettings), outputs);
+    const copied = buildEncodeArgs({
+      inputPath: '/in.mp4',
+      media: stereo,
+      plan: planEncode(stereo, testEncodeSettings),
+      outputs,
+    });
     const flagged = (flag: string) => copied.filter((_, i) => copied[i - 1] === flag);
     assert.deepEqual(flagged('-c:a'), ['copy']);
     for (const flag of ['-b:a', '-ac', '-ar']) assert.ok(!copied.includes(flag), flag);
@@ -133,7 +152,12 @@ describe('the single FFmpeg invocation', () => {
     assert.ok(!args.includes('-bf'));
     assert.deepEqual(after('-fps_mode'), ['passthrough'], 'the poster only (an image output)');
     const vfr: MediaInfo = { ...media, video: { ...media.video, frameRate: 7.2, variableFrameRate: true } };
-    const kept = buildEncodeArgs('/in.mp4', vfr, planEncode(vfr, testEncodeSettings), outputs);
+    const kept = buildEncodeArgs({
+      inputPath: '/in.mp4',
+      media: vfr,
+      plan: planEncode(vfr, testEncodeSettings),
+      outputs,
+    });
     const flagged = (flag: string) => kept.filter((_, i) => kept[i - 1] === flag);
     assert.deepEqual(
       flagged('-fps_mode'),
@@ -145,7 +169,12 @@ describe('the single FFmpeg invocation', () => {
     assert.deepEqual(flagged('-bf'), ['0', '0']);
     // With the source's time base probed, that one: `-1` is not found once the poster's primer is an input.
     const probed: MediaInfo = { ...vfr, video: { ...vfr.video, timeBase: '1/15360' } };
-    const timed = buildEncodeArgs('/in.mp4', probed, planEncode(probed, testEncodeSettings), outputs);
+    const timed = buildEncodeArgs({
+      inputPath: '/in.mp4',
+      media: probed,
+      plan: planEncode(probed, testEncodeSettings),
+      outputs,
+    });
     assert.deepEqual(
       timed.filter((_, i) => timed[i - 1] === '-enc_time_base'),
       ['1/15360', '1/15360'],
@@ -153,7 +182,12 @@ describe('the single FFmpeg invocation', () => {
   });
   test("a variable frame rate's last frame is held to the video's end, where the container states it", () => {
     const graphOf = (m: MediaInfo) => {
-      const a = buildEncodeArgs('/in', m, planEncode(m, testEncodeSettings), outputs);
+      const a = buildEncodeArgs({
+        inputPath: '/in',
+        media: m,
+        plan: planEncode(m, testEncodeSettings),
+        outputs,
+      });
       return a[a.indexOf('-filter_complex') + 1]!;
     };
     const video = { ...media.video, frameRate: 8, variableFrameRate: true, duration: 8.5, startTime: 0 };
@@ -196,7 +230,7 @@ describe('the single FFmpeg invocation', () => {
     };
     const twoPlan = planEncode(two, testEncodeSettings);
     const files = { ...outputs, audio: { audio: '/w/e/audio.mp4', audio_2: '/w/e/audio_2.mp4' } };
-    const a = buildEncodeArgs('/in.mp4', two, twoPlan, files);
+    const a = buildEncodeArgs({ inputPath: '/in.mp4', media: two, plan: twoPlan, outputs: files });
     const flagged = (flag: string) => a.filter((_, i) => a[i - 1] === flag);
     assert.deepEqual(flagged('-map').slice(-2), ['0:0', '0:2']);
     assert.deepEqual(flagged('-c:a'), ['aac', 'copy']);

@@ -50,7 +50,7 @@ describe('thumbnail plan', () => {
       poster: '/w/poster-%d.jpg',
       thumbnails: thumbnailOutputsIn("/w/it's: odd,[dir]"),
     };
-    const args = buildEncodeArgs('/in.mp4', media, plan, outputs);
+    const args = buildEncodeArgs({ inputPath: '/in.mp4', media, plan, outputs });
     const graph = args[args.indexOf('-filter_complex') + 1]!;
     assert.match(
       graph,

@@ -30,7 +30,7 @@ describe('video codecs in the plan and the encode', () => {
       video: Object.fromEntries(plan.renditions.map((r) => [r.name, `/w/${r.name}.mp4`])),
       audio: {},
     };
-    const args = buildEncodeArgs('/in.mp4', media, plan, outputs);
+    const args = buildEncodeArgs({ inputPath: '/in.mp4', media, plan, outputs });
     const graph = args[args.indexOf('-filter_complex') + 1]!;
     assert.equal(graph.match(/zscale=w=1280:h=720/g)?.length, 1, graph);
     assert.equal(graph.match(/zscale=w=640:h=360/g)?.length, 1, graph);

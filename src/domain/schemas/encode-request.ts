@@ -54,9 +54,8 @@ export const SubtitleRequestSchema = Type.Object(
 export type SubtitleRequest = Static<typeof SubtitleRequestSchema>;
 
 /**
- * The options of a conversion, all optional. NEW REQUEST OPTIONS GO HERE, one property each: POST /encode
- * and POST /plan accept them, the task stores them, the status document echoes them under `options`, and
- * the OpenAPI document describes them, with no other list to update.
+ * A conversion's options, all optional. NEW REQUEST OPTIONS GO HERE, one property each: POST /encode and /plan,
+ * the stored task, the status document's `options` and OpenAPI follow, with no other list to update.
  */
 export const encodeOptionProperties = {
   profile: Type.Optional(

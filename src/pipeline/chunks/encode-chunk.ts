@@ -78,14 +78,13 @@ export async function encodeVideoChunk(o: VideoChunkJob): Promise<{ files: Recor
             ctx,
           });
       await runFfmpeg(
-        buildEncodeArgs(
-          o.input,
+        buildEncodeArgs({
+          inputPath: o.input,
           media,
           plan,
-          { video, audio: {} },
-          undefined,
-          span(input, firstFrame ?? start),
-        ),
+          outputs: { video, audio: {} },
+          span: span(input, firstFrame ?? start),
+        }),
         ctx,
         o.outDir,
         'FFmpeg could not encode a chunk of the input',

@@ -102,7 +102,11 @@ export async function stitchAndPackage(o: StitchJob): Promise<ConversionResult> 
   }
 
   o.onProgress?.('package', 0);
-  const pkg = await packageStreams({ video, audio, text: text.files }, plan, pkgDir, ctx, {
+  const pkg = await packageStreams({
+    encoded: { video, audio, text: text.files },
+    plan,
+    pkgDir,
+    ctx,
     mediaDir: o.mediaDir,
     encryption: o.encryption ? { spec: o.encryption, keysDir: o.workDir } : undefined,
   });
