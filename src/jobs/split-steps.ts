@@ -133,7 +133,8 @@ export function createStepProcessor(deps: StepDeps): StepHandler {
       deps.metrics?.chunkJobs.inc({ kind: data.kind, outcome: 'completed' });
       log.info({ ms: Date.now() - started }, 'step completed');
       return output;
-    } catch (err) {
+    } catch (caught) {
+      const err = await inputGoneInstead(caught, deps.input, task.request.video_filename, ctx.signal);
       deps.metrics?.chunkJobs.inc({
         kind: data.kind,
         outcome: ctx.signal.aborted ? 'stopped' : 'failed',
@@ -149,6 +150,18 @@ export function createStepProcessor(deps: StepDeps): StepHandler {
       );
     }
   };
+}
+
+/** A step that failed because its input was removed from storage meanwhile fails as `input_not_found`. */
+async function inputGoneInstead(
+  err: unknown,
+  storage: Storage,
+  key: string,
+  signal: AbortSignal,
+): Promise<unknown> {
+  if (signal.aborted || !(err instanceof TaskFailure) || err.code !== 'encode_failed') return err;
+  const info = await storage.head(key).catch(() => 'unknown' as const);
+  return info ? err : new TaskFailure('input_not_found', 'input not found', { cause: err });
 }
 
 /**
