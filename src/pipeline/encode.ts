@@ -1,11 +1,10 @@
 import path from 'node:path';
-import { runProcess } from '../process/run-process.js';
 import type { StageContext, StageProgress } from './context.js';
 import { buildEncodeArgs, imageFrame, parseProgressLine, type EncodeOutputs } from './ffmpeg-args.js';
 import type { MediaInfo } from './media-info.js';
 import type { EncodePlan } from './plan.js';
 import { hasContent } from './poster.js';
-import { diskFullReport, processFailure } from './process-failure.js';
+import { runFfmpeg } from './run-ffmpeg.js';
 import { thumbnailOutputsIn } from './thumbnails.js';
 
 /**
@@ -38,24 +37,18 @@ export interface EncodeJob {
 export async function encode(job: EncodeJob): Promise<{ poster: boolean }> {
   const { inputPath, media, plan, outputs, ctx, onProgress } = job;
   const args = buildEncodeArgs({ inputPath, media, plan, outputs });
-  try {
-    await runProcess(ctx.tools.ffmpeg, args, {
-      logger: ctx.logger,
-      signal: ctx.signal,
-      idleTimeoutMs: ctx.idleTimeoutMs,
-      timeoutMs: ctx.maxRuntimeMs,
-      tempDir: ctx.tempDir,
-      // Nothing it encodes from then on can be kept: the disk is full (seconds, not the idle watchdog's minutes).
-      failOnStderr: diskFullReport,
-      onStdoutLine: (line) => {
-        const seconds = parseProgressLine(line);
-        if (seconds !== undefined && media.duration > 0) onProgress(Math.min(1, seconds / media.duration));
-      },
-    });
-  } catch (err) {
-    const outDirs = new Set(Object.values(outputs.video).map((f) => path.dirname(f)));
-    throw processFailure(err, 'encode_failed', 'FFmpeg could not encode the input', [inputPath, ...outDirs]);
-  }
+  const outDirs = new Set(Object.values(outputs.video).map((f) => path.dirname(f)));
+  await runFfmpeg({
+    args,
+    ctx,
+    code: 'encode_failed',
+    what: 'FFmpeg could not encode the input',
+    hidePaths: [inputPath, ...outDirs],
+    onStdoutLine: (line) => {
+      const seconds = parseProgressLine(line);
+      if (seconds !== undefined && media.duration > 0) onProgress(Math.min(1, seconds / media.duration));
+    },
+  });
   const poster = !!outputs.poster && (await hasContent(imageFrame(outputs.poster, 1)));
   return { poster };
 }

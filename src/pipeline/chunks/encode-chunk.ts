@@ -1,12 +1,11 @@
 import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
-import { runProcess } from '../../process/run-process.js';
 import type { StageContext } from '../context.js';
 import { encodeOutputsIn } from '../encode.js';
 import { audioOutputArgs, buildEncodeArgs, parseProgressLine } from '../ffmpeg-args.js';
 import type { MediaInfo } from '../media-info.js';
 import type { EncodePlan } from '../plan.js';
-import { diskFullReport, processFailure } from '../process-failure.js';
+import { runFfmpeg } from '../run-ffmpeg.js';
 import { withChunkInput } from './chunk-input.js';
 import { firstFrameTime } from './first-frame.js';
 import { isLastChunk, videoOrigin, type ChunkSpan } from './plan-chunks.js';
@@ -77,8 +76,8 @@ export async function encodeVideoChunk(o: VideoChunkJob): Promise<{ files: Recor
             until: last ? undefined : origin + chunk.end,
             ctx,
           });
-      await runFfmpeg(
-        buildEncodeArgs({
+      await runFfmpeg({
+        args: buildEncodeArgs({
           inputPath: o.input,
           media,
           plan,
@@ -86,10 +85,11 @@ export async function encodeVideoChunk(o: VideoChunkJob): Promise<{ files: Recor
           span: span(input, firstFrame ?? start),
         }),
         ctx,
-        o.outDir,
-        'FFmpeg could not encode a chunk of the input',
-        onLine,
-      );
+        code: 'encode_failed',
+        what: 'FFmpeg could not encode a chunk of the input',
+        hidePaths: [o.outDir],
+        onStdoutLine: onLine,
+      });
     },
     ctx.logger,
   );
@@ -129,13 +129,19 @@ export async function encodeWholeAudio(
   await withChunkInput(
     o.input,
     (input) =>
-      runFfmpeg(
-        [...['-hide_banner', '-nostdin', '-y'], ...input, ...['-progress', 'pipe:1', '-nostats'], ...audio],
-        o.ctx,
-        path.dirname(o.outFile),
-        'FFmpeg could not encode the audio',
-        onLine,
-      ),
+      runFfmpeg({
+        args: [
+          ...['-hide_banner', '-nostdin', '-y'],
+          ...input,
+          ...['-progress', 'pipe:1', '-nostats'],
+          ...audio,
+        ],
+        ctx: o.ctx,
+        code: 'encode_failed',
+        what: 'FFmpeg could not encode the audio',
+        hidePaths: [dir],
+        onStdoutLine: onLine,
+      }),
     o.ctx.logger,
   );
   return { file: o.outFile, files };
@@ -144,26 +150,4 @@ export async function encodeWholeAudio(
 /** Times as FFmpeg is given them, to the microsecond: the same value ends a chunk and starts the next. */
 function roundTime(seconds: number): number {
   return Math.round(seconds * 1e6) / 1e6;
-}
-
-async function runFfmpeg(
-  args: string[],
-  ctx: StageContext,
-  outDir: string,
-  what: string,
-  onProgressLine: (line: string) => void,
-): Promise<void> {
-  try {
-    await runProcess(ctx.tools.ffmpeg, args, {
-      logger: ctx.logger,
-      signal: ctx.signal,
-      idleTimeoutMs: ctx.idleTimeoutMs,
-      timeoutMs: ctx.maxRuntimeMs,
-      tempDir: ctx.tempDir,
-      failOnStderr: diskFullReport,
-      onStdoutLine: onProgressLine,
-    });
-  } catch (err) {
-    throw processFailure(err, 'encode_failed', what, [outDir]);
-  }
 }

@@ -9,7 +9,8 @@ import { packageStreams } from '../package.js';
 import { prepareTextTracks } from '../text-tracks.js';
 import type { EncodePlan, Rendition } from '../plan.js';
 import { makePoster, POSTER_NAME } from '../poster.js';
-import { diskFullReport, processFailure } from '../process-failure.js';
+import { processFailure } from '../process-failure.js';
+import { runFfmpeg } from '../run-ffmpeg.js';
 import { addThumbnailTrack } from '../thumbnail-track.js';
 import {
   packageThumbnails,
@@ -189,7 +190,13 @@ async function joinRendition(o: {
       : []),
     ...['-f', 'mp4', `file:${o.outFile}`],
   ];
-  await run(args, o.ctx, 'FFmpeg could not join the chunks', [path.dirname(o.outFile)]);
+  await runFfmpeg({
+    args,
+    ctx: o.ctx,
+    code: 'package_failed',
+    what: 'FFmpeg could not join the chunks',
+    hidePaths: [path.dirname(o.outFile)],
+  });
   return o.outFile;
 }
 
@@ -283,7 +290,13 @@ async function makeThumbnails(
     // Sheets from 1, as the encode's are once its primer (frame 0) is dropped.
     ...['-start_number', '1', '-f', 'image2', `file:${outputs.pattern}`],
   ];
-  await run(args, o.ctx, 'FFmpeg could not make the thumbnails', [dir]);
+  await runFfmpeg({
+    args,
+    ctx: o.ctx,
+    code: 'encode_failed',
+    what: 'FFmpeg could not make the thumbnails',
+    hidePaths: [dir],
+  });
   return packageThumbnails({
     outputs,
     plan: thumbs,
@@ -291,19 +304,4 @@ async function makeThumbnails(
     mediaDir: o.mediaDir,
     duration: o.media.duration,
   });
-}
-
-async function run(args: string[], ctx: StageContext, what: string, hidePaths: string[]): Promise<void> {
-  try {
-    await runProcess(ctx.tools.ffmpeg, args, {
-      logger: ctx.logger,
-      signal: ctx.signal,
-      idleTimeoutMs: ctx.idleTimeoutMs,
-      timeoutMs: ctx.maxRuntimeMs,
-      tempDir: ctx.tempDir,
-      failOnStderr: diskFullReport,
-    });
-  } catch (err) {
-    throw processFailure(err, what.includes('join') ? 'package_failed' : 'encode_failed', what, hidePaths);
-  }
 }
