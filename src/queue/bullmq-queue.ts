@@ -6,6 +6,7 @@ import {
   WaitingError,
   Worker,
   type JobState,
+  type Processor,
 } from 'bullmq';
 import { Redis } from 'ioredis';
 import { createHash, randomUUID } from 'node:crypto';
@@ -577,42 +578,35 @@ class BullMqWorker {
   ) {
     this.log = owner.logger;
     const { settings } = owner;
-    // BullMQ's blocking commands need maxRetriesPerRequest: null on the worker's connection.
-    this.connection = new Redis(settings.url, { maxRetriesPerRequest: null });
     const warn = repeatLimited(this.log);
-    this.connection.on('error', (err) => warn('redis connection error', err));
-    this.worker = new Worker<JobData, TaskOutput>(
-      queueName,
-      (job, token, signal) => this.process(job, token, signal),
-      {
-        connection: this.connection,
+    // Tasks and their steps are taken on the same terms: one lease, one stall limit, one concurrency.
+    const consume = <D, R>(name: string, processor: Processor<D, R>) => {
+      // BullMQ's blocking commands need maxRetriesPerRequest: null on the worker's connection.
+      const connection = new Redis(settings.url, { maxRetriesPerRequest: null });
+      connection.on('error', (err) => warn('redis connection error', err));
+      const worker = new Worker<D, R>(name, processor, {
+        connection,
         prefix: settings.prefix,
         concurrency: options.concurrency,
-        // A worker that dies stops renewing its locks; after this its tasks are found stalled and run again.
+        // A worker that dies stops renewing its locks; after this its jobs are found stalled and run again.
         lockDuration: settings.leaseMs,
         stalledInterval: settings.leaseMs,
-        // A task that keeps killing its worker (crash, OOM) fails after as many runs as a failing one gets.
+        // A job that keeps killing its worker (crash, OOM) fails after as many runs as a failing one gets.
         maxStalledCount: settings.maxAttempts - 1,
-      },
-    );
-    this.worker.on('error', (err) => warn('worker error', err));
+      });
+      worker.on('error', (err) => warn('worker error', err));
+      return { connection, worker };
+    };
+    ({ connection: this.connection, worker: this.worker } = consume<JobData, TaskOutput>(
+      queueName,
+      (job, token, signal) => this.process(job, token, signal),
+    ));
     this.slots = new Slots(options.concurrency);
     if (options.stepHandler) {
-      this.stepConnection = new Redis(settings.url, { maxRetriesPerRequest: null });
-      this.stepConnection.on('error', (err) => warn('redis connection error', err));
-      this.stepWorker = new Worker<StepJobData, unknown>(
+      ({ connection: this.stepConnection, worker: this.stepWorker } = consume<StepJobData, unknown>(
         stepsQueueName,
         (job, token, signal) => this.processStep(job, token, signal),
-        {
-          connection: this.stepConnection,
-          prefix: settings.prefix,
-          concurrency: options.concurrency,
-          lockDuration: settings.leaseMs,
-          stalledInterval: settings.leaseMs,
-          maxStalledCount: settings.maxAttempts - 1,
-        },
-      );
-      this.stepWorker.on('error', (err) => warn('worker error', err));
+      ));
       this.stepWorker.on('stalled', (jobId) =>
         this.log.warn({ step: jobId }, 'step stalled (its worker stopped); queued again'),
       );
