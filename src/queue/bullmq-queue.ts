@@ -42,6 +42,7 @@ import {
   classifyRunEnd,
   DEFAULT_RETRY_BACKOFF_MS,
   outOfRuns,
+  PROGRESS_WRITE_INTERVAL_MS,
   stepsProgress,
   throttledProgress,
   type AbortReason,
@@ -701,30 +702,7 @@ class BullMqWorker {
         log.info({ steps: err.count }, 'task split: its steps are queued');
         throw new WaitingChildrenError();
       }
-      const end = classifyRunEnd({
-        err,
-        abortReason: signal?.aborted ? (signal.reason as AbortReason) : undefined,
-        attempt,
-        maxAttempts: this.owner.settings.maxAttempts,
-        retryBackoffMs: this.owner.options.retryBackoffMs ?? DEFAULT_RETRY_BACKOFF_MS,
-      });
-      if (end.kind === 'hand_back') {
-        // Hand the task back without failing it: on shutdown it goes to the front of the queue; with a lost
-        // lock it is already queued again (or running elsewhere) and is not ours to touch.
-        if (end.reason === 'shutdown' && token) {
-          // If this fails the lock still runs out, and the stalled check queues the task again.
-          await job
-            .moveToWait(token)
-            .catch((e: unknown) => log.warn({ err: e }, 'could not hand the task back'));
-        }
-        log.info({ reason: end.reason }, 'task handed back');
-        throw new WaitingError();
-      }
-      const { failure } = end;
-      if (failure.code === 'internal') log.error({ err }, 'task failed with an unexpected error');
-      const message = JSON.stringify({ code: failure.code, message: failure.message });
-      // UnrecoverableError tells BullMQ not to retry, whatever attempts remain; BullMQ's backoff times a retry.
-      throw end.kind === 'fail' ? new UnrecoverableError(message) : new Error(message);
+      return await this.endRun({ job, token, err, signal, attempt, log, what: 'task' });
     } finally {
       this.running.delete(id);
     }
@@ -797,7 +775,7 @@ class BullMqWorker {
         attempt,
         reportProgress: (f) => {
           const now = Date.now();
-          if (now - last < 500) return;
+          if (now - last < PROGRESS_WRITE_INTERVAL_MS) return;
           last = now;
           this.owner
             .stepProgress(taskId, step.name, Math.max(0, Math.min(0.999, f)))
@@ -810,29 +788,50 @@ class BullMqWorker {
       return output ?? null;
     } catch (err) {
       if (err instanceof UnrecoverableError) throw err;
-      const end = classifyRunEnd({
-        err,
-        abortReason: signal?.aborted ? (signal.reason as AbortReason) : undefined,
-        attempt,
-        maxAttempts: this.owner.settings.maxAttempts,
-        retryBackoffMs: this.owner.options.retryBackoffMs ?? DEFAULT_RETRY_BACKOFF_MS,
-      });
-      if (end.kind === 'hand_back') {
-        if (end.reason === 'shutdown' && token) {
-          await job
-            .moveToWait(token)
-            .catch((e: unknown) => log.warn({ err: e }, 'could not hand the step back'));
-        }
-        log.info({ reason: end.reason }, 'step handed back');
-        throw new WaitingError();
-      }
-      const message = JSON.stringify({ code: end.failure.code, message: end.failure.message });
-      if (end.kind === 'retry') log.warn({ code: end.failure.code }, 'step will be retried');
-      throw end.kind === 'fail' ? new UnrecoverableError(message) : new Error(message);
+      return await this.endRun({ job, token, err, signal, attempt, log, what: 'step' });
     } finally {
       release();
       this.runningSteps.delete(job.id!);
     }
+  }
+
+  /**
+   * Ends a task's or a step's run that threw `err`: hands it back (shutdown, lost lock), or throws what makes
+   * BullMQ retry it (after its backoff) or fail it for good.
+   */
+  private async endRun(o: {
+    job: TaskJob | StepJob;
+    token: string | undefined;
+    err: unknown;
+    signal: AbortSignal | undefined;
+    attempt: number;
+    log: Logger;
+    what: 'task' | 'step';
+  }): Promise<never> {
+    const end = classifyRunEnd({
+      err: o.err,
+      abortReason: o.signal?.aborted ? (o.signal.reason as AbortReason) : undefined,
+      attempt: o.attempt,
+      maxAttempts: this.owner.settings.maxAttempts,
+      retryBackoffMs: this.owner.options.retryBackoffMs ?? DEFAULT_RETRY_BACKOFF_MS,
+    });
+    if (end.kind === 'hand_back') {
+      // On shutdown it goes to the front of the queue; with a lost lock it is already queued again (or running
+      // elsewhere) and is not ours to touch. If moveToWait fails, the lock runs out and the stalled check requeues.
+      if (end.reason === 'shutdown' && o.token) {
+        await o.job
+          .moveToWait(o.token)
+          .catch((e: unknown) => o.log.warn({ err: e }, `could not hand the ${o.what} back`));
+      }
+      o.log.info({ reason: end.reason }, `${o.what} handed back`);
+      throw new WaitingError();
+    }
+    const { failure } = end;
+    if (failure.code === 'internal') o.log.error({ err: o.err }, `${o.what} failed with an unexpected error`);
+    else if (end.kind === 'retry') o.log.warn({ code: failure.code }, `${o.what} will be retried`);
+    const message = JSON.stringify({ code: failure.code, message: failure.message });
+    // UnrecoverableError tells BullMQ not to retry, whatever attempts remain; BullMQ's backoff times a retry.
+    throw end.kind === 'fail' ? new UnrecoverableError(message) : new Error(message);
   }
 
   /** A task ended here without its handler running, after `earlierRuns` runs: see `WorkerOptions.onAbandoned`. */
