@@ -99,6 +99,15 @@ function frameTiming(input: EncoderInput): string[] {
     : [];
 }
 
+/** What x264 and x265 are given alike: threads, preset, profile, rate cap and the forced keyframes. */
+function x26xArgs(encoder: string, profile: string, input: EncoderInput): string[] {
+  return [
+    ...['-c:v', encoder, ...threads(input.threads), '-preset', input.plan.preset, '-profile:v', profile],
+    ...vbv(input.rendition),
+    ...['-force_key_frames', forceKeyframesExpr(input.plan)],
+  ];
+}
+
 /** Every codec's encoder, by name: the compiler finds the one left out. */
 export const videoCodecSpecs: Record<VideoCodec, VideoCodecSpec> = {
   h264: {
@@ -108,18 +117,9 @@ export const videoCodecSpecs: Record<VideoCodec, VideoCodecSpec> = {
     minSide: 2,
     keyframesByCount: false,
     args: (input) => {
-      const { rendition: r, plan } = input;
+      const { plan } = input;
       return [
-        '-c:v',
-        'libx264',
-        ...threads(input.threads),
-        '-preset',
-        plan.preset,
-        '-profile:v',
-        'high',
-        ...vbv(r),
-        '-force_key_frames',
-        forceKeyframesExpr(plan),
+        ...x26xArgs('libx264', 'high', input),
         // More frames than any segment holds: the only keyframes are the forced ones.
         '-g',
         String(plan.keyint),
@@ -187,18 +187,9 @@ export const videoCodecSpecs: Record<VideoCodec, VideoCodecSpec> = {
     minSide: 2,
     keyframesByCount: false,
     args: (input) => {
-      const { rendition: r, plan } = input;
+      const { plan } = input;
       return [
-        '-c:v',
-        'libx265',
-        ...threads(input.threads),
-        '-preset',
-        plan.preset,
-        '-profile:v',
-        'main',
-        ...vbv(r),
-        '-force_key_frames',
-        forceKeyframesExpr(plan),
+        ...x26xArgs('libx265', 'main', input),
         // A forced keyframe is an IDR (x265 makes it an open-GOP I frame otherwise), and no scene-cut ones.
         '-forced-idr',
         '1',
