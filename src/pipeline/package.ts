@@ -3,6 +3,7 @@ import path from 'node:path';
 import { runProcess } from '../process/run-process.js';
 import type { StageContext } from './context.js';
 import type { EncodeOutputs } from './ffmpeg-args.js';
+import { labelDashTracks } from './dash-labels.js';
 import { raiseHlsBandwidth } from './hls-bandwidth.js';
 import { markHlsDefaultAudio } from './hls-defaults.js';
 import { UNDETERMINED } from './languages.js';
@@ -162,6 +163,16 @@ export async function packageStreams(job: PackageJob): Promise<PackageResult> {
     throw options.encryption ? withoutKeyText(failure, options.encryption.spec) : failure;
   } finally {
     await encryption?.cleanup();
+  }
+  if (dash) {
+    const labelled = [...plan.audioTracks, ...plan.textTracks].filter(
+      (t) => encoded.audio[t.name] ?? encoded.text?.[t.name],
+    );
+    await labelDashTracks(
+      pkgDir,
+      MANIFEST_NAME,
+      labelled.map((t) => ({ dir: media(t.name), label: t.label })),
+    );
   }
   if (hls) {
     await raiseHlsBandwidth(pkgDir, HLS_MASTER_NAME);

@@ -95,6 +95,11 @@ describe('every audio track of the source is packaged', () => {
     );
     assert.match(sets[2]!, /<Role [^>]*value="description"/);
     assert.match(sets[1]!, /AudioChannelConfiguration[^>]*value="2"/, '5.1 encoded to stereo');
+    // The names of the players' menus, as HLS's NAME (the packager writes none: added after it).
+    assert.deepEqual(
+      sets.map((s) => /<Label>([^<]*)<\/Label>/.exec(s)?.[1]),
+      ['English', 'Français', 'English (audio description)'],
+    );
   });
 
   test('subtitles: the embedded SRT and the sidecar SRT, WebVTT in fMP4 for DASH and WebVTT for HLS', async () => {
@@ -108,6 +113,10 @@ describe('every audio track of the source is packaged', () => {
         ['en', 'wvtt'],
         ['fr', 'wvtt'],
       ],
+    );
+    assert.deepEqual(
+      texts.map((s) => /<Label>([^<]*)<\/Label>/.exec(s)?.[1]),
+      ['English', 'Français'],
     );
     const master = await readFile(path.join(pkg, 'master.m3u8'), 'utf8');
     const subs = master.split('\n').filter((l) => l.startsWith('#EXT-X-MEDIA:TYPE=SUBTITLES'));
@@ -412,8 +421,9 @@ describe('every audio track of the source is packaged', () => {
           'English (audio description)',
           'Français',
         ]);
-        assert.deepEqual(await options('text-track'), ['Off', 'English', 'Français']);
-        await page.getByLabel('Subtitles').selectOption({ label: 'Français' });
+        // The request's label, from the MPD's Label.
+        assert.deepEqual(await options('text-track'), ['Off', 'English', 'Français (SDH)']);
+        await page.getByLabel('Subtitles').selectOption({ label: 'Français (SDH)' });
         await page.getByLabel('Audio').selectOption({ label: 'English' });
         assert.equal(await page.locator('#player-error').textContent(), '');
       });
