@@ -4,7 +4,7 @@ import type { MediaSegment } from './mpd.js';
 export interface MasterPlaylist {
   /** Media playlists of the variants (EXT-X-STREAM-INF), relative to the package. */
   variants: { uri: string; resolution?: { width: number; height: number }; codecs?: string }[];
-  /** Renditions (EXT-X-MEDIA with a URI, e.g. the audio) and I-frame playlists, relative to the package. */
+  /** Renditions (EXT-X-MEDIA with a URI, e.g. the audio), I-frame and image playlists, relative to the package. */
   media: { uri: string; type: string }[];
 }
 
@@ -39,9 +39,13 @@ export function parseMasterPlaylist(text: string, playlist: string): MasterPlayl
       });
       const codecs = attribute(line, 'CODECS');
       if (codecs) out.variants.at(-1)!.codecs = codecs;
-    } else if (line.startsWith('#EXT-X-MEDIA:') || line.startsWith('#EXT-X-I-FRAME-STREAM-INF:')) {
+    } else if (/^#EXT-X-(MEDIA|I-FRAME-STREAM-INF|IMAGE-STREAM-INF):/.test(line)) {
       const uri = attribute(line, 'URI');
-      const type = line.startsWith('#EXT-X-MEDIA:') ? (attribute(line, 'TYPE') ?? 'MEDIA') : 'I-FRAME';
+      const type = line.startsWith('#EXT-X-MEDIA:')
+        ? (attribute(line, 'TYPE') ?? 'MEDIA')
+        : line.startsWith('#EXT-X-IMAGE')
+          ? 'IMAGE'
+          : 'I-FRAME';
       if (uri) out.media.push({ uri: resolveUri(playlist, uri), type });
     }
   }

@@ -17,7 +17,7 @@ import {
 import { makePoster, POSTER_NAME } from './poster.js';
 import { probeSource, type ProbePacket, type ProbeResult } from './probe.js';
 import { prepareTextTracks } from './text-tracks.js';
-import { addThumbnailTrack } from './thumbnail-track.js';
+import { addHlsImagePlaylist, addThumbnailTrack } from './thumbnail-track.js';
 import { packageThumbnails, type ThumbnailResult } from './thumbnails.js';
 import { assertComplete } from './truncation.js';
 
@@ -206,6 +206,9 @@ export async function convert(
   if (thumbnails) {
     if (pkg.dashManifest) await addThumbnailTrack(pkgDir, pkg.dashManifest, thumbnails);
     pkg.files.push(thumbnails.vtt, ...thumbnails.sheets);
+    if (pkg.hlsMaster) {
+      pkg.files.push(await addHlsImagePlaylist(pkgDir, pkg.hlsMaster, thumbnails, media.duration));
+    }
     pkg.files.sort();
   }
   report('poster', 1);

@@ -69,60 +69,75 @@ describe('seek-bar thumbnails and I-frame playlists in Chromium: Shaka Player, h
     assert.equal(res.headers.get('content-type')?.split(';')[0], 'text/vtt');
   });
 
-  test('Shaka Player lists the image track and answers getThumbnails with the right tile', async () => {
+  test('Shaka Player lists the image track and answers getThumbnails with the right tile, from the MPD and the HLS master', async () => {
     const { page, pageErrors } = browser;
-    await withScreenshot(page, 'thumbnails-shaka', async () => {
-      await page.goto(`${svc.url}/__test/page.html`);
-      const found = await page.evaluate(async (mpd) => {
-        const shaka = (
-          window as unknown as {
-            shaka: typeof import('shaka-player/dist/shaka-player.compiled-es2021.js').default;
+    const master = await (await fetch(`${svc.url}/output/${prefix}/master.m3u8`)).text();
+    assert.match(
+      master,
+      /#EXT-X-IMAGE-STREAM-INF:[^\n]*RESOLUTION=\d+x\d+,CODECS="jpeg",URI="[^"]+\/thumbnails\/images\.m3u8"/,
+    );
+    // The DASH image AdaptationSet, then the HLS image playlist (EXT-X-TILES): the same tiles.
+    for (const manifest of ['manifest.mpd', 'master.m3u8']) {
+      await withScreenshot(page, `thumbnails-shaka-${manifest}`, async () => {
+        await page.goto(`${svc.url}/__test/page.html`);
+        const found = await page.evaluate(async (mpd) => {
+          const shaka = (
+            window as unknown as {
+              shaka: typeof import('shaka-player/dist/shaka-player.compiled-es2021.js').default;
+            }
+          ).shaka;
+          const player = new shaka.Player();
+          await player.attach(document.querySelector('video')!);
+          await player.load(mpd);
+          const tracks = player.getImageTracks();
+          // No named functions in here: the test's transpiler would wrap them in a helper the page lacks.
+          const thumbs = [];
+          for (const t of [25.2, 39.5]) {
+            const th = await player.getThumbnails(tracks[0]!.id, t);
+            thumbs.push(
+              th && {
+                x: th.positionX,
+                y: th.positionY,
+                w: th.width,
+                h: th.height,
+                start: th.startTime,
+                uri: th.uris[0],
+              },
+            );
           }
-        ).shaka;
-        const player = new shaka.Player();
-        await player.attach(document.querySelector('video')!);
-        await player.load(mpd);
-        const tracks = player.getImageTracks();
-        // No named functions in here: the test's transpiler would wrap them in a helper the page lacks.
-        const thumbs = [];
-        for (const t of [25.2, 39.5]) {
-          const th = await player.getThumbnails(tracks[0]!.id, t);
-          thumbs.push(
-            th && {
-              x: th.positionX,
-              y: th.positionY,
-              w: th.width,
-              h: th.height,
-              start: th.startTime,
-              uri: th.uris[0],
-            },
-          );
-        }
-        const result = {
-          tracks: tracks.map((t) => ({
-            layout: t.tilesLayout,
-            mime: t.mimeType,
-            width: t.width,
-            height: t.height,
-          })),
-          mid: thumbs[0],
-          last: thumbs[1],
-        };
-        await player.destroy();
-        return result;
-      }, `${svc.url}/output/${prefix}/manifest.mpd`);
-      const { width: w, height: h } = thumbs;
-      // Shaka states the track's size as one tile's: the sheet's over the grid.
-      assert.deepEqual(found.tracks, [{ layout: '10x10', mime: 'image/jpeg', width: w, height: h }]);
-      // 25.2 s is the 13th thumbnail (from 24 s): row 1, column 2.
-      assert.deepEqual({ ...found.mid, uri: undefined }, { x: 2 * w, y: h, w, h, start: 24, uri: undefined });
-      assert.match(found.mid!.uri!, /\/thumbnails\/sheet-1\.jpg$/);
-      assert.deepEqual([found.last!.x, found.last!.y, found.last!.start], [9 * w, h, 38]);
-      assert.deepEqual(pageErrors, []);
-    });
+          const result = {
+            tracks: tracks.map((t) => ({
+              layout: t.tilesLayout,
+              mime: t.mimeType,
+              width: t.width,
+              height: t.height,
+            })),
+            mid: thumbs[0],
+            last: thumbs[1],
+          };
+          await player.destroy();
+          return result;
+        }, `${svc.url}/output/${prefix}/${manifest}`);
+        const { width: w, height: h } = thumbs;
+        // Shaka states a DASH image track's size as one tile's (the sheet's over the grid), an HLS one's as
+        // its sheet's (the grid is its segments').
+        const track = manifest.endsWith('.mpd')
+          ? { layout: '10x10', mime: 'image/jpeg', width: w, height: h }
+          : { layout: null, mime: 'image/jpeg', width: 10 * w, height: 10 * h };
+        assert.deepEqual(found.tracks, [track], manifest);
+        // 25.2 s is the 13th thumbnail (from 24 s): row 1, column 2.
+        assert.deepEqual(
+          { ...found.mid, uri: undefined },
+          { x: 2 * w, y: h, w, h, start: 24, uri: undefined },
+        );
+        assert.match(found.mid!.uri!, /\/thumbnails\/sheet-1\.jpg$/);
+        assert.deepEqual([found.last!.x, found.last!.y, found.last!.start], [9 * w, h, 38], manifest);
+        assert.deepEqual(pageErrors, []);
+      });
+    }
   });
 
-  test('hls.js still plays the master playlist that lists I-frame playlists', async () => {
+  test('hls.js still plays the master playlist that lists I-frame playlists and the image playlist', async () => {
     const master = await (await fetch(`${svc.url}/output/${prefix}/master.m3u8`)).text();
     assert.match(master, /#EXT-X-I-FRAME-STREAM-INF:[^\n]*URI="[^"]+\/video_180p\/iframe\.m3u8"/);
     const { page } = browser;
@@ -197,6 +212,6 @@ describe('seek-bar thumbnails and I-frame playlists in Chromium: Shaka Player, h
     const base = `${svc.url}/output/${doc.output!.prefix}`;
     assert.equal((await fetch(`${base}/thumbnails.vtt`)).status, 404);
     assert.doesNotMatch(await (await fetch(`${base}/manifest.mpd`)).text(), /contentType="image"/);
-    assert.doesNotMatch(await (await fetch(`${base}/master.m3u8`)).text(), /I-FRAME/);
+    assert.doesNotMatch(await (await fetch(`${base}/master.m3u8`)).text(), /I-FRAME|IMAGE-STREAM/);
   });
 });

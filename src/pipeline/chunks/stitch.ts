@@ -11,7 +11,7 @@ import type { EncodePlan, Rendition } from '../plan.js';
 import { makePoster, POSTER_NAME } from '../poster.js';
 import { processFailure } from '../process-failure.js';
 import { runFfmpeg } from '../run-ffmpeg.js';
-import { addThumbnailTrack } from '../thumbnail-track.js';
+import { addHlsImagePlaylist, addThumbnailTrack } from '../thumbnail-track.js';
 import {
   packageThumbnails,
   thumbnailFilters,
@@ -141,6 +141,9 @@ export async function stitchAndPackage(o: StitchJob): Promise<ConversionResult> 
   if (thumbnails) {
     if (pkg.dashManifest) await addThumbnailTrack(pkgDir, pkg.dashManifest, thumbnails);
     pkg.files.push(thumbnails.vtt, ...thumbnails.sheets);
+    if (pkg.hlsMaster) {
+      pkg.files.push(await addHlsImagePlaylist(pkgDir, pkg.hlsMaster, thumbnails, media.duration));
+    }
   }
   pkg.files.sort();
   // The joined renditions are in the package now: their disk is free for the next task's. The chunks are the
