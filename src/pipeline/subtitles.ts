@@ -26,10 +26,28 @@ function seconds(stamp: string): number {
 }
 
 /**
- * The text of a subtitle file: UTF-8 (a byte-order mark dropped), or Windows-1252/Latin-1 when it is not valid
- * UTF-8 (older SRT files); refused when it holds NUL or other control bytes, as a binary file does.
+ * The text of a subtitle file: UTF-8 (a byte-order mark dropped), UTF-16 with its byte-order mark (Windows
+ * Notepad's "Unicode"), or Windows-1252/Latin-1 when it is not valid UTF-8 (older SRT files); refused when it
+ * holds NUL or other control characters, as a binary file does.
  */
 export function decodeSubtitleBytes(bytes: Buffer): string {
+  const utf16 =
+    bytes[0] === 0xff && bytes[1] === 0xfe
+      ? 'utf-16le'
+      : bytes[0] === 0xfe && bytes[1] === 0xff
+        ? 'utf-16be'
+        : undefined;
+  if (utf16) {
+    let text: string;
+    try {
+      text = new TextDecoder(utf16, { fatal: true }).decode(bytes);
+    } catch {
+      throw new Error(`it starts as ${utf16.toUpperCase()} text but does not decode as such`);
+    }
+    if ([...text].some((c) => c.charCodeAt(0) < 0x20 && hasControlBytes(Buffer.from([c.charCodeAt(0)]))))
+      throw new Error('it holds control characters: not a text file');
+    return text.replace(/^\uFEFF/, '').replace(/\r\n?/g, '\n');
+  }
   if (bytes.includes(0)) throw new Error('it is a binary file, not text');
   let text: string;
   try {

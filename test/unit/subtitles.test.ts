@@ -27,6 +27,18 @@ describe('subtitle files', () => {
       { start: 62.5, end: 64, text: 'Café' },
     ]);
   });
+  test('UTF-16 with its byte-order mark (little- and big-endian) is read; one that does not decode is refused', () => {
+    const srt = '\uFEFF1\r\n00:00:01,000 --> 00:00:02,500\r\nÇa va ? 日本\r\n';
+    const le = Buffer.from(srt, 'utf16le');
+    const be = Buffer.from(le).swap16();
+    for (const bytes of [le, be]) {
+      assert.deepEqual(parseSubtitles(decodeSubtitleBytes(bytes)), [
+        { start: 1, end: 2.5, text: 'Ça va ? 日本' },
+      ]);
+    }
+    assert.throws(() => decodeSubtitleBytes(Buffer.concat([le, Buffer.from([0x00, 0xd8])])), /UTF-16LE/);
+    assert.throws(() => decodeSubtitleBytes(Buffer.from('\uFEFF\u0001\u0002x', 'utf16le')), /control/);
+  });
   test('cues past the end are clipped, those after it dropped', () => {
     const cues = [
       { start: 1, end: 3, text: 'a' },

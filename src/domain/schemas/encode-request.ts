@@ -158,7 +158,7 @@ export const encodeOptionProperties = {
     Type.Array(SubtitleRequestSchema, {
       maxItems: MAX_SUBTITLE_FILES,
       description:
-        'Subtitle files (SRT or WebVTT, UTF-8 or Latin-1; ASS styling dropped) in the input storage, packaged ' +
+        'Subtitle files (SRT or WebVTT; UTF-8, UTF-16 with its byte-order mark, or Latin-1; ASS styling dropped) in the input storage, packaged ' +
         'as text tracks beside the input’s own (DASH wvtt, HLS WebVTT), cues past the video’s end clipped. ' +
         'A missing file fails the task with input_not_found (404 from /plan), one that is not subtitles with ' +
         'invalid_subtitles.',
