@@ -26,9 +26,8 @@ function seconds(stamp: string): number {
 }
 
 /**
- * The text of a subtitle file: UTF-8 (a byte-order mark dropped), UTF-16 with its byte-order mark (Windows
- * Notepad's "Unicode"), or Windows-1252/Latin-1 when it is not valid UTF-8 (older SRT files); refused when it
- * holds NUL or other control characters, as a binary file does.
+ * A subtitle file's text: UTF-8, UTF-16 with its byte-order mark (Notepad's "Unicode"), else Windows-1252 (old
+ * SRT files); refused when it holds NUL or other control characters, as a binary file does.
  */
 export function decodeSubtitleBytes(bytes: Buffer): string {
   const utf16 =
