@@ -21,9 +21,8 @@ interface KeyframePlan {
   keepFrameTiming: boolean;
   keyframesByCount: boolean;
   /**
-   * A part of a split input: seconds from its first frame to where its first segment's time starts (zero or
-   * less). The expression's `t` counts from the encode's first frame, which a part does not share with the
-   * whole; with the offset its keyframes fall on the frames the whole run's do.
+   * A split part: seconds from its first frame to its first segment's start (≤ 0), so that its keyframes
+   * fall on the frames the whole run's do (the expression's `t` counts from the part's own first frame).
    */
   keyframeOffset?: number;
 }

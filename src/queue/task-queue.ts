@@ -129,9 +129,8 @@ export interface StepsProgress {
 }
 
 /**
- * The steps of a task (BullMQ: children of its job; SQLite: rows beside it). A run queues them and ends; once
- * every step succeeded the task's handler runs again, with `done`. A step that fails for good fails the task
- * with its reason; cancelling the task stops its steps.
+ * A task's steps (BullMQ children; SQLite rows). Once all succeed the task's handler runs again with `done`;
+ * one that fails for good fails the task, and cancelling the task stops them.
  */
 export interface TaskSteps {
   /** On the run that resumes the task after its steps: the `state` given with them, and their outputs by name. */
