@@ -200,10 +200,10 @@ export function buildEncodeArgs(encode: EncodeArgsOptions): string[] {
     );
   });
 
-  // Image outputs: the primer as frame 0, then their own, each at its own time (image2 would have them at a
-  // constant rate, duplicating sheets).
+  // Image outputs: the primer as frame 0, then their own at their own times (cfr would duplicate sheets); vfr
+  // retimes a frame that repeats the last time (the branch restarts when the source changes size), which mjpeg refuses.
   const images = (label: string, quality: number) => [
-    ...['-map', `[${label}]`, '-map_metadata', '-1', '-fps_mode', 'passthrough'],
+    ...['-map', `[${label}]`, '-map_metadata', '-1', '-fps_mode', 'vfr'],
     ...['-c:v', 'mjpeg', '-q:v', String(quality), '-start_number', '0', '-f', 'image2'],
   ];
   if (outputs.poster) args.push(...images('poster', 3), '-frames:v', '2', `file:${outputs.poster}`);

@@ -150,7 +150,7 @@ describe('the single FFmpeg invocation', () => {
   });
   test('a variable frame rate keeps its timestamps, without B-frames; a constant one keeps the default', () => {
     assert.ok(!args.includes('-bf'));
-    assert.deepEqual(after('-fps_mode'), ['passthrough'], 'the poster only (an image output)');
+    assert.deepEqual(after('-fps_mode'), ['vfr'], 'the poster only (an image output)');
     const vfr: MediaInfo = { ...media, video: { ...media.video, frameRate: 7.2, variableFrameRate: true } };
     const kept = buildEncodeArgs({
       inputPath: '/in.mp4',
@@ -161,7 +161,7 @@ describe('the single FFmpeg invocation', () => {
     const flagged = (flag: string) => kept.filter((_, i) => kept[i - 1] === flag);
     assert.deepEqual(
       flagged('-fps_mode'),
-      ['passthrough', 'passthrough', 'passthrough'],
+      ['passthrough', 'passthrough', 'vfr'],
       'every rung; the poster',
     );
     assert.deepEqual(flagged('-enc_time_base'), ['-1', '-1']);

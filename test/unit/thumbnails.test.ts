@@ -67,7 +67,7 @@ describe('thumbnail plan', () => {
     const own = args.slice(args.lastIndexOf('-map', sheets), sheets);
     assert.deepEqual(own.slice(0, 2), ['-map', '[thumbnails]']);
     const expected: [string, string][] = [
-      ['-fps_mode', 'passthrough'],
+      ['-fps_mode', 'vfr'],
       ['-start_number', '0'],
       ['-f', 'image2'],
       ['-c:v', 'mjpeg'],
