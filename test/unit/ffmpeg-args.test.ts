@@ -159,11 +159,7 @@ describe('the single FFmpeg invocation', () => {
       outputs,
     });
     const flagged = (flag: string) => kept.filter((_, i) => kept[i - 1] === flag);
-    assert.deepEqual(
-      flagged('-fps_mode'),
-      ['passthrough', 'passthrough', 'vfr'],
-      'every rung; the poster',
-    );
+    assert.deepEqual(flagged('-fps_mode'), ['passthrough', 'passthrough', 'vfr'], 'every rung; the poster');
     assert.deepEqual(flagged('-enc_time_base'), ['-1', '-1']);
     assert.deepEqual(flagged('-r'), ['7.2', '7.2']);
     assert.deepEqual(flagged('-bf'), ['0', '0']);
