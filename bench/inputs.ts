@@ -16,6 +16,8 @@ export interface GeneratedSpec {
   fps: number;
   /** `mandelbrot` (default) makes the encoder work; `testsrc` is cheap to generate, for long clips. */
   kind?: 'mandelbrot' | 'testsrc';
+  /** Frames between keyframes (x264's default, 250, when not given). */
+  keyint?: number;
 }
 
 const cacheDir = path.join(tmpdir(), 'dvc-bench-clips');
@@ -30,7 +32,7 @@ export async function generatedClip(spec: GeneratedSpec): Promise<string> {
   const kind = spec.kind ?? 'mandelbrot';
   const file = path.join(
     cacheDir,
-    `${kind}2_${spec.width}x${spec.height}_${spec.seconds}s_${spec.fps}fps.mp4`,
+    `${kind}2_${spec.width}x${spec.height}_${spec.seconds}s_${spec.fps}fps${spec.keyint ? `_g${spec.keyint}` : ''}.mp4`,
   );
   const size = `${spec.width}x${spec.height}`;
   const video =
@@ -46,6 +48,7 @@ export async function generatedClip(spec: GeneratedSpec): Promise<string> {
     ...['-filter:v', 'noise=alls=3:allf=t'],
     ...['-t', String(spec.seconds), '-map', '0:v', '-map', '1:a'],
     ...['-c:v', 'libx264', '-preset', 'veryfast', '-crf', '23', '-pix_fmt', 'yuv420p'],
+    ...(spec.keyint ? ['-g', String(spec.keyint)] : []),
     ...['-c:a', 'aac', '-b:a', '160k', '-movflags', '+faststart', tmp],
   ]);
   renameSync(tmp, file);

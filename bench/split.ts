@@ -8,7 +8,7 @@ import { startServer, stopServer } from './variants.js';
 
 /** One timed task: wall seconds from POST /encode to completed, and the CPU of every worker process. */
 export interface SplitRun {
-  variant: 'unsplit-1core' | 'split-2cores';
+  variant: string;
   wallSeconds: number;
   cpuSeconds: number;
   /** Per chunk job: what and how long (from the workers' logs). */
@@ -17,14 +17,63 @@ export interface SplitRun {
   timings: Record<string, number>;
 }
 
+/**
+ * `film`: the issue's benchmark, a 120 s 1080p input on one worker pinned to core 0 unsplit against two workers
+ * (cores 0 and 1) split. `done-when`: the issue's Done-when, a 48 s 720p phone-like input (a keyframe every
+ * second) submitted to the same two pinned workers with `chunk_seconds` 12 and 0.
+ */
+export type SplitScenario = 'film' | 'done-when';
+
+interface Variant {
+  name: string;
+  chunkSeconds: number;
+}
+
+interface ScenarioSpec {
+  width: number;
+  height: number;
+  seconds: number;
+  keyint?: number;
+  baseline: Variant;
+  split: Variant;
+  /** The cores of the workers each variant runs on; undefined: the two workers of the scenario serve both. */
+  baselineCores?: number[];
+}
+
+function scenarioSpec(scenario: SplitScenario, o: { seconds?: number; chunkSeconds?: number }): ScenarioSpec {
+  if (scenario === 'done-when') {
+    const chunk = o.chunkSeconds ?? 12;
+    return {
+      width: 1280,
+      height: 720,
+      seconds: o.seconds ?? 48,
+      // A phone camera's: the iPhone clip in shared/media has a keyframe every 1.0 s.
+      keyint: 30,
+      baseline: { name: 'unsplit-2workers', chunkSeconds: 0 },
+      split: { name: `split${chunk}-2workers`, chunkSeconds: chunk },
+    };
+  }
+  return {
+    width: 1920,
+    height: 1080,
+    seconds: o.seconds ?? 120,
+    baseline: { name: 'unsplit-1core', chunkSeconds: 0 },
+    split: { name: 'split-2cores', chunkSeconds: o.chunkSeconds ?? 30 },
+    baselineCores: [0],
+  };
+}
+
 export interface SplitBenchResult {
+  scenario: SplitScenario;
   input: string;
   durationSeconds: number;
   chunkSeconds: number;
   runs: SplitRun[];
-  /** Ratios of the medians: unsplit wall / split wall, split CPU / unsplit CPU. */
+  /** Ratios of the medians: baseline wall / split wall, split CPU / baseline CPU. */
   speedup: number;
   cpuRatio: number;
+  /** `uptime` before and after the runs: the machine is shared. */
+  load: { before: string; after: string };
 }
 
 interface Worker {
@@ -33,21 +82,32 @@ interface Worker {
 }
 
 /**
- * Split and stitch against one run: a 1080p input converted by one worker pinned to core 0 (`taskset -c 0`)
- * with `"chunk_seconds": 0`, and by two workers pinned to cores 0 and 1 with the input split. BullMQ on a
- * real redis-server, local storage shared by the workers (one host), the API in a process of its own. The
+ * Split and stitch against one run (see SplitScenario): BullMQ on a real redis-server, local storage shared by
+ * the workers (one host), the API in a process of its own, each worker pinned to its core with `taskset`. The
  * variants alternate, `runs` times each.
  */
 export async function benchSplit(
   cliBundle: string,
   tmpRoot: string,
-  options: { seconds?: number; chunkSeconds?: number; runs?: number; log?: (m: string) => void } = {},
+  options: {
+    scenario?: SplitScenario;
+    seconds?: number;
+    chunkSeconds?: number;
+    runs?: number;
+    log?: (m: string) => void;
+  } = {},
 ): Promise<SplitBenchResult> {
-  const seconds = options.seconds ?? 120;
-  const chunkSeconds = options.chunkSeconds ?? 30;
+  const scenario = options.scenario ?? 'film';
+  const spec = scenarioSpec(scenario, options);
   const log = options.log ?? ((m: string) => console.error(m));
-  const clip = await generatedClip({ width: 1920, height: 1080, seconds, fps: 30 });
-  const root = path.join(tmpRoot, 'split');
+  const clip = await generatedClip({
+    width: spec.width,
+    height: spec.height,
+    seconds: spec.seconds,
+    fps: 30,
+    ...(spec.keyint ? { keyint: spec.keyint } : {}),
+  });
+  const root = path.join(tmpRoot, `split-${scenario}`);
   await rm(root, { recursive: true, force: true });
   await mkdir(path.join(root, 'input'), { recursive: true });
   await copyFile(clip, path.join(root, 'input', 'in.mp4'));
@@ -55,47 +115,65 @@ export async function benchSplit(
   const env = {
     QUEUE: 'redis',
     REDIS_URL: redis.url,
-    QUEUE_PREFIX: 'bench-split',
+    QUEUE_PREFIX: `bench-split-${scenario}`,
     WORKER_CONCURRENCY: '1',
     LOG_LEVEL: 'info',
     INPUT_DIR: path.join(root, 'input'),
     OUTPUT_DIR: path.join(root, 'output'),
   };
+  const load = { before: await uptime(), after: '' };
   const { server: api, url } = await startServer(cliBundle, root, env, ['--no-worker']);
   const runs: SplitRun[] = [];
+  const startWorkers = (cores: number[]) =>
+    Promise.all(
+      cores.map((core) => startWorker(cliBundle, { ...env, STATE_DIR: path.join(root, `w${core}`) }, core)),
+    );
+  const stopWorkers = (workers: Worker[]) => Promise.all(workers.map((w) => stopWorker(w.proc)));
+  // done-when: the same two workers take both tasks.
+  const shared = spec.baselineCores ? undefined : await startWorkers([0, 1]);
   try {
     const rounds = options.runs ?? 1;
     for (let round = 0; round < rounds; round++) {
-      for (const variant of ['unsplit-1core', 'split-2cores'] as const) {
-        const cores = variant === 'unsplit-1core' ? [0] : [0, 1];
-        const workers = await Promise.all(
-          cores.map((core) =>
-            startWorker(cliBundle, { ...env, STATE_DIR: path.join(root, `w${core}`) }, core),
-          ),
-        );
+      for (const [variant, cores] of [
+        [spec.baseline, spec.baselineCores ?? [0, 1]],
+        [spec.split, [0, 1]],
+      ] as const) {
+        const workers = shared ?? (await startWorkers([...cores]));
         try {
-          log(`split bench: ${variant} (round ${round + 1})`);
-          runs.push(await timeTask(url, workers, variant, variant === 'split-2cores' ? chunkSeconds : 0));
+          log(`split bench (${scenario}): ${variant.name} (round ${round + 1})`);
+          runs.push(await timeTask(url, workers, variant.name, variant.chunkSeconds));
         } finally {
-          await Promise.all(workers.map((w) => stopWorker(w.proc)));
+          if (!shared) await stopWorkers(workers);
         }
       }
     }
   } finally {
+    if (shared) await stopWorkers(shared);
     await stopServer(api);
     await redis.stop();
   }
+  load.after = await uptime();
   const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
-  const of = (v: SplitRun['variant'], k: 'wallSeconds' | 'cpuSeconds') =>
-    median(runs.filter((r) => r.variant === v).map((r) => r[k]));
+  const of = (v: Variant, k: 'wallSeconds' | 'cpuSeconds') =>
+    median(runs.filter((r) => r.variant === v.name).map((r) => r[k]));
   return {
-    input: `generated 1920x1080 ${seconds} s 30 fps`,
-    durationSeconds: seconds,
-    chunkSeconds,
+    scenario,
+    input: `generated ${spec.width}x${spec.height} ${spec.seconds} s 30 fps, keyframes every ${
+      spec.keyint ? `${spec.keyint} frames` : '250 frames (x264 default)'
+    }`,
+    durationSeconds: spec.seconds,
+    chunkSeconds: spec.split.chunkSeconds,
     runs,
-    speedup: of('unsplit-1core', 'wallSeconds') / of('split-2cores', 'wallSeconds'),
-    cpuRatio: of('split-2cores', 'cpuSeconds') / of('unsplit-1core', 'cpuSeconds'),
+    speedup: of(spec.baseline, 'wallSeconds') / of(spec.split, 'wallSeconds'),
+    cpuRatio: of(spec.split, 'cpuSeconds') / of(spec.baseline, 'cpuSeconds'),
+    load,
   };
+}
+
+/** The machine's load average line, as `uptime` prints it. */
+async function uptime(): Promise<string> {
+  const { runProcess } = await import('../src/process/run-process.js');
+  return (await runProcess('uptime', [])).stdout.trim();
 }
 
 async function startWorker(cliBundle: string, env: Record<string, string>, core: number): Promise<Worker> {
@@ -131,7 +209,7 @@ async function stopWorker(proc: Spawned): Promise<void> {
 async function timeTask(
   url: string,
   workers: Worker[],
-  variant: SplitRun['variant'],
+  variant: string,
   chunkSeconds: number,
 ): Promise<SplitRun> {
   const before = workers.map((w) => cpuTimes(w.proc.child.pid!));
@@ -185,36 +263,54 @@ export function splitReport(r: SplitBenchResult): string {
         .join(', ')} |`,
   );
   return [
-    `Input: ${r.input}; split: chunk_seconds ${r.chunkSeconds}.`,
+    `Scenario ${r.scenario}. Input: ${r.input}; split: chunk_seconds ${r.chunkSeconds}.`,
+    `Load: before \`${r.load.before}\`; after \`${r.load.after}\`.`,
     '',
     '| variant | wall s | CPU s | chunk jobs (s) | last run stages (s) |',
     '| --- | --- | --- | --- | --- |',
     ...rows,
     '',
-    `Split on 2 cores vs unsplit on 1: **${r.speedup.toFixed(2)}× faster**, **${r.cpuRatio.toFixed(2)}× the CPU**.`,
+    `Split vs unsplit: **${r.speedup.toFixed(2)}× faster**, **${r.cpuRatio.toFixed(2)}× the CPU**.`,
   ].join('\n');
 }
 
-/** `npx tsx bench/split.ts [--seconds 120] [--chunk 30] [--runs 1]`: the split bench alone. */
+/**
+ * `npx tsx bench/split.ts [--scenario done-when|film|both] [--seconds N] [--chunk N] [--runs 1]`: the split
+ * bench alone (film by default).
+ */
 async function main(): Promise<void> {
   const { parseArgs } = await import('node:util');
   const { values } = parseArgs({
-    options: { seconds: { type: 'string' }, chunk: { type: 'string' }, runs: { type: 'string' } },
+    options: {
+      scenario: { type: 'string' },
+      seconds: { type: 'string' },
+      chunk: { type: 'string' },
+      runs: { type: 'string' },
+    },
   });
+  const scenario = values.scenario ?? 'film';
+  if (!['film', 'done-when', 'both'].includes(scenario))
+    throw new Error(`--scenario: film, done-when or both, not ${scenario}`);
+  const scenarios: SplitScenario[] =
+    scenario === 'both' ? ['done-when', 'film'] : [scenario as SplitScenario];
   const { buildCli } = await import('./build.js');
   const { mkdtemp } = await import('node:fs/promises');
   const os = await import('node:os');
   const tmp = await mkdtemp(path.join(os.tmpdir(), 'dvc-bench-split-'));
   try {
-    const result = await benchSplit(await buildCli(), tmp, {
-      seconds: values.seconds ? Number(values.seconds) : undefined,
-      chunkSeconds: values.chunk ? Number(values.chunk) : undefined,
-      runs: values.runs ? Number(values.runs) : undefined,
-    });
-    const out = path.resolve(import.meta.dirname, 'results');
-    await mkdir(out, { recursive: true });
-    await writeFile(path.join(out, 'split-latest.json'), JSON.stringify(result, null, 2));
-    console.log(splitReport(result));
+    const cli = await buildCli();
+    for (const s of scenarios) {
+      const result = await benchSplit(cli, tmp, {
+        scenario: s,
+        seconds: values.seconds ? Number(values.seconds) : undefined,
+        chunkSeconds: values.chunk ? Number(values.chunk) : undefined,
+        runs: values.runs ? Number(values.runs) : undefined,
+      });
+      const out = path.resolve(import.meta.dirname, 'results');
+      await mkdir(out, { recursive: true });
+      await writeFile(path.join(out, `split-${s}-latest.json`), JSON.stringify(result, null, 2));
+      console.log(splitReport(result));
+    }
   } finally {
     await rm(tmp, { recursive: true, force: true });
   }

@@ -11,7 +11,7 @@ import type { EncodePlan } from '../pipeline/plan.js';
 import type { MediaTools } from '../pipeline/tools.js';
 import { encodeVideoChunk, encodeWholeAudio } from '../pipeline/chunks/encode-chunk.js';
 import type { ChunkSpan } from '../pipeline/chunks/plan-chunks.js';
-import { stitchAndPackage, type StitchStage } from '../pipeline/chunks/stitch.js';
+import { stitchAndPackage, type ChunkImages, type StitchStage } from '../pipeline/chunks/stitch.js';
 import type { StepHandler, StepSpec } from '../queue/task-queue.js';
 import { joinKey } from '../storage/keys.js';
 import type { Storage } from '../storage/storage.js';
@@ -35,6 +35,9 @@ export type SplitStepData = StepBase & ({ kind: 'video'; chunk: ChunkSpan } | { 
  */
 export interface SplitStepOutput {
   files: Record<string, string>;
+  /** A video chunk's seek-bar thumbnails by slot, and its poster candidate (see VideoChunkResult). */
+  thumbnails?: Record<string, string>;
+  poster?: string;
 }
 
 /** What a split task keeps for its last run. */
@@ -98,14 +101,14 @@ export function createStepProcessor(deps: StepDeps): StepHandler {
         signal: ctx.signal,
       });
       const prefix = joinKey(chunkWorkPrefix(deps.config.outputPrefix, task.id), step.name);
-      const store = async (file: string) => {
-        const key = joinKey(prefix, path.basename(file));
-        await deps.output.upload(key, file, { contentType: 'video/mp4', signal: ctx.signal });
+      const store = async (file: string, name = path.basename(file), contentType = 'video/mp4') => {
+        const key = joinKey(prefix, name);
+        await deps.output.upload(key, file, { contentType, signal: ctx.signal });
         return key;
       };
       let output: SplitStepOutput;
       if (data.kind === 'video') {
-        const { files } = await encodeVideoChunk({
+        const chunk = await encodeVideoChunk({
           input,
           media: data.media,
           plan: data.plan,
@@ -115,8 +118,15 @@ export function createStepProcessor(deps: StepDeps): StepHandler {
           onProgress: ctx.reportProgress,
         });
         const keys: Record<string, string> = {};
-        for (const [name, file] of Object.entries(files)) keys[name] = await store(file);
+        for (const [name, file] of Object.entries(chunk.files)) keys[name] = await store(file);
         output = { files: keys };
+        // The images beside the chunk's video, for the stitch to tile and pick from (a few KB each).
+        if (chunk.thumbnails) {
+          output.thumbnails = {};
+          for (const [slot, file] of Object.entries(chunk.thumbnails))
+            output.thumbnails[slot] = await store(file, `thumbnail-${slot}.jpg`, 'image/jpeg');
+        }
+        if (chunk.poster) output.poster = await store(chunk.poster, 'poster.jpg', 'image/jpeg');
       } else {
         const audio = await encodeWholeAudio({
           input,
@@ -192,12 +202,21 @@ export function stitchEncoder({
       return dest;
     };
     const chunkFiles: Record<string, string>[] = [];
+    const chunkImages: ChunkImages[] = [];
     for (let i = 0; i < state.chunks; i++) {
       const out = outputs[`chunk-${i}`] as SplitStepOutput | undefined;
       if (!out?.files) throw new TaskFailure('internal', `chunk ${i} of the split left no files`);
       const local: Record<string, string> = {};
       for (const [name, key] of Object.entries(out.files)) local[name] = await fetch(key);
       chunkFiles.push(local);
+      const images: ChunkImages = {};
+      if (out.thumbnails) {
+        images.thumbnails = {};
+        for (const [slot, key] of Object.entries(out.thumbnails))
+          images.thumbnails[Number(slot)] = await fetch(key);
+      }
+      if (out.poster) images.poster = await fetch(out.poster);
+      chunkImages.push(images);
       report('encode', 0.5 * ((i + 1) / state.chunks));
     }
     const audioFiles: Record<string, string> = {};
@@ -209,6 +228,8 @@ export function stitchEncoder({
       media,
       plan,
       chunkFiles,
+      // Chunks of a version that made no images (a task split before an upgrade): the stitch decodes again.
+      ...(chunkImages.some((c) => c.thumbnails || c.poster) || !plan.thumbnails ? { chunkImages } : {}),
       audioFiles,
       subtitleFiles: options.subtitleFiles,
       workDir,

@@ -73,6 +73,8 @@ export interface EncodeSpan {
   end?: number;
   /** Seconds from its first frame to its first segment's time (see KeyframePlan.keyframeOffset). */
   keyframeOffset: number;
+  /** Where the whole video's poster window starts on this timeline, when the part holds some of it. */
+  posterAt?: number;
 }
 
 /** The file of frame `n` of an image2 output `pattern` (`%d`). */
@@ -130,15 +132,18 @@ export function buildEncodeArgs(encode: EncodeArgsOptions): string[] {
   if (span) pre.push(`trim=start=${span.start}${span.end === undefined ? '' : `:end=${span.end}`}`);
   const thumbnails =
     plan.thumbnails && outputs.thumbnails
-      ? thumbnailFilters(plan.thumbnails, plan.toneMap, outputs.thumbnails.times)
+      ? thumbnailFilters(plan.thumbnails, plan.toneMap, outputs.thumbnails.times, { tile: !span })
       : undefined;
-  const poster = posterFilters(media, plan, outputs);
+  const poster = posterFilters(media, plan, outputs, span);
   // Inputs 1 and up: the image outputs' primers (see imageOutputPrimer).
   const top = plan.renditions[plan.renditions.length - 1]!;
-  const sheet = plan.thumbnails && {
-    width: plan.thumbnails.width * plan.thumbnails.columns,
-    height: plan.thumbnails.height * plan.thumbnails.rows,
-  };
+  // A part writes its thumbnails one by one (the stitch tiles them), the whole run as sheets.
+  const tiles = span ? { columns: 1, rows: 1 } : plan.thumbnails;
+  const sheet = plan.thumbnails &&
+    tiles && {
+      width: plan.thumbnails.width * tiles.columns,
+      height: plan.thumbnails.height * tiles.rows,
+    };
   const primers = [
     ...(poster ? [primerInput(top)] : []),
     ...(thumbnails && sheet ? [primerInput(sheet)] : []),
@@ -334,16 +339,27 @@ interface ImageBranch {
  * The poster branch: the most representative non-dark frame of a short window a fifth of the way in, at the
  * top rung's size; the window closing the branch costs nothing after it; all dark, makePoster looks further.
  */
-function posterFilters(media: MediaInfo, plan: EncodePlan, outputs: EncodeOutputs): string | undefined {
-  if (!outputs.poster) return undefined;
-  const fps = plan.frameRateLimit ?? (media.video.frameRate || 25);
+function posterFilters(
+  media: MediaInfo,
+  plan: EncodePlan,
+  outputs: EncodeOutputs,
+  span?: EncodeSpan,
+): string | undefined {
+  if (!outputs.poster || (span && span.posterAt === undefined)) return undefined;
+  const fps = posterFps(media, plan);
   const { at, frames } = posterWindow(media, fps);
   const top = plan.renditions[plan.renditions.length - 1]!;
-  const window = [
-    'setpts=PTS-STARTPTS',
-    `trim=start=${at.toFixed(3)}:duration=${((frames + 1) / fps).toFixed(3)}`,
-  ];
+  const duration = ((frames + 1) / fps).toFixed(3);
+  // A part's frames keep the whole input's times: its window is placed on them.
+  const window = span
+    ? [`trim=start=${span.posterAt!.toFixed(6)}:duration=${duration}`]
+    : ['setpts=PTS-STARTPTS', `trim=start=${at.toFixed(3)}:duration=${duration}`];
   return [...window, ...posterPick(plan, top, frames)].join(',');
+}
+
+/** The frame rate the poster window is counted in. */
+export function posterFps(media: MediaInfo, plan: Pick<EncodePlan, 'frameRateLimit'>): number {
+  return plan.frameRateLimit ?? (media.video.frameRate || 25);
 }
 
 /** The source's average frame rate, as the probe read it (30 when it could not say). */

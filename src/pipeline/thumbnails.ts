@@ -56,7 +56,12 @@ export function planThumbnails(
  * The encode's thumbnail branch: one frame per interval first (so the rest costs nothing), scaled
  * (tone-mapped at that size), its time written to `timesFile`, then tiled into sheets.
  */
-export function thumbnailFilters(thumbs: ThumbnailPlan, toneMap: boolean, timesFile: string): string {
+export function thumbnailFilters(
+  thumbs: ThumbnailPlan,
+  toneMap: boolean,
+  timesFile: string,
+  { tile = true }: { tile?: boolean } = {},
+): string {
   const size = { width: thumbs.width, height: thumbs.height };
   return [
     // Thumbnail i at i × interval (the DASH track's timing) for a video that starts at 0. Not `start_time=0`:
@@ -67,7 +72,7 @@ export function thumbnailFilters(thumbs: ThumbnailPlan, toneMap: boolean, timesF
     // `metadata` prints only frames that carry some: each thumbnail gets a key, then its time is printed.
     'metadata=mode=add:key=thumbnail:value=1',
     `metadata=mode=print:key=thumbnail:file=${filterOptionValue(timesFile)}`,
-    `tile=${thumbs.columns}x${thumbs.rows}`,
+    ...(tile ? [`tile=${thumbs.columns}x${thumbs.rows}`] : []),
   ].join(',');
 }
 

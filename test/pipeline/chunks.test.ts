@@ -92,6 +92,12 @@ async function videoTimes(file: string): Promise<number[]> {
     .sort((a, b) => a - b);
 }
 
+/** A WebVTT time (hh:mm:ss.mmm) in seconds. */
+function seconds(vttTime: string): number {
+  const [h, m, s] = vttTime.split(':').map(Number);
+  return Math.round((h! * 3600 + m! * 60 + s!) * 1000) / 1000;
+}
+
 /** Each representation's SegmentTimeline as the MPD writes it. */
 function timelines(xml: string): string[] {
   return [...xml.matchAll(/<SegmentTimeline>[\s\S]*?<\/SegmentTimeline>/g)].map((m) =>
@@ -145,9 +151,17 @@ describe('split and stitch (real FFmpeg): the package is the one a single run ma
       return input;
     })());
 
+  let ffmpegLog: string;
+  let loggedFfmpeg: string;
   before(async () => {
     root = await mkdtemp(path.join(tmpdir(), 'dvc-chunks-'));
     await mkdir(path.join(root, 'tmp'));
+    // FFmpeg that first writes its command line down: what the stitch ran, to show it decodes no video.
+    ffmpegLog = path.join(root, 'ffmpeg-runs.log');
+    loggedFfmpeg = path.join(root, 'ffmpeg-logged');
+    await writeFile(loggedFfmpeg, `#!/bin/sh\nprintf '%s\\n' "$*" >> '${ffmpegLog}'\nexec ffmpeg "$@"\n`, {
+      mode: 0o755,
+    });
   });
   after(async () => {
     await rm(root, { recursive: true, force: true });
@@ -164,12 +178,43 @@ describe('split and stitch (real FFmpeg): the package is the one a single run ma
     one?: ConversionResult,
     options: Partial<EncodeSettings> = {},
   ) {
-    const split = await convertInChunks(input, path.join(root, `${name}-split`), ctx(), {
-      settings: { ...settings, ...options },
-      limits,
-      chunkSeconds,
-      parallel: 2,
-    });
+    await writeFile(ffmpegLog, '');
+    const split = await convertInChunks(
+      input,
+      path.join(root, `${name}-split`),
+      { ...ctx(), tools: defaultTools({ ffmpeg: loggedFfmpeg }) },
+      { settings: { ...settings, ...options }, limits, chunkSeconds, parallel: 2 },
+    );
+    // The stitch (from its first join on) reads neither the input nor a joined rendition: the chunks' encodes
+    // made the poster candidates and the thumbnails, the stitch only tiles the small frames.
+    const runs = (await readFile(ffmpegLog, 'utf8')).split('\n').filter(Boolean);
+    const stitch = runs.slice(runs.findIndex((r) => r.includes('-f concat')));
+    assert.ok(stitch.length < runs.length, 'the stitch joins after the chunks');
+    const reads = (r: string) => [...r.matchAll(/-i (\S+)/g)].map((m) => m[1]!);
+    assert.deepEqual(
+      stitch
+        .flatMap(reads)
+        // The joins read their lists (packets copied, nothing decoded).
+        .filter((i) => i.includes(input) || (i.includes('/joined/') && !i.endsWith('.ffconcat'))),
+      [],
+      'the stitch decodes no video',
+    );
+    if (split.plan.thumbnails) {
+      assert.equal(stitch.filter((r) => r.includes('tile=')).length, 1, 'the sheets tiled once');
+      const thumbs = split.thumbnails!;
+      const perSheet = thumbs.plan.columns * thumbs.plan.rows;
+      assert.equal(
+        thumbs.sheets.length,
+        Math.ceil(thumbs.times.length / perSheet),
+        'every sheet full but the last',
+      );
+      const vtt = await readFile(path.join(split.package.dir, thumbs.vtt), 'utf8');
+      const cues = [...vtt.matchAll(/([\d:.]+) --> ([\d:.]+)/g)].map((m) => [seconds(m[1]!), seconds(m[2]!)]);
+      assert.equal(cues.length, thumbs.times.length);
+      assert.equal(cues[0]![0], 0, 'the cues start at 0');
+      cues.slice(1).forEach(([start], k) => assert.equal(start, cues[k]![1], 'no gap between cues'));
+      assert.ok(cues.at(-1)![1]! >= split.media.duration - 1e-3, 'the cues reach the end');
+    }
     const mpd = (r: ConversionResult) => readFile(path.join(r.package.dir, r.package.dashManifest!), 'utf8');
     const splitXml = await mpd(split);
     const oneXml = one && (await mpd(one));

@@ -9,7 +9,7 @@ import { probeSource } from '../probe.js';
 import { assertComplete } from '../truncation.js';
 import { encodeVideoChunk, encodeWholeAudio } from './encode-chunk.js';
 import { canSplit, planChunks } from './plan-chunks.js';
-import { stitchAndPackage } from './stitch.js';
+import { stitchAndPackage, type ChunkImages } from './stitch.js';
 
 export interface ChunkedConvertOptions extends ConvertOptions {
   /** About this many seconds per chunk (whole segments); 0 converts in one run. */
@@ -93,11 +93,12 @@ export async function convertInChunks(
     onProgress: progress('audio'),
   });
   const chunkFiles = new Array<Record<string, string>>(chunks.length);
+  const chunkImages = new Array<ChunkImages>(chunks.length);
   let next = 0;
   const lane = async () => {
     while (next < chunks.length) {
       const chunk = chunks[next++]!;
-      const { files } = await encodeVideoChunk({
+      const { files, ...images } = await encodeVideoChunk({
         input: inputPath,
         media,
         plan,
@@ -111,6 +112,7 @@ export async function convertInChunks(
         throw err;
       });
       chunkFiles[chunk.index] = files;
+      chunkImages[chunk.index] = images;
     }
   };
   const lanes = Array.from({ length: Math.max(1, options.parallel ?? 1) }, lane);
@@ -128,6 +130,7 @@ export async function convertInChunks(
     media,
     plan,
     chunkFiles,
+    chunkImages,
     audioFiles,
     subtitleFiles: options.subtitleFiles,
     workDir,

@@ -1,10 +1,18 @@
-import { mkdir } from 'node:fs/promises';
+import { mkdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { StageContext } from '../context.js';
 import { encodeOutputsIn } from '../encode.js';
-import { audioOutputArgs, buildEncodeArgs, parseProgressLine } from '../ffmpeg-args.js';
+import {
+  audioOutputArgs,
+  buildEncodeArgs,
+  imageFrame,
+  parseProgressLine,
+  posterFps,
+} from '../ffmpeg-args.js';
 import type { MediaInfo } from '../media-info.js';
 import type { EncodePlan } from '../plan.js';
+import { hasContent, posterWindow } from '../poster.js';
+import { parseTimes, thumbnailOutputsIn } from '../thumbnails.js';
 import { runFfmpeg } from '../run-ffmpeg.js';
 import { withChunkInput } from './chunk-input.js';
 import { firstFrameTime } from './first-frame.js';
@@ -31,28 +39,52 @@ export interface VideoChunkJob {
   onProgress?: (fraction: number) => void;
 }
 
+/** What a chunk made: its file per rendition, and its share of the whole video's images. */
+export interface VideoChunkResult {
+  files: Record<string, string>;
+  /**
+   * The seek-bar thumbnails of the whole video's grid that the chunk's frames fill, by their slot (time ÷
+   * interval), each a JPEG of the thumbnail's size; the stitch tiles them into the sheets.
+   */
+  thumbnails?: Record<number, string>;
+  /** The chunk's pick for the poster, when the poster window overlaps it and a frame there is not dark. */
+  poster?: string;
+}
+
 /**
  * Every video rendition of the plan for one chunk, from one decode (the same filter graph and encoders as the
  * whole run's): decoding starts at the keyframe before the chunk, the frames before its start and from its end
  * on are dropped by their times, keyframes fall at its segments' starts, and the frames keep the input's
  * timestamps, so the chunks of a rendition join into the timeline one run makes. One fragmented MP4 per
- * rendition name, in `outDir`.
+ * rendition name, in `outDir`; the same run's other branches make the chunk's thumbnails and poster candidate.
  */
-export async function encodeVideoChunk(o: VideoChunkJob): Promise<{ files: Record<string, string> }> {
+export async function encodeVideoChunk(o: VideoChunkJob): Promise<VideoChunkResult> {
   const { media, plan, chunk, ctx } = o;
   await mkdir(o.outDir, { recursive: true });
   const { video } = encodeOutputsIn(o.outDir, plan);
   const last = isLastChunk(chunk, media);
   const origin = videoOrigin(media, plan);
   const start = roundTime(origin + chunk.start);
+  const end = last ? Infinity : roundTime(origin + chunk.end);
   const seekTo = Math.max(0, start - PREROLL_SECONDS);
+  // The poster window (a fifth in, as the whole run looks) on the input's timeline: its chunks pick in it.
+  const pfps = posterFps(media, plan);
+  const window = posterWindow(media, pfps);
+  const posterAt = roundTime(origin + window.at);
+  const posterHere = posterAt < end && posterAt + (window.frames + 1) / pfps > start;
+  const images = {
+    poster: posterHere ? path.join(o.outDir, 'poster-%d.jpg') : undefined,
+    thumbnails: plan.thumbnails ? thumbnailOutputsIn(path.join(o.outDir, 'thumbnails')) : undefined,
+  };
+  if (images.thumbnails) await mkdir(path.dirname(images.thumbnails.pattern), { recursive: true });
   const span = (input: string[], firstFrame: number) => ({
     input,
     seekTo,
     start,
-    ...(last ? {} : { end: roundTime(origin + chunk.end) }),
+    ...(last ? {} : { end }),
     // Less a hair: the frame at the segment's very time is the whole run's keyframe too.
     keyframeOffset: Math.min(0, start - firstFrame) - KEYFRAME_MARGIN_SECONDS,
+    ...(posterHere ? { posterAt } : {}),
   });
   // FFmpeg's output time stays at 0 with the input's timestamps kept: progress is counted in frames.
   const fps = plan.frameRateLimit ?? (media.video.frameRate || 30);
@@ -81,7 +113,7 @@ export async function encodeVideoChunk(o: VideoChunkJob): Promise<{ files: Recor
           inputPath: o.input,
           media,
           plan,
-          outputs: { video, audio: {} },
+          outputs: { video, audio: {}, ...images },
           span: span(input, firstFrame ?? start),
         }),
         ctx,
@@ -93,7 +125,20 @@ export async function encodeVideoChunk(o: VideoChunkJob): Promise<{ files: Recor
     },
     ctx.logger,
   );
-  return { files: video };
+  const result: VideoChunkResult = { files: video };
+  const posterFile = images.poster && imageFrame(images.poster, 1);
+  if (posterFile && (await hasContent(posterFile))) result.poster = posterFile;
+  if (images.thumbnails && plan.thumbnails) {
+    // Frame 0 is the primer; frame i the i-th time listed, which the fps filter put on the grid.
+    const times = parseTimes(await readFile(images.thumbnails.times, 'utf8').catch(() => ''));
+    const thumbnails: Record<number, string> = {};
+    for (const [i, t] of times.entries()) {
+      const file = imageFrame(images.thumbnails.pattern, i + 1);
+      if (await hasContent(file)) thumbnails[Math.round(t / plan.thumbnails.interval)] = file;
+    }
+    result.thumbnails = thumbnails;
+  }
+  return result;
 }
 
 export interface WholeAudioJob {

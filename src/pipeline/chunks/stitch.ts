@@ -1,4 +1,4 @@
-import { mkdir, rm, writeFile } from 'node:fs/promises';
+import { copyFile, mkdir, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { EncryptionSpec } from '../../domain/encryption.js';
 import { runProcess } from '../../process/run-process.js';
@@ -22,16 +22,27 @@ import { isUrlInput } from './chunk-input.js';
 
 export type StitchStage = 'join' | 'package' | 'poster';
 
+/** A chunk's images: local JPEG files (see VideoChunkResult). */
+export interface ChunkImages {
+  thumbnails?: Record<number, string>;
+  poster?: string;
+}
+
 export interface StitchJob {
   /**
-   * The input, when it is a local file: the poster comes from it (else from the joined top rendition), and so
-   * do the embedded subtitles (without it the package has no text track).
+   * The input, when it is a local file: the embedded subtitles come from it (without it the package has no text
+   * track), and the poster when the chunks found none (else from the joined top rendition).
    */
   inputPath?: string;
   media: MediaInfo;
   plan: EncodePlan;
   /** Each chunk's files by rendition name (what encodeVideoChunk returned), in chunk order. */
   chunkFiles: Array<Record<string, string>>;
+  /**
+   * Each chunk's thumbnails and poster candidate (encodeVideoChunk's), in chunk order: the sheets are tiled
+   * from them and the poster taken from them. Without them (chunks of an older version), both decode again.
+   */
+  chunkImages?: ChunkImages[];
   /** Every audio track's file by track name (encodeWholeAudio's `files`). */
   audioFiles?: Record<string, string>;
   /** The first audio track's file alone (encodeWholeAudio's `file`), when `audioFiles` is not given. */
@@ -49,7 +60,7 @@ export interface StitchJob {
 /**
  * Joins each rendition's chunks into one file (FFmpeg's concat demuxer, packets copied with their own
  * timestamps) and packages them with the audio as one run's streams are packaged, then the poster and the
- * thumbnails: the same ConversionResult as convert(), in `workDir/package`.
+ * thumbnail sheets from the chunks' images: the same ConversionResult as convert(), in `workDir/package`.
  */
 export async function stitchAndPackage(o: StitchJob): Promise<ConversionResult> {
   const { media, ctx } = o;
@@ -115,29 +126,36 @@ export async function stitchAndPackage(o: StitchJob): Promise<ConversionResult> 
 
   o.onProgress?.('poster', 0);
   const top = plan.renditions.at(-1)!;
-  await makePoster(
-    fromSource
-      ? {
-          inputPath: o.inputPath!,
-          media,
-          plan,
-          size: top,
-          outFile: path.join(pkgDir, POSTER_NAME),
-          ctx,
-          encodeWindowFirst: true,
-        }
-      : {
-          inputPath: video[topRendition(plan).name]!,
-          media: asJoinedRendition(media),
-          plan: { deinterlace: false, toneMap: false },
-          size: top,
-          outFile: path.join(pkgDir, POSTER_NAME),
-          ctx,
-          encodeWindowFirst: true,
-        },
-  );
+  // The chunks' picks in the window the whole run looks in: the first chunk's there that found one.
+  const candidate = o.chunkImages?.find((c) => c.poster)?.poster;
+  if (candidate) await copyFile(candidate, path.join(pkgDir, POSTER_NAME));
+  else
+    await makePoster(
+      fromSource
+        ? {
+            inputPath: o.inputPath!,
+            media,
+            plan,
+            size: top,
+            outFile: path.join(pkgDir, POSTER_NAME),
+            ctx,
+            // The chunks looked in the window already (all dark there).
+            encodeWindowFirst: !o.chunkImages,
+          }
+        : {
+            inputPath: video[topRendition(plan).name]!,
+            media: asJoinedRendition(media),
+            plan: { deinterlace: false, toneMap: false },
+            size: top,
+            outFile: path.join(pkgDir, POSTER_NAME),
+            ctx,
+            encodeWindowFirst: !o.chunkImages,
+          },
+    );
   pkg.files.push(POSTER_NAME);
-  const thumbnails = await makeThumbnails({ ...o, video, pkgDir });
+  const thumbnails = o.chunkImages
+    ? await tileChunkThumbnails({ ...o, chunkImages: o.chunkImages, pkgDir })
+    : await makeThumbnails({ ...o, video, pkgDir });
   if (thumbnails) {
     if (pkg.dashManifest) await addThumbnailTrack(pkgDir, pkg.dashManifest, thumbnails);
     pkg.files.push(thumbnails.vtt, ...thumbnails.sheets);
@@ -270,9 +288,61 @@ function asJoinedRendition(media: MediaInfo): MediaInfo {
 }
 
 /**
- * The seek-bar thumbnails from a decode of the smallest joined rendition at least their size (a small H.264
- * stream decodes many times faster than the source, and the chunks need not make partial sheets that would
- * have to be tiled again), with the times the frames carry: the input's.
+ * The seek-bar sheets tiled from the chunks' thumbnails (small JPEGs: no video is decoded), as the whole run's
+ * `tile` makes them: slot by slot from the first, a later chunk's frame for a slot two chunks made (the fps
+ * filter gives a slot the last frame before its half-way, which the later chunk holds), a slot none made (a
+ * frame spanning a join) filled from the one before.
+ */
+async function tileChunkThumbnails(
+  o: StitchJob & { chunkImages: ChunkImages[]; pkgDir: string },
+): Promise<ThumbnailResult | undefined> {
+  const thumbs = o.plan.thumbnails;
+  if (!thumbs) return undefined;
+  const bySlot = new Map<number, string>();
+  for (const c of o.chunkImages)
+    for (const [slot, file] of Object.entries(c.thumbnails ?? {})) bySlot.set(Number(slot), file);
+  if (bySlot.size === 0) return undefined;
+  const slots = [...bySlot.keys()];
+  const first = Math.min(...slots);
+  const last = Math.max(...slots);
+  const dir = path.join(o.workDir, 'thumbnails');
+  const frames = path.join(dir, 'frames');
+  await mkdir(frames, { recursive: true });
+  const outputs = thumbnailOutputsIn(dir);
+  const times: string[] = [];
+  let file = bySlot.get(first)!;
+  for (let slot = first; slot <= last; slot++) {
+    file = bySlot.get(slot) ?? file;
+    await copyFile(file, path.join(frames, `t-${slot - first + 1}.jpg`));
+    times.push(`frame:${slot - first} pts:${slot} pts_time:${slot * thumbs.interval}`);
+  }
+  await writeFile(outputs.times, times.join('\n') + '\n');
+  await runFfmpeg({
+    args: [
+      ...['-hide_banner', '-nostdin', '-y', '-v', 'error'],
+      ...['-protocol_whitelist', 'file', '-format_whitelist', 'image2', '-f', 'image2'],
+      ...['-framerate', '25', '-start_number', '1', '-i', `file:${path.join(frames, 't-%d.jpg')}`],
+      ...['-vf', `tile=${thumbs.columns}x${thumbs.rows}`, '-fps_mode', 'passthrough'],
+      ...['-c:v', 'mjpeg', '-q:v', '5', '-start_number', '1', '-f', 'image2', `file:${outputs.pattern}`],
+    ],
+    ctx: o.ctx,
+    code: 'encode_failed',
+    what: 'FFmpeg could not tile the thumbnails',
+    hidePaths: [dir],
+  });
+  await rm(frames, { recursive: true, force: true });
+  return packageThumbnails({
+    outputs,
+    plan: thumbs,
+    pkgDir: o.pkgDir,
+    mediaDir: o.mediaDir,
+    duration: o.media.duration,
+  });
+}
+
+/**
+ * Chunks that made no thumbnails (an older version's): the seek-bar thumbnails from a decode of the smallest
+ * joined rendition at least their size, with the times the frames carry: the input's.
  */
 async function makeThumbnails(
   o: StitchJob & { video: Record<string, string>; pkgDir: string },
