@@ -25,7 +25,7 @@ export interface LabelledKey {
   key?: string;
 }
 
-/** The `encryption` object of a request (or of ENCRYPTION_KEYS_FILE), checked by parseEncryption. */
+/** The `encryption` object of a request (or of ENCRYPTION_KEYS_FILE) on the wire; parseEncryption checks it. */
 export interface EncryptionRequest {
   scheme?: EncryptionScheme;
   key_id?: string;
@@ -50,7 +50,7 @@ export interface EncryptionSpec {
 /** The request's `encryption` as the domain holds it (camelCase). */
 export type EncryptionOptions = Domain<EncryptionRequest>;
 
-/** What the status document's `output.encryption` says: never a key. */
+/** What the status document's `output.encryption` says, on the wire: never a key. */
 export interface EncryptionOutput {
   scheme: EncryptionScheme;
   key_ids: { label: KeyLabel | typeof DEFAULT_KEY_LABEL; key_id: string }[];
@@ -77,8 +77,8 @@ const HEX_64_OR_128 = /^(?:[0-9a-fA-F]{16}|[0-9a-fA-F]{32})$/;
 const MAX_URI_LENGTH = 2048;
 
 /**
- * Checks an `encryption` object (what JSON gave: anything) and returns it with hex in lower case. `where`
- * prefixes the field names (`encryption`, or the keys file's setting name).
+ * Checks an `encryption` object (what JSON gave: anything) and returns it camelCased, hex in lower case.
+ * `where` prefixes the field names (`encryption`, or the keys file's setting name).
  */
 export function parseEncryption(raw: unknown, where = 'encryption'): EncryptionOptions {
   if (raw === null || typeof raw !== 'object' || Array.isArray(raw)) {
