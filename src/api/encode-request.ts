@@ -2,7 +2,13 @@ import type { Services } from '../app/services.js';
 import { assertCallbackUrl, CallbackTargetError } from '../callbacks/address-guard.js';
 import { EncryptionInputError, parseEncryption } from '../domain/encryption.js';
 import { TaskFailure } from '../domain/failures.js';
-import { METADATA_MAX_BYTES, taskRequestFields, type TaskRequest } from '../domain/schemas/encode-request.js';
+import {
+  METADATA_MAX_BYTES,
+  taskRequestFields,
+  type TaskRequest as WireTaskRequest,
+} from '../domain/schemas/encode-request.js';
+import { fromWire } from '../domain/schemas/wire.js';
+import type { TaskRequest } from '../domain/task.js';
 import { assertSafeKey, UnsafeKeyError } from '../storage/keys.js';
 import {
   packagePrefixFor,
@@ -15,9 +21,9 @@ import { videoCodecSpecs } from '../pipeline/video-codecs.js';
 
 /**
  * Checks what the schema cannot (safe keys, callback target, known profile, metadata size) and returns the
- * request to queue, with its fields in a fixed order (the Idempotency-Key comparison hashes it).
+ * request to queue (camelCase), with its fields in a fixed order (the Idempotency-Key comparison hashes it).
  */
-export function toTaskRequest(body: TaskRequest, services: Services): TaskRequest {
+export function toTaskRequest(body: WireTaskRequest, services: Services): TaskRequest {
   const badRequest = (err: unknown): never => {
     if (
       err instanceof UnsafeKeyError ||
@@ -45,15 +51,16 @@ export function toTaskRequest(body: TaskRequest, services: Services): TaskReques
     throw new ApiError('bad_request', `metadata must be at most ${METADATA_MAX_BYTES} bytes as JSON`);
   }
   // In the schema's field order, whatever the body's: the Idempotency-Key comparison hashes it.
-  const request = Object.fromEntries(
+  const wire = Object.fromEntries(
     taskRequestFields.filter((field) => body[field] !== undefined).map((field) => [field, body[field]]),
-  ) as TaskRequest;
-  if (request.default_audio_language !== undefined && !isLanguageTag(request.default_audio_language)) {
+  ) as WireTaskRequest;
+  if (wire.default_audio_language !== undefined && !isLanguageTag(wire.default_audio_language)) {
     throw new ApiError(
       'bad_request',
-      `default_audio_language "${request.default_audio_language}" is not a language tag`,
+      `default_audio_language "${wire.default_audio_language}" is not a language tag`,
     );
   }
+  const request = fromWire(wire);
   if (request.subtitles !== undefined) {
     // Each in one field order, whatever the body's (the Idempotency-Key comparison hashes it).
     request.subtitles = request.subtitles.map((s) => {
@@ -75,7 +82,7 @@ export function toTaskRequest(body: TaskRequest, services: Services): TaskReques
   }
   try {
     // Checked, and its hex in lower case: the hash of an Idempotency-Key compares it.
-    if (request.encryption !== undefined) request.encryption = parseEncryption(request.encryption);
+    if (wire.encryption !== undefined) request.encryption = parseEncryption(wire.encryption);
     const settings = resolveEncodeSettings(services.config, request);
     packagePrefixFor(services.config, request);
     resolveRequestEncryption(services.config, request, settings);

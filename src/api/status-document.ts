@@ -1,6 +1,7 @@
 import { publicEncryptionOptions } from '../domain/encryption.js';
 import { encodeOptionNames, type EncodeOptions } from '../domain/schemas/encode-request.js';
 import type { StatusDocument } from '../domain/schemas/status-document.js';
+import { camelCase, toWire, type Domain } from '../domain/schemas/wire.js';
 import type { TaskRecord } from '../domain/task.js';
 
 /**
@@ -10,13 +11,17 @@ import type { TaskRecord } from '../domain/task.js';
 export function toStatusDocument(task: TaskRecord): StatusDocument {
   const { request } = task;
   const output = task.status === 'completed' ? task.output : undefined;
+  const given = request as Record<string, unknown>;
   const options = Object.fromEntries(
-    encodeOptionNames.filter((name) => request[name] !== undefined).map((name) => [name, request[name]]),
-  ) as EncodeOptions;
+    encodeOptionNames
+      .map(camelCase)
+      .filter((name) => given[name] !== undefined)
+      .map((name) => [name, given[name]]),
+  ) as Domain<EncodeOptions>;
   // Never as given: the request holds the keys until the task ends.
   if (request.encryption !== undefined) options.encryption = publicEncryptionOptions(request.encryption);
-  const doc: StatusDocument = {
-    task_id: task.id,
+  const doc: Domain<StatusDocument> = {
+    taskId: task.id,
     status: task.status,
     stage: task.stage ?? null,
     progress: task.progress,
@@ -27,31 +32,31 @@ export function toStatusDocument(task: TaskRecord): StatusDocument {
         : task.status === 'queued'
           ? (task.error?.message ?? null)
           : null,
-    error_code: task.status === 'failed' || task.status === 'queued' ? (task.error?.code ?? null) : null,
+    errorCode: task.status === 'failed' || task.status === 'queued' ? (task.error?.code ?? null) : null,
     cancelled: task.cancelled ?? false,
-    video_filename: request.video_filename,
+    videoFilename: request.videoFilename,
     options,
     metadata: request.metadata ?? null,
     attempts: task.attempts,
-    created_at: task.createdAt,
-    updated_at: task.updatedAt,
-    eta_seconds: task.status === 'processing' ? (task.etaSeconds ?? null) : null,
-    next_run_at: task.status === 'queued' ? (task.nextRunAt ?? null) : null,
+    createdAt: task.createdAt,
+    updatedAt: task.updatedAt,
+    etaSeconds: task.status === 'processing' ? (task.etaSeconds ?? null) : null,
+    nextRunAt: task.status === 'queued' ? (task.nextRunAt ?? null) : null,
     ...(task.chunks ? { chunks: task.chunks } : {}),
     playable:
       task.status === 'completed'
-        ? !!(output?.manifest ?? output?.hls_master)
+        ? !!(output?.manifest ?? output?.hlsMaster)
         : task.status === 'processing' && !!task.earlyOutput,
-    early_output: task.status === 'processing' ? (task.earlyOutput ?? null) : null,
+    earlyOutput: task.status === 'processing' ? (task.earlyOutput ?? null) : null,
     output: null,
     timings: output?.timings ?? null,
-    encode_speed: output?.encode_speed ?? null,
+    encodeSpeed: output?.encodeSpeed ?? null,
     qc: output?.qc ?? null,
     callback: task.callback ?? null,
   };
   if (output) {
-    const { timings: _t, encode_speed: _s, qc: _q, ...rest } = output;
+    const { timings: _t, encodeSpeed: _s, qc: _q, ...rest } = output;
     doc.output = rest;
   }
-  return doc;
+  return toWire<StatusDocument>(doc);
 }

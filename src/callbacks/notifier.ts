@@ -61,23 +61,23 @@ export class CallbackNotifier {
       const current = task.callback;
       if (!current || this.sending.has(task.id)) continue;
       // A state from before next_attempt_at existed: its sender may retry for up to half an hour.
-      const due = current.next_attempt_at
-        ? Date.parse(current.next_attempt_at)
+      const due = current.nextAttemptAt
+        ? Date.parse(current.nextAttemptAt)
         : Date.parse(task.updatedAt) + 30 * 60_000;
       if (!(Date.now() - due >= STALE_AFTER_MS)) continue;
       const url = this.urlFor(task);
       if (!url) {
         // No URL any more (CALLBACK_URL removed): settled, so it is not looked at again.
-        const { next_attempt_at: _due, ...rest } = current;
+        const { nextAttemptAt: _due, ...rest } = current;
         const settled: CallbackState = {
           ...rest,
           status: 'failed',
-          last_error: 'no callback URL is configured',
+          lastError: 'no callback URL is configured',
         };
         if (await this.outbox.claimCallback(task.id, current, settled)) this.options.onFinished?.('failed');
         continue;
       }
-      const claimed: CallbackState = { ...current, next_attempt_at: this.attemptDeadline() };
+      const claimed: CallbackState = { ...current, nextAttemptAt: this.attemptDeadline() };
       if (!(await this.outbox.claimCallback(task.id, current, claimed))) continue;
       this.start(task, url, claimed, claimed);
       taken++;
@@ -101,7 +101,7 @@ export class CallbackNotifier {
   }
 
   private urlFor(task: TaskRecord): string | undefined {
-    return task.request.callback_url ?? this.options.defaultUrl;
+    return task.request.callbackUrl ?? this.options.defaultUrl;
   }
 
   /** When an attempt starting now will have ended, one way or another. */
@@ -158,7 +158,7 @@ export class CallbackNotifier {
     };
     // This process stops: the delivery is handed over, due at once for the next worker that looks.
     const handOver = async () => {
-      state.next_attempt_at = new Date(Date.now() - STALE_AFTER_MS).toISOString();
+      state.nextAttemptAt = new Date(Date.now() - STALE_AFTER_MS).toISOString();
       await save();
     };
     const attemptsMade = state.attempts;
@@ -166,7 +166,7 @@ export class CallbackNotifier {
     const lastAttempt = Math.max(this.options.maxAttempts, attemptsMade + 1);
     for (let attempt = attemptsMade + 1; attempt <= lastAttempt; attempt++) {
       // Recorded before each attempt: if this process stops, another takes the delivery up once overdue.
-      state.next_attempt_at = this.attemptDeadline();
+      state.nextAttemptAt = this.attemptDeadline();
       if ((last === undefined || attempt > attemptsMade + 1) && !(await save())) return;
       let failure: Error | undefined;
       try {
@@ -178,9 +178,9 @@ export class CallbackNotifier {
         // Apart from the POST: the receiver has it, whatever becomes of this write.
         state.status = 'delivered';
         state.attempts = attempt;
-        state.delivered_at = new Date().toISOString();
-        delete state.last_error;
-        delete state.next_attempt_at;
+        state.deliveredAt = new Date().toISOString();
+        delete state.lastError;
+        delete state.nextAttemptAt;
         await save();
         log.info({ attempt }, 'callback delivered');
         this.options.onFinished?.('delivered');
@@ -189,18 +189,18 @@ export class CallbackNotifier {
       // Stopped by this process's shutdown, not refused by the receiver: left pending, for another.
       if (this.stop.signal.aborted) return handOver();
       state.attempts = attempt;
-      state.last_error = failure.message.slice(0, 300);
-      log.warn({ attempt, error: state.last_error }, 'callback attempt failed');
+      state.lastError = failure.message.slice(0, 300);
+      log.warn({ attempt, error: state.lastError }, 'callback attempt failed');
       if (attempt === lastAttempt || (failure as { permanent?: boolean }).permanent) break;
       const delay = Math.min(this.options.backoffMs * 2 ** (attempt - 1), 5 * 60_000);
       // When the next attempt is due (the status shows it); before it starts, the attempt's own deadline.
-      state.next_attempt_at = new Date(Date.now() + delay).toISOString();
+      state.nextAttemptAt = new Date(Date.now() + delay).toISOString();
       if (!(await save())) return;
       // Shut down while waiting: handed over to the next worker.
       if (!(await sleep(delay, this.stop.signal))) return handOver();
     }
     state.status = 'failed';
-    delete state.next_attempt_at;
+    delete state.nextAttemptAt;
     this.options.onFinished?.('failed');
     await save();
   }

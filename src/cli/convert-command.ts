@@ -3,6 +3,8 @@ import os, { tmpdir } from 'node:os';
 import path from 'node:path';
 import { loadConfig } from '../config/config.js';
 import { TaskFailure } from '../domain/failures.js';
+import { toWire } from '../domain/schemas/wire.js';
+import type { WireTaskOutput } from '../domain/task.js';
 import { describeFailures, type QcReport } from '../domain/qc-report.js';
 import { resolveRequestEncryption } from '../jobs/encode-settings.js';
 import type { JobSettings } from '../jobs/job-settings.js';
@@ -64,7 +66,7 @@ export async function runConvert(args: string[], early?: StartedConvert): Promis
   }
   let encryption;
   try {
-    const request = { video_filename: input, ...(parsed.encrypt ? { encryption: {} } : {}) };
+    const request = { videoFilename: input, ...(parsed.encrypt ? { encryption: {} } : {}) };
     encryption = resolveRequestEncryption(config, request, config.encode);
   } catch (err) {
     if (!(err instanceof TaskFailure)) throw err;
@@ -117,7 +119,8 @@ export async function runConvert(args: string[], early?: StartedConvert): Promis
     });
     bar?.update(100, { stage: 'done' });
     bar?.stop();
-    if (reportFile) await writeFile(reportFile, `${JSON.stringify(output, null, 2)}\n`);
+    if (reportFile)
+      await writeFile(reportFile, `${JSON.stringify(toWire<WireTaskOutput>(output), null, 2)}\n`);
     const seconds = (Date.now() - started) / 1000;
     console.log(
       `${output.files} files in ${outDir} (${seconds.toFixed(1)} s, ${(output.duration / seconds).toFixed(1)}× realtime)`,

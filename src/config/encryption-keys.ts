@@ -1,11 +1,11 @@
 import { readFileSync, statSync } from 'node:fs';
-import { EncryptionInputError, parseEncryption, type EncryptionRequest } from '../domain/encryption.js';
+import { EncryptionInputError, parseEncryption, type EncryptionOptions } from '../domain/encryption.js';
 
 /**
  * Reads ENCRYPTION_KEYS_FILE (a request's `encryption` shape), refused if others can read it, as ssh does.
  * Problems go to `problems`, none quoting the file's content.
  */
-export function readEncryptionKeysFile(file: string, problems: string[]): EncryptionRequest | undefined {
+export function readEncryptionKeysFile(file: string, problems: string[]): EncryptionOptions | undefined {
   const setting = 'ENCRYPTION_KEYS_FILE';
   let mode: number;
   try {
@@ -32,7 +32,7 @@ export function readEncryptionKeysFile(file: string, problems: string[]): Encryp
   }
   try {
     const keys = parseEncryption(data, setting);
-    if (keys.key_id === undefined && keys.keys === undefined) {
+    if (keys.keyId === undefined && keys.keys === undefined) {
       throw new EncryptionInputError(setting, 'must give key_id and key, or keys');
     }
     return keys;

@@ -3,6 +3,8 @@
  * Keys are secrets: no message here ever quotes a value, only the field it came in.
  */
 
+import type { Domain } from './schemas/wire.js';
+
 export const encryptionSchemes = ['cbcs', 'cenc'] as const;
 export type EncryptionScheme = (typeof encryptionSchemes)[number];
 
@@ -23,7 +25,7 @@ export interface LabelledKey {
   key?: string;
 }
 
-/** The `encryption` object of a request (or of ENCRYPTION_KEYS_FILE), checked by parseEncryption. */
+/** The `encryption` object of a request (or of ENCRYPTION_KEYS_FILE) on the wire; parseEncryption checks it. */
 export interface EncryptionRequest {
   scheme?: EncryptionScheme;
   key_id?: string;
@@ -45,13 +47,19 @@ export interface EncryptionSpec {
   hlsKeyUri?: string;
 }
 
-/** What the status document's `output.encryption` says: never a key. */
+/** The request's `encryption` as the domain holds it (camelCase). */
+export type EncryptionOptions = Domain<EncryptionRequest>;
+
+/** What the status document's `output.encryption` says, on the wire: never a key. */
 export interface EncryptionOutput {
   scheme: EncryptionScheme;
   key_ids: { label: KeyLabel | typeof DEFAULT_KEY_LABEL; key_id: string }[];
   protection_systems: ProtectionSystem[];
   hls_key_uri?: string;
 }
+
+/** `output.encryption` as the domain holds it. */
+export type EncryptionDescription = Domain<EncryptionOutput>;
 
 /** Bad encryption input: `field` names where (`encryption.keys[1].key`), the message never quotes a value. */
 export class EncryptionInputError extends Error {
@@ -69,10 +77,10 @@ const HEX_64_OR_128 = /^(?:[0-9a-fA-F]{16}|[0-9a-fA-F]{32})$/;
 const MAX_URI_LENGTH = 2048;
 
 /**
- * Checks an `encryption` object (what JSON gave: anything) and returns it with hex in lower case. `where`
- * prefixes the field names (`encryption`, or the keys file's setting name).
+ * Checks an `encryption` object (what JSON gave: anything) and returns it camelCased, hex in lower case.
+ * `where` prefixes the field names (`encryption`, or the keys file's setting name).
  */
-export function parseEncryption(raw: unknown, where = 'encryption'): EncryptionRequest {
+export function parseEncryption(raw: unknown, where = 'encryption'): EncryptionOptions {
   if (raw === null || typeof raw !== 'object' || Array.isArray(raw)) {
     throw new EncryptionInputError(where, 'must be an object');
   }
@@ -81,7 +89,7 @@ export function parseEncryption(raw: unknown, where = 'encryption'): EncryptionR
   for (const name of Object.keys(input)) {
     if (!known.has(name)) throw new EncryptionInputError(`${where}.${name}`, 'is not a known field');
   }
-  const out: EncryptionRequest = {};
+  const out: EncryptionOptions = {};
   if (input.scheme !== undefined) {
     if (!encryptionSchemes.includes(input.scheme as EncryptionScheme)) {
       throw new EncryptionInputError(`${where}.scheme`, `must be one of ${encryptionSchemes.join(', ')}`);
@@ -98,7 +106,7 @@ export function parseEncryption(raw: unknown, where = 'encryption'): EncryptionR
     throw new EncryptionInputError(`${where}.key_id`, 'must be given with key');
   }
   if (input.key_id !== undefined) {
-    out.key_id = hex(input.key_id, `${where}.key_id`);
+    out.keyId = hex(input.key_id, `${where}.key_id`);
     if (input.key === undefined) throw new EncryptionInputError(`${where}.key`, 'must be given with key_id');
     out.key = hex(input.key, `${where}.key`);
   }
@@ -129,7 +137,7 @@ export function parseEncryption(raw: unknown, where = 'encryption'): EncryptionR
       seen.add(label);
       if (k.key_id === undefined) throw new EncryptionInputError(`${field}.key_id`, 'is required');
       if (k.key === undefined) throw new EncryptionInputError(`${field}.key`, 'is required');
-      return { label, key_id: hex(k.key_id, `${field}.key_id`), key: hex(k.key, `${field}.key`) };
+      return { label, keyId: hex(k.key_id, `${field}.key_id`), key: hex(k.key, `${field}.key`) };
     });
   }
   if (input.protection_systems !== undefined) {
@@ -145,10 +153,10 @@ export function parseEncryption(raw: unknown, where = 'encryption'): EncryptionR
         );
       }
     });
-    out.protection_systems = [...new Set(list as ProtectionSystem[])];
+    out.protectionSystems = [...new Set(list as ProtectionSystem[])];
   }
   if (input.hls_key_uri !== undefined) {
-    out.hls_key_uri = checkKeyUri(input.hls_key_uri, `${where}.hls_key_uri`);
+    out.hlsKeyUri = checkKeyUri(input.hls_key_uri, `${where}.hls_key_uri`);
   }
   checkConsistency(out, where);
   return out;
@@ -174,10 +182,10 @@ function checkKeyUri(value: unknown, field: string): string {
 }
 
 /** What holds across fields: distinct keys and IDs, and a key URI that does not spell a key. */
-function checkConsistency(e: EncryptionRequest, where: string): void {
+function checkConsistency(e: EncryptionOptions, where: string): void {
   const all = [
-    ...(e.key_id && e.key ? [{ field: where, keyId: e.key_id, key: e.key }] : []),
-    ...(e.keys ?? []).map((k, i) => ({ field: `${where}.keys[${i}]`, keyId: k.key_id, key: k.key! })),
+    ...(e.keyId && e.key ? [{ field: where, keyId: e.keyId, key: e.key }] : []),
+    ...(e.keys ?? []).map((k, i) => ({ field: `${where}.keys[${i}]`, keyId: k.keyId, key: k.key! })),
   ];
   const byId = new Map<string, string>();
   const keyIds = new Set(all.map((k) => k.keyId));
@@ -189,14 +197,14 @@ function checkConsistency(e: EncryptionRequest, where: string): void {
       throw new EncryptionInputError(`${k.field}.key_id`, 'is given before with another key');
     }
     byId.set(k.keyId, k.key);
-    if (e.hls_key_uri && keySpellings(k.key).some((s) => e.hls_key_uri!.includes(s))) {
+    if (e.hlsKeyUri && keySpellings(k.key).some((s) => e.hlsKeyUri!.includes(s))) {
       throw new EncryptionInputError(`${where}.hls_key_uri`, 'must not carry a key');
     }
   }
   if (e.iv && e.scheme !== 'cenc' && e.iv.length !== 32) {
     throw new EncryptionInputError(`${where}.iv`, 'must be 32 hex digits (16 bytes) with the cbcs scheme');
   }
-  if (e.protection_systems?.includes('fairplay') && !e.hls_key_uri) {
+  if (e.protectionSystems?.includes('fairplay') && !e.hlsKeyUri) {
     throw new EncryptionInputError(
       `${where}.hls_key_uri`,
       'is required with fairplay: the skd:// URI that players send to the FairPlay key server',
@@ -209,11 +217,11 @@ function checkConsistency(e: EncryptionRequest, where: string): void {
  * the request's scheme, systems and key URI win over the file's. Undefined: no encryption.
  */
 export function resolveEncryption(
-  request: EncryptionRequest | undefined,
-  serverKeys?: EncryptionRequest,
+  request: EncryptionOptions | undefined,
+  serverKeys?: EncryptionOptions,
 ): EncryptionSpec | undefined {
   if (!request) return undefined;
-  const ownKeys = request.key_id !== undefined || request.keys !== undefined;
+  const ownKeys = request.keyId !== undefined || request.keys !== undefined;
   if (!ownKeys && !serverKeys) {
     throw new EncryptionInputError(
       'encryption.key_id',
@@ -222,31 +230,31 @@ export function resolveEncryption(
   }
   const source = ownKeys ? request : serverKeys!;
   const keys: EncryptionSpec['keys'] = [];
-  if (source.key_id !== undefined) {
+  if (source.keyId !== undefined) {
     if (source.key === undefined) throw new EncryptionInputError('encryption.key', 'is no longer stored');
-    keys.push({ label: DEFAULT_KEY_LABEL, keyId: source.key_id, key: source.key });
+    keys.push({ label: DEFAULT_KEY_LABEL, keyId: source.keyId, key: source.key });
   }
   for (const k of source.keys ?? []) {
     if (k.key === undefined) throw new EncryptionInputError('encryption.keys', 'are no longer stored');
-    keys.push({ label: k.label, keyId: k.key_id, key: k.key });
+    keys.push({ label: k.label, keyId: k.keyId, key: k.key });
   }
   const merged = { ...serverKeys, ...stripUndefined(request) };
   const spec: EncryptionSpec = {
     scheme: merged.scheme ?? 'cbcs',
     keys,
-    systems: merged.protection_systems?.length ? merged.protection_systems : ['common'],
+    systems: merged.protectionSystems?.length ? merged.protectionSystems : ['common'],
   };
   const iv = ownKeys ? request.iv : (request.iv ?? serverKeys?.iv);
   if (iv) spec.iv = iv;
-  if (merged.hls_key_uri) spec.hlsKeyUri = merged.hls_key_uri;
+  if (merged.hlsKeyUri) spec.hlsKeyUri = merged.hlsKeyUri;
   // Checked again as merged: the file's fairplay with the request's cbcs IV, and so on.
   checkConsistency(
     {
       scheme: spec.scheme,
       iv: spec.iv,
-      protection_systems: spec.systems,
-      hls_key_uri: spec.hlsKeyUri,
-      keys: keys.map((k) => ({ label: 'audio', key_id: k.keyId, key: k.key })),
+      protectionSystems: spec.systems,
+      hlsKeyUri: spec.hlsKeyUri,
+      keys: keys.map((k) => ({ label: 'audio', keyId: k.keyId, key: k.key })),
     },
     'encryption',
   );
@@ -278,28 +286,28 @@ export function keyFor(spec: EncryptionSpec, label: KeyLabel): EncryptionSpec['k
 }
 
 /** The status document's account of an encryption: scheme, key IDs by label, systems, key URI. */
-export function describeEncryption(spec: EncryptionSpec): EncryptionOutput {
+export function describeEncryption(spec: EncryptionSpec): EncryptionDescription {
   return {
     scheme: spec.scheme,
-    key_ids: spec.keys.map((k) => ({ label: k.label, key_id: k.keyId })),
-    protection_systems: spec.systems,
-    ...(spec.hlsKeyUri ? { hls_key_uri: spec.hlsKeyUri } : {}),
+    keyIds: spec.keys.map((k) => ({ label: k.label, keyId: k.keyId })),
+    protectionSystems: spec.systems,
+    ...(spec.hlsKeyUri ? { hlsKeyUri: spec.hlsKeyUri } : {}),
   };
 }
 
 /** A request's encryption as the status document's `options` show it: everything but the keys and the IV. */
-export function publicEncryptionOptions(e: EncryptionRequest): Record<string, unknown> {
+export function publicEncryptionOptions(e: EncryptionOptions): Record<string, unknown> {
   const { key: _k, iv: _iv, keys, ...rest } = e;
   return {
     ...rest,
-    ...(keys ? { keys: keys.map(({ label, key_id }) => ({ label, key_id })) } : {}),
+    ...(keys ? { keys: keys.map(({ label, keyId }) => ({ label, keyId })) } : {}),
   };
 }
 
 /** The encryption without its keys, as a task's record keeps it once the task has ended. */
-export function withoutKeys(e: EncryptionRequest): EncryptionRequest {
+export function withoutKeys(e: EncryptionOptions): EncryptionOptions {
   const { key: _k, keys, ...rest } = e;
-  return { ...rest, ...(keys ? { keys: keys.map(({ label, key_id }) => ({ label, key_id })) } : {}) };
+  return { ...rest, ...(keys ? { keys: keys.map(({ label, keyId }) => ({ label, keyId })) } : {}) };
 }
 
 /** A key as it may be written: hex in either case, base64 and base64url (with or without padding). */

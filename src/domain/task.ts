@@ -1,30 +1,42 @@
 import { createHash } from 'node:crypto';
 import { withoutKeys } from './encryption.js';
 import type { FailureCode } from './failures.js';
-import type { TaskRequest } from './schemas/encode-request.js';
+import type {
+  SubtitleRequest as WireSubtitleRequest,
+  TaskRequest as WireTaskRequest,
+} from './schemas/encode-request.js';
 import type { QcReport } from './schemas/qc-report.js';
 import type {
-  CallbackState,
-  EarlyOutput,
+  AudioTrackOutput as WireAudioTrackOutput,
+  CallbackState as WireCallbackState,
+  EarlyOutput as WireEarlyOutput,
+  OutputWarning as WireOutputWarning,
   PackageOutput,
+  RenditionOutput as WireRenditionOutput,
+  SubtitleOutput as WireSubtitleOutput,
   TaskStatus,
+  ThumbnailsOutput as WireThumbnailsOutput,
   Timings,
 } from './schemas/status-document.js';
+import { toWire, type Domain } from './schemas/wire.js';
 
 export { taskStatuses, type TaskStatus } from './schemas/names.js';
-export type { SubtitleRequest, TaskRequest } from './schemas/encode-request.js';
-export type {
-  AudioTrackOutput,
-  CallbackState,
-  EarlyOutput,
-  OutputWarning,
-  RenditionOutput,
-  SubtitleOutput,
-  ThumbnailsOutput,
-} from './schemas/status-document.js';
 
-/** Where the finished package is, with what the run measured (the status document shows these beside it). */
-export type TaskOutput = PackageOutput & {
+export type { WireCallbackState, WireEarlyOutput, WireTaskRequest };
+
+// The domain's records, camelCase; the schemas' types (snake_case) are the wire's, mapped by fromWire/toWire.
+export type TaskRequest = Domain<WireTaskRequest>;
+export type SubtitleRequest = Domain<WireSubtitleRequest>;
+export type AudioTrackOutput = Domain<WireAudioTrackOutput>;
+export type CallbackState = Domain<WireCallbackState>;
+export type EarlyOutput = Domain<WireEarlyOutput>;
+export type OutputWarning = Domain<WireOutputWarning>;
+export type RenditionOutput = Domain<WireRenditionOutput>;
+export type SubtitleOutput = Domain<WireSubtitleOutput>;
+export type ThumbnailsOutput = Domain<WireThumbnailsOutput>;
+
+/** A task's output as the wire (status document `output` with its timings, encode_speed, qc) and stores show it. */
+export type WireTaskOutput = PackageOutput & {
   /** Seconds spent per stage (fetch, probe, encode, package, poster, qc, publish) and in total. */
   timings?: Timings;
   /** Media seconds encoded per second of encoding. */
@@ -32,6 +44,9 @@ export type TaskOutput = PackageOutput & {
   /** The checks the package passed before it was published (absent with QC_MODE=off). */
   qc?: QcReport;
 };
+
+/** Where the finished package is, with what the run measured (the status document shows these beside it). */
+export type TaskOutput = Domain<WireTaskOutput>;
 
 export interface TaskRecord {
   id: string;
@@ -75,7 +90,9 @@ export function requestWithoutKeys(request: TaskRequest): TaskRequest {
  * a fixed order (a client's JSON library may write `{"a":1,"b":2}` one time and `{"b":2,"a":1}` the next).
  */
 export function requestHash(request: TaskRequest): string {
-  const canonical = request.metadata ? { ...request, metadata: sortedKeys(request.metadata) } : request;
+  // Over the wire form, as stored before the domain was camelCase: a key's earlier tasks still match.
+  const wire = toWire<WireTaskRequest>(request);
+  const canonical = wire.metadata ? { ...wire, metadata: sortedKeys(wire.metadata) } : wire;
   return createHash('sha256').update(JSON.stringify(canonical)).digest('hex');
 }
 

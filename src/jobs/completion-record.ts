@@ -2,7 +2,8 @@ import { createHash, randomBytes } from 'node:crypto';
 import { readFile, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { Logger } from 'pino';
-import type { TaskOutput, TaskRecord } from '../domain/task.js';
+import { fromWire, toWire } from '../domain/schemas/wire.js';
+import type { TaskOutput, TaskRecord, WireTaskOutput } from '../domain/task.js';
 import { joinKey } from '../storage/keys.js';
 import type { Storage } from '../storage/storage.js';
 
@@ -13,7 +14,8 @@ import type { Storage } from '../storage/storage.js';
 interface CompletionRecord {
   taskId: string;
   attempt: number;
-  output: TaskOutput;
+  /** In wire casing, as records written before the domain was camelCase. */
+  output: WireTaskOutput;
   /** Top-level key → SHA-256 of what the run published there. */
   digests: Record<string, string>;
   /** How many files the run's media directory holds. */
@@ -34,7 +36,7 @@ function recordKey(outputPrefix: string, taskId: string): string {
 }
 
 function topLevelKeys(output: TaskOutput): string[] {
-  return [output.manifest?.key, output.hls_master?.key, output.poster.key].filter((k): k is string => !!k);
+  return [output.manifest?.key, output.hlsMaster?.key, output.poster.key].filter((k): k is string => !!k);
 }
 
 async function digestOf(storage: Storage, key: string, workDir: string): Promise<string | undefined> {
@@ -55,7 +57,7 @@ function randomName(): string {
 }
 
 async function mediaFileCount(storage: Storage, output: TaskOutput): Promise<number> {
-  return output.media_prefix ? (await storage.list(`${output.media_prefix}/`)).length : 0;
+  return output.mediaPrefix ? (await storage.list(`${output.mediaPrefix}/`)).length : 0;
 }
 
 /** Stores the record of run `attempt`, whose package `output` describes, as published now. */
@@ -74,7 +76,7 @@ export async function writeCompletionRecord(
   const record: CompletionRecord = {
     taskId: task.id,
     attempt,
-    output,
+    output: toWire<WireTaskOutput>(output),
     digests,
     mediaFiles: await mediaFileCount(storage, output),
   };
@@ -100,13 +102,14 @@ export async function adoptablePackage(
   const local = path.join(workDir, 'completion.json');
   await storage.download(key, local);
   const record = JSON.parse(await readFile(local, 'utf8')) as CompletionRecord;
+  const output = fromWire(record.output);
   let intact = record.taskId === task.id;
-  for (const file of topLevelKeys(record.output)) {
+  for (const file of topLevelKeys(output)) {
     if (!intact) break;
     intact = (await digestOf(storage, file, workDir)) === record.digests[file];
   }
-  if (intact) intact = (await mediaFileCount(storage, record.output)) === record.mediaFiles;
-  if (intact) return { output: record.output, attempt: record.attempt };
+  if (intact) intact = (await mediaFileCount(storage, output)) === record.mediaFiles;
+  if (intact) return { output, attempt: record.attempt };
   logger.info('an earlier run published this task, but its package was replaced since: running again');
   await storage.delete([key]);
   return undefined;

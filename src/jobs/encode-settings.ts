@@ -50,14 +50,14 @@ export function resolveEncodeSettings(config: JobSettings, request: TaskRequest)
   if (Array.isArray(request.ladder)) {
     settings.ladder = request.ladder.map((r) => ({ height: r.height, bitrate: r.bitrate }));
   }
-  if (request.segment_duration !== undefined) settings.segmentDuration = request.segment_duration;
+  if (request.segmentDuration !== undefined) settings.segmentDuration = request.segmentDuration;
   if (request.formats !== undefined) settings.formats = [...new Set(request.formats)];
   if (request.thumbnails !== undefined) settings.thumbnails = request.thumbnails;
-  if (request.video_codecs !== undefined) settings.codecs = requestedCodecs(request.video_codecs);
+  if (request.videoCodecs !== undefined) settings.codecs = requestedCodecs(request.videoCodecs);
   if (request.subtitles !== undefined) settings.subtitles = request.subtitles.map((s) => ({ ...s }));
-  if (request.audio_tracks !== undefined) settings.audioTracks = request.audio_tracks;
-  if (request.default_audio_language !== undefined)
-    settings.defaultAudioLanguage = request.default_audio_language;
+  if (request.audioTracks !== undefined) settings.audioTracks = request.audioTracks;
+  if (request.defaultAudioLanguage !== undefined)
+    settings.defaultAudioLanguage = request.defaultAudioLanguage;
   return settings;
 }
 
@@ -81,15 +81,15 @@ export function configuredCodecs(config: Pick<JobSettings, 'encode' | 'profiles'
 
 /** Where a request's package is published: OUTPUT_PREFIX, then `output_prefix` or the input's name. */
 export function packagePrefixFor(config: JobSettings, request: TaskRequest): string {
-  const derived = request.output_prefix === undefined;
+  const derived = request.outputPrefix === undefined;
   const what = derived ? 'the output prefix made from video_filename' : 'output_prefix';
   let prefix: string;
   try {
     if (derived) {
-      prefix = outputPrefixFor(request.video_filename, config.outputPrefix);
+      prefix = outputPrefixFor(request.videoFilename, config.outputPrefix);
     } else {
-      assertSafeKey(request.output_prefix, 'output_prefix');
-      prefix = joinKey(config.outputPrefix, request.output_prefix!);
+      assertSafeKey(request.outputPrefix, 'output_prefix');
+      prefix = joinKey(config.outputPrefix, request.outputPrefix!);
     }
     // Checked here as every key is at publishing: a name that cannot give a package place fails now, before
     // any encoding, and not once the first segment's key turns out too long.

@@ -1,4 +1,4 @@
-import type { EncryptionRequest } from '../domain/encryption.js';
+import type { EncryptionOptions } from '../domain/encryption.js';
 import type { InputLimits } from '../pipeline/convert.js';
 import type { EncodeProfile, EncodeSettings } from '../pipeline/plan.js';
 import type { StorageSettings } from '../storage/storage-settings.js';
@@ -31,5 +31,5 @@ export interface JobSettings {
    * ENCRYPTION_KEYS_FILE (`serverKeys`: for requests whose `encryption` names no key, so callers need not
    * hold keys) and ENCRYPTION_REQUIRED (a request without `encryption` is refused).
    */
-  encryption: { serverKeys?: EncryptionRequest; required: boolean };
+  encryption: { serverKeys?: EncryptionOptions; required: boolean };
 }

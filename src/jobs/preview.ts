@@ -16,7 +16,11 @@ import {
 } from '../pipeline/plan.js';
 import { probe } from '../pipeline/probe.js';
 import type { MediaTools } from '../pipeline/tools.js';
-import type { PlanDocument, PlanWarning } from '../domain/schemas/plan-document.js';
+import type { PlanDocument as WirePlanDocument, PlanWarning } from '../domain/schemas/plan-document.js';
+import type { Domain } from '../domain/schemas/wire.js';
+
+/** The plan document as the domain holds it; the API maps it to the wire. */
+export type PlanDocument = Domain<WirePlanDocument>;
 import type { TaskRequest } from '../domain/task.js';
 import type { Storage } from '../storage/storage.js';
 import { packagePrefixFor, resolveEncodeSettings } from './encode-settings.js';
@@ -65,7 +69,7 @@ export async function previewTask(
   const workDir = path.join(deps.config.workDir, ownedWorkDirName(`plan-${randomUUID()}`));
   await mkdir(workDir, { recursive: true });
   try {
-    const input = await fetchInput(deps.input, request.video_filename, workDir, {
+    const input = await fetchInput(deps.input, request.videoFilename, workDir, {
       maxInputBytes: deps.config.limits.maxInputBytes,
       signal,
     });
@@ -243,9 +247,9 @@ export function describePlan({
   }
 
   return {
-    dry_run: true,
-    video_filename: request.video_filename,
-    output_prefix: prefix,
+    dryRun: true,
+    videoFilename: request.videoFilename,
+    outputPrefix: prefix,
     input: {
       bytes: inputBytes,
       container: media.formatName,
@@ -254,20 +258,20 @@ export function describePlan({
         codec: v.codec,
         width: v.width,
         height: v.height,
-        coded_width: v.codedWidth,
-        coded_height: v.codedHeight,
+        codedWidth: v.codedWidth,
+        codedHeight: v.codedHeight,
         rotation: v.rotation,
-        sample_aspect_ratio: round(v.sampleAspectRatio, 4),
-        frame_rate: round(v.frameRate, 3),
-        variable_frame_rate: v.variableFrameRate,
+        sampleAspectRatio: round(v.sampleAspectRatio, 4),
+        frameRate: round(v.frameRate, 3),
+        variableFrameRate: v.variableFrameRate,
         interlaced: v.interlaced,
-        pixel_format: v.pixelFormat,
+        pixelFormat: v.pixelFormat,
       },
       audio: media.audio
         ? {
             codec: media.audio.codec,
             channels: media.audio.channels,
-            sample_rate: media.audio.sampleRate,
+            sampleRate: media.audio.sampleRate,
             language: media.audio.language ?? null,
           }
         : null,
@@ -286,21 +290,21 @@ export function describePlan({
         ? {
             bitrate: mainAudio.bitrate,
             channels: mainAudio.channels,
-            sample_rate: mainAudio.sampleRate,
+            sampleRate: mainAudio.sampleRate,
             copy: mainAudio.copy,
             language: mainAudio.language === UNDETERMINED ? null : mainAudio.language,
           }
         : null,
-      video_codecs: plan.codecs,
-      audio_tracks: plan.audioTracks.map((a) => ({
+      videoCodecs: plan.codecs,
+      audioTracks: plan.audioTracks.map((a) => ({
         name: a.name,
-        source_index: a.sourceIndex,
+        sourceIndex: a.sourceIndex,
         language: a.language,
         label: a.label,
         default: a.isDefault,
-        audio_description: a.describesVideo,
+        audioDescription: a.describesVideo,
         channels: a.channels,
-        sample_rate: a.sampleRate,
+        sampleRate: a.sampleRate,
         bitrate: a.bitrate,
         copy: a.copy,
       })),
@@ -311,23 +315,23 @@ export function describePlan({
         forced: t.forced,
         source: 'sidecar' in t.source ? t.source.sidecar : `stream ${t.source.embedded}`,
       })),
-      frame_rate: round(outputFps, 3),
-      frame_rate_limit: plan.frameRateLimit ?? null,
-      gop_frames: plan.gopFrames,
-      segment_duration: plan.segmentDuration,
+      frameRate: round(outputFps, 3),
+      frameRateLimit: plan.frameRateLimit ?? null,
+      gopFrames: plan.gopFrames,
+      segmentDuration: plan.segmentDuration,
       segments: Math.max(1, Math.ceil(media.duration / plan.segmentDuration - 1e-6)),
       preset: plan.preset,
       formats: plan.formats,
-      source_sized_rung: plan.sourceSizedRung,
+      sourceSizedRung: plan.sourceSizedRung,
     },
     estimate: {
-      output_bytes: Math.round(nominalMediaBytes(plan, media.duration) * 1.03),
-      work_seconds: round(workSeconds, 1),
+      outputBytes: Math.round(nominalMediaBytes(plan, media.duration) * 1.03),
+      workSeconds: round(workSeconds, 1),
       basis: measured ? 'measured' : 'default',
     },
     split: {
       chunks: split?.chunks.length ?? 0,
-      chunk_seconds: split?.chunkSeconds ?? 0,
+      chunkSeconds: split?.chunkSeconds ?? 0,
       spans: (split?.chunks ?? []).map((c) => ({ index: c.index, start: c.start, end: c.end })),
       reason: split?.reason ?? 'encoded in one run',
     },

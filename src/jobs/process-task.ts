@@ -249,7 +249,7 @@ async function prepareSplit(
   log: Logger,
 ): Promise<SplitRun> {
   const { config } = deps;
-  const source = storageInput(deps.input, task.request.video_filename, {
+  const source = storageInput(deps.input, task.request.videoFilename, {
     ...config.limits,
     subtitles: task.request.subtitles?.map((s) => s.filename),
   });

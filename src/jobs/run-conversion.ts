@@ -47,7 +47,7 @@ export interface PackageLocation {
 /** Where a conversion's package goes: storage through the PackagePublisher, or a local directory. */
 export interface PackageDestination {
   /** Where packages go, as the report says it; `media_prefix` is where `mediaDir` is. */
-  readonly where: Pick<TaskOutput, 'storage' | 'bucket' | 'prefix' | 'media_prefix'>;
+  readonly where: Pick<TaskOutput, 'storage' | 'bucket' | 'prefix' | 'mediaPrefix'>;
   /** The directory below `where.prefix` for this run's segments and media playlists, if any. */
   readonly mediaDir?: string;
   locate(file: string): PackageLocation;
@@ -204,11 +204,11 @@ async function runSteps(run: ConversionRun, watch: DiskStallWatch): Promise<Conv
       onEarlyPackage: config.earlyManifest
         ? async (early, contents) => {
             await destination.publishEarly(early);
-            const { media_prefix: _m, ...where } = destination.where;
+            const { mediaPrefix: _m, ...where } = destination.where;
             earlyOutput = {
               ...where,
               manifest: early.dashManifest ? destination.locate(early.dashManifest) : undefined,
-              hls_master: early.hlsMaster ? destination.locate(early.hlsMaster) : undefined,
+              hlsMaster: early.hlsMaster ? destination.locate(early.hlsMaster) : undefined,
               renditions: contents.renditions.map(renditionOutput),
               audio: contents.audio,
               ...(run.encryption ? { encryption: describeEncryption(run.encryption) } : {}),
@@ -292,7 +292,7 @@ export function describeOutput({
   return {
     ...destination.where,
     manifest: pkg.dashManifest ? destination.locate(pkg.dashManifest) : undefined,
-    hls_master: pkg.hlsMaster ? destination.locate(pkg.hlsMaster) : undefined,
+    hlsMaster: pkg.hlsMaster ? destination.locate(pkg.hlsMaster) : undefined,
     poster: destination.locate(conversion.poster),
     ...(conversion.thumbnails ? { thumbnails: thumbnailsOutput(conversion.thumbnails, destination) } : {}),
     renditions: plan.renditions.map(renditionOutput),
@@ -304,18 +304,18 @@ export function describeOutput({
       source: 'sidecar' in t.source ? t.source.sidecar : `stream ${t.source.embedded}`,
     })),
     ...(plan.skippedSubtitles.length ? { warnings: plan.skippedSubtitles.map(skippedWarning) } : {}),
-    audio_tracks: plan.audioTracks.map((a) => ({
+    audioTracks: plan.audioTracks.map((a) => ({
       language: a.language,
       label: a.label,
       channels: a.channels,
       default: a.isDefault,
-      audio_description: a.describesVideo,
+      audioDescription: a.describesVideo,
     })),
     duration: Math.round(media.duration * 1000) / 1000,
     files: pkg.files.length,
     bytes,
     timings,
-    ...(encodeSpeed ? { encode_speed: Math.round(encodeSpeed * 100) / 100 } : {}),
+    ...(encodeSpeed ? { encodeSpeed: Math.round(encodeSpeed * 100) / 100 } : {}),
     ...(qc ? { qc } : {}),
     ...(encryption ? { encryption: describeEncryption(encryption) } : {}),
   };

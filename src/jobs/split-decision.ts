@@ -17,9 +17,9 @@ export interface SplitDecision {
 /** A request's `chunk_seconds` overrides both settings for its task (0: never split). */
 export function splitSettings(
   config: Pick<JobSettings, 'chunks'>,
-  request: Pick<TaskRequest, 'chunk_seconds'>,
+  request: Pick<TaskRequest, 'chunkSeconds'>,
 ): { chunkSeconds: number; minInputSeconds: number } {
-  const asked = request.chunk_seconds;
+  const asked = request.chunkSeconds;
   if (asked !== undefined) return { chunkSeconds: asked, minInputSeconds: asked };
   return { chunkSeconds: config.chunks.seconds, minInputSeconds: config.chunks.minInputSeconds };
 }
@@ -32,7 +32,7 @@ export function decideSplit({
   plan,
 }: {
   config: Pick<JobSettings, 'chunks'>;
-  request: Pick<TaskRequest, 'chunk_seconds'>;
+  request: Pick<TaskRequest, 'chunkSeconds'>;
   media: MediaInfo;
   plan: EncodePlan;
 }): SplitDecision {

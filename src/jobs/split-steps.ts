@@ -95,7 +95,7 @@ export function createStepProcessor(deps: StepDeps): StepHandler {
       };
       const input = await stepInput({
         storage: deps.input,
-        key: task.request.video_filename,
+        key: task.request.videoFilename,
         workDir,
         maxInputBytes: deps.config.limits.maxInputBytes,
         signal: ctx.signal,
@@ -144,7 +144,7 @@ export function createStepProcessor(deps: StepDeps): StepHandler {
       log.info({ ms: Date.now() - started }, 'step completed');
       return output;
     } catch (caught) {
-      const err = await inputGoneInstead(caught, deps.input, task.request.video_filename, ctx.signal);
+      const err = await inputGoneInstead(caught, deps.input, task.request.videoFilename, ctx.signal);
       deps.metrics?.chunkJobs.inc({
         kind: data.kind,
         outcome: ctx.signal.aborted ? 'stopped' : 'failed',

@@ -64,7 +64,7 @@ export function storageDestination({
   publisher: PackagePublisher;
 }): PackageDestination {
   return {
-    where: { ...storage.place(prefix), media_prefix: joinKey(prefix, mediaDir) },
+    where: { ...storage.place(prefix), mediaPrefix: joinKey(prefix, mediaDir) },
     mediaDir,
     locate: (file) => {
       const { bucket: _bucket, ...loc } = storage.location(joinKey(prefix, file));

@@ -18,11 +18,16 @@ import {
   requestHash,
   requestWithoutKeys,
   type CallbackState,
-  type TaskOutput,
   type TaskRecord,
   type TaskRequest,
   type TaskStatus,
+  type WireCallbackState,
+  type WireEarlyOutput,
+  type WireTaskOutput,
+  type WireTaskRequest,
 } from '../domain/task.js';
+import { fromWire, toWire } from '../domain/schemas/wire.js';
+import { fromStored, recordFromStored, recordToStored, toStored } from './stored-json.js';
 import type {
   CancelResult,
   ListQuery,
@@ -60,7 +65,8 @@ export interface BullMqQueueOptions {
 
 /** What a BullMQ job carries: the request, and what tells a repeated submission from a new one. */
 interface JobData {
-  request: TaskRequest;
+  /** In wire casing, as jobs queued before the domain was camelCase (see stored-json.ts). */
+  request: WireTaskRequest;
   requestHash: string;
   /** Random per submit call: the call whose nonce is stored is the one that created the job. */
   nonce: string;
@@ -75,8 +81,8 @@ interface StepJobData {
 }
 type StepJob = Job<StepJobData, unknown>;
 
-/** A job's progress: the policy's update, whose `at` gives `updatedAt`. */
-type ProgressData = ProgressUpdate;
+/** A job's progress: the policy's update, whose `at` gives `updatedAt`; its early output in wire casing. */
+type ProgressData = Omit<ProgressUpdate, 'earlyOutput'> & { earlyOutput?: WireEarlyOutput };
 
 /** Fields of a task that BullMQ's job does not hold, kept in one hash per task. */
 interface TaskMeta {
@@ -88,7 +94,7 @@ interface TaskMeta {
   requestHash?: string;
 }
 
-type TaskJob = Job<JobData, TaskOutput>;
+type TaskJob = Job<JobData, WireTaskOutput>;
 
 const queueName = 'tasks';
 const jobName = 'convert';
@@ -101,7 +107,7 @@ const uuidPattern = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{1
  * adapter adds only what BullMQ has no place for (docs/design-notes.md, "BullMQ adapter").
  */
 export class BullMqTaskQueue implements TaskQueue {
-  private readonly queue: Queue<JobData, TaskOutput>;
+  private readonly queue: Queue<JobData, WireTaskOutput>;
   /** Shared with this queue's workers, which add the steps of the tasks they split. */
   readonly stepsQueue: Queue<StepJobData, unknown>;
   private readonly redis: Redis;
@@ -123,7 +129,7 @@ export class BullMqTaskQueue implements TaskQueue {
     const warn = repeatLimited(logger);
     this.redis.on('error', (err) => warn('redis connection error', err));
     this.base = `${settings.prefix}:${queueName}`;
-    this.queue = new Queue<JobData, TaskOutput>(queueName, {
+    this.queue = new Queue<JobData, WireTaskOutput>(queueName, {
       connection: this.redis,
       prefix: settings.prefix,
       defaultJobOptions: {
@@ -218,7 +224,11 @@ export class BullMqTaskQueue implements TaskQueue {
     }
     const nonce = randomUUID();
     // With a jobId that exists already, BullMQ keeps the stored job and adds nothing.
-    await this.queue.add(jobName, { request, requestHash: hash, nonce }, { jobId: id });
+    await this.queue.add(
+      jobName,
+      { request: toWire<WireTaskRequest>(request), requestHash: hash, nonce },
+      { jobId: id },
+    );
     let outcome: SubmitResult['outcome'] = 'created';
     if (options.idempotencyKey) {
       const stored = (await Job.fromId(this.queue, id)) as TaskJob | undefined;
@@ -256,7 +266,7 @@ export class BullMqTaskQueue implements TaskQueue {
       this.redis.hgetall(this.metaKey(id)) as Promise<TaskMeta>,
     ]);
     const job = state === 'unknown' ? undefined : ((await Job.fromId(this.queue, id)) as TaskJob | undefined);
-    if (!job) return meta.record ? withCallback(JSON.parse(meta.record) as TaskRecord, meta) : undefined;
+    if (!job) return meta.record ? withCallback(recordFromStored(meta.record), meta) : undefined;
     const record = toRecord(job, state, meta, this.settings.maxAttempts, await this.nextRun(id, state));
     return this.withSteps(record, job, state);
   }
@@ -397,7 +407,7 @@ export class BullMqTaskQueue implements TaskQueue {
       const [[, written] = []] =
         (await this.redis
           .multi()
-          .hsetnx(this.metaKey(id), 'record', JSON.stringify(record))
+          .hsetnx(this.metaKey(id), 'record', recordToStored(record))
           // With the record only: a losing cancel must not write an empty hash (a resubmit would conflict).
           .hsetnx(this.metaKey(id), 'requestHash', job?.data.requestHash ?? '')
           .expire(this.metaKey(id), this.settings.retentionSeconds)
@@ -430,7 +440,8 @@ export class BullMqTaskQueue implements TaskQueue {
   async eraseKeys(id: string): Promise<void> {
     const job = (await Job.fromId(this.queue, id)) as TaskJob | undefined;
     if (!job?.data.request.encryption) return;
-    await job.updateData({ ...job.data, request: requestWithoutKeys(job.data.request) });
+    const request = requestWithoutKeys(fromWire(job.data.request));
+    await job.updateData({ ...job.data, request: toWire<WireTaskRequest>(request) });
   }
 
   async setCallbackState(id: string, state: CallbackState): Promise<void> {
@@ -438,7 +449,7 @@ export class BullMqTaskQueue implements TaskQueue {
     const seq = state.status === 'pending' ? await this.redis.zscore(this.key('index'), id) : null;
     const tx = this.redis
       .multi()
-      .hset(this.metaKey(id), 'callback', JSON.stringify(state))
+      .hset(this.metaKey(id), 'callback', toStored<WireCallbackState>(state))
       .expire(this.metaKey(id), this.settings.retentionSeconds);
     // The callbacks not yet settled: what a starting worker resumes.
     if (state.status === 'pending') tx.zadd(this.key('callbacks'), 'NX', seq ?? String(Date.now()), id);
@@ -456,8 +467,8 @@ export class BullMqTaskQueue implements TaskQueue {
       2,
       this.metaKey(id),
       this.key('callbacks'),
-      JSON.stringify(expected),
-      JSON.stringify(next),
+      toStored<WireCallbackState>(expected),
+      toStored<WireCallbackState>(next),
       next.status === 'pending' ? '1' : '0',
       id,
     );
@@ -497,8 +508,8 @@ export class BullMqTaskQueue implements TaskQueue {
   }
 
   /** A task's job, for the steps of a split task. */
-  async taskJob(id: string): Promise<Job<JobData, TaskOutput> | undefined> {
-    return (await Job.fromId(this.queue, id)) as Job<JobData, TaskOutput> | undefined;
+  async taskJob(id: string): Promise<TaskJob | undefined> {
+    return (await Job.fromId(this.queue, id)) as TaskJob | undefined;
   }
 
   startWorker(handler: TaskHandler, options: WorkerOptions): TaskWorker {
@@ -556,7 +567,7 @@ const HANDBACK_TIMEOUT_MS = 10_000;
 /** One BullMQ worker with its own connections; runs the handler on the jobs BullMQ hands it. */
 class BullMqWorker {
   private readonly connection: Redis;
-  private readonly worker: Worker<JobData, TaskOutput>;
+  private readonly worker: Worker<JobData, WireTaskOutput>;
   /** Takes the steps (chunks) of split tasks, when the owner gave a step handler. */
   private readonly stepWorker?: Worker<StepJobData, unknown>;
   private readonly stepConnection?: Redis;
@@ -598,7 +609,7 @@ class BullMqWorker {
       worker.on('error', (err) => warn('worker error', err));
       return { connection, worker };
     };
-    ({ connection: this.connection, worker: this.worker } = consume<JobData, TaskOutput>(
+    ({ connection: this.connection, worker: this.worker } = consume<JobData, WireTaskOutput>(
       queueName,
       (job, token, signal) => this.process(job, token, signal),
     ));
@@ -637,7 +648,11 @@ class BullMqWorker {
     this.cancelTimer = setInterval(() => this.pollCancellations(), owner.options.cancelPollMs ?? 1000);
   }
 
-  private async process(job: TaskJob, token: string | undefined, signal?: AbortSignal): Promise<TaskOutput> {
+  private async process(
+    job: TaskJob,
+    token: string | undefined,
+    signal?: AbortSignal,
+  ): Promise<WireTaskOutput> {
     const id = job.id!;
     const log = this.log.child({ taskId: id });
     this.running.add(id);
@@ -681,12 +696,13 @@ class BullMqWorker {
         for (;;) {
           signal?.throwIfAborted();
           try {
-            return await this.handler(task, {
+            const output = await this.handler(task, {
               signal: signal ?? new AbortController().signal,
               attempt,
               reportProgress: progress.report,
               steps: await this.stepsOf(job, token),
             });
+            return toWire<WireTaskOutput>(output);
           } catch (err) {
             // Every step was done before the job could wait for them (a run after a lost one): stitch now.
             if (!(err instanceof StepsAlreadyDone)) throw err;
@@ -943,7 +959,9 @@ class Slots {
 /** Writes progress in order, throttled by the worker policy; the handler never waits for it. */
 class ProgressWriter {
   private chain = Promise.resolve();
-  readonly report = throttledProgress((update) => this.write(update));
+  readonly report = throttledProgress(({ earlyOutput, ...update }) =>
+    this.write({ ...update, earlyOutput: earlyOutput && toWire<WireEarlyOutput>(earlyOutput) }),
+  );
 
   constructor(
     private readonly job: TaskJob,
@@ -1055,15 +1073,16 @@ function toRecord(
   return withCallback(
     {
       id: job.id!,
-      request: job.data.request,
+      request: fromWire(job.data.request),
       status,
       stage,
       progress: status === 'completed' ? 100 : status === 'queued' ? 0 : (progress?.progress ?? 0),
       etaSeconds: status === 'processing' ? progress?.etaSeconds : undefined,
-      earlyOutput: status === 'processing' ? progress?.earlyOutput : undefined,
+      earlyOutput:
+        status === 'processing' && progress?.earlyOutput ? fromWire(progress.earlyOutput) : undefined,
       error,
       nextRunAt: status === 'queued' && next.at !== undefined ? new Date(next.at).toISOString() : undefined,
-      output: status === 'completed' ? job.returnvalue : undefined,
+      output: status === 'completed' && job.returnvalue ? fromWire(job.returnvalue) : undefined,
       cancelled: error?.code === 'cancelled' && status === 'failed' ? true : undefined,
       attempts: Math.min(countedRuns(job) + (status === 'processing' ? 1 : 0), maxAttempts),
       createdAt: new Date(job.timestamp).toISOString(),
@@ -1074,7 +1093,7 @@ function toRecord(
 }
 
 function withCallback(record: TaskRecord, meta: TaskMeta): TaskRecord {
-  return { ...record, callback: meta.callback ? (JSON.parse(meta.callback) as CallbackState) : undefined };
+  return { ...record, callback: meta.callback ? fromStored<WireCallbackState>(meta.callback) : undefined };
 }
 
 function isProgress(value: unknown): value is ProgressData {

@@ -10,12 +10,16 @@ import { waitAtMost } from '../process/wait-at-most.js';
 import {
   requestHash,
   type CallbackState,
-  type EarlyOutput,
   type TaskOutput,
   type TaskRecord,
   type TaskRequest,
   type TaskStatus,
+  type WireCallbackState,
+  type WireEarlyOutput,
+  type WireTaskOutput,
+  type WireTaskRequest,
 } from '../domain/task.js';
+import { fromStored, toStored } from './stored-json.js';
 import type {
   CancelResult,
   ListQuery,
@@ -286,7 +290,14 @@ export class SqliteTaskQueue implements TaskQueue {
             `INSERT INTO tasks (id, request, status, progress, idempotency_key, request_hash, created_at, updated_at)
            VALUES (?, ?, 'queued', 0, ?, ?, ?, ?) RETURNING *`,
           )
-          .get(randomUUID(), JSON.stringify(request), options.idempotencyKey ?? null, hash, now, now) as Row;
+          .get(
+            randomUUID(),
+            toStored<WireTaskRequest>(request),
+            options.idempotencyKey ?? null,
+            hash,
+            now,
+            now,
+          ) as Row;
         return { outcome: 'created', task: toRecord(row) };
         // IMMEDIATE: the write lock is taken before the idempotency lookup, so two processes sharing the database
         // wait for each other (busy_timeout) instead of failing when one's read snapshot goes stale.
@@ -401,12 +412,14 @@ export class SqliteTaskQueue implements TaskQueue {
   async claimCallback(id: string, expected: CallbackState, next: CallbackState): Promise<boolean> {
     const res = this.sql
       .prepare('UPDATE tasks SET callback = ? WHERE id = ? AND callback = ?')
-      .run(JSON.stringify(next), id, JSON.stringify(expected));
+      .run(toStored<WireCallbackState>(next), id, toStored<WireCallbackState>(expected));
     return res.changes === 1;
   }
 
   async setCallbackState(id: string, state: CallbackState): Promise<void> {
-    this.sql.prepare('UPDATE tasks SET callback = ? WHERE id = ?').run(JSON.stringify(state), id);
+    this.sql
+      .prepare('UPDATE tasks SET callback = ? WHERE id = ?')
+      .run(toStored<WireCallbackState>(state), id);
   }
 
   startWorker(handler: TaskHandler, options: WorkerOptions): TaskWorker {
@@ -802,7 +815,7 @@ class SqliteWorker {
         update.stage,
         update.progress,
         update.etaSeconds ?? null,
-        update.earlyOutput ? JSON.stringify(update.earlyOutput) : null,
+        update.earlyOutput ? toStored<WireEarlyOutput>(update.earlyOutput) : null,
         new Date(update.at).toISOString(),
         task.id,
         this.owner,
@@ -817,7 +830,7 @@ class SqliteWorker {
            error_message = NULL, steps = NULL, lease_owner = NULL, lease_expires = NULL, updated_at = ?
          WHERE id = ? AND lease_owner = ?`,
       )
-      .run(JSON.stringify(output), new Date().toISOString(), task.id, this.owner);
+      .run(toStored<WireTaskOutput>(output), new Date().toISOString(), task.id, this.owner);
     if (res.changes === 1) this.sql.prepare('DELETE FROM steps WHERE task_id = ?').run(task.id);
     return res.changes === 1;
   }
@@ -1001,14 +1014,14 @@ function toRecord(row: Row): TaskRecord {
   }
   return {
     id: row.id,
-    request: JSON.parse(row.request) as TaskRequest,
+    request: fromStored<WireTaskRequest>(row.request),
     status: row.status,
     stage: row.stage ?? undefined,
     progress: row.progress,
     etaSeconds: row.status === 'processing' && row.eta_seconds !== null ? row.eta_seconds : undefined,
     earlyOutput:
       row.status === 'processing' && row.early_output
-        ? (JSON.parse(row.early_output) as EarlyOutput)
+        ? fromStored<WireEarlyOutput>(row.early_output)
         : undefined,
     error:
       row.error_code && (row.status === 'failed' || row.status === 'queued')
@@ -1016,11 +1029,11 @@ function toRecord(row: Row): TaskRecord {
         : undefined,
     nextRunAt:
       row.status === 'queued' && row.stage === 'retrying' ? new Date(row.run_after).toISOString() : undefined,
-    output: row.output ? (JSON.parse(row.output) as TaskOutput) : undefined,
+    output: row.output ? fromStored<WireTaskOutput>(row.output) : undefined,
     cancelled: row.cancelled ? true : undefined,
     attempts: row.attempts,
     createdAt: row.created_at,
     updatedAt: row.updated_at,
-    callback: row.callback ? (JSON.parse(row.callback) as CallbackState) : undefined,
+    callback: row.callback ? fromStored<WireCallbackState>(row.callback) : undefined,
   };
 }

@@ -61,16 +61,16 @@ describe('a callback delivery has one owner', () => {
       onSettled: (t) => notifier.notify(t),
     });
     try {
-      const { task } = await queue.submit({ video_filename: 'owned.mp4' });
+      const { task } = await queue.submit({ videoFilename: 'owned.mp4' });
       // The first attempt is refused; the sender waits 1.5 s before the next.
       while (receiver.posts() < 1) await new Promise((r) => setTimeout(r, 20));
       let current = (await queue.get(task.id))?.callback;
-      while (!current?.last_error) {
+      while (!current?.lastError) {
         await new Promise((r) => setTimeout(r, 20));
         current = (await queue.get(task.id))?.callback;
       }
       // Another process, judging this one gone, claims the delivery.
-      const theirs = { ...current, next_attempt_at: new Date(Date.now() + 60_000).toISOString() };
+      const theirs = { ...current, nextAttemptAt: new Date(Date.now() + 60_000).toISOString() };
       assert.equal(await queue.claimCallback(task.id, current, theirs), true);
       await new Promise((r) => setTimeout(r, 2500));
       assert.equal(receiver.posts(), 1, 'no further attempt from the sender that lost the delivery');

@@ -242,7 +242,7 @@ describe('publishing across runs of one task', () => {
     );
     // Cancelled while it waited to be taken again: no run of it comes to take anything back.
     const config = loadConfig({ OUTPUT_DIR: out, STATE_DIR: path.join(root, 'state-abandoned') });
-    const record = { id: task, request: { video_filename: 'v.mp4' } } as TaskRecord;
+    const record = { id: task, request: { videoFilename: 'v.mp4' } } as TaskRecord;
     await withdrawAbandoned(record, 1, { config, output: storage, logger: createLogger('silent') });
     assert.equal(await readFile(path.join(out, 'v', 'manifest.mpd'), 'utf8'), 'before the task');
     assert.equal(await readFile(path.join(out, 'v', 'poster.jpg'), 'utf8'), 'old poster');

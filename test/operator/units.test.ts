@@ -33,7 +33,7 @@ describe('profiles and per-request settings', () => {
       config.profiles.high!.ladder.map((r) => r.height),
       [240, 480, 1080],
     );
-    const seed = resolveEncodeSettings(config, { video_filename: 'a.mp4', ladder: 'seed' });
+    const seed = resolveEncodeSettings(config, { videoFilename: 'a.mp4', ladder: 'seed' });
     assert.deepEqual(seed.ladder, [
       { height: 360, bitrate: 600_000 },
       { height: 720, bitrate: 3_000_000 },
@@ -43,12 +43,12 @@ describe('profiles and per-request settings', () => {
     assert.equal(seed.maxrateFactor, 1);
     assert.equal(seed.bufsizeFactor, 1);
     assert.deepEqual(
-      resolveEncodeSettings(config, { video_filename: 'a.mp4', profile: 'seed' }),
+      resolveEncodeSettings(config, { videoFilename: 'a.mp4', profile: 'seed' }),
       seed,
       '"profile": "seed" is "ladder": "seed"',
     );
     const seedRungs = resolveEncodeSettings(config, {
-      video_filename: 'a.mp4',
+      videoFilename: 'a.mp4',
       profile: 'seed',
       ladder: [{ height: 480, bitrate: 1_000_000 }],
     });
@@ -59,30 +59,30 @@ describe('profiles and per-request settings', () => {
     );
     assert.equal(seedRungs.preset, 'ultrafast', 'and keeps the rest of it');
     assert.throws(
-      () => resolveEncodeSettings(config, { video_filename: 'a.mp4', profile: 'seed', ladder: 'high' }),
+      () => resolveEncodeSettings(config, { videoFilename: 'a.mp4', profile: 'seed', ladder: 'high' }),
       /name the profile once/,
     );
     assert.throws(
-      () => resolveEncodeSettings(config, { video_filename: 'a.mp4', profile: 'nope' }),
+      () => resolveEncodeSettings(config, { videoFilename: 'a.mp4', profile: 'nope' }),
       /unknown profile "nope"/,
     );
     const overridden = resolveEncodeSettings(config, {
-      video_filename: 'a.mp4',
+      videoFilename: 'a.mp4',
       ladder: 'seed',
-      segment_duration: 6,
+      segmentDuration: 6,
       formats: ['dash'],
     });
     assert.equal(overridden.segmentDuration, 6);
     assert.deepEqual(overridden.formats, ['dash']);
     assert.equal(overridden.preset, 'ultrafast');
     const custom = resolveEncodeSettings(config, {
-      video_filename: 'a.mp4',
+      videoFilename: 'a.mp4',
       ladder: [{ height: 144, bitrate: 150_000 }],
     });
     assert.deepEqual(custom.ladder, [{ height: 144, bitrate: 150_000 }]);
     assert.equal(custom.preset, config.encode.preset);
     assert.throws(
-      () => resolveEncodeSettings(config, { video_filename: 'a.mp4', ladder: 'toString' }),
+      () => resolveEncodeSettings(config, { videoFilename: 'a.mp4', ladder: 'toString' }),
       (err: unknown) => err instanceof TaskFailure && err.code === 'invalid_input',
       'inherited object keys are not profiles',
     );
@@ -100,14 +100,14 @@ describe('profiles and per-request settings', () => {
     );
     const config = loadConfig({ PROFILES_FILE: file });
     assert.deepEqual(Object.keys(config.profiles).sort(), ['archive', 'default', 'high', 'mobile', 'seed']);
-    const mobile = resolveEncodeSettings(config, { video_filename: 'a.mp4', ladder: 'mobile' });
+    const mobile = resolveEncodeSettings(config, { videoFilename: 'a.mp4', ladder: 'mobile' });
     assert.deepEqual(
       mobile.ladder.map((r) => r.height),
       [240, 360],
     );
     assert.equal(mobile.segmentDuration, 2);
     assert.equal(mobile.maxrateFactor, 1);
-    const archive = resolveEncodeSettings(config, { video_filename: 'a.mp4', ladder: 'archive' });
+    const archive = resolveEncodeSettings(config, { videoFilename: 'a.mp4', ladder: 'archive' });
     assert.equal(archive.preset, 'slow');
     assert.deepEqual(archive.formats, ['dash']);
     assert.deepEqual(config.profiles.seed!.ladder, [{ height: 360, bitrate: 500_000 }]);
@@ -141,14 +141,11 @@ describe('profiles and per-request settings', () => {
 
   test('output_prefix goes below OUTPUT_PREFIX; unsafe ones are refused', () => {
     const config = loadConfig({ OUTPUT_PREFIX: 'vod/' });
-    assert.equal(packagePrefixFor(config, { video_filename: 'in/clip.mp4' }), 'vod/in/clip');
-    assert.equal(
-      packagePrefixFor(config, { video_filename: 'in/clip.mp4', output_prefix: 'c/7' }),
-      'vod/c/7',
-    );
+    assert.equal(packagePrefixFor(config, { videoFilename: 'in/clip.mp4' }), 'vod/in/clip');
+    assert.equal(packagePrefixFor(config, { videoFilename: 'in/clip.mp4', outputPrefix: 'c/7' }), 'vod/c/7');
     for (const bad of ['../x', 'a/../../b', '/root', 'a\\b', ''])
       assert.throws(
-        () => packagePrefixFor(config, { video_filename: 'a.mp4', output_prefix: bad }),
+        () => packagePrefixFor(config, { videoFilename: 'a.mp4', outputPrefix: bad }),
         TaskFailure,
         bad,
       );
@@ -317,7 +314,7 @@ describe('SQLite queue: positions, ETA, and databases from before', () => {
       logger: createLogger('silent'),
     });
     try {
-      const { task } = await queue.submit({ video_filename: 'b.mp4' });
+      const { task } = await queue.submit({ videoFilename: 'b.mp4' });
       assert.equal(await queue.position('old-1'), 1);
       assert.equal(await queue.position(task.id), 2);
       assert.equal(await queue.position('nope'), undefined);
@@ -375,7 +372,7 @@ describe('SQLite queue: positions, ETA, and databases from before', () => {
       );
     });
     try {
-      const { task } = await queue.submit({ video_filename: 'c.mp4' });
+      const { task } = await queue.submit({ videoFilename: 'c.mp4' });
       await reported;
       const running = await queue.get(task.id);
       assert.equal(running?.status, 'processing');

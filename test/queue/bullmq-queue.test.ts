@@ -56,7 +56,7 @@ describe('BullMqTaskQueue: dead workers, retention', () => {
   test('the task of a dead worker runs again on another and completes', async () => {
     const queue = open(3);
     try {
-      const { task } = await queue.submit({ video_filename: 'a.mp4' });
+      const { task } = await queue.submit({ videoFilename: 'a.mp4' });
       await dieWhileRunning(queue, task.id);
       const attempts: number[] = [];
       const settled: TaskRecord[] = [];
@@ -93,7 +93,7 @@ describe('BullMqTaskQueue: dead workers, retention', () => {
   test('a task whose worker died in its last attempt fails as worker_lost, settled once', async () => {
     const queue = open(1);
     try {
-      const { task } = await queue.submit({ video_filename: 'b.mp4' });
+      const { task } = await queue.submit({ videoFilename: 'b.mp4' });
       await dieWhileRunning(queue, task.id);
       let ran = false;
       const settled: TaskRecord[] = [];
@@ -121,7 +121,7 @@ describe('BullMqTaskQueue: dead workers, retention', () => {
   test('a task cancelled after its worker died ends without running; what its run published is to be taken back', async () => {
     const queue = open(3);
     try {
-      const { task } = await queue.submit({ video_filename: 'gone.mp4' });
+      const { task } = await queue.submit({ videoFilename: 'gone.mp4' });
       await dieWhileRunning(queue, task.id);
       const asked = await queue.cancel(task.id);
       assert.equal(asked?.endedNow, false, 'its worker is the one to end it');
@@ -147,7 +147,7 @@ describe('BullMqTaskQueue: dead workers, retention', () => {
   test("a dead run's task queued again and cancelled there: the cancel ends it, saying it ran once", async () => {
     const queue = open(3);
     try {
-      const { task } = await queue.submit({ video_filename: 'requeued.mp4' });
+      const { task } = await queue.submit({ videoFilename: 'requeued.mp4' });
       await dieWhileRunning(queue, task.id);
       // A worker that takes nothing but looks for stalled tasks: the dead run's task goes back to the queue.
       const connection = new Redis(redis.url, { maxRetriesPerRequest: null });
@@ -187,7 +187,7 @@ describe('BullMqTaskQueue: dead workers, retention', () => {
     // A backoff long enough to stop the first worker before the retry.
     const queue = new BullMqTaskQueue(settings, logger, { retryBackoffMs: 1500 });
     try {
-      const { task } = await queue.submit({ video_filename: 'mixed.mp4' });
+      const { task } = await queue.submit({ videoFilename: 'mixed.mp4' });
       const attempts: number[] = [];
       const failing = queue.startWorker(
         async (_t, ctx) => {
@@ -227,13 +227,13 @@ describe('BullMqTaskQueue: dead workers, retention', () => {
     const queue = open(1, 1);
     try {
       const handler = async (t: TaskRecord) => {
-        if (t.request.video_filename === 'bad.mp4') throw new TaskFailure('not_a_video', 'no');
+        if (t.request.videoFilename === 'bad.mp4') throw new TaskFailure('not_a_video', 'no');
         return output(t.id);
       };
       const worker = queue.startWorker(handler, { concurrency: 1 });
-      const done = (await queue.submit({ video_filename: 'old.mp4' })).task.id;
-      const failed = (await queue.submit({ video_filename: 'bad.mp4' })).task.id;
-      const cancelled = (await queue.submit({ video_filename: 'c.mp4' })).task.id;
+      const done = (await queue.submit({ videoFilename: 'old.mp4' })).task.id;
+      const failed = (await queue.submit({ videoFilename: 'bad.mp4' })).task.id;
+      const cancelled = (await queue.submit({ videoFilename: 'c.mp4' })).task.id;
       await waitFinal(queue, done);
       await waitFinal(queue, failed);
       await worker.close(0);
@@ -242,9 +242,9 @@ describe('BullMqTaskQueue: dead workers, retention', () => {
       await new Promise((r) => setTimeout(r, 2100));
       // BullMQ removes old finished jobs when later ones finish.
       const next = queue.startWorker(handler, { concurrency: 1 });
-      const fresh = (await queue.submit({ video_filename: 'new.mp4' })).task.id;
+      const fresh = (await queue.submit({ videoFilename: 'new.mp4' })).task.id;
       await waitFinal(queue, fresh);
-      const fresh2 = (await queue.submit({ video_filename: 'bad.mp4' })).task.id;
+      const fresh2 = (await queue.submit({ videoFilename: 'bad.mp4' })).task.id;
       await waitFinal(queue, fresh2);
       await next.close(0);
       assert.equal(await queue.get(done), undefined);

@@ -55,7 +55,7 @@ describe('SQLite queue: a database that refuses writes for a while', () => {
       { concurrency: 1 },
     );
     try {
-      const { task } = await queue.submit({ video_filename: 'busy.mp4' });
+      const { task } = await queue.submit({ videoFilename: 'busy.mp4' });
       await lockReleased;
       const deadline = Date.now() + 10_000;
       let final = await queue.get(task.id);
@@ -100,8 +100,8 @@ describe('SQLite queue: a task whose run died', () => {
       logger: pino({ level: 'silent' }),
     });
     try {
-      const cancelled = (await queue.submit({ video_filename: 'cancelled.mp4' })).task;
-      const spent = (await queue.submit({ video_filename: 'spent.mp4' })).task;
+      const cancelled = (await queue.submit({ videoFilename: 'cancelled.mp4' })).task;
+      const spent = (await queue.submit({ videoFilename: 'spent.mp4' })).task;
       // As the database holds them after their worker died mid-run: processing, their lease run out; one was
       // cancelled meanwhile, the other has used up its runs.
       const db = new Database(dbPath);

@@ -23,7 +23,7 @@ export interface QueueFactory {
 const output = minimalOutput;
 
 /** A handler that finishes at once. */
-const quick: TaskHandler = async (task) => output(task.request.video_filename);
+const quick: TaskHandler = async (task) => output(task.request.videoFilename);
 
 /** A handler that runs until it is aborted, then rejects with the abort reason. */
 const untilAborted =
@@ -82,12 +82,12 @@ export function taskQueueContract(factory: QueueFactory): void {
 
     test('submit records a queued task that get returns; unknown ids are undefined', async () => {
       const q = await openQueue();
-      const { outcome, task } = await q.submit({ video_filename: 'a.mp4', callback_url: 'http://x/cb' });
+      const { outcome, task } = await q.submit({ videoFilename: 'a.mp4', callbackUrl: 'http://x/cb' });
       assert.equal(outcome, 'created');
       assert.equal(task.status, 'queued');
       assert.equal(task.progress, 0);
       assert.equal(task.attempts, 0);
-      assert.deepEqual(task.request, { video_filename: 'a.mp4', callback_url: 'http://x/cb' });
+      assert.deepEqual(task.request, { videoFilename: 'a.mp4', callbackUrl: 'http://x/cb' });
       assert.ok(!Number.isNaN(Date.parse(task.createdAt)));
       const got = await q.get(task.id);
       assert.equal(got?.id, task.id);
@@ -101,7 +101,7 @@ export function taskQueueContract(factory: QueueFactory): void {
     test('list is newest first, pages with a cursor and filters by status; counts by status', async () => {
       const q = await openQueue();
       const ids: string[] = [];
-      for (let i = 0; i < 5; i++) ids.push((await q.submit({ video_filename: `v${i}.mp4` })).task.id);
+      for (let i = 0; i < 5; i++) ids.push((await q.submit({ videoFilename: `v${i}.mp4` })).task.id);
       const page1 = await q.list({ limit: 2 });
       assert.deepEqual(
         page1.tasks.map((t) => t.id),
@@ -142,7 +142,7 @@ export function taskQueueContract(factory: QueueFactory): void {
     test('position tells where a queued task stands in line', async () => {
       const q = await openQueue();
       const ids: string[] = [];
-      for (let i = 0; i < 3; i++) ids.push((await q.submit({ video_filename: `q${i}.mp4` })).task.id);
+      for (let i = 0; i < 3; i++) ids.push((await q.submit({ videoFilename: `q${i}.mp4` })).task.id);
       assert.ok(q.position, 'the queue can tell positions');
       assert.deepEqual(await Promise.all(ids.map((id) => q.position!(id))), [1, 2, 3]);
       await q.cancel(ids[0]!);
@@ -160,25 +160,25 @@ export function taskQueueContract(factory: QueueFactory): void {
 
     test('an idempotency key returns the same task for the same request and conflicts on another', async () => {
       const q = await openQueue();
-      const first = await q.submit({ video_filename: 'k.mp4' }, { idempotencyKey: 'key-1' });
+      const first = await q.submit({ videoFilename: 'k.mp4' }, { idempotencyKey: 'key-1' });
       assert.equal(first.outcome, 'created');
-      const again = await q.submit({ video_filename: 'k.mp4' }, { idempotencyKey: 'key-1' });
+      const again = await q.submit({ videoFilename: 'k.mp4' }, { idempotencyKey: 'key-1' });
       assert.equal(again.outcome, 'existing');
       assert.equal(again.task.id, first.task.id);
-      const other = await q.submit({ video_filename: 'other.mp4' }, { idempotencyKey: 'key-1' });
+      const other = await q.submit({ videoFilename: 'other.mp4' }, { idempotencyKey: 'key-1' });
       assert.equal(other.outcome, 'conflict');
       assert.equal(other.task.id, first.task.id);
-      const noKey1 = await q.submit({ video_filename: 'k.mp4' });
-      const noKey2 = await q.submit({ video_filename: 'k.mp4' });
+      const noKey1 = await q.submit({ videoFilename: 'k.mp4' });
+      const noKey2 = await q.submit({ videoFilename: 'k.mp4' });
       assert.notEqual(noKey1.task.id, noKey2.task.id);
-      const otherKey = await q.submit({ video_filename: 'k.mp4' }, { idempotencyKey: 'key-2' });
+      const otherKey = await q.submit({ videoFilename: 'k.mp4' }, { idempotencyKey: 'key-2' });
       assert.equal(otherKey.outcome, 'created');
       assert.notEqual(otherKey.task.id, first.task.id);
       assert.equal((await q.list({ limit: 10 })).tasks.length, 4, 'repeated submissions add no task');
 
       // A cancelled task still answers for its key.
       await q.cancel(first.task.id);
-      const afterCancel = await q.submit({ video_filename: 'k.mp4' }, { idempotencyKey: 'key-1' });
+      const afterCancel = await q.submit({ videoFilename: 'k.mp4' }, { idempotencyKey: 'key-1' });
       assert.equal(afterCancel.outcome, 'existing');
       assert.equal(afterCancel.task.status, 'failed');
     });
@@ -186,16 +186,16 @@ export function taskQueueContract(factory: QueueFactory): void {
     test('metadata whose keys come in another order is the same request for an idempotency key', async () => {
       const q = await openQueue();
       const metadata = { user: 7, tags: { b: 1, a: [{ y: 1, x: 2 }] } };
-      const first = await q.submit({ video_filename: 'm.mp4', metadata }, { idempotencyKey: 'meta' });
+      const first = await q.submit({ videoFilename: 'm.mp4', metadata }, { idempotencyKey: 'meta' });
       const reordered = { tags: { a: [{ x: 2, y: 1 }], b: 1 }, user: 7 };
       const again = await q.submit(
-        { video_filename: 'm.mp4', metadata: reordered },
+        { videoFilename: 'm.mp4', metadata: reordered },
         { idempotencyKey: 'meta' },
       );
       assert.equal(again.outcome, 'existing');
       assert.equal(again.task.id, first.task.id);
       const changed = await q.submit(
-        { video_filename: 'm.mp4', metadata: { ...reordered, user: 8 } },
+        { videoFilename: 'm.mp4', metadata: { ...reordered, user: 8 } },
         { idempotencyKey: 'meta' },
       );
       assert.equal(changed.outcome, 'conflict');
@@ -203,7 +203,7 @@ export function taskQueueContract(factory: QueueFactory): void {
 
     test('cancelling a queued task fails it at once, marked cancelled', async () => {
       const q = await openQueue();
-      const { task } = await q.submit({ video_filename: 'c.mp4' });
+      const { task } = await q.submit({ videoFilename: 'c.mp4' });
       const cancelled = await q.cancel(task.id);
       assert.equal(cancelled?.task.status, 'failed');
       assert.equal(cancelled?.task.cancelled, true);
@@ -217,7 +217,7 @@ export function taskQueueContract(factory: QueueFactory): void {
       // A worker started afterwards never runs it.
       const ran: string[] = [];
       start(q, async (t) => (ran.push(t.id), output(t.id)), { concurrency: 1 });
-      const later = await q.submit({ video_filename: 'later.mp4' });
+      const later = await q.submit({ videoFilename: 'later.mp4' });
       await finalRecord(q, later.task.id);
       assert.deepEqual(ran, [later.task.id]);
       const again = await q.get(task.id);
@@ -229,7 +229,7 @@ export function taskQueueContract(factory: QueueFactory): void {
     test('of cancels of a queued task at once, exactly one is told it ended the task', async () => {
       const q = await openQueue();
       for (let i = 0; i < 10; i++) {
-        const request = { video_filename: `race-${i}.mp4` };
+        const request = { videoFilename: `race-${i}.mp4` };
         const { task } = await q.submit(request, { idempotencyKey: `cancel-race-${i}` });
         const results = await Promise.all([
           q.cancel(task.id),
@@ -251,7 +251,7 @@ export function taskQueueContract(factory: QueueFactory): void {
       const ran: string[] = [];
       for (let i = 0; i < 20; i++) {
         const key = `race-key-${i}`;
-        const request = { video_filename: `key-${i}.mp4` };
+        const request = { videoFilename: `key-${i}.mp4` };
         const { task } = await q.submit(request, { idempotencyKey: key });
         const [cancelled, again] = await Promise.all([
           q.cancel(task.id),
@@ -265,7 +265,7 @@ export function taskQueueContract(factory: QueueFactory): void {
       }
       // A worker started afterwards finds nothing to run.
       start(q, async (t) => (ran.push(t.id), output(t.id)), { concurrency: 1 });
-      const later = await q.submit({ video_filename: 'after.mp4' });
+      const later = await q.submit({ videoFilename: 'after.mp4' });
       await finalRecord(q, later.task.id);
       assert.deepEqual(ran, [later.task.id]);
     });
@@ -276,7 +276,7 @@ export function taskQueueContract(factory: QueueFactory): void {
       const aborted = new Map<string, unknown>();
       const settled: TaskRecord[] = [];
       start(q, untilAborted(started, aborted), { concurrency: 1, onSettled: (t) => settled.push(t) });
-      const { task } = await q.submit({ video_filename: 'run.mp4' });
+      const { task } = await q.submit({ videoFilename: 'run.mp4' });
       await until('the handler to start', async () => started.has(task.id));
       const during = await q.cancel(task.id);
       assert.ok(during && (during.task.status === 'processing' || during.task.status === 'failed'));
@@ -299,7 +299,7 @@ export function taskQueueContract(factory: QueueFactory): void {
         storage: 'local' as const,
         prefix: 'p',
         manifest: { key: 'p/manifest.mpd', url: 'https://cdn.example.com/p/manifest.mpd' },
-        hls_master: { key: 'p/master.m3u8' },
+        hlsMaster: { key: 'p/master.m3u8' },
         renditions: [{ name: 'video_360p', width: 640, height: 360, bitrate: 550_000 }],
         audio: true,
       };
@@ -318,7 +318,7 @@ export function taskQueueContract(factory: QueueFactory): void {
         },
         { concurrency: 1 },
       );
-      const { task } = await q.submit({ video_filename: 'p.mp4' });
+      const { task } = await q.submit({ videoFilename: 'p.mp4' });
       const seen = await until('progress 42 in stage encode', async () => {
         const t = await q.get(task.id);
         return t?.status === 'processing' && t.stage === 'encode' && t.progress === 42 ? t : undefined;
@@ -357,7 +357,7 @@ export function taskQueueContract(factory: QueueFactory): void {
         },
         { concurrency: 1, onSettled: (t) => settled.push(t) },
       );
-      const { task } = await q.submit({ video_filename: 'retry.mp4' });
+      const { task } = await q.submit({ videoFilename: 'retry.mp4' });
       const final = await finalRecord(q, task.id);
       assert.equal(final.status, 'completed', JSON.stringify(final.error));
       assert.deepEqual(attempts, [1, 2]);
@@ -380,7 +380,7 @@ export function taskQueueContract(factory: QueueFactory): void {
         },
         { concurrency: 1 },
       );
-      const { task } = await q.submit({ video_filename: 'again.mp4' });
+      const { task } = await q.submit({ videoFilename: 'again.mp4' });
       // The wait between the attempts is short: looked at closely.
       const deadline = Date.now() + 15_000;
       let waiting: TaskRecord | undefined;
@@ -418,7 +418,7 @@ export function taskQueueContract(factory: QueueFactory): void {
         },
         { concurrency: 1 },
       );
-      const { task } = await q.submit({ video_filename: 'down.mp4' });
+      const { task } = await q.submit({ videoFilename: 'down.mp4' });
       const final = await finalRecord(q, task.id);
       assert.equal(final.status, 'failed');
       assert.equal(final.error?.code, 'storage_error');
@@ -432,13 +432,13 @@ export function taskQueueContract(factory: QueueFactory): void {
       start(
         q,
         async (t) => {
-          runs.set(t.request.video_filename, (runs.get(t.request.video_filename) ?? 0) + 1);
-          if (t.request.video_filename === 'text.mp4') throw new TaskFailure('not_a_video', 'not a video');
+          runs.set(t.request.videoFilename, (runs.get(t.request.videoFilename) ?? 0) + 1);
+          if (t.request.videoFilename === 'text.mp4') throw new TaskFailure('not_a_video', 'not a video');
           throw new Error('secret internal detail /srv/path');
         },
         { concurrency: 1 },
       );
-      const bad = await q.submit({ video_filename: 'text.mp4' });
+      const bad = await q.submit({ videoFilename: 'text.mp4' });
       const final = await finalRecord(q, bad.task.id);
       assert.equal(final.status, 'failed');
       assert.equal(final.error?.code, 'not_a_video');
@@ -446,7 +446,7 @@ export function taskQueueContract(factory: QueueFactory): void {
       assert.equal(final.cancelled, undefined);
       assert.equal(runs.get('text.mp4'), 1);
 
-      const odd = await q.submit({ video_filename: 'odd.mp4' });
+      const odd = await q.submit({ videoFilename: 'odd.mp4' });
       const oddFinal = await finalRecord(q, odd.task.id);
       assert.equal(oddFinal.error?.code, 'internal');
       assert.ok(!oddFinal.error?.message.includes('secret'));
@@ -460,7 +460,7 @@ export function taskQueueContract(factory: QueueFactory): void {
       const handler: TaskHandler = async (t) => {
         runs.set(t.id, (runs.get(t.id) ?? 0) + 1);
         await new Promise((r) => setTimeout(r, 20));
-        if (t.request.video_filename.startsWith('bad')) throw new TaskFailure('not_a_video', 'no');
+        if (t.request.videoFilename.startsWith('bad')) throw new TaskFailure('not_a_video', 'no');
         return output(t.id);
       };
       const onSettled = (t: TaskRecord) => {
@@ -471,7 +471,7 @@ export function taskQueueContract(factory: QueueFactory): void {
       start(q, handler, { concurrency: 2, onSettled });
       const ids: string[] = [];
       for (let i = 0; i < 8; i++) {
-        ids.push((await q.submit({ video_filename: `${i % 4 === 0 ? 'bad' : 'ok'}${i}.mp4` })).task.id);
+        ids.push((await q.submit({ videoFilename: `${i % 4 === 0 ? 'bad' : 'ok'}${i}.mp4` })).task.id);
       }
       for (const id of ids) await finalRecord(q, id);
       await until('all settled', async () => settled.size === ids.length);
@@ -492,7 +492,7 @@ export function taskQueueContract(factory: QueueFactory): void {
         concurrency: 1,
         onSettled: (t) => settled.push(t),
       });
-      const { task } = await q.submit({ video_filename: 'long.mp4' });
+      const { task } = await q.submit({ videoFilename: 'long.mp4' });
       await until('the handler to start', async () => started.has(task.id));
       await first.close(200);
       assert.ok(aborted.has(task.id), 'the running handler was aborted');
@@ -528,22 +528,22 @@ export function taskQueueContract(factory: QueueFactory): void {
         },
         { concurrency: 1 },
       );
-      const { task } = await q.submit({ video_filename: 'short.mp4' });
+      const { task } = await q.submit({ videoFilename: 'short.mp4' });
       await until('the handler to start', async () => started);
       await w.close(10_000);
       assert.equal((await q.get(task.id))?.status, 'completed');
       // The closed worker takes nothing more.
-      const next = await q.submit({ video_filename: 'next.mp4' });
+      const next = await q.submit({ videoFilename: 'next.mp4' });
       await new Promise((r) => setTimeout(r, 500));
       assert.equal((await q.get(next.task.id))?.status, 'queued');
     });
 
     test('maxQueued: a new task past the limit is refused, a repeated idempotent request is not', async () => {
       const q = await openQueue();
-      const first = await q.submit({ video_filename: 'a.mp4' }, { idempotencyKey: 'k-a', maxQueued: 2 });
-      await q.submit({ video_filename: 'b.mp4' }, { maxQueued: 2 });
-      await assert.rejects(q.submit({ video_filename: 'c.mp4' }, { maxQueued: 2 }), QueueFullError);
-      const again = await q.submit({ video_filename: 'a.mp4' }, { idempotencyKey: 'k-a', maxQueued: 2 });
+      const first = await q.submit({ videoFilename: 'a.mp4' }, { idempotencyKey: 'k-a', maxQueued: 2 });
+      await q.submit({ videoFilename: 'b.mp4' }, { maxQueued: 2 });
+      await assert.rejects(q.submit({ videoFilename: 'c.mp4' }, { maxQueued: 2 }), QueueFullError);
+      const again = await q.submit({ videoFilename: 'a.mp4' }, { idempotencyKey: 'k-a', maxQueued: 2 });
       assert.equal(again.outcome, 'existing');
       assert.equal(again.task.id, first.task.id);
       assert.equal((await q.counts()).queued, 2, 'nothing was added');
@@ -552,7 +552,7 @@ export function taskQueueContract(factory: QueueFactory): void {
     test('setCallbackState is kept in the record', async () => {
       const q = await openQueue();
       start(q, quick, { concurrency: 1 });
-      const { task } = await q.submit({ video_filename: 'cb.mp4', callback_url: 'http://x/cb' });
+      const { task } = await q.submit({ videoFilename: 'cb.mp4', callbackUrl: 'http://x/cb' });
       await finalRecord(q, task.id);
       await q.setCallbackState(task.id, { url: 'http://x/cb', status: 'delivered', attempts: 2 });
       const got = await q.get(task.id);
@@ -562,11 +562,11 @@ export function taskQueueContract(factory: QueueFactory): void {
 
     test('claimCallback replaces the state only if it is still the one read: one claimer wins', async () => {
       const q = await openQueue();
-      const { task } = await q.submit({ video_filename: 'claim.mp4' });
-      const read = { url: 'http://x/…', status: 'pending' as const, attempts: 1, next_attempt_at: 'T1' };
+      const { task } = await q.submit({ videoFilename: 'claim.mp4' });
+      const read = { url: 'http://x/…', status: 'pending' as const, attempts: 1, nextAttemptAt: 'T1' };
       await q.setCallbackState(task.id, read);
-      const mine = { ...read, next_attempt_at: 'T2' };
-      const theirs = { ...read, next_attempt_at: 'T3' };
+      const mine = { ...read, nextAttemptAt: 'T2' };
+      const theirs = { ...read, nextAttemptAt: 'T3' };
       assert.equal(await q.claimCallback(task.id, read, mine), true);
       assert.equal(
         await q.claimCallback(task.id, read, theirs),
@@ -581,12 +581,12 @@ export function taskQueueContract(factory: QueueFactory): void {
       start(q, quick, { concurrency: 1 });
       const ids: string[] = [];
       for (const name of ['a.mp4', 'b.mp4', 'c.mp4']) {
-        const { task } = await q.submit({ video_filename: name, callback_url: 'http://x/cb' });
+        const { task } = await q.submit({ videoFilename: name, callbackUrl: 'http://x/cb' });
         await finalRecord(q, task.id);
         ids.push(task.id);
       }
       const queued = await openQueue();
-      const waiting = await queued.submit({ video_filename: 'not-run.mp4' });
+      const waiting = await queued.submit({ videoFilename: 'not-run.mp4' });
       const pending = { url: 'http://x/…', status: 'pending' as const, attempts: 1 };
       for (const id of ids) await q.setCallbackState(id, pending);
       // A task not finished yet has no callback to send, whatever its record says.

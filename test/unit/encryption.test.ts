@@ -32,7 +32,7 @@ describe('encryption options', () => {
     });
     assert.equal(server.key, server.key!.toLowerCase(), 'hex is kept in lower case');
     const spec = resolveEncryption(parseEncryption({ protection_systems: ['playready'] }), server)!;
-    assert.deepEqual(spec.keys, [{ label: 'default', keyId: server.key_id, key: server.key }]);
+    assert.deepEqual(spec.keys, [{ label: 'default', keyId: server.keyId, key: server.key }]);
     assert.deepEqual(spec.systems, ['playready']);
     assert.equal(spec.scheme, 'cbcs');
     assert.throws(() => resolveEncryption({}, undefined), /no ENCRYPTION_KEYS_FILE/);
@@ -49,11 +49,11 @@ describe('encryption options', () => {
   });
 
   test('an ended task’s request keeps key IDs, not keys; the hash still tells keys apart', () => {
-    const a = { video_filename: 'a.mp4', encryption: parseEncryption({ key_id: hex(), key: hex() }) };
+    const a = { videoFilename: 'a.mp4', encryption: parseEncryption({ key_id: hex(), key: hex() }) };
     const b = { ...a, encryption: { ...a.encryption, key: hex() } };
     assert.notEqual(requestHash(a), requestHash(b));
     const erased = requestWithoutKeys(a);
-    assert.deepEqual(erased.encryption, { key_id: a.encryption.key_id });
+    assert.deepEqual(erased.encryption, { keyId: a.encryption.keyId });
     assert.ok(a.encryption.key, 'the original is not changed');
   });
 

@@ -13,8 +13,8 @@ describe('the split decision', () => {
 
   test('CHUNK_MIN_INPUT_SECONDS and CHUNK_SECONDS, unless the request gives chunk_seconds (0: never)', () => {
     assert.deepEqual(splitSettings(config, {}), { chunkSeconds: 60, minInputSeconds: 300 });
-    assert.deepEqual(splitSettings(config, { chunk_seconds: 20 }), { chunkSeconds: 20, minInputSeconds: 20 });
-    assert.deepEqual(decideSplit({ config, request: { chunk_seconds: 0 }, media: long, plan }).chunks, []);
+    assert.deepEqual(splitSettings(config, { chunkSeconds: 20 }), { chunkSeconds: 20, minInputSeconds: 20 });
+    assert.deepEqual(decideSplit({ config, request: { chunkSeconds: 0 }, media: long, plan }).chunks, []);
     const short = { ...long, duration: 299 };
     const unsplit = decideSplit({
       config,
@@ -32,7 +32,7 @@ describe('the split decision', () => {
     assert.deepEqual(chunks.at(-1), { index: 10, start: 600, end: 610 });
     assert.match(reason, /11 chunks of 60 s/);
     // 62 s asked, 4 s segments: 64 s chunks.
-    const odd = decideSplit({ config, request: { chunk_seconds: 62 }, media: long, plan });
+    const odd = decideSplit({ config, request: { chunkSeconds: 62 }, media: long, plan });
     assert.equal(odd.chunks[1]!.start, 64);
     const ts = { ...long, formatName: 'mpegts' };
     const refused = decideSplit({ config, request: {}, media: ts, plan: planEncode(ts, testEncodeSettings) });

@@ -3,8 +3,9 @@ import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
 import type { Services } from '../../app/services.js';
 import { TaskFailure } from '../../domain/failures.js';
 import { EncodeRequestSchema, type TaskRequest } from '../../domain/schemas/encode-request.js';
+import { toWire } from '../../domain/schemas/wire.js';
 import { ErrorBodySchema } from '../../domain/schemas/error-body.js';
-import { PlanDocumentSchema } from '../../domain/schemas/plan-document.js';
+import { PlanDocumentSchema, type PlanDocument } from '../../domain/schemas/plan-document.js';
 import { StringEnum } from '../../domain/schemas/shared.js';
 import { taskStatuses } from '../../domain/schemas/status-document.js';
 import { previewTask } from '../../jobs/preview.js';
@@ -50,7 +51,7 @@ export const encodeRoutes: FastifyPluginAsync<{ services: Services }> = async (u
     reply.raw.once('close', onClose);
     plansRunning++;
     try {
-      return await previewTask(
+      const doc = await previewTask(
         {
           config: services.config,
           tools: services.tools,
@@ -61,6 +62,7 @@ export const encodeRoutes: FastifyPluginAsync<{ services: Services }> = async (u
         request,
         abort.signal,
       );
+      return toWire<PlanDocument>(doc);
     } catch (err) {
       if (!(err instanceof TaskFailure)) throw err;
       if (err.code === 'input_not_found') throw new ApiError('not_found', err.message);

@@ -221,7 +221,7 @@ async function assertQueueHasRoom(services: Services): Promise<void> {
 
 async function submitTask(services: Services, key: string) {
   const { task } = await services.queue
-    .submit({ video_filename: key }, { maxQueued: services.config.limits.maxQueuedTasks })
+    .submit({ videoFilename: key }, { maxQueued: services.config.limits.maxQueuedTasks })
     .catch((err: unknown) => {
       if (!(err instanceof QueueFullError)) throw err;
       // Filled up while the file was uploading: it is stored, and its key can be submitted later.
