@@ -176,12 +176,8 @@ describe('records stored by the previous version', () => {
   test('an SQLite row written before keeps its request, output and callback readable, and new rows keep its casing', async () => {
     const dir = await mkdtemp(path.join(tmpdir(), 'dvc-wire-'));
     const file = path.join(dir, 'tasks.db');
-    const queue = new SqliteTaskQueue({
-      path: file,
-      leaseMs: 5000,
-      maxAttempts: 1,
-      logger: createLogger('silent'),
-    });
+    const logger = createLogger('silent');
+    const queue = new SqliteTaskQueue({ path: file, leaseMs: 5000, maxAttempts: 1, logger });
     try {
       const { task } = await queue.submit({ videoFilename: 'new.mp4', audioTracks: 'first' });
       const db = new Database(file);

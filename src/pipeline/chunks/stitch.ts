@@ -331,6 +331,15 @@ async function tileChunkThumbnails(
     hidePaths: [dir],
   });
   await rm(frames, { recursive: true, force: true });
+  return packageSheets(o, outputs, thumbs);
+}
+
+/** The sheets and their VTT into the package, as the unsplit run places them. */
+function packageSheets(
+  o: StitchJob & { pkgDir: string },
+  outputs: ReturnType<typeof thumbnailOutputsIn>,
+  thumbs: NonNullable<EncodePlan['thumbnails']>,
+): Promise<ThumbnailResult | undefined> {
   return packageThumbnails({
     outputs,
     plan: thumbs,
@@ -370,11 +379,5 @@ async function makeThumbnails(
     what: 'FFmpeg could not make the thumbnails',
     hidePaths: [dir],
   });
-  return packageThumbnails({
-    outputs,
-    plan: thumbs,
-    pkgDir: o.pkgDir,
-    mediaDir: o.mediaDir,
-    duration: o.media.duration,
-  });
+  return packageSheets(o, outputs, thumbs);
 }
