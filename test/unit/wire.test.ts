@@ -6,8 +6,12 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { describe, test } from 'node:test';
 import { toStatusDocument } from '../../src/api/status-document.js';
-import type { TaskRequest as WireTaskRequest } from '../../src/domain/schemas/encode-request.js';
-import type { StatusDocument } from '../../src/domain/schemas/status-document.js';
+import {
+  EncodeRequestSchema,
+  type TaskRequest as WireTaskRequest,
+} from '../../src/domain/schemas/encode-request.js';
+import { PlanDocumentSchema } from '../../src/domain/schemas/plan-document.js';
+import { StatusDocumentSchema, type StatusDocument } from '../../src/domain/schemas/status-document.js';
 import { camelCase, fromWire, snakeCase, toWire, type Domain } from '../../src/domain/schemas/wire.js';
 import {
   requestHash,
@@ -80,6 +84,23 @@ describe('wire ↔ domain casing', () => {
     assert.equal(JSON.stringify(toWire<WireTaskOutput>(output)), JSON.stringify(wireOutput));
     // Values are never touched: codes and names stay as they are.
     assert.equal(output.qc?.checks[0]?.name, 'segments_exist');
+  });
+
+  test('every field name of the request, status and plan schemas survives the round trip (no `_2`, no capitals)', () => {
+    const names = new Set<string>();
+    const walk = (node: unknown): void => {
+      if (Array.isArray(node)) return node.forEach(walk);
+      if (node === null || typeof node !== 'object') return;
+      const { properties } = node as { properties?: Record<string, unknown> };
+      if (properties) for (const name of Object.keys(properties)) names.add(name);
+      Object.values(node).forEach(walk);
+    };
+    [EncodeRequestSchema, StatusDocumentSchema, PlanDocumentSchema].forEach(walk);
+    assert.ok(
+      names.has('video_filename') && names.has('key_id') && names.has('hls_master'),
+      [...names].join(),
+    );
+    for (const name of names) assert.equal(snakeCase(camelCase(name)), name, name);
   });
 
   test('metadata and dictionaries keyed by names are copied verbatim, both ways', () => {
