@@ -17,6 +17,7 @@ import { joinKey } from '../storage/keys.js';
 import type { Storage } from '../storage/storage.js';
 import type { EncryptionSpec } from '../domain/encryption.js';
 import type { JobSettings } from './job-settings.js';
+import { runLimited } from './publish.js';
 import type { Encoder } from './run-conversion.js';
 import { stepInput } from './step-input.js';
 import { ownedWorkDirName } from './work-dirs.js';
@@ -71,6 +72,9 @@ export function splitSteps(media: MediaInfo, plan: EncodePlan, chunks: ChunkSpan
   return steps;
 }
 
+// A chunk's thumbnails are a few KB each, hundreds per task: one at a time, S3's round trips would add up.
+const IMAGE_TRANSFERS = 8;
+
 /**
  * The queue's step handler: encodes one chunk (or the audio) of a split task in a private work directory,
  * and stores what it made in the output storage under the task's work prefix, for the stitch.
@@ -122,9 +126,11 @@ export function createStepProcessor(deps: StepDeps): StepHandler {
         output = { files: keys };
         // The images beside the chunk's video, for the stitch to tile and pick from (a few KB each).
         if (chunk.thumbnails) {
-          output.thumbnails = {};
-          for (const [slot, file] of Object.entries(chunk.thumbnails))
-            output.thumbnails[slot] = await store(file, `thumbnail-${slot}.jpg`, 'image/jpeg');
+          const stored: Record<string, string> = {};
+          await runLimited(Object.entries(chunk.thumbnails), IMAGE_TRANSFERS, async ([slot, file]) => {
+            stored[slot] = await store(file, `thumbnail-${slot}.jpg`, 'image/jpeg');
+          });
+          output.thumbnails = stored;
         }
         if (chunk.poster) output.poster = await store(chunk.poster, 'poster.jpg', 'image/jpeg');
       } else {
@@ -211,9 +217,11 @@ export function stitchEncoder({
       chunkFiles.push(local);
       const images: ChunkImages = {};
       if (out.thumbnails) {
-        images.thumbnails = {};
-        for (const [slot, key] of Object.entries(out.thumbnails))
-          images.thumbnails[Number(slot)] = await fetch(key);
+        const fetched: Record<number, string> = {};
+        await runLimited(Object.entries(out.thumbnails), IMAGE_TRANSFERS, async ([slot, key]) => {
+          fetched[Number(slot)] = await fetch(key);
+        });
+        images.thumbnails = fetched;
       }
       if (out.poster) images.poster = await fetch(out.poster);
       chunkImages.push(images);
