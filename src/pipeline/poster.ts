@@ -64,7 +64,7 @@ export async function makePoster(job: PosterJob): Promise<void> {
   const window = posterWindow(media, fps);
   const span = media.video.duration ?? media.duration;
   const attempts: PosterWindow[] = [
-    // Where an encode run looks, when none did (a split input's chunks make no poster).
+    // Where an encode run looks, when none did (chunks of a version that made no poster).
     ...(job.encodeWindowFirst ? [window] : []),
     ...(span > 1
       ? [

@@ -130,28 +130,20 @@ export async function stitchAndPackage(o: StitchJob): Promise<ConversionResult> 
   const candidate = o.chunkImages?.find((c) => c.poster)?.poster;
   if (candidate) await copyFile(candidate, path.join(pkgDir, POSTER_NAME));
   else
-    await makePoster(
-      fromSource
-        ? {
-            inputPath: o.inputPath!,
-            media,
-            plan,
-            size: top,
-            outFile: path.join(pkgDir, POSTER_NAME),
-            ctx,
-            // The chunks looked in the window already (all dark there).
-            encodeWindowFirst: !o.chunkImages,
-          }
+    await makePoster({
+      ...(fromSource
+        ? { inputPath: o.inputPath!, media, plan }
         : {
             inputPath: video[topRendition(plan).name]!,
             media: asJoinedRendition(media),
             plan: { deinterlace: false, toneMap: false },
-            size: top,
-            outFile: path.join(pkgDir, POSTER_NAME),
-            ctx,
-            encodeWindowFirst: !o.chunkImages,
-          },
-    );
+          }),
+      size: top,
+      outFile: path.join(pkgDir, POSTER_NAME),
+      ctx,
+      // The chunks looked in the window already (all dark there).
+      encodeWindowFirst: !o.chunkImages,
+    });
   pkg.files.push(POSTER_NAME);
   const thumbnails = o.chunkImages
     ? await tileChunkThumbnails({ ...o, chunkImages: o.chunkImages, pkgDir })
