@@ -205,8 +205,8 @@ export function buildEncodeArgs(encode: EncodeArgsOptions): string[] {
     );
   });
 
-  // Image outputs: the primer as frame 0, then their own at their own times (cfr would duplicate sheets); vfr
-  // retimes a frame that repeats the last time (the branch restarts when the source changes size), which mjpeg refuses.
+  // Image outputs: the primer as frame 0, then their own at their own times (cfr would duplicate sheets). vfr
+  // retimes a frame repeating the last time (the branch restarts when the source changes size): mjpeg refuses it.
   const images = (label: string, quality: number) => [
     ...['-map', `[${label}]`, '-map_metadata', '-1', '-fps_mode', 'vfr'],
     ...['-c:v', 'mjpeg', '-q:v', String(quality), '-start_number', '0', '-f', 'image2'],
