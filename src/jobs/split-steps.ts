@@ -36,6 +36,8 @@ export type SplitStepData = StepBase & ({ kind: 'video'; chunk: ChunkSpan } | { 
  */
 export interface SplitStepOutput {
   files: Record<string, string>;
+  /** A video chunk's first frame time (see VideoChunkResult). */
+  firstFrame?: number;
   /** A video chunk's seek-bar thumbnails by slot, and its poster candidate (see VideoChunkResult). */
   thumbnails?: Record<string, string>;
   poster?: string;
@@ -60,7 +62,7 @@ export function chunkWorkPrefix(outputPrefix: string, taskId: string): string {
   return joinKey(outputPrefix, '.dvc-chunks', taskId.replace(/[^A-Za-z0-9_-]/g, '_'));
 }
 
-/** The steps of a split: the audio of the whole input once, and one per video chunk. */
+/** The steps of a split, in queue order: the audio of the whole input once, then one per video chunk in `chunks`' order. */
 export function splitSteps(media: MediaInfo, plan: EncodePlan, chunks: ChunkSpan[]): StepSpec[] {
   const steps: StepSpec[] = chunks.map((chunk) => ({
     name: `chunk-${chunk.index}`,
@@ -123,7 +125,7 @@ export function createStepProcessor(deps: StepDeps): StepHandler {
         });
         const keys: Record<string, string> = {};
         for (const [name, file] of Object.entries(chunk.files)) keys[name] = await store(file);
-        output = { files: keys };
+        output = { files: keys, ...(chunk.firstFrame !== undefined ? { firstFrame: chunk.firstFrame } : {}) };
         // The images beside the chunk's video, for the stitch to tile and pick from (a few KB each).
         if (chunk.thumbnails) {
           const stored: Record<string, string> = {};
@@ -208,6 +210,7 @@ export function stitchEncoder({
       return dest;
     };
     const chunkFiles: Record<string, string>[] = [];
+    const chunkStarts: Array<number | undefined> = [];
     const chunkImages: ChunkImages[] = [];
     for (let i = 0; i < state.chunks; i++) {
       const out = outputs[`chunk-${i}`] as SplitStepOutput | undefined;
@@ -215,6 +218,7 @@ export function stitchEncoder({
       const local: Record<string, string> = {};
       for (const [name, key] of Object.entries(out.files)) local[name] = await fetch(key);
       chunkFiles.push(local);
+      chunkStarts.push(out.firstFrame);
       const images: ChunkImages = {};
       if (out.thumbnails) {
         const fetched: Record<number, string> = {};
@@ -236,6 +240,7 @@ export function stitchEncoder({
       media,
       plan,
       chunkFiles,
+      chunkStarts,
       // Chunks of a version that made no images (a task split before an upgrade): the stitch decodes again.
       ...(chunkImages.some((c) => c.thumbnails || c.poster) || !plan.thumbnails ? { chunkImages } : {}),
       audioFiles,

@@ -8,6 +8,7 @@ import { planEncode } from '../plan.js';
 import { probeSource } from '../probe.js';
 import { assertComplete } from '../truncation.js';
 import { encodeVideoChunk, encodeWholeAudio } from './encode-chunk.js';
+import { costliestFirst, readChunkStarts } from './chunk-starts.js';
 import { canSplit, planChunks } from './plan-chunks.js';
 import { stitchAndPackage, type ChunkImages } from './stitch.js';
 
@@ -49,7 +50,7 @@ export async function convertInChunks(
   await assertComplete(inputPath, media.formatName);
   const plan = planEncode(media, options.settings);
   const verdict = canSplit(plan, media);
-  const chunks = verdict.ok
+  const planned = verdict.ok
     ? planChunks({
         duration: media.duration,
         segmentSeconds: plan.segmentDuration,
@@ -57,7 +58,7 @@ export async function convertInChunks(
         minInputSeconds: options.minInputSeconds ?? 0,
       })
     : [];
-  if (chunks.length === 0) {
+  if (planned.length === 0) {
     if (!verdict.ok) ctx.logger.info({ reason: verdict.reason }, 'converted in one run');
     return convert(inputPath, workDir, ctx, { ...options, probed, onEarlyPackage: undefined });
   }
@@ -69,7 +70,9 @@ export async function convertInChunks(
       ...(plan.audioTracks.length ? ['audio' as const] : []),
     ]);
   }
-  ctx.logger.info({ chunks: chunks.length, chunkSeconds: options.chunkSeconds }, 'plan: split');
+  ctx.logger.info({ chunks: planned.length, chunkSeconds: options.chunkSeconds }, 'plan: split');
+  // As the queue's chunk jobs get them: their starts from the index, the costliest first.
+  const chunks = costliestFirst(await readChunkStarts({ inputPath, media, plan, chunks: planned, ctx }));
   await options.onPlan?.(media, plan, packets);
 
   // Encoding is 2–97 % of the whole, shared by the chunks by their length (the audio counts as little).
@@ -94,11 +97,12 @@ export async function convertInChunks(
   });
   const chunkFiles = new Array<Record<string, string>>(chunks.length);
   const chunkImages = new Array<ChunkImages>(chunks.length);
+  const chunkStarts = new Array<number | undefined>(chunks.length);
   let next = 0;
   const lane = async () => {
     while (next < chunks.length) {
       const chunk = chunks[next++]!;
-      const { files, ...images } = await encodeVideoChunk({
+      const { files, firstFrame, ...images } = await encodeVideoChunk({
         input: inputPath,
         media,
         plan,
@@ -113,6 +117,7 @@ export async function convertInChunks(
       });
       chunkFiles[chunk.index] = files;
       chunkImages[chunk.index] = images;
+      chunkStarts[chunk.index] = firstFrame;
     }
   };
   const lanes = Array.from({ length: Math.max(1, options.parallel ?? 1) }, lane);
@@ -130,6 +135,7 @@ export async function convertInChunks(
     media,
     plan,
     chunkFiles,
+    chunkStarts,
     chunkImages,
     audioFiles,
     subtitleFiles: options.subtitleFiles,

@@ -42,6 +42,8 @@ export interface VideoChunkJob {
 /** What a chunk made: its file per rendition, and its share of the whole video's images. */
 export interface VideoChunkResult {
   files: Record<string, string>;
+  /** The time of its first frame, as its files have it (where the stitch joins it to the chunk before). */
+  firstFrame?: number;
   /**
    * The seek-bar thumbnails of the whole video's grid that the chunk's frames fill, by their slot (time ÷
    * interval), each a JPEG of the thumbnail's size; the stitch tiles them into the sheets.
@@ -66,7 +68,12 @@ export async function encodeVideoChunk(o: VideoChunkJob): Promise<VideoChunkResu
   const origin = videoOrigin(media, plan);
   const start = roundTime(origin + chunk.start);
   const end = last ? Infinity : roundTime(origin + chunk.end);
-  const seekTo = Math.max(0, start - PREROLL_SECONDS);
+  // Straight to the keyframe the index gave (readChunkStarts), unless a filter needs the frames before it.
+  const framesBefore = plan.deinterlace || plan.frameRateLimit !== undefined;
+  const seekTo =
+    chunk.keyframe !== undefined && chunk.start > 0 && !framesBefore
+      ? chunk.keyframe
+      : Math.max(0, start - PREROLL_SECONDS);
   // The poster window (a fifth in, as the whole run looks) on the input's timeline: its chunks pick in it.
   const pfps = posterFps(media, plan);
   const window = posterWindow(media, pfps);
@@ -93,13 +100,16 @@ export async function encodeVideoChunk(o: VideoChunkJob): Promise<VideoChunkResu
     const frame = /^frame=(\d+)$/.exec(line.trim())?.[1];
     if (frame !== undefined) o.onProgress?.(Math.min(1, Number(frame) / frames));
   };
+  let firstFrame: number | undefined;
   await withChunkInput(
     o.input,
     async (input) => {
-      // Keyframes by count need no time (canSplit let them through only on a whole grid of frames).
-      const firstFrame = plan.keyframesByCount
+      // Keyframes by count need no time (canSplit let them through only on a whole grid of frames); after a
+      // frame rate limit the first frame is a point of its grid, not the source's (firstFrameTime).
+      firstFrame = plan.keyframesByCount
         ? start
-        : await firstFrameTime({
+        : ((plan.frameRateLimit ? undefined : chunk.firstFrame) ??
+          (await firstFrameTime({
             input,
             media,
             plan,
@@ -107,7 +117,7 @@ export async function encodeVideoChunk(o: VideoChunkJob): Promise<VideoChunkResu
             at: start,
             until: last ? undefined : origin + chunk.end,
             ctx,
-          });
+          })));
       await runFfmpeg({
         args: buildEncodeArgs({
           inputPath: o.input,
@@ -125,7 +135,7 @@ export async function encodeVideoChunk(o: VideoChunkJob): Promise<VideoChunkResu
     },
     ctx.logger,
   );
-  const result: VideoChunkResult = { files: video };
+  const result: VideoChunkResult = { files: video, ...(firstFrame !== undefined ? { firstFrame } : {}) };
   const posterFile = images.poster && imageFrame(images.poster, 1);
   if (posterFile && (await hasContent(posterFile))) result.poster = posterFile;
   if (images.thumbnails && plan.thumbnails) {

@@ -8,7 +8,7 @@ import { processFailure } from '../process-failure.js';
  * How far past a chunk's start its first frame is looked for before reading on to the chunk's end: past the
  * reordering of B-frames, little more (over http every second is read twice, here and by the encode).
  */
-const LOOK_AHEAD_SECONDS = 0.5;
+export const LOOK_AHEAD_SECONDS = 0.5;
 
 /**
  * The time of the first frame a chunk's encoder gets: the first at or after `at` (the input's timeline). After a

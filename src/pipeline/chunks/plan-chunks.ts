@@ -9,6 +9,14 @@ export interface ChunkSpan {
   index: number;
   start: number;
   end: number;
+  /**
+   * From the input's index (readChunkStarts), on the timeline FFmpeg gives the input (its start at 0): the
+   * latest keyframe at or before the start, where decoding begins; the chunk's first frame; and the bytes from
+   * its keyframe to the next chunk's. Absent when the index did not tell (the chunk job then probes itself).
+   */
+  keyframe?: number;
+  firstFrame?: number;
+  bytes?: number;
 }
 
 /**

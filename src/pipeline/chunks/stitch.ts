@@ -38,6 +38,8 @@ export interface StitchJob {
   plan: EncodePlan;
   /** Each chunk's files by rendition name (what encodeVideoChunk returned), in chunk order. */
   chunkFiles: Array<Record<string, string>>;
+  /** Each chunk's first frame time as encodeVideoChunk reported it, in chunk order; a chunk without is probed. */
+  chunkStarts?: Array<number | undefined>;
   /**
    * Each chunk's thumbnails and poster candidate (encodeVideoChunk's), in chunk order: the sheets are tiled
    * from them and the poster taken from them. Without them (chunks of an older version), both decode again.
@@ -94,24 +96,26 @@ export async function stitchAndPackage(o: StitchJob): Promise<ConversionResult> 
 
   o.onProgress?.('join', 0);
   const first = plan.renditions[0]!;
-  // Every rendition of a chunk starts at the same frame: one rendition's first timestamps serve them all.
-  const starts: number[] = [];
-  for (const files of o.chunkFiles) starts.push(await firstFrameTime(chunkFile(files, first), ctx));
-  // Variable frame rate: the last frame lasts as the last chunk's file says (see joinRendition).
+  // Every rendition of a chunk starts at the same frame: one rendition's first timestamps serve them all. The
+  // first chunk's is not needed (it is joined from its start), nor one its encode reported.
+  const starts: number[] = [0];
+  for (const [i, files] of o.chunkFiles.entries()) {
+    if (i > 0) starts.push(o.chunkStarts?.[i] ?? (await firstFrameTime(chunkFile(files, first), ctx)));
+  }
+  // Variable frame rate: the last frame lasts as the last chunk's file says (see joinRenditions).
   const last = plan.keepFrameTiming
     ? await lastFrame(chunkFile(o.chunkFiles.at(-1)!, first), ctx)
     : undefined;
-  const video: Record<string, string> = {};
-  for (const [i, r] of plan.renditions.entries()) {
-    video[r.name] = await joinRendition({
-      parts: o.chunkFiles.map((files) => chunkFile(files, r)),
-      starts,
-      last,
-      outFile: path.join(joinDir, `${r.name}.mp4`),
-      ctx,
-    });
-    o.onProgress?.('join', (i + 1) / plan.renditions.length);
-  }
+  const video = await joinRenditions({
+    parts: Object.fromEntries(
+      plan.renditions.map((r) => [r.name, o.chunkFiles.map((files) => chunkFile(files, r))]),
+    ),
+    starts,
+    last,
+    outDir: joinDir,
+    ctx,
+  });
+  o.onProgress?.('join', 1);
 
   o.onProgress?.('package', 0);
   const pkg = await packageStreams({
@@ -170,47 +174,54 @@ function chunkFile(files: Record<string, string>, r: Rendition): string {
 }
 
 /**
- * One rendition's chunks as one MP4. The concat demuxer places file k at the sum of the spans before it; with
- * each span given as [its first frame's time, the next file's], that is where its frames already are, so the
- * packets keep the timestamps they were encoded with (`-copyts`): the timeline of the whole input.
+ * Each rendition's chunks as one MP4 (one FFmpeg run for all). The concat demuxer places file k at the sum of
+ * the spans before it; with each span given as [its first frame's time, the next file's], that is where its
+ * frames already are, so the packets keep the timestamps they were encoded with (`-copyts`): the timeline of
+ * the whole input.
  */
-async function joinRendition(o: {
-  parts: string[];
+async function joinRenditions(o: {
+  /** Each rendition's chunk files, in chunk order, by rendition name. */
+  parts: Record<string, string[]>;
   starts: number[];
   last?: LastFrame;
-  outFile: string;
+  outDir: string;
   ctx: StageContext;
-}): Promise<string> {
+}): Promise<Record<string, string>> {
   const quote = (file: string) => `'${file.replace(/'/g, `'\\''`)}'`;
-  const lines = ['ffconcat version 1.0'];
-  o.parts.forEach((file, i) => {
-    lines.push(`file ${quote(file)}`, `inpoint ${i === 0 ? 0 : o.starts[i]!.toFixed(6)}`);
-    if (i + 1 < o.parts.length) lines.push(`outpoint ${o.starts[i + 1]!.toFixed(6)}`);
-  });
-  const list = `${o.outFile}.ffconcat`;
-  await writeFile(list, lines.join('\n') + '\n');
-  const args = [
-    ...['-hide_banner', '-nostdin', '-y', '-v', 'error'],
+  const inputs: string[] = [];
+  const outputs: string[] = [];
+  const joined: Record<string, string> = {};
+  for (const [k, [name, parts]] of Object.entries(o.parts).entries()) {
+    const lines = ['ffconcat version 1.0'];
+    parts.forEach((file, i) => {
+      lines.push(`file ${quote(file)}`, `inpoint ${i === 0 ? 0 : o.starts[i]!.toFixed(6)}`);
+      if (i + 1 < parts.length) lines.push(`outpoint ${o.starts[i + 1]!.toFixed(6)}`);
+    });
+    const outFile = path.join(o.outDir, `${name}.mp4`);
+    const list = `${outFile}.ffconcat`;
+    await writeFile(list, lines.join('\n') + '\n');
     // The list and the chunks are the task's own files: local ones only, as MP4.
-    ...['-protocol_whitelist', 'file', '-format_whitelist', 'concat,mov', '-safe', '0'],
-    ...['-copyts', '-f', 'concat', '-i', `file:${list}`],
-    ...['-map', '0:v:0', '-c', 'copy', '-map_metadata', '-1'],
+    inputs.push(...['-protocol_whitelist', 'file', '-format_whitelist', 'concat,mov', '-safe', '0']);
+    inputs.push(...['-f', 'concat', '-i', `file:${list}`]);
+    outputs.push(...['-map', `${k}:v:0`, '-c', 'copy', '-map_metadata', '-1']);
     // FFmpeg's MP4 reader gives a packet no duration where an edit list places the track (a chunk's start),
     // and the writer then gives the last frame an average one: its own is set again, from where the video
     // ends. Frames in decoding order are in presentation order here (no B-frames with variable timing).
-    ...(o.last
-      ? ['-bsf:v', `setts=duration='if(gte(PTS,${o.last.pts}/TB-0.5),round(${o.last.end}/TB-PTS),DURATION)'`]
-      : []),
-    ...['-f', 'mp4', `file:${o.outFile}`],
-  ];
+    if (o.last) {
+      const { pts, end } = o.last;
+      outputs.push('-bsf:v', `setts=duration='if(gte(PTS,${pts}/TB-0.5),round(${end}/TB-PTS),DURATION)'`);
+    }
+    outputs.push(...['-f', 'mp4', `file:${outFile}`]);
+    joined[name] = outFile;
+  }
   await runFfmpeg({
-    args,
+    args: [...['-hide_banner', '-nostdin', '-y', '-v', 'error', '-copyts'], ...inputs, ...outputs],
     ctx: o.ctx,
     code: 'package_failed',
     what: 'FFmpeg could not join the chunks',
-    hidePaths: [path.dirname(o.outFile)],
+    hidePaths: [o.outDir],
   });
-  return o.outFile;
+  return joined;
 }
 
 interface LastFrame {

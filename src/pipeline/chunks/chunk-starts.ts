@@ -1,0 +1,120 @@
+import { stat } from 'node:fs/promises';
+import { runProcess } from '../../process/run-process.js';
+import type { StageContext } from '../context.js';
+import { inputGuardArgs } from '../input-formats.js';
+import type { MediaInfo } from '../media-info.js';
+import type { EncodePlan } from '../plan.js';
+import { LOOK_AHEAD_SECONDS } from './first-frame.js';
+import { videoOrigin, type ChunkSpan } from './plan-chunks.js';
+
+/**
+ * How far before a chunk's start its packets are read: past the reordering of B-frames (a keyframe's decoding
+ * time precedes its presentation by a few frames), so the keyframe at or before the start is among them.
+ */
+const LOOK_BEHIND_SECONDS = 0.5;
+
+/** Frames closer than this to a time count as at it: FFprobe prints times to the microsecond. */
+const SAME_TIME = 1e-6;
+
+interface Packet {
+  pts: number;
+  pos: number;
+  key: boolean;
+}
+
+/**
+ * The chunks with what the input's index says about their starts (ChunkSpan's `keyframe`, `firstFrame` and
+ * `bytes`), from one FFprobe run over a local input that reads the packets around every start (no decoding):
+ * each chunk job then seeks straight to its keyframe with nothing to probe, and the stitch needs no probe of
+ * the chunks' files. A chunk the packets tell nothing about (its first frame further than the look-ahead: a
+ * still picture) is left as it was; the chunk job probes it itself. The chunks unchanged when the container
+ * gives no positions.
+ */
+export async function readChunkStarts(o: {
+  inputPath: string;
+  media: MediaInfo;
+  plan: Pick<EncodePlan, 'frameRateLimit'>;
+  chunks: ChunkSpan[];
+  ctx: StageContext;
+}): Promise<ChunkSpan[]> {
+  const { media, ctx } = o;
+  const origin = videoOrigin(media, o.plan);
+  // FFprobe's times are the container's; the encode shifts them so that the file starts at 0.
+  const shift = media.startTime;
+  const container = (t: number) => (Math.max(0, t) + shift).toFixed(6);
+  const intervals = o.chunks.map((c) => {
+    const at = origin + c.start;
+    return `${container(at - LOOK_BEHIND_SECONDS)}%${container(at + LOOK_AHEAD_SECONDS)}`;
+  });
+  const { stdout } = await runProcess(
+    ctx.tools.ffprobe,
+    [
+      ...['-v', 'error', ...inputGuardArgs(), '-i', `file:${o.inputPath}`],
+      ...['-select_streams', String(media.video.index), '-read_intervals', intervals.join(',')],
+      ...['-show_entries', 'packet=pts_time,pos,flags', '-of', 'csv=p=0'],
+    ],
+    { logger: ctx.logger, signal: ctx.signal, timeoutMs: ctx.idleTimeoutMs, tempDir: ctx.tempDir },
+  );
+  const packets = parsePackets(stdout, shift);
+  const size = (await stat(o.inputPath)).size;
+  return annotateChunks(o.chunks, packets, origin, size);
+}
+
+function parsePackets(csv: string, shift: number): Packet[] {
+  const packets: Packet[] = [];
+  for (const line of csv.split('\n')) {
+    const [pts, pos, flags] = line.trim().split(',');
+    const time = Number.parseFloat(pts ?? '');
+    // A packet without a time or a position (N/A) tells nothing here.
+    if (!Number.isFinite(time) || !/^\d+$/.test(pos ?? '')) continue;
+    packets.push({ pts: time - shift, pos: Number(pos), key: (flags ?? '').includes('K') });
+  }
+  return packets;
+}
+
+/**
+ * Each chunk's keyframe (the latest at or before its start), first frame (the earliest at or after its start,
+ * within the look-ahead) and bytes (from its keyframe to the next chunk's), from the packets read around the
+ * starts; a chunk without a keyframe among them is left without all three.
+ */
+export function annotateChunks(
+  chunks: ChunkSpan[],
+  packets: Packet[],
+  origin: number,
+  fileSize: number,
+): ChunkSpan[] {
+  const found = chunks.map((c) => {
+    const at = origin + c.start;
+    const keys = packets.filter((p) => p.key && p.pts <= at + SAME_TIME);
+    const key = keys.reduce<Packet | undefined>(
+      (best, p) => (!best || p.pts > best.pts ? p : best),
+      undefined,
+    );
+    const until = Math.min(at + LOOK_AHEAD_SECONDS, origin + c.end - SAME_TIME);
+    const after = packets.filter((p) => p.pts >= at - SAME_TIME && p.pts <= until);
+    const first = after.length ? Math.min(...after.map((p) => p.pts)) : undefined;
+    return { key, first };
+  });
+  return chunks.map((chunk, i) => {
+    const { key, first } = found[i]!;
+    if (!key) return chunk;
+    const next = found.slice(i + 1).find((f) => f.key)?.key?.pos ?? fileSize;
+    return {
+      ...chunk,
+      keyframe: key.pts,
+      ...(first !== undefined ? { firstFrame: first } : {}),
+      bytes: Math.max(0, next - key.pos),
+    };
+  });
+}
+
+/**
+ * The order in which to queue a split's chunks: the costliest first (by the bytes each spans), the earlier
+ * chunk first among equals. Workers take jobs in queue order, so the long jobs start at once and the short
+ * ones fill in at the end, instead of one long chunk starting when the others are done (the
+ * longest-processing-time-first rule). The chunks' own order when any lacks its bytes.
+ */
+export function costliestFirst(chunks: ChunkSpan[]): ChunkSpan[] {
+  if (!chunks.every((c) => c.bytes !== undefined)) return chunks;
+  return [...chunks].sort((a, b) => b.bytes! - a.bytes! || a.index - b.index);
+}
