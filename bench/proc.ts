@@ -81,3 +81,15 @@ function programName(comm: string): string {
   if (comm.startsWith('packager')) return 'packager';
   return comm;
 }
+
+/**
+ * Seconds every core of the machine spent busy (user, nice, system, irq, softirq, steal), from /proc/stat: the
+ * delta around a run, less its own processes' CPU, is what everything else took meanwhile.
+ */
+export function machineBusySeconds(): number {
+  const line = readFileSync('/proc/stat', 'utf8').split('\n')[0]!;
+  const ticks = line.trim().split(/\s+/).slice(1).map(Number);
+  // user nice system idle iowait irq softirq steal: all but idle and iowait.
+  const busy = [0, 1, 2, 5, 6, 7].reduce((sum, i) => sum + (ticks[i] ?? 0), 0);
+  return busy / TICKS_PER_SECOND;
+}

@@ -2,7 +2,7 @@ import { copyFile, mkdir, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { startRedisServer } from '../test/helpers/redis-server.js';
 import { generatedClip } from './inputs.js';
-import { cpuTimes } from './proc.js';
+import { cpuTimes, machineBusySeconds } from './proc.js';
 import { start, type Spawned } from './spawn.js';
 import { startServer, stopServer } from './variants.js';
 
@@ -11,6 +11,10 @@ export interface SplitRun {
   variant: string;
   wallSeconds: number;
   cpuSeconds: number;
+  /** Of `cpuSeconds`, the workers' Node processes' own. */
+  nodeCpuSeconds: number;
+  /** CPU the rest of the machine took meanwhile: the API, redis, this bench, other users' programs. */
+  otherCpuSeconds: number;
   /** Per chunk job: what and how long (from the workers' logs). */
   steps: { step: string; worker: number; ms: number }[];
   /** The last run's stages (the stitch, for the split task), as the status document reports them. */
@@ -213,6 +217,7 @@ async function timeTask(
   chunkSeconds: number,
 ): Promise<SplitRun> {
   const before = workers.map((w) => cpuTimes(w.proc.child.pid!));
+  const machineBefore = machineBusySeconds();
   const t0 = performance.now();
   const res = await fetch(`${url}/encode`, {
     method: 'POST',
@@ -239,12 +244,26 @@ async function timeTask(
         const now = cpuTimes(w.proc.child.pid!);
         return sum + now.self + now.children - before[i]!.self - before[i]!.children;
       }, 0);
+      // The workers' Node processes alone (queue, storage, logs), without their programs.
+      const nodeCpuSeconds = workers.reduce(
+        (sum, w, i) => sum + cpuTimes(w.proc.child.pid!).self - before[i]!.self,
+        0,
+      );
+      const otherCpuSeconds = machineBusySeconds() - machineBefore - cpuSeconds;
       const steps = workers.flatMap((w, worker) =>
         w.lines
           .filter((l) => l.taskId === id && l.msg === 'step completed')
           .map((l) => ({ step: String(l.step), worker, ms: Number(l.ms) })),
       );
-      return { variant, wallSeconds, cpuSeconds, steps, timings: doc.timings ?? {} };
+      return {
+        variant,
+        wallSeconds,
+        cpuSeconds,
+        nodeCpuSeconds,
+        otherCpuSeconds,
+        steps,
+        timings: doc.timings ?? {},
+      };
     }
     await new Promise((r) => setTimeout(r, 100));
   }
@@ -254,7 +273,7 @@ async function timeTask(
 export function splitReport(r: SplitBenchResult): string {
   const rows = r.runs.map(
     (run) =>
-      `| ${run.variant} | ${run.wallSeconds.toFixed(1)} | ${run.cpuSeconds.toFixed(1)} | ${
+      `| ${run.variant} | ${run.wallSeconds.toFixed(1)} | ${run.cpuSeconds.toFixed(1)} (${run.nodeCpuSeconds.toFixed(1)}) | ${run.otherCpuSeconds.toFixed(1)} | ${
         run.steps.length
           ? run.steps.map((s) => `${s.step}@w${s.worker} ${(s.ms / 1000).toFixed(1)}`).join(', ')
           : '—'
@@ -266,8 +285,8 @@ export function splitReport(r: SplitBenchResult): string {
     `Scenario ${r.scenario}. Input: ${r.input}; split: chunk_seconds ${r.chunkSeconds}.`,
     `Load: before \`${r.load.before}\`; after \`${r.load.after}\`.`,
     '',
-    '| variant | wall s | CPU s | chunk jobs (s) | last run stages (s) |',
-    '| --- | --- | --- | --- | --- |',
+    "| variant | wall s | CPU s (workers' Node) | others' CPU s | chunk jobs (s) | last run stages (s) |",
+    '| --- | --- | --- | --- | --- | --- |',
     ...rows,
     '',
     `Split vs unsplit: **${r.speedup.toFixed(2)}× faster**, **${r.cpuRatio.toFixed(2)}× the CPU**.`,
