@@ -153,6 +153,8 @@ describe('split and stitch (real FFmpeg): the package is the one a single run ma
 
   let ffmpegLog: string;
   let loggedFfmpeg: string;
+  let ffprobeLog: string;
+  let loggedFfprobe: string;
   before(async () => {
     root = await mkdtemp(path.join(tmpdir(), 'dvc-chunks-'));
     await mkdir(path.join(root, 'tmp'));
@@ -160,6 +162,12 @@ describe('split and stitch (real FFmpeg): the package is the one a single run ma
     ffmpegLog = path.join(root, 'ffmpeg-runs.log');
     loggedFfmpeg = path.join(root, 'ffmpeg-logged');
     await writeFile(loggedFfmpeg, `#!/bin/sh\nprintf '%s\\n' "$*" >> '${ffmpegLog}'\nexec ffmpeg "$@"\n`, {
+      mode: 0o755,
+    });
+    // And FFprobe: what was probed, and when.
+    ffprobeLog = path.join(root, 'ffprobe-runs.log');
+    loggedFfprobe = path.join(root, 'ffprobe-logged');
+    await writeFile(loggedFfprobe, `#!/bin/sh\nprintf '%s\\n' "$*" >> '${ffprobeLog}'\nexec ffprobe "$@"\n`, {
       mode: 0o755,
     });
   });
@@ -179,10 +187,11 @@ describe('split and stitch (real FFmpeg): the package is the one a single run ma
     options: Partial<EncodeSettings> = {},
   ) {
     await writeFile(ffmpegLog, '');
+    await writeFile(ffprobeLog, '');
     const split = await convertInChunks(
       input,
       path.join(root, `${name}-split`),
-      { ...ctx(), tools: defaultTools({ ffmpeg: loggedFfmpeg }) },
+      { ...ctx(), tools: defaultTools({ ffmpeg: loggedFfmpeg, ffprobe: loggedFfprobe }) },
       { settings: { ...settings, ...options }, limits, chunkSeconds, parallel: 2 },
     );
     // The stitch (from its first join on) reads neither the input nor a joined rendition: the chunks' encodes
@@ -198,6 +207,13 @@ describe('split and stitch (real FFmpeg): the package is the one a single run ma
         .filter((i) => i.includes(input) || (i.includes('/joined/') && !i.endsWith('.ffconcat'))),
       [],
       'the stitch decodes no video',
+    );
+    // The join takes the first frame times the chunks' encodes reported.
+    const probes = (await readFile(ffprobeLog, 'utf8')).split('\n').filter(Boolean);
+    assert.deepEqual(
+      probes.filter((r) => r.includes(`${name}-split/chunks/`) && r.includes('-read_intervals')),
+      [],
+      "no chunk file probed for its first frame (a variable frame rate's last chunk is, for its end)",
     );
     if (split.plan.thumbnails) {
       assert.equal(stitch.filter((r) => r.includes('tile=')).length, 1, 'the sheets tiled once');
@@ -283,6 +299,18 @@ describe('split and stitch (real FFmpeg): the package is the one a single run ma
     const one = await convert(input, path.join(root, 'sparse-one'), ctx(), { settings, limits });
     const split = await checkSplit('sparse', input, 4, one);
     assert.equal(split.package.files.filter((f) => /video_180p\/\d+\.m4s$/.test(f)).length, 7);
+    // The starts read once from the index; each chunk seeks straight to its keyframe, probing nothing.
+    const probes = (await readFile(ffprobeLog, 'utf8')).split('\n').filter(Boolean);
+    assert.equal(probes.filter((r) => r.includes('-read_intervals')).length, 1, 'one read of the starts');
+    const seeks = (await readFile(ffmpegLog, 'utf8'))
+      .split('\n')
+      .flatMap((r) => /-ss (\S+)/.exec(r)?.[1] ?? [])
+      .map((t) => Number(t).toFixed(2));
+    assert.deepEqual(
+      [...new Set(seeks)].sort(),
+      ['0.00', '10.06'],
+      'each chunk decodes from the keyframe at or before its start',
+    );
   });
 
   test('an interlaced 50 fps source, deinterlaced and limited to 25 fps, splits as one run encodes it', async () => {
