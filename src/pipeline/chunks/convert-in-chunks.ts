@@ -72,7 +72,14 @@ export async function convertInChunks(
   }
   ctx.logger.info({ chunks: planned.length, chunkSeconds: options.chunkSeconds }, 'plan: split');
   // As the queue's chunk jobs get them: their starts from the index, the costliest first.
-  const chunks = costliestFirst(await readChunkStarts({ inputPath, media, plan, chunks: planned, ctx }));
+  const read = await readChunkStarts({ inputPath, media, plan, chunks: planned, ctx }).catch(
+    (err: unknown) => {
+      if (ctx.signal?.aborted) throw err;
+      ctx.logger.warn({ err }, "could not read the chunks' starts from the index: each chunk probes its own");
+      return planned;
+    },
+  );
+  const chunks = costliestFirst(read);
   await options.onPlan?.(media, plan, packets);
 
   // Encoding is 2–97 % of the whole, shared by the chunks by their length (the audio counts as little).
