@@ -4,7 +4,7 @@ import type { StageContext } from '../context.js';
 import { inputGuardArgs } from '../input-formats.js';
 import type { MediaInfo } from '../media-info.js';
 import type { EncodePlan } from '../plan.js';
-import { LOOK_AHEAD_SECONDS } from './first-frame.js';
+import { earliestFrom, LOOK_AHEAD_SECONDS, SAME_TIME } from './first-frame.js';
 import { videoOrigin, type ChunkSpan } from './plan-chunks.js';
 
 /**
@@ -12,9 +12,6 @@ import { videoOrigin, type ChunkSpan } from './plan-chunks.js';
  * time precedes its presentation by a few frames), so the keyframe at or before the start is among them.
  */
 const LOOK_BEHIND_SECONDS = 0.5;
-
-/** Frames closer than this to a time count as at it: FFprobe prints times to the microsecond. */
-const SAME_TIME = 1e-6;
 
 interface Packet {
   pts: number;
@@ -91,8 +88,10 @@ export function annotateChunks(
       undefined,
     );
     const until = Math.min(at + LOOK_AHEAD_SECONDS, origin + c.end - SAME_TIME);
-    const after = packets.filter((p) => p.pts >= at - SAME_TIME && p.pts <= until);
-    const first = after.length ? Math.min(...after.map((p) => p.pts)) : undefined;
+    const first = earliestFrom(
+      packets.filter((p) => p.pts <= until).map((p) => p.pts),
+      at,
+    );
     return { key, first };
   });
   return chunks.map((chunk, i) => {

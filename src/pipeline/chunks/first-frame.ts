@@ -40,9 +40,10 @@ export async function firstFrameTime(o: {
 }
 
 /** Frames closer than this to `at` count as at it: the times are printed to the microsecond. */
-const SAME_TIME = 1e-6;
+export const SAME_TIME = 1e-6;
 
-function earliestFrom(times: number[], at: number): number | undefined {
+/** The earliest of `times` at or after `at`. */
+export function earliestFrom(times: number[], at: number): number | undefined {
   const after = times.filter((t) => t >= at - SAME_TIME);
   return after.length ? Math.min(...after) : undefined;
 }
