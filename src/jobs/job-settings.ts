@@ -1,6 +1,9 @@
+import type { Logger } from 'pino';
 import type { EncryptionOptions } from '../domain/encryption.js';
+import type { StageContext } from '../pipeline/context.js';
 import type { InputLimits } from '../pipeline/convert.js';
 import type { EncodeProfile, EncodeSettings } from '../pipeline/plan.js';
+import type { MediaTools } from '../pipeline/tools.js';
 import type { StorageSettings } from '../storage/storage-settings.js';
 
 /** What the jobs need of the configuration; `config/` builds it (Config extends it), jobs never read the environment. */
@@ -32,4 +35,16 @@ export interface JobSettings {
    * hold keys) and ENCRYPTION_REQUIRED (a request without `encryption` is refused).
    */
   encryption: { serverKeys?: EncryptionOptions; required: boolean };
+}
+
+/** The context a job's pipeline stages run in: its programs under the configured watchdogs, in `tempDir`. */
+export function stageContext(o: {
+  tools: MediaTools;
+  logger: Logger;
+  signal?: AbortSignal;
+  watchdog: JobSettings['watchdog'];
+  tempDir: string;
+}): StageContext {
+  const { tools, logger, signal, tempDir } = o;
+  return { tools, logger, signal, tempDir, ...o.watchdog };
 }

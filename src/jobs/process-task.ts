@@ -13,7 +13,7 @@ import { StepsQueued, type TaskHandler, type TaskRunContext } from '../queue/tas
 import type { Storage } from '../storage/storage.js';
 import { adoptablePackage, removeCompletionRecord, writeCompletionRecord } from './completion-record.js';
 import { packagePrefixFor, resolveEncodeSettings, resolveRequestEncryption } from './encode-settings.js';
-import type { JobSettings } from './job-settings.js';
+import { stageContext, type JobSettings } from './job-settings.js';
 import { PackagePublisher } from './publish.js';
 import { runConversion, type Encoder, type InputSource } from './run-conversion.js';
 import { probePacketSeconds } from './probe-packets.js';
@@ -323,14 +323,13 @@ async function queueOrder(
   signal: AbortSignal,
   log: Logger,
 ): Promise<ChunkSpan[]> {
-  const ctx = {
+  const ctx = stageContext({
     tools: deps.tools,
     logger: log,
     signal,
-    idleTimeoutMs: deps.config.watchdog.idleTimeoutMs,
-    maxRuntimeMs: deps.config.watchdog.maxRuntimeMs,
+    watchdog: deps.config.watchdog,
     tempDir,
-  };
+  });
   const read = await readChunkStarts({ inputPath, media, plan, chunks, ctx }).catch((err: unknown) => {
     if (signal.aborted) throw err;
     log.warn({ err }, "could not read the chunks' starts from the index: each chunk job probes its own");

@@ -22,7 +22,7 @@ import type { ThumbnailResult } from '../pipeline/thumbnails.js';
 import type { MediaTools } from '../pipeline/tools.js';
 import { checkConversion, readSourceSpans, type SourceSpans } from '../qc/check-conversion.js';
 import { diskFullInstead, DiskStallWatch, ensureFreeSpace, workSpaceNeeded } from './disk-space.js';
-import type { JobSettings } from './job-settings.js';
+import { stageContext, type JobSettings } from './job-settings.js';
 import { probePacketSeconds } from './probe-packets.js';
 import { EtaEstimator, StageClock } from './stage-clock.js';
 
@@ -159,14 +159,13 @@ async function runSteps(run: ConversionRun, watch: DiskStallWatch): Promise<Conv
   // with it (Shaka Packager renames its playlists from there: across disks that fails).
   const tempDir = path.resolve(workDir, 'tmp');
   await mkdir(tempDir, { recursive: true });
-  const stageCtx = {
+  const stageCtx = stageContext({
     tools: run.tools,
     logger: log,
     signal,
-    idleTimeoutMs: config.watchdog.idleTimeoutMs,
-    maxRuntimeMs: config.watchdog.maxRuntimeMs,
+    watchdog: config.watchdog,
     tempDir,
-  };
+  });
   const qcOn = config.qc.mode !== 'off';
   let qc: QcReport | undefined;
   // The check's look at the source needs only the plan: it runs while the encode does.

@@ -4,7 +4,6 @@ import type { Logger } from 'pino';
 import { TaskFailure } from '../domain/failures.js';
 import type { TaskRecord } from '../domain/task.js';
 import type { ServiceMetrics } from '../metrics/metrics.js';
-import type { StageContext } from '../pipeline/context.js';
 import type { ConvertStage } from '../pipeline/convert.js';
 import type { MediaInfo } from '../pipeline/media-info.js';
 import type { EncodePlan } from '../pipeline/plan.js';
@@ -16,7 +15,7 @@ import type { StepHandler, StepSpec } from '../queue/task-queue.js';
 import { joinKey } from '../storage/keys.js';
 import type { Storage } from '../storage/storage.js';
 import type { EncryptionSpec } from '../domain/encryption.js';
-import type { JobSettings } from './job-settings.js';
+import { stageContext, type JobSettings } from './job-settings.js';
 import { runLimited } from './publish.js';
 import type { Encoder } from './run-conversion.js';
 import { stepInput } from './step-input.js';
@@ -91,14 +90,13 @@ export function createStepProcessor(deps: StepDeps): StepHandler {
     const started = Date.now();
     log.info('step started');
     try {
-      const stageCtx: StageContext = {
+      const stageCtx = stageContext({
         tools: deps.tools,
         logger: log,
         signal: ctx.signal,
-        idleTimeoutMs: deps.config.watchdog.idleTimeoutMs,
-        maxRuntimeMs: deps.config.watchdog.maxRuntimeMs,
+        watchdog: deps.config.watchdog,
         tempDir: path.join(workDir, 'tmp'),
-      };
+      });
       const input = await stepInput({
         storage: deps.input,
         key: task.request.videoFilename,
