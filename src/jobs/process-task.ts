@@ -6,8 +6,7 @@ import { TaskFailure } from '../domain/failures.js';
 import type { TaskOutput, TaskRecord } from '../domain/task.js';
 import type { ServiceMetrics } from '../metrics/metrics.js';
 import type { ConversionResult } from '../pipeline/convert.js';
-import type { MediaInfo } from '../pipeline/media-info.js';
-import { encodeWorkPixels, planEncode, type EncodePlan, type EncodeSettings } from '../pipeline/plan.js';
+import { encodeWorkPixels, planEncode, type EncodeSettings } from '../pipeline/plan.js';
 import type { MediaTools } from '../pipeline/tools.js';
 import { StepsQueued, type TaskHandler, type TaskRunContext } from '../queue/task-queue.js';
 import type { Storage } from '../storage/storage.js';
@@ -21,9 +20,8 @@ import { decideSplit, splitSettings } from './split-decision.js';
 import { splitSteps, stitchEncoder, type SplitState } from './split-steps.js';
 import type { EncryptionSpec } from '../domain/encryption.js';
 import { checkLimits } from '../pipeline/convert.js';
-import { costliestFirst, readChunkStarts } from '../pipeline/chunks/chunk-starts.js';
+import { chunksInQueueOrder } from '../pipeline/chunks/chunk-starts.js';
 import { convertInChunks } from '../pipeline/chunks/convert-in-chunks.js';
-import type { ChunkSpan } from '../pipeline/chunks/plan-chunks.js';
 import { assertEveryStreamHasAKey } from '../pipeline/packager-encryption.js';
 import { probeSource, type ProbeResult } from '../pipeline/probe.js';
 import { assertComplete } from '../pipeline/truncation.js';
@@ -305,42 +303,20 @@ async function prepareSplit(
     ]);
   }
   const state: SplitState = { media, plan, chunks: decision.chunks.length };
-  const order = await queueOrder(input.path, media, plan, decision.chunks, deps, tempDir, ctx.signal, log);
+  const order = await chunksInQueueOrder({
+    inputPath: input.path,
+    media,
+    plan,
+    chunks: decision.chunks,
+    ctx: stageContext({
+      tools: deps.tools,
+      logger: log,
+      signal: ctx.signal,
+      watchdog: config.watchdog,
+      tempDir,
+    }),
+  });
   return ctx.steps.queue(splitSteps(media, plan, order), state, STEPS_SPAN);
-}
-
-/**
- * The chunks as their jobs are queued: with what the input's index says about their starts (readChunkStarts),
- * the costliest first; as planned, in order, when the probe fails.
- */
-async function queueOrder(
-  inputPath: string,
-  media: MediaInfo,
-  plan: EncodePlan,
-  chunks: ChunkSpan[],
-  deps: TaskProcessorDeps,
-  tempDir: string,
-  signal: AbortSignal,
-  log: Logger,
-): Promise<ChunkSpan[]> {
-  const ctx = stageContext({
-    tools: deps.tools,
-    logger: log,
-    signal,
-    watchdog: deps.config.watchdog,
-    tempDir,
-  });
-  const read = await readChunkStarts({ inputPath, media, plan, chunks, ctx }).catch((err: unknown) => {
-    if (signal.aborted) throw err;
-    log.warn({ err }, "could not read the chunks' starts from the index: each chunk job probes its own");
-    return chunks;
-  });
-  const order = costliestFirst(read);
-  log.info(
-    { order: order.map((c) => c.index), bytes: read.map((c) => c.bytes) },
-    'chunks queued costliest first',
-  );
-  return order;
 }
 
 function recordMetrics(

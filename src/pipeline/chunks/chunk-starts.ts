@@ -117,3 +117,22 @@ export function costliestFirst(chunks: ChunkSpan[]): ChunkSpan[] {
   if (!chunks.every((c) => c.bytes !== undefined)) return chunks;
   return [...chunks].sort((a, b) => b.bytes! - a.bytes! || a.index - b.index);
 }
+
+/**
+ * The chunks as their jobs are queued (readChunkStarts, then costliestFirst); as planned, in order, when the
+ * index cannot be read: each chunk then probes its own start.
+ */
+export async function chunksInQueueOrder(o: Parameters<typeof readChunkStarts>[0]): Promise<ChunkSpan[]> {
+  const { ctx } = o;
+  const read = await readChunkStarts(o).catch((err: unknown) => {
+    if (ctx.signal?.aborted) throw err;
+    ctx.logger.warn({ err }, "could not read the chunks' starts from the index: each chunk probes its own");
+    return o.chunks;
+  });
+  const order = costliestFirst(read);
+  ctx.logger.info(
+    { order: order.map((c) => c.index), bytes: read.map((c) => c.bytes) },
+    'chunks queued costliest first',
+  );
+  return order;
+}

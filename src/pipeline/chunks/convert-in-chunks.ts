@@ -8,7 +8,7 @@ import { planEncode } from '../plan.js';
 import { probeSource } from '../probe.js';
 import { assertComplete } from '../truncation.js';
 import { encodeVideoChunk, encodeWholeAudio } from './encode-chunk.js';
-import { costliestFirst, readChunkStarts } from './chunk-starts.js';
+import { chunksInQueueOrder } from './chunk-starts.js';
 import { canSplit, planChunks } from './plan-chunks.js';
 import { stitchAndPackage, type ChunkImages } from './stitch.js';
 
@@ -72,14 +72,7 @@ export async function convertInChunks(
   }
   ctx.logger.info({ chunks: planned.length, chunkSeconds: options.chunkSeconds }, 'plan: split');
   // As the queue's chunk jobs get them: their starts from the index, the costliest first.
-  const read = await readChunkStarts({ inputPath, media, plan, chunks: planned, ctx }).catch(
-    (err: unknown) => {
-      if (ctx.signal?.aborted) throw err;
-      ctx.logger.warn({ err }, "could not read the chunks' starts from the index: each chunk probes its own");
-      return planned;
-    },
-  );
-  const chunks = costliestFirst(read);
+  const chunks = await chunksInQueueOrder({ inputPath, media, plan, chunks: planned, ctx });
   await options.onPlan?.(media, plan, packets);
 
   // Encoding is 2–97 % of the whole, shared by the chunks by their length (the audio counts as little).
