@@ -11,6 +11,7 @@ import { checkTools, toolNeedsFor } from '../pipeline/tools.js';
 import { configuredCodecs } from '../jobs/encode-settings.js';
 import type { TaskWorker } from '../queue/task-queue.js';
 import { createTaskProcessor } from '../jobs/process-task.js';
+import { HostInputs } from '../jobs/host-inputs.js';
 import { createStepProcessor, removeChunkWork } from '../jobs/split-steps.js';
 
 export interface RunOptions {
@@ -59,6 +60,7 @@ export async function startService(
         logger,
         intervalMs: options.sweepIntervalMs,
       });
+      const hostInputs = new HostInputs(config.workDir, logger);
       worker = services.queue.startWorker(
         createTaskProcessor({
           config,
@@ -77,12 +79,13 @@ export async function startService(
             output: services.output,
             logger,
             metrics: services.metrics,
+            hostInputs,
           }),
           onSettled: (task) => {
             services.metrics.taskFinished(task);
             services.notifier.notify(task);
             if (task.status === 'completed') void settleCompleted(task, services);
-            void removeChunkWork(task, services);
+            void removeChunkWork(task, { ...services, hostInputs });
           },
           onAbandoned: (task, earlierRuns) => void withdrawAbandoned(task, earlierRuns, services),
         },

@@ -9,7 +9,7 @@ import type { MediaInfo } from '../pipeline/media-info.js';
 import type { EncodePlan } from '../pipeline/plan.js';
 import type { MediaTools } from '../pipeline/tools.js';
 import { encodeVideoChunk, encodeWholeAudio } from '../pipeline/chunks/encode-chunk.js';
-import type { ChunkSpan } from '../pipeline/chunks/plan-chunks.js';
+import { hasSeekIndex, type ChunkSpan } from '../pipeline/chunks/plan-chunks.js';
 import { stitchAndPackage, type ChunkImages, type StitchStage } from '../pipeline/chunks/stitch.js';
 import type { StepHandler, StepSpec } from '../queue/task-queue.js';
 import { joinKey } from '../storage/keys.js';
@@ -18,6 +18,7 @@ import type { EncryptionSpec } from '../domain/encryption.js';
 import { stageContext, type JobSettings } from './job-settings.js';
 import { runLimited } from './publish.js';
 import type { Encoder } from './run-conversion.js';
+import { HostInputs } from './host-inputs.js';
 import { stepInput } from './step-input.js';
 import { ownedWorkDirName } from './work-dirs.js';
 
@@ -54,6 +55,8 @@ export interface StepDeps {
   output: Storage;
   logger: Logger;
   metrics?: ServiceMetrics;
+  /** Inputs downloaded once for this host's chunk jobs (one per process; made here unless given). */
+  hostInputs?: HostInputs;
 }
 
 /** Where a split task's chunk outputs wait for its stitch: a private prefix of the output storage. */
@@ -81,6 +84,7 @@ const IMAGE_TRANSFERS = 8;
  * and stores what it made in the output storage under the task's work prefix, for the stitch.
  */
 export function createStepProcessor(deps: StepDeps): StepHandler {
+  const hostInputs = deps.hostInputs ?? new HostInputs(deps.config.workDir, deps.logger);
   return async (task, step, ctx) => {
     const data = step.data as SplitStepData;
     const log = deps.logger.child({ taskId: task.id, step: step.name, attempt: ctx.attempt });
@@ -99,7 +103,10 @@ export function createStepProcessor(deps: StepDeps): StepHandler {
       });
       const input = await stepInput({
         storage: deps.input,
+        taskId: task.id,
         key: task.request.videoFilename,
+        indexed: hasSeekIndex(data.media.formatName),
+        hostInputs,
         workDir,
         maxInputBytes: deps.config.limits.maxInputBytes,
         signal: ctx.signal,
@@ -252,11 +259,20 @@ export function stitchEncoder({
   };
 }
 
-/** Removes a split task's chunk outputs (when it ends, whichever way); failures are logged. */
+/**
+ * Removes a split task's chunk outputs (when it ends, whichever way), and this host's copy of its input;
+ * other hosts' copies expire (sweepHostInputs). Failures are logged.
+ */
 export async function removeChunkWork(
   task: Pick<TaskRecord, 'id'>,
-  deps: { config: Pick<JobSettings, 'outputPrefix'>; output: Storage; logger: Logger },
+  deps: {
+    config: Pick<JobSettings, 'outputPrefix'>;
+    output: Storage;
+    logger: Logger;
+    hostInputs?: HostInputs;
+  },
 ): Promise<void> {
+  await deps.hostInputs?.removeTask(task.id);
   try {
     const keys = await deps.output.list(`${chunkWorkPrefix(deps.config.outputPrefix, task.id)}/`);
     if (keys.length) await deps.output.delete(keys);

@@ -1,4 +1,5 @@
 import type { Logger } from 'pino';
+import { sweepHostInputs } from './host-inputs.js';
 import type { Storage } from '../storage/storage.js';
 import { isJournalKey } from './publish.js';
 import { sweepOrphanWorkDirs } from './work-dirs.js';
@@ -44,8 +45,8 @@ export function startSweeps(options: {
 }): () => void {
   const { workDir, output, logger, intervalMs } = options;
   const sweepWorkDirs = () =>
-    sweepOrphanWorkDirs(workDir, logger).catch((err: unknown) =>
-      logger.warn({ err }, 'could not sweep the work directories'),
+    Promise.all([sweepOrphanWorkDirs(workDir, logger), sweepHostInputs(workDir, logger)]).catch(
+      (err: unknown) => logger.warn({ err }, 'could not sweep the work directories'),
     );
   // The first output sweep runs in the background: the tree may be large, and nothing waits for it.
   void sweepOutputPartials(output, logger);

@@ -80,6 +80,11 @@ export function videoOrigin(media: MediaInfo, plan: Pick<EncodePlan, 'frameRateL
  */
 const SEEKABLE_FORMATS = /\b(mov|mp4|matroska|webm)\b/;
 
+/** Whether a container seeks by an index, so a part of it is read in byte ranges (see SEEKABLE_FORMATS). */
+export function hasSeekIndex(formatName: string): boolean {
+  return SEEKABLE_FORMATS.test(formatName);
+}
+
 export type SplitVerdict = { ok: true } | { ok: false; reason: string };
 
 /**
