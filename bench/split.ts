@@ -1,7 +1,7 @@
 import { copyFile, mkdir, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { startRedisServer } from '../test/helpers/redis-server.js';
-import { generatedClip } from './inputs.js';
+import { generatedClip, type GeneratedSpec } from './inputs.js';
 import { cpuTimes, machineBusySeconds } from './proc.js';
 import { start, type Spawned } from './spawn.js';
 import { startServer, stopServer } from './variants.js';
@@ -38,6 +38,7 @@ interface ScenarioSpec {
   height: number;
   seconds: number;
   keyint?: number;
+  kind?: GeneratedSpec['kind'];
   baseline: Variant;
   split: Variant;
   /** The cores of the workers each variant runs on; undefined: the two workers of the scenario serve both. */
@@ -61,6 +62,7 @@ function scenarioSpec(scenario: SplitScenario, o: { seconds?: number; chunkSecon
     width: 1920,
     height: 1080,
     seconds: o.seconds ?? 120,
+    kind: 'mandelbrot-upscaled',
     baseline: { name: 'unsplit-1core', chunkSeconds: 0 },
     split: { name: 'split-2cores', chunkSeconds: o.chunkSeconds ?? 30 },
     baselineCores: [0],
@@ -110,6 +112,7 @@ export async function benchSplit(
     seconds: spec.seconds,
     fps: 30,
     ...(spec.keyint ? { keyint: spec.keyint } : {}),
+    ...(spec.kind ? { kind: spec.kind } : {}),
   });
   const root = path.join(tmpRoot, `split-${scenario}`);
   await rm(root, { recursive: true, force: true });
@@ -162,7 +165,7 @@ export async function benchSplit(
     median(runs.filter((r) => r.variant === v.name).map((r) => r[k]));
   return {
     scenario,
-    input: `generated ${spec.width}x${spec.height} ${spec.seconds} s 30 fps, keyframes every ${
+    input: `generated ${spec.kind ?? 'mandelbrot'} ${spec.width}x${spec.height} ${spec.seconds} s 30 fps, keyframes every ${
       spec.keyint ? `${spec.keyint} frames` : '250 frames (x264 default)'
     }`,
     durationSeconds: spec.seconds,
