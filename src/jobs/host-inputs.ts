@@ -82,7 +82,7 @@ export class HostInputs {
 
   private async obtain(
     file: string,
-    o: { storage: Storage; key: string; maxInputBytes: number; signal?: AbortSignal },
+    o: { storage: Storage; taskId: string; key: string; maxInputBytes: number; signal?: AbortSignal },
   ): Promise<string> {
     await mkdir(this.dir, { recursive: true });
     const lock = `${file}.lock`;
@@ -123,7 +123,7 @@ export class HostInputs {
         });
         await rename(fetched.path, file);
         this.logger.info(
-          { bytes: fetched.size, ms: Date.now() - started },
+          { taskId: o.taskId, bytes: fetched.size, ms: Date.now() - started },
           'input downloaded for the chunk jobs of this host',
         );
         return file;
