@@ -40,6 +40,34 @@ describe('the split decision', () => {
     assert.match(refused.reason, /no index/);
   });
 
+  test("video that ends before the audio: the chunks divide the video, the input's length decides the split", () => {
+    // 290 s of video, 310 s of audio: the input is longer than 300 s, so split; the last chunk ends with the
+    // video (and reads to the end, holding its last frame).
+    const held = { ...mediaInfo(1280, 720, { duration: 290, startTime: 0 }), duration: 310 };
+    held.audio = { ...held.audio!, duration: 310, startTime: 0 };
+    const heldPlan = planEncode(held, testEncodeSettings);
+    assert.equal(heldPlan.holdLastFrame, 20);
+    const { chunks, reason } = decideSplit({ config, request: {}, media: held, plan: heldPlan });
+    assert.deepEqual(
+      chunks.map((c) => `${c.start}-${c.end}`),
+      ['0-60', '60-120', '120-180', '180-240', '240-290'],
+    );
+    assert.match(reason, /5 chunks of 60 s/);
+    // 8 s asked for, of 20 s whose video lasts 14 s: no chunk over the audio's last 6 s.
+    const short = { ...mediaInfo(1280, 720, { duration: 14, startTime: 0 }), duration: 20 };
+    short.audio = { ...short.audio!, duration: 20, startTime: 0 };
+    const split = decideSplit({
+      config,
+      request: { chunkSeconds: 8 },
+      media: short,
+      plan: planEncode(short, testEncodeSettings),
+    });
+    assert.deepEqual(
+      split.chunks.map((c) => `${c.start}-${c.end}`),
+      ['0-8', '8-14'],
+    );
+  });
+
   test("a split task's progress, stage and ETA aggregate its chunk jobs", () => {
     const agg = stepsProgress({ stage: 'encode', from: 4, to: 90 }, [1, 0.5, 0, 0.5], 0, 10_000);
     assert.deepEqual(agg, { stage: 'encode', progress: 47, etaSeconds: 10, chunks: { total: 4, done: 1 } });
