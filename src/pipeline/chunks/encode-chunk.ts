@@ -95,7 +95,7 @@ export async function encodeVideoChunk(o: VideoChunkJob): Promise<VideoChunkResu
     ...(posterHere ? { posterAt } : {}),
   });
   // FFmpeg's output time stays at 0 with the input's timestamps kept: progress is counted in frames. The last
-  // chunk's run to where the package's video ends (its last frame held to the audio's end when planned).
+  // chunk runs to where the package's video ends (its last frame held to the audio's end when planned).
   const fps = plan.frameRateLimit ?? (media.video.frameRate || 30);
   const frames = Math.max(
     1,
