@@ -9,7 +9,7 @@ import { after, before, describe, test } from 'node:test';
 import { GetObjectCommand } from '@aws-sdk/client-s3';
 import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
 import { encodeVideoChunk } from '../../src/pipeline/chunks/encode-chunk.js';
-import { canSplit, isLastChunk, planChunks, videoSpan } from '../../src/pipeline/chunks/plan-chunks.js';
+import { canSplit, planChunks } from '../../src/pipeline/chunks/plan-chunks.js';
 import { probeSource } from '../../src/pipeline/probe.js';
 import { convertInChunks } from '../../src/pipeline/chunks/convert-in-chunks.js';
 import type { TaskFailure } from '../../src/domain/failures.js';
@@ -54,35 +54,6 @@ describe('planChunks', () => {
     assert.equal(
       planChunks({ duration: 301, segmentSeconds: 4, chunkSeconds: 60, minInputSeconds: 300 }).length,
       6,
-    );
-  });
-
-  test('over the video only: a chunk past its end would hold no frame; the last one reads to the end', () => {
-    // 10 s of video from 0.5 s in (the audio first), 13 s of input: 10 s of the video's timeline.
-    const media = { ...mediaInfo(320, 180, { duration: 10, startTime: 0.5 }), duration: 13 };
-    media.audio = { ...media.audio!, duration: 13, startTime: 0 };
-    const plan = planEncode(media, { ...testEncodeSettings, segmentDuration: 2 });
-    assert.equal(videoSpan(media, plan), 10);
-    const chunks = planChunks({
-      duration: media.duration,
-      videoSeconds: videoSpan(media, plan),
-      segmentSeconds: 2,
-      chunkSeconds: 4,
-      minInputSeconds: 0,
-    });
-    assert.deepEqual(
-      chunks.map((c) => `${c.start}-${c.end}`),
-      ['0-4', '4-8', '8-10'],
-    );
-    assert.deepEqual(
-      chunks.map((c) => isLastChunk(c, media, plan)),
-      [false, false, true],
-    );
-    // The input's length decides: 13 s is longer than 12, though the video is not.
-    assert.equal(
-      planChunks({ duration: 13, videoSeconds: 10, segmentSeconds: 2, chunkSeconds: 4, minInputSeconds: 12 })
-        .length,
-      3,
     );
   });
 });

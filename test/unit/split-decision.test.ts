@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { decideSplit, splitSettings } from '../../src/jobs/split-decision.js';
+import { isLastChunk, planChunks, videoSpan } from '../../src/pipeline/chunks/plan-chunks.js';
 import { planEncode } from '../../src/pipeline/plan.js';
 import { stepsProgress } from '../../src/queue/worker-policy.js';
 import { mediaInfo, testEncodeSettings } from '../helpers/media-info.js';
@@ -65,6 +66,35 @@ describe('the split decision', () => {
     assert.deepEqual(
       split.chunks.map((c) => `${c.start}-${c.end}`),
       ['0-8', '8-14'],
+    );
+  });
+
+  test('over the video only: a chunk past its end would hold no frame; the last one reads to the end', () => {
+    // 10 s of video from 0.5 s in (the audio first), 13 s of input: 10 s of the video's timeline.
+    const media = { ...mediaInfo(320, 180, { duration: 10, startTime: 0.5 }), duration: 13 };
+    media.audio = { ...media.audio!, duration: 13, startTime: 0 };
+    const plan = planEncode(media, { ...testEncodeSettings, segmentDuration: 2 });
+    assert.equal(videoSpan(media, plan), 10);
+    const chunks = planChunks({
+      duration: media.duration,
+      videoSeconds: videoSpan(media, plan),
+      segmentSeconds: 2,
+      chunkSeconds: 4,
+      minInputSeconds: 0,
+    });
+    assert.deepEqual(
+      chunks.map((c) => `${c.start}-${c.end}`),
+      ['0-4', '4-8', '8-10'],
+    );
+    assert.deepEqual(
+      chunks.map((c) => isLastChunk(c, media, plan)),
+      [false, false, true],
+    );
+    // The input's length decides: 13 s is longer than 12, though the video is not.
+    assert.equal(
+      planChunks({ duration: 13, videoSeconds: 10, segmentSeconds: 2, chunkSeconds: 4, minInputSeconds: 12 })
+        .length,
+      3,
     );
   });
 
