@@ -60,7 +60,7 @@ describe('planChunks', () => {
 
 describe('canSplit', () => {
   const settings: EncodeSettings = { ...testEncodeSettings };
-  test('deinterlacing, a frame rate limit, HDR and a variable frame rate split; no index, a held last frame or AV1 off the grid do not', () => {
+  test('deinterlacing, a frame rate limit, HDR, a variable frame rate and a held last frame split; no index or AV1 off the grid do not', () => {
     const ok = (media: ReturnType<typeof mediaInfo>, s = settings) => canSplit(planEncode(media, s), media);
     assert.deepEqual(ok(mediaInfo(1280, 720, { interlaced: true })), { ok: true });
     assert.deepEqual(ok(mediaInfo(1280, 720, { frameRate: 120 })), { ok: true });
@@ -70,7 +70,7 @@ describe('canSplit', () => {
     assert.match(String((ok(ts) as { reason: string }).reason), /mpegts.*no index/);
     const held = mediaInfo(1280, 720, { duration: 6, startTime: 0 });
     held.audio = { ...held.audio!, duration: 10, startTime: 0 };
-    assert.match(String((ok(held) as { reason: string }).reason), /last frame is held/);
+    assert.deepEqual(ok(held), { ok: true }, 'the last chunk holds the last frame');
     const av1 = { ...settings, codecs: ['h264', 'av1'] as EncodeSettings['codecs'] };
     assert.deepEqual(ok(mediaInfo(1280, 720, { frameRate: 30 }), av1), { ok: true });
     assert.match(
@@ -260,8 +260,9 @@ describe('split and stitch (real FFmpeg): the package is the one a single run ma
         continue;
       }
       const times = fromFirst(await videoTimes(file));
-      // The source's frames; after a frame rate limit, those one run makes of them.
-      const source = fromFirst(await videoTimes(split.plan.frameRateLimit ? oneFile! : input));
+      // The source's frames; after a frame rate limit or with a held last frame, those one run makes of them.
+      const made = split.plan.frameRateLimit || split.plan.holdLastFrame;
+      const source = fromFirst(await videoTimes(made ? oneFile! : input));
       assert.equal(times.length, source.length, `${rep.id}: as many frames as the source`);
       // Every frame once, at the source's time: none lost or doubled at a join.
       const off = times.filter((t, k) => Math.abs(t - source[k]!) > 1e-3);
@@ -445,6 +446,50 @@ describe('split and stitch (real FFmpeg): the package is the one a single run ma
     const one = await convert(input, path.join(root, 'vfr-one'), ctx(), { settings, limits });
     const split = await checkSplit('vfr', input, 2, one);
     assert.ok(split.plan.keepFrameTiming, 'planned as a variable frame rate');
+  });
+
+  test('video that ends before the audio: the last chunk holds its last frame to the end, as one run does', async () => {
+    // 10 s of video (keyframes 10 s apart) and 13 s of audio: the chunks divide the 10 s of video, the last
+    // one reads to the end and holds the last frame for 3 s.
+    const input = path.join(root, 'held.mp4');
+    await run('ffmpeg', [
+      ...['-v', 'error', '-f', 'lavfi', '-i', 'testsrc2=size=320x180:rate=30:duration=10'],
+      ...['-f', 'lavfi', '-i', 'sine=frequency=440:sample_rate=48000:duration=13'],
+      ...[
+        '-c:v',
+        'libx264',
+        '-preset',
+        'ultrafast',
+        '-g',
+        '300',
+        '-pix_fmt',
+        'yuv420p',
+        '-c:a',
+        'aac',
+        input,
+      ],
+    ]);
+    const one = await convert(input, path.join(root, 'held-one'), ctx(), { settings, limits });
+    assert.ok(one.plan.holdLastFrame! > 2.9, 'the last frame held for about 3 s');
+    const split = await checkSplit('held', input, 4, one);
+    // Three chunks (0–4, 4–8, 8–10 s), none past the video's end.
+    const encodes = (await readFile(ffmpegLog, 'utf8')).split('\n').filter((r) => /-ss \S+/.test(r));
+    assert.equal(encodes.length, 3, 'one encode per chunk of the video');
+    const mpd = parseMpd(await readFile(path.join(split.package.dir, split.package.dashManifest!), 'utf8'));
+    const video = mpd.representations.find((r) => r.contentType === 'video')!;
+    const total = video.durations.reduce((a, b) => a + b, 0);
+    assert.ok(Math.abs(total - 13) < 0.1, `the video lasts as long as the audio (${total} s)`);
+    // QC checks the stitched package as one run's: the video held to the audio's end.
+    const { checkConversion } = await import('../../src/qc/check-conversion.js');
+    const { describeFailures } = await import('../../src/domain/qc-report.js');
+    const report = await checkConversion({
+      result: split,
+      inputPath: input,
+      workDir: path.join(root, 'held-split'),
+      ctx: ctx(),
+      quality: false,
+    });
+    assert.ok(report.passed, describeFailures(report));
   });
 
   test('a chunk read from a presigned URL is the chunk read from the file, and the URL is never on a command line', async () => {

@@ -9,7 +9,7 @@ import { probeSource } from '../probe.js';
 import { assertComplete } from '../truncation.js';
 import { encodeVideoChunk, encodeWholeAudio } from './encode-chunk.js';
 import { chunksInQueueOrder } from './chunk-starts.js';
-import { canSplit, planChunks } from './plan-chunks.js';
+import { canSplit, planChunks, videoSpan } from './plan-chunks.js';
 import { stitchAndPackage, type ChunkImages } from './stitch.js';
 
 export interface ChunkedConvertOptions extends ConvertOptions {
@@ -53,6 +53,7 @@ export async function convertInChunks(
   const planned = verdict.ok
     ? planChunks({
         duration: media.duration,
+        videoSeconds: videoSpan(media, plan),
         segmentSeconds: plan.segmentDuration,
         chunkSeconds: options.chunkSeconds,
         minInputSeconds: options.minInputSeconds ?? 0,

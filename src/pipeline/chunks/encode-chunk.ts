@@ -14,6 +14,7 @@ import type { EncodePlan } from '../plan.js';
 import { hasContent, posterWindow } from '../poster.js';
 import { parseTimes, thumbnailOutputsIn } from '../thumbnails.js';
 import { runFfmpeg } from '../run-ffmpeg.js';
+import { presentationEnd } from '../text-tracks.js';
 import { withChunkInput } from './chunk-input.js';
 import { firstFrameTime } from './first-frame.js';
 import { isLastChunk, videoOrigin, type ChunkSpan } from './plan-chunks.js';
@@ -64,7 +65,7 @@ export async function encodeVideoChunk(o: VideoChunkJob): Promise<VideoChunkResu
   const { media, plan, chunk, ctx } = o;
   await mkdir(o.outDir, { recursive: true });
   const { video } = encodeOutputsIn(o.outDir, plan);
-  const last = isLastChunk(chunk, media);
+  const last = isLastChunk(chunk, media, plan);
   const origin = videoOrigin(media, plan);
   const start = roundTime(origin + chunk.start);
   const end = last ? Infinity : roundTime(origin + chunk.end);
@@ -93,9 +94,13 @@ export async function encodeVideoChunk(o: VideoChunkJob): Promise<VideoChunkResu
     keyframeOffset: Math.min(0, start - firstFrame) - KEYFRAME_MARGIN_SECONDS,
     ...(posterHere ? { posterAt } : {}),
   });
-  // FFmpeg's output time stays at 0 with the input's timestamps kept: progress is counted in frames.
+  // FFmpeg's output time stays at 0 with the input's timestamps kept: progress is counted in frames. The last
+  // chunk runs to where the package's video ends (its last frame held to the audio's end when planned).
   const fps = plan.frameRateLimit ?? (media.video.frameRate || 30);
-  const frames = Math.max(1, ((last ? media.duration - origin : chunk.end) - chunk.start) * fps);
+  const frames = Math.max(
+    1,
+    ((last ? presentationEnd(media, plan) - origin : chunk.end) - chunk.start) * fps,
+  );
   const onLine = (line: string) => {
     const frame = /^frame=(\d+)$/.exec(line.trim())?.[1];
     if (frame !== undefined) o.onProgress?.(Math.min(1, Number(frame) / frames));

@@ -20,25 +20,29 @@ export interface ChunkSpan {
 }
 
 /**
- * A last part shorter than this joins the one before: it may hold no video frame at all (audio that outlasts
- * the video by less than the plan holds a last frame for).
+ * A last part shorter than this joins the one before: a few frames are not worth a job of their own.
  */
 const MIN_LAST_CHUNK_SECONDS = 0.5;
 
 /**
- * The parts of an input of `duration` seconds (the probe's `media.duration`): about `chunkSeconds` each, rounded
- * to whole segments (at least one), so that every part starts where a segment does; the last one takes the rest
- * and may be shorter than a segment. `[]` when the input is not split: `chunkSeconds` 0, an input no longer
- * than `minInputSeconds`, or one that would make a single part.
+ * The parts of an input of `duration` seconds (the probe's `media.duration`, which alone decides whether it is
+ * split) whose video spans `videoSeconds` of it (`videoSpan`; `duration` when not given): about `chunkSeconds`
+ * each, rounded to whole segments (at least one), so that every part starts where a segment does; the last one
+ * takes the rest of the video and may be shorter than a segment. `[]` when the input is not split:
+ * `chunkSeconds` 0, an input no longer than `minInputSeconds`, or one that would make a single part.
  */
 export function planChunks(o: {
   duration: number;
+  videoSeconds?: number;
   segmentSeconds: number;
   chunkSeconds: number;
   minInputSeconds: number;
 }): ChunkSpan[] {
-  const { duration, segmentSeconds } = o;
-  if (!(o.chunkSeconds > 0) || !(segmentSeconds > 0) || !(duration > o.minInputSeconds)) return [];
+  const { segmentSeconds } = o;
+  if (!(o.chunkSeconds > 0) || !(segmentSeconds > 0) || !(o.duration > o.minInputSeconds)) return [];
+  // Every part holds video frames: none is planned past the video's end, which the last part holds.
+  const duration = o.videoSeconds ?? o.duration;
+  if (!(duration > 0)) return [];
   const segments = Math.max(1, Math.round(o.chunkSeconds / segmentSeconds));
   const spans: ChunkSpan[] = [];
   for (let first = 0; first * segmentSeconds < duration; first += segments) {
@@ -59,9 +63,29 @@ function roundTime(seconds: number): number {
   return Math.round(seconds * 1e6) / 1e6;
 }
 
-/** Whether a chunk is the input's last (it reads to the end of the input: see ChunkSpan). */
-export function isLastChunk(chunk: ChunkSpan, media: Pick<MediaInfo, 'duration'>): boolean {
-  return chunk.end >= media.duration - 1e-6;
+/**
+ * Whether a chunk is the input's last: it reads to the end of the input, and holds the last frame to the
+ * audio's end when the plan says so (see ChunkSpan).
+ */
+export function isLastChunk(
+  chunk: ChunkSpan,
+  media: MediaInfo,
+  plan: Pick<EncodePlan, 'frameRateLimit'>,
+): boolean {
+  return chunk.end >= videoSpan(media, plan) - 1e-6;
+}
+
+/**
+ * Seconds of the video's timeline the chunks divide: from its first frame (`videoOrigin`) to the video's end
+ * when the stream states it (the audio may outlast it: its last frame is then held), else the input's end.
+ */
+export function videoSpan(media: MediaInfo, plan: Pick<EncodePlan, 'frameRateLimit'>): number {
+  const { video } = media;
+  const end =
+    video.duration === undefined
+      ? media.duration
+      : Math.min(media.duration, (video.startTime ?? media.startTime) - media.startTime + video.duration);
+  return roundTime(Math.max(0, end - videoOrigin(media, plan)));
 }
 
 /**
@@ -91,20 +115,14 @@ export type SplitVerdict = { ok: true } | { ok: false; reason: string };
  * Whether an input may be encoded in parts that join into the same package as one run makes. Deinterlacing,
  * a frame rate limit and HDR tone mapping work frame by frame or on neighbouring frames, which each part
  * decodes before its start: they may. Keyframes by count (AV1) land on the segment grid only when a segment
- * holds a whole number of frames of a constant rate. A last frame held for audio that outlasts the video
- * needs the video's end, which the parts do not share; a container without an index cannot be seeked exactly.
+ * holds a whole number of frames of a constant rate. A last frame held for audio that outlasts the video is
+ * held by the last part, which reads to the end; a container without an index cannot be seeked exactly.
  */
 export function canSplit(plan: EncodePlan, media: MediaInfo): SplitVerdict {
   if (!SEEKABLE_FORMATS.test(media.formatName)) {
     return {
       ok: false,
       reason: `the container (${media.formatName}) has no index to seek each part's start by`,
-    };
-  }
-  if (plan.holdLastFrame) {
-    return {
-      ok: false,
-      reason: `the video ends ${plan.holdLastFrame} s before the audio: its last frame is held, which one run does`,
     };
   }
   if (plan.keyframesByCount) {
