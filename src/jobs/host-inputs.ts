@@ -27,7 +27,7 @@ const LOCK_POLL_MS = 250;
  */
 export class HostInputs {
   private readonly dir: string;
-  private readonly inFlight = new Map<string, Promise<string>>();
+  private readonly inFlight = new Map<string, { download: Promise<string>; signal?: AbortSignal }>();
 
   constructor(
     workDir: string,
@@ -57,16 +57,34 @@ export class HostInputs {
       .digest('hex')
       .slice(0, 16);
     const file = path.join(this.dir, `${entryStem(o.taskId)}${version}${path.extname(o.key).slice(0, 10)}`);
-    let pending = this.inFlight.get(file);
-    if (!pending) {
-      pending = this.obtain(file, o).finally(() => this.inFlight.delete(file));
-      this.inFlight.set(file, pending);
-    }
-    const local = await pending;
+    const local = await this.shared(file, o);
     // Marks the use: the expiry sweep counts from the last one.
     const now = new Date();
     await utimes(local, now, now).catch(() => undefined);
     return local;
+  }
+
+  /**
+   * One download per file in this process. A job that joined another's download which was stopped (that job
+   * cancelled or handed back) starts its own instead of failing with it.
+   */
+  private async shared(file: string, o: Parameters<HostInputs['obtain']>[1]): Promise<string> {
+    for (;;) {
+      let pending = this.inFlight.get(file);
+      if (!pending) {
+        pending = {
+          download: this.obtain(file, o).finally(() => this.inFlight.delete(file)),
+          signal: o.signal,
+        };
+        this.inFlight.set(file, pending);
+      }
+      try {
+        return await pending.download;
+      } catch (err) {
+        // Stopped by the job that started it, not this one: this one downloads.
+        if (pending.signal === o.signal || o.signal?.aborted || !pending.signal?.aborted) throw err;
+      }
+    }
   }
 
   /** Removes a task's inputs from this host (its end); failures are logged. */
