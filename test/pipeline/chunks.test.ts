@@ -9,7 +9,7 @@ import { after, before, describe, test } from 'node:test';
 import { GetObjectCommand } from '@aws-sdk/client-s3';
 import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
 import { encodeVideoChunk } from '../../src/pipeline/chunks/encode-chunk.js';
-import { canSplit, planChunks } from '../../src/pipeline/chunks/plan-chunks.js';
+import { canSplit, hasSeekIndex, planChunks } from '../../src/pipeline/chunks/plan-chunks.js';
 import { probeSource } from '../../src/pipeline/probe.js';
 import { convertInChunks } from '../../src/pipeline/chunks/convert-in-chunks.js';
 import type { TaskFailure } from '../../src/domain/failures.js';
@@ -60,14 +60,20 @@ describe('planChunks', () => {
 
 describe('canSplit', () => {
   const settings: EncodeSettings = { ...testEncodeSettings };
-  test('deinterlacing, a frame rate limit, HDR and a variable frame rate split; no index, a held last frame or AV1 off the grid do not', () => {
+  test('deinterlacing, a frame rate limit, HDR, a variable frame rate and MPEG-TS split; AVI, a held last frame or AV1 off the grid do not', () => {
     const ok = (media: ReturnType<typeof mediaInfo>, s = settings) => canSplit(planEncode(media, s), media);
     assert.deepEqual(ok(mediaInfo(1280, 720, { interlaced: true })), { ok: true });
     assert.deepEqual(ok(mediaInfo(1280, 720, { frameRate: 120 })), { ok: true });
     assert.deepEqual(ok(mediaInfo(1280, 720, { colorTransfer: 'smpte2084' })), { ok: true });
     assert.deepEqual(ok(mediaInfo(1280, 720, { variableFrameRate: true, frameRate: 27.3 })), { ok: true });
-    const ts = { ...mediaInfo(1280, 720), formatName: 'mpegts' };
-    assert.match(String((ok(ts) as { reason: string }).reason), /mpegts.*no index/);
+    // MPEG-TS splits without an index (its keyframes read from the whole file); AVI, FLV do not.
+    assert.deepEqual(ok({ ...mediaInfo(1280, 720), formatName: 'mpegts' }), { ok: true });
+    for (const formatName of ['avi', 'flv']) {
+      assert.match(
+        String((ok({ ...mediaInfo(1280, 720), formatName }) as { reason: string }).reason),
+        new RegExp(`\\(${formatName}\\) has no index`),
+      );
+    }
     const held = mediaInfo(1280, 720, { duration: 6, startTime: 0 });
     held.audio = { ...held.audio!, duration: 10, startTime: 0 };
     assert.match(String((ok(held) as { reason: string }).reason), /last frame is held/);
@@ -78,6 +84,10 @@ describe('canSplit', () => {
       /keyframes by count/,
     );
   });
+  test('hasSeekIndex: MP4/MOV and Matroska/WebM, as FFprobe names them', () => {
+    for (const name of ['mov,mp4,m4a,3gp,3g2,mj2', 'matroska,webm']) assert.equal(hasSeekIndex(name), true);
+    for (const name of ['mpegts', 'avi', 'flv', 'mpeg']) assert.equal(hasSeekIndex(name), false);
+  });
 });
 
 /** Video packets' presentation times, in order, to the microsecond. */
@@ -85,11 +95,14 @@ async function videoTimes(file: string): Promise<number[]> {
   const { stdout } = await run('ffprobe', [
     ...['-v', 'error', '-select_streams', 'v:0', '-show_entries', 'packet=pts_time', '-of', 'csv=p=0', file],
   ]);
-  return stdout
-    .split('\n')
-    .filter(Boolean)
-    .map((l) => Math.round(Number(l) * 1e6) / 1e6)
-    .sort((a, b) => a - b);
+  return (
+    stdout
+      .split('\n')
+      .filter(Boolean)
+      // MPEG-TS packets end their line with a comma (their side data).
+      .map((l) => Math.round(Number(l.split(',')[0]) * 1e6) / 1e6)
+      .sort((a, b) => a - b)
+  );
 }
 
 /** A WebVTT time (hh:mm:ss.mmm) in seconds. */
@@ -311,6 +324,68 @@ describe('split and stitch (real FFmpeg): the package is the one a single run ma
       ['0.00', '10.06'],
       'each chunk decodes from the keyframe at or before its start',
     );
+  });
+
+  test('MPEG-TS (no seek index) with B-frames and keyframes off the chunk starts', async () => {
+    // 13 s at 30 fps, keyframes 5 s apart (none at a chunk's start), B-frames: FFmpeg's MPEG-TS seek lands near a
+    // time, not on the keyframe before it, so each chunk seeks a second before the keyframe it decodes from.
+    const tsClip = async (name: string, audioDelay: number) => {
+      const file = path.join(root, name);
+      await run('ffmpeg', [
+        ...['-v', 'error', '-f', 'lavfi', '-i', 'testsrc2=size=320x180:rate=30:duration=13'],
+        ...[
+          '-itsoffset',
+          String(audioDelay),
+          '-f',
+          'lavfi',
+          '-i',
+          'sine=frequency=440:sample_rate=48000:duration=13',
+        ],
+        ...['-c:v', 'libx264', '-preset', 'ultrafast', '-bf', '3', '-g', '150', '-pix_fmt', 'yuv420p'],
+        ...['-c:a', 'aac', '-f', 'mpegts', file],
+      ]);
+      return file;
+    };
+    // The audio from just after the video's first frame: AAC's priming otherwise starts it 21 ms before, and one
+    // run then repeats its first frame (its output starts with the audio), which the split, exact, does not.
+    const input = await tsClip('sparse-keyframes.ts', 0.05);
+    const { stdout } = await run('ffprobe', [
+      ...['-v', 'error', '-select_streams', 'v', '-show_entries', 'packet=pts_time,dts_time,flags'],
+      ...['-of', 'csv=p=0', input],
+    ]);
+    const packets = stdout
+      .split('\n')
+      .filter(Boolean)
+      .map((l) => l.split(','));
+    assert.ok(
+      packets.some(([pts, dts]) => pts !== dts),
+      'B-frames: decoding times precede presentation times',
+    );
+    const first = Math.min(...packets.map(([pts]) => Number(pts)));
+    const keyframes = packets
+      .filter(([, , flags]) => flags!.includes('K'))
+      .map(([pts]) => Math.round((Number(pts) - first) * 1e6) / 1e6);
+    assert.deepEqual(keyframes, [0, 5, 10], 'keyframes 5 s apart, from the first frame');
+    const one = await convert(input, path.join(root, 'ts-one'), ctx(), { settings, limits });
+    const split = await checkSplit('ts', input, 4, one);
+    assert.equal(split.media.formatName, 'mpegts');
+    // The starts read once, from the whole file's packets (no seek in it).
+    const probes = (await readFile(ffprobeLog, 'utf8')).split('\n').filter(Boolean);
+    const reads = probes.filter((r) => r.includes('packet=pts_time,pos,flags'));
+    assert.equal(reads.length, 1, 'one read of the starts');
+    assert.ok(!reads[0]!.includes('-read_intervals'), 'the whole file read');
+    // Chunks start at 4, 8 and 12 s: each seeks a second before the keyframe at or before its start (0, 5, 10).
+    const seeks = (await readFile(ffmpegLog, 'utf8'))
+      .split('\n')
+      .flatMap((r) => /-ss (\S+)/.exec(r)?.[1] ?? [])
+      .map(Number);
+    assert.deepEqual(
+      seeks.map((t) => t.toFixed(3)).sort(),
+      ['0.000', '0.000', '4.000', '9.000'],
+      'each chunk seeks before its keyframe',
+    );
+    // The audio 21 ms ahead (FFmpeg then starts a chunk's timeline at its video): every source frame once, at its time.
+    await checkSplit('ts-audio-first', await tsClip('audio-first.ts', 0), 4);
   });
 
   test('an interlaced 50 fps source, deinterlaced and limited to 25 fps, splits as one run encodes it', async () => {

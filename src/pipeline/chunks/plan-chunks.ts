@@ -17,7 +17,18 @@ export interface ChunkSpan {
   keyframe?: number;
   firstFrame?: number;
   bytes?: number;
+  /**
+   * Containers without a seek index (see hasSeekIndex) only: the latest keyframe at or before PREROLL_SECONDS
+   * before the start, where decoding begins for the filters that need the frames before it.
+   */
+  prerollKeyframe?: number;
 }
+
+/**
+ * How far before a chunk's start decoding begins when a filter looks at neighbouring frames (deinterlacing, a
+ * frame rate limit): it then sees the frames before the start as the whole run does.
+ */
+export const PREROLL_SECONDS = 0.5;
 
 /**
  * A last part shorter than this joins the one before: it may hold no video frame at all (audio that outlasts
@@ -70,15 +81,48 @@ export function isLastChunk(chunk: ChunkSpan, media: Pick<MediaInfo, 'duration'>
  * first frame sits on the limit's grid.
  */
 export function videoOrigin(media: MediaInfo, plan: Pick<EncodePlan, 'frameRateLimit'>): number {
-  const origin = Math.max(0, (media.video.startTime ?? media.startTime) - media.startTime);
+  const origin = Math.max(0, (media.video.startTime ?? media.startTime) - timelineStart(media));
   return plan.frameRateLimit ? Math.round(origin * plan.frameRateLimit) / plan.frameRateLimit : origin;
 }
 
 /**
+ * The container time a chunk's encode (`-copyts -start_at_zero`, the video alone) puts at 0: the file's start.
+ * For formats whose timestamps may jump (MPEG-TS), FFmpeg starts instead at the earliest stream it reads.
+ */
+export function timelineStart(media: MediaInfo): number {
+  return startsAtStreamsInUse(media.formatName)
+    ? (media.video.startTime ?? media.startTime)
+    : media.startTime;
+}
+
+/** Whether FFmpeg starts a run's timeline at the earliest stream it reads rather than at the file's start. */
+export function startsAtStreamsInUse(formatName: string): boolean {
+  return TS_DISCONT_FORMATS.test(formatName);
+}
+
+/**
+ * Of the containers that split, those FFmpeg flags AVFMT_TS_DISCONT: it moves their start to the earliest of the
+ * streams in use (ffmpeg's ts_fixup, "Correcting start time").
+ */
+const TS_DISCONT_FORMATS = /\bmpegts\b/;
+
+/**
  * Containers whose index takes a seek to the keyframe at or before a time: MP4/MOV (sample table) and
- * Matroska/WebM (cues). Elsewhere (MPEG-TS, AVI…) FFmpeg seeks by bytes and may land past a chunk's start.
+ * Matroska/WebM (cues). Elsewhere FFmpeg seeks by bytes or a binary search on timestamps, and may land past a
+ * keyframe: a chunk reads the whole file's packets and seeks well before its keyframe (see encodeVideoChunk).
  */
 const SEEKABLE_FORMATS = /\b(mov|mp4|matroska|webm)\b/;
+
+/** Whether FFmpeg seeks the container by an index to the keyframe at or before a time (MP4/MOV, Matroska/WebM). */
+export function hasSeekIndex(formatName: string): boolean {
+  return SEEKABLE_FORMATS.test(formatName);
+}
+
+/**
+ * Containers split without an index: MPEG-TS, whose packets all have presentation times. Not AVI: FFmpeg gives
+ * its packets no presentation time (N/A) when there are B-frames, so a chunk's keyframe and first frame are unknown.
+ */
+const SPLIT_WITHOUT_INDEX = /\bmpegts\b/;
 
 export type SplitVerdict = { ok: true } | { ok: false; reason: string };
 
@@ -87,13 +131,14 @@ export type SplitVerdict = { ok: true } | { ok: false; reason: string };
  * a frame rate limit and HDR tone mapping work frame by frame or on neighbouring frames, which each part
  * decodes before its start: they may. Keyframes by count (AV1) land on the segment grid only when a segment
  * holds a whole number of frames of a constant rate. A last frame held for audio that outlasts the video
- * needs the video's end, which the parts do not share; a container without an index cannot be seeked exactly.
+ * needs the video's end, which the parts do not share. A container without an index splits only when all its
+ * packets have presentation times (MPEG-TS): its keyframes are read from the whole file.
  */
 export function canSplit(plan: EncodePlan, media: MediaInfo): SplitVerdict {
-  if (!SEEKABLE_FORMATS.test(media.formatName)) {
+  if (!hasSeekIndex(media.formatName) && !SPLIT_WITHOUT_INDEX.test(media.formatName)) {
     return {
       ok: false,
-      reason: `the container (${media.formatName}) has no index to seek each part's start by`,
+      reason: `the container (${media.formatName}) has no index to seek each part's start by, nor presentation times on every packet to find it from`,
     };
   }
   if (plan.holdLastFrame) {
