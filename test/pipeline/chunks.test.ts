@@ -9,7 +9,8 @@ import { after, before, describe, test } from 'node:test';
 import { GetObjectCommand } from '@aws-sdk/client-s3';
 import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
 import { encodeVideoChunk } from '../../src/pipeline/chunks/encode-chunk.js';
-import { canSplit, hasSeekIndex, planChunks } from '../../src/pipeline/chunks/plan-chunks.js';
+import { readChunkStarts } from '../../src/pipeline/chunks/chunk-starts.js';
+import { canSplit, hasSeekIndex, planChunks, type ChunkSpan } from '../../src/pipeline/chunks/plan-chunks.js';
 import { probeSource } from '../../src/pipeline/probe.js';
 import { convertInChunks } from '../../src/pipeline/chunks/convert-in-chunks.js';
 import type { TaskFailure } from '../../src/domain/failures.js';
@@ -386,6 +387,78 @@ describe('split and stitch (real FFmpeg): the package is the one a single run ma
     );
     // The audio 21 ms ahead (FFmpeg then starts a chunk's timeline at its video): every source frame once, at its time.
     await checkSplit('ts-audio-first', await tsClip('audio-first.ts', 0), 4);
+  });
+
+  test('MPEG-TS limited to 25 fps: each chunk decodes from the keyframe before its preroll; one without it reads it', async () => {
+    // 50 fps, keyframes every 1.8 s (0, 1.8, 3.6, 5.4): the ones before the 2 s and 4 s starts are within the
+    // half second the frame rate limit decodes before a start, so the chunks decode from the keyframe before.
+    const input = path.join(root, 'fifty.ts');
+    await run('ffmpeg', [
+      ...['-v', 'error', '-f', 'lavfi', '-i', 'testsrc2=size=320x180:rate=50:duration=6'],
+      ...['-c:v', 'libx264', '-preset', 'ultrafast', '-bf', '3', '-g', '90', '-pix_fmt', 'yuv420p'],
+      ...['-f', 'mpegts', input],
+    ]);
+    const options = { maxFrameRate: 25, thumbnails: false, ladder: [{ height: 180, bitrate: 300_000 }] };
+    const one = await convert(input, path.join(root, 'fifty-one'), ctx(), {
+      settings: { ...settings, ...options },
+      limits,
+    });
+    assert.equal(one.plan.frameRateLimit, 25);
+    await checkSplit('fifty', input, 2, one, options);
+    const seeks = (await readFile(ffmpegLog, 'utf8'))
+      .split('\n')
+      .flatMap((r) => /-ss (\S+)/.exec(r)?.[1] ?? [])
+      .map((t) => Number(t).toFixed(3));
+    assert.deepEqual(seeks.sort(), ['0.000', '0.000', '0.800'], 'a second before 0, 0 and 1.8 s');
+
+    // The same chunk without what the starts' read gives (the queue's fallback): it reads them from the file's
+    // start and encodes the same frames.
+    const { media } = await probeSource(input, { ffprobe: 'ffprobe', ffmpeg: 'ffmpeg' });
+    const plan = planEncode(media, { ...settings, ...options });
+    const planned = planChunks({
+      duration: media.duration,
+      segmentSeconds: 2,
+      chunkSeconds: 2,
+      minInputSeconds: 0,
+    });
+    const [read] = await readChunkStarts({
+      inputPath: input,
+      media,
+      plan,
+      chunks: [planned[2]!],
+      ctx: ctx(),
+    });
+    assert.deepEqual(
+      [read!.keyframe, read!.prerollKeyframe].map((t) => t?.toFixed(3)),
+      ['3.600', '1.800'],
+    );
+    await writeFile(ffprobeLog, '');
+    const encode = async (chunk: ChunkSpan, dir: string) =>
+      (
+        await encodeVideoChunk({
+          input,
+          media,
+          plan,
+          chunk,
+          outDir: path.join(root, dir),
+          ctx: { ...ctx(), tools: defaultTools({ ffmpeg: loggedFfmpeg, ffprobe: loggedFfprobe }) },
+        })
+      ).files[plan.renditions[0]!.name]!;
+    const [bare, annotated] = [await encode(planned[2]!, 'fifty-bare'), await encode(read!, 'fifty-read')];
+    const probes = (await readFile(ffprobeLog, 'utf8')).split('\n').filter(Boolean);
+    assert.equal(
+      probes.filter((r) => /-read_intervals %\d/.test(r)).length,
+      1,
+      'the bare chunk read from the top',
+    );
+    const packets = async (file: string) =>
+      (
+        await run('ffprobe', [
+          ...['-v', 'error', '-select_streams', 'v:0', '-show_entries', 'packet=pts,dts,duration,flags'],
+          ...['-of', 'csv=p=0', file],
+        ])
+      ).stdout;
+    assert.equal(await packets(bare), await packets(annotated), 'the same frames, times and keyframes');
   });
 
   test('an interlaced 50 fps source, deinterlaced and limited to 25 fps, splits as one run encodes it', async () => {
