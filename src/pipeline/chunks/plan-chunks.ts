@@ -119,10 +119,20 @@ export function hasSeekIndex(formatName: string): boolean {
 }
 
 /**
- * Containers split without an index: MPEG-TS, whose packets all have presentation times. Not AVI: FFmpeg gives
- * its packets no presentation time (N/A) when there are B-frames, so a chunk's keyframe and first frame are unknown.
+ * Containers split without an index to seek by: MPEG-TS, whose packets all have presentation times, so its
+ * keyframes and first frames are read from the whole file. Not AVI: FFmpeg gives its packets a decoding time
+ * only (pts N/A, with or without B-frames), so a part's keyframe and first frame are not known without decoding.
  */
 const SPLIT_WITHOUT_INDEX = /\bmpegts\b/;
+
+/** Why an input in this container is not split, when it is not. */
+function containerRefusal(formatName: string): string | undefined {
+  if (hasSeekIndex(formatName) || SPLIT_WITHOUT_INDEX.test(formatName)) return undefined;
+  if (/\bavi\b/.test(formatName)) {
+    return `the container (${formatName}) gives its packets no presentation time: where each part starts is not known without decoding`;
+  }
+  return `the container (${formatName}) has no index to seek each part's start by`;
+}
 
 export type SplitVerdict = { ok: true } | { ok: false; reason: string };
 
@@ -131,16 +141,12 @@ export type SplitVerdict = { ok: true } | { ok: false; reason: string };
  * a frame rate limit and HDR tone mapping work frame by frame or on neighbouring frames, which each part
  * decodes before its start: they may. Keyframes by count (AV1) land on the segment grid only when a segment
  * holds a whole number of frames of a constant rate. A last frame held for audio that outlasts the video
- * needs the video's end, which the parts do not share. A container without an index splits only when all its
- * packets have presentation times (MPEG-TS): its keyframes are read from the whole file.
+ * needs the video's end, which the parts do not share. Of the containers without an index to seek by, MPEG-TS
+ * splits (see SPLIT_WITHOUT_INDEX).
  */
 export function canSplit(plan: EncodePlan, media: MediaInfo): SplitVerdict {
-  if (!hasSeekIndex(media.formatName) && !SPLIT_WITHOUT_INDEX.test(media.formatName)) {
-    return {
-      ok: false,
-      reason: `the container (${media.formatName}) has no index to seek each part's start by, nor presentation times on every packet to find it from`,
-    };
-  }
+  const refusal = containerRefusal(media.formatName);
+  if (refusal) return { ok: false, reason: refusal };
   if (plan.holdLastFrame) {
     return {
       ok: false,
