@@ -459,6 +459,22 @@ describe('split and stitch (real FFmpeg): the package is the one a single run ma
     assert.equal(await packets(bare), await packets(annotated), 'the same frames, times and keyframes');
   });
 
+  test('MPEG-2 video in MPEG-TS (a broadcast recording): open GOPs, B-frames before each keyframe split exactly', async () => {
+    // Open GOPs: the B-frames after an I-frame in decoding order are shown before it and need the GOP before.
+    const input = path.join(root, 'broadcast.ts');
+    await run('ffmpeg', [
+      ...['-v', 'error', '-f', 'lavfi', '-i', 'testsrc2=size=320x180:rate=25:duration=9'],
+      ...['-itsoffset', '0.05', '-f', 'lavfi', '-i', 'sine=frequency=440:sample_rate=48000:duration=9'],
+      ...['-c:v', 'mpeg2video', '-bf', '2', '-g', '60', '-q:v', '4', '-c:a', 'mp2', '-f', 'mpegts', input],
+    ]);
+    const options = { thumbnails: false, ladder: [{ height: 180, bitrate: 300_000 }] };
+    const one = await convert(input, path.join(root, 'broadcast-one'), ctx(), {
+      settings: { ...settings, ...options },
+      limits,
+    });
+    await checkSplit('broadcast', input, 2, one, options);
+  });
+
   test('an interlaced 50 fps source, deinterlaced and limited to 25 fps, splits as one run encodes it', async () => {
     const input = path.join(root, 'interlaced.mp4');
     await run('ffmpeg', [
