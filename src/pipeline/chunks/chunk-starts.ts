@@ -128,20 +128,23 @@ export function annotateChunks(
   fileSize: number,
   preroll?: number,
 ): ChunkSpan[] {
-  const keyframes = packets.filter((p) => p.key);
-  const latestKey = (at: number) =>
-    keyframes.reduce<Packet | undefined>(
-      (best, p) => (p.pts <= at + SAME_TIME && (!best || p.pts > best.pts) ? p : best),
-      undefined,
-    );
+  // Sorted by time once, searched by halves: a whole film's packets (MPEG-TS) for hundreds of chunks.
+  const keyframes = packets.filter((p) => p.key).sort((a, b) => a.pts - b.pts);
+  const times = packets.map((p) => p.pts).sort((a, b) => a - b);
+  const latestKey = (at: number) => {
+    const i = firstIndex(keyframes, (p) => p.pts > at + SAME_TIME) - 1;
+    // The first in the file among keyframes of the same time.
+    return i < 0 ? undefined : keyframes[firstIndex(keyframes, (p) => p.pts >= keyframes[i]!.pts)];
+  };
   const found = chunks.map((c) => {
     const at = origin + c.start;
     const key = latestKey(at);
     const until = Math.min(at + LOOK_AHEAD_SECONDS, origin + c.end - SAME_TIME);
-    const first = earliestFrom(
-      packets.filter((p) => p.pts <= until).map((p) => p.pts),
-      at,
+    const near = times.slice(
+      firstIndex(times, (t) => t >= at - SAME_TIME),
+      firstIndex(times, (t) => t > until),
     );
+    const first = earliestFrom(near, at);
     const before = preroll === undefined ? undefined : latestKey(at - preroll);
     return { key, first, before };
   });
@@ -157,6 +160,17 @@ export function annotateChunks(
       ...(before ? { prerollKeyframe: before.pts } : {}),
     };
   });
+}
+
+/** The first index of sorted `items` where `after` holds (it holds from there on); their length if nowhere. */
+function firstIndex<T>(items: T[], after: (item: T) => boolean): number {
+  let [lo, hi] = [0, items.length];
+  while (lo < hi) {
+    const mid = (lo + hi) >> 1;
+    if (after(items[mid]!)) hi = mid;
+    else lo = mid + 1;
+  }
+  return lo;
 }
 
 /**
