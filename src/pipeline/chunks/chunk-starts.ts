@@ -39,7 +39,7 @@ export async function readChunkStarts(o: {
 }): Promise<ChunkSpan[]> {
   const { media, ctx } = o;
   const origin = videoOrigin(media, o.plan);
-  // FFprobe's times are the container's; the encode shifts them so that the file starts at 0.
+  // FFprobe's times are the container's; the encode shifts them so that its timeline starts at 0.
   const shift = timelineStart(media);
   const indexed = hasSeekIndex(media.formatName);
   const container = (t: number) => (Math.max(0, t) + shift).toFixed(6);
@@ -64,8 +64,8 @@ export async function readChunkStarts(o: {
 
 /**
  * A chunk's `keyframe`, `prerollKeyframe` and `firstFrame`, as readChunkStarts gives them, for a chunk job
- * whose input has no seek index and whose chunk came without them: the packets from the file's first (no seek,
- * which may land past a keyframe there) to the look-ahead past its start. The chunk unchanged when none is found.
+ * whose input has no seek index and whose chunk came without them: the packets from the file's start (no seek,
+ * which may land past a keyframe there) to the look-ahead past the chunk's start. The chunk unchanged when none is found.
  */
 export async function readStartFromTheTop(o: {
   /** FFmpeg's input options through `-i`, as the chunk's encode opens it. */

@@ -29,7 +29,7 @@ export async function firstFrameTime(o: {
   const limit = o.plan.frameRateLimit;
   // The `fps` filter's frames sit on its grid of 1/limit from 0.
   if (limit) return Math.ceil(o.at * limit - 1e-6) / limit;
-  // FFprobe reads the container's own times; the encode shifts them so that the file starts at 0.
+  // FFprobe reads the container's own times; the encode shifts them so that its timeline starts at 0.
   const shift = timelineStart(o.media);
   const time = (t: number) => (t + shift).toFixed(6);
   const near = await packetTimes(o, `${time(o.from)}%${time(o.at + LOOK_AHEAD_SECONDS)}`, shift);

@@ -10,9 +10,10 @@ export interface ChunkSpan {
   start: number;
   end: number;
   /**
-   * From the input's index (readChunkStarts), on the timeline FFmpeg gives the input (its start at 0): the
-   * latest keyframe at or before the start, where decoding begins; the chunk's first frame; and the bytes from
-   * its keyframe to the next chunk's. Absent when the index did not tell (the chunk job then probes itself).
+   * From the input's index (readChunkStarts; without one, its packets), on the timeline FFmpeg gives the
+   * chunk's encode (see timelineStart): the latest keyframe at or before the start, where decoding begins; the
+   * chunk's first frame; and the bytes from its keyframe to the next chunk's. Absent when the index did not
+   * tell (the chunk job then probes itself).
    */
   keyframe?: number;
   firstFrame?: number;
@@ -76,7 +77,7 @@ export function isLastChunk(chunk: ChunkSpan, media: Pick<MediaInfo, 'duration'>
 }
 
 /**
- * Where the video's first frame is on the timeline FFmpeg gives the input (the file's start at 0), as the
+ * Where the video's first frame is on the timeline FFmpeg gives a chunk's encode (see timelineStart), as the
  * whole run's encoder sees it: its forced keyframes count from that frame. After a frame rate limit, the
  * first frame sits on the limit's grid.
  */
