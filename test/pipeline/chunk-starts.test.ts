@@ -64,6 +64,18 @@ describe('annotateChunks', () => {
     assert.deepEqual(out[0], chunks[0]);
     assert.equal(out[1]!.keyframe, 3.5);
   });
+  test("the whole file's packets (no index): also the keyframe at or before the preroll before each start", () => {
+    const out = annotateChunks(chunks, packets, 0, 12_000, 0.5);
+    assert.deepEqual(
+      out.map((c) => [c.keyframe, c.prerollKeyframe]),
+      [
+        [0, undefined],
+        [3.5, 3.5],
+        [8, 3.5],
+      ],
+    );
+    assert.equal(annotateChunks(chunks, packets, 0, 12_000)[2]!.prerollKeyframe, undefined);
+  });
   test('no frame within the look-ahead (a still picture): no first frame, the chunk job probes', () => {
     const still = [
       { pts: 0, pos: 100, key: true },

@@ -9,7 +9,8 @@ import { after, before, describe, test } from 'node:test';
 import { GetObjectCommand } from '@aws-sdk/client-s3';
 import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
 import { encodeVideoChunk } from '../../src/pipeline/chunks/encode-chunk.js';
-import { canSplit, planChunks } from '../../src/pipeline/chunks/plan-chunks.js';
+import { readChunkStarts } from '../../src/pipeline/chunks/chunk-starts.js';
+import { canSplit, hasSeekIndex, planChunks, type ChunkSpan } from '../../src/pipeline/chunks/plan-chunks.js';
 import { probeSource } from '../../src/pipeline/probe.js';
 import { convertInChunks } from '../../src/pipeline/chunks/convert-in-chunks.js';
 import type { TaskFailure } from '../../src/domain/failures.js';
@@ -60,14 +61,18 @@ describe('planChunks', () => {
 
 describe('canSplit', () => {
   const settings: EncodeSettings = { ...testEncodeSettings };
-  test('deinterlacing, a frame rate limit, HDR, a variable frame rate and a held last frame split; no index or AV1 off the grid do not', () => {
+  test('deinterlacing, a frame rate limit, HDR, a variable frame rate, a held last frame and MPEG-TS split; AVI, FLV or AV1 off the grid do not', () => {
     const ok = (media: ReturnType<typeof mediaInfo>, s = settings) => canSplit(planEncode(media, s), media);
     assert.deepEqual(ok(mediaInfo(1280, 720, { interlaced: true })), { ok: true });
     assert.deepEqual(ok(mediaInfo(1280, 720, { frameRate: 120 })), { ok: true });
     assert.deepEqual(ok(mediaInfo(1280, 720, { colorTransfer: 'smpte2084' })), { ok: true });
     assert.deepEqual(ok(mediaInfo(1280, 720, { variableFrameRate: true, frameRate: 27.3 })), { ok: true });
-    const ts = { ...mediaInfo(1280, 720), formatName: 'mpegts' };
-    assert.match(String((ok(ts) as { reason: string }).reason), /mpegts.*no index/);
+    // MPEG-TS splits without an index (its keyframes read from the whole file); AVI and FLV do not.
+    const refused = (formatName: string) =>
+      String((ok({ ...mediaInfo(1280, 720), formatName }) as { reason: string }).reason);
+    assert.deepEqual(ok({ ...mediaInfo(1280, 720), formatName: 'mpegts' }), { ok: true });
+    assert.match(refused('avi'), /\(avi\) gives its packets no presentation time/);
+    assert.match(refused('flv'), /\(flv\) has no index/);
     const held = mediaInfo(1280, 720, { duration: 6, startTime: 0 });
     held.audio = { ...held.audio!, duration: 10, startTime: 0 };
     assert.deepEqual(ok(held), { ok: true }, 'the last chunk holds the last frame');
@@ -78,6 +83,10 @@ describe('canSplit', () => {
       /keyframes by count/,
     );
   });
+  test('hasSeekIndex: MP4/MOV and Matroska/WebM, as FFprobe names them', () => {
+    for (const name of ['mov,mp4,m4a,3gp,3g2,mj2', 'matroska,webm']) assert.equal(hasSeekIndex(name), true);
+    for (const name of ['mpegts', 'avi', 'flv', 'mpeg']) assert.equal(hasSeekIndex(name), false);
+  });
 });
 
 /** Video packets' presentation times, in order, to the microsecond. */
@@ -85,11 +94,14 @@ async function videoTimes(file: string): Promise<number[]> {
   const { stdout } = await run('ffprobe', [
     ...['-v', 'error', '-select_streams', 'v:0', '-show_entries', 'packet=pts_time', '-of', 'csv=p=0', file],
   ]);
-  return stdout
-    .split('\n')
-    .filter(Boolean)
-    .map((l) => Math.round(Number(l) * 1e6) / 1e6)
-    .sort((a, b) => a - b);
+  return (
+    stdout
+      .split('\n')
+      .filter(Boolean)
+      // MPEG-TS packets end their line with a comma (their side data).
+      .map((l) => Math.round(Number(l.split(',')[0]) * 1e6) / 1e6)
+      .sort((a, b) => a - b)
+  );
 }
 
 /** A WebVTT time (hh:mm:ss.mmm) in seconds. */
@@ -312,6 +324,156 @@ describe('split and stitch (real FFmpeg): the package is the one a single run ma
       ['0.00', '10.06'],
       'each chunk decodes from the keyframe at or before its start',
     );
+  });
+
+  test('MPEG-TS (no seek index) with B-frames and keyframes off the chunk starts', async () => {
+    // 13 s at 30 fps, keyframes 5 s apart (none at a chunk's start), B-frames: FFmpeg's MPEG-TS seek lands near a
+    // time, not on the keyframe before it, so each chunk seeks a second before the keyframe it decodes from.
+    const tsClip = async (name: string, audioDelay: number) => {
+      const file = path.join(root, name);
+      await run('ffmpeg', [
+        ...['-v', 'error', '-f', 'lavfi', '-i', 'testsrc2=size=320x180:rate=30:duration=13'],
+        ...[
+          '-itsoffset',
+          String(audioDelay),
+          '-f',
+          'lavfi',
+          '-i',
+          'sine=frequency=440:sample_rate=48000:duration=13',
+        ],
+        ...['-c:v', 'libx264', '-preset', 'ultrafast', '-bf', '3', '-g', '150', '-pix_fmt', 'yuv420p'],
+        ...['-c:a', 'aac', '-f', 'mpegts', file],
+      ]);
+      return file;
+    };
+    // The audio from just after the video's first frame: AAC's priming otherwise starts it 21 ms before, and one
+    // run then repeats its first frame (its output starts with the audio), which the split, exact, does not.
+    const input = await tsClip('sparse-keyframes.ts', 0.05);
+    const { stdout } = await run('ffprobe', [
+      ...['-v', 'error', '-select_streams', 'v', '-show_entries', 'packet=pts_time,dts_time,flags'],
+      ...['-of', 'csv=p=0', input],
+    ]);
+    const packets = stdout
+      .split('\n')
+      .filter(Boolean)
+      .map((l) => l.split(','));
+    assert.ok(
+      packets.some(([pts, dts]) => pts !== dts),
+      'B-frames: decoding times precede presentation times',
+    );
+    const first = Math.min(...packets.map(([pts]) => Number(pts)));
+    const keyframes = packets
+      .filter(([, , flags]) => flags!.includes('K'))
+      .map(([pts]) => Math.round((Number(pts) - first) * 1e6) / 1e6);
+    assert.deepEqual(keyframes, [0, 5, 10], 'keyframes 5 s apart, from the first frame');
+    const one = await convert(input, path.join(root, 'ts-one'), ctx(), { settings, limits });
+    const split = await checkSplit('ts', input, 4, one);
+    assert.equal(split.media.formatName, 'mpegts');
+    // The starts read once, from the whole file's packets (no seek in it).
+    const probes = (await readFile(ffprobeLog, 'utf8')).split('\n').filter(Boolean);
+    const reads = probes.filter((r) => r.includes('packet=pts_time,pos,flags'));
+    assert.equal(reads.length, 1, 'one read of the starts');
+    assert.ok(!reads[0]!.includes('-read_intervals'), 'the whole file read');
+    // Chunks start at 4, 8 and 12 s: each seeks a second before the keyframe at or before its start (0, 5, 10).
+    const seeks = (await readFile(ffmpegLog, 'utf8'))
+      .split('\n')
+      .flatMap((r) => /-ss (\S+)/.exec(r)?.[1] ?? [])
+      .map(Number);
+    assert.deepEqual(
+      seeks.map((t) => t.toFixed(3)).sort(),
+      ['0.000', '0.000', '4.000', '9.000'],
+      'each chunk seeks before its keyframe',
+    );
+    // The audio 21 ms ahead (FFmpeg then starts a chunk's timeline at its video): every source frame once, at its time.
+    await checkSplit('ts-audio-first', await tsClip('audio-first.ts', 0), 4);
+  });
+
+  test('MPEG-TS limited to 25 fps: each chunk decodes from the keyframe before its preroll; one without it reads it', async () => {
+    // 50 fps, keyframes every 1.8 s (0, 1.8, 3.6, 5.4): the ones before the 2 s and 4 s starts are within the
+    // half second the frame rate limit decodes before a start, so the chunks decode from the keyframe before.
+    const input = path.join(root, 'fifty.ts');
+    await run('ffmpeg', [
+      ...['-v', 'error', '-f', 'lavfi', '-i', 'testsrc2=size=320x180:rate=50:duration=6'],
+      ...['-c:v', 'libx264', '-preset', 'ultrafast', '-bf', '3', '-g', '90', '-pix_fmt', 'yuv420p'],
+      ...['-f', 'mpegts', input],
+    ]);
+    const options = { maxFrameRate: 25, thumbnails: false, ladder: [{ height: 180, bitrate: 300_000 }] };
+    const one = await convert(input, path.join(root, 'fifty-one'), ctx(), {
+      settings: { ...settings, ...options },
+      limits,
+    });
+    assert.equal(one.plan.frameRateLimit, 25);
+    await checkSplit('fifty', input, 2, one, options);
+    const seeks = (await readFile(ffmpegLog, 'utf8'))
+      .split('\n')
+      .flatMap((r) => /-ss (\S+)/.exec(r)?.[1] ?? [])
+      .map((t) => Number(t).toFixed(3));
+    assert.deepEqual(seeks.sort(), ['0.000', '0.000', '0.800'], 'a second before 0, 0 and 1.8 s');
+
+    // The same chunk without what the starts' read gives (the queue's fallback): it reads them from the file's
+    // start and encodes the same frames.
+    const { media } = await probeSource(input, { ffprobe: 'ffprobe', ffmpeg: 'ffmpeg' });
+    const plan = planEncode(media, { ...settings, ...options });
+    const planned = planChunks({
+      duration: media.duration,
+      segmentSeconds: 2,
+      chunkSeconds: 2,
+      minInputSeconds: 0,
+    });
+    const [read] = await readChunkStarts({
+      inputPath: input,
+      media,
+      plan,
+      chunks: [planned[2]!],
+      ctx: ctx(),
+    });
+    assert.deepEqual(
+      [read!.keyframe, read!.prerollKeyframe].map((t) => t?.toFixed(3)),
+      ['3.600', '1.800'],
+    );
+    await writeFile(ffprobeLog, '');
+    const encode = async (chunk: ChunkSpan, dir: string) =>
+      (
+        await encodeVideoChunk({
+          input,
+          media,
+          plan,
+          chunk,
+          outDir: path.join(root, dir),
+          ctx: { ...ctx(), tools: defaultTools({ ffmpeg: loggedFfmpeg, ffprobe: loggedFfprobe }) },
+        })
+      ).files[plan.renditions[0]!.name]!;
+    const [bare, annotated] = [await encode(planned[2]!, 'fifty-bare'), await encode(read!, 'fifty-read')];
+    const probes = (await readFile(ffprobeLog, 'utf8')).split('\n').filter(Boolean);
+    assert.equal(
+      probes.filter((r) => /-read_intervals %\d/.test(r)).length,
+      1,
+      'the bare chunk read from the top',
+    );
+    const packets = async (file: string) =>
+      (
+        await run('ffprobe', [
+          ...['-v', 'error', '-select_streams', 'v:0', '-show_entries', 'packet=pts,dts,duration,flags'],
+          ...['-of', 'csv=p=0', file],
+        ])
+      ).stdout;
+    assert.equal(await packets(bare), await packets(annotated), 'the same frames, times and keyframes');
+  });
+
+  test('MPEG-2 video in MPEG-TS (a broadcast recording): open GOPs, B-frames before each keyframe split exactly', async () => {
+    // Open GOPs: the B-frames after an I-frame in decoding order are shown before it and need the GOP before.
+    const input = path.join(root, 'broadcast.ts');
+    await run('ffmpeg', [
+      ...['-v', 'error', '-f', 'lavfi', '-i', 'testsrc2=size=320x180:rate=25:duration=9'],
+      ...['-itsoffset', '0.05', '-f', 'lavfi', '-i', 'sine=frequency=440:sample_rate=48000:duration=9'],
+      ...['-c:v', 'mpeg2video', '-bf', '2', '-g', '60', '-q:v', '4', '-c:a', 'mp2', '-f', 'mpegts', input],
+    ]);
+    const options = { thumbnails: false, ladder: [{ height: 180, bitrate: 300_000 }] };
+    const one = await convert(input, path.join(root, 'broadcast-one'), ctx(), {
+      settings: { ...settings, ...options },
+      limits,
+    });
+    await checkSplit('broadcast', input, 2, one, options);
   });
 
   test('an interlaced 50 fps source, deinterlaced and limited to 25 fps, splits as one run encodes it', async () => {

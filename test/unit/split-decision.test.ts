@@ -35,10 +35,15 @@ describe('the split decision', () => {
     // 62 s asked, 4 s segments: 64 s chunks.
     const odd = decideSplit({ config, request: { chunkSeconds: 62 }, media: long, plan });
     assert.equal(odd.chunks[1]!.start, 64);
-    const ts = { ...long, formatName: 'mpegts' };
-    const refused = decideSplit({ config, request: {}, media: ts, plan: planEncode(ts, testEncodeSettings) });
+    const flv = { ...long, formatName: 'flv' };
+    const refused = decideSplit({
+      config,
+      request: {},
+      media: flv,
+      plan: planEncode(flv, testEncodeSettings),
+    });
     assert.deepEqual(refused.chunks, []);
-    assert.match(refused.reason, /no index/);
+    assert.match(refused.reason, /\(flv\) has no index/);
   });
 
   test("video that ends before the audio: the chunks divide the video, the input's length decides the split", () => {

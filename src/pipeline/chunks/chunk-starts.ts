@@ -4,8 +4,9 @@ import type { StageContext } from '../context.js';
 import { inputGuardArgs } from '../input-formats.js';
 import type { MediaInfo } from '../media-info.js';
 import type { EncodePlan } from '../plan.js';
+import { processFailure } from '../process-failure.js';
 import { earliestFrom, LOOK_AHEAD_SECONDS, SAME_TIME } from './first-frame.js';
-import { videoOrigin, type ChunkSpan } from './plan-chunks.js';
+import { hasSeekIndex, PREROLL_SECONDS, timelineStart, videoOrigin, type ChunkSpan } from './plan-chunks.js';
 
 /**
  * How far before a chunk's start its packets are read: past the reordering of B-frames (a keyframe's decoding
@@ -25,7 +26,9 @@ interface Packet {
  * each chunk job then seeks straight to its keyframe with nothing to probe, and the stitch needs no probe of
  * the chunks' files. A chunk the packets tell nothing about (its first frame further than the look-ahead: a
  * still picture) is left as it was; the chunk job probes it itself. The chunks unchanged when the container
- * gives no positions.
+ * gives no positions. A container without a seek index (MPEG-TS) has its video packets read whole instead (a
+ * demux, no decoding): FFmpeg's seek there lands near a time, not on the keyframe before it, so the packets
+ * around a start may miss that keyframe; each chunk also gets its `prerollKeyframe`.
  */
 export async function readChunkStarts(o: {
   inputPath: string;
@@ -36,8 +39,9 @@ export async function readChunkStarts(o: {
 }): Promise<ChunkSpan[]> {
   const { media, ctx } = o;
   const origin = videoOrigin(media, o.plan);
-  // FFprobe's times are the container's; the encode shifts them so that the file starts at 0.
-  const shift = media.startTime;
+  // FFprobe's times are the container's; the encode shifts them so that its timeline starts at 0.
+  const shift = timelineStart(media);
+  const indexed = hasSeekIndex(media.formatName);
   const container = (t: number) => (Math.max(0, t) + shift).toFixed(6);
   const intervals = o.chunks.map((c) => {
     const at = origin + c.start;
@@ -47,14 +51,56 @@ export async function readChunkStarts(o: {
     ctx.tools.ffprobe,
     [
       ...['-v', 'error', ...inputGuardArgs(), '-i', `file:${o.inputPath}`],
-      ...['-select_streams', String(media.video.index), '-read_intervals', intervals.join(',')],
+      ...['-select_streams', String(media.video.index)],
+      ...(indexed ? ['-read_intervals', intervals.join(',')] : []),
       ...['-show_entries', 'packet=pts_time,pos,flags', '-of', 'csv=p=0'],
     ],
     { logger: ctx.logger, signal: ctx.signal, timeoutMs: ctx.idleTimeoutMs, tempDir: ctx.tempDir },
   );
   const packets = parsePackets(stdout, shift);
   const size = (await stat(o.inputPath)).size;
-  return annotateChunks(o.chunks, packets, origin, size);
+  return annotateChunks(o.chunks, packets, origin, size, indexed ? undefined : PREROLL_SECONDS);
+}
+
+/**
+ * A chunk's `keyframe`, `prerollKeyframe` and `firstFrame`, as readChunkStarts gives them, for a chunk job
+ * whose input has no seek index and whose chunk came without them: the packets from the file's start (no seek,
+ * which may land past a keyframe there) to the look-ahead past the chunk's start. The chunk unchanged when none is found.
+ */
+export async function readStartFromTheTop(o: {
+  /** FFmpeg's input options through `-i`, as the chunk's encode opens it. */
+  input: string[];
+  media: MediaInfo;
+  plan: Pick<EncodePlan, 'frameRateLimit'>;
+  chunk: ChunkSpan;
+  ctx: StageContext;
+}): Promise<ChunkSpan> {
+  const { media, ctx } = o;
+  const origin = videoOrigin(media, o.plan);
+  const shift = timelineStart(media);
+  const until = (origin + o.chunk.start + LOOK_AHEAD_SECONDS + shift).toFixed(6);
+  try {
+    const { stdout } = await runProcess(
+      ctx.tools.ffprobe,
+      [
+        ...['-v', 'error', ...o.input, '-select_streams', String(media.video.index)],
+        ...['-read_intervals', `%${until}`, '-show_entries', 'packet=pts_time,pos,flags', '-of', 'csv=p=0'],
+      ],
+      {
+        logger: ctx.logger,
+        signal: ctx.signal,
+        idleTimeoutMs: ctx.idleTimeoutMs,
+        timeoutMs: ctx.maxRuntimeMs,
+        tempDir: ctx.tempDir,
+      },
+    );
+    const [read] = annotateChunks([o.chunk], parsePackets(stdout, shift), origin, 0, PREROLL_SECONDS);
+    // The bytes to the next chunk's keyframe are not known here.
+    const { bytes: _, ...chunk } = read!;
+    return read!.keyframe === undefined ? o.chunk : chunk;
+  } catch (err) {
+    throw processFailure(err, 'encode_failed', 'FFprobe could not read a chunk of the input', []);
+  }
 }
 
 function parsePackets(csv: string, shift: number): Packet[] {
@@ -72,30 +118,38 @@ function parsePackets(csv: string, shift: number): Packet[] {
 /**
  * Each chunk's keyframe (the latest at or before its start), first frame (the earliest at or after its start,
  * within the look-ahead) and bytes (from its keyframe to the next chunk's), from the packets read around the
- * starts; a chunk without a keyframe among them is left without all three.
+ * starts; a chunk without a keyframe among them is left without all three. With `preroll` (the packets of the
+ * whole file), also the latest keyframe at or before that long before the start, where there is one.
  */
 export function annotateChunks(
   chunks: ChunkSpan[],
   packets: Packet[],
   origin: number,
   fileSize: number,
+  preroll?: number,
 ): ChunkSpan[] {
+  // Sorted by time once, searched by halves: a whole film's packets (MPEG-TS) for hundreds of chunks.
+  const keyframes = packets.filter((p) => p.key).sort((a, b) => a.pts - b.pts);
+  const times = packets.map((p) => p.pts).sort((a, b) => a - b);
+  const latestKey = (at: number) => {
+    const i = firstIndex(keyframes, (p) => p.pts > at + SAME_TIME) - 1;
+    // The first in the file among keyframes of the same time.
+    return i < 0 ? undefined : keyframes[firstIndex(keyframes, (p) => p.pts >= keyframes[i]!.pts)];
+  };
   const found = chunks.map((c) => {
     const at = origin + c.start;
-    const keys = packets.filter((p) => p.key && p.pts <= at + SAME_TIME);
-    const key = keys.reduce<Packet | undefined>(
-      (best, p) => (!best || p.pts > best.pts ? p : best),
-      undefined,
-    );
+    const key = latestKey(at);
     const until = Math.min(at + LOOK_AHEAD_SECONDS, origin + c.end - SAME_TIME);
-    const first = earliestFrom(
-      packets.filter((p) => p.pts <= until).map((p) => p.pts),
-      at,
+    const near = times.slice(
+      firstIndex(times, (t) => t >= at - SAME_TIME),
+      firstIndex(times, (t) => t > until),
     );
-    return { key, first };
+    const first = earliestFrom(near, at);
+    const before = preroll === undefined ? undefined : latestKey(at - preroll);
+    return { key, first, before };
   });
   return chunks.map((chunk, i) => {
-    const { key, first } = found[i]!;
+    const { key, first, before } = found[i]!;
     if (!key) return chunk;
     const next = found.slice(i + 1).find((f) => f.key)?.key?.pos ?? fileSize;
     return {
@@ -103,8 +157,20 @@ export function annotateChunks(
       keyframe: key.pts,
       ...(first !== undefined ? { firstFrame: first } : {}),
       bytes: Math.max(0, next - key.pos),
+      ...(before ? { prerollKeyframe: before.pts } : {}),
     };
   });
+}
+
+/** The first index of sorted `items` where `after` holds (it holds from there on); their length if nowhere. */
+function firstIndex<T>(items: T[], after: (item: T) => boolean): number {
+  let [lo, hi] = [0, items.length];
+  while (lo < hi) {
+    const mid = (lo + hi) >> 1;
+    if (after(items[mid]!)) hi = mid;
+    else lo = mid + 1;
+  }
+  return lo;
 }
 
 /**

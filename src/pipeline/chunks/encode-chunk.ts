@@ -17,14 +17,22 @@ import { runFfmpeg } from '../run-ffmpeg.js';
 import { presentationEnd } from '../text-tracks.js';
 import { withChunkInput } from './chunk-input.js';
 import { firstFrameTime } from './first-frame.js';
-import { isLastChunk, videoOrigin, type ChunkSpan } from './plan-chunks.js';
+import { readStartFromTheTop } from './chunk-starts.js';
+import {
+  hasSeekIndex,
+  isLastChunk,
+  PREROLL_SECONDS,
+  startsAtStreamsInUse,
+  videoOrigin,
+  type ChunkSpan,
+} from './plan-chunks.js';
 
 /**
- * How far before a chunk's start decoding is asked to begin: the seek lands on the keyframe at or before it,
- * so the filters that look at neighbouring frames (deinterlacing, a frame rate limit) see the frames before
- * the start as the whole run does, even when a keyframe sits exactly there.
+ * Without a seek index (MPEG-TS), how far a chunk seeks before the keyframe it decodes from: FFmpeg lands on any
+ * packet decoded at or before the time asked, and a keyframe is decoded before it is shown by the reordering of
+ * B-frames (at most 16 frames in H.264/HEVC); landing before the keyframe's packet, decoding starts at a keyframe.
  */
-const PREROLL_SECONDS = 0.5;
+const NO_INDEX_SEEK_MARGIN = { seconds: 1, frames: 16 };
 
 /** Rounding of the times the expression compares, far below a frame's duration. */
 const KEYFRAME_MARGIN_SECONDS = 1e-5;
@@ -71,10 +79,20 @@ export async function encodeVideoChunk(o: VideoChunkJob): Promise<VideoChunkResu
   const end = last ? Infinity : roundTime(origin + chunk.end);
   // Straight to the keyframe the index gave (readChunkStarts), unless a filter needs the frames before it.
   const framesBefore = plan.deinterlace || plan.frameRateLimit !== undefined;
-  const seekTo =
+  const indexed = hasSeekIndex(media.formatName);
+  const indexedSeek =
     chunk.keyframe !== undefined && chunk.start > 0 && !framesBefore
       ? chunk.keyframe
       : Math.max(0, start - PREROLL_SECONDS);
+  // Without an index: before the keyframe decoding starts from (the file's start when there is none before).
+  const margin = Math.max(
+    NO_INDEX_SEEK_MARGIN.seconds,
+    NO_INDEX_SEEK_MARGIN.frames / (media.video.frameRate || 30),
+  );
+  const unindexedSeek = (c: ChunkSpan) => {
+    const key = framesBefore ? c.prerollKeyframe : c.keyframe;
+    return key === undefined ? 0 : Math.max(0, roundTime(key - margin));
+  };
   // The poster window (a fifth in, as the whole run looks) on the input's timeline: its chunks pick in it.
   const pfps = posterFps(media, plan);
   const window = posterWindow(media, pfps);
@@ -85,7 +103,7 @@ export async function encodeVideoChunk(o: VideoChunkJob): Promise<VideoChunkResu
     thumbnails: plan.thumbnails ? thumbnailOutputsIn(path.join(o.outDir, 'thumbnails')) : undefined,
   };
   if (images.thumbnails) await mkdir(path.dirname(images.thumbnails.pattern), { recursive: true });
-  const span = (input: string[], firstFrame: number) => ({
+  const span = (input: string[], seekTo: number, firstFrame: number) => ({
     input,
     seekTo,
     start,
@@ -109,11 +127,18 @@ export async function encodeVideoChunk(o: VideoChunkJob): Promise<VideoChunkResu
   await withChunkInput(
     o.input,
     async (input) => {
+      // A chunk of an input without an index that came without its keyframes reads them from the file's start.
+      const known = framesBefore ? chunk.prerollKeyframe : chunk.keyframe;
+      const read =
+        indexed || chunk.start === 0 || known !== undefined
+          ? chunk
+          : await readStartFromTheTop({ input, media, plan, chunk, ctx });
+      const seekTo = indexed || chunk.start === 0 ? indexedSeek : unindexedSeek(read);
       // Keyframes by count need no time (canSplit let them through only on a whole grid of frames); after a
       // frame rate limit the first frame is a point of its grid, not the source's (firstFrameTime).
       firstFrame = plan.keyframesByCount
         ? start
-        : ((plan.frameRateLimit ? undefined : chunk.firstFrame) ??
+        : ((plan.frameRateLimit ? undefined : read.firstFrame) ??
           (await firstFrameTime({
             input,
             media,
@@ -129,7 +154,7 @@ export async function encodeVideoChunk(o: VideoChunkJob): Promise<VideoChunkResu
           media,
           plan,
           outputs: { video, audio: {}, ...images },
-          span: span(input, firstFrame ?? start),
+          span: span(input, seekTo, firstFrame ?? start),
         }),
         ctx,
         code: 'encode_failed',
@@ -195,6 +220,11 @@ export async function encodeWholeAudio(
           ...input,
           ...['-progress', 'pipe:1', '-nostats'],
           ...audio,
+          // MPEG-TS: the video read too (copied to nothing), so that FFmpeg starts the audio's timeline where
+          // one run does, at the earliest of video and audio, not at the audio's own start.
+          ...(startsAtStreamsInUse(o.media.formatName)
+            ? ['-map', `0:${o.media.video.index}`, '-c', 'copy', '-f', 'null', '-']
+            : []),
         ],
         ctx: o.ctx,
         code: 'encode_failed',

@@ -3,6 +3,7 @@ import type { StageContext } from '../context.js';
 import type { MediaInfo } from '../media-info.js';
 import type { EncodePlan } from '../plan.js';
 import { processFailure } from '../process-failure.js';
+import { timelineStart } from './plan-chunks.js';
 
 /**
  * How far past a chunk's start its first frame is looked for before reading on to the chunk's end: past the
@@ -28,8 +29,8 @@ export async function firstFrameTime(o: {
   const limit = o.plan.frameRateLimit;
   // The `fps` filter's frames sit on its grid of 1/limit from 0.
   if (limit) return Math.ceil(o.at * limit - 1e-6) / limit;
-  // FFprobe reads the container's own times; the encode shifts them so that the file starts at 0.
-  const shift = o.media.startTime;
+  // FFprobe reads the container's own times; the encode shifts them so that its timeline starts at 0.
+  const shift = timelineStart(o.media);
   const time = (t: number) => (t + shift).toFixed(6);
   const near = await packetTimes(o, `${time(o.from)}%${time(o.at + LOOK_AHEAD_SECONDS)}`, shift);
   const first = earliestFrom(near, o.at);

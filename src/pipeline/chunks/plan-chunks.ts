@@ -10,14 +10,26 @@ export interface ChunkSpan {
   start: number;
   end: number;
   /**
-   * From the input's index (readChunkStarts), on the timeline FFmpeg gives the input (its start at 0): the
-   * latest keyframe at or before the start, where decoding begins; the chunk's first frame; and the bytes from
-   * its keyframe to the next chunk's. Absent when the index did not tell (the chunk job then probes itself).
+   * From the input's index (readChunkStarts; without one, its packets), on the timeline FFmpeg gives the
+   * chunk's encode (see timelineStart): the latest keyframe at or before the start, where decoding begins; the
+   * chunk's first frame; and the bytes from its keyframe to the next chunk's. Absent when the index did not
+   * tell (the chunk job then probes itself).
    */
   keyframe?: number;
   firstFrame?: number;
   bytes?: number;
+  /**
+   * Containers without a seek index (see hasSeekIndex) only: the latest keyframe at or before PREROLL_SECONDS
+   * before the start, where decoding begins for the filters that need the frames before it.
+   */
+  prerollKeyframe?: number;
 }
+
+/**
+ * How far before a chunk's start decoding begins when a filter looks at neighbouring frames (deinterlacing, a
+ * frame rate limit): it then sees the frames before the start as the whole run does.
+ */
+export const PREROLL_SECONDS = 0.5;
 
 /**
  * A last part shorter than this joins the one before: a few frames are not worth a job of their own.
@@ -89,24 +101,62 @@ export function videoSpan(media: MediaInfo, plan: Pick<EncodePlan, 'frameRateLim
 }
 
 /**
- * Where the video's first frame is on the timeline FFmpeg gives the input (the file's start at 0), as the
+ * Where the video's first frame is on the timeline FFmpeg gives a chunk's encode (see timelineStart), as the
  * whole run's encoder sees it: its forced keyframes count from that frame. After a frame rate limit, the
  * first frame sits on the limit's grid.
  */
 export function videoOrigin(media: MediaInfo, plan: Pick<EncodePlan, 'frameRateLimit'>): number {
-  const origin = Math.max(0, (media.video.startTime ?? media.startTime) - media.startTime);
+  const origin = Math.max(0, (media.video.startTime ?? media.startTime) - timelineStart(media));
   return plan.frameRateLimit ? Math.round(origin * plan.frameRateLimit) / plan.frameRateLimit : origin;
 }
 
 /**
+ * The container time a chunk's encode (`-copyts -start_at_zero`, the video alone) puts at 0: the file's start.
+ * For formats whose timestamps may jump (MPEG-TS), FFmpeg starts instead at the earliest stream it reads.
+ */
+export function timelineStart(media: MediaInfo): number {
+  return startsAtStreamsInUse(media.formatName)
+    ? (media.video.startTime ?? media.startTime)
+    : media.startTime;
+}
+
+/** Whether FFmpeg starts a run's timeline at the earliest stream it reads rather than at the file's start. */
+export function startsAtStreamsInUse(formatName: string): boolean {
+  return TS_DISCONT_FORMATS.test(formatName);
+}
+
+/**
+ * Of the containers that split, those FFmpeg flags AVFMT_TS_DISCONT: it moves their start to the earliest of the
+ * streams in use (ffmpeg's ts_fixup, "Correcting start time").
+ */
+const TS_DISCONT_FORMATS = /\bmpegts\b/;
+
+/**
  * Containers whose index takes a seek to the keyframe at or before a time: MP4/MOV (sample table) and
- * Matroska/WebM (cues). Elsewhere (MPEG-TS, AVI…) FFmpeg seeks by bytes and may land past a chunk's start.
+ * Matroska/WebM (cues). Elsewhere FFmpeg seeks by bytes or a binary search on timestamps, and may land past a
+ * keyframe: a chunk reads the whole file's packets and seeks well before its keyframe (see encodeVideoChunk).
  */
 const SEEKABLE_FORMATS = /\b(mov|mp4|matroska|webm)\b/;
 
-/** Whether a container seeks by an index, so a part of it is read in byte ranges (see SEEKABLE_FORMATS). */
+/** Whether FFmpeg seeks the container by an index to the keyframe at or before a time (MP4/MOV, Matroska/WebM). */
 export function hasSeekIndex(formatName: string): boolean {
   return SEEKABLE_FORMATS.test(formatName);
+}
+
+/**
+ * Containers split without an index to seek by: MPEG-TS, whose packets all have presentation times, so its
+ * keyframes and first frames are read from the whole file. Not AVI: FFmpeg gives its packets a decoding time
+ * only (pts N/A, with or without B-frames), so a part's keyframe and first frame are not known without decoding.
+ */
+const SPLIT_WITHOUT_INDEX = /\bmpegts\b/;
+
+/** Why an input in this container is not split, when it is not. */
+function containerRefusal(formatName: string): string | undefined {
+  if (hasSeekIndex(formatName) || SPLIT_WITHOUT_INDEX.test(formatName)) return undefined;
+  if (/\bavi\b/.test(formatName)) {
+    return `the container (${formatName}) gives its packets no presentation time: where each part starts is not known without decoding`;
+  }
+  return `the container (${formatName}) has no index to seek each part's start by`;
 }
 
 export type SplitVerdict = { ok: true } | { ok: false; reason: string };
@@ -116,15 +166,12 @@ export type SplitVerdict = { ok: true } | { ok: false; reason: string };
  * a frame rate limit and HDR tone mapping work frame by frame or on neighbouring frames, which each part
  * decodes before its start: they may. Keyframes by count (AV1) land on the segment grid only when a segment
  * holds a whole number of frames of a constant rate. A last frame held for audio that outlasts the video is
- * held by the last part, which reads to the end; a container without an index cannot be seeked exactly.
+ * held by the last part, which reads to the end. Of the containers without an index to seek by, MPEG-TS splits
+ * (see SPLIT_WITHOUT_INDEX).
  */
 export function canSplit(plan: EncodePlan, media: MediaInfo): SplitVerdict {
-  if (!SEEKABLE_FORMATS.test(media.formatName)) {
-    return {
-      ok: false,
-      reason: `the container (${media.formatName}) has no index to seek each part's start by`,
-    };
-  }
+  const refusal = containerRefusal(media.formatName);
+  if (refusal) return { ok: false, reason: refusal };
   if (plan.keyframesByCount) {
     const fps = plan.frameRateLimit ?? media.video.frameRate;
     const perSegment = fps * plan.segmentDuration;
