@@ -1,9 +1,11 @@
 import { DeleteObjectCommand } from '@aws-sdk/client-s3';
 import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { mkdir, mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { promisify } from 'node:util';
 import { after, before, describe, test } from 'node:test';
 import { generateClip } from '../helpers/media.js';
 import { checkDashPackage, joinRepresentation, parseMpd } from '../helpers/package-check.js';
@@ -12,6 +14,8 @@ import { startS3Server, type TestS3 } from '../helpers/s3-server.js';
 import { decodedFrames, videoTimeline } from '../helpers/split.js';
 import { getJson, postJson, submit, waitForFinal } from '../helpers/service.js';
 import { startProcess, type ServiceProcess } from './processes.js';
+
+const run = promisify(execFile);
 
 const waitUntil = async (check: () => boolean | Promise<boolean>, timeoutMs = 60_000) => {
   const deadline = Date.now() + timeoutMs;
@@ -34,6 +38,7 @@ describe('split and stitch on BullMQ with two worker processes', () => {
   let env: Record<string, string>;
   let apiUrl: string;
   let sourceFrames: number;
+  let tsFrames: number;
   const workers: ServiceProcess[] = [];
   const processes: ServiceProcess[] = [];
 
@@ -57,7 +62,12 @@ describe('split and stitch on BullMQ with two worker processes', () => {
     sourceFrames = await decodedFrames(clip);
     // Smaller for the fault tests: they count chunk jobs, not frames.
     const small = await generateClip({ width: 640, height: 360, seconds: 14, audio: true });
+    // The same picture in MPEG-TS: no index, so chunk jobs read it from their host's one download.
+    const ts = path.join(root, 'e.ts');
+    await run('ffmpeg', ['-v', 'error', '-i', clip, '-c', 'copy', '-f', 'mpegts', ts]);
+    tsFrames = await decodedFrames(ts);
     await Promise.all([
+      s3.putFile(inBucket, 'e.ts', ts),
       ...['a', 'b'].map((n) => s3.putFile(inBucket, `${n}.mp4`, clip)),
       ...['c', 'd'].map((n) => s3.putFile(inBucket, `${n}.mp4`, small)),
     ]);
@@ -122,6 +132,30 @@ describe('split and stitch on BullMQ with two worker processes', () => {
     }
     // The chunk outputs in S3 are gone with the task.
     await waitUntil(async () => (await s3.listObjects(outBucket, '.dvc-chunks/')).length === 0, 10_000);
+  });
+
+  test('an MPEG-TS input is split too: each worker downloads it once for all the chunks it runs', async () => {
+    const id = await submit(apiUrl, 'e.ts', { chunk_seconds: 4, output_prefix: 'split-ts' });
+    const { doc } = await waitForFinal(apiUrl, id, 180_000);
+    assert.equal(doc.status, 'completed', `${doc.error_code}: ${doc.error}`);
+    const downloads = workers.map(
+      (w) =>
+        w.lines.filter((l) => l.taskId === id && l.msg === 'input downloaded for the chunk jobs of this host')
+          .length,
+    );
+    const steps = workers.map((w) => stepsOf(w, id, 'step completed'));
+    assert.deepEqual(steps.flat().sort(), ['audio', 'chunk-0', 'chunk-1', 'chunk-2', 'chunk-3']);
+    // Worker processes with their own work directories stand for two hosts.
+    workers.forEach((_, i) =>
+      assert.equal(downloads[i], steps[i]!.length ? 1 : 0, `worker ${i}: ${steps[i]} from one download`),
+    );
+    const dir = path.join(root, 'split-ts-package');
+    await s3.downloadPrefix(outBucket, 'split-ts/', dir);
+    const mpd = await checkDashPackage(dir, { heights: [360, 720], audio: true, segmentDuration: 2 });
+    for (const rep of mpd.representations.filter((r) => r.contentType === 'video')) {
+      const joined = await joinRepresentation(dir, rep, root);
+      assert.equal(await decodedFrames(joined), tsFrames, `${rep.id}: every source frame, once`);
+    }
   });
 
   test('a worker SIGKILLed while it encodes a chunk costs no task: the chunk runs again', async () => {

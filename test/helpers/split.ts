@@ -10,7 +10,8 @@ export async function decodedFrames(file: string): Promise<number> {
     ...['-v', 'error', '-count_frames', '-select_streams', 'v:0'],
     ...['-show_entries', 'stream=nb_read_frames', '-of', 'csv=p=0', file],
   ]);
-  return Number(stdout.trim());
+  // MPEG-TS prints its program's stream too: the number is the first.
+  return Number(stdout.trim().split(/[\s,]/)[0]);
 }
 
 /** Each video rendition's segment durations, by height. */
