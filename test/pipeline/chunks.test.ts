@@ -15,6 +15,8 @@ import { probeSource } from '../../src/pipeline/probe.js';
 import { convertInChunks } from '../../src/pipeline/chunks/convert-in-chunks.js';
 import type { TaskFailure } from '../../src/domain/failures.js';
 import { convert, type ConversionResult } from '../../src/pipeline/convert.js';
+import { describeFailures } from '../../src/domain/qc-report.js';
+import { checkConversion } from '../../src/qc/check-conversion.js';
 import { planEncode, type EncodeSettings } from '../../src/pipeline/plan.js';
 import { defaultTools } from '../../src/pipeline/tools.js';
 import { createLogger } from '../../src/process/logger.js';
@@ -642,8 +644,6 @@ describe('split and stitch (real FFmpeg): the package is the one a single run ma
     const total = video.durations.reduce((a, b) => a + b, 0);
     assert.ok(Math.abs(total - 13) < 0.1, `the video lasts as long as the audio (${total} s)`);
     // QC checks the stitched package as one run's: the video held to the audio's end.
-    const { checkConversion } = await import('../../src/qc/check-conversion.js');
-    const { describeFailures } = await import('../../src/domain/qc-report.js');
     const report = await checkConversion({
       result: split,
       inputPath: input,
