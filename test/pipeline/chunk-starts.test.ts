@@ -1,11 +1,17 @@
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { after, before, describe, test } from 'node:test';
-import { annotateChunks, costliestFirst, readChunkStarts } from '../../src/pipeline/chunks/chunk-starts.js';
+import {
+  annotateChunks,
+  costliestFirst,
+  readChunkStarts,
+  timestampJump,
+  UnsplittableInput,
+} from '../../src/pipeline/chunks/chunk-starts.js';
 import { planChunks } from '../../src/pipeline/chunks/plan-chunks.js';
 import { planEncode } from '../../src/pipeline/plan.js';
 import { probeSource } from '../../src/pipeline/probe.js';
@@ -88,6 +94,22 @@ describe('annotateChunks', () => {
   });
 });
 
+describe('timestampJump', () => {
+  const at = (...dts: number[]) => dts.map((t, i) => ({ pts: t + 0.1, dts: t, pos: i * 100, key: false }));
+  test('decoding times that go back, or forward by more than 10 s, are a discontinuity', () => {
+    assert.equal(timestampJump(at(0, 0.04, 0.08, 9, 9.04)), undefined, 'a gap under 10 s is a pause');
+    assert.deepEqual(timestampJump(at(0, 0.04, 0.08, 0.04)), { from: 0.08, to: 0.04 });
+    assert.deepEqual(timestampJump(at(0, 0.04, 20)), { from: 0.04, to: 20 });
+    assert.equal(
+      timestampJump([
+        { pts: 5, pos: 0, key: true },
+        { pts: 1, pos: 9, key: false },
+      ]),
+      undefined,
+    );
+  });
+});
+
 describe('readChunkStarts', () => {
   let dir: string;
   let input: string;
@@ -133,6 +155,39 @@ describe('readChunkStarts', () => {
     assert.deepEqual(
       costliestFirst(chunks).map((c) => c.index),
       bytes[2]! > bytes[3]! ? [2, 3, 0, 1] : [3, 2, 0, 1],
+    );
+  });
+
+  test('two MPEG-TS captures put end to end (timestamps that start again) are not split', async () => {
+    const ctx = { tools, logger, idleTimeoutMs: 60_000, maxRuntimeMs: 60_000, tempDir: dir };
+    const part = path.join(dir, 'part.ts');
+    await run('ffmpeg', [
+      ...['-v', 'error', '-f', 'lavfi', '-i', 'testsrc2=s=320x180:r=30:d=4'],
+      ...['-c:v', 'libx264', '-preset', 'ultrafast', '-g', '30', '-pix_fmt', 'yuv420p', part],
+    ]);
+    const joined = path.join(dir, 'joined.ts');
+    await writeFile(joined, Buffer.concat([await readFile(part), await readFile(part)]));
+    const { media } = await probeSource(joined, { ...tools, logger, tempDir: dir });
+    assert.match(media.formatName, /mpegts/);
+    const plan = planEncode(media, testEncodeSettings);
+    const chunks = planChunks({ duration: 8, segmentSeconds: 2, chunkSeconds: 2, minInputSeconds: 0 });
+    await assert.rejects(
+      readChunkStarts({ inputPath: joined, media, plan, chunks, ctx }),
+      (err: Error) =>
+        err instanceof UnsplittableInput && /timestamps jump from 3\.9\d+ s to 0\.0/.test(err.message),
+    );
+    // One capture alone splits.
+    const { media: one } = await probeSource(part, { ...tools, logger, tempDir: dir });
+    const read = await readChunkStarts({
+      inputPath: part,
+      media: one,
+      plan,
+      chunks: chunks.slice(0, 2),
+      ctx,
+    });
+    assert.deepEqual(
+      read.map((c) => c.keyframe),
+      [0, 2],
     );
   });
 });

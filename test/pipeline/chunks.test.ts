@@ -373,7 +373,7 @@ describe('split and stitch (real FFmpeg): the package is the one a single run ma
     assert.equal(split.media.formatName, 'mpegts');
     // The starts read once, from the whole file's packets (no seek in it).
     const probes = (await readFile(ffprobeLog, 'utf8')).split('\n').filter(Boolean);
-    const reads = probes.filter((r) => r.includes('packet=pts_time,pos,flags'));
+    const reads = probes.filter((r) => r.includes('packet=pts_time,dts_time,pos,flags'));
     assert.equal(reads.length, 1, 'one read of the starts');
     assert.ok(!reads[0]!.includes('-read_intervals'), 'the whole file read');
     // Chunks start at 4, 8 and 12 s: each seeks a second before the keyframe at or before its start (0, 5, 10).
@@ -460,6 +460,31 @@ describe('split and stitch (real FFmpeg): the package is the one a single run ma
         ])
       ).stdout;
     assert.equal(await packets(bare), await packets(annotated), 'the same frames, times and keyframes');
+  });
+
+  test('MPEG-TS captures put end to end (timestamps that start again) are encoded in one run, which corrects them', async () => {
+    const part = path.join(root, 'capture.ts');
+    await run('ffmpeg', [
+      ...['-v', 'error', '-f', 'lavfi', '-i', 'testsrc2=size=320x180:rate=30:duration=5'],
+      ...['-f', 'lavfi', '-i', 'sine=frequency=440:sample_rate=48000:duration=5'],
+      ...['-c:v', 'libx264', '-preset', 'ultrafast', '-g', '30', '-pix_fmt', 'yuv420p', '-c:a', 'aac', part],
+    ]);
+    const input = path.join(root, 'captures.ts');
+    await writeFile(input, Buffer.concat([await readFile(part), await readFile(part)]));
+    await writeFile(ffmpegLog, '');
+    const result = await convertInChunks(
+      input,
+      path.join(root, 'captures-split'),
+      { ...ctx(), tools: defaultTools({ ffmpeg: loggedFfmpeg, ffprobe: loggedFfprobe }) },
+      { settings, limits, chunkSeconds: 2, parallel: 2 },
+    );
+    const runs = (await readFile(ffmpegLog, 'utf8')).split('\n').filter(Boolean);
+    assert.deepEqual(
+      runs.filter((r) => r.includes('-copyts')),
+      [],
+      'no chunk encoded',
+    );
+    assert.ok(result.package.files.some((f) => f.endsWith('.mpd')));
   });
 
   test('MPEG-2 video in MPEG-TS (a broadcast recording): open GOPs, B-frames before each keyframe split exactly', async () => {

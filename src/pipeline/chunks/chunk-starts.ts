@@ -16,8 +16,37 @@ const LOOK_BEHIND_SECONDS = 0.5;
 
 interface Packet {
   pts: number;
+  /** Decoding time, when the container gives one. */
+  dts?: number;
   pos: number;
   key: boolean;
+}
+
+/**
+ * An input whose parts would not join into the package one run makes (see timestampJump): the task is
+ * encoded in one run instead.
+ */
+export class UnsplittableInput extends Error {
+  override name = 'UnsplittableInput';
+}
+
+/**
+ * FFmpeg's `dts_delta_threshold`: a jump of an MPEG-TS's decoding times forward by more than this, or any step
+ * back, is a discontinuity one run's FFmpeg corrects; the parts, which keep the timestamps (`-copyts`), cannot.
+ */
+const TS_JUMP_SECONDS = 10;
+
+/** Where the decoding times of packets read in file order jump (see TS_JUMP_SECONDS); undefined when nowhere. */
+export function timestampJump(packets: Packet[]): { from: number; to: number } | undefined {
+  let last: number | undefined;
+  for (const p of packets) {
+    if (p.dts === undefined) continue;
+    if (last !== undefined && (p.dts < last - SAME_TIME || p.dts - last > TS_JUMP_SECONDS)) {
+      return { from: last, to: p.dts };
+    }
+    last = p.dts;
+  }
+  return undefined;
 }
 
 /**
@@ -53,11 +82,26 @@ export async function readChunkStarts(o: {
       ...['-v', 'error', ...inputGuardArgs(), '-i', `file:${o.inputPath}`],
       ...['-select_streams', String(media.video.index)],
       ...(indexed ? ['-read_intervals', intervals.join(',')] : []),
-      ...['-show_entries', 'packet=pts_time,pos,flags', '-of', 'csv=p=0'],
+      ...['-show_entries', 'packet=pts_time,dts_time,pos,flags', '-of', 'csv=p=0'],
     ],
-    { logger: ctx.logger, signal: ctx.signal, timeoutMs: ctx.idleTimeoutMs, tempDir: ctx.tempDir },
+    // The whole file without an index: as long as it takes, while it reads on.
+    indexed
+      ? { logger: ctx.logger, signal: ctx.signal, timeoutMs: ctx.idleTimeoutMs, tempDir: ctx.tempDir }
+      : {
+          logger: ctx.logger,
+          signal: ctx.signal,
+          idleTimeoutMs: ctx.idleTimeoutMs,
+          timeoutMs: ctx.maxRuntimeMs,
+          tempDir: ctx.tempDir,
+        },
   );
   const packets = parsePackets(stdout, shift);
+  const jump = indexed ? undefined : timestampJump(packets);
+  if (jump) {
+    throw new UnsplittableInput(
+      `the video's timestamps jump from ${jump.from.toFixed(3)} s to ${jump.to.toFixed(3)} s (a discontinuity one run corrects)`,
+    );
+  }
   const size = (await stat(o.inputPath)).size;
   return annotateChunks(o.chunks, packets, origin, size, indexed ? undefined : PREROLL_SECONDS);
 }
@@ -84,7 +128,14 @@ export async function readStartFromTheTop(o: {
       ctx.tools.ffprobe,
       [
         ...['-v', 'error', ...o.input, '-select_streams', String(media.video.index)],
-        ...['-read_intervals', `%${until}`, '-show_entries', 'packet=pts_time,pos,flags', '-of', 'csv=p=0'],
+        ...[
+          '-read_intervals',
+          `%${until}`,
+          '-show_entries',
+          'packet=pts_time,dts_time,pos,flags',
+          '-of',
+          'csv=p=0',
+        ],
       ],
       {
         logger: ctx.logger,
@@ -106,11 +157,18 @@ export async function readStartFromTheTop(o: {
 function parsePackets(csv: string, shift: number): Packet[] {
   const packets: Packet[] = [];
   for (const line of csv.split('\n')) {
-    const [pts, pos, flags] = line.trim().split(',');
+    // FFprobe's order, whatever the order asked: pts_time, dts_time, pos, flags.
+    const [pts, dts, pos, flags] = line.trim().split(',');
     const time = Number.parseFloat(pts ?? '');
     // A packet without a time or a position (N/A) tells nothing here.
     if (!Number.isFinite(time) || !/^\d+$/.test(pos ?? '')) continue;
-    packets.push({ pts: time - shift, pos: Number(pos), key: (flags ?? '').includes('K') });
+    const decoded = Number.parseFloat(dts ?? '');
+    packets.push({
+      pts: time - shift,
+      ...(Number.isFinite(decoded) ? { dts: decoded - shift } : {}),
+      pos: Number(pos),
+      key: (flags ?? '').includes('K'),
+    });
   }
   return packets;
 }
@@ -186,12 +244,13 @@ export function costliestFirst(chunks: ChunkSpan[]): ChunkSpan[] {
 
 /**
  * The chunks as their jobs are queued (readChunkStarts, then costliestFirst); as planned, in order, when the
- * index cannot be read: each chunk then probes its own start.
+ * index cannot be read: each chunk then probes its own start. Throws UnsplittableInput for an input the
+ * packets show cannot be split after all.
  */
 export async function chunksInQueueOrder(o: Parameters<typeof readChunkStarts>[0]): Promise<ChunkSpan[]> {
   const { ctx } = o;
   const read = await readChunkStarts(o).catch((err: unknown) => {
-    if (ctx.signal?.aborted) throw err;
+    if (ctx.signal?.aborted || err instanceof UnsplittableInput) throw err;
     ctx.logger.warn({ err }, "could not read the chunks' starts from the index: each chunk probes its own");
     return o.chunks;
   });

@@ -8,7 +8,7 @@ import { planEncode } from '../plan.js';
 import { probeSource } from '../probe.js';
 import { assertComplete } from '../truncation.js';
 import { encodeVideoChunk, encodeWholeAudio } from './encode-chunk.js';
-import { chunksInQueueOrder } from './chunk-starts.js';
+import { chunksInQueueOrder, UnsplittableInput } from './chunk-starts.js';
 import { canSplit, planChunks, videoSpan } from './plan-chunks.js';
 import { stitchAndPackage, type ChunkImages } from './stitch.js';
 
@@ -73,7 +73,14 @@ export async function convertInChunks(
   }
   ctx.logger.info({ chunks: planned.length, chunkSeconds: options.chunkSeconds }, 'plan: split');
   // As the queue's chunk jobs get them: their starts from the index, the costliest first.
-  const chunks = await chunksInQueueOrder({ inputPath, media, plan, chunks: planned, ctx });
+  const chunks = await chunksInQueueOrder({ inputPath, media, plan, chunks: planned, ctx }).catch(
+    (err: unknown) => {
+      if (!(err instanceof UnsplittableInput)) throw err;
+      ctx.logger.info({ reason: err.message }, 'converted in one run');
+      return undefined;
+    },
+  );
+  if (!chunks) return convert(inputPath, workDir, ctx, { ...options, probed, onEarlyPackage: undefined });
   await options.onPlan?.(media, plan, packets);
 
   // Encoding is 2–97 % of the whole, shared by the chunks by their length (the audio counts as little).
