@@ -62,7 +62,7 @@ function scenarioSpec(scenario: SplitScenario, o: { seconds?: number; chunkSecon
     width: 1920,
     height: 1080,
     seconds: o.seconds ?? 120,
-    kind: 'mandelbrot-upscaled',
+    kind: 'testsrc-grain',
     baseline: { name: 'unsplit-1core', chunkSeconds: 0 },
     split: { name: 'split-2cores', chunkSeconds: o.chunkSeconds ?? 30 },
     baselineCores: [0],
