@@ -64,7 +64,8 @@ function scenarioSpec(scenario: SplitScenario, o: { seconds?: number; chunkSecon
     seconds: o.seconds ?? 120,
     kind: 'testsrc-grain',
     baseline: { name: 'unsplit-1core', chunkSeconds: 0 },
-    split: { name: 'split-2cores', chunkSeconds: o.chunkSeconds ?? 30 },
+    // CHUNK_SECONDS's default: two chunks for two workers.
+    split: { name: 'split-2cores', chunkSeconds: o.chunkSeconds ?? 60 },
     baselineCores: [0],
   };
 }
