@@ -1,7 +1,7 @@
 import path from 'node:path';
 import { TaskFailure } from '../domain/failures.js';
 import { assertSafeKey } from '../storage/keys.js';
-import type { Storage } from '../storage/storage.js';
+import type { ObjectInfo, Storage } from '../storage/storage.js';
 import { ensureFreeSpace } from './disk-space.js';
 import { MAX_SUBTITLE_BYTES } from '../pipeline/subtitles.js';
 
@@ -19,6 +19,18 @@ export interface FetchedInput {
   downloaded: boolean;
 }
 
+/** The input object under `key`, after the key's check: `invalid_input` or `input_not_found` otherwise. */
+export async function headInput(storage: Storage, key: string): Promise<ObjectInfo> {
+  try {
+    assertSafeKey(key);
+  } catch (err) {
+    throw new TaskFailure('invalid_input', (err as Error).message);
+  }
+  const info = await storage.head(key);
+  if (!info) throw new TaskFailure('input_not_found', 'input not found');
+  return info;
+}
+
 /**
  * Makes an input of the input storage readable as a local file, after the checks every reader of an input
  * needs: a safe key, an object that exists, is not empty, is within the size limit, and fits on disk.
@@ -29,13 +41,7 @@ export async function fetchInput(
   workDir: string,
   options: FetchOptions,
 ): Promise<FetchedInput> {
-  try {
-    assertSafeKey(key);
-  } catch (err) {
-    throw new TaskFailure('invalid_input', (err as Error).message);
-  }
-  const info = await storage.head(key);
-  if (!info) throw new TaskFailure('input_not_found', 'input not found');
+  const info = await headInput(storage, key);
   if (info.size === 0) throw new TaskFailure('not_a_video', 'the input file is empty');
   if (info.size > options.maxInputBytes) {
     throw new TaskFailure(

@@ -3,10 +3,8 @@ import { mkdir, open, readdir, rename, rm, stat, utimes } from 'node:fs/promises
 import path from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
 import type { Logger } from 'pino';
-import { TaskFailure } from '../domain/failures.js';
-import { assertSafeKey } from '../storage/keys.js';
 import type { Storage } from '../storage/storage.js';
-import { fetchInput } from './fetch-input.js';
+import { fetchInput, headInput } from './fetch-input.js';
 
 /** The directory of a host's shared inputs, beside the work directories (the orphan sweep skips it). */
 export const HOST_INPUTS_DIR = 'host-inputs';
@@ -44,13 +42,7 @@ export class HostInputs {
     maxInputBytes: number;
     signal?: AbortSignal;
   }): Promise<string> {
-    try {
-      assertSafeKey(o.key);
-    } catch (err) {
-      throw new TaskFailure('invalid_input', (err as Error).message);
-    }
-    const info = await o.storage.head(o.key);
-    if (!info) throw new TaskFailure('input_not_found', 'input not found');
+    const info = await headInput(o.storage, o.key);
     // A new upload under the same key is another entry: never a mix of two versions.
     const version = createHash('sha256')
       .update(`${o.key}\0${info.etag ?? ''}\0${info.size}`)

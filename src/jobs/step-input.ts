@@ -1,7 +1,5 @@
-import { TaskFailure } from '../domain/failures.js';
-import { assertSafeKey } from '../storage/keys.js';
 import type { Storage } from '../storage/storage.js';
-import { fetchInput } from './fetch-input.js';
+import { fetchInput, headInput } from './fetch-input.js';
 import type { HostInputs } from './host-inputs.js';
 
 /** How long a chunk job's presigned input URL is valid: longer than any chunk's encode. */
@@ -32,13 +30,7 @@ export async function stepInput(o: {
     return fetched.path;
   }
   if (o.indexed && o.storage.createDownloadUrl) {
-    try {
-      assertSafeKey(o.key);
-    } catch (err) {
-      throw new TaskFailure('invalid_input', (err as Error).message);
-    }
-    const info = await o.storage.head(o.key);
-    if (!info) throw new TaskFailure('input_not_found', 'input not found');
+    await headInput(o.storage, o.key);
     return o.storage.createDownloadUrl(o.key, INPUT_URL_SECONDS);
   }
   return o.hostInputs.fetch(o);

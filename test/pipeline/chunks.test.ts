@@ -140,28 +140,23 @@ describe('split and stitch (real FFmpeg): the package is the one a single run ma
   };
   const limits = { maxDurationSeconds: 3600, maxPixels: 1e8, maxFrameRate: 240 };
 
+  /** `video` and `audio` (lavfi sources) in H.264 with keyframes 300 frames apart, and AAC. */
+  const sparseKeyframesClip = (file: string, video: string, audio: string) =>
+    run('ffmpeg', [
+      ...['-v', 'error', '-f', 'lavfi', '-i', video, '-f', 'lavfi', '-i', audio],
+      ...['-c:v', 'libx264', '-preset', 'ultrafast', '-g', '300', '-pix_fmt', 'yuv420p', '-c:a', 'aac', file],
+    ]);
+
   let sparse: Promise<string> | undefined;
   /** 13 s at 29.83 fps (not a whole number of frames per segment) with keyframes 10 s apart only, made once. */
   const sparseClip = () =>
     (sparse ??= (async () => {
       const input = path.join(root, 'sparse-keyframes.mp4');
-      await run('ffmpeg', [
-        ...['-v', 'error', '-f', 'lavfi', '-i', 'testsrc2=size=320x180:rate=179/6:duration=13'],
-        ...['-f', 'lavfi', '-i', 'sine=frequency=440:sample_rate=48000:duration=13'],
-        ...[
-          '-c:v',
-          'libx264',
-          '-preset',
-          'ultrafast',
-          '-g',
-          '300',
-          '-pix_fmt',
-          'yuv420p',
-          '-c:a',
-          'aac',
-          input,
-        ],
-      ]);
+      await sparseKeyframesClip(
+        input,
+        'testsrc2=size=320x180:rate=179/6:duration=13',
+        'sine=frequency=440:sample_rate=48000:duration=13',
+      );
       return input;
     })());
 
@@ -641,23 +636,11 @@ describe('split and stitch (real FFmpeg): the package is the one a single run ma
     // 10 s of video (keyframes 10 s apart) and 13 s of audio: the chunks divide the 10 s of video, the last
     // one reads to the end and holds the last frame for 3 s.
     const input = path.join(root, 'held.mp4');
-    await run('ffmpeg', [
-      ...['-v', 'error', '-f', 'lavfi', '-i', 'testsrc2=size=320x180:rate=30:duration=10'],
-      ...['-f', 'lavfi', '-i', 'sine=frequency=440:sample_rate=48000:duration=13'],
-      ...[
-        '-c:v',
-        'libx264',
-        '-preset',
-        'ultrafast',
-        '-g',
-        '300',
-        '-pix_fmt',
-        'yuv420p',
-        '-c:a',
-        'aac',
-        input,
-      ],
-    ]);
+    await sparseKeyframesClip(
+      input,
+      'testsrc2=size=320x180:rate=30:duration=10',
+      'sine=frequency=440:sample_rate=48000:duration=13',
+    );
     const one = await convert(input, path.join(root, 'held-one'), ctx(), { settings, limits });
     assert.ok(one.plan.holdLastFrame! > 2.9, 'the last frame held for about 3 s');
     const split = await checkSplit('held', input, 4, one);
