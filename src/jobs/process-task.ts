@@ -20,7 +20,7 @@ import { decideSplit, splitSettings } from './split-decision.js';
 import { splitSteps, stitchEncoder, type SplitState } from './split-steps.js';
 import type { EncryptionSpec } from '../domain/encryption.js';
 import { checkLimits } from '../pipeline/convert.js';
-import { chunksInQueueOrder, UnsplittableInput } from '../pipeline/chunks/chunk-starts.js';
+import { chunksInQueueOrder } from '../pipeline/chunks/chunk-starts.js';
 import { convertInChunks } from '../pipeline/chunks/convert-in-chunks.js';
 import { assertEveryStreamHasAKey } from '../pipeline/packager-encryption.js';
 import { probeSource, type ProbeResult } from '../pipeline/probe.js';
@@ -315,10 +315,6 @@ async function prepareSplit(
       watchdog: config.watchdog,
       tempDir,
     }),
-  }).catch((err: unknown) => {
-    if (!(err instanceof UnsplittableInput)) throw err;
-    log.info({ reason: err.message }, 'encoded in one run after all');
-    return undefined;
   });
   if (!order) return whole;
   return ctx.steps.queue(splitSteps(media, plan, order), state, STEPS_SPAN);

@@ -1,7 +1,7 @@
 import type { TaskRequest } from '../domain/task.js';
 import type { MediaInfo } from '../pipeline/media-info.js';
 import type { EncodePlan } from '../pipeline/plan.js';
-import { canSplit, planChunks, videoSpan, type ChunkSpan } from '../pipeline/chunks/plan-chunks.js';
+import { canSplit, chunksOf, type ChunkSpan } from '../pipeline/chunks/plan-chunks.js';
 import type { JobSettings } from './job-settings.js';
 
 /** Whether and how a task's video is encoded in chunks, each a job any worker takes (split and stitch). */
@@ -47,14 +47,7 @@ export function decideSplit({
   }
   const verdict = canSplit(plan, media);
   if (!verdict.ok) return { chunks: [], chunkSeconds, reason: `not split: ${verdict.reason}` };
-  const chunks = planChunks({
-    duration: media.duration,
-    // The chunks divide the video: audio that outlasts it is the last chunk's, which holds the last frame.
-    videoSeconds: videoSpan(media, plan),
-    segmentSeconds: plan.segmentDuration,
-    chunkSeconds,
-    minInputSeconds,
-  });
+  const chunks = chunksOf(media, plan, { chunkSeconds, minInputSeconds });
   if (chunks.length === 0) {
     return { chunks, chunkSeconds, reason: 'the input makes a single chunk: encoded in one run' };
   }

@@ -244,16 +244,25 @@ export function costliestFirst(chunks: ChunkSpan[]): ChunkSpan[] {
 
 /**
  * The chunks as their jobs are queued (readChunkStarts, then costliestFirst); as planned, in order, when the
- * index cannot be read: each chunk then probes its own start. Throws UnsplittableInput for an input the
- * packets show cannot be split after all.
+ * index cannot be read: each chunk then probes its own start. Undefined when the packets show that the input
+ * cannot be split after all (UnsplittableInput): it is encoded in one run.
  */
-export async function chunksInQueueOrder(o: Parameters<typeof readChunkStarts>[0]): Promise<ChunkSpan[]> {
+export async function chunksInQueueOrder(
+  o: Parameters<typeof readChunkStarts>[0],
+): Promise<ChunkSpan[] | undefined> {
   const { ctx } = o;
-  const read = await readChunkStarts(o).catch((err: unknown) => {
-    if (ctx.signal?.aborted || err instanceof UnsplittableInput) throw err;
+  let read: ChunkSpan[];
+  try {
+    read = await readChunkStarts(o);
+  } catch (err) {
+    if (ctx.signal?.aborted) throw err;
+    if (err instanceof UnsplittableInput) {
+      ctx.logger.info({ reason: err.message }, 'encoded in one run after all');
+      return undefined;
+    }
     ctx.logger.warn({ err }, "could not read the chunks' starts from the index: each chunk probes its own");
-    return o.chunks;
-  });
+    read = o.chunks;
+  }
   const order = costliestFirst(read);
   ctx.logger.info(
     { order: order.map((c) => c.index), bytes: read.map((c) => c.bytes) },

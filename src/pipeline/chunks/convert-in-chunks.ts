@@ -8,8 +8,8 @@ import { planEncode } from '../plan.js';
 import { probeSource } from '../probe.js';
 import { assertComplete } from '../truncation.js';
 import { encodeVideoChunk, encodeWholeAudio } from './encode-chunk.js';
-import { chunksInQueueOrder, UnsplittableInput } from './chunk-starts.js';
-import { canSplit, planChunks, videoSpan } from './plan-chunks.js';
+import { chunksInQueueOrder } from './chunk-starts.js';
+import { canSplit, chunksOf } from './plan-chunks.js';
 import { stitchAndPackage, type ChunkImages } from './stitch.js';
 
 export interface ChunkedConvertOptions extends ConvertOptions {
@@ -51,10 +51,7 @@ export async function convertInChunks(
   const plan = planEncode(media, options.settings);
   const verdict = canSplit(plan, media);
   const planned = verdict.ok
-    ? planChunks({
-        duration: media.duration,
-        videoSeconds: videoSpan(media, plan),
-        segmentSeconds: plan.segmentDuration,
+    ? chunksOf(media, plan, {
         chunkSeconds: options.chunkSeconds,
         minInputSeconds: options.minInputSeconds ?? 0,
       })
@@ -73,13 +70,7 @@ export async function convertInChunks(
   }
   ctx.logger.info({ chunks: planned.length, chunkSeconds: options.chunkSeconds }, 'plan: split');
   // As the queue's chunk jobs get them: their starts from the index, the costliest first.
-  const chunks = await chunksInQueueOrder({ inputPath, media, plan, chunks: planned, ctx }).catch(
-    (err: unknown) => {
-      if (!(err instanceof UnsplittableInput)) throw err;
-      ctx.logger.info({ reason: err.message }, 'converted in one run');
-      return undefined;
-    },
-  );
+  const chunks = await chunksInQueueOrder({ inputPath, media, plan, chunks: planned, ctx });
   if (!chunks) return convert(inputPath, workDir, ctx, { ...options, probed, onEarlyPackage: undefined });
   await options.onPlan?.(media, plan, packets);
 

@@ -70,6 +70,21 @@ export function planChunks(o: {
   return spans.length > 1 ? spans : [];
 }
 
+/** planChunks for an input under its plan: the chunks divide its video, in the plan's segments. */
+export function chunksOf(
+  media: MediaInfo,
+  plan: Pick<EncodePlan, 'frameRateLimit' | 'segmentDuration'>,
+  o: { chunkSeconds: number; minInputSeconds: number },
+): ChunkSpan[] {
+  return planChunks({
+    duration: media.duration,
+    // Audio that outlasts the video is the last chunk's, which holds the last frame.
+    videoSeconds: videoSpan(media, plan),
+    segmentSeconds: plan.segmentDuration,
+    ...o,
+  });
+}
+
 /** Times as FFmpeg is given them: microseconds, so that 3 × 0.1 is 0.3. */
 function roundTime(seconds: number): number {
   return Math.round(seconds * 1e6) / 1e6;
@@ -93,11 +108,13 @@ export function isLastChunk(
  */
 export function videoSpan(media: MediaInfo, plan: Pick<EncodePlan, 'frameRateLimit'>): number {
   const { video } = media;
+  // In container time, then on the chunks' timeline (as videoOrigin is: see timelineStart).
+  const inputEnd = media.startTime + media.duration;
   const end =
     video.duration === undefined
-      ? media.duration
-      : Math.min(media.duration, (video.startTime ?? media.startTime) - media.startTime + video.duration);
-  return roundTime(Math.max(0, end - videoOrigin(media, plan)));
+      ? inputEnd
+      : Math.min(inputEnd, (video.startTime ?? media.startTime) + video.duration);
+  return roundTime(Math.max(0, end - timelineStart(media) - videoOrigin(media, plan)));
 }
 
 /**
