@@ -76,26 +76,13 @@ export async function readChunkStarts(o: {
     const at = origin + c.start;
     return `${container(at - LOOK_BEHIND_SECONDS)}%${container(at + LOOK_AHEAD_SECONDS)}`;
   });
-  const { stdout } = await runProcess(
-    ctx.tools.ffprobe,
-    [
-      ...['-v', 'error', ...inputGuardArgs(), '-i', `file:${o.inputPath}`],
-      ...['-select_streams', String(media.video.index)],
-      ...(indexed ? ['-read_intervals', intervals.join(',')] : []),
-      ...['-show_entries', 'packet=pts_time,dts_time,pos,flags', '-of', 'csv=p=0'],
-    ],
+  const packets = await readVideoPackets({
+    input: [...inputGuardArgs(), '-i', `file:${o.inputPath}`],
+    media,
+    ctx,
     // The whole file without an index: as long as it takes, while it reads on.
-    indexed
-      ? { logger: ctx.logger, signal: ctx.signal, timeoutMs: ctx.idleTimeoutMs, tempDir: ctx.tempDir }
-      : {
-          logger: ctx.logger,
-          signal: ctx.signal,
-          idleTimeoutMs: ctx.idleTimeoutMs,
-          timeoutMs: ctx.maxRuntimeMs,
-          tempDir: ctx.tempDir,
-        },
-  );
-  const packets = parsePackets(stdout, shift);
+    ...(indexed ? { intervals: intervals.join(','), quick: true } : {}),
+  });
   const jump = indexed ? undefined : timestampJump(packets);
   if (jump) {
     throw new UnsplittableInput(
@@ -124,34 +111,47 @@ export async function readStartFromTheTop(o: {
   const shift = timelineStart(media);
   const until = (origin + o.chunk.start + LOOK_AHEAD_SECONDS + shift).toFixed(6);
   try {
-    const { stdout } = await runProcess(
-      ctx.tools.ffprobe,
-      [
-        ...['-v', 'error', ...o.input, '-select_streams', String(media.video.index)],
-        ...[
-          '-read_intervals',
-          `%${until}`,
-          '-show_entries',
-          'packet=pts_time,dts_time,pos,flags',
-          '-of',
-          'csv=p=0',
-        ],
-      ],
-      {
-        logger: ctx.logger,
-        signal: ctx.signal,
-        idleTimeoutMs: ctx.idleTimeoutMs,
-        timeoutMs: ctx.maxRuntimeMs,
-        tempDir: ctx.tempDir,
-      },
-    );
-    const [read] = annotateChunks([o.chunk], parsePackets(stdout, shift), origin, 0, PREROLL_SECONDS);
+    const packets = await readVideoPackets({ input: o.input, media, intervals: `%${until}`, ctx });
+    const [read] = annotateChunks([o.chunk], packets, origin, 0, PREROLL_SECONDS);
     // The bytes to the next chunk's keyframe are not known here.
     const { bytes: _, ...chunk } = read!;
     return read!.keyframe === undefined ? o.chunk : chunk;
   } catch (err) {
     throw processFailure(err, 'encode_failed', 'FFprobe could not read a chunk of the input', []);
   }
+}
+
+/**
+ * The video packets FFprobe reads over `intervals` (`-read_intervals`; the whole file when not given), on the
+ * chunks' timeline (see timelineStart): a demux, no decoding. `quick`: a few packets around each start, whose
+ * whole read the idle limit bounds.
+ */
+async function readVideoPackets(o: {
+  /** FFmpeg's input options through `-i`. */
+  input: string[];
+  media: MediaInfo;
+  intervals?: string;
+  quick?: boolean;
+  ctx: StageContext;
+}): Promise<Packet[]> {
+  const { ctx } = o;
+  const { stdout } = await runProcess(
+    ctx.tools.ffprobe,
+    [
+      ...['-v', 'error', ...o.input, '-select_streams', String(o.media.video.index)],
+      ...(o.intervals ? ['-read_intervals', o.intervals] : []),
+      ...['-show_entries', 'packet=pts_time,dts_time,pos,flags', '-of', 'csv=p=0'],
+    ],
+    {
+      logger: ctx.logger,
+      signal: ctx.signal,
+      ...(o.quick
+        ? { timeoutMs: ctx.idleTimeoutMs }
+        : { idleTimeoutMs: ctx.idleTimeoutMs, timeoutMs: ctx.maxRuntimeMs }),
+      tempDir: ctx.tempDir,
+    },
+  );
+  return parsePackets(stdout, timelineStart(o.media));
 }
 
 function parsePackets(csv: string, shift: number): Packet[] {
