@@ -104,7 +104,15 @@ export async function startS3Server(): Promise<TestS3> {
         new ListObjectsV2Command({ Bucket: bucket, Prefix: prefix, ContinuationToken: token }),
       );
       for (const o of res.Contents ?? []) {
-        const head = await client.send(new HeadObjectCommand({ Bucket: bucket, Key: o.Key! }));
+        // Removed between the list and its head (the service's completion record, once the task is settled):
+        // not in the bucket any more.
+        const head = await client
+          .send(new HeadObjectCommand({ Bucket: bucket, Key: o.Key! }))
+          .catch((err: { $metadata?: { httpStatusCode?: number } }) => {
+            if (err.$metadata?.httpStatusCode === 404) return undefined;
+            throw err;
+          });
+        if (!head) continue;
         out.push({
           key: o.Key!,
           size: head.ContentLength ?? 0,
